@@ -1,0 +1,10 @@
+"""Where the project's files live, overridable by environment variables."""
+
+import os
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+BOUNDARIES_DIR = Path(os.environ.get("KINDRED_MAP_BOUNDARIES", PROJECT_ROOT / "boundaries"))
+DATA_DIR = Path(os.environ.get("KINDRED_MAP_DATA", PROJECT_ROOT / "data"))
+DEFAULT_RAW_DIR = PROJECT_ROOT.parent / "shared" / "data" / "raw"
+DEFAULT_STORE = Path(os.environ.get("KINDRED_MAP_STORE", DATA_DIR / "projects.gpkg"))
