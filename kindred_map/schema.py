@@ -1,0 +1,63 @@
+"""The project record: its fields, its types and the values each field may take."""
+
+import csv
+from functools import cache
+from pathlib import Path
+
+TYPES_FILE = Path(__file__).parent / "reference" / "project_types.csv"
+
+LOCATION_PRECISIONS = ("exact", "street", "ward_only")
+"""exact: the building; street: a street, postcode or place centroid; ward_only: a home-run
+project whose location must never leave the tool more precisely than its ward."""
+
+RECORD_FIELDS = (
+    "id",
+    "name",
+    "type",
+    "organisation",
+    "address",
+    "postcode",
+    "lat",
+    "lon",
+    "easting",
+    "northing",
+    "opening_hours",
+    "website",
+    "parish",
+    "last_checked",
+    "location_precision",
+    "synthetic",
+    "source",
+)
+"""Fields a project carries as imported. ``lat``/``lon`` are WGS84; ``easting``/``northing`` are
+British National Grid (EPSG:27700); a record has either, or only a postcode. ``synthetic`` is
+True for illustrative records that are not real projects. ``source`` names where it came from."""
+
+JOINED_FIELDS = (
+    "WD24CD",
+    "WD24NM",
+    "ward_source",
+    "ward_note",
+    "LAD25CD",
+    "LAD25NM",
+    "deanery_id",
+    "deanery_name",
+    "deanery_note",
+    "LSOA21CD",
+    "imd_decile",
+    "in_region",
+)
+"""Fields `kindred_map.join` adds: ward (WD24), borough (LAD25), deanery, LSOA 2021 with its
+IMD 2025 decile, and whether the point lies in the region. ``ward_source`` is ``postcode`` or
+``polygon``; ``*_note`` explain disagreements or why a field is empty."""
+
+
+@cache
+def project_types() -> dict[str, dict[str, str]]:
+    """The configured project types: ``{type: {"label", "colour", "description"}}``.
+
+    Colours are the Okabe-Ito palette, distinguishable with the common colour-vision
+    deficiencies. Edit ``reference/project_types.csv`` to add a type.
+    """
+    with TYPES_FILE.open(encoding="utf-8") as handle:
+        return {row.pop("type"): row for row in csv.DictReader(handle)}
