@@ -75,8 +75,9 @@ LAYERS = {
         "vintage": "May 2024 (valid for 2025; Wirral has new wards from May 2026)",
         "generalisation": "BSC: super-generalised to 200 m, ~14 vertices a ward; each ward "
         "clipped to its BGC borough so that wards nest in boroughs",
-        "accuracy": "Coarse: 96.4% of region postcodes fall inside their own ward's polygon. "
-        "Projects with a postcode take the postcode's ward, not the polygon's.",
+        "accuracy": "Coarse: about 96% of region postcodes fall inside their own ward's polygon "
+        "(measured figure below). Projects with a postcode take the postcode's ward, not the "
+        "polygon's.",
         "licence": OGL,
         "attribution": [ONS, OS.format(year=2024)],
         "approximate": True,

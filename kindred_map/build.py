@@ -453,6 +453,7 @@ def build_all(raw: Path = DEFAULT_RAW_DIR, out_dir: Path = BOUNDARIES_DIR) -> di
     wards["population"] = wards["WD24CD"].map(live.groupby("WD24CD")["residents"].sum())
     wards["population"] = wards["population"].fillna(0).astype("int64")
     lads["population"] = lads["LAD25CD"].map(lsoas.groupby("LAD24CD")["population"].sum())
+    ward_figures |= _postcodes_in_own_polygon(live, wards, "WD24CD")
     deaneries, diocese, accuracy = build_deaneries(raw, lsoas, lads, postcodes)
     built = {
         "borough": lads,
@@ -472,6 +473,16 @@ def build_all(raw: Path = DEFAULT_RAW_DIR, out_dir: Path = BOUNDARIES_DIR) -> di
     boundaries.write_postcodes(postcodes, out_dir, extra["postcode"])
     boundaries.write_attribution(out_dir)
     return {name: len(frame) for name, frame in built.items()} | {"postcode": len(postcodes)}
+
+
+def _postcodes_in_own_polygon(live: pd.DataFrame, polygons: gpd.GeoDataFrame, key: str) -> dict:
+    """How often a live postcode's point lies in the polygon of its own (ONS-assigned) area."""
+    points = gpd.GeoDataFrame(
+        live[[key]], geometry=gpd.points_from_xy(live["lon"], live["lat"]), crs=WGS84
+    )
+    hits = gpd.sjoin(points, polygons[[key, "geometry"]], predicate="within", how="inner")
+    own = int((hits[f"{key}_left"] == hits[f"{key}_right"]).sum())
+    return {"live_postcodes_inside_own_polygon_pct": round(100 * own / len(live), 2)}
 
 
 def _with_geometry_last(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
