@@ -1,0 +1,150 @@
+"""Leaflet and Leaflet.markercluster from the installed xstatic packages, so no map asks a CDN."""
+
+import base64
+import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
+
+import xstatic.pkg.leaflet as xstatic_leaflet
+import xstatic.pkg.leaflet_markercluster as xstatic_markercluster
+
+from kindred_map.paths import PROJECT_ROOT
+
+STATIC_DIR = PROJECT_ROOT / "static"
+"""Streamlit serves `static/` beside app.py at STATIC_URL (server.enableStaticServing)."""
+STATIC_URL = "/app/static"
+VENDOR = "vendor"
+
+BUNDLES = {
+    "leaflet": {
+        "source": Path(xstatic_leaflet.BASE_DIR),
+        "folder": f"leaflet-{xstatic_leaflet.VERSION}",
+        "js": {"leaflet": "leaflet.js"},
+        "css": {"leaflet_css": "leaflet.css"},
+        "images": (
+            "images/layers.png",
+            "images/layers-2x.png",
+            "images/marker-icon.png",
+            "images/marker-icon-2x.png",
+            "images/marker-shadow.png",
+        ),
+    },
+    "markercluster": {
+        "source": Path(xstatic_markercluster.BASE_DIR),
+        "folder": f"leaflet.markercluster-{xstatic_markercluster.VERSION}",
+        "js": {"markerclusterjs": "leaflet.markercluster.js"},
+        "css": {
+            "markerclustercss": "MarkerCluster.css",
+            "markerclusterdefaultcss": "MarkerCluster.Default.css",
+        },
+        "images": (),
+    },
+}
+"""Files served per bundle. The js/css keys are folium's own link names, so a local link
+replaces folium's CDN link of the same name."""
+
+_CSS_URL = re.compile(r"url\((['\"]?)(images/[\w.-]+\.png)\1\)")
+
+
+def _bundle(name: str) -> dict:
+    try:
+        return BUNDLES[name]
+    except KeyError:
+        raise ValueError(
+            f"Unknown asset bundle {name!r}; expected one of {sorted(BUNDLES)}"
+        ) from None
+
+
+def _bundle_files(name: str) -> list[str]:
+    bundle = _bundle(name)
+    return [*bundle["js"].values(), *bundle["css"].values(), *bundle["images"]]
+
+
+def _is_current(source: Path, target: Path) -> bool:
+    try:
+        target_stat = target.stat()
+    except FileNotFoundError:
+        return False
+    source_stat = source.stat()
+    return (target_stat.st_size, target_stat.st_mtime_ns) == (
+        source_stat.st_size,
+        source_stat.st_mtime_ns,
+    )
+
+
+def _copy_atomically(source: Path, target: Path) -> None:
+    """Copy through a temporary file, so a browser or a second app never reads half a file."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+    os.close(handle)
+    try:
+        shutil.copy2(source, temporary)
+        os.replace(temporary, target)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def install_static(static_dir: Path = STATIC_DIR) -> list[Path]:
+    """Copy every bundle into `static_dir/vendor/` (only files missing or changed); return them.
+
+    Cheap when already installed: one stat per file."""
+    installed = []
+    for name, bundle in BUNDLES.items():
+        for relative in _bundle_files(name):
+            source = bundle["source"] / relative
+            target = static_dir / VENDOR / bundle["folder"] / relative
+            if not _is_current(source, target):
+                _copy_atomically(source, target)
+            installed.append(target)
+    return installed
+
+
+def static_url(name: str, relative: str) -> str:
+    """URL under which Streamlit serves one file of a bundle."""
+    return f"{STATIC_URL}/{VENDOR}/{_bundle(name)['folder']}/{relative}"
+
+
+def folium_js(name: str) -> list[tuple[str, str]]:
+    """A fresh `default_js` list for a folium element, pointing at the served local copies."""
+    return [(key, static_url(name, file)) for key, file in _bundle(name)["js"].items()]
+
+
+def folium_css(name: str) -> list[tuple[str, str]]:
+    """A fresh `default_css` list for a folium element, pointing at the served local copies."""
+    return [(key, static_url(name, file)) for key, file in _bundle(name)["css"].items()]
+
+
+def _data_uri(path: Path) -> str:
+    return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
+
+
+def inline_js(names: tuple[str, ...] = ("leaflet", "markercluster")) -> str:
+    """The bundles' JavaScript as one text, for a self-contained HTML file."""
+    parts = []
+    for name in names:
+        bundle = _bundle(name)
+        parts.extend(
+            (bundle["source"] / file).read_text(encoding="utf-8") for file in bundle["js"].values()
+        )
+    return "\n;\n".join(parts)
+
+
+def inline_css(names: tuple[str, ...] = ("leaflet", "markercluster")) -> str:
+    """The bundles' CSS as one text, images as data URIs, for a self-contained HTML file."""
+    parts = []
+    for name in names:
+        bundle = _bundle(name)
+        for file in bundle["css"].values():
+            css = (bundle["source"] / file).read_text(encoding="utf-8")
+            parts.append(
+                _CSS_URL.sub(
+                    lambda match, source=bundle["source"]: (
+                        f'url("{_data_uri(source / match.group(2))}")'
+                    ),
+                    css,
+                )
+            )
+    return "\n".join(parts)

@@ -1,0 +1,216 @@
+"""Browser harness: the dashboard served on a free port, driven by Chromium kept on this machine."""
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+from kindred_map.paths import PROJECT_ROOT
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
+SERVER_START_TIMEOUT_S = 120
+NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+MAP_FRAME = 'iframe[title="streamlit_folium.st_folium"]'
+"""streamlit-folium draws the map inside this component iframe."""
+
+
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() == "true"
+
+
+def _unavailable(reason: str) -> None:
+    """Skip a browser test for a missing tool, except in CI, where it must run."""
+    if _in_ci():
+        pytest.fail(f"{reason}; CI=true, so browser tests must run, not skip")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def browser_tools() -> None:
+    """Chromium and Playwright are present (else skip, or fail under CI=true)."""
+    if not CHROMIUM.exists():
+        _unavailable(f"Chromium not found at {CHROMIUM} (apt-get install chromium)")
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        _unavailable("Playwright for Python is not installed (pip install -e '.[dev]')")
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _wait_until_healthy(url: str, server: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + SERVER_START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(f"Streamlit exited with {server.returncode}:\n{log.read_text()}")
+        try:
+            with NO_PROXY.open(f"{url}/_stcore/health", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.3)
+    raise RuntimeError(
+        f"Streamlit not healthy after {SERVER_START_TIMEOUT_S} s:\n{log.read_text()}"
+    )
+
+
+def _start_app(basemap: str, log: Path) -> tuple[str, subprocess.Popen]:
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    command = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(PROJECT_ROOT / "app.py"),
+        "--server.headless=true",
+        "--server.address=127.0.0.1",
+        f"--server.port={port}",
+        "--server.fileWatcherType=none",
+        "--browser.gatherUsageStats=false",
+    ]
+    env = os.environ | {"KINDRED_MAP_BASEMAP": basemap}
+    with log.open("w") as output:
+        server = subprocess.Popen(
+            command, cwd=PROJECT_ROOT, env=env, stdout=output, stderr=subprocess.STDOUT
+        )
+    try:
+        _wait_until_healthy(url, server, log)
+    except BaseException:
+        _stop(server)
+        raise
+    return url, server
+
+
+def _stop(server: subprocess.Popen) -> None:
+    server.terminate()
+    try:
+        server.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()
+
+
+@pytest.fixture(scope="session")
+def serve_app(browser_tools, artifacts_dir):
+    """serve_app(basemap) -> URL of `streamlit run app.py` headless on a free local port.
+
+    One server per basemap for the whole session, stopped at its end."""
+    servers: dict[str, tuple[str, subprocess.Popen]] = {}
+
+    def serve(basemap: str) -> str:
+        if basemap not in servers:
+            log = artifacts_dir / f"streamlit-server-{basemap}.log"
+            servers[basemap] = _start_app(basemap, log)
+        return servers[basemap][0]
+
+    yield serve
+    for _url, server in servers.values():
+        _stop(server)
+
+
+@pytest.fixture(scope="session")
+def app_url(serve_app) -> str:
+    """The dashboard with no basemap tiles: every request should stay on this machine."""
+    return serve_app("none")
+
+
+@pytest.fixture(scope="session")
+def browser(browser_tools):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
+        )
+        yield chromium
+        chromium.close()
+
+
+class Network:
+    """Every request the page made; those leaving the machine are aborted and kept apart."""
+
+    def __init__(self):
+        self.requests: list[str] = []
+        self.external: list[str] = []
+        self.checked = False
+
+    def route(self, route) -> None:
+        url = route.request.url
+        self.requests.append(url)
+        if urlsplit(url).hostname in LOCAL_HOSTS:
+            route.continue_()
+        else:
+            self.external.append(url)
+            route.abort()
+
+    def websocket(self, websocket) -> None:
+        self.requests.append(websocket.url)
+        if urlsplit(websocket.url).hostname not in LOCAL_HOSTS:
+            self.external.append(websocket.url)
+
+    def assert_stayed_local(self, allowed_hosts: frozenset[str] = frozenset()) -> None:
+        """Fail if any request went to another machine, other than to `allowed_hosts`."""
+        self.checked = True
+        assert self.requests, "no request was recorded: is the route handler in place?"
+        stray = [url for url in self.external if urlsplit(url).hostname not in allowed_hosts]
+        assert not stray, f"requests left the machine: {stray}"
+
+
+@pytest.fixture
+def network() -> Network:
+    """The current page's requests (checked after the test if the test did not check)."""
+    recorded = Network()
+    yield recorded
+    if not recorded.checked:
+        recorded.assert_stayed_local()
+
+
+@pytest.fixture
+def page(browser, network):
+    """A fresh page; every request is recorded in `network`, any to another host aborted."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1300})
+    context.route("**/*", network.route)
+    page = context.new_page()
+    page.on("websocket", network.websocket)
+    yield page
+    context.close()
+
+
+@pytest.fixture
+def screenshot(artifacts_dir):
+    """save(page_or_locator, name) -> path of test-artifacts/<name>.png."""
+
+    def save(target, name: str) -> Path:
+        path = artifacts_dir / f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', name)}.png"
+        target.screenshot(path=str(path))
+        return path
+
+    return save
+
+
+@pytest.fixture
+def map_frame(page):
+    """The streamlit-folium iframe holding the Leaflet map."""
+    return page.frame_locator(MAP_FRAME).first
