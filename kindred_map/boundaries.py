@@ -329,6 +329,8 @@ def write_attribution(directory: Path) -> None:
             parts.append(f"- {field.capitalize()}: {meta[field]}")
         if "method" in meta:
             parts.append(f"- Method: {meta['method']}")
+        for figure, value in meta.get("measured", {}).items():
+            parts.append(f"- Measured: {figure.replace('_', ' ')} = {value}")
         parts.append("- Attribution:")
         parts.extend(f"  - {line}" for line in meta["attribution"])
         parts.append("")
