@@ -238,9 +238,7 @@ def _load_cached(name: str, directory: Path) -> gpd.GeoDataFrame:
     if not path.exists():
         raise ValueError(f"layer file missing: {path}; run `kindred-map build-boundaries`")
     if name == "postcode":
-        table = pd.read_parquet(path)
-        points = gpd.points_from_xy(table["lon"], table["lat"])
-        return gpd.GeoDataFrame(table, geometry=points, crs=WGS84)
+        return postcode_points(pd.read_parquet(path))
     return gpd.read_file(path, engine="pyogrio")
 
 
@@ -438,12 +436,34 @@ def _validated_geometry(frame: gpd.GeoDataFrame, name: str, label: str) -> gpd.G
     return frame
 
 
-def _population_of(frame: gpd.GeoDataFrame, key: str, directory: Path) -> pd.Series:
-    """Census 2021 residents per feature, from the postcode residents (by code or by position)."""
-    postcodes = load("postcode", directory)
+def area_of_points(points: gpd.GeoDataFrame, areas: gpd.GeoDataFrame, key: str) -> pd.Series:
+    """The ``key`` of the area each point lies in; the lowest key on a shared edge; NA outside.
+
+    Both frames must share a CRS. Used wherever points meet polygons, so that the deanery
+    of a postcode is the same in the layer's population, in coverage and in joins.
+    """
+    inside = gpd.sjoin(
+        points[["geometry"]], areas[[key, "geometry"]], how="inner", predicate="intersects"
+    )
+    inside = inside.sort_values(key, kind="stable")
+    return inside[~inside.index.duplicated()][key].reindex(points.index)
+
+
+def residents_by_area(areas: gpd.GeoDataFrame, key: str, postcodes: gpd.GeoDataFrame) -> pd.Series:
+    """Census 2021 residents per area from the postcode residents: by code when the postcodes
+    carry ``key`` (ward, borough, LSOA), else by the area each postcode lies in."""
     live = postcodes[postcodes["status"] == "live"]
-    if key in live.columns:
-        return frame[key].map(live.groupby(key)["residents"].sum()).fillna(0).astype("int64")
-    inside = gpd.sjoin(live[["residents", "geometry"]], frame[[key, "geometry"]], how="inner")
-    inside = inside[~inside.index.duplicated()]
-    return frame[key].map(inside.groupby(key)["residents"].sum()).fillna(0).astype("int64")
+    codes = live[key] if key in live.columns else area_of_points(live, areas, key)
+    totals = live["residents"].groupby(codes).sum()
+    return areas[key].map(totals).fillna(0).astype("int64")
+
+
+def postcode_points(table: pd.DataFrame) -> gpd.GeoDataFrame:
+    """The postcode table as WGS84 points (terminated postcodes without a position are empty)."""
+    points = gpd.points_from_xy(table["lon"], table["lat"])
+    return gpd.GeoDataFrame(table, geometry=points, crs=WGS84)
+
+
+def _population_of(frame: gpd.GeoDataFrame, key: str, directory: Path) -> pd.Series:
+    """Census 2021 residents per feature of a replacement layer."""
+    return residents_by_area(frame, key, load("postcode", directory))

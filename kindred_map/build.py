@@ -356,10 +356,15 @@ def build_deaneries(
 
     lsoa_bng = lsoas.to_crs(BNG).merge(membership, on="LSOA21CD")
     names = parishes.groupby("deanery_id")[["deanery_name", "archdeaconry_name"]].first()
+    names["deanery_name"] = names["deanery_name"].map(_display_name)
     counts = parishes.groupby("deanery_id").size().rename("parishes")
-    deaneries = lsoa_bng.dissolve(by="deanery_id", aggfunc={"population": "sum"})
+    deaneries = lsoa_bng[["deanery_id", "geometry"]].dissolve(by="deanery_id")
     deaneries = deaneries.join(names).join(counts).reset_index()
     deaneries["geometry"] = make_valid(deaneries.geometry.buffer(0).values)
+    # Population the way every other consumer counts it: postcode residents by position.
+    deaneries["population"] = boundaries.residents_by_area(
+        deaneries, "deanery_id", boundaries.postcode_points(postcodes).to_crs(BNG)
+    )
     deaneries = deaneries[
         ["deanery_id", "deanery_name", "archdeaconry_name", "parishes", "population", "geometry"]
     ]
@@ -373,6 +378,11 @@ def build_deaneries(
     )
     accuracy = _deanery_accuracy(parishes, deaneries, membership, lsoas)
     return deaneries.to_crs(WGS84), diocese.to_crs(WGS84), accuracy
+
+
+def _display_name(name: str) -> str:
+    """The parish list writes some deaneries in capitals ("WEST DERBY"): show them in title case."""
+    return name.title().replace(" And ", " and ") if name.isupper() else name
 
 
 def _deanery_of_each_point(parishes: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
