@@ -48,8 +48,10 @@ JOINED_FIELDS = (
     "in_region",
 )
 """Fields `kindred_map.join` adds: ward (WD24), borough (LAD25), deanery, LSOA 2021 with its
-IMD 2025 decile, and whether the point lies in the region. ``ward_source`` is ``postcode`` or
-``polygon``; ``*_note`` explain disagreements or why a field is empty."""
+IMD 2025 decile, and whether the point lies in the region. ``ward_source`` is ``postcode`` (the
+record's own postcode), ``nearest_postcode`` (coordinates only: the nearest live postcode within
+500 m) or ``polygon`` (the generalised ward polygon); ``*_note`` explain disagreements or why a
+field is empty."""
 
 
 @cache

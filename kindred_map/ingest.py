@@ -1,0 +1,595 @@
+"""Read project spreadsheets as they come (CSV, XLSX, GeoJSON, GeoPackage) into project records."""
+
+import codecs
+import csv
+import datetime as dt
+import hashlib
+import io
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import openpyxl
+import pandas as pd
+import pyogrio
+import shapely
+
+from kindred_map.build import pcd_key
+from kindred_map.report import issues_for
+from kindred_map.schema import LOCATION_PRECISIONS, RECORD_FIELDS, project_types
+
+CSV_SUFFIXES = {".csv", ".tsv", ".txt"}
+XLSX_SUFFIXES = {".xlsx", ".xlsm"}
+GEO_SUFFIXES = {".geojson", ".json", ".gpkg"}
+HEADER_SEARCH_ROWS = 30
+"""The header row is looked for among this many non-blank rows at the top of a sheet."""
+
+COLUMN_ALIASES = {
+    "id": ("id", "projectid", "ref", "reference", "recordid", "uid", "projectref"),
+    "name": ("name", "projectname", "project", "title", "venue", "venuename", "sitename"),
+    "type": ("type", "projecttype", "category", "kind", "typeofproject", "activitytype"),
+    "organisation": (
+        "organisation",
+        "organization",
+        "org",
+        "organisationname",
+        "organizationname",
+        "runby",
+        "church",
+        "charity",
+        "host",
+    ),
+    "address": (
+        "address",
+        "fulladdress",
+        "streetaddress",
+        "address1",
+        "addressline1",
+        "address2",
+        "addressline2",
+        "address3",
+        "addressline3",
+        "street",
+        "town",
+        "city",
+    ),
+    "postcode": ("postcode", "postalcode", "pcd", "pcds", "pcode", "zip", "zipcode"),
+    "lat": ("lat", "latitude", "y", "ycoord", "wgs84lat", "latwgs84"),
+    "lon": ("lon", "long", "lng", "longitude", "x", "xcoord", "wgs84lon", "lonwgs84"),
+    "easting": ("easting", "eastings", "east", "oseast1m", "bngeasting", "xbng"),
+    "northing": ("northing", "northings", "north", "osnrth1m", "bngnorthing", "ybng"),
+    "opening_hours": (
+        "openinghours",
+        "hours",
+        "opening",
+        "openingtimes",
+        "times",
+        "whenopen",
+        "sessions",
+    ),
+    "website": ("website", "url", "web", "site", "link", "webaddress", "webpage"),
+    "parish": ("parish", "parishname"),
+    "last_checked": (
+        "lastchecked",
+        "checked",
+        "datechecked",
+        "lastverified",
+        "verified",
+        "lastupdated",
+        "updated",
+    ),
+    "location_precision": ("locationprecision", "precision", "positionprecision"),
+    "synthetic": ("synthetic", "isexample", "example"),
+    "source": ("source", "datasource", "sourceofdata"),
+}
+"""Header spellings recognised for each record field, compared after `_header_key`."""
+
+MULTI_COLUMN_FIELDS = {"address"}
+"""Fields whose matching columns are joined (address line 1, line 2, town ...)."""
+
+TYPE_SYNONYMS = {
+    "pantry": ("food pantry", "community pantry", "your local pantry", "social supermarket"),
+    "place_of_welcome": ("places of welcome", "pow", "welcome place"),
+    "sto": (
+        "socially trading organisation",
+        "socially trading organization",
+        "social enterprise",
+        "community business",
+    ),
+    "church_project": (
+        "church social action",
+        "church social action project",
+        "church",
+        "church led",
+        "church run",
+    ),
+    "food_bank": ("foodbank", "food banks", "emergency food", "food parcel", "food parcels"),
+    "warm_space": (
+        "warm hub",
+        "warm welcome",
+        "warm bank",
+        "warm room",
+        "warm place",
+        "warm spaces",
+        "welcome space",
+        "warm and welcome space",
+    ),
+}
+"""Common spellings of the configured types; the keys and labels of `project_types()` match too."""
+
+PRECISION_SYNONYMS = {
+    "exact": ("building", "address", "precise", "rooftop"),
+    "street": ("approximate", "approx", "postcode", "centroid", "place", "area"),
+    "ward_only": ("ward", "home", "private", "hidden", "wardonly"),
+}
+TRUE_WORDS = {"true", "yes", "y", "1", "t", "synthetic", "example"}
+FALSE_WORDS = {"false", "no", "n", "0", "f", ""}
+
+
+@dataclass
+class Table:
+    """A file's rows as text, with where they came from."""
+
+    frame: pd.DataFrame
+    """One column per file column (all text) plus ``row``: the spreadsheet's own row number."""
+    kind: str
+    header_row: int | None = None
+    encoding: str | None = None
+    blank_rows: list[int] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def _header_key(text) -> str:
+    """Compare headers loosely: "Post Code", "post_code" and "POSTCODE" all give "postcode"."""
+    return re.sub(r"[^a-z0-9]", "", str(text or "").casefold())
+
+
+ALIAS_LOOKUP = {alias: name for name, aliases in COLUMN_ALIASES.items() for alias in aliases}
+
+
+def read_table(path: Path, sheet: str | None = None, headers=()) -> Table:
+    """Read a CSV, XLSX, GeoJSON or GeoPackage file into text columns with row numbers.
+
+    ``sheet`` names the XLSX sheet or the GeoPackage layer (default: the first).
+    ``headers`` are column names the caller expects (from a mapping): they help find the
+    header row under a title, like the recognised names do.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"file not found: {path}")
+    suffix = path.suffix.lower()
+    with path.open("rb") as handle:
+        magic = handle.read(4)
+    if suffix == ".xls":
+        raise ValueError(f"{path.name}: old .xls workbooks are not read; save it as .xlsx or .csv")
+    if suffix in XLSX_SUFFIXES or magic == b"PK\x03\x04":
+        return _read_xlsx(path, sheet, headers)
+    if suffix in GEO_SUFFIXES:
+        return _read_geo(path, sheet)
+    if suffix in CSV_SUFFIXES or not suffix:
+        return _read_csv(path, headers)
+    raise ValueError(
+        f"{path.name}: unsupported file type {suffix!r}; use .csv, .xlsx, .geojson or .gpkg"
+    )
+
+
+def _decode(data: bytes) -> tuple[str, str]:
+    """Text and the encoding it was read with: UTF-8 (with or without BOM), else Windows-1252."""
+    for bom, name in ((codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16")):
+        if data.startswith(bom):
+            return data.decode(name), "UTF-16"
+    if data.startswith(codecs.BOM_UTF8):
+        return data[len(codecs.BOM_UTF8) :].decode("utf-8", errors="replace"), "UTF-8 with BOM"
+    try:
+        return data.decode("utf-8"), "UTF-8"
+    except UnicodeDecodeError:
+        pass
+    try:
+        return data.decode("cp1252"), "Windows-1252"
+    except UnicodeDecodeError:
+        return data.decode("latin-1"), "ISO-8859-1"
+
+
+def _read_csv(path: Path, headers=()) -> Table:
+    text, encoding = _decode(path.read_bytes())
+    sample = text[:8192]
+    try:
+        dialect = csv.Sniffer().sniff(sample, delimiters=",;\t|")
+        delimiter = dialect.delimiter
+    except csv.Error:
+        delimiter = ","
+    rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
+    # A spreadsheet program shows one CSV record per row, so the record number is the row number.
+    numbered = [(number, row) for number, row in enumerate(rows, start=1)]
+    table = _from_rows(numbered, "csv", path.name, headers)
+    table.encoding = encoding
+    if delimiter != ",":
+        table.notes.append(f"columns separated by {delimiter!r}")
+    return table
+
+
+def _cell_text(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, dt.datetime):
+        return value.date().isoformat() if value.time() == dt.time() else value.isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    return str(value)
+
+
+def _read_xlsx(path: Path, sheet: str | None, headers=()) -> Table:
+    try:
+        book = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    except Exception as error:  # openpyxl raises zipfile, KeyError and XML errors on bad files
+        raise ValueError(f"{path.name}: cannot read as an Excel workbook: {error}") from error
+    try:
+        if sheet is not None and sheet not in book.sheetnames:
+            raise ValueError(f"{path.name} has no sheet {sheet!r}; it has {book.sheetnames}")
+        worksheet = book[sheet] if sheet is not None else book.worksheets[0]
+        numbered = [
+            (number, [_cell_text(value) for value in row])
+            for number, row in enumerate(worksheet.iter_rows(min_row=1, values_only=True), 1)
+        ]
+        title = worksheet.title
+    finally:
+        book.close()
+    table = _from_rows(numbered, "xlsx", path.name, headers)
+    if len(book.sheetnames) > 1:
+        table.notes.append(f"read sheet {title!r} of {book.sheetnames}")
+    return table
+
+
+def _from_rows(numbered: list[tuple[int, list[str]]], kind: str, label: str, headers=()) -> Table:
+    """Find the header row (it may sit under a title), then keep the non-blank rows below it."""
+    content = [(n, [c.strip() for c in row]) for n, row in numbered if any(c.strip() for c in row)]
+    if not content:
+        raise ValueError(f"{label} has no rows")
+    candidates = content[:HEADER_SEARCH_ROWS]
+    known = set(ALIAS_LOOKUP) | {_header_key(header) for header in headers}
+    scores = [sum(_header_key(cell) in known for cell in row) for _, row in candidates]
+    best = max(range(len(candidates)), key=lambda i: (scores[i], -i)) if max(scores) else 0
+    header_row, header = candidates[best]
+    names = _unique_headers(header)
+    records, blank_rows = [], []
+    for number, row in numbered:
+        if number <= header_row:
+            continue
+        if not any(cell.strip() for cell in row):
+            blank_rows.append(number)
+            continue
+        cells = [*row, *[""] * (len(names) - len(row))]
+        overflow = [cell for cell in cells[len(names) :] if cell.strip()]
+        record = dict(zip(names, cells[: len(names)], strict=True))
+        if overflow:
+            record["(cells beyond the header)"] = " | ".join(overflow)
+        record["row"] = number
+        records.append(record)
+    frame = pd.DataFrame.from_records(records, columns=[*names, "row"]) if records else None
+    if frame is None:
+        frame = pd.DataFrame(columns=[*names, "row"])
+    frame = frame.fillna("")
+    # Trailing blank rows at the end of a sheet are formatting, not data.
+    last = int(frame["row"].max()) if len(frame) else header_row
+    blank_rows = [n for n in blank_rows if n < last]
+    return Table(frame=frame, kind=kind, header_row=header_row, blank_rows=blank_rows)
+
+
+def _unique_headers(header: list[str]) -> list[str]:
+    names, seen = [], {}
+    for position, cell in enumerate(header, start=1):
+        name = cell.strip() or f"column {position}"
+        seen[name] = seen.get(name, 0) + 1
+        names.append(name if seen[name] == 1 else f"{name} ({seen[name]})")
+    return names
+
+
+def _read_geo(path: Path, layer: str | None) -> Table:
+    try:
+        layers = [name for name, _ in pyogrio.list_layers(path)]
+        frame = gpd.read_file(path, layer=layer or layers[0], engine="pyogrio")
+    except Exception as error:  # pyogrio raises several DataSourceError kinds
+        raise ValueError(f"{path.name}: cannot read as GeoJSON or GeoPackage: {error}") from error
+    notes = []
+    if len(layers) > 1:
+        notes.append(f"read layer {layer or layers[0]!r} of {layers}")
+    table = pd.DataFrame(frame.drop(columns="geometry"))
+    table = table.astype(object).where(table.notna(), "").map(_cell_text)
+    table["row"] = range(1, len(table) + 1)
+    if has_geometry(frame.geometry).any():
+        if frame.crs is None:
+            raise ValueError(f"{path.name} has no coordinate reference system; set one and retry")
+        points = frame.geometry.to_crs("EPSG:4326")
+        if not set(points.dropna().geom_type) <= {"Point"}:
+            notes.append("non-point geometries are placed at a point inside each shape")
+            points = points.where(points.geom_type == "Point", points.representative_point())
+        points = points.where(has_geometry(points), None)
+        for column, values in (("geometry lon", points.x), ("geometry lat", points.y)):
+            table[column] = values.map(lambda v: "" if pd.isna(v) else f"{v:.7f}").to_numpy()
+    notes.append("features are numbered from 1 in file order")
+    return Table(frame=table, kind="geo", notes=notes)
+
+
+def has_geometry(geometries: gpd.GeoSeries) -> np.ndarray:
+    """True where a geometry is present and not empty."""
+    values = geometries.values
+    return ~(shapely.is_missing(values) | shapely.is_empty(values))
+
+
+def recognise_columns(columns: list[str], mapping: dict[str, str] | None = None) -> dict:
+    """Which file columns feed which record field: ``{field: [column, ...]}``.
+
+    ``mapping`` (``{field: column}``) wins over recognition. Raises ValueError for a mapping
+    that names an unknown field or a column the file lacks.
+    """
+    mapping = dict(mapping or {})
+    unknown = sorted(set(mapping) - set(RECORD_FIELDS))
+    if unknown:
+        raise ValueError(
+            f"mapping names unknown fields {unknown}; fields are {list(RECORD_FIELDS)}"
+        )
+    missing = sorted(column for column in mapping.values() if column not in columns)
+    if missing:
+        raise ValueError(f"mapping names columns not in the file: {missing}; it has {columns}")
+    found: dict[str, list[str]] = {name: [column] for name, column in mapping.items()}
+    taken = set(mapping.values())
+    for column in columns:
+        name = ALIAS_LOOKUP.get(_header_key(column))
+        if column in taken or name is None or name in mapping:
+            continue
+        if name not in found:
+            found[name] = [column]
+        elif name in MULTI_COLUMN_FIELDS:
+            found[name].append(column)
+        else:
+            continue
+        taken.add(column)
+    for axis, geometry_column in (("lon", "geometry lon"), ("lat", "geometry lat")):
+        if geometry_column in columns and axis not in found:
+            found[axis] = [geometry_column]
+    return found
+
+
+def to_records(table: Table, mapping: dict[str, str] | None = None) -> tuple[pd.DataFrame, dict]:
+    """The table as RECORD_FIELDS text columns (plus ``row``) and which columns fed each field.
+
+    Raises ValueError when no name column or no location column (postcode, lat/lon,
+    easting/northing) can be found, naming the columns the file has.
+    """
+    columns = [c for c in table.frame.columns if c != "row"]
+    found = recognise_columns(columns, mapping)
+    file_columns = [c for c in columns if c not in ("geometry lon", "geometry lat")]
+    if "name" not in found:
+        raise ValueError(
+            f"no project name column found; the file's columns are {file_columns}. "
+            "Name it 'name' or map it, e.g. --map name='Project title'"
+        )
+    located = "postcode" in found or {"lat", "lon"} <= set(found)
+    if not located and not {"easting", "northing"} <= set(found):
+        raise ValueError(
+            f"no postcode or coordinate columns found; the file's columns are {file_columns}. "
+            "Map them, e.g. --map postcode='Post Code' (or lat=..., lon=...)"
+        )
+    records = pd.DataFrame({"row": table.frame["row"].astype("int64")})
+    for name in RECORD_FIELDS:
+        sources = found.get(name, [])
+        if not sources:
+            records[name] = ""
+        elif len(sources) == 1:
+            records[name] = table.frame[sources[0]]
+        else:
+            parts = [clean_text(table.frame[source]) for source in sources]
+            joined = parts[0]
+            for part in parts[1:]:
+                joined = joined.where(part.eq(""), joined + ", " + part).str.strip(", ")
+            records[name] = joined
+    used = {column for sources in found.values() for column in sources}
+    ignored = [c for c in file_columns if c not in used]
+    return records, {"columns": found, "ignored_columns": ignored}
+
+
+INVISIBLE = dict.fromkeys(
+    [*range(0x00, 0x20), *range(0x7F, 0xA0), *range(0x200B, 0x2010), *range(0x2028, 0x202F)]
+    + [0x2060, 0xFEFF],
+    " ",
+)
+"""Control and invisible formatting characters: they become spaces."""
+
+
+def _clean_one(text: str) -> str:
+    return " ".join(unicodedata.normalize("NFC", text).translate(INVISIBLE).split())
+
+
+def clean_text(values: pd.Series) -> pd.Series:
+    """Text as typed, tidied: Unicode NFC, no control characters, single spaces, trimmed."""
+    return _map_unique(values.fillna("").astype("str"), _clean_one).astype("str")
+
+
+def _map_unique(values: pd.Series, function) -> pd.Series:
+    """``values.map(function)``, calling it once per distinct value."""
+    distinct = values.drop_duplicates()
+    return values.map(dict(zip(distinct, map(function, distinct), strict=True)))
+
+
+@cache
+def _type_lookup() -> dict[str, str]:
+    lookup = {}
+    for name, info in project_types().items():
+        lookup[_value_key(name)] = name
+        lookup[_value_key(info["label"])] = name
+    for name, words in TYPE_SYNONYMS.items():
+        if name in project_types():
+            lookup |= {_value_key(word): name for word in words}
+    return lookup
+
+
+def _type_within(value_key: str) -> str | None:
+    """The one configured type whose name, label or synonym appears inside a longer value."""
+    found = {
+        name
+        for phrase, name in _type_lookup().items()
+        if re.search(rf"\b{re.escape(phrase)}\b", value_key)
+    }
+    return found.pop() if len(found) == 1 else None
+
+
+def _value_key(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", " ", str(text).casefold()).strip()
+
+
+def normalise(records: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Tidy text, map types and precisions to the configured values, reject rows without a name.
+
+    Returns the kept records and the issues found (rows rejected or warned, with reasons).
+    """
+    records = records.copy()
+    for name in RECORD_FIELDS:
+        records[name] = clean_text(records[name])
+    issues = []
+    no_name = records["name"].eq("")
+    issues.append(issues_for(records[no_name], "name", "rejected", "no project name"))
+
+    keys = _map_unique(records["type"], _value_key)
+    types = keys.map(_type_lookup())
+    blank_type = records["type"].eq("")
+    guessed = keys[types.isna() & ~blank_type].map(_type_within)
+    read_as = guessed.notna() & ~no_name
+    issues.append(
+        issues_for(
+            records[read_as.reindex(records.index, fill_value=False)],
+            "type",
+            "warning",
+            "type "
+            + records.loc[read_as[read_as].index, "type"].map(repr)
+            + " read as "
+            + guessed[read_as].astype("str"),
+        )
+    )
+    types = types.fillna(guessed)
+    unknown = types.isna() & ~blank_type & ~no_name
+    issues.append(
+        issues_for(
+            records[unknown],
+            "type",
+            "warning",
+            "type " + records.loc[unknown, "type"].map(repr) + " is not a configured type: "
+            "stored as 'other'",
+        )
+    )
+    issues.append(
+        issues_for(records[blank_type & ~no_name], "type", "warning", "no type: stored as 'other'")
+    )
+    records["type"] = types.fillna("other")
+
+    precision, precision_issues = _precisions(records[~no_name])
+    records.loc[precision.index, "location_precision"] = precision
+    issues.append(precision_issues)
+
+    dates, date_issues = _dates(records[~no_name])
+    records.loc[dates.index, "last_checked"] = dates
+    issues.append(date_issues)
+
+    flags = records["synthetic"].str.casefold()
+    odd = ~flags.isin(TRUE_WORDS | FALSE_WORDS) & ~no_name
+    issues.append(
+        issues_for(
+            records[odd],
+            "synthetic",
+            "warning",
+            "synthetic " + records.loc[odd, "synthetic"].map(repr) + " is not yes/no: taken as no",
+        )
+    )
+    records["synthetic"] = flags.isin(TRUE_WORDS)
+    return records[~no_name], pd.concat(issues, ignore_index=True)
+
+
+def _precisions(records: pd.DataFrame) -> tuple[pd.Series, pd.DataFrame]:
+    """Known location precisions; blank stays blank (geocode fills it); unknown values warn."""
+    lookup = {_value_key(name): name for name in LOCATION_PRECISIONS}
+    for name, words in PRECISION_SYNONYMS.items():
+        lookup |= {_value_key(word): name for word in words}
+    given = records["location_precision"]
+    mapped = _map_unique(given, _value_key).map(lookup)
+    unknown = mapped.isna() & given.ne("")
+    issues = issues_for(
+        records[unknown],
+        "location_precision",
+        "warning",
+        "location_precision "
+        + given[unknown].map(repr)
+        + f" is not one of {', '.join(LOCATION_PRECISIONS)}: set from how the row is placed",
+    )
+    return mapped.fillna(""), issues
+
+
+def _dates(records: pd.DataFrame) -> tuple[pd.Series, pd.DataFrame]:
+    """``last_checked`` as an ISO date; day-first like UK spreadsheets; unreadable ones warn."""
+    given = records["last_checked"]
+    iso = pd.to_datetime(given, format="ISO8601", errors="coerce")
+    uk = pd.to_datetime(given, dayfirst=True, format="mixed", errors="coerce")
+    iso_like = given.str.match(r"^\d{4}-\d{2}-\d{2}")
+    parsed = iso.where(iso_like, uk)
+    bad = parsed.isna() & given.ne("")
+    issues = issues_for(
+        records[bad],
+        "last_checked",
+        "warning",
+        "last_checked " + given[bad].map(repr) + " is not a date: left empty",
+    )
+    text = parsed.dt.strftime("%Y-%m-%d").astype(object).where(parsed.notna(), "")
+    return text.astype("str"), issues
+
+
+def derive_ids(records: pd.DataFrame) -> pd.Series:
+    """A stable id from content when the file gives none: re-importing the same row gives it again.
+
+    The id hashes the name (case and spacing ignored), the type, the postcode and the
+    coordinates as given, so editing any of them in the file makes a new record.
+    """
+    parts = (
+        records["name"].str.casefold()
+        + "|"
+        + records["type"]
+        + "|"
+        + pcd_key(records["postcode"]).fillna("").astype("str")
+        + "|"
+        + records["lat"].astype("str")
+        + "|"
+        + records["lon"].astype("str")
+        + "|"
+        + records["easting"].astype("str")
+        + "|"
+        + records["northing"].astype("str")
+    )
+    return "km-" + parts.map(lambda text: hashlib.sha256(text.encode()).hexdigest()[:12])
+
+
+def assign_ids(records: pd.DataFrame, raw: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Give every record an id and merge rows that share one (the later row wins).
+
+    ``raw`` holds the rows' values as read, for deriving ids (so a derived id does not depend
+    on how the row was geocoded). Each merged row is named in a warning with the row it joins.
+    """
+    records = records.copy()
+    derived = derive_ids(raw.loc[records.index])
+    records["id"] = records["id"].where(records["id"].ne(""), derived)
+    duplicated = records["id"].duplicated(keep="last")
+    kept_row = records.drop_duplicates("id", keep="last").set_index("id")["row"]
+    later = records.loc[duplicated, "id"].map(kept_row)
+    reason = (
+        "same project as row "
+        + later.astype("str")
+        + " (id "
+        + records.loc[duplicated, "id"]
+        + "): merged, row "
+        + later.astype("str")
+        + "'s values kept"
+    )
+    issues = issues_for(records[duplicated], "id", "warning", reason)
+    return records[~duplicated], issues

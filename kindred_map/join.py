@@ -1,0 +1,345 @@
+"""Name each project's ward, borough, deanery and LSOA (with its IMD decile), in EPSG:27700."""
+
+import os
+import tempfile
+from functools import cache
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyogrio
+from scipy.spatial import cKDTree
+
+from kindred_map import boundaries, geocode, ingest, privacy
+from kindred_map.build import REFERENCE_DIR
+from kindred_map.paths import BOUNDARIES_DIR
+from kindred_map.report import ImportReport, build_report, issues_for
+from kindred_map.schema import JOINED_FIELDS, RECORD_FIELDS
+
+BNG = "EPSG:27700"
+WGS84 = "EPSG:4326"
+POSTCODE_AUTHORITY_M = geocode.DISAGREEMENT_M
+"""A live postcode names the ward when the point lies within this distance of it."""
+NEAREST_POSTCODE_MAX_M = 500
+"""Without a usable postcode, the ward of the nearest live postcode within this distance."""
+EDGE_TOLERANCE_M = 100
+"""A point this close outside the generalised coastline/boundary still takes the nearest area."""
+WARD_SOURCES = ("postcode", "nearest_postcode", "polygon")
+LAYER_NAMES = ("postcode", "ward", "borough", "lsoa", "deanery")
+
+
+def _mtimes(directory: Path) -> tuple:
+    return tuple(boundaries.layer_path(n, directory).stat().st_mtime_ns for n in LAYER_NAMES)
+
+
+@cache
+def _reference(directory: Path, _mtimes: tuple) -> dict:
+    postcodes = boundaries.load("postcode", directory)
+    live = pd.DataFrame(postcodes[postcodes["status"] == "live"].drop(columns="geometry"))
+    live = live.sort_values("pcd_key").reset_index(drop=True)
+    wards = boundaries.load("ward", directory).to_crs(BNG)
+    boroughs = boundaries.load("borough", directory).to_crs(BNG)
+    lsoas = boundaries.load("lsoa", directory).to_crs(BNG)
+    deaneries = boundaries.load("deanery", directory).to_crs(BNG)
+    return {
+        "live": live,
+        "live_by_key": live.set_index("pcd_key")[
+            ["postcode", "WD24CD", "LAD25CD", "LSOA21CD", "easting", "northing"]
+        ],
+        "tree": cKDTree(live[["easting", "northing"]].to_numpy()),
+        "wards": wards[["WD24CD", "geometry"]],
+        "boroughs": boroughs[["LAD25CD", "geometry"]],
+        "lsoas": lsoas[["LSOA21CD", "geometry"]],
+        "deaneries": deaneries[["deanery_id", "geometry"]],
+        "ward_name": wards.set_index("WD24CD")["WD24NM"],
+        "ward_borough": wards.set_index("WD24CD")["LAD24CD"],
+        "borough_name": boroughs.set_index("LAD25CD")["LAD25NM"],
+        "deanery_name": deaneries.set_index("deanery_id")["deanery_name"],
+        "imd_decile": lsoas.set_index("LSOA21CD")["imd_decile"],
+        "other_diocese": _other_dioceses(boroughs),
+    }
+
+
+def reference(directory: Path = BOUNDARIES_DIR) -> dict:
+    """The layers the join needs, in EPSG:27700, read once per version of the layer files."""
+    directory = Path(directory)
+    return _reference(directory, _mtimes(directory))
+
+
+def _other_dioceses(boroughs: gpd.GeoDataFrame) -> pd.Series:
+    """Why a borough's points may lie outside the diocese, from the reviewed reference list."""
+    listed = pd.read_csv(REFERENCE_DIR / "neighbour_diocese_places.csv")
+    codes = boroughs.set_index("LAD25NM")["LAD25CD"]
+    reasons = {}
+    for name, rows in listed.groupby("LAD25NM"):
+        dioceses = " or ".join(sorted(set(rows["diocese"])))
+        if (rows["scope"] == "borough").any():
+            reasons[name] = f"{name} is in the Diocese of {dioceses}"
+        else:
+            reasons[name] = f"parts of {name} are in the Diocese of {dioceses}"
+    return pd.Series(reasons, dtype="str").rename(index=codes.to_dict())
+
+
+def polygon_key(
+    points: gpd.GeoSeries, polygons: gpd.GeoDataFrame, key: str, tolerance: float = 0
+) -> pd.Series:
+    """The ``key`` of the polygon holding each point (EPSG:27700), one per point.
+
+    A point on a shared boundary touches several polygons and gets the lowest key, so the
+    answer never depends on row order. Points outside every polygon take the nearest one within
+    ``tolerance`` metres (ties again to the lowest key), else NA.
+    """
+    frame = gpd.GeoDataFrame(geometry=points.reset_index(drop=True))
+    hits = gpd.sjoin(frame, polygons[[key, "geometry"]], how="inner", predicate="intersects")
+    found = hits.reset_index().sort_values(["index", key]).drop_duplicates("index")
+    result = found.set_index("index")[key].reindex(frame.index)
+    missing = result.isna() & ingest.has_geometry(frame.geometry)
+    if tolerance and missing.any():
+        near = gpd.sjoin_nearest(
+            frame[missing], polygons[[key, "geometry"]], how="inner", max_distance=tolerance
+        )
+        near = near.reset_index().sort_values(["index", key]).drop_duplicates("index")
+        result = result.astype("object")
+        result[near["index"].to_numpy()] = near[key].to_numpy()
+    result.index = points.index
+    return result
+
+
+def join_projects(projects: gpd.GeoDataFrame, directory: Path = BOUNDARIES_DIR) -> gpd.GeoDataFrame:
+    """Add JOINED_FIELDS (ward, borough, deanery, LSOA, IMD decile, in_region) to located points.
+
+    Ward: a live postcode within 500 m of the point names it (``ward_source`` postcode; ONS
+    assigns postcodes with full-resolution boundaries, the shipped ward polygons are coarse);
+    otherwise the ward of the nearest live postcode within 500 m (nearest_postcode); otherwise
+    the ward polygon (polygon). A disagreement with the polygon is written in ``ward_note``.
+    The borough is the ward's, so wards nest in boroughs. Points outside the 9 boroughs are
+    kept with ``in_region`` False; points outside the diocese get an empty deanery and the
+    reason in ``deanery_note``. Every point gets exactly one area of each kind.
+    """
+    ref = reference(directory)
+    out = projects.copy()
+    index = out.index
+    points = out.geometry.to_crs(BNG)
+    has_point = ingest.has_geometry(points)
+    x = np.where(has_point, points.x.fillna(np.nan), np.nan) if len(out) else np.array([])
+    y = np.where(has_point, points.y.fillna(np.nan), np.nan) if len(out) else np.array([])
+
+    given = out["postcode"] if "postcode" in out else pd.Series("", index=index)
+    postcode = ref["live_by_key"].reindex(geocode.postcode_keys(given.astype("str")))
+    postcode.index = index
+    postcode_apart = np.hypot(x - postcode["easting"].to_numpy(), y - postcode["northing"])
+    known = postcode["WD24CD"].notna().to_numpy() & has_point
+    authority = known & (postcode_apart <= POSTCODE_AUTHORITY_M).to_numpy()
+    far_postcode = known & ~authority
+
+    borough_polygon = _on_points(points, has_point, ref["boroughs"], "LAD25CD")
+    ward_polygon = _on_points(points, has_point, ref["wards"], "WD24CD")
+    in_region = authority | borough_polygon.notna().to_numpy()
+
+    nearest = _nearest_live(ref, x, y, has_point)
+    near_found = nearest["WD24CD"].notna().to_numpy()
+    use_near = ~authority & in_region & near_found
+    use_polygon = ~authority & in_region & ~near_found & ward_polygon.notna().to_numpy()
+
+    ward = np.select(
+        [authority, use_near, use_polygon],
+        [postcode["WD24CD"], nearest["WD24CD"], ward_polygon],
+        default=None,
+    )
+    out["WD24CD"] = pd.Series(ward, index=index, dtype="str").where(pd.notna(ward), "")
+    out["WD24NM"] = out["WD24CD"].map(ref["ward_name"]).fillna("")
+    source = np.select(
+        [authority, use_near, use_polygon], ["postcode", "nearest_postcode", "polygon"], ""
+    )
+    out["ward_source"] = pd.Series(source, index=index, dtype="str")
+    out["ward_note"] = _ward_notes(
+        out,
+        ref,
+        ward_polygon,
+        nearest,
+        postcode,
+        postcode_apart,
+        far_postcode,
+        in_region,
+        has_point,
+    )
+
+    borough = out["WD24CD"].map(ref["ward_borough"])
+    borough = borough.where(~pd.Series(authority, index=index), postcode["LAD25CD"])
+    borough = borough.fillna(borough_polygon.where(pd.Series(in_region, index=index)))
+    out["LAD25CD"] = borough.fillna("").astype("str")
+    out["LAD25NM"] = out["LAD25CD"].map(ref["borough_name"]).fillna("")
+
+    lsoa_polygon = _on_points(points, use_polygon, ref["lsoas"], "LSOA21CD")
+    lsoa = np.select(
+        [authority, use_near, use_polygon],
+        [postcode["LSOA21CD"], nearest["LSOA21CD"], lsoa_polygon],
+        default=None,
+    )
+    out["LSOA21CD"] = pd.Series(lsoa, index=index, dtype="str").where(pd.notna(lsoa), "")
+    out["imd_decile"] = out["LSOA21CD"].map(ref["imd_decile"]).astype("Int64")
+
+    deanery = _on_points(points, in_region, ref["deaneries"], "deanery_id")
+    out["deanery_id"] = deanery.astype("Int64")
+    out["deanery_name"] = deanery.map(ref["deanery_name"]).fillna("").astype("str")
+    out["deanery_note"] = _deanery_notes(out, ref, in_region, has_point)
+    out["in_region"] = in_region.astype(bool)
+    return out
+
+
+def _on_points(points, mask, polygons, key) -> pd.Series:
+    """``polygon_key`` for the masked points; NA elsewhere."""
+    result = pd.Series(pd.NA, index=points.index, dtype="object")
+    mask = np.asarray(mask, bool)
+    if mask.any():
+        found = polygon_key(points[mask], polygons, key, EDGE_TOLERANCE_M)
+        result[mask] = found.to_numpy()
+    return result
+
+
+def _nearest_live(ref: dict, x, y, has_point) -> pd.DataFrame:
+    """The nearest live postcode within NEAREST_POSTCODE_MAX_M of each point (ties: lowest key)."""
+    live = ref["live"]
+    columns = ["postcode", "WD24CD", "LSOA21CD"]
+    result = pd.DataFrame(index=range(len(x)), columns=[*columns, "distance"], dtype="object")
+    if has_point.any():
+        xy = np.column_stack([x[has_point], y[has_point]])
+        distance, position = ref["tree"].query(xy, distance_upper_bound=NEAREST_POSTCODE_MAX_M)
+        found = np.isfinite(distance)
+        rows = np.flatnonzero(has_point)[found]
+        # cKDTree returns the first of equidistant neighbours in tree order; the live table is
+        # sorted by postcode, so the answer is stable for a given layer.
+        result.loc[rows, columns] = live.iloc[position[found]][columns].to_numpy()
+        result.loc[rows, "distance"] = distance[found]
+    return result
+
+
+def _ward_notes(out, ref, ward_polygon, nearest, postcode, apart, far, in_region, has_point):
+    """Why each ward was chosen, and where the generalised polygon disagrees."""
+    names = ref["ward_name"].to_dict()
+    columns = zip(
+        out["WD24CD"].tolist(),
+        out["ward_source"].tolist(),
+        ward_polygon.tolist(),
+        nearest["postcode"].tolist(),
+        nearest["distance"].tolist(),
+        postcode["postcode"].tolist(),
+        np.asarray(apart, float).tolist(),
+        far.tolist(),
+        np.asarray(in_region).tolist(),
+        np.asarray(has_point).tolist(),
+        strict=True,
+    )
+    notes = []
+    for chosen, source, polygon, near, distance, given, away, is_far, inside, placed in columns:
+        parts = []
+        if is_far:
+            parts.append(
+                f"postcode {given} is {away:,.0f} m from the point: the ward comes from the point"
+            )
+        if source == "nearest_postcode":
+            parts.append(f"ward of the nearest postcode, {near} ({float(distance):,.0f} m away)")
+        elif source == "polygon":
+            parts.append(
+                f"no postcode within {NEAREST_POSTCODE_MAX_M} m: ward from the generalised "
+                "(200 m) ward polygon"
+            )
+        elif not placed:
+            parts.append("no position")
+        elif not inside:
+            parts.append("outside the region's 9 boroughs")
+        if source in ("postcode", "nearest_postcode") and pd.notna(polygon) and polygon != chosen:
+            whose = "postcode" if source == "postcode" else "nearest postcode"
+            parts.append(
+                f"the generalised ward polygon here is {names.get(polygon, polygon)} ({polygon}); "
+                f"the {whose}'s ward is used"
+            )
+        notes.append("; ".join(parts))
+    return pd.Series(notes, index=out.index, dtype="str")
+
+
+def _deanery_notes(out, ref, in_region, has_point) -> pd.Series:
+    outside = "outside the Diocese of Liverpool (approximate, derived footprint)"
+    reason = out["LAD25CD"].map(ref["other_diocese"])
+    note = pd.Series("", index=out.index, dtype="str")
+    missing = out["deanery_id"].isna().to_numpy()
+    inside_region = missing & in_region
+    note[inside_region] = np.where(
+        reason[inside_region].notna(), outside + ": " + reason[inside_region].fillna(""), outside
+    )
+    note[missing & ~in_region & has_point] = "outside the region"
+    note[~has_point] = "no position"
+    return note
+
+
+def join_file(
+    path: Path,
+    mapping: dict[str, str] | None = None,
+    sheet: str | None = None,
+    directory: Path = BOUNDARIES_DIR,
+) -> tuple[gpd.GeoDataFrame, ImportReport]:
+    """Read, check, place and join a project file; nothing is stored.
+
+    Returns one row per project (RECORD_FIELDS + JOINED_FIELDS, points in EPSG:4326) and the
+    report naming every rejected or warned row.
+    """
+    path = Path(path)
+    table = ingest.read_table(path, sheet, (mapping or {}).values())
+    raw, info = ingest.to_records(table, mapping)
+    records, normalise_issues = ingest.normalise(raw)
+    records["source"] = records["source"].where(records["source"].ne(""), f"file {path.name}")
+    located, geocode_issues = geocode.locate(records, directory)
+    located, duplicate_issues = ingest.assign_ids(located, records)
+    joined = join_projects(located, directory)
+    outside = joined[~joined["in_region"]]
+    region_issues = issues_for(
+        outside, "lat", "warning", "outside the region's 9 boroughs: kept and flagged"
+    )
+    projects = gpd.GeoDataFrame(
+        joined[[*RECORD_FIELDS, *JOINED_FIELDS, "geometry"]], crs=WGS84
+    ).sort_values("id")
+    report = build_report(
+        path.name,
+        raw["row"],
+        [normalise_issues, geocode_issues, duplicate_issues, region_issues],
+        records=len(projects),
+        columns=info["columns"],
+        ignored_columns=info["ignored_columns"],
+        blank_rows=table.blank_rows,
+        header_row=table.header_row,
+        encoding=table.encoding,
+        notes=table.notes,
+    )
+    return projects.reset_index(drop=True), report
+
+
+def write_joined(projects: gpd.GeoDataFrame, path: Path) -> Path:
+    """Write joined projects as .geojson (RFC 7946), .gpkg (EPSG:27700) or .csv.
+
+    ``ward_only`` projects go through `kindred_map.privacy.mask_ward_only`: they are written
+    at their ward's centre, without address, coordinates, LSOA or full postcode.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in (".geojson", ".gpkg", ".csv"):
+        raise ValueError(f"output must end in .geojson, .gpkg or .csv, not {path.name!r}")
+    public = privacy.mask_ward_only(projects)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=suffix)
+    os.close(fd)
+    os.unlink(tmp)
+    try:
+        if suffix == ".csv":
+            pd.DataFrame(public.drop(columns="geometry")).to_csv(tmp, index=False)
+        elif suffix == ".geojson":
+            pyogrio.write_dataframe(
+                public.to_crs(WGS84), tmp, driver="GeoJSON", layer_options={"RFC7946": "YES"}
+            )
+        else:
+            pyogrio.write_dataframe(public.to_crs(BNG), tmp, driver="GPKG", layer="projects")
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path

@@ -1,0 +1,227 @@
+"""Reading project files as they come: encodings, headers, column names, mappings, types, ids."""
+
+from pathlib import Path
+
+import geopandas as gpd
+import openpyxl
+import pandas as pd
+import pytest
+
+from kindred_map import ingest
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def _write(path: Path, text: str, encoding: str = "utf-8") -> Path:
+    path.write_bytes(text.encode(encoding))
+    return path
+
+
+def test_windows_1252_names_are_decoded():
+    table = ingest.read_table(FIXTURES / "messy_projects_cp1252.csv")
+    assert table.encoding == "Windows-1252"
+    names = set(table.frame["Project Name"])
+    assert "St Anne’s Café Pantry" in names
+    assert "Crèche & Warm Hub" in names
+
+
+def test_utf8_bom_is_not_part_of_the_first_header(tmp_path):
+    table = ingest.read_table(FIXTURES / "projects_utf8_bom.csv")
+    assert table.encoding == "UTF-8 with BOM"
+    assert list(table.frame.columns)[0] == "id"
+    records, info = ingest.to_records(table)
+    assert info["columns"]["id"] == ["id"]
+    assert records["name"].tolist()[2] == "Zoë’s Warm Space"
+
+
+def test_row_numbers_are_the_spreadsheet_rows_and_blank_rows_are_listed():
+    table = ingest.read_table(FIXTURES / "messy_projects_cp1252.csv")
+    assert table.header_row == 1
+    assert table.blank_rows == [4]
+    rows = table.frame.set_index("Project Name")["row"]
+    assert rows["St Anne’s Café Pantry"] == 2
+    assert rows["Swapped Coordinates Café"] == 7
+
+
+def test_xlsx_header_is_found_under_a_title_row():
+    table = ingest.read_table(FIXTURES / "messy_projects_title_row.xlsx")
+    assert table.header_row == 3
+    assert table.blank_rows == [7]
+    records, info = ingest.to_records(table)
+    assert info["columns"]["postcode"] == ["PCD"]
+    assert info["columns"]["easting"] == ["Easting"]
+    assert records["row"].tolist() == [4, 5, 6, 8]
+    assert records["last_checked"].iloc[0] == "2025-09-30"
+
+
+@pytest.mark.parametrize(
+    ("header", "field"),
+    [
+        ("Post Code", "postcode"),
+        ("postcode", "postcode"),
+        ("PCD", "postcode"),
+        ("post_code", "postcode"),
+        ("Latitude", "lat"),
+        ("Y", "lat"),
+        ("lng", "lon"),
+        ("X", "lon"),
+        ("Eastings", "easting"),
+        ("Project name", "name"),
+        ("Organization", "organisation"),
+        ("Opening times", "opening_hours"),
+        ("URL", "website"),
+    ],
+)
+def test_common_column_names_are_recognised(header, field):
+    assert ingest.recognise_columns(["Something else", header])[field] == [header]
+
+
+def test_address_parts_are_joined():
+    table = ingest.Table(
+        frame=pd.DataFrame(
+            {
+                "Name": ["A"],
+                "Address line 1": ["1 Church St"],
+                "Address line 2": [""],
+                "Town": ["Bootle"],
+                "Postcode": ["L20 4RW"],
+                "row": [2],
+            }
+        ),
+        kind="csv",
+    )
+    records, _ = ingest.to_records(table)
+    assert records["address"].iloc[0] == "1 Church St, Bootle"
+
+
+def test_explicit_mapping_wins_and_unused_columns_are_reported(tmp_path):
+    path = _write(tmp_path / "p.csv", "Title,Where,Notes,Postcode\nHub,L20 4RW,x,L1 8JQ\n")
+    records, info = ingest.to_records(ingest.read_table(path), {"postcode": "Where"})
+    assert records["postcode"].iloc[0] == "L20 4RW"
+    assert info["columns"]["name"] == ["Title"]
+    assert set(info["ignored_columns"]) == {"Notes", "Postcode"}
+
+
+def test_bad_mappings_and_unreadable_files_say_what_is_wrong(tmp_path):
+    path = _write(tmp_path / "p.csv", "Title,Postcode\nHub,L1 8JQ\n")
+    table = ingest.read_table(path)
+    with pytest.raises(ValueError, match="not in the file"):
+        ingest.to_records(table, {"name": "Project"})
+    with pytest.raises(ValueError, match="unknown fields"):
+        ingest.to_records(table, {"colour": "Title"})
+    nameless = ingest.read_table(_write(tmp_path / "n.csv", "Where,Postcode\nHub,L1 8JQ\n"))
+    with pytest.raises(ValueError, match="no project name column"):
+        ingest.to_records(nameless)
+    placeless = ingest.read_table(_write(tmp_path / "q.csv", "Name,Notes\nHub,x\n"))
+    with pytest.raises(ValueError, match="no postcode or coordinate columns"):
+        ingest.to_records(placeless)
+    with pytest.raises(ValueError, match="file not found"):
+        ingest.read_table(tmp_path / "missing.csv")
+    with pytest.raises(ValueError, match="save it as .xlsx"):
+        ingest.read_table(_write(tmp_path / "old.xls", "x"))
+    with pytest.raises(ValueError, match="cannot read as an Excel workbook"):
+        ingest.read_table(_write(tmp_path / "broken.xlsx", "not a zip"))
+    with pytest.raises(ValueError, match="has no rows"):
+        ingest.read_table(_write(tmp_path / "empty.csv", "\n\n"))
+
+
+def test_semicolon_separated_csv(tmp_path):
+    path = _write(tmp_path / "p.csv", "name;postcode;lat\nHub;L1 8JQ;53,40\n")
+    records, _ = ingest.to_records(ingest.read_table(path))
+    assert records.loc[0, "postcode"] == "L1 8JQ"
+    assert records.loc[0, "lat"] == "53,40"
+
+
+def _normalised(**columns) -> tuple[pd.DataFrame, pd.DataFrame]:
+    count = len(next(iter(columns.values())))
+    frame = pd.DataFrame({name: [""] * count for name in ingest.RECORD_FIELDS})
+    for name, values in columns.items():
+        frame[name] = values
+    frame["row"] = range(2, count + 2)
+    return ingest.normalise(frame)
+
+
+def test_types_map_synonyms_and_unknown_types_warn():
+    records, issues = _normalised(
+        name=["a", "b", "c", "d", "e", "f"],
+        type=["Food Pantry", "warm hub", "Place of Welcome", "knitting", "", "food bank (main)"],
+    )
+    assert records["type"].tolist() == [
+        "pantry",
+        "warm_space",
+        "place_of_welcome",
+        "other",
+        "other",
+        "food_bank",
+    ]
+    reasons = issues.set_index("row")["reason"]
+    assert "'knitting' is not a configured type" in reasons[5]
+    assert "no type" in reasons[6]
+    assert "read as food_bank" in reasons[7]
+    assert not {2, 3, 4} & set(issues["row"])
+
+
+def test_rows_without_a_name_are_rejected_and_text_is_tidied():
+    records, issues = _normalised(
+        name=["  Two\u00a0 spaces\t", "", "e\u0301 composed"],
+        last_checked=["31/12/2024", "", "soon"],
+        location_precision=["home", "", "roughly"],
+    )
+    assert records["name"].tolist() == ["Two spaces", "é composed"]
+    assert records["last_checked"].tolist() == ["2024-12-31", ""]
+    assert records["location_precision"].tolist() == ["ward_only", ""]
+    rejected = issues[issues["level"] == "rejected"]
+    assert rejected["row"].tolist() == [3]
+    warned = issues[issues["level"] == "warning"].set_index("field")["reason"]
+    assert "'soon' is not a date" in warned["last_checked"]
+    assert "'roughly' is not one of" in warned["location_precision"]
+
+
+def test_derived_ids_are_stable_and_duplicates_merge_naming_both_rows():
+    records, _ = _normalised(
+        name=["Hub", "hub ", "Other"], type=["pantry"] * 3, postcode=["L1 8JQ", "l18jq", "L1 8JQ"]
+    )
+    again, _ = _normalised(name=["Hub"], type=["pantry"], postcode=["L1 8JQ"])
+    assert ingest.derive_ids(records).iloc[0] == ingest.derive_ids(again).iloc[0]
+    kept, issues = ingest.assign_ids(records, records)
+    assert kept["row"].tolist() == [3, 4]
+    assert issues["row"].tolist() == [2]
+    assert "same project as row 3" in issues["reason"].iloc[0]
+
+
+def test_geojson_and_geopackage_points_give_coordinates(tmp_path):
+    frame = gpd.GeoDataFrame(
+        {"name": ["Hub", "No point"], "type": ["pantry", "other"]},
+        geometry=gpd.points_from_xy([336684.0, None], [390042.0, None]),
+        crs="EPSG:27700",
+    )
+    for suffix, driver in ((".geojson", "GeoJSON"), (".gpkg", "GPKG")):
+        path = tmp_path / f"projects{suffix}"
+        frame.to_file(path, driver=driver)
+        records, info = ingest.to_records(ingest.read_table(path))
+        assert info["columns"]["lat"] == ["geometry lat"]
+        assert float(records.loc[0, "lat"]) == pytest.approx(53.4034, abs=1e-3)
+        assert float(records.loc[0, "lon"]) == pytest.approx(-2.9538, abs=1e-3)
+        assert records.loc[1, "lat"] == ""
+
+
+def test_xlsx_sheet_can_be_chosen(tmp_path):
+    book = openpyxl.Workbook()
+    book.active.append(["nothing here"])
+    other = book.create_sheet("Projects")
+    other.append(["Name", "Postcode"])
+    other.append(["Hub", "L1 8JQ"])
+    path = tmp_path / "book.xlsx"
+    book.save(path)
+    table = ingest.read_table(path, sheet="Projects")
+    assert table.frame["Name"].tolist() == ["Hub"]
+    with pytest.raises(ValueError, match="no sheet 'Nope'"):
+        ingest.read_table(path, sheet="Nope")
+
+
+def test_mapped_headers_are_found_under_a_title(tmp_path):
+    path = _write(tmp_path / "p.csv", "Our list of things\n\nThing,Where\nHub,L1 8JQ\n")
+    table = ingest.read_table(path, headers=["Thing", "Where"])
+    assert table.header_row == 3
+    records, _ = ingest.to_records(table, {"name": "Thing", "postcode": "Where"})
+    assert records[["row", "name", "postcode"]].values.tolist() == [[4, "Hub", "L1 8JQ"]]

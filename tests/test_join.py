@@ -1,0 +1,213 @@
+"""Joining projects to ward, borough, deanery and LSOA: postcode authority, accuracy, edges."""
+
+import json
+import os
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.spatial import cKDTree
+from shapely.geometry import Point
+
+from kindred_map import boundaries, join
+from kindred_map.paths import DEFAULT_RAW_DIR
+from kindred_map.schema import JOINED_FIELDS
+
+BNG = "EPSG:27700"
+GIVE_FOOD = DEFAULT_RAW_DIR / "givefood_foodbanks" / "foodbanks_region_givefood.csv"
+needs_raw = pytest.mark.skipif(
+    not GIVE_FOOD.exists() and os.environ.get("CI") != "true",
+    reason=f"raw data not found at {DEFAULT_RAW_DIR}",
+)
+
+
+@pytest.fixture(scope="module")
+def live() -> pd.DataFrame:
+    postcodes = boundaries.load("postcode")
+    return pd.DataFrame(postcodes[postcodes["status"] == "live"]).reset_index(drop=True)
+
+
+def _points(x, y, postcode=None, **columns) -> gpd.GeoDataFrame:
+    frame = pd.DataFrame({"postcode": postcode if postcode is not None else [""] * len(x)})
+    for name, values in columns.items():
+        frame[name] = values
+    return gpd.GeoDataFrame(frame, geometry=gpd.points_from_xy(x, y), crs=BNG)
+
+
+@needs_raw
+def test_every_give_food_food_bank_gets_the_ward_give_food_recorded():
+    projects, report = join.join_file(GIVE_FOOD)
+    raw = pd.read_csv(GIVE_FOOD)
+    assert report.rows_read == len(raw) == len(projects)
+    assert report.rejected == 0
+    recorded = raw.set_index("name")["givefood_ward"]
+    joined = projects.set_index("name")["WD24NM"]
+    assert joined.reindex(recorded.index).tolist() == recorded.tolist()
+    assert projects["ward_source"].eq("postcode").all()
+    assert projects["type"].eq("food_bank").all()
+
+
+def test_records_with_a_postcode_get_the_postcodes_ward_every_time(live):
+    projects = _points(live["easting"], live["northing"], live["postcode"].str.lower())
+    joined = join.join_projects(projects)
+    assert (joined["WD24CD"].to_numpy() == live["WD24CD"].to_numpy()).all()
+    assert (joined["LAD25CD"].to_numpy() == live["LAD25CD"].to_numpy()).all()
+    assert (joined["LSOA21CD"].to_numpy() == live["LSOA21CD"].to_numpy()).all()
+    assert joined["ward_source"].eq("postcode").all()
+    assert joined["in_region"].all()
+    assert joined["imd_decile"].between(1, 10).all()
+    # The generalised polygons disagree for some postcodes: each disagreement is flagged.
+    flagged = joined["ward_note"].str.contains("generalised ward polygon here is")
+    assert 0 < flagged.sum() < len(joined)
+
+
+def ward_agreement_of_moved_postcodes(live: pd.DataFrame, seed: int = 2025) -> float:
+    """Share of postcode centroids, moved 0-30 m in a random direction and stripped of their
+    postcode, whose joined ward is the postcode's ward."""
+    rng = np.random.default_rng(seed)
+    distance = rng.uniform(0, 30, len(live))
+    angle = rng.uniform(0, 2 * np.pi, len(live))
+    x = live["easting"] + distance * np.cos(angle)
+    y = live["northing"] + distance * np.sin(angle)
+    joined = join.join_projects(_points(x, y))
+    return float((joined["WD24CD"].to_numpy() == live["WD24CD"].to_numpy()).mean())
+
+
+def test_coordinate_only_points_agree_with_the_postcode_ward_at_least_97_percent(live):
+    agreement = ward_agreement_of_moved_postcodes(live)
+    print(f"ward agreement, coordinate-only points moved 0-30 m: {agreement:.2%}")
+    assert agreement >= 0.97
+
+
+def test_nearest_postcode_is_recorded_as_the_ward_source(live):
+    tree = cKDTree(live[["easting", "northing"]].to_numpy())
+    distance, _ = tree.query(live[["easting", "northing"]].to_numpy(), k=2)
+    first = live[distance[:, 1] > 50].iloc[0]
+    joined = join.join_projects(_points([first["easting"] + 5], [first["northing"]]))
+    assert joined["ward_source"].iloc[0] == "nearest_postcode"
+    assert joined["WD24CD"].iloc[0] == first["WD24CD"]
+    assert f"nearest postcode, {first['postcode']}" in joined["ward_note"].iloc[0]
+
+
+def _adjacent_wards() -> tuple[gpd.GeoDataFrame, Point]:
+    wards = boundaries.load("ward").to_crs(BNG).sort_values("WD24CD").reset_index(drop=True)
+    first = wards.iloc[0]
+    for _, other in wards.iloc[1:].iterrows():
+        shared = first.geometry.boundary.intersection(other.geometry.boundary)
+        if shared.length > 100:
+            return wards, shared.interpolate(0.5, normalized=True)
+    raise AssertionError("no ward shares an edge with the first ward")
+
+
+def test_a_point_on_a_shared_boundary_gets_one_ward_whatever_the_order():
+    wards, on_edge = _adjacent_wards()
+    touching = sorted(wards.loc[wards.intersects(on_edge.buffer(0.01)), "WD24CD"])
+    assert len(touching) >= 2
+    points = gpd.GeoSeries([on_edge, on_edge, Point(0, 0)], crs=BNG, index=[7, 3, 5])
+    found = join.polygon_key(points, wards, "WD24CD")
+    assert found.tolist()[:2] == [touching[0], touching[0]]
+    assert pd.isna(found.loc[5])
+    shuffled = join.polygon_key(points, wards.iloc[::-1], "WD24CD")
+    assert shuffled.tolist()[:2] == found.tolist()[:2]
+
+
+def _far_from_postcodes(live: pd.DataFrame) -> Point:
+    """A point inside the region with no live postcode within 500 m (found on a 1 km grid)."""
+    region = boundaries.load("borough").to_crs(BNG).union_all()
+    minx, miny, maxx, maxy = region.bounds
+    xs, ys = np.meshgrid(np.arange(minx, maxx, 1000), np.arange(miny, maxy, 1000))
+    grid = gpd.GeoSeries(gpd.points_from_xy(xs.ravel(), ys.ravel()), crs=BNG)
+    inside = grid[grid.within(region.buffer(-1000))]
+    tree = cKDTree(live[["easting", "northing"]].to_numpy())
+    distance, _ = tree.query(np.column_stack([inside.x, inside.y]))
+    return inside.iloc[int(np.argmax(distance > 700))]
+
+
+def test_points_far_from_any_postcode_take_the_ward_polygon(live):
+    point = _far_from_postcodes(live)
+    joined = join.join_projects(_points([point.x], [point.y]))
+    wards = boundaries.load("ward").to_crs(BNG)
+    holding = wards.loc[wards.contains(point), "WD24CD"].tolist()
+    assert joined["ward_source"].iloc[0] == "polygon"
+    assert joined["WD24CD"].iloc[0] == holding[0]
+    assert "generalised" in joined["ward_note"].iloc[0]
+    assert joined["LSOA21CD"].iloc[0] != ""
+
+
+def test_points_outside_the_region_or_diocese_are_kept_and_say_why():
+    # Manchester city centre; Birkenhead (Wirral, Diocese of Chester); Liverpool city centre.
+    lon = [-2.2426, -3.0143, -2.9830]
+    lat = [53.4808, 53.3930, 53.4075]
+    projects = gpd.GeoDataFrame(
+        {"postcode": ["", "", ""]}, geometry=gpd.points_from_xy(lon, lat), crs="EPSG:4326"
+    )
+    joined = join.join_projects(projects)
+    manchester, wirral, liverpool = (joined.iloc[i] for i in range(3))
+    assert not manchester["in_region"]
+    assert manchester["WD24CD"] == "" and manchester["LAD25CD"] == ""
+    assert "outside the region" in manchester["ward_note"]
+    assert manchester["deanery_note"] == "outside the region"
+    assert wirral["in_region"] and wirral["LAD25NM"] == "Wirral"
+    assert pd.isna(wirral["deanery_id"]) and wirral["deanery_name"] == ""
+    assert "Wirral is in the Diocese of Chester" in wirral["deanery_note"]
+    assert liverpool["LAD25NM"] == "Liverpool" and liverpool["deanery_name"] != ""
+    assert liverpool["deanery_note"] == ""
+    assert set(JOINED_FIELDS) <= set(joined.columns)
+    assert joined.crs.to_epsg() == 4326
+
+
+def test_a_postcode_far_from_the_point_does_not_name_the_ward(live):
+    home = live[live["postcode"] == "L1 8JQ"].iloc[0]
+    far = live[live["LAD25CD"] != home["LAD25CD"]].iloc[0]
+    joined = join.join_projects(_points([far["easting"]], [far["northing"]], ["L1 8JQ"]))
+    assert joined["ward_source"].iloc[0] == "nearest_postcode"
+    assert joined["WD24CD"].iloc[0] == far["WD24CD"]
+    assert "postcode L1 8JQ is" in joined["ward_note"].iloc[0]
+
+
+def test_ward_only_projects_keep_their_position_inside_and_lose_it_outside(live, tmp_path):
+    row = live.iloc[100]
+    projects = _points(
+        [row["easting"], row["easting"]],
+        [row["northing"], row["northing"]],
+        [row["postcode"], row["postcode"]],
+        location_precision=["ward_only", "exact"],
+        address=["1 Home Street", "Church Hall"],
+        name=["Home", "Hall"],
+        lat=[row["lat"]] * 2,
+        lon=[row["lon"]] * 2,
+        easting=[row["easting"]] * 2,
+        northing=[row["northing"]] * 2,
+    ).to_crs("EPSG:4326")
+    joined = join.join_projects(projects)
+    assert joined["WD24CD"].tolist() == [row["WD24CD"]] * 2
+    assert joined.geometry.iloc[0].distance(joined.geometry.iloc[1]) == 0
+    for suffix in (".geojson", ".gpkg", ".csv"):
+        path = join.write_joined(joined, tmp_path / f"out{suffix}")
+        text = path.read_bytes()
+        assert b"1 Home Street" not in text
+        assert b"Church Hall" in text
+        assert text.count(row["postcode"].encode()) == 1
+    written = gpd.read_file(tmp_path / "out.geojson").set_index("name")
+    assert written.loc["Home", "WD24CD"] == row["WD24CD"]
+    assert written.loc["Home"].geometry.distance(written.loc["Hall"].geometry) > 0
+
+
+def test_joined_output_formats(live, tmp_path):
+    row = live.iloc[200]
+    projects = _points([row["easting"]], [row["northing"]], [row["postcode"]]).to_crs("EPSG:4326")
+    projects["location_precision"] = "exact"
+    projects["address"] = ""
+    joined = join.join_projects(projects)
+    geojson = json.loads(join.write_joined(joined, tmp_path / "a.geojson").read_text())
+    assert "crs" not in geojson
+    lon, lat = geojson["features"][0]["geometry"]["coordinates"]
+    assert lon == pytest.approx(row["lon"], abs=1e-6) and lat == pytest.approx(row["lat"], abs=1e-6)
+    package = gpd.read_file(join.write_joined(joined, tmp_path / "a.gpkg"))
+    assert package.crs.to_epsg() == 27700
+    assert package.geometry.x.iloc[0] == pytest.approx(row["easting"], abs=0.01)
+    table = pd.read_csv(join.write_joined(joined, tmp_path / "a.csv"))
+    assert table["WD24CD"].tolist() == [row["WD24CD"]]
+    with pytest.raises(ValueError, match="must end in"):
+        join.write_joined(joined, tmp_path / "a.shp")
