@@ -1,0 +1,641 @@
+"""Coverage: who lives within reach of a project, who does not, and where need-weighted gaps are.
+
+Population surface: each LSOA's Census 2021 residents spread over its residential postcodes in
+whole people (the postcode layer's ``residents``; sums exactly to each LSOA and to the region),
+placed at the postcode's Code-Point position. A postcode is within reach when the straight-line
+distance from it to the nearest project of the chosen types is at most the reach distance.
+
+Distances: the nearest project is found with a KD-tree on British National Grid (EPSG:27700)
+coordinates; the distance to it is then measured as the WGS84 geodesic (pyproj.Geod), so it is
+a true ground distance rather than a grid distance (the grid is 0.03-0.04% short in this region).
+
+Home-run (``ward_only``) projects count for coverage at their ward's centre, as every export
+and the map show them (`kindred_map.privacy.mask_ward_only`), so no figure depends on their
+private position; LSOA figures and the gap surface leave them out altogether.
+"""
+
+import math
+import os
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyogrio
+import shapely
+from pyproj import Geod, Transformer
+from scipy.spatial import cKDTree
+
+from kindred_map import boundaries, privacy
+from kindred_map.paths import BOUNDARIES_DIR
+from kindred_map.schema import project_types
+
+DEFAULT_DISTANCE_M = 800.0
+"""About a 10-minute walk."""
+
+LEVELS = {
+    "ward": ("WD24CD", "WD24NM"),
+    "deanery": ("deanery_id", "deanery_name"),
+    "borough": ("LAD25CD", "LAD25NM"),
+    "lsoa": ("LSOA21CD", "LSOA21NM"),
+}
+"""Area level -> (code column, name column), as in the boundary layers."""
+
+AREA_LEVELS = ("ward", "deanery", "borough")
+"""Levels for gap tables; ``lsoa`` is for map shading only (precisely located projects)."""
+
+DEPRIVED_DECILES = (1, 2)
+"""IMD 2025 deciles 1-2: the most deprived 20% of LSOAs in England."""
+
+_GEOD = Geod(ellps="WGS84")
+_WARD_ONLY = "ward_only"
+
+
+def _transform(source: str, target: str, x, y) -> tuple[np.ndarray, np.ndarray]:
+    """Reproject coordinate arrays (a fresh Transformer: safe in Streamlit's threads)."""
+    transformer = Transformer.from_crs(source, target, always_xy=True)
+    return transformer.transform(np.asarray(x, dtype=float), np.asarray(y, dtype=float))
+
+
+def deprivation_weight(decile) -> np.ndarray:
+    """Gap-score weight of a resident by their LSOA's IMD 2025 decile.
+
+    2 for deciles 1-2 (most deprived 20% in England), 1.5 for deciles 3-4, 1 otherwise
+    (including an unknown decile)."""
+    decile = pd.to_numeric(pd.Series(decile), errors="coerce").to_numpy(dtype=float)
+    return np.select([decile <= 2, decile <= 4], [2.0, 1.5], default=1.0)
+
+
+def resolve_types(types: str | Iterable[str] | None) -> tuple[str, ...]:
+    """Project types from ``"food_bank,warm_space"``, a list, or None (every configured type).
+
+    Unknown types raise a ValueError listing the valid ones."""
+    valid = tuple(project_types())
+    if types is None:
+        return valid
+    if isinstance(types, str):
+        types = types.split(",")
+    chosen = tuple(dict.fromkeys(str(t).strip() for t in types if str(t).strip()))
+    if not chosen:
+        return valid
+    unknown = [t for t in chosen if t not in valid]
+    if unknown:
+        raise ValueError(f"unknown project type(s) {unknown}; valid types: {', '.join(valid)}")
+    return chosen
+
+
+def type_phrase(types: Iterable[str]) -> str:
+    """``("food_bank", "warm_space")`` -> ``"a food bank or warm space"`` for headlines."""
+    labels = project_types()
+    if set(types) == set(labels):
+        return "a project of any type"
+    words = []
+    for kind in types:
+        label = labels[kind]["label"]
+        rest = label.split()[1:]
+        plain = all(word.islower() for word in rest)
+        words.append(label[0].lower() + label[1:] if plain else label)
+    phrase = " or ".join(words)
+    return ("an " if phrase[0].lower() in "aeiou" else "a ") + phrase
+
+
+def grid_scale(easting, northing) -> np.ndarray:
+    """British National Grid metres per ground metre (WGS84 geodesic) at each point.
+
+    Measured numerically across 100 m of grid with pyproj, so it includes both the
+    Transverse Mercator scale and the datum transformation pyproj uses."""
+    x = np.asarray(easting, dtype=float)
+    y = np.asarray(northing, dtype=float)
+    lon1, lat1 = _transform(boundaries.BNG, boundaries.WGS84, x - 50.0, y)
+    lon2, lat2 = _transform(boundaries.BNG, boundaries.WGS84, x + 50.0, y)
+    _, _, ground = _GEOD.inv(lon1, lat1, lon2, lat2)
+    return 100.0 / np.asarray(ground, dtype=float)
+
+
+@cache
+def _population_cached(directory: Path, _stamp: tuple) -> pd.DataFrame:
+    postcodes = boundaries.load("postcode", directory)
+    live = postcodes[postcodes["status"] == "live"].reset_index(drop=True)
+    lsoas = boundaries.load("lsoa", directory)
+    wards = boundaries.load("ward", directory)
+    borough = boundaries.load("borough", directory)
+    deaneries = boundaries.load("deanery", directory)
+    deanery_of = boundaries.area_of_points(live, deaneries, "deanery_id")
+    table = pd.DataFrame(
+        {
+            "postcode": live["postcode"].astype(str),
+            "lon": live["lon"].astype(float),
+            "lat": live["lat"].astype(float),
+            "easting": live["easting"].astype(float),
+            "northing": live["northing"].astype(float),
+            "residents": live["residents"].astype("int64"),
+            "LSOA21CD": live["LSOA21CD"].astype(str),
+            "WD24CD": live["WD24CD"].astype(str),
+            "LAD25CD": live["LAD25CD"].astype(str),
+            "deanery_id": deanery_of.astype("Int64"),
+        }
+    )
+    lsoa = lsoas.set_index("LSOA21CD")
+    table["LSOA21NM"] = table["LSOA21CD"].map(lsoa["LSOA21NM"])
+    table["imd_decile"] = table["LSOA21CD"].map(lsoa["imd_decile"]).astype("Int64")
+    table["WD24NM"] = table["WD24CD"].map(wards.set_index("WD24CD")["WD24NM"])
+    table["LAD25NM"] = table["LAD25CD"].map(borough.set_index("LAD25CD")["LAD25NM"])
+    names = deaneries.set_index("deanery_id")["deanery_name"]
+    table["deanery_name"] = table["deanery_id"].map(names)
+    return table
+
+
+def population_points(directory: Path = BOUNDARIES_DIR) -> pd.DataFrame:
+    """The population surface: one row per live region postcode (read once, then cached).
+
+    Columns: postcode, lon, lat, easting, northing, residents, imd_decile (of its LSOA) and the
+    code and name of its LSOA, ward (ONS assignment), borough and deanery. The deanery is the
+    approximate deanery polygon the postcode lies in; postcodes outside the diocese have none.
+    Rebuilt when a layer file changes (e.g. after ``kindred-map replace-layer``).
+    """
+    directory = Path(directory)
+    layers = ("postcode", "lsoa", "ward", "borough", "deanery")
+    paths = [boundaries.layer_path(name, directory) for name in layers]
+    stamp = tuple(path.stat().st_mtime_ns if path.exists() else None for path in paths)
+    return _population_cached(directory, stamp).copy()
+
+
+def _checked_population(population: pd.DataFrame) -> pd.DataFrame:
+    """Validate a caller's population table; add easting/northing from lon/lat when missing."""
+    missing = [c for c in ("lon", "lat", "residents") if c not in population.columns]
+    if missing:
+        raise ValueError(f"population table lacks columns {missing}")
+    table = population.reset_index(drop=True).copy()
+    residents = pd.to_numeric(table["residents"], errors="coerce")
+    if residents.isna().any() or (residents < 0).any() or (residents % 1 != 0).any():
+        raise ValueError("residents must be whole numbers >= 0 in every row")
+    table["residents"] = residents.astype("int64")
+    position = table[["lon", "lat"]].apply(pd.to_numeric, errors="coerce")
+    if not np.isfinite(position.to_numpy(dtype=float)).all():
+        raise ValueError("lon and lat must be numbers in every row of the population table")
+    table[["lon", "lat"]] = position
+    if "easting" not in table.columns or "northing" not in table.columns:
+        table["easting"], table["northing"] = _transform(
+            boundaries.WGS84, boundaries.BNG, table["lon"], table["lat"]
+        )
+    if "imd_decile" not in table.columns:
+        table["imd_decile"] = pd.array([pd.NA] * len(table), dtype="Int64")
+    for code, name in LEVELS.values():
+        if code in table.columns and name not in table.columns:
+            table[name] = table[code]
+    return table
+
+
+def ward_only_mask(projects: pd.DataFrame) -> np.ndarray:
+    """True for home-run projects (location_precision ward_only): never drawn finer than a ward."""
+    if "location_precision" not in projects.columns:
+        return np.zeros(len(projects), dtype=bool)
+    precision = projects["location_precision"].astype("string").str.strip().str.lower()
+    return (precision == _WARD_ONLY).fillna(False).to_numpy(dtype=bool)
+
+
+def synthetic_mask(projects: pd.DataFrame) -> np.ndarray:
+    """True for illustrative records that are not real projects (the ``synthetic`` column)."""
+    if "synthetic" not in projects.columns:
+        return np.zeros(len(projects), dtype=bool)
+    text = projects["synthetic"].astype("string").str.strip().str.lower()
+    return text.isin(["true", "1", "yes"]).fillna(False).to_numpy(dtype=bool)
+
+
+def chosen_projects(projects: gpd.GeoDataFrame, types) -> tuple[gpd.GeoDataFrame, int]:
+    """Located projects of the chosen types in EPSG:4326, and how many had no position."""
+    if not isinstance(projects, gpd.GeoDataFrame):
+        raise ValueError("projects must be a GeoDataFrame of points")
+    if "type" not in projects.columns:
+        raise ValueError("projects lack a 'type' column")
+    if projects.crs is None and len(projects):
+        raise ValueError("projects have no coordinate reference system")
+    types = resolve_types(types)
+    chosen = projects[projects["type"].astype("string").isin(types).fillna(False).to_numpy()]
+    geometry = chosen.geometry
+    located = (geometry.notna() & ~geometry.is_empty).to_numpy()
+    if located.any() and not (geometry[located].geom_type == "Point").all():
+        raise ValueError("project geometries must be points")
+    chosen = chosen[located]
+    if len(chosen):
+        chosen = chosen.to_crs(boundaries.WGS84)
+    return chosen, int((~located).sum())
+
+
+def _nearest(tree_xy, tree_lonlat, query_xy, query_lonlat) -> np.ndarray:
+    """Geodesic metres from each query point to its nearest tree point (inf if none)."""
+    if len(tree_xy) == 0:
+        return np.full(len(query_xy), np.inf)
+    _, index = cKDTree(tree_xy).query(query_xy, k=1)
+    _, _, metres = _GEOD.inv(
+        query_lonlat[:, 0], query_lonlat[:, 1], tree_lonlat[index, 0], tree_lonlat[index, 1]
+    )
+    return np.asarray(metres, dtype=float)
+
+
+def _weighted_median(frame: pd.DataFrame, key: str, value: str, weight: str) -> pd.Series:
+    """Per ``key``: the smallest ``value`` such that at least half the weight is at or below it."""
+    ordered = frame[[key, value, weight]].sort_values([key, value], kind="stable")
+    groups = ordered.groupby(key, sort=False, observed=True)[weight]
+    total, running = groups.transform("sum"), groups.cumsum()
+    at_half = ordered[(running * 2 >= total) & (total > 0)]
+    return at_half.groupby(key, sort=False, observed=True)[value].first()
+
+
+@dataclass(frozen=True, eq=False)
+class CoverageResult:
+    """Coverage of the population surface by projects of some types at a reach distance.
+
+    ``points`` holds one row per postcode (in the population table's order, without positions)
+    with its residents, IMD decile, area codes and names, ``nearest_m`` (geodesic metres to the
+    nearest project, inf when there is none) and ``nearest_public_m`` (the same without
+    home-run projects). It is for computation only: never display it.
+    """
+
+    types: tuple[str, ...]
+    distance_m: float
+    projects: int
+    ward_only: int
+    unlocated: int
+    synthetic: int
+    points: pd.DataFrame
+
+    def _reached(self, public: bool = False) -> np.ndarray:
+        column = "nearest_public_m" if public else "nearest_m"
+        return self.points[column].to_numpy() <= self.distance_m
+
+    def by_area(self, level: str) -> pd.DataFrame:
+        """Coverage per area: ward, deanery or borough (or lsoa, for map shading).
+
+        Columns: code, name (wards also LAD25NM, their borough), population, reached,
+        beyond_reach, pct_covered,
+        residents_deciles_1_2, beyond_reach_deciles_1_2, share_deciles_1_2,
+        median_distance_m (population-weighted median distance to the nearest project; NaN
+        when there is none), gap_score and gap_per_1000 (see `gaps`). Postcodes outside the
+        diocese belong to no deanery and are left out of the deanery table (``attrs["note"]``
+        gives their residents). At LSOA level only precisely located projects count.
+        """
+        if level not in LEVELS:
+            raise ValueError(f"unknown level {level!r}; choose one of {', '.join(LEVELS)}")
+        code, name = LEVELS[level]
+        if code not in self.points.columns:
+            raise ValueError(f"the population table has no {code} column for level {level!r}")
+        public = level == "lsoa"
+        distance = self.points["nearest_public_m" if public else "nearest_m"]
+        residents = self.points["residents"].to_numpy()
+        reached = self._reached(public)
+        deprived = self.points["imd_decile"].isin(DEPRIVED_DECILES).fillna(False).to_numpy()
+        frame = pd.DataFrame(
+            {
+                code: self.points[code],
+                name: self.points[name],
+                "population": residents,
+                "reached": np.where(reached, residents, 0),
+                "beyond_reach": np.where(reached, 0, residents),
+                "residents_deciles_1_2": np.where(deprived, residents, 0),
+                "beyond_reach_deciles_1_2": np.where(deprived & ~reached, residents, 0),
+                "gap_score": np.where(
+                    reached, 0.0, residents * deprivation_weight(self.points["imd_decile"])
+                ),
+                "distance": distance.to_numpy(),
+            }
+        )
+        outside = frame[code].isna().to_numpy()
+        frame = frame[~outside]
+        sums = ["population", "reached", "beyond_reach", "residents_deciles_1_2"]
+        sums += ["beyond_reach_deciles_1_2", "gap_score"]
+        table = (
+            frame.groupby([code, name], sort=True, dropna=False, observed=True)[sums]
+            .sum()
+            .reset_index()
+        )
+        for column in (code, name):
+            if isinstance(table[column].dtype, pd.CategoricalDtype):
+                table[column] = table[column].astype(str)
+        median = _weighted_median(frame, code, "distance", "population")
+        median = table[code].map(median).astype(float)
+        table["median_distance_m"] = median.where(np.isfinite(median)).round(0)
+        population = table["population"].where(table["population"] > 0)
+        table["pct_covered"] = (100 * table["reached"] / population).round(2)
+        table["share_deciles_1_2"] = (table["residents_deciles_1_2"] / population).round(4)
+        table["gap_score"] = table["gap_score"].round(1)
+        table["gap_per_1000"] = (1000 * table["gap_score"] / population).round(1)
+        columns = [code, name, "population", "reached", "beyond_reach", "pct_covered"]
+        columns += ["residents_deciles_1_2", "beyond_reach_deciles_1_2", "share_deciles_1_2"]
+        columns += ["median_distance_m", "gap_score", "gap_per_1000"]
+        table = table[columns]
+        if level == "ward" and "LAD25NM" in self.points.columns:
+            borough = self.points.groupby(code, observed=True)["LAD25NM"].agg(
+                lambda names: names.mode().iloc[0]
+            )
+            table.insert(2, "LAD25NM", table[code].map(borough).astype(str))
+        if level == "deanery":
+            left_out = int(residents[outside].sum())
+            table.attrs["note"] = (
+                f"{left_out:,} residents live outside the (approximate) diocese and belong to "
+                "no deanery."
+            )
+        elif level == "lsoa":
+            table.attrs["note"] = (
+                f"Precisely located projects only: {self.ward_only} home-run project(s) left "
+                "out so that their position cannot be read from the map."
+            )
+        return table
+
+    def gaps(self, level: str = "ward", top: int | None = None) -> pd.DataFrame:
+        """The areas ranked by gap score, biggest gap first (``gap_rank`` 1).
+
+        gap_score = sum over residents beyond reach of w(decile of their LSOA), with
+        w = 2 for IMD 2025 deciles 1-2, 1.5 for deciles 3-4 and 1 otherwise: need-weighted
+        people beyond reach, in people-equivalents. Ranking is on this absolute score (where
+        most people in need are unreached); ``gap_per_1000`` = gap_score per 1,000 residents
+        (0 to 2,000) compares areas of different sizes. Ties: more people in deciles 1-2 beyond
+        reach first, then by code.
+        """
+        table = self.by_area(level)
+        code = LEVELS[level][0]
+        ranked = table.sort_values(
+            ["gap_score", "beyond_reach_deciles_1_2", code],
+            ascending=[False, False, True],
+            kind="stable",
+        ).reset_index(drop=True)
+        ranked.insert(0, "gap_rank", np.arange(1, len(ranked) + 1))
+        return ranked if top is None else ranked.head(top)
+
+    def underserved(self, level: str = "ward", min_share_deciles_1_2: float = 0.5) -> pd.DataFrame:
+        """Deprived areas with no resident within reach of any project of the types.
+
+        An area qualifies as deprived when at least ``min_share_deciles_1_2`` of its residents
+        live in IMD 2025 deciles 1-2; at the default 0.5 that is exactly "its
+        population-weighted median decile is 1 or 2", i.e. an area in the most deprived 20%.
+        Example: wards in the most deprived 20% with no pantry within 1 km =
+        ``assess(projects, "pantry", 1000).underserved("ward")``. Ranked by gap score.
+        """
+        if not 0 <= min_share_deciles_1_2 <= 1:
+            raise ValueError("min_share_deciles_1_2 must be between 0 and 1")
+        ranked = self.gaps(level)
+        share = ranked["share_deciles_1_2"].fillna(0)
+        chosen = (share >= min_share_deciles_1_2) & (ranked["reached"] == 0)
+        chosen &= ranked["population"] > 0
+        return ranked[chosen].reset_index(drop=True)
+
+    def headline(self) -> dict:
+        """Region-wide figures: residents, reached, beyond reach (all and in deciles 1-2), ..."""
+        residents = self.points["residents"].to_numpy()
+        reached = self._reached()
+        deprived = self.points["imd_decile"].isin(DEPRIVED_DECILES).fillna(False).to_numpy()
+        total = int(residents.sum())
+        within = int(residents[reached].sum())
+        deprived_total = int(residents[deprived].sum())
+        deprived_within = int(residents[deprived & reached].sum())
+        frame = pd.DataFrame({"all": 0, "d": self.points["nearest_m"].to_numpy(), "w": residents})
+        median = _weighted_median(frame, "all", "d", "w")
+        median_m = float(median.iloc[0]) if len(median) else math.nan
+        weights = deprivation_weight(self.points["imd_decile"])
+        outside = (
+            int(residents[self.points["deanery_id"].isna().to_numpy()].sum())
+            if "deanery_id" in self.points.columns
+            else None
+        )
+        return {
+            "types": list(self.types),
+            "distance_m": self.distance_m,
+            "projects": self.projects,
+            "ward_only_projects": self.ward_only,
+            "unlocated_projects": self.unlocated,
+            "synthetic_projects": self.synthetic,
+            "residents": total,
+            "reached": within,
+            "beyond_reach": total - within,
+            "pct_covered": round(100 * within / total, 2) if total else math.nan,
+            "residents_deciles_1_2": deprived_total,
+            "beyond_reach_deciles_1_2": deprived_total - deprived_within,
+            "pct_covered_deciles_1_2": (
+                round(100 * deprived_within / deprived_total, 2) if deprived_total else math.nan
+            ),
+            "median_distance_m": round(median_m) if math.isfinite(median_m) else math.nan,
+            "gap_score": round(float((weights * residents)[~reached].sum()), 1),
+            "residents_outside_diocese": outside,
+        }
+
+    def headline_text(self) -> str:
+        """The headline figures as a few plain sentences."""
+        h = self.headline()
+        what = type_phrase(self.types)
+        metres = f"{self.distance_m:,.0f} m"
+        lines = []
+        if self.projects == 0:
+            lines.append(
+                f"No located projects of the chosen types ({', '.join(self.types)}): all "
+                f"{h['residents']:,} residents of the region are beyond reach."
+            )
+        else:
+            lines.append(
+                f"{h['pct_covered']:.1f}% of the region's {h['residents']:,} residents live "
+                f"within {metres} (straight line) of {what}: {h['reached']:,} people, "
+                f"{self.projects:,} project(s)."
+            )
+            lines.append(
+                f"Beyond reach: {h['beyond_reach']:,} people, {h['beyond_reach_deciles_1_2']:,} "
+                "of them in IMD 2025 deciles 1-2 (the most deprived 20% in England); "
+                f"{h['pct_covered_deciles_1_2']:.1f}% of residents in deciles 1-2 are within "
+                "reach."
+            )
+            lines.append(
+                f"Population-weighted median distance to the nearest: {h['median_distance_m']:,} m."
+            )
+        if self.synthetic:
+            lines.append(
+                f"{self.synthetic} of the projects are synthetic examples, not real projects: "
+                "these figures are illustrative."
+            )
+        if self.ward_only:
+            lines.append(
+                f"{self.ward_only} home-run project(s) count at their ward's centre; LSOA "
+                "shading and the gap surface leave them out."
+            )
+        if self.unlocated:
+            lines.append(f"{self.unlocated} project(s) without a position were left out.")
+        return "\n".join(lines)
+
+
+def _compact(table: pd.DataFrame) -> pd.DataFrame:
+    """Per-postcode results without positions, area codes and names as categories (small to
+    cache and to pickle)."""
+    points = table.drop(columns=["postcode", "lon", "lat", "easting", "northing"], errors="ignore")
+    for code, name in LEVELS.values():
+        for column in (code, name):
+            if column in points.columns and column != "deanery_id":
+                points[column] = points[column].astype("category")
+    return points
+
+
+def assess(
+    projects: gpd.GeoDataFrame,
+    types: str | Iterable[str] | None = None,
+    distance_m: float = DEFAULT_DISTANCE_M,
+    population: pd.DataFrame | None = None,
+) -> CoverageResult:
+    """Coverage of the region's residents by projects of ``types`` within ``distance_m``.
+
+    ``projects``: points with a ``type`` column, any CRS (e.g. ``store.read_projects()``);
+    projects outside the region still count for residents near them. ``types``: a list,
+    ``"a,b"`` or None for all. ``population``: a table like `population_points` (default: the
+    shipped region). No projects of the types is not an error: everyone is beyond reach.
+    """
+    try:
+        distance_m = float(distance_m)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"distance must be a number of metres, got {distance_m!r}") from error
+    if not math.isfinite(distance_m) or distance_m <= 0:
+        raise ValueError(f"distance must be a positive number of metres, got {distance_m}")
+    types = resolve_types(types)
+    if "WD24CD" in projects.columns and ward_only_mask(projects).any():
+        projects = privacy.mask_ward_only(projects)
+    chosen, unlocated = chosen_projects(projects, types)
+    table = population_points() if population is None else _checked_population(population)
+    lonlat = np.column_stack([chosen.geometry.x.to_numpy(), chosen.geometry.y.to_numpy()])
+    xy = np.column_stack(_transform(boundaries.WGS84, boundaries.BNG, lonlat[:, 0], lonlat[:, 1]))
+    query_xy = table[["easting", "northing"]].to_numpy(float)
+    query_lonlat = table[["lon", "lat"]].to_numpy(float)
+    hidden = ward_only_mask(chosen)
+    table["nearest_m"] = _nearest(xy, lonlat, query_xy, query_lonlat)
+    if hidden.any():
+        table["nearest_public_m"] = _nearest(xy[~hidden], lonlat[~hidden], query_xy, query_lonlat)
+    else:
+        table["nearest_public_m"] = table["nearest_m"]
+    return CoverageResult(
+        types=types,
+        distance_m=distance_m,
+        projects=len(chosen),
+        ward_only=int(hidden.sum()),
+        unlocated=unlocated,
+        synthetic=int(synthetic_mask(chosen).sum()),
+        points=_compact(table),
+    )
+
+
+def gaps_text(ranked: pd.DataFrame, level: str, top: int = 10) -> str:
+    """The first ``top`` rows of a `CoverageResult.gaps` table as numbered lines."""
+    name = LEVELS[level][1]
+    shown = min(top, len(ranked))
+    lines = [f"Top {shown} {level} gaps (gap score: need-weighted people beyond reach):"]
+    for row in ranked.head(top).itertuples(index=False):
+        row = row._asdict()
+        borough = f" ({row['LAD25NM']})" if level == "ward" and "LAD25NM" in row else ""
+        lines.append(
+            f"{row['gap_rank']:>3}. {row[name]}{borough}: {row['beyond_reach']:,} of "
+            f"{row['population']:,} beyond reach ({row['beyond_reach_deciles_1_2']:,} in "
+            f"deciles 1-2), score {row['gap_score']:,.0f}"
+        )
+    if "note" in ranked.attrs:
+        lines.append(ranked.attrs["note"])
+    return "\n".join(lines)
+
+
+def gap_surface(
+    projects: gpd.GeoDataFrame,
+    types: str | Iterable[str] | None = None,
+    distance_m: float = DEFAULT_DISTANCE_M,
+    region: gpd.GeoDataFrame | None = None,
+    simplify_m: float = 25.0,
+) -> gpd.GeoDataFrame:
+    """The part of the region out of reach: region minus the union of the catchment circles.
+
+    Computed in EPSG:27700 (each circle's grid radius scaled so it is ``distance_m`` on the
+    ground), simplified to ``simplify_m`` for a light map payload, returned as one row in
+    EPSG:4326 with area_km2, the projects drawn and a note. Home-run projects are left out so
+    that their position cannot be read from a hole in the surface. ``region``: polygons,
+    default the 9 boroughs.
+    """
+    if simplify_m < 0:
+        raise ValueError("simplify_m must be >= 0")
+    result_types = resolve_types(types)
+    distance_m = float(distance_m)
+    if not math.isfinite(distance_m) or distance_m <= 0:
+        raise ValueError(f"distance must be a positive number of metres, got {distance_m}")
+    chosen, _ = chosen_projects(projects, result_types)
+    hidden = ward_only_mask(chosen)
+    public = chosen[~hidden].to_crs(boundaries.BNG)
+    area = boundaries.load("borough") if region is None else region
+    if area.crs is None:
+        raise ValueError("region has no coordinate reference system")
+    outline = shapely.union_all(area.to_crs(boundaries.BNG).geometry.values)
+    x, y = public.geometry.x.to_numpy(), public.geometry.y.to_numpy()
+    if len(public):
+        circles = shapely.buffer(shapely.points(x, y), distance_m * grid_scale(x, y), quad_segs=16)
+        outline = shapely.difference(outline, shapely.union_all(circles))
+    if simplify_m:
+        outline = shapely.simplify(outline, simplify_m, preserve_topology=True)
+    note = (
+        f"Out of straight-line reach ({distance_m:,.0f} m) of {type_phrase(result_types)}. "
+        f"{int(hidden.sum())} home-run project(s) left out of this surface so their position "
+        "cannot be read from it; coverage figures count them."
+    )
+    return gpd.GeoDataFrame(
+        {
+            "types": [",".join(result_types)],
+            "distance_m": [distance_m],
+            "projects_drawn": [len(public)],
+            "ward_only_left_out": [int(hidden.sum())],
+            "area_km2": [round(shapely.area(outline) / 1e6, 2)],
+            "note": [note],
+        },
+        geometry=[outline],
+        crs=boundaries.BNG,
+    ).to_crs(boundaries.WGS84)
+
+
+def area_layer(
+    table: pd.DataFrame, level: str, directory: Path = BOUNDARIES_DIR
+) -> gpd.GeoDataFrame:
+    """A coverage or gaps table joined to its area polygons (EPSG:4326), for maps and export."""
+    if level not in LEVELS:
+        raise ValueError(f"unknown level {level!r}; choose one of {', '.join(LEVELS)}")
+    code = LEVELS[level][0]
+    shapes = boundaries.load(level, directory)[[code, "geometry"]]
+    keys = table[code].astype("string")
+    geometry = keys.map(dict(zip(shapes[code].astype("string"), shapes.geometry, strict=True)))
+    layer = gpd.GeoDataFrame(table.copy(), geometry=geometry.to_numpy(), crs=boundaries.WGS84)
+    layer.attrs = dict(table.attrs)
+    return layer
+
+
+def write_output(frame: pd.DataFrame, path: Path, layer: str) -> Path:
+    """Write a table by extension: .geojson (RFC 7946), .gpkg (EPSG:27700) or .csv (no geometry).
+
+    Written through a temporary file, then renamed, so a failure leaves no partial file."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in (".geojson", ".gpkg", ".csv"):
+        raise ValueError(f"output must end in .geojson, .gpkg or .csv, got {path.name!r}")
+    is_geo = isinstance(frame, gpd.GeoDataFrame)
+    if suffix != ".csv" and not is_geo:
+        raise ValueError(f"{path.name}: this output has no geometry; write a .csv instead")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=suffix)
+    os.close(fd)
+    os.unlink(tmp)
+    try:
+        if suffix == ".csv":
+            table = pd.DataFrame(frame.drop(columns="geometry")) if is_geo else frame
+            table.to_csv(tmp, index=False)
+        elif suffix == ".geojson":
+            pyogrio.write_dataframe(
+                frame.to_crs(boundaries.WGS84),
+                tmp,
+                driver="GeoJSON",
+                layer=layer,
+                layer_options={"RFC7946": "YES"},
+            )
+        else:
+            pyogrio.write_dataframe(frame.to_crs(boundaries.BNG), tmp, driver="GPKG", layer=layer)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path

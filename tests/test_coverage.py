@@ -1,0 +1,351 @@
+"""Coverage: exact figures on a hand-built region, invariants on the shipped region, the CLI."""
+
+import json
+import math
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyogrio
+import pytest
+import shapely
+from pyproj import Geod
+
+from kindred_map import boundaries, coverage, store
+from kindred_map.cli import main
+
+GEOD = Geod(ellps="WGS84")
+PROJECT = (-2.98, 53.41)  # lon, lat: central Liverpool
+
+# Hand-made postcodes placed by (azimuth, geodesic metres) from PROJECT.
+# name, azimuth, metres, residents, IMD decile, ward, deanery, LSOA
+POSTCODES = [
+    ("A", 0, 0, 100, 1, "W1", 1, "L1"),
+    ("B", 90, 500, 200, 3, "W1", 1, "L1"),
+    ("C", 0, 799, 50, 2, "W1", 1, "L2"),
+    ("D", 180, 801, 30, 1, "W2", 1, "L2"),
+    ("E", 45, 1500, 70, 5, "W2", 1, "L3"),
+    ("F", 270, 3000, 0, 1, "W2", 1, "L3"),
+    ("G", 225, 2000, 40, 4, "W3", None, "L4"),
+]
+
+
+def _population() -> pd.DataFrame:
+    rows = []
+    for name, azimuth, metres, residents, decile, ward, deanery, lsoa in POSTCODES:
+        lon, lat, _ = GEOD.fwd(*PROJECT, azimuth, metres)
+        rows.append(
+            {
+                "postcode": name,
+                "lon": lon,
+                "lat": lat,
+                "residents": residents,
+                "imd_decile": decile,
+                "WD24CD": ward,
+                "WD24NM": f"Ward {ward}",
+                "LAD25CD": "B1",
+                "LAD25NM": "Borough 1",
+                "deanery_id": deanery,
+                "deanery_name": None if deanery is None else "Deanery 1",
+                "LSOA21CD": lsoa,
+            }
+        )
+    table = pd.DataFrame(rows)
+    table["deanery_id"] = table["deanery_id"].astype("Int64")
+    table["imd_decile"] = table["imd_decile"].astype("Int64")
+    return table
+
+
+def _projects(points, types=None, precision=None) -> gpd.GeoDataFrame:
+    """Projects at (lon, lat) points, food banks and exactly located unless told otherwise."""
+    count = len(points)
+    return gpd.GeoDataFrame(
+        {
+            "type": types or ["food_bank"] * count,
+            "location_precision": precision or ["exact"] * count,
+        },
+        geometry=gpd.points_from_xy([p[0] for p in points], [p[1] for p in points]),
+        crs=boundaries.WGS84,
+    )
+
+
+def _point(name: str) -> tuple[float, float]:
+    row = next(p for p in POSTCODES if p[0] == name)
+    lon, lat, _ = GEOD.fwd(*PROJECT, row[1], row[2])
+    return lon, lat
+
+
+@pytest.fixture(scope="module")
+def result():
+    return coverage.assess(_projects([PROJECT]), "food_bank", 800, population=_population())
+
+
+def test_hand_built_region_by_ward(result):
+    table = result.by_area("ward").set_index("WD24CD")
+    assert table.loc["W1", ["population", "reached", "beyond_reach"]].tolist() == [350, 350, 0]
+    assert table.loc["W2", ["population", "reached", "beyond_reach"]].tolist() == [100, 0, 100]
+    assert table.loc["W3", ["population", "reached", "beyond_reach"]].tolist() == [40, 0, 40]
+    assert table["pct_covered"].tolist() == [100.0, 0.0, 0.0]
+    # Beyond reach in deciles 1-2: only D (30 people, decile 1); F is decile 1 but has nobody.
+    assert table["beyond_reach_deciles_1_2"].tolist() == [0, 30, 0]
+    assert table["residents_deciles_1_2"].tolist() == [150, 30, 0]
+    # Weighted medians: W1 100@0, 200@500, 50@799 -> 500; W2 30@801, 70@1500 -> 1500.
+    assert table["median_distance_m"].tolist() == [500.0, 1500.0, 2000.0]
+
+
+def test_gap_score_formula_and_ranking(result):
+    ranked = result.gaps("ward")
+    # W2: 30 x 2 (decile 1) + 70 x 1 (decile 5) = 130; W3: 40 x 1.5 (decile 4) = 60.
+    assert ranked["WD24CD"].tolist() == ["W2", "W3", "W1"]
+    assert ranked["gap_rank"].tolist() == [1, 2, 3]
+    assert ranked["gap_score"].tolist() == [130.0, 60.0, 0.0]
+    assert ranked["gap_per_1000"].tolist() == [1300.0, 1500.0, 0.0]
+    assert result.gaps("ward", top=1)["WD24CD"].tolist() == ["W2"]
+
+
+def test_headline_figures(result):
+    headline = result.headline()
+    assert headline["residents"] == 490
+    assert headline["reached"] == 350
+    assert headline["beyond_reach"] == 140
+    assert headline["beyond_reach_deciles_1_2"] == 30
+    assert headline["residents_deciles_1_2"] == 180
+    assert headline["median_distance_m"] == 500
+    assert headline["gap_score"] == 190.0
+    assert headline["residents_outside_diocese"] == 40
+    assert math.isclose(headline["pct_covered"], round(100 * 350 / 490, 2))
+    text = result.headline_text()
+    assert "71.4% of the region's 490 residents live within 800 m" in text
+    assert "a food bank" in text
+
+
+def test_threshold_is_geodesic_metres():
+    population = _population()
+    near = coverage.assess(_projects([PROJECT]), "food_bank", 799.5, population=population)
+    metres = dict(zip(population["postcode"], near.points["nearest_m"], strict=True))
+    assert metres["C"] == pytest.approx(799, abs=0.01)
+    assert metres["D"] == pytest.approx(801, abs=0.01)
+    assert near.by_area("ward").set_index("WD24CD").loc["W1", "reached"] == 350
+    tighter = coverage.assess(_projects([PROJECT]), "food_bank", 798.9, population=population)
+    assert tighter.by_area("ward").set_index("WD24CD").loc["W1", "reached"] == 300
+
+
+def test_deanery_leaves_out_postcodes_outside_the_diocese(result):
+    table = result.by_area("deanery")
+    assert table["population"].tolist() == [450]
+    assert "40 residents live outside" in table.attrs["note"]
+
+
+def test_other_types_do_not_count():
+    projects = _projects([PROJECT, _point("G")], types=["food_bank", "warm_space"])
+    food = coverage.assess(projects, ["food_bank"], population=_population())
+    both = coverage.assess(projects, "food_bank,warm_space", population=_population())
+    assert food.headline()["reached"] == 350
+    assert both.headline()["reached"] == 390
+    assert both.types == ("food_bank", "warm_space")
+    assert "of a food bank or warm space" in both.headline_text()
+    anything = coverage.assess(projects, None, population=_population())
+    assert "of a project of any type" in anything.headline_text()
+
+
+def test_unknown_type_lists_valid_ones():
+    with pytest.raises(ValueError, match="valid types: .*food_bank.*warm_space"):
+        coverage.assess(_projects([PROJECT]), "food_bnk", population=_population())
+
+
+@pytest.mark.parametrize("distance", [0, -5, float("nan"), "far"])
+def test_bad_distance_is_a_clear_error(distance):
+    with pytest.raises(ValueError, match="distance"):
+        coverage.assess(_projects([PROJECT]), "food_bank", distance, population=_population())
+
+
+def test_no_projects_of_the_type_puts_everyone_beyond_reach():
+    none = coverage.assess(_projects([PROJECT]), "pantry", population=_population())
+    headline = none.headline()
+    assert headline["projects"] == 0
+    assert headline["beyond_reach"] == headline["residents"] == 490
+    assert math.isnan(headline["median_distance_m"])
+    assert "all 490 residents of the region are beyond reach" in none.headline_text()
+    table = none.gaps("ward")
+    assert table["median_distance_m"].isna().all()
+    # W1 all beyond: 100 x 2 + 200 x 1.5 + 50 x 2 = 600.
+    assert table["gap_score"].tolist() == [600.0, 130.0, 60.0]
+
+
+def test_unlocated_projects_are_counted_not_lost():
+    projects = _projects([PROJECT, PROJECT])
+    projects.loc[1, "geometry"] = None
+    counted = coverage.assess(projects, "food_bank", population=_population())
+    assert counted.projects == 1
+    assert counted.unlocated == 1
+    assert "1 project(s) without a position" in counted.headline_text()
+
+
+def test_synthetic_projects_are_flagged_in_the_headline():
+    projects = _projects([PROJECT, PROJECT])
+    projects["synthetic"] = [True, False]
+    flagged = coverage.assess(projects, "food_bank", population=_population())
+    assert flagged.synthetic == 1
+    assert flagged.headline()["synthetic_projects"] == 1
+    assert "1 of the projects are synthetic examples" in flagged.headline_text()
+
+
+def test_ward_only_counts_for_coverage_but_not_finer_than_a_ward():
+    home = GEOD.fwd(*_point("G"), 10, 100)[:2]
+    projects = _projects([PROJECT, home], precision=["exact", "ward_only"])
+    both = coverage.assess(projects, "food_bank", population=_population())
+    assert both.ward_only == 1
+    wards = both.by_area("ward").set_index("WD24CD")
+    assert wards.loc["W3", "reached"] == 40
+    lsoas = both.by_area("lsoa").set_index("LSOA21CD")
+    assert lsoas.loc["L4", "reached"] == 0
+    assert "1 home-run project(s) left out" in lsoas.attrs["note"]
+
+
+def test_underserved_deprived_areas():
+    population = _population()
+    population.loc[population["postcode"] == "E", "imd_decile"] = 2
+    found = coverage.assess(_projects([PROJECT]), "food_bank", population=population)
+    # W2: all 100 residents in deciles 1-2, nobody within reach. W1 is reached, W3 not deprived.
+    assert found.underserved("ward")["WD24CD"].tolist() == ["W2"]
+    assert found.underserved("ward", min_share_deciles_1_2=1.0)["WD24CD"].tolist() == ["W2"]
+    with pytest.raises(ValueError):
+        found.underserved("ward", min_share_deciles_1_2=1.5)
+
+
+def test_gap_surface_is_region_minus_catchments():
+    x, y = coverage._transform(boundaries.WGS84, boundaries.BNG, [PROJECT[0]], [PROJECT[1]])
+    square = shapely.box(x[0] - 3000, y[0] - 3000, x[0] + 3000, y[0] + 3000)
+    region = gpd.GeoDataFrame(geometry=[square], crs=boundaries.BNG)
+    home = GEOD.fwd(*PROJECT, 90, 2500)[:2]
+    projects = _projects([PROJECT, home], precision=["exact", "ward_only"])
+    surface = coverage.gap_surface(projects, "food_bank", 800, region=region, simplify_m=0)
+    assert surface.crs == boundaries.WGS84
+    shape = surface.geometry.iloc[0]
+    assert not shape.contains(shapely.Point(PROJECT))
+    assert shape.contains(shapely.Point(GEOD.fwd(*PROJECT, 0, 810)[:2]))
+    assert not shape.contains(shapely.Point(GEOD.fwd(*PROJECT, 0, 790)[:2]))
+    # The home-run project is left out: no hole where it is.
+    assert shape.contains(shapely.Point(home))
+    assert surface["ward_only_left_out"].iloc[0] == 1
+    hole = 36.0 - surface["area_km2"].iloc[0]
+    assert hole == pytest.approx(math.pi * 0.8**2, rel=0.01)
+
+
+def test_distances_agree_with_geod_on_region_postcodes():
+    population = coverage.population_points().sample(2000, random_state=7)
+    sites = coverage.population_points().sample(150, random_state=8)
+    projects = _projects(list(zip(sites["lon"], sites["lat"], strict=True)))
+    found = coverage.assess(projects, "food_bank", population=population)
+    lon = np.repeat(population["lon"].to_numpy(), len(sites))
+    lat = np.repeat(population["lat"].to_numpy(), len(sites))
+    site_lon = np.tile(sites["lon"].to_numpy(), len(population))
+    site_lat = np.tile(sites["lat"].to_numpy(), len(population))
+    _, _, metres = GEOD.inv(lon, lat, site_lon, site_lat)
+    brute = np.asarray(metres).reshape(len(population), len(sites)).min(axis=1)
+    assert np.abs(found.points["nearest_m"].to_numpy() - brute).max() < 1.0
+
+
+def test_grid_scale_makes_catchment_radius_a_ground_distance():
+    table = coverage.population_points().sample(50, random_state=3)
+    east, north = table["easting"].to_numpy(), table["northing"].to_numpy()
+    radius = 5000 * coverage.grid_scale(east, north)
+    lon1, lat1 = coverage._transform(boundaries.BNG, boundaries.WGS84, east, north)
+    lon2, lat2 = coverage._transform(boundaries.BNG, boundaries.WGS84, east + radius, north)
+    _, _, metres = GEOD.inv(lon1, lat1, lon2, lat2)
+    assert np.abs(np.asarray(metres) - 5000).max() < 0.5
+
+
+@pytest.fixture(scope="module")
+def shipped_projects() -> gpd.GeoDataFrame:
+    """300 projects at real region postcodes (a fixed sample), two types, a few home-run."""
+    sites = coverage.population_points().sample(300, random_state=11).reset_index(drop=True)
+    return _projects(
+        list(zip(sites["lon"], sites["lat"], strict=True)),
+        types=["food_bank", "warm_space"] * 150,
+        precision=["exact"] * 290 + ["ward_only"] * 10,
+    )
+
+
+@pytest.mark.parametrize("level", ["ward", "deanery", "borough", "lsoa"])
+def test_population_is_conserved_on_the_shipped_region(shipped_projects, level):
+    found = coverage.assess(shipped_projects, None, 800)
+    table = found.by_area(level)
+    assert (table["reached"] + table["beyond_reach"] == table["population"]).all()
+    assert (table["beyond_reach_deciles_1_2"] <= table["beyond_reach"]).all()
+    assert (table["gap_score"] >= table["beyond_reach"]).all()
+    assert (table["gap_score"] <= 2 * table["beyond_reach"]).all()
+    assert table["pct_covered"].between(0, 100).all()
+    headline = found.headline()
+    code = coverage.LEVELS[level][0]
+    layer = boundaries.load(level).set_index(code)["population"]
+    region = int(boundaries.load("ward")["population"].sum())
+    assert headline["residents"] == region
+    assert headline["reached"] + headline["beyond_reach"] == region
+    if level == "deanery":
+        assert table["population"].sum() + headline["residents_outside_diocese"] == region
+        assert len(table) == len(layer)
+    else:
+        ours = table.set_index(code)["population"].astype("int64")
+        assert ours.to_dict() == layer.astype("int64").to_dict()
+        assert table["population"].sum() == region
+
+
+def test_longer_reach_never_reaches_fewer(shipped_projects):
+    short = coverage.assess(shipped_projects, "warm_space", 500).by_area("ward")
+    long = coverage.assess(shipped_projects, "warm_space", 1500).by_area("ward")
+    assert (long["reached"].to_numpy() >= short["reached"].to_numpy()).all()
+    assert long["reached"].sum() > short["reached"].sum()
+
+
+def test_area_layer_and_outputs(tmp_path, shipped_projects):
+    ranked = coverage.assess(shipped_projects, "food_bank").gaps("ward")
+    layer = coverage.area_layer(ranked, "ward")
+    assert len(layer) == len(boundaries.load("ward"))
+    assert layer.geometry.notna().all()
+    coverage.write_output(layer, tmp_path / "gaps.geojson", "gaps_ward")
+    coverage.write_output(layer, tmp_path / "gaps.gpkg", "gaps_ward")
+    coverage.write_output(ranked, tmp_path / "gaps.csv", "gaps_ward")
+    document = json.loads((tmp_path / "gaps.geojson").read_text())
+    assert "crs" not in document
+    assert len(document["features"]) == len(layer)
+    ring = shapely.LinearRing(_first_exterior(document["features"][0]["geometry"]))
+    assert ring.is_ccw
+    assert pyogrio.read_info(tmp_path / "gaps.gpkg")["crs"] == "EPSG:27700"
+    assert len(pd.read_csv(tmp_path / "gaps.csv")) == len(ranked)
+    with pytest.raises(ValueError, match=r"\.geojson, \.gpkg or \.csv"):
+        coverage.write_output(layer, tmp_path / "gaps.shp", "gaps_ward")
+
+
+def _first_exterior(geometry: dict) -> list:
+    if geometry["type"] == "Polygon":
+        return geometry["coordinates"][0]
+    return geometry["coordinates"][0][0]
+
+
+def _write_store(path, projects: gpd.GeoDataFrame) -> None:
+    records = projects.copy()
+    records["id"] = [f"p{i}" for i in range(len(records))]
+    records["name"] = [f"Project {i}" for i in range(len(records))]
+    store.write_store(records, store.read_imports(path), path, "2025-01-01T00:00:00Z")
+
+
+def test_cli_gaps_prints_headline_and_writes_outputs(tmp_path, capsys, shipped_projects):
+    path = tmp_path / "projects.gpkg"
+    _write_store(path, shipped_projects)
+    out = tmp_path / "gaps.geojson"
+    args = ["gaps", "--types", "food_bank", "--distance", "800", "--by", "borough"]
+    assert main([*args, "-o", str(out), "--store", str(path)]) == 0
+    printed = capsys.readouterr().out
+    assert "% of the region's" in printed
+    assert "within 800 m (straight line) of a food bank" in printed
+    assert "Top 9 borough gaps" in printed
+    assert len(json.loads(out.read_text())["features"]) == 9
+
+
+def test_cli_gaps_errors_and_empty_store(tmp_path, capsys):
+    missing = tmp_path / "none.gpkg"
+    assert main(["gaps", "--types", "food_bank", "--store", str(missing)]) == 0
+    assert "are beyond reach" in capsys.readouterr().out
+    assert main(["gaps", "--types", "soup", "--store", str(missing)]) == 2
+    assert "valid types" in capsys.readouterr().err
