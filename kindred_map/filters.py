@@ -1,0 +1,172 @@
+"""Select projects by type, area, deprivation and realness: shared by the dashboard and exports."""
+
+from collections.abc import Iterable
+
+import geopandas as gpd
+import pandas as pd
+
+from kindred_map import boundaries
+from kindred_map.schema import project_types
+
+AREA_FILTERS = {
+    "boroughs": ("borough", "LAD25CD", "LAD25NM"),
+    "deaneries": ("deanery", "deanery_id", "deanery_name"),
+    "wards": ("ward", "WD24CD", "WD24NM"),
+}
+"""Filter argument -> (boundary layer, code column, name column). Projects carry the same
+columns (the joined fields), so a filter matches on the project's own code."""
+
+
+def _values(values: Iterable | str | None) -> list[str]:
+    """A list of stripped, non-empty texts from a string ("a,b"), a list, or None."""
+    if values is None:
+        return []
+    if isinstance(values, str):
+        values = values.split(",")
+    return [str(value).strip() for value in values if str(value).strip()]
+
+
+def _code_text(series: pd.Series) -> pd.Series:
+    """Codes as plain text (deanery ids may arrive as 22104, 22104.0 or "22104")."""
+
+    def text(value) -> str:
+        if pd.isna(value):
+            return ""
+        if isinstance(value, float) and value.is_integer():
+            return str(int(value))
+        return str(value).strip()
+
+    return series.map(text)
+
+
+def resolve_areas(argument: str, values: Iterable | str | None) -> list[str]:
+    """Area codes for codes or names (case-insensitive) of boroughs, deaneries or wards.
+
+    A ward name shared by wards in different boroughs selects all of them. Unknown values
+    raise a ValueError naming the known ones."""
+    if argument not in AREA_FILTERS:
+        raise ValueError(f"unknown area filter {argument!r}; expected one of {list(AREA_FILTERS)}")
+    layer, code_column, name_column = AREA_FILTERS[argument]
+    areas = boundaries.load(layer)
+    codes = _code_text(areas[code_column])
+    names = areas[name_column].astype(str).str.strip().str.casefold()
+    selected: list[str] = []
+    for value in _values(values):
+        matches = codes[(codes.str.casefold() == value.casefold()) | (names == value.casefold())]
+        if matches.empty:
+            known = ", ".join(sorted(areas[name_column].astype(str).unique()))
+            raise ValueError(f"no {layer} called {value!r}; give a code or one of: {known}")
+        selected.extend(code for code in matches if code not in selected)
+    return selected
+
+
+def _imd_deciles(values: Iterable | str | None) -> list[int]:
+    deciles = []
+    for value in _values(values):
+        try:
+            decile = int(value)
+        except ValueError:
+            decile = 0
+        if not 1 <= decile <= 10:
+            raise ValueError(f"IMD decile must be a whole number from 1 to 10, got {value!r}")
+        deciles.append(decile)
+    return deciles
+
+
+def _types(values: Iterable | str | None) -> list[str]:
+    known = project_types()
+    chosen = _values(values)
+    unknown = [value for value in chosen if value not in known]
+    if unknown:
+        raise ValueError(f"unknown project type(s) {unknown}; choose from {', '.join(known)}")
+    return chosen
+
+
+def filter_projects(
+    projects: gpd.GeoDataFrame,
+    types: Iterable[str] | str | None = None,
+    boroughs: Iterable[str] | str | None = None,
+    deaneries: Iterable[str] | str | None = None,
+    wards: Iterable[str] | str | None = None,
+    imd_deciles: Iterable[int] | str | None = None,
+    include_synthetic: bool = True,
+) -> gpd.GeoDataFrame:
+    """The projects matching every given filter (None or empty = no filter on that field).
+
+    Types are configured type keys; areas are codes or names; IMD deciles 1-10 (1 = most
+    deprived) of the project's LSOA. ``include_synthetic=False`` drops illustrative records."""
+    keep = pd.Series(True, index=projects.index)
+    chosen_types = _types(types)
+    if chosen_types:
+        keep &= projects["type"].isin(chosen_types)
+    for argument, values in (("boroughs", boroughs), ("deaneries", deaneries), ("wards", wards)):
+        codes = resolve_areas(argument, values)
+        if codes:
+            code_column = AREA_FILTERS[argument][1]
+            keep &= _code_text(projects[code_column]).isin(codes)
+    deciles = _imd_deciles(imd_deciles)
+    if deciles:
+        keep &= pd.to_numeric(projects["imd_decile"], errors="coerce").isin(deciles)
+    if not include_synthetic:
+        keep &= ~projects["synthetic"].fillna(False).astype(bool)
+    return projects[keep.to_numpy()].copy()
+
+
+AREA_OVERLAP = 0.5
+"""An area belongs to the filtered region when at least this share of it, or of the region,
+is shared: wards nest in boroughs (share 1); a ward mostly inside a deanery counts for it."""
+
+
+def areas_in_filter(
+    level: str,
+    boroughs: Iterable[str] | str | None = None,
+    deaneries: Iterable[str] | str | None = None,
+    wards: Iterable[str] | str | None = None,
+) -> list[str] | None:
+    """Codes of the ``level`` areas (borough, deanery or ward) inside the area filters.
+
+    None when no area filter is set (every area). The filtered region is the intersection of
+    the chosen boroughs, deaneries and wards; overlaps are measured in EPSG:27700."""
+    chosen = {"boroughs": boroughs, "deaneries": deaneries, "wards": wards}
+    region = None
+    for argument, values in chosen.items():
+        codes = resolve_areas(argument, values)
+        if not codes:
+            continue
+        layer, code_column, _ = AREA_FILTERS[argument]
+        shapes = boundaries.load(layer).to_crs(boundaries.BNG)
+        part = shapes[_code_text(shapes[code_column]).isin(codes)].union_all()
+        region = part if region is None else region.intersection(part)
+    if region is None:
+        return None
+    layer = {spec[0]: spec for spec in AREA_FILTERS.values()}
+    if level not in layer:
+        raise ValueError(f"no areas of level {level!r}; choose borough, deanery or ward")
+    areas = boundaries.load(level).to_crs(boundaries.BNG)
+    if region.is_empty:
+        return []
+    shared = areas.geometry.intersection(region).area
+    inside = (shared >= AREA_OVERLAP * areas.geometry.area) | (shared >= AREA_OVERLAP * region.area)
+    return _code_text(areas.loc[inside & (shared > 0), layer[level][1]]).tolist()
+
+
+def describe_filters(
+    types: Iterable[str] | str | None = None,
+    boroughs: Iterable[str] | str | None = None,
+    deaneries: Iterable[str] | str | None = None,
+    wards: Iterable[str] | str | None = None,
+    imd_deciles: Iterable[int] | str | None = None,
+    include_synthetic: bool = True,
+) -> dict[str, str]:
+    """The filters in force, in words, for an export's README (``{}`` = every project)."""
+    described = {}
+    if _types(types):
+        described["Project types"] = ", ".join(_types(types))
+    for argument, values in (("boroughs", boroughs), ("deaneries", deaneries), ("wards", wards)):
+        if _values(values):
+            described[argument.capitalize()] = ", ".join(_values(values))
+    if _imd_deciles(imd_deciles):
+        described["IMD 2025 deciles"] = ", ".join(str(d) for d in _imd_deciles(imd_deciles))
+    if not include_synthetic:
+        described["Illustrative (synthetic) records"] = "left out"
+    return described
