@@ -49,32 +49,42 @@ def cmd_replace_layer(args: argparse.Namespace) -> int:
 
 
 def cmd_gaps(args: argparse.Namespace) -> int:
-    from kindred_map import coverage, store
+    from kindred_map import coverage, export, store
 
-    result = coverage.assess(store.read_projects(Path(args.store)), args.types, args.distance)
+    projects = store.read_projects(Path(args.store))
+    result = coverage.assess(projects, args.types, args.distance)
+    parameters = {"types": args.types or "all", "distance_m": args.distance, "by": args.by}
     print(result.headline_text())
     ranked = result.gaps(args.by)
     print(coverage.gaps_text(ranked, args.by, args.top))
     if args.out:
         out = Path(args.out)
         table = ranked if out.suffix.lower() == ".csv" else coverage.area_layer(ranked, args.by)
-        coverage.write_output(table, out, layer=f"gaps_{args.by}")
+        export.write_table(table, out, f"gaps_{args.by}", projects, parameters)
         print(f"wrote {len(ranked)} {args.by} rows to {out}")
     return 0
 
 
 def cmd_clusters(args: argparse.Namespace) -> int:
-    from kindred_map import clusters, coverage, store
+    from kindred_map import clusters, export, store
 
     projects = store.read_projects(Path(args.store))
+    parameters = {
+        "types": args.types or "all",
+        "eps_m": args.eps,
+        "min_samples": args.min_samples,
+        "permutations": args.permutations,
+        "seed": args.seed,
+        "alpha": args.alpha,
+    }
     hulls = clusters.point_clusters(projects, args.types, args.eps, args.min_samples)
     spots = clusters.hot_spots(projects, args.types, args.permutations, args.seed, args.alpha)
     print(clusters.summary_text(hulls, spots))
     if args.out:
-        coverage.write_output(hulls, Path(args.out), layer="clusters")
+        export.write_table(hulls, Path(args.out), "clusters", projects, parameters)
         print(f"wrote {len(hulls)} cluster hull(s) to {args.out}")
     if args.hot_spots:
-        coverage.write_output(spots, Path(args.hot_spots), layer="hot_spots")
+        export.write_table(spots, Path(args.hot_spots), "hot_spots", projects, parameters)
         print(f"wrote {len(spots)} wards to {args.hot_spots}")
     return 0
 

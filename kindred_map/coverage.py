@@ -15,8 +15,6 @@ private position; LSOA figures and the gap surface leave them out altogether.
 """
 
 import math
-import os
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
@@ -25,7 +23,6 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import pyogrio
 import shapely
 from pyproj import Geod, Transformer
 from scipy.spatial import cKDTree
@@ -603,39 +600,3 @@ def area_layer(
     layer = gpd.GeoDataFrame(table.copy(), geometry=geometry.to_numpy(), crs=boundaries.WGS84)
     layer.attrs = dict(table.attrs)
     return layer
-
-
-def write_output(frame: pd.DataFrame, path: Path, layer: str) -> Path:
-    """Write a table by extension: .geojson (RFC 7946), .gpkg (EPSG:27700) or .csv (no geometry).
-
-    Written through a temporary file, then renamed, so a failure leaves no partial file."""
-    path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix not in (".geojson", ".gpkg", ".csv"):
-        raise ValueError(f"output must end in .geojson, .gpkg or .csv, got {path.name!r}")
-    is_geo = isinstance(frame, gpd.GeoDataFrame)
-    if suffix != ".csv" and not is_geo:
-        raise ValueError(f"{path.name}: this output has no geometry; write a .csv instead")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=suffix)
-    os.close(fd)
-    os.unlink(tmp)
-    try:
-        if suffix == ".csv":
-            table = pd.DataFrame(frame.drop(columns="geometry")) if is_geo else frame
-            table.to_csv(tmp, index=False)
-        elif suffix == ".geojson":
-            pyogrio.write_dataframe(
-                frame.to_crs(boundaries.WGS84),
-                tmp,
-                driver="GeoJSON",
-                layer=layer,
-                layer_options={"RFC7946": "YES"},
-            )
-        else:
-            pyogrio.write_dataframe(frame.to_crs(boundaries.BNG), tmp, driver="GPKG", layer=layer)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path

@@ -392,7 +392,7 @@ def rfc7946_geometries(geometries, decimals: int = GEOJSON_DECIMALS) -> np.ndarr
     return shapely.orient_polygons(rounded, exterior_cw=False)
 
 
-def geojson_bytes(frame: gpd.GeoDataFrame, id_column: str, about: Mapping) -> bytes:
+def geojson_bytes(frame: gpd.GeoDataFrame, id_column: str | None, about: Mapping) -> bytes:
     """An RFC 7946 FeatureCollection (WGS84, 6 decimals, right-hand rule, no ``crs`` member).
 
     ``about`` goes in as top-level foreign members (title, attribution, licences, ...)."""
@@ -404,7 +404,7 @@ def geojson_bytes(frame: gpd.GeoDataFrame, id_column: str, about: Mapping) -> by
         features.append(
             {
                 "type": "Feature",
-                "id": _json_value(record[id_column]),
+                "id": _json_value(record[id_column]) if id_column else None,
                 "geometry": None if geometry is None else json.loads(shapely.to_geojson(geometry)),
                 "properties": {column: _json_value(value) for column, value in record.items()},
             }
@@ -459,6 +459,8 @@ def write_geopackage(path: Path, layers: Mapping[str, gpd.GeoDataFrame], about: 
 def project_sources(projects: pd.DataFrame) -> list[dict]:
     """The known project data sources found in the records' ``source``, then the others,
     grouped by the text before their first ": " (e.g. a news item, without its detail)."""
+    if "source" not in projects.columns:
+        return []
     sources = privacy.scrub_ward_only_text(projects)["source"].astype("string").str.strip()
     sources = sources[sources.notna() & (sources != "")]
     lowered = sources.str.lower()
@@ -969,6 +971,50 @@ def _write_atomically(path: Path, payload: bytes) -> None:
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+TABLE_SUFFIXES = (".geojson", ".gpkg", ".csv")
+
+
+def write_table(
+    frame: pd.DataFrame,
+    path: Path,
+    layer: str,
+    projects: pd.DataFrame | None = None,
+    parameters: Mapping[str, object] | None = None,
+) -> Path:
+    """Write one table by the path's extension, atomically, with the attribution every export
+    carries: .geojson (RFC 7946), .gpkg (EPSG:27700, plus an ``about`` table) or .csv (no
+    geometry; UTF-8 with BOM). For the CLI's join, gaps and cluster outputs. ``projects`` (the
+    records the table came from) adds their sources' attribution. No masking happens here:
+    pass tables fit to leave the tool."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in TABLE_SUFFIXES:
+        raise ValueError(f"output must end in .geojson, .gpkg or .csv, not {path.name!r}")
+    has_geometry = isinstance(frame, gpd.GeoDataFrame)
+    if suffix != ".csv" and not has_geometry:
+        raise ValueError(f"{path.name}: this output has no geometry; write a .csv instead")
+    if projects is None:
+        projects = pd.DataFrame({"source": [], "location_precision": []})
+    facts = about(projects, layer, parameters)
+    if suffix == ".csv":
+        _write_atomically(path, csv_bytes(frame))
+    elif suffix == ".geojson":
+        _write_atomically(path, geojson_bytes(frame, None, facts))
+    else:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(
+            dir=path.parent, prefix=f".{path.stem}.", suffix=".gpkg"
+        )
+        os.close(handle)
+        os.unlink(temporary)
+        try:
+            write_geopackage(Path(temporary), {layer: frame}, facts)
+            os.replace(temporary, path)
+        finally:
+            Path(temporary).unlink(missing_ok=True)
+    return path
 
 
 def write_export(

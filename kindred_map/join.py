@@ -1,14 +1,11 @@
 """Name each project's ward, borough, deanery and LSOA (with its IMD decile), in EPSG:27700."""
 
-import os
-import tempfile
 from functools import cache
 from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import pyogrio
 from scipy.spatial import cKDTree
 
 from kindred_map import boundaries, geocode, ingest, privacy
@@ -315,31 +312,11 @@ def join_file(
 
 
 def write_joined(projects: gpd.GeoDataFrame, path: Path) -> Path:
-    """Write joined projects as .geojson (RFC 7946), .gpkg (EPSG:27700) or .csv.
+    """Write joined projects as .geojson (RFC 7946), .gpkg (EPSG:27700) or .csv, attributed.
 
     ``ward_only`` projects go through `kindred_map.privacy.mask_ward_only`: they are written
     at their ward's centre, without address, coordinates, LSOA or full postcode.
     """
-    path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix not in (".geojson", ".gpkg", ".csv"):
-        raise ValueError(f"output must end in .geojson, .gpkg or .csv, not {path.name!r}")
-    public = privacy.mask_ward_only(projects)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=suffix)
-    os.close(fd)
-    os.unlink(tmp)
-    try:
-        if suffix == ".csv":
-            pd.DataFrame(public.drop(columns="geometry")).to_csv(tmp, index=False)
-        elif suffix == ".geojson":
-            pyogrio.write_dataframe(
-                public.to_crs(WGS84), tmp, driver="GeoJSON", layer_options={"RFC7946": "YES"}
-            )
-        else:
-            pyogrio.write_dataframe(public.to_crs(BNG), tmp, driver="GPKG", layer="projects")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    from kindred_map import export
+
+    return export.write_table(privacy.mask_ward_only(projects), path, "projects", projects)

@@ -11,7 +11,7 @@ import pytest
 import shapely
 from pyproj import Geod
 
-from kindred_map import boundaries, coverage, store
+from kindred_map import boundaries, coverage, export, store
 from kindred_map.cli import main
 
 GEOD = Geod(ellps="WGS84")
@@ -303,9 +303,9 @@ def test_area_layer_and_outputs(tmp_path, shipped_projects):
     layer = coverage.area_layer(ranked, "ward")
     assert len(layer) == len(boundaries.load("ward"))
     assert layer.geometry.notna().all()
-    coverage.write_output(layer, tmp_path / "gaps.geojson", "gaps_ward")
-    coverage.write_output(layer, tmp_path / "gaps.gpkg", "gaps_ward")
-    coverage.write_output(ranked, tmp_path / "gaps.csv", "gaps_ward")
+    export.write_table(layer, tmp_path / "gaps.geojson", "gaps_ward")
+    export.write_table(layer, tmp_path / "gaps.gpkg", "gaps_ward")
+    export.write_table(ranked, tmp_path / "gaps.csv", "gaps_ward")
     document = json.loads((tmp_path / "gaps.geojson").read_text())
     assert "crs" not in document
     assert len(document["features"]) == len(layer)
@@ -314,7 +314,7 @@ def test_area_layer_and_outputs(tmp_path, shipped_projects):
     assert pyogrio.read_info(tmp_path / "gaps.gpkg")["crs"] == "EPSG:27700"
     assert len(pd.read_csv(tmp_path / "gaps.csv")) == len(ranked)
     with pytest.raises(ValueError, match=r"\.geojson, \.gpkg or \.csv"):
-        coverage.write_output(layer, tmp_path / "gaps.shp", "gaps_ward")
+        export.write_table(layer, tmp_path / "gaps.shp", "gaps_ward")
 
 
 def _first_exterior(geometry: dict) -> list:
