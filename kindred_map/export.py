@@ -986,8 +986,8 @@ def write_table(
     """Write one table by the path's extension, atomically, with the attribution every export
     carries: .geojson (RFC 7946), .gpkg (EPSG:27700, plus an ``about`` table) or .csv (no
     geometry; UTF-8 with BOM). For the CLI's join, gaps and cluster outputs. ``projects`` (the
-    records the table came from) adds their sources' attribution. No masking happens here:
-    pass tables fit to leave the tool."""
+    records the table came from) adds their sources' attribution; a CSV gets it in a
+    ``<name>_about.txt`` beside it. No masking happens here: pass tables fit to leave the tool."""
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in TABLE_SUFFIXES:
@@ -1000,6 +1000,9 @@ def write_table(
     facts = about(projects, layer, parameters)
     if suffix == ".csv":
         _write_atomically(path, csv_bytes(frame))
+        lines = [f"{item}: {value}" for item, value in _about_rows(facts).itertuples(index=False)]
+        sidecar = path.with_name(f"{path.stem}_about.txt")
+        _write_atomically(sidecar, ("\n".join(lines) + "\n").encode("utf-8"))
     elif suffix == ".geojson":
         _write_atomically(path, geojson_bytes(frame, None, facts))
     else:

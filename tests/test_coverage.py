@@ -313,6 +313,8 @@ def test_area_layer_and_outputs(tmp_path, shipped_projects):
     assert ring.is_ccw
     assert pyogrio.read_info(tmp_path / "gaps.gpkg")["crs"] == "EPSG:27700"
     assert len(pd.read_csv(tmp_path / "gaps.csv")) == len(ranked)
+    assert "Office for National Statistics" in (tmp_path / "gaps_about.txt").read_text()
+    assert "Office for National Statistics" in json.dumps(document["attribution"])
     with pytest.raises(ValueError, match=r"\.geojson, \.gpkg or \.csv"):
         export.write_table(layer, tmp_path / "gaps.shp", "gaps_ward")
 
