@@ -2,6 +2,7 @@
 
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -75,7 +76,9 @@ def _wait_until_healthy(url: str, server: subprocess.Popen, log: Path) -> None:
     )
 
 
-def _start_app(basemap: str, log: Path) -> tuple[str, subprocess.Popen]:
+def _start_app(
+    basemap: str, log: Path, extra_env: dict[str, str] | None = None
+) -> tuple[str, subprocess.Popen]:
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     command = [
@@ -90,7 +93,7 @@ def _start_app(basemap: str, log: Path) -> tuple[str, subprocess.Popen]:
         "--server.fileWatcherType=none",
         "--browser.gatherUsageStats=false",
     ]
-    env = os.environ | {"KINDRED_MAP_BASEMAP": basemap}
+    env = os.environ | {"KINDRED_MAP_BASEMAP": basemap} | (extra_env or {})
     with log.open("w") as output:
         server = subprocess.Popen(
             command, cwd=PROJECT_ROOT, env=env, stdout=output, stderr=subprocess.STDOUT
@@ -124,6 +127,47 @@ def serve_app(browser_tools, artifacts_dir):
             log = artifacts_dir / f"streamlit-server-{basemap}.log"
             servers[basemap] = _start_app(basemap, log)
         return servers[basemap][0]
+
+    yield serve
+    for _url, server in servers.values():
+        _stop(server)
+
+
+SHIPPED_STORE = PROJECT_ROOT / "data" / "projects.gpkg"
+DASHBOARD_FIXTURE = PROJECT_ROOT / "tests" / "fixtures" / "dashboard_projects.csv"
+
+
+@pytest.fixture(scope="session")
+def store_copy(tmp_path_factory):
+    """store_copy(name) -> a fresh temporary copy of the shipped project store (data/), so that a
+    test may write to it; built from tests/fixtures/dashboard_projects.csv if none is shipped."""
+    from kindred_map import store
+
+    folder = tmp_path_factory.mktemp("stores")
+
+    def copy(name: str) -> Path:
+        path = folder / f"{name}.gpkg"
+        if SHIPPED_STORE.exists():
+            shutil.copy(SHIPPED_STORE, path)
+        else:
+            store.import_file(DASHBOARD_FIXTURE, path)
+        return path
+
+    return copy
+
+
+@pytest.fixture(scope="session")
+def serve_dashboard(browser_tools, artifacts_dir):
+    """serve_dashboard(store_path) -> URL of the app reading (and writing) that project store,
+    with no basemap tiles; one server per store for the session."""
+    servers: dict[Path, tuple[str, subprocess.Popen]] = {}
+
+    def serve(store_path: Path) -> str:
+        if store_path not in servers:
+            log = artifacts_dir / f"streamlit-server-{store_path.stem}.log"
+            env = {"KINDRED_MAP_STORE": str(store_path)}
+            servers[store_path] = _start_app("none", log, env)
+        return servers[store_path][0]
 
     yield serve
     for _url, server in servers.values():

@@ -1,0 +1,244 @@
+"""The Streamlit pages without a browser (streamlit.testing AppTest): the view kept in the URL,
+filters and counts, postcode search, the area panel, the table, uploads, coverage, About."""
+
+import shutil
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from kindred_map import dashboard, store
+from kindred_map.paths import PROJECT_ROOT
+
+APP = PROJECT_ROOT / "app.py"
+FIXTURE = Path(__file__).parent / "fixtures" / "dashboard_projects.csv"
+XSS = "<img src=x onerror=alert(1)>"
+LIVERPOOL = "E08000012"
+TIMEOUT_S = 120
+
+
+@pytest.fixture(scope="module")
+def fixture_store(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("app") / "fixture.gpkg"
+    store.import_file(FIXTURE, path)
+    return path
+
+
+@pytest.fixture
+def store_file(fixture_store, tmp_path, monkeypatch) -> Path:
+    """A fresh copy of the fixture store, which the app under test reads (and may write)."""
+    path = tmp_path / "projects.gpkg"
+    shutil.copy(fixture_store, path)
+    monkeypatch.setenv(dashboard.STORE_ENV, str(path))
+    monkeypatch.setenv("KINDRED_MAP_BASEMAP", "none")
+    return path
+
+
+def _app(query: dict | None = None) -> AppTest:
+    app = AppTest.from_file(str(APP), default_timeout=TIMEOUT_S)
+    app.query_params.update(query or {})
+    return app.run()
+
+
+def _no_exception(app: AppTest) -> None:
+    assert not app.exception, [e.message for e in app.exception]
+
+
+def _table_with(app: AppTest, column: str):
+    """The first st.dataframe holding ``column`` (AppTest does not expose dataframe keys)."""
+    return next(frame.value for frame in app.dataframe if column in frame.value.columns)
+
+
+def _count_text(app: AppTest) -> str:
+    return next(m.value for m in app.markdown if m.value.startswith("**Showing "))
+
+
+def _expected_count(store_file: Path, view: dashboard.View) -> str:
+    projects = store.read_projects(store_file)
+    shown = dashboard.shown_projects(projects, view)
+    return f"**{dashboard.counts_text(shown, len(projects))}**"
+
+
+def test_page_shows_every_project_by_default(store_file):
+    app = _app()
+    _no_exception(app)
+    assert _count_text(app) == _expected_count(store_file, dashboard.View())
+    assert "Showing 12 of 12 projects" in _count_text(app)
+    assert app.query_params == {}
+
+
+def test_missing_store_shows_an_empty_map(store_file, tmp_path, monkeypatch):
+    monkeypatch.setenv(dashboard.STORE_ENV, str(tmp_path / "none" / "projects.gpkg"))
+    app = _app()
+    _no_exception(app)
+    assert _count_text(app) == "**Showing 0 of 0 projects**"
+
+
+def test_unreadable_store_is_an_error_not_a_crash(store_file, tmp_path, monkeypatch):
+    broken = tmp_path / "broken.gpkg"
+    broken.write_bytes(b"this is not a GeoPackage")
+    monkeypatch.setenv(dashboard.STORE_ENV, str(broken))
+    app = _app()
+    _no_exception(app)
+    assert "cannot read the project store" in app.error[0].value
+
+
+def test_link_sets_the_widgets_and_the_counts(store_file):
+    query = {"boroughs": LIVERPOOL, "types": "pantry,church_project", "layer": "lsoa"}
+    app = _app(query)
+    _no_exception(app)
+    assert app.multiselect(key="boroughs").value == [LIVERPOOL]
+    assert app.multiselect(key="types").value == ["pantry", "church_project"]
+    assert app.selectbox(key="layer").value == "lsoa"
+    view = dashboard.view_from_query(query)[0]
+    assert _count_text(app) == _expected_count(store_file, view)
+    assert app.query_params == query
+
+
+def test_changed_filters_go_into_the_url_and_the_link_reproduces_them(store_file):
+    app = _app()
+    app.multiselect(key="boroughs").set_value([LIVERPOOL, "E08000015"]).run()
+    app.multiselect(key="imd").set_value([1, 2]).run()
+    app.selectbox(key="measure").set_value("per_10k").run()
+    app.number_input(key="distance").set_value(1200).run()
+    _no_exception(app)
+    expected = {
+        "boroughs": f"{LIVERPOOL},E08000015",
+        "imd": "1,2",
+        "measure": "per_10k",
+        "distance": "1200",
+    }
+    assert app.query_params == expected
+    counts = _count_text(app)
+    assert counts != _expected_count(store_file, dashboard.View())
+
+    reopened = _app(dict(app.query_params))
+    _no_exception(reopened)
+    assert _count_text(reopened) == counts
+    assert reopened.multiselect(key="imd").value == [1, 2]
+    assert reopened.number_input(key="distance").value == 1200
+    assert reopened.query_params == expected
+
+
+def test_bad_link_values_are_reported_not_fatal(store_file):
+    app = _app({"boroughs": "Atlantis", "distance": "lots"})
+    _no_exception(app)
+    warnings = " ".join(w.value for w in app.warning)
+    assert "Atlantis" in warnings and "'lots'" in warnings
+    assert app.query_params == {}
+
+
+def test_postcode_search_lists_nearest_projects(store_file):
+    app = _app({"postcode": "l18jq"})
+    _no_exception(app)
+    headline = next(m.value for m in app.markdown if "within 800 m of" in m.value)
+    point = dashboard.find_postcode("L1 8JQ")
+    shown = dashboard.shown_projects(store.read_projects(store_file), dashboard.View())
+    nearest = dashboard.nearest_projects(shown, point, 800)
+    assert headline.startswith(f"**{int(nearest['Within reach'].sum())} project(s) within 800 m")
+    table = app.table[0].value
+    assert table["Name"].tolist() == nearest["Name"].head(dashboard.NEAREST_LIMIT).tolist()
+    assert table["Name"].iloc[0] == XSS
+    assert table["Distance (m)"].is_monotonic_increasing
+
+
+def test_unknown_postcode_gets_a_clear_message(store_file):
+    app = _app()
+    app.text_input(key="postcode").input("ZZ1 1ZZ").run()
+    _no_exception(app)
+    errors = [e.value for e in app.error]
+    assert errors == ["Postcode ZZ1 1ZZ is not a live or terminated postcode in the region"]
+    assert app.query_params == {"postcode": "ZZ1 1ZZ"}
+
+
+def test_choosing_an_area_opens_its_panel_and_goes_into_the_url(store_file):
+    projects = store.read_projects(store_file)
+    ward = projects.loc[projects["name"] == XSS, "WD24CD"].item()
+    app = _app()
+    app.selectbox(key="area").set_value(ward).run()
+    _no_exception(app)
+    title = app.subheader[0].value
+    assert (
+        title.startswith("Ward: ")
+        and projects.loc[projects["name"] == XSS, "WD24NM"].item() in title
+    )
+    names = _table_with(app, "Location")["Name"].tolist()
+    assert XSS in names
+    assert app.query_params == {"area": ward}
+    assert _app({"area": ward}).subheader[0].value == title
+
+
+def test_area_of_another_layer_resets_when_the_layer_changes(store_file):
+    app = _app({"area": "E05015288"})
+    app.selectbox(key="layer").set_value("borough").run()
+    _no_exception(app)
+    assert app.selectbox(key="area").value == ""
+    assert app.query_params == {"layer": "borough"}
+
+
+def test_table_flags_stale_and_illustrative_records(store_file):
+    app = _app()
+    table = _table_with(app, "Illustrative (not real)")
+    assert len(table) == 12
+    assert table.loc[table["Name"] == XSS, "Check due"].item().startswith("yes")
+    assert table.loc[table["Name"] == "Example Pantry", "Illustrative (not real)"].item()
+    assert table.loc[table["Name"] == "Home Welcome", "Address"].item() == ""
+
+
+def test_upload_shows_the_report_before_anything_is_saved(store_file, tmp_path, monkeypatch):
+    target = tmp_path / "empty" / "projects.gpkg"
+    monkeypatch.setenv(dashboard.STORE_ENV, str(target))
+    app = _app()
+    app.file_uploader(key="upload").set_value(("projects.csv", FIXTURE.read_bytes(), "text/csv"))
+    app.run()
+    _no_exception(app)
+    report = app.code[0].value
+    assert "Rows read: 13 = imported 12 + rejected 1" in report
+    assert "ZZ1 1ZZ" in report
+    assert not target.exists(), "nothing may be saved before the user confirms"
+    app.button(key="confirm_upload").click().run()
+    _no_exception(app)
+    assert "Saved: 12 new" in app.success[0].value
+    assert len(store.read_projects(target)) == 12
+    assert "Showing 12 of 12 projects" in _count_text(app)
+
+
+def test_unreadable_upload_is_an_error_not_a_crash(store_file):
+    app = _app()
+    uploaded = ("broken.xlsx", b"not a spreadsheet", "application/octet-stream")
+    app.file_uploader(key="upload").set_value(uploaded).run()
+    _no_exception(app)
+    assert any("broken.xlsx could not be read" in e.value for e in app.error)
+
+
+def test_coverage_section_shows_headline_and_ranked_gaps(store_file):
+    app = _app()
+    app.toggle(key="show_coverage").set_value(True).run()
+    _no_exception(app)
+    assert any("residents" in text.value for text in app.text)
+    gaps = _table_with(app, "gap_rank")
+    assert gaps["gap_rank"].tolist() == list(range(1, len(gaps) + 1))
+
+
+def test_gap_measure_shades_by_coverage(store_file):
+    app = _app({"measure": "gap_per_1000", "area": "E05015288"})
+    _no_exception(app)
+    assert any("gap score" in m.value for m in app.markdown)
+
+
+def _about():
+    import app as dashboard_app
+
+    dashboard_app.about_page()
+
+
+def test_about_page_lists_sources_licences_and_attribution(store_file):
+    app = AppTest.from_function(_about, default_timeout=TIMEOUT_S).run()
+    _no_exception(app)
+    layers = app.table[0].value
+    assert len(layers) == len(dashboard.ABOUT_LAYERS)
+    sources = app.table[1].value
+    assert sources["Projects"].sum() == len(store.read_projects(store_file))
+    text = " ".join(m.value for m in app.markdown)
+    assert "Office for National Statistics" in text and "OpenStreetMap" in text
+    assert "Leaflet" in text
