@@ -15,9 +15,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -e '.[dev]'
 	touch $(STAMP)
 
+# kindred-map dashboard = streamlit run app.py, after the imports and layer loads.
 run: $(STAMP)
 	$(BIN)/python -c "from kindred_map import assets; assets.install_static()"
-	$(BIN)/streamlit run app.py
+	$(BIN)/kindred-map dashboard
 
 # pytest exit code 5 means "no tests collected": a failure, never a pass.
 test: $(STAMP)

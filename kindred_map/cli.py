@@ -219,6 +219,21 @@ def cmd_area(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    """Streamlit in this process, after the imports and layer loads the first page needs.
+
+    streamlit_folium is left for app.py to import: a component declared before Streamlit's
+    runtime starts is not registered, and its frame would not load."""
+    from streamlit.web import cli as streamlit_cli
+
+    from kindred_map import dashboard
+    from kindred_map.paths import PROJECT_ROOT
+
+    dashboard.warm_up()
+    command = ["run", str(PROJECT_ROOT / "app.py"), *args.streamlit_options]
+    return streamlit_cli.main(command, standalone_mode=False) or 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="kindred-map",
@@ -391,12 +406,25 @@ def build_parser() -> argparse.ArgumentParser:
     area.add_argument("--distance", type=float, help="add coverage at this reach (metres)")
     area.add_argument("--store", default=str(DEFAULT_STORE), help="project store")
     area.set_defaults(func=cmd_area)
+    board = commands.add_parser(
+        "dashboard",
+        help="start the dashboard (what make run does)",
+        description="Start the Streamlit dashboard with the heavy imports and boundary layers "
+        "loaded before the first visitor. Options after it go to `streamlit run`, e.g. "
+        "kindred-map dashboard --server.port 8502.",
+    )
+    board.set_defaults(func=cmd_dashboard, streamlit_options=[])
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run a command; a ValueError becomes a one-line message and exit code 2."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, passed_on = parser.parse_known_args(argv)
+    if args.command == "dashboard":
+        args.streamlit_options = passed_on
+    elif passed_on:
+        parser.error(f"unrecognized arguments: {' '.join(passed_on)}")
     try:
         return args.func(args)
     except ValueError as error:

@@ -112,6 +112,20 @@ LIST_FIELDS = ("types", "boroughs", "deaneries", "wards", "imd")
 AREA_FILTER_LEVELS = {"boroughs": "borough", "deaneries": "deanery", "wards": "ward"}
 
 
+def warm_up() -> None:
+    """Read and build once what the first page needs (boundary layers, area lists, deprivation
+    by area, the postcode index, the default map's geometries), so the first visitor of a
+    fresh server waits for none of it. `kindred-map dashboard` calls it before Streamlit starts.
+    """
+    for level in LEVELS:
+        area_choices(level)
+        area_deprivation(level)
+    geocode.postcode_index()
+    from kindred_map import store as stores
+
+    build_map(stores.read_projects(store_path()), DEFAULT_VIEW)
+
+
 def _split(value) -> list[str]:
     """Values from a query parameter: "a,b", or a list of such (repeated keys)."""
     if value is None:

@@ -77,16 +77,19 @@ def _wait_until_healthy(url: str, server: subprocess.Popen, log: Path) -> None:
 
 
 def _start_app(
-    basemap: str, log: Path, extra_env: dict[str, str] | None = None
+    basemap: str, log: Path, extra_env: dict[str, str] | None = None, launcher: bool = False
 ) -> tuple[str, subprocess.Popen]:
+    """`streamlit run app.py`, or with ``launcher`` `kindred-map dashboard` (what `make run`
+    starts), headless on a free port; returns its URL and process once healthy."""
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
+    start = ["streamlit", "run", str(PROJECT_ROOT / "app.py")]
+    if launcher:
+        start = ["kindred_map.cli", "dashboard"]
     command = [
         sys.executable,
         "-m",
-        "streamlit",
-        "run",
-        str(PROJECT_ROOT / "app.py"),
+        *start,
         "--server.headless=true",
         "--server.address=127.0.0.1",
         f"--server.port={port}",
@@ -172,6 +175,14 @@ def serve_dashboard(browser_tools, artifacts_dir):
     yield serve
     for _url, server in servers.values():
         _stop(server)
+
+
+@pytest.fixture(scope="session")
+def launcher_url(browser_tools, artifacts_dir):
+    """The dashboard as `make run` starts it (`kindred-map dashboard`), with no basemap tiles."""
+    url, server = _start_app("none", artifacts_dir / "kindred-map-dashboard.log", launcher=True)
+    yield url
+    _stop(server)
 
 
 @pytest.fixture(scope="session")

@@ -86,3 +86,11 @@ def test_map_works_when_basemap_tiles_fail(serve_app, page, network, map_frame, 
     assert background == _css_rgb(maps.MAP_BACKGROUND)
     assert "OpenStreetMap" in map_frame.locator(".leaflet-control-attribution").inner_text()
     network.assert_stayed_local(allowed_hosts=frozenset({OSM_TILE_HOST}))
+
+
+def test_make_run_launcher_serves_the_map(launcher_url, page, network, map_frame, screenshot):
+    """`kindred-map dashboard` warms up before serving; the map component must still load."""
+    _open_map(page, launcher_url, _visible_feature_count())
+    screenshot(page, "launcher_map")
+    assert map_frame.locator("path.leaflet-interactive").count() >= _visible_feature_count()
+    network.assert_stayed_local()

@@ -1,0 +1,71 @@
+"""The command line as a whole: help on every command, bad arguments, the dashboard launcher."""
+
+import pytest
+
+from kindred_map import cli, dashboard
+from kindred_map.paths import PROJECT_ROOT
+
+
+def _commands() -> list[str]:
+    parser = cli.build_parser()
+    return sorted(parser._subparsers._group_actions[0].choices)
+
+
+@pytest.mark.parametrize("command", _commands())
+def test_every_command_has_help(command, capsys):
+    with pytest.raises(SystemExit) as stop:
+        cli.main([command, "--help"])
+    assert stop.value.code == 0
+    assert "usage: kindred-map" in capsys.readouterr().out
+
+
+def test_unknown_arguments_fail_with_usage(capsys):
+    with pytest.raises(SystemExit) as stop:
+        cli.main(["gaps", "--no-such-option"])
+    assert stop.value.code == 2
+    assert "unrecognized arguments: --no-such-option" in capsys.readouterr().err
+
+
+def test_replace_layer_reports_a_bad_file_as_exit_code_2(tmp_path, capsys):
+    missing = tmp_path / "none.geojson"
+    code = cli.main(["replace-layer", "ward", str(missing), "--boundaries", str(tmp_path)])
+    assert code == 2
+    assert "file not found" in capsys.readouterr().err
+
+
+def test_field_mapping_must_be_ours_equals_theirs():
+    assert cli._parse_mapping(["WD24CD=wd25cd", " WD24NM = name "]) == {
+        "WD24CD": "wd25cd",
+        "WD24NM": "name",
+    }
+    with pytest.raises(ValueError, match="OURS=THEIRS"):
+        cli._parse_mapping(["WD24CD"])
+
+
+def test_dashboard_warms_up_then_passes_streamlit_options_on(monkeypatch):
+    calls = []
+    monkeypatch.setattr(dashboard, "warm_up", lambda: calls.append("warm_up"))
+
+    def fake_streamlit(command, standalone_mode):
+        calls.append(command)
+        assert standalone_mode is False
+
+    from streamlit.web import cli as streamlit_cli
+
+    monkeypatch.setattr(streamlit_cli, "main", fake_streamlit)
+    assert cli.main(["dashboard", "--server.port", "8502", "--server.headless=true"]) == 0
+    assert calls == [
+        "warm_up",
+        ["run", str(PROJECT_ROOT / "app.py"), "--server.port", "8502", "--server.headless=true"],
+    ]
+
+
+def test_warm_up_fills_the_caches_the_first_page_reads():
+    from kindred_map import geocode
+
+    dashboard.area_choices.cache_clear()
+    dashboard.area_deprivation.cache_clear()
+    dashboard.warm_up()
+    assert dashboard.area_choices.cache_info().currsize == len(dashboard.LEVELS)
+    assert dashboard.area_deprivation.cache_info().currsize == len(dashboard.LEVELS)
+    assert geocode._postcode_index.cache_info().currsize >= 1
