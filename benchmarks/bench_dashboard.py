@@ -304,7 +304,6 @@ def write_results(results: dict, payloads: list[tuple[str, int]], count: int) ->
         f"{empty['cold_bytes']:,} | {shipped['cold_bytes'] / empty['cold_bytes']:.2f} |",
         f"| WebSocket bytes received, warm page | {shipped['warm_bytes']:,.0f} | "
         f"{empty['warm_bytes']:,.0f} | {shipped['warm_bytes'] / empty['warm_bytes']:.2f} |",
-        "",
         f"| `kindred-map dashboard` (what `make run` starts): server start to healthy (s) | "
         f"{results['launcher']['boot']:.2f} | | |",
         f"| `kindred-map dashboard`: cold, first page (s) | {results['launcher']['cold']:.2f} "
