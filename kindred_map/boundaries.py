@@ -216,6 +216,20 @@ REQUIRED_FIELDS = {
 current layer by joining on the key, and population is recomputed from postcode residents."""
 
 
+def code_text(value) -> str:
+    """An area code as text, "" if missing: deanery ids arrive as 22104, 22104.0 or "22104"."""
+    if value is None or (pd.api.types.is_scalar(value) and pd.isna(value)):
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).strip()
+
+
+def code_texts(codes: pd.Series) -> pd.Series:
+    """`code_text` of every value: area codes ready to compare as text."""
+    return codes.map(code_text).astype("str")
+
+
 def _check_name(name: str) -> None:
     if name not in LAYERS:
         raise ValueError(f"unknown layer {name!r}; choose one of {', '.join(LAYERS)}")

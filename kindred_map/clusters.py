@@ -18,7 +18,8 @@ import shapely
 from sklearn.cluster import DBSCAN
 
 from kindred_map import boundaries
-from kindred_map.coverage import chosen_projects, resolve_types, synthetic_mask, ward_only_mask
+from kindred_map.coverage import chosen_projects, synthetic_mask, ward_only_mask
+from kindred_map.schema import resolve_types
 
 DEFAULT_EPS_M = 500.0
 DEFAULT_MIN_SAMPLES = 3

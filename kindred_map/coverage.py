@@ -29,7 +29,7 @@ from scipy.spatial import cKDTree
 
 from kindred_map import boundaries, privacy
 from kindred_map.paths import BOUNDARIES_DIR
-from kindred_map.schema import project_types
+from kindred_map.schema import project_types, resolve_types
 
 DEFAULT_DISTANCE_M = 800.0
 """About a 10-minute walk."""
@@ -65,24 +65,6 @@ def deprivation_weight(decile) -> np.ndarray:
     (including an unknown decile)."""
     decile = pd.to_numeric(pd.Series(decile), errors="coerce").to_numpy(dtype=float)
     return np.select([decile <= 2, decile <= 4], [2.0, 1.5], default=1.0)
-
-
-def resolve_types(types: str | Iterable[str] | None) -> tuple[str, ...]:
-    """Project types from ``"food_bank,warm_space"``, a list, or None (every configured type).
-
-    Unknown types raise a ValueError listing the valid ones."""
-    valid = tuple(project_types())
-    if types is None:
-        return valid
-    if isinstance(types, str):
-        types = types.split(",")
-    chosen = tuple(dict.fromkeys(str(t).strip() for t in types if str(t).strip()))
-    if not chosen:
-        return valid
-    unknown = [t for t in chosen if t not in valid]
-    if unknown:
-        raise ValueError(f"unknown project type(s) {unknown}; valid types: {', '.join(valid)}")
-    return chosen
 
 
 def type_phrase(types: Iterable[str]) -> str:

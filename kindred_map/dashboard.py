@@ -20,7 +20,7 @@ import shapely
 
 from kindred_map import boundaries, coverage, export, filters, geocode, maps, privacy
 from kindred_map.paths import DATA_DIR, DEFAULT_STORE
-from kindred_map.schema import project_types
+from kindred_map.schema import project_types, resolve_types
 
 STORE_ENV = "KINDRED_MAP_STORE"
 STALE_MONTHS = 12
@@ -278,19 +278,6 @@ def filter_words(view: View) -> dict[str, str]:
 # --- areas ------------------------------------------------------------------------------
 
 
-def _code_text(values: pd.Series) -> pd.Series:
-    """Area codes as text ("22104" for a deanery id held as 22104 or 22104.0; "" if missing)."""
-
-    def text(value) -> str:
-        if value is None or (pd.api.types.is_scalar(value) and pd.isna(value)):
-            return ""
-        if isinstance(value, float) and value.is_integer():
-            return str(int(value))
-        return str(value).strip()
-
-    return values.map(text).astype("str")
-
-
 def _check_level(level: str) -> None:
     if level not in LEVELS:
         raise ValueError(f"unknown area level {level!r}; choose one of {', '.join(LEVELS)}")
@@ -302,7 +289,7 @@ def area_choices(level: str) -> dict[str, str]:
     _check_level(level)
     layer = boundaries.LAYERS[level]
     areas = boundaries.load(level)
-    codes = _code_text(areas[layer["key"]])
+    codes = boundaries.code_texts(areas[layer["key"]])
     labels = areas[layer["name_field"]].astype(str)
     if level == "ward":
         labels = labels + " (" + areas["LAD24NM"].astype(str) + ")"
@@ -324,7 +311,9 @@ def resolve_area(level: str, text: str) -> str:
     matches = [
         code
         for code, name in zip(
-            _code_text(names[layer["key"]]), names[layer["name_field"]].astype(str), strict=True
+            boundaries.code_texts(names[layer["key"]]),
+            names[layer["name_field"]].astype(str),
+            strict=True,
         )
         if wanted in (name.casefold(), choices.get(code, "").casefold())
     ]
@@ -339,7 +328,7 @@ def resolve_area(level: str, text: str) -> str:
 
 def split_types(text: str | None) -> list[str]:
     """Project types from "a,b" (None or "" = every type); unknown ones raise a ValueError."""
-    return list(coverage.resolve_types(text)) if text else []
+    return list(resolve_types(text)) if text else []
 
 
 def decile_label(decile: int) -> str:
@@ -355,7 +344,7 @@ def _filter_region(view: View):
         if not codes:
             continue
         shapes = boundaries.load(level).to_crs(boundaries.BNG)
-        keys = _code_text(shapes[boundaries.LAYERS[level]["key"]])
+        keys = boundaries.code_texts(shapes[boundaries.LAYERS[level]["key"]])
         part = shapes[keys.isin(codes).to_numpy()].union_all()
         region = part if region is None else region.intersection(part)
     return region
@@ -423,7 +412,7 @@ def area_deprivation(level: str) -> pd.DataFrame:
         deciles = boundaries.load("lsoa").set_index("LSOA21CD")["imd_decile"]
         people = people.assign(imd_decile=people["LSOA21CD"].map(deciles))
         people = people[[key, "residents", "imd_decile"]]
-    people[key] = _code_text(people[key])
+    people[key] = boundaries.code_texts(people[key])
     people = people[(people[key] != "") & people["imd_decile"].notna()]
     people["imd_decile"] = people["imd_decile"].astype("int64")
     median = _weighted_median(people, key, "imd_decile", "residents")
@@ -447,7 +436,7 @@ def area_figures(
     _check_level(level)
     layer = boundaries.LAYERS[level]
     areas = boundaries.load(level)
-    codes = _code_text(areas[layer["key"]])
+    codes = boundaries.code_texts(areas[layer["key"]])
     table = pd.DataFrame(
         {
             "name": areas[layer["name_field"]].astype(str).to_numpy(),
@@ -457,7 +446,9 @@ def area_figures(
     )
     if level == "ward":
         table.insert(1, "borough", areas["LAD24NM"].astype(str).to_numpy())
-    project_codes = _code_text(shown[PROJECT_AREA_COLUMNS[level]]) if len(shown) else pd.Series()
+    project_codes = (
+        boundaries.code_texts(shown[PROJECT_AREA_COLUMNS[level]]) if len(shown) else pd.Series()
+    )
     table["projects"] = table.index.map(project_codes.value_counts()).fillna(0).astype("int64")
     population = table["population"].where(table["population"] > 0)
     table["per_10k"] = (10_000 * table["projects"] / population).round(2)
@@ -470,7 +461,7 @@ def area_figures(
         table[f"projects_{kind}"] = table.index.map(counts).fillna(0).astype("int64")
     if coverage_table is not None:
         key = coverage.LEVELS[level][0]
-        gaps = coverage_table.set_index(_code_text(coverage_table[key]))
+        gaps = coverage_table.set_index(boundaries.code_texts(coverage_table[key]))
         for column in ("pct_covered", "beyond_reach", "gap_score", "gap_per_1000"):
             table[column] = table.index.map(gaps[column]).astype(float)
     return table
@@ -595,7 +586,7 @@ def area_from_click(drawing, level: str) -> str | None:
 def bounds_of(level: str, codes: Iterable[str]) -> tuple[float, float, float, float]:
     """(west, south, east, north) of the given areas in WGS84; the whole region when none."""
     layer = boundaries.load(level)
-    keys = _code_text(layer[boundaries.LAYERS[level]["key"]])
+    keys = boundaries.code_texts(layer[boundaries.LAYERS[level]["key"]])
     chosen = layer[keys.isin(list(codes)).to_numpy()]
     frame = chosen if len(chosen) else boundaries.load("borough")
     west, south, east, north = frame.total_bounds
@@ -947,7 +938,7 @@ def area_panel(
             f"residents' LSOAs); {row['share_deciles_1_2']:.0%} of residents live in deciles "
             "1-2, the most deprived 20% in England"
         )
-    inside = shown[(_code_text(shown[PROJECT_AREA_COLUMNS[level]]) == code).to_numpy()]
+    inside = shown[(boundaries.code_texts(shown[PROJECT_AREA_COLUMNS[level]]) == code).to_numpy()]
     by_type = pd.DataFrame(
         [
             {"Type": spec["label"], "Projects": int(row[f"projects_{kind}"])}
@@ -1129,7 +1120,7 @@ def needs_coverage(view: View) -> bool:
 
 
 def _type_words(view: View) -> str:
-    return coverage.type_phrase(coverage.resolve_types(list(view.types) or None))
+    return coverage.type_phrase(resolve_types(list(view.types) or None))
 
 
 def legend_notes(view: View, shown: pd.DataFrame) -> list[str]:

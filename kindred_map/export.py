@@ -151,13 +151,9 @@ def _check_projects(projects: gpd.GeoDataFrame) -> None:
         )
 
 
-def _code_text(value) -> str | None:
-    """A code as text (deanery ids may arrive as 22104, 22104.0 or "22104")."""
-    if value is None or pd.isna(value):
-        return None
-    if isinstance(value, float | np.floating) and float(value).is_integer():
-        return str(int(value))
-    return str(value).strip() or None
+def _code_or_none(value) -> str | None:
+    """An area code as text, None (null in every format) if missing."""
+    return boundaries.code_text(value) or None
 
 
 def _date_text(value) -> str | None:
@@ -173,7 +169,7 @@ def _typed(frame: pd.DataFrame, kinds: Mapping[str, str]) -> pd.DataFrame:
     for column, kind in kinds.items():
         values = frame[column]
         if kind in ("text", "code"):
-            frame[column] = values.map(_code_text if kind == "code" else _text).astype("string")
+            frame[column] = values.map(_code_or_none if kind == "code" else _text).astype("string")
         elif kind == "int":
             frame[column] = pd.to_numeric(values, errors="coerce").round().astype("Int64")
         elif kind == "float":
@@ -252,7 +248,7 @@ def _merge_coverage(summary: gpd.GeoDataFrame, coverage: pd.DataFrame, level: st
         figures = figures.reset_index()
     if key not in figures.columns:
         raise ValueError(f"{level} coverage figures need a {key} column or index")
-    figures = figures.assign(_code=figures[key].map(_code_text)).drop(columns=key)
+    figures = figures.assign(_code=figures[key].map(boundaries.code_text)).drop(columns=key)
     if figures["_code"].duplicated().any():
         raise ValueError(f"{level} coverage figures repeat an area code")
     if not set(figures["_code"]) & set(summary["_code"]):
@@ -290,12 +286,12 @@ def area_summary(
     key = boundaries.LAYERS[level]["key"]
     areas = boundaries.load(level)
     summary = gpd.GeoDataFrame(areas[[*LEVEL_COLUMNS[level], "geometry"]], crs=areas.crs)
-    summary["_code"] = summary[key].map(_code_text)
+    summary["_code"] = summary[key].map(boundaries.code_text)
     chosen = {k: v for k, v in (area_filters or {}).items() if k in filters.AREA_FILTERS}
     kept = filters.areas_in_filter(level, **chosen)
     if kept is not None:
         summary = summary[summary["_code"].isin(kept)].reset_index(drop=True)
-    codes = projects[key].map(_code_text)
+    codes = projects[key].map(boundaries.code_text)
     population = pd.to_numeric(summary["population"], errors="coerce")
 
     def per_10k(counts: pd.Series) -> pd.Series:
@@ -364,8 +360,8 @@ def coverage_figures(
 def _unplaced(projects: pd.DataFrame, level: str) -> int:
     """Projects that count in no area of ``level`` (outside the region or the diocese)."""
     key = boundaries.LAYERS[level]["key"]
-    known = set(boundaries.load(level)[key].map(_code_text))
-    return int((~projects[key].map(_code_text).isin(known)).sum())
+    known = set(boundaries.load(level)[key].map(boundaries.code_text))
+    return int((~projects[key].map(boundaries.code_text).isin(known)).sum())
 
 
 # --- writers ----------------------------------------------------------------------------

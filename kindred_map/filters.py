@@ -6,7 +6,8 @@ import geopandas as gpd
 import pandas as pd
 
 from kindred_map import boundaries
-from kindred_map.schema import project_types
+from kindred_map.boundaries import code_text
+from kindred_map.schema import resolve_types
 
 AREA_FILTERS = {
     "boroughs": ("borough", "LAD25CD", "LAD25NM"),
@@ -26,19 +27,6 @@ def _values(values: Iterable | str | None) -> list[str]:
     return [str(value).strip() for value in values if str(value).strip()]
 
 
-def _code_text(series: pd.Series) -> pd.Series:
-    """Codes as plain text (deanery ids may arrive as 22104, 22104.0 or "22104")."""
-
-    def text(value) -> str:
-        if pd.isna(value):
-            return ""
-        if isinstance(value, float) and value.is_integer():
-            return str(int(value))
-        return str(value).strip()
-
-    return series.map(text)
-
-
 def resolve_areas(argument: str, values: Iterable | str | None) -> list[str]:
     """Area codes for codes or names (case-insensitive) of boroughs, deaneries or wards.
 
@@ -48,7 +36,7 @@ def resolve_areas(argument: str, values: Iterable | str | None) -> list[str]:
         raise ValueError(f"unknown area filter {argument!r}; expected one of {list(AREA_FILTERS)}")
     layer, code_column, name_column = AREA_FILTERS[argument]
     areas = boundaries.load(layer)
-    codes = _code_text(areas[code_column])
+    codes = areas[code_column].map(code_text)
     names = areas[name_column].astype(str).str.strip().str.casefold()
     selected: list[str] = []
     for value in _values(values):
@@ -74,12 +62,9 @@ def _imd_deciles(values: Iterable | str | None) -> list[int]:
 
 
 def _types(values: Iterable | str | None) -> list[str]:
-    known = project_types()
+    """Chosen type keys; none chosen means no type filter (unknown ones raise a ValueError)."""
     chosen = _values(values)
-    unknown = [value for value in chosen if value not in known]
-    if unknown:
-        raise ValueError(f"unknown project type(s) {unknown}; choose from {', '.join(known)}")
-    return chosen
+    return list(resolve_types(chosen)) if chosen else []
 
 
 def filter_projects(
@@ -103,7 +88,7 @@ def filter_projects(
         codes = resolve_areas(argument, values)
         if codes:
             code_column = AREA_FILTERS[argument][1]
-            keep &= _code_text(projects[code_column]).isin(codes)
+            keep &= projects[code_column].map(code_text).isin(codes)
     deciles = _imd_deciles(imd_deciles)
     if deciles:
         keep &= pd.to_numeric(projects["imd_decile"], errors="coerce").isin(deciles)
@@ -135,7 +120,7 @@ def areas_in_filter(
             continue
         layer, code_column, _ = AREA_FILTERS[argument]
         shapes = boundaries.load(layer).to_crs(boundaries.BNG)
-        part = shapes[_code_text(shapes[code_column]).isin(codes)].union_all()
+        part = shapes[shapes[code_column].map(code_text).isin(codes)].union_all()
         region = part if region is None else region.intersection(part)
     if region is None:
         return None
@@ -147,7 +132,7 @@ def areas_in_filter(
         return []
     shared = areas.geometry.intersection(region).area
     inside = (shared >= AREA_OVERLAP * areas.geometry.area) | (shared >= AREA_OVERLAP * region.area)
-    return _code_text(areas.loc[inside & (shared > 0), layer[level][1]]).tolist()
+    return areas.loc[inside & (shared > 0), layer[level][1]].map(code_text).tolist()
 
 
 def describe_filters(

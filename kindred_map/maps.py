@@ -275,18 +275,11 @@ def _area_geometries(level: str) -> dict[str, dict]:
     geometries = shapely.transform(
         np.asarray(frame.geometry), lambda xy: np.round(xy, COORDINATE_DECIMALS)
     )
-    codes = [_code_text(code) for code in frame[key]]
+    codes = [boundaries.code_text(code) for code in frame[key]]
     return {
         code: json.loads(shapely.to_geojson(geometry))
         for code, geometry in zip(codes, geometries, strict=True)
     }
-
-
-def _code_text(value) -> str:
-    """Area codes as text (deanery ids are numbers in the layer)."""
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value).strip()
 
 
 def area_geojson(level: str, properties: pd.DataFrame) -> dict:

@@ -1,6 +1,7 @@
 """The project record: its fields, its types and the values each field may take."""
 
 import csv
+from collections.abc import Iterable
 from functools import cache
 from pathlib import Path
 
@@ -63,3 +64,21 @@ def project_types() -> dict[str, dict[str, str]]:
     """
     with TYPES_FILE.open(encoding="utf-8") as handle:
         return {row.pop("type"): row for row in csv.DictReader(handle)}
+
+
+def resolve_types(types: str | Iterable[str] | None) -> tuple[str, ...]:
+    """Project types from ``"food_bank,warm_space"``, a list, or None (every configured type).
+
+    Unknown types raise a ValueError listing the valid ones."""
+    valid = tuple(project_types())
+    if types is None:
+        return valid
+    if isinstance(types, str):
+        types = types.split(",")
+    chosen = tuple(dict.fromkeys(str(t).strip() for t in types if str(t).strip()))
+    if not chosen:
+        return valid
+    unknown = [t for t in chosen if t not in valid]
+    if unknown:
+        raise ValueError(f"unknown project type(s) {unknown}; valid types: {', '.join(valid)}")
+    return chosen

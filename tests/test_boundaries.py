@@ -320,3 +320,16 @@ def _far_away(path):
     wards = boundaries.load("ward")
     wards.set_geometry(wards.translate(xoff=40)).to_file(path)
     return path
+
+
+@pytest.mark.parametrize(
+    "value, text",
+    [(22104, "22104"), (22104.0, "22104"), (" 22104 ", "22104"), ("E05015279", "E05015279")],
+)
+def test_code_text_compares_codes_however_they_arrive(value, text):
+    assert boundaries.code_text(value) == text
+
+
+@pytest.mark.parametrize("missing", [None, float("nan"), pd.NA])
+def test_code_text_of_a_missing_code_is_empty(missing):
+    assert boundaries.code_text(missing) == ""

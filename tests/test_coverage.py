@@ -311,7 +311,7 @@ def test_area_layer_and_outputs(tmp_path, shipped_projects):
     assert len(document["features"]) == len(layer)
     ring = shapely.LinearRing(_first_exterior(document["features"][0]["geometry"]))
     assert ring.is_ccw
-    assert pyogrio.read_info(tmp_path / "gaps.gpkg")["crs"] == "EPSG:27700"
+    assert pyogrio.read_info(tmp_path / "gaps.gpkg", layer="gaps_ward")["crs"] == "EPSG:27700"
     assert len(pd.read_csv(tmp_path / "gaps.csv")) == len(ranked)
     assert "Office for National Statistics" in (tmp_path / "gaps_about.txt").read_text()
     assert "Office for National Statistics" in json.dumps(document["attribution"])

@@ -205,7 +205,7 @@ def test_table_holds_the_same_records_with_flags(shown):
 def test_area_figures_count_each_project_once(level, shown):
     figures = dashboard.area_figures(level, shown)
     column = dashboard.PROJECT_AREA_COLUMNS[level]
-    codes = dashboard._code_text(shown[column])
+    codes = boundaries.code_texts(shown[column])
     assert figures["projects"].sum() == int(codes.isin(figures.index).sum())
     by_type = figures[[f"projects_{kind}" for kind in project_types()]].sum(axis=1)
     assert (by_type == figures["projects"]).all()

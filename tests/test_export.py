@@ -486,7 +486,7 @@ def test_geojson_keeps_text_as_text(projects):
 def test_summary_counts_each_project_once_in_its_area(projects, level):
     summary = export.area_summary(projects, level)
     key = boundaries.LAYERS[level]["key"]
-    codes = projects[key].map(export._code_text)
+    codes = projects[key].map(export._code_or_none)
     expected = codes[codes.isin(set(summary[key]))].value_counts()
     counted = summary.set_index(key)["projects"]
     assert counted[counted > 0].sort_index().to_dict() == expected.sort_index().to_dict()
