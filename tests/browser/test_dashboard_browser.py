@@ -257,15 +257,35 @@ def test_clicking_a_ward_opens_its_panel(dashboard_url, shipped_store, page, net
 
 
 OPEN_POPUP_JS = """([selector, tooltip]) => {
-    const win = document.querySelector(selector).contentWindow;
+    // Polled until a popup shows: the map may be redrawn by a rerun between polls, and a
+    // marker inside a cluster must be zoomed or spiderfied into view before its popup opens.
+    const frame = document.querySelector(selector);
+    const win = frame && frame.contentWindow;
+    if (!win || !win.map || !win.L) return false;
+    const popup = win.document.querySelector('.leaflet-popup-content');
+    if (popup) return true;
     let group = null;
     win.map.eachLayer((layer) => { if (layer instanceof win.L.MarkerClusterGroup) group = layer; });
+    if (!group) return false;
     const marker = group.getLayers().find(
         (m) => m.getTooltip() && m.getTooltip().getContent() === tooltip);
     if (!marker) return false;
-    win.map.setView(marker.getLatLng(), win.map.getMaxZoom(), {animate: false});
-    marker.openPopup();
-    return true;
+    // Circle markers have no icon, so markercluster's zoomToShowLayer never calls back: bring
+    // the marker into view at the highest zoom, spiderfy a cluster that still holds it, and
+    // open the popup once the marker itself is on the map.
+    const top = win.map.getMaxZoom();
+    if (!win.map.getBounds().contains(marker.getLatLng()) || win.map.getZoom() < top) {
+        win.map.setView(marker.getLatLng(), top, {animate: false});
+    }
+    if (marker._map) {
+        marker.openPopup();
+        return !!win.document.querySelector('.leaflet-popup-content');
+    }
+    // markercluster's getVisibleParent looks for an icon, which circle markers lack: walk up.
+    let parent = marker.__parent;
+    while (parent && !parent._icon) parent = parent.__parent;
+    if (parent && parent.spiderfy) parent.spiderfy();
+    return false;
 }"""
 
 
@@ -302,8 +322,9 @@ def test_upload_shows_its_report_before_saving(
     page.get_by_role("cell", name=XSS, exact=True).first.wait_for(timeout=STEP_TIMEOUT_MS)
     _wait_for_search_map(page)
     frame = page.frame_locator(MAP_FRAME).first
-    found = page.evaluate(OPEN_POPUP_JS, [MAP_FRAME, html.escape(XSS)])
-    assert found, "the uploaded project has no marker"
+    page.wait_for_function(
+        OPEN_POPUP_JS, arg=[MAP_FRAME, html.escape(XSS)], timeout=STEP_TIMEOUT_MS
+    )
     popup = frame.locator(".leaflet-popup-content")
     popup.wait_for(timeout=STEP_TIMEOUT_MS)
     page.wait_for_function(
