@@ -48,12 +48,28 @@ def cmd_replace_layer(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_gaps(args: argparse.Namespace) -> int:
-    from kindred_map import coverage, export, store
+def _read_projects(args: argparse.Namespace):
+    """The store's projects; illustrative (synthetic) ones only with --include-synthetic."""
+    from kindred_map import export, store
 
     projects = store.read_projects(Path(args.store))
-    result = coverage.assess(projects, args.types, args.distance)
+    return export.real_projects(projects, args.include_synthetic)
+
+
+def _synthetic_words(args: argparse.Namespace) -> dict[str, str]:
+    state = "INCLUDED (not real projects)" if args.include_synthetic else "left out"
+    return {"Illustrative (synthetic) records": state}
+
+
+def cmd_gaps(args: argparse.Namespace) -> int:
+    from kindred_map import coverage, export
+
+    projects = _read_projects(args)
+    result = coverage.assess(
+        projects, args.types, args.distance, include_synthetic=args.include_synthetic
+    )
     parameters = {"types": args.types or "all", "distance_m": args.distance, "by": args.by}
+    parameters |= _synthetic_words(args)
     print(result.headline_text())
     ranked = result.gaps(args.by)
     print(coverage.gaps_text(ranked, args.by, args.top))
@@ -66,10 +82,10 @@ def cmd_gaps(args: argparse.Namespace) -> int:
 
 
 def cmd_clusters(args: argparse.Namespace) -> int:
-    from kindred_map import clusters, export, store
+    from kindred_map import clusters, export
 
-    projects = store.read_projects(Path(args.store))
-    parameters = {
+    projects = _read_projects(args)
+    parameters = _synthetic_words(args) | {
         "types": args.types or "all",
         "eps_m": args.eps,
         "min_samples": args.min_samples,
@@ -87,6 +103,15 @@ def cmd_clusters(args: argparse.Namespace) -> int:
         export.write_table(spots, Path(args.hot_spots), "hot_spots", projects, parameters)
         print(f"wrote {len(spots)} wards to {args.hot_spots}")
     return 0
+
+
+def _add_synthetic_option(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--include-synthetic",
+        action="store_true",
+        help="count illustrative (synthetic) records, which are NOT real projects (default: "
+        "left out of every figure and file); every output then says so",
+    )
 
 
 def _add_reading_options(command: argparse.ArgumentParser) -> None:
@@ -158,18 +183,20 @@ def cmd_export(args: argparse.Namespace) -> int:
         "deaneries": _joined(args.deanery),
         "wards": _joined(args.ward),
         "imd_deciles": args.imd_decile,
-        "include_synthetic": not args.no_synthetic,
+        "include_synthetic": args.include_synthetic,
     }
     everything = store.read_projects(Path(args.store))
     projects = filters.filter_projects(everything, **chosen)
-    described = filters.describe_filters(**chosen) or {"Filters": "none (every project)"}
+    described = filters.describe_filters(**chosen)
     parameters = {"Project store": Path(args.store).name, **described}
     figures = None
     if args.distance is not None:
         reachable = filters.filter_projects(
-            everything, types=args.types, include_synthetic=not args.no_synthetic
+            everything, types=args.types, include_synthetic=args.include_synthetic
         )
-        figures = export.coverage_figures(reachable, args.types, args.distance)
+        figures = export.coverage_figures(
+            reachable, args.types, args.distance, include_synthetic=args.include_synthetic
+        )
         parameters["Reach distance"] = (
             f"{args.distance:g} m, straight line, from every project of the chosen types "
             "(area filters do not apply: people near a border may be reached from across it; "
@@ -184,6 +211,8 @@ def cmd_export(args: argparse.Namespace) -> int:
         coverage=figures,
         area_filters=chosen,
         parameters=parameters,
+        settings=export.pack_settings(args.settings),
+        include_synthetic=args.include_synthetic,
     )
     if projects.empty:
         print("warning: no project matches the filters", file=sys.stderr)
@@ -193,11 +222,21 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_nearest(args: argparse.Namespace) -> int:
-    from kindred_map import dashboard, store
+def _shown(args: argparse.Namespace):
+    """The projects the dashboard would show for ``--types`` (home-run ones at their ward's
+    centre); illustrative ones only with --include-synthetic."""
+    from kindred_map import filters, privacy
 
-    view = dashboard.View(types=tuple(dashboard.split_types(args.types)))
-    shown = dashboard.shown_projects(store.read_projects(Path(args.store)), view)
+    masked = privacy.mask_ward_only(_read_projects(args))
+    return filters.filter_projects(
+        masked, types=args.types, include_synthetic=args.include_synthetic
+    )
+
+
+def cmd_nearest(args: argparse.Namespace) -> int:
+    from kindred_map import dashboard
+
+    shown = _shown(args)
     point = dashboard.find_postcode(args.postcode)
     nearest = dashboard.nearest_projects(shown, point, args.distance)
     print(dashboard.nearest_text(point, nearest, args.distance, args.limit))
@@ -205,15 +244,16 @@ def cmd_nearest(args: argparse.Namespace) -> int:
 
 
 def cmd_area(args: argparse.Namespace) -> int:
-    from kindred_map import dashboard, store
+    from kindred_map import coverage, dashboard
 
-    view = dashboard.View(types=tuple(dashboard.split_types(args.types)))
-    projects = store.read_projects(Path(args.store))
-    shown = dashboard.shown_projects(projects, view)
+    shown = _shown(args)
     code = dashboard.resolve_area(args.level, args.area)
     gaps = None
     if args.distance is not None:
-        gaps = dashboard.coverage_summary(projects, view.types, args.distance)["areas"]
+        result = coverage.assess(
+            _read_projects(args), args.types, args.distance, include_synthetic=True
+        )
+        gaps = {level: result.by_area(level) for level in coverage.LEVELS}
     figures = dashboard.area_figures(args.level, shown, gaps[args.level] if gaps else None)
     print(dashboard.area_panel_text(dashboard.area_panel(args.level, code, shown, figures)))
     return 0
@@ -287,6 +327,7 @@ def build_parser() -> argparse.ArgumentParser:
     gaps.add_argument("--top", type=int, default=10, help="gaps to print (10)")
     gaps.add_argument("-o", "--out", help="write the ranked table (.geojson, .gpkg, .csv)")
     gaps.add_argument("--store", default=str(DEFAULT_STORE), help="project store")
+    _add_synthetic_option(gaps)
     gaps.set_defaults(func=cmd_gaps)
 
     cluster = commands.add_parser(
@@ -306,6 +347,7 @@ def build_parser() -> argparse.ArgumentParser:
     cluster.add_argument("-o", "--out", help="write the hulls (.geojson, .gpkg, .csv)")
     cluster.add_argument("--hot-spots", help="write the ward hot spots (.geojson, .gpkg, .csv)")
     cluster.add_argument("--store", default=str(DEFAULT_STORE), help="project store")
+    _add_synthetic_option(cluster)
     cluster.set_defaults(func=cmd_clusters)
     importer = commands.add_parser(
         "import",
@@ -368,8 +410,12 @@ def build_parser() -> argparse.ArgumentParser:
     exporter.add_argument("--deanery", action="append", help="deanery name or id (repeatable)")
     exporter.add_argument("--ward", action="append", help="ward name or code (repeatable)")
     exporter.add_argument("--imd-decile", help="IMD 2025 decile(s) of the project's LSOA, e.g. 1,2")
+    _add_synthetic_option(exporter)
     exporter.add_argument(
-        "--no-synthetic", action="store_true", help="leave out illustrative (synthetic) records"
+        "--settings",
+        metavar="FILE",
+        help="owner, contact and pack licence (TOML; default: $KINDRED_MAP_PACK_SETTINGS, "
+        "else the shipped defaults)",
     )
     exporter.add_argument(
         "--distance", type=float, help="add coverage and gap figures for this reach in metres"
@@ -391,6 +437,7 @@ def build_parser() -> argparse.ArgumentParser:
     nearest.add_argument("--types", help="TYPE[,TYPE] (default: every type)")
     nearest.add_argument("--limit", type=int, default=10, help="projects to list (10)")
     nearest.add_argument("--store", default=str(DEFAULT_STORE), help="project store")
+    _add_synthetic_option(nearest)
     nearest.set_defaults(func=cmd_nearest)
 
     area = commands.add_parser(
@@ -405,6 +452,7 @@ def build_parser() -> argparse.ArgumentParser:
     area.add_argument("--types", help="TYPE[,TYPE] (default: every type)")
     area.add_argument("--distance", type=float, help="add coverage at this reach (metres)")
     area.add_argument("--store", default=str(DEFAULT_STORE), help="project store")
+    _add_synthetic_option(area)
     area.set_defaults(func=cmd_area)
     board = commands.add_parser(
         "dashboard",

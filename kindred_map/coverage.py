@@ -252,7 +252,8 @@ class CoverageResult:
 
         Columns: code, name (wards also LAD25NM, their borough), population, reached,
         beyond_reach, pct_covered,
-        residents_deciles_1_2, beyond_reach_deciles_1_2, share_deciles_1_2,
+        residents_deciles_1_2, beyond_reach_deciles_1_2, pct_deciles_1_2 (0-100, like
+        every percentage),
         median_distance_m (population-weighted median distance to the nearest project; NaN
         when there is none), gap_score and gap_per_1000 (see `gaps`). Postcodes outside the
         diocese belong to no deanery and are left out of the deanery table (``attrs["note"]``
@@ -300,11 +301,11 @@ class CoverageResult:
         table["median_distance_m"] = median.where(np.isfinite(median)).round(0)
         population = table["population"].where(table["population"] > 0)
         table["pct_covered"] = (100 * table["reached"] / population).round(2)
-        table["share_deciles_1_2"] = (table["residents_deciles_1_2"] / population).round(4)
+        table["pct_deciles_1_2"] = (100 * table["residents_deciles_1_2"] / population).round(2)
         table["gap_score"] = table["gap_score"].round(1)
         table["gap_per_1000"] = (1000 * table["gap_score"] / population).round(1)
         columns = [code, name, "population", "reached", "beyond_reach", "pct_covered"]
-        columns += ["residents_deciles_1_2", "beyond_reach_deciles_1_2", "share_deciles_1_2"]
+        columns += ["residents_deciles_1_2", "beyond_reach_deciles_1_2", "pct_deciles_1_2"]
         columns += ["median_distance_m", "gap_score", "gap_per_1000"]
         table = table[columns]
         if level == "ward" and "LAD25NM" in self.points.columns:
@@ -323,6 +324,8 @@ class CoverageResult:
                 f"Precisely located projects only: {self.ward_only} home-run project(s) left "
                 "out so that their position cannot be read from the map."
             )
+        table.attrs["synthetic_projects"] = self.synthetic
+        table.attrs["distance_m"] = self.distance_m
         return table
 
     def gaps(self, level: str = "ward", top: int | None = None) -> pd.DataFrame:
@@ -343,6 +346,7 @@ class CoverageResult:
             kind="stable",
         ).reset_index(drop=True)
         ranked.insert(0, "gap_rank", np.arange(1, len(ranked) + 1))
+        ranked.attrs = dict(table.attrs)
         return ranked if top is None else ranked.head(top)
 
     def underserved(self, level: str = "ward", min_share_deciles_1_2: float = 0.5) -> pd.DataFrame:
@@ -357,8 +361,9 @@ class CoverageResult:
         if not 0 <= min_share_deciles_1_2 <= 1:
             raise ValueError("min_share_deciles_1_2 must be between 0 and 1")
         ranked = self.gaps(level)
-        share = ranked["share_deciles_1_2"].fillna(0)
-        chosen = (share >= min_share_deciles_1_2) & (ranked["reached"] == 0)
+        population = ranked["population"].where(ranked["population"] > 0)
+        share = ranked["residents_deciles_1_2"] / population
+        chosen = (share.fillna(0) >= min_share_deciles_1_2) & (ranked["reached"] == 0)
         chosen &= ranked["population"] > 0
         return ranked[chosen].reset_index(drop=True)
 
@@ -458,8 +463,12 @@ def assess(
     types: str | Iterable[str] | None = None,
     distance_m: float = DEFAULT_DISTANCE_M,
     population: pd.DataFrame | None = None,
+    include_synthetic: bool = False,
 ) -> CoverageResult:
     """Coverage of the region's residents by projects of ``types`` within ``distance_m``.
+
+    Illustrative (``synthetic``) records are left out unless ``include_synthetic`` is given:
+    a made-up project must never make a real area look covered.
 
     ``projects``: points with a ``type`` column, any CRS (e.g. ``store.read_projects()``);
     projects outside the region still count for residents near them. ``types``: a list,
@@ -473,6 +482,8 @@ def assess(
     if not math.isfinite(distance_m) or distance_m <= 0:
         raise ValueError(f"distance must be a positive number of metres, got {distance_m}")
     types = resolve_types(types)
+    if not include_synthetic:
+        projects = projects[~synthetic_mask(projects)]
     if "WD24CD" in projects.columns and ward_only_mask(projects).any():
         projects = privacy.mask_ward_only(projects)
     chosen, unlocated = chosen_projects(projects, types)
@@ -522,6 +533,7 @@ def gap_surface(
     distance_m: float = DEFAULT_DISTANCE_M,
     region: gpd.GeoDataFrame | None = None,
     simplify_m: float = 25.0,
+    include_synthetic: bool = False,
 ) -> gpd.GeoDataFrame:
     """The part of the region out of reach: region minus the union of the catchment circles.
 
@@ -529,8 +541,10 @@ def gap_surface(
     ground), simplified to ``simplify_m`` for a light map payload, returned as one row in
     EPSG:4326 with area_km2, the projects drawn and a note. Home-run projects are left out so
     that their position cannot be read from a hole in the surface. ``region``: polygons,
-    default the 9 boroughs.
+    default the 9 boroughs. Synthetic records are left out unless ``include_synthetic``.
     """
+    if not include_synthetic:
+        projects = projects[~synthetic_mask(projects)]
     if simplify_m < 0:
         raise ValueError("simplify_m must be >= 0")
     result_types = resolve_types(types)

@@ -1,10 +1,14 @@
 """Exports for council partners: RFC 7946 GeoJSON, GeoPackage, CSV, a one-file HTML map, a pack."""
 
+import contextlib
 import html
 import io
 import json
 import os
+import re
+import sqlite3
 import tempfile
+import tomllib
 import zipfile
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
@@ -16,7 +20,7 @@ import pandas as pd
 import pyogrio
 import shapely
 
-from kindred_map import __version__, assets, boundaries, filters, privacy
+from kindred_map import __version__, assets, boundaries, columns, files, filters, privacy
 from kindred_map.schema import JOINED_FIELDS, RECORD_FIELDS, project_types
 
 FORMATS = ("geojson", "gpkg", "csv", "html", "pack")
@@ -35,69 +39,12 @@ GPKG_VERSION = "1.2"
 CSV_ENCODING = "utf-8-sig"
 """UTF-8 with a byte-order mark: Excel then shows names like Café and St Mary’s correctly."""
 
-PROJECT_COLUMNS = {
-    "id": ("text", "Stable project id"),
-    "name": ("text", "Project name"),
-    "type": ("text", "Project type key: " + ", ".join(project_types())),
-    "type_label": ("text", "Project type, in words"),
-    "organisation": ("text", "Organisation running the project"),
-    "address": ("text", "Address (blank for home-run projects)"),
-    "postcode": ("text", "Postcode (only the district, e.g. L8, for home-run projects)"),
-    "opening_hours": ("text", "Opening hours as recorded"),
-    "website": ("text", "Website as recorded"),
-    "parish": ("text", "Church of England parish, where recorded"),
-    "last_checked": ("text", "Date the record was last checked (YYYY-MM-DD)"),
-    "location_precision": (
-        "text",
-        "exact (the building), street (a street, postcode or place centroid) or ward_only "
-        "(home-run project: shown at its ward's centre, never at its address)",
-    ),
-    "location_note": ("text", "How the position shown was chosen, where it is not exact"),
-    "synthetic": ("bool", "True for illustrative records that are NOT real projects"),
-    "source": ("text", "Where the record came from"),
-    "WD24CD": ("text", "Ward code (ONS GSS, wards of May 2024)"),
-    "WD24NM": ("text", "Ward name"),
-    "ward_source": (
-        "text",
-        "How the ward was found: postcode (the ONS assignment of its postcode), "
-        "nearest_postcode (that of the nearest live postcode) or polygon (the point in the "
-        "generalised ward polygon)",
-    ),
-    "ward_note": ("text", "Why the ward may be doubtful"),
-    "LAD25CD": ("text", "Borough code (ONS GSS, local authority districts of May 2025)"),
-    "LAD25NM": ("text", "Borough name"),
-    "deanery_id": ("code", "Church of England deanery id"),
-    "deanery_name": ("text", "Deanery name (approximate: derived deanery boundaries)"),
-    "deanery_note": ("text", "Why the deanery is empty or doubtful"),
-    "LSOA21CD": ("text", "LSOA 2021 code (ONS GSS; blank for home-run projects)"),
-    "imd_decile": (
-        "int",
-        "IMD 2025 decile of the LSOA, 1 = most deprived 10% in England (blank for home-run "
-        "projects)",
-    ),
-    "in_region": ("bool", "True if the position lies in the 9 boroughs of the region"),
-    "lon": ("float", "Longitude of the position shown, WGS84, 6 decimals"),
-    "lat": ("float", "Latitude of the position shown, WGS84, 6 decimals"),
-    "easting": ("int", "Easting of the position shown, British National Grid, metres"),
-    "northing": ("int", "Northing of the position shown, British National Grid, metres"),
-    "boundary_vintage": ("text", "Vintage of the boundary layers the area fields come from"),
-}
-"""Every project column an export carries, in order: (kind, description for the README)."""
-
 LEVEL_COLUMNS = {
     "ward": ("WD24CD", "WD24NM", "LAD24CD", "LAD24NM", "population"),
     "deanery": ("deanery_id", "deanery_name", "archdeaconry_name", "population"),
     "borough": ("LAD25CD", "LAD25NM", "in_lcr_ca", "population"),
 }
 """Boundary-layer columns kept in each area summary (the layer key first)."""
-
-SUMMARY_NOTES = {
-    "projects": "Projects in the area (after the export's filters)",
-    "projects_per_10k": "Projects per 10,000 residents (Census 2021)",
-    "synthetic_projects": "Of which illustrative records, NOT real projects",
-    "home_run_projects": "Of which home-run projects (counted here, shown at the ward centre)",
-    "boundary_vintage": "Vintage of the area boundaries",
-}
 
 PROJECT_SOURCES = (
     {
@@ -156,12 +103,24 @@ def _code_or_none(value) -> str | None:
     return boundaries.code_text(value) or None
 
 
-def _date_text(value) -> str | None:
-    if value is None or pd.isna(value):
+def _date_value(value) -> date | None:
+    """A calendar date from a date, a timestamp or ISO text (YYYY-MM-DD...); None if none.
+
+    Text that is not an ISO date raises a ValueError: the store keeps dates as ISO text, so
+    anything else is a broken store, not a date to guess."""
+    if value is None or (pd.api.types.is_scalar(value) and pd.isna(value)):
         return None
-    if isinstance(value, datetime | date):
-        return value.date().isoformat() if isinstance(value, datetime) else value.isoformat()
-    return str(value).strip() or None
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    text = str(value).strip()
+    if not text:
+        return None
+    try:
+        return date.fromisoformat(text[:10])
+    except ValueError as error:
+        raise ValueError(f"last_checked {text!r} is not a YYYY-MM-DD date") from error
 
 
 def _typed(frame: pd.DataFrame, kinds: Mapping[str, str]) -> pd.DataFrame:
@@ -176,6 +135,8 @@ def _typed(frame: pd.DataFrame, kinds: Mapping[str, str]) -> pd.DataFrame:
             frame[column] = pd.to_numeric(values, errors="coerce").astype("float64")
         elif kind == "bool":
             frame[column] = values.map(_flag).astype("boolean")
+        elif kind == "date":
+            frame[column] = values.map(_date_value).astype("object")
     return frame
 
 
@@ -183,7 +144,7 @@ def _text(value) -> str | None:
     if value is None or (pd.api.types.is_scalar(value) and pd.isna(value)):
         return None
     if isinstance(value, datetime | date):
-        return _date_text(value)
+        return _date_value(value).isoformat()
     return str(value)
 
 
@@ -199,11 +160,32 @@ def _vintage_text(names) -> str:
     return "; ".join(f"{name}: {boundaries.metadata(name)['vintage']}" for name in names)
 
 
-def project_table(projects: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    """The projects as they may leave the tool: ward_only records masked, columns in
-    PROJECT_COLUMNS order, lon/lat and easting/northing of the position shown, EPSG:4326."""
+def real_projects(projects: gpd.GeoDataFrame, include_synthetic: bool = False):
+    """The projects an export may count: illustrative (synthetic) records only when asked for
+    by name (``include_synthetic=True``), so no made-up project reaches a council's figures."""
     _check_projects(projects)
-    table = privacy.mask_ward_only(projects)
+    if include_synthetic:
+        return projects
+    return projects[~projects["synthetic"].map(_flag).fillna(False).astype(bool).to_numpy()]
+
+
+def synthetic_notice(projects: pd.DataFrame) -> str | None:
+    """The warning every file carries in its first lines when it holds illustrative records."""
+    made_up = int(projects["synthetic"].map(_flag).fillna(False).astype(bool).sum())
+    if not made_up:
+        return None
+    return (
+        f"WARNING: INCLUDES {made_up} ILLUSTRATIVE (SYNTHETIC) RECORD(S) THAT ARE NOT REAL "
+        "PROJECTS (synthetic = true). Every count and coverage figure here includes them: do "
+        "not use it as evidence of real provision."
+    )
+
+
+def project_table(projects: gpd.GeoDataFrame, include_synthetic: bool = False) -> gpd.GeoDataFrame:
+    """The projects as they may leave the tool: synthetic records dropped (unless
+    ``include_synthetic``), ward_only records masked, columns in `columns.PROJECT_COLUMNS`
+    order, lon/lat and easting/northing of the position shown, EPSG:4326."""
+    table = privacy.mask_ward_only(real_projects(projects, include_synthetic))
     shown = table.geometry
     located = (shown.notna() & ~shown.is_empty).to_numpy()
     grid = shown.to_crs(boundaries.BNG)
@@ -222,12 +204,11 @@ def project_table(projects: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     table.loc[(street & no_note).fillna(False).to_numpy(), "location_note"] = (
         "Approximate: placed at a street, postcode or place centre"
     )
-    table["last_checked"] = table["last_checked"].map(_date_text)
     table["boundary_vintage"] = _vintage_text(PROJECT_LAYERS)
-    kinds = {column: kind for column, (kind, _) in PROJECT_COLUMNS.items()}
+    kinds = {name: column.kind for name, column in columns.PROJECT_COLUMNS.items()}
     table = _typed(pd.DataFrame(table), kinds)
     return gpd.GeoDataFrame(
-        table[list(PROJECT_COLUMNS)], geometry=shown.to_numpy(), crs=boundaries.WGS84
+        table[list(columns.PROJECT_COLUMNS)], geometry=shown.to_numpy(), crs=boundaries.WGS84
     )
 
 
@@ -235,6 +216,15 @@ def _type_keys(projects: pd.DataFrame) -> list[str]:
     configured = list(project_types())
     extra = sorted(set(projects["type"].dropna().astype(str)) - set(configured))
     return configured + extra
+
+
+COVERAGE_KEYS = {
+    "ward": ("WD24CD", "WD24NM"),
+    "deanery": ("deanery_id", "deanery_name"),
+    "borough": ("LAD25CD", "LAD25NM"),
+}
+"""Key and name columns of coverage tables (names the summary lacks, e.g. a ward's LAD25NM,
+are dropped: the summary names the borough already)."""
 
 
 def _merge_coverage(summary: gpd.GeoDataFrame, coverage: pd.DataFrame, level: str):
@@ -248,6 +238,8 @@ def _merge_coverage(summary: gpd.GeoDataFrame, coverage: pd.DataFrame, level: st
         figures = figures.reset_index()
     if key not in figures.columns:
         raise ValueError(f"{level} coverage figures need a {key} column or index")
+    names = [name for _, name in COVERAGE_KEYS.values() if name not in summary.columns]
+    figures = figures.drop(columns=names, errors="ignore")
     figures = figures.assign(_code=figures[key].map(boundaries.code_text)).drop(columns=key)
     if figures["_code"].duplicated().any():
         raise ValueError(f"{level} coverage figures repeat an area code")
@@ -268,21 +260,36 @@ def _merge_coverage(summary: gpd.GeoDataFrame, coverage: pd.DataFrame, level: st
     return gpd.GeoDataFrame(merged, geometry="geometry", crs=summary.crs)
 
 
+def _check_coverage(coverage: pd.DataFrame | None, include_synthetic: bool) -> None:
+    """Refuse coverage figures that counted synthetic records in an export that leaves them out
+    (`coverage.CoverageResult` tables say how many they counted in ``attrs``)."""
+    counted = 0 if coverage is None else int(coverage.attrs.get("synthetic_projects", 0))
+    if counted and not include_synthetic:
+        raise ValueError(
+            f"these coverage figures count {counted} synthetic (illustrative) project(s): "
+            "compute them without (coverage.assess(..., include_synthetic=False)) or export "
+            "with include_synthetic=True"
+        )
+
+
 def area_summary(
     projects: gpd.GeoDataFrame,
     level: str,
     coverage: pd.DataFrame | None = None,
     area_filters: Mapping[str, object] | None = None,
+    include_synthetic: bool = False,
 ) -> gpd.GeoDataFrame:
     """One row per ward, deanery or borough (EPSG:4326): projects in total and by type, per
     10,000 residents, and the coverage and gap figures when given (keyed by area code).
+    Synthetic records count only with ``include_synthetic`` (coverage figures likewise).
 
     Projects count in the area their joined code names (the postcode's ward where known).
     ``area_filters`` (boroughs, deaneries, wards, as for `filters.filter_projects`; other keys
     are ignored) keep only the areas inside the filtered region, zero-project areas included."""
     if level not in LEVELS:
         raise ValueError(f"no summary by {level!r}; choose one of {', '.join(LEVELS)}")
-    _check_projects(projects)
+    projects = real_projects(projects, include_synthetic)
+    _check_coverage(coverage, include_synthetic)
     key = boundaries.LAYERS[level]["key"]
     areas = boundaries.load(level)
     summary = gpd.GeoDataFrame(areas[[*LEVEL_COLUMNS[level], "geometry"]], crs=areas.crs)
@@ -314,47 +321,32 @@ def area_summary(
     if coverage is not None:
         summary = _merge_coverage(summary, coverage, level)
     summary[key] = summary["_code"].astype("string")
-    columns = [c for c in summary.columns if c not in ("_code", "geometry")]
-    return gpd.GeoDataFrame(summary[[*columns, "geometry"]], crs=areas.crs)
-
-
-def summary_columns(summary: pd.DataFrame, level: str) -> dict[str, str]:
-    """Descriptions of a summary's columns, for the README."""
-    meta = boundaries.metadata(level)
-    labels = {key: spec["label"] for key, spec in project_types().items()}
-    described = {}
-    for column in summary.columns:
-        if column == "geometry":
-            continue
-        if column in meta["columns"]:
-            described[column] = meta["columns"][column]
-        elif column in SUMMARY_NOTES:
-            described[column] = SUMMARY_NOTES[column]
-        elif column.startswith("projects_"):
-            type_key = column.removeprefix("projects_").removesuffix("_per_10k")
-            label = labels.get(type_key, type_key)
-            per = " per 10,000 residents" if column.endswith("_per_10k") else ""
-            described[column] = f"Projects of type {label}{per}"
-        else:
-            described[column] = "Coverage or gap figure, as computed by kindred_map.coverage"
-    return described
+    names = [c for c in summary.columns if c not in ("_code", "geometry")]
+    kinds = {name: columns.describe(name, level).kind for name in names}
+    summary = _typed(pd.DataFrame(summary[[*names, "geometry"]]), kinds)
+    return gpd.GeoDataFrame(summary, geometry="geometry", crs=areas.crs)
 
 
 def coverage_figures(
-    projects: gpd.GeoDataFrame, types=None, distance_m: float | None = None
+    projects: gpd.GeoDataFrame,
+    types=None,
+    distance_m: float | None = None,
+    include_synthetic: bool = False,
 ) -> dict[str, pd.DataFrame]:
-    """Per-area coverage and gap figures fit to leave the tool, for ``coverage=``.
+    """Per-area coverage and gap figures (with ``gap_rank``) fit to leave the tool, for
+    ``coverage=``.
 
     Home-run projects count at their ward's centre (as exported), not at their true position:
     figures from the true position would hint where in its ward a home-run project is.
-    ``types`` and ``distance_m`` (default: kindred_map.coverage's) as for coverage.assess."""
+    ``types`` and ``distance_m`` (default: kindred_map.coverage's) as for coverage.assess;
+    synthetic records count only with ``include_synthetic``."""
     from kindred_map import coverage
 
     public = privacy.mask_ward_only(projects)
     public = public[public.geometry.notna() & ~public.geometry.is_empty]
     distance = coverage.DEFAULT_DISTANCE_M if distance_m is None else distance_m
-    result = coverage.assess(public, types, distance)
-    return {level: result.by_area(level) for level in LEVELS}
+    result = coverage.assess(public, types, distance, include_synthetic=include_synthetic)
+    return {level: result.gaps(level) for level in LEVELS}
 
 
 def _unplaced(projects: pd.DataFrame, level: str) -> int:
@@ -382,16 +374,45 @@ def _json_value(value):
     return str(value)
 
 
+def _polygons(geometry) -> list:
+    """The polygons in a polygon, multipolygon or (nested) collection; lines and points dropped."""
+    found = []
+    for part in shapely.get_parts(geometry):
+        if part.geom_type == "Polygon":
+            found.append(part)
+        elif part.geom_type in ("MultiPolygon", "GeometryCollection"):
+            found.extend(_polygons(part))
+    return found
+
+
+def tidy_geometries(geometries, grid: float | None = None) -> np.ndarray:
+    """Geometries fit for any GIS: snapped to ``grid`` (if given, keeping them valid), repeated
+    consecutive vertices removed, made valid, and any polygonal one a MultiPolygon, so that a
+    layer has one geometry type GDAL can name. Points and missing geometries pass through."""
+    shapes = np.asarray(geometries, dtype=object)
+    if grid:
+        shapes = shapely.set_precision(shapes, grid)
+    shapes = shapely.make_valid(shapely.remove_repeated_points(shapes))
+    kinds = shapely.get_type_id(shapes)
+    areal = np.isin(kinds, (3, 6, 7))
+    if areal.any():
+        shapes[areal] = [shapely.MultiPolygon(_polygons(shape)) for shape in shapes[areal]]
+    return shapes
+
+
 def rfc7946_geometries(geometries, decimals: int = GEOJSON_DECIMALS) -> np.ndarray:
-    """Geometries rounded to ``decimals`` with exterior rings counter-clockwise, holes clockwise."""
-    rounded = shapely.transform(np.asarray(geometries), lambda xy: np.round(xy, decimals))
+    """Geometries on a ``decimals`` grid (valid, no repeated vertices, areas as MultiPolygons)
+    with exterior rings counter-clockwise and holes clockwise."""
+    snapped = tidy_geometries(geometries, 10.0**-decimals)
+    rounded = shapely.transform(snapped, lambda xy: np.round(xy, decimals))
     return shapely.orient_polygons(rounded, exterior_cw=False)
 
 
 def geojson_bytes(frame: gpd.GeoDataFrame, id_column: str | None, about: Mapping) -> bytes:
     """An RFC 7946 FeatureCollection (WGS84, 6 decimals, right-hand rule, no ``crs`` member).
 
-    ``about`` goes in as top-level foreign members (title, attribution, licences, ...)."""
+    ``about`` goes in as top-level foreign members (a warning first when the data hold
+    illustrative records, then title, attribution, licences, column definitions, ...)."""
     frame = frame.to_crs(boundaries.WGS84)
     geometries = rfc7946_geometries(frame.geometry.to_numpy())
     properties = pd.DataFrame(frame.drop(columns=frame.geometry.name))
@@ -430,23 +451,117 @@ def _about_rows(about: Mapping) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["item", "value"])
 
 
-def write_geopackage(path: Path, layers: Mapping[str, gpd.GeoDataFrame], about: Mapping) -> None:
-    """Layers in EPSG:27700 plus an ``about`` table (title, date, parameters, attribution).
+def about_text(about: Mapping) -> str:
+    """The facts as ``item: value`` lines (a CSV's ``_about.txt``), warning first."""
+    lines = [f"{item}: {value}" for item, value in _about_rows(about).itertuples(index=False)]
+    return "\n".join(lines) + "\n"
 
-    Each layer's description and metadata also carry the attribution, for QGIS and ArcGIS."""
+
+TABLE_OF_LAYER = (
+    {"projects": "projects"}
+    | {f"{level}_summary": level for level in LEVELS}
+    | {f"gaps_{level}": f"gaps_{level}" for level in LEVELS}
+)
+"""GeoPackage layer -> its table in `kindred_map.columns` (layers not named here, e.g.
+clusters and hot spots, describe themselves in their ``about`` table only)."""
+
+
+def column_facts(layer: str, frame: pd.DataFrame) -> dict[str, str]:
+    """``{column: "type; unit: ...; description"}`` for a layer's columns, from columns.py
+    (empty for a layer columns.py does not define)."""
+    table = TABLE_OF_LAYER.get(layer)
+    if table is None:
+        return {}
+    return {
+        column.name: f"{column.kind}; unit: {column.unit}; {column.description}"
+        for column in columns.dictionary(table, frame.columns)
+    }
+
+
+def _with_columns(about: Mapping, layer: str, frame: pd.DataFrame) -> dict:
+    """The facts plus the layer's column definitions (as the ``columns`` member)."""
+    described = column_facts(layer, frame)
+    return dict(about) | ({"columns": described} if described else {})
+
+
+GPKG_SCHEMA = "http://www.geopackage.org/spec/#extension_schema"
+GPKG_SCHEMA_TABLES = {
+    "gpkg_data_columns": "CREATE TABLE IF NOT EXISTS gpkg_data_columns (table_name TEXT NOT "
+    "NULL, column_name TEXT NOT NULL, name TEXT, title TEXT, description TEXT, mime_type TEXT, "
+    "constraint_name TEXT, CONSTRAINT pk_gdc PRIMARY KEY (table_name, column_name), "
+    "CONSTRAINT gdc_tn UNIQUE (table_name, name))",
+    "gpkg_data_column_constraints": "CREATE TABLE IF NOT EXISTS gpkg_data_column_constraints "
+    "(constraint_name TEXT NOT NULL, constraint_type TEXT NOT NULL, value TEXT, min NUMERIC, "
+    "min_is_inclusive BOOLEAN, max NUMERIC, max_is_inclusive BOOLEAN, description TEXT, "
+    "CONSTRAINT gdcc_ntv UNIQUE (constraint_name, constraint_type, value))",
+}
+"""The GeoPackage schema extension's tables (OGC 12-128r15, annex F.9), as GDAL creates them."""
+
+
+def register_data_columns(path: Path, layers: Mapping[str, pd.DataFrame]) -> None:
+    """Describe every column of the layers in ``gpkg_data_columns`` (the GeoPackage schema
+    extension, registered in ``gpkg_extensions``), so QGIS and ArcGIS show each field's title,
+    unit and meaning. Written with sqlite3 after GDAL has written the layers."""
+    rows = []
+    for layer, frame in layers.items():
+        table = TABLE_OF_LAYER.get(layer)
+        for column in columns.dictionary(table, frame.columns) if table else []:
+            title = f"{column.name} ({column.unit})"
+            rows.append((layer, column.name, column.name, title, column.description))
+    if not rows:
+        return
+    with contextlib.closing(sqlite3.connect(path)) as connection, connection:
+        connection.execute(
+            "CREATE TABLE IF NOT EXISTS gpkg_extensions (table_name TEXT, column_name TEXT, "
+            "extension_name TEXT NOT NULL, definition TEXT NOT NULL, scope TEXT NOT NULL, "
+            "CONSTRAINT ge_tce UNIQUE (table_name, column_name, extension_name))"
+        )
+        for table, ddl in GPKG_SCHEMA_TABLES.items():
+            connection.execute(ddl)
+            connection.execute(
+                "INSERT OR IGNORE INTO gpkg_extensions VALUES (?, NULL, 'gpkg_schema', ?, "
+                "'read-write')",
+                (table, GPKG_SCHEMA),
+            )
+        connection.executemany(
+            "INSERT OR REPLACE INTO gpkg_data_columns (table_name, column_name, name, title, "
+            "description) VALUES (?, ?, ?, ?, ?)",
+            rows,
+        )
+
+
+def write_geopackage(path: Path, layers: Mapping[str, gpd.GeoDataFrame], about: Mapping) -> None:
+    """Layers in EPSG:27700 (geometries tidied, areas MultiPolygon, dates typed as dates) plus an
+    ``about`` table (warning, title, date, parameters, attribution and every layer's column
+    definitions) and ``gpkg_data_columns``.
+
+    Written through Arrow so that a date column is a GeoPackage DATE; each layer's description
+    and metadata also carry the attribution, for QGIS and ArcGIS."""
     attribution = " | ".join(about["attribution"])
+    notice = f"{about['notice']} " if "notice" in about else ""
+    facts = dict(about)
     for name, frame in layers.items():
+        grid = frame.to_crs(boundaries.BNG)
+        grid = gpd.GeoDataFrame(
+            grid.drop(columns=grid.geometry.name),
+            geometry=tidy_geometries(grid.geometry.to_numpy()),
+            crs=boundaries.BNG,
+        )
         pyogrio.write_dataframe(
-            frame.to_crs(boundaries.BNG),
+            grid,
             path,
             layer=name,
             driver="GPKG",
+            use_arrow=True,
             dataset_options={"VERSION": GPKG_VERSION},
-            promote_to_multi=frame.geom_type.isin(["Polygon", "MultiPolygon"]).any(),
-            layer_options={"DESCRIPTION": f"{about['title']}: {name}. {attribution}"},
+            layer_options={"DESCRIPTION": f"{notice}{about['title']}: {name}. {attribution}"},
             layer_metadata={"attribution": attribution, "generated": about["generated"]},
         )
-    pyogrio.write_dataframe(_about_rows(about), path, layer="about", driver="GPKG")
+        described = column_facts(name, frame)
+        if described:
+            facts[f"columns of {name}"] = described
+    pyogrio.write_dataframe(_about_rows(facts), path, layer="about", driver="GPKG")
+    register_data_columns(path, layers)
 
 
 # --- words ------------------------------------------------------------------------------
@@ -496,27 +611,136 @@ def _stamp(generated: datetime | None) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+SETTINGS_FILE = Path(__file__).parent / "reference" / "pack_settings.toml"
+SETTINGS_ENV = "KINDRED_MAP_PACK_SETTINGS"
+SETTINGS_KEYS = ("owner", "contact", "pack_licence")
+
+
+def pack_settings(path: Path | str | None = None) -> dict[str, str]:
+    """Owner, contact and pack licence for exports: the shipped defaults
+    (``reference/pack_settings.toml``), overridden key by key by ``path`` if given, else by the
+    file ``KINDRED_MAP_PACK_SETTINGS`` names. An explicit file beats the environment so that
+    one command line can make a pack for another partner without touching the shell."""
+    settings = tomllib.loads(SETTINGS_FILE.read_text(encoding="utf-8"))
+    chosen = path or os.environ.get(SETTINGS_ENV) or None
+    if chosen:
+        try:
+            given = tomllib.loads(Path(chosen).read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
+            raise ValueError(f"cannot read pack settings {chosen}: {error}") from error
+        unknown = sorted(set(given) - set(SETTINGS_KEYS))
+        if unknown:
+            raise ValueError(
+                f"pack settings {chosen}: unknown key(s) {unknown}; use {list(SETTINGS_KEYS)}"
+            )
+        settings |= {key: str(value) for key, value in given.items()}
+    return {key: str(settings[key]).strip() for key in SETTINGS_KEYS}
+
+
+_INTERNAL_PATH = re.compile(r"\b(?:kindred_map|boundaries|data)/[\w./-]+")
+
+
+def public_text(text: str) -> str:
+    """``text`` without the tool's internal file paths (a council has no use for them)."""
+    return _INTERNAL_PATH.sub("a reference list kept with Kindred Map", text)
+
+
+def _public(value):
+    if isinstance(value, Mapping):
+        return {key: _public(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_public(item) for item in value]
+    return public_text(value) if isinstance(value, str) else value
+
+
 def about(
     projects: pd.DataFrame,
     what: str,
     parameters: Mapping[str, object] | None = None,
     generated: datetime | None = None,
+    settings: Mapping[str, str] | None = None,
 ) -> dict:
-    """Facts every export carries: title, time, parameters, licences, attribution, vintages."""
+    """Facts every export carries: a warning first if ``projects`` hold illustrative records,
+    then title, time, owner, contact, pack licence, parameters, licences, attribution and
+    vintages. ``settings``: as `pack_settings` returns (default: `pack_settings()`)."""
+    settings = pack_settings() if settings is None else settings
     licences = {
         boundaries.metadata(name)["title"]: boundaries.metadata(name)["licence"]
         for name in PROJECT_LAYERS
     }
     licences |= {source["name"]: source["licence"] for source in project_sources(projects)}
-    return {
+    notice = synthetic_notice(projects) if "synthetic" in projects.columns else None
+    facts = {"notice": notice} if notice else {}
+    facts |= {
         "title": f"Kindred Map export: {what}",
         "generated": _stamp(generated),
         "generator": f"Kindred Map {__version__}",
+        "owner": settings["owner"],
+        "contact": settings["contact"],
+        "pack_licence": settings["pack_licence"],
         "parameters": {str(k): str(v) for k, v in (parameters or {}).items()},
         "boundary_vintage": {name: boundaries.metadata(name)["vintage"] for name in PROJECT_LAYERS},
         "licences": licences,
         "attribution": attribution(projects),
     }
+    return _public(facts)
+
+
+GAP_WEIGHTS = "w = 2 for IMD 2025 deciles 1-2, 1.5 for deciles 3-4 and 1 otherwise"
+
+
+def method_lines(distance_m: float | None = None) -> list[str]:
+    """How every figure is made, in words (pack README, CSV sidecars, area profiles)."""
+    reach = f"{distance_m:g} m" if distance_m else "the distance under Parameters"
+    ward_meta = boundaries.metadata("ward")
+    inside = ward_meta.get("measured", {}).get("live_postcodes_inside_own_polygon_pct")
+    inside_text = f"{inside:.1f}%" if inside is not None else "most"
+    return [
+        "- Population: each LSOA's Census 2021 usual residents are spread over its residential "
+        "postcodes in whole people (largest remainder); an area's population is the sum over "
+        "the postcodes in it, so every level adds up to the region's total exactly.",
+        f"- Reach: a resident is within reach when the straight-line (as the crow flies) ground "
+        f"distance from their postcode to the nearest project of the chosen types is at most "
+        f"{reach}. Not a walking route: rivers, railways and main roads are ignored, so "
+        "real access is worse than these figures near such barriers.",
+        f"- Gap score = sum over residents beyond reach of w(IMD 2025 decile of their LSOA), "
+        f"{GAP_WEIGHTS}: need-weighted people beyond reach. gap_per_1000 = 1000 x gap_score / "
+        "population; gap_rank ranks every area of a level in the region by gap_score (1 = "
+        "biggest gap).",
+        "- Percentages are 0-100 everywhere (columns pct_*).",
+        "- Projects count in the area their codes name: a project with a valid postcode takes "
+        "its postcode's ward and borough (ONS assignment at full resolution); otherwise the "
+        "nearest live postcode's, or the generalised ward polygon's (column ward_source). "
+        f"Ward shapes are generalised to 200 m: only {inside_text} of postcodes lie inside "
+        "their own ward's polygon, so do not re-assign points to wards with these shapes.",
+        "- Home-run projects (location_precision = ward_only) never leave with their address: "
+        "they are shown at their ward's centre, their address, LSOA and IMD decile are blank "
+        "and their postcode is cut to the district; they count for coverage at that centre.",
+        "- Deanery boundaries are APPROXIMATE, derived, not official: "
+        + boundaries.metadata("deanery")["method"],
+        "- Coordinates: GeoJSON in WGS84 (RFC 7946, 6 decimals); GeoPackage in British National "
+        "Grid (EPSG:27700); CSV carries both. Geometries are valid, without repeated vertices, "
+        "and every area layer is MultiPolygon.",
+    ]
+
+
+def layer_lines() -> list[str]:
+    """Vintage, source, generalisation and accuracy (with measured figures) of every layer."""
+    lines = []
+    for name in PROJECT_LAYERS:
+        meta = boundaries.metadata(name)
+        flag = " APPROXIMATE." if meta.get("approximate") else ""
+        measured = meta.get("measured") or {}
+        figures = "; ".join(f"{key.replace('_', ' ')}: {value}" for key, value in measured.items())
+        lines.append(
+            f"- {meta['title']}: {meta['vintage']}. Source: {meta['source']}. Generalisation: "
+            f"{meta['generalisation']}. Accuracy: {meta['accuracy']}{flag}"
+            + (f" Measured: {figures}." if figures else "")
+        )
+    return lines
+
+
+TABLE_TITLES = {"projects": "Projects"} | {lvl: f"{lvl.capitalize()} summary" for lvl in LEVELS}
 
 
 def readme_text(
@@ -526,15 +750,22 @@ def readme_text(
     generated: datetime | None = None,
     summaries: Mapping[str, pd.DataFrame] | None = None,
     coverage_levels=(),
+    settings: Mapping[str, str] | None = None,
+    distance_m: float | None = None,
+    tables: Mapping[str, pd.DataFrame] | None = None,
 ) -> str:
-    """README for an export: what, when, parameters, methods, vintages, licences, attribution.
+    """README for an export: a warning first if it holds illustrative records; what, when, who
+    (owner, contact, licence), parameters, method, layers (vintage, generalisation, accuracy),
+    licences, attribution and the data dictionary of every table shipped (``tables``: table
+    name -> frame, from `kindred_map.columns`).
 
+    ``projects``: the records exported (synthetic ones only if the export includes them);
     ``contents`` maps each file to what it holds; ``summaries`` are the area tables shipped."""
-    facts = about(projects, "council pack", parameters, generated)
-    table = project_table(projects)
+    facts = about(projects, "council pack", parameters, generated, settings)
     hidden = int(privacy.is_ward_only(projects).sum())
-    synthetic = int(table["synthetic"].fillna(False).sum())
-    lines = [
+    synthetic = int(projects["synthetic"].map(_flag).fillna(False).astype(bool).sum())
+    lines = [facts["notice"], ""] if "notice" in facts else []
+    lines += [
         "Kindred Map export",
         "==================",
         "",
@@ -545,9 +776,12 @@ def readme_text(
         "----",
         *[f"- {name}: {text}" for name, text in contents.items()],
         "",
-        "When",
-        "----",
+        "When and who",
+        "------------",
         f"- Generated {facts['generated']} (UTC) by {facts['generator']}.",
+        f"- Owner: {facts['owner']}",
+        f"- Contact: {facts['contact']}",
+        f"- Licence of this pack: {facts['pack_licence']}",
         "",
         "Parameters",
         "----------",
@@ -555,26 +789,13 @@ def readme_text(
     if facts["parameters"]:
         lines += [f"- {key}: {value}" for key, value in facts["parameters"].items()]
     else:
-        lines.append("- No filters: every project in the store.")
+        lines.append("- No filters: every real project in the store.")
     lines += [
-        f"- Projects exported: {len(table)} ({hidden} home-run, {synthetic} illustrative).",
+        f"- Projects exported: {len(projects)} ({hidden} home-run, {synthetic} illustrative).",
         "",
-        "Methods",
-        "-------",
-        "- Each project's ward and borough are the ONS assignment of its postcode where it has a "
-        "valid one; otherwise those of the nearest live postcode, or the generalised polygon its "
-        "point falls in (column ward_source).",
-        "- Summaries count each project in the area its codes name; per 10,000 residents = "
-        "projects / Census 2021 usual residents x 10,000.",
-        "- Home-run projects (location_precision = ward_only) never leave with their address: "
-        "they are shown at a point inside their ward (its representative point), their address, "
-        "LSOA and IMD decile are blank and their postcode is cut to the district. They count in "
-        "their ward, borough and deanery like any other project.",
-        "- Illustrative records (synthetic = True) are examples, NOT real projects; summaries "
-        "count them apart in synthetic_projects.",
-        "- Deanery boundaries are APPROXIMATE: " + boundaries.metadata("deanery")["method"],
-        "- Coordinates: GeoJSON in WGS84 (RFC 7946, 6 decimals); GeoPackage in British National "
-        "Grid (EPSG:27700); CSV carries both.",
+        "Method",
+        "------",
+        *method_lines(distance_m),
     ]
     for level in summaries or {}:
         unplaced = _unplaced(projects, level)
@@ -586,20 +807,12 @@ def readme_text(
             )
     if coverage_levels:
         lines.append(
-            "- Coverage and gap figures (" + ", ".join(coverage_levels) + " summaries) come from "
-            "kindred_map.coverage with the distance given under Parameters."
+            "- Coverage and gap figures (" + ", ".join(coverage_levels) + " summaries) are "
+            "computed with the reach distance and project types under Parameters."
         )
     else:
         lines.append("- Coverage and gap figures: not computed for this export.")
-    lines += ["", "Data vintages and accuracy", "--------------------------"]
-    for name in PROJECT_LAYERS:
-        meta = boundaries.metadata(name)
-        approximate = meta.get("approximate") and "APPROXIMATE" not in meta["accuracy"]
-        flag = " APPROXIMATE." if approximate else ""
-        lines.append(
-            f"- {meta['title']}: {meta['vintage']}. Source: {meta['source']}. "
-            f"{meta['generalisation']}. {meta['accuracy']}{flag}"
-        )
+    lines += ["", "Layers: vintage, generalisation and accuracy", "-" * 44, *layer_lines()]
     for source in project_sources(projects):
         note = f" {source['note']}" if source["note"] else ""
         lines.append(f"- Projects from {source['name']}: {source['records']} record(s).{note}")
@@ -611,15 +824,11 @@ def readme_text(
         "Attribution (reproduce these lines exactly wherever the data is shown)",
         "-----------------------------------------------------------------------",
         *facts["attribution"],
-        "",
-        "Project columns",
-        "---------------",
-        *[f"- {column}: {text}" for column, (_, text) in PROJECT_COLUMNS.items()],
     ]
-    for level, frame in (summaries or {}).items():
-        lines += ["", f"{level.capitalize()} summary columns", "-" * (len(level) + 16)]
-        lines += [f"- {column}: {text}" for column, text in summary_columns(frame, level).items()]
-    return "\n".join(lines) + "\n"
+    for table, frame in (tables or {}).items():
+        title = f"{TABLE_TITLES.get(table, table)} columns (type; unit: description)"
+        lines += ["", title, "-" * len(title), *columns.dictionary_lines(table, frame.columns)]
+    return public_text("\n".join(lines) + "\n")
 
 
 # --- the HTML map -----------------------------------------------------------------------
@@ -638,7 +847,7 @@ POPUP_FIELDS = (
 )
 
 HTML_TEMPLATE = """<!DOCTYPE html>
-<html lang="en">
+{notice}<html lang="en">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -743,7 +952,8 @@ def _panel(table: pd.DataFrame, title: str, facts: Mapping, drawn: int) -> str:
             f'<p><span class="km-swatch" style="background:{html.escape(spec["colour"])}">'
             f"</span>{html.escape(label)}: {int(number)}</p>"
         )
-    notes = [f"<p>{drawn} of {len(table)} projects drawn. Generated {facts['generated']}.</p>"]
+    notes = [f"<p><strong>{html.escape(facts['notice'])}</strong></p>"] if "notice" in facts else []
+    notes.append(f"<p>{drawn} of {len(table)} projects drawn. Generated {facts['generated']}.</p>")
     home_run = int(privacy.is_ward_only(table).sum())
     if home_run:
         notes.append(f"<p>{home_run} home-run project(s) (dashed) shown at the ward centre.</p>")
@@ -761,13 +971,19 @@ def html_map(
     parameters: Mapping[str, object] | None = None,
     generated: datetime | None = None,
     title: str = "Kindred Map: community projects",
+    settings: Mapping[str, str] | None = None,
+    include_synthetic: bool = False,
 ) -> bytes:
     """One self-contained HTML file: Leaflet, data and styles inlined, no tiles, no URL fetched.
 
     Opens offline and from an e-mail attachment; each project is a circle marker with an
-    escaped popup; home-run projects sit at their ward's centre, drawn dashed."""
-    table = project_table(projects)
-    facts = about(projects, "projects map", parameters, generated)
+    escaped popup; home-run projects sit at their ward's centre, drawn dashed. Every text is
+    data: escaped, and put in the page as a value (never as template source), so a project
+    named ``{{7*7}}`` shows as typed. Synthetic records only with ``include_synthetic``, and
+    then the page says so in its first lines."""
+    projects = real_projects(projects, include_synthetic)
+    table = project_table(projects, include_synthetic=True)
+    facts = about(projects, "projects map", parameters, generated, settings)
     types = project_types()
     located = table[table.geometry.notna() & ~table.geometry.is_empty]
     markers = []
@@ -784,6 +1000,8 @@ def html_map(
             }
         )
     outlines = rfc7946_geometries(boundaries.load("borough").geometry.to_numpy(), MAP_DECIMALS)
+    warning = f"<!-- {facts['notice']} -->\n" if "notice" in facts else ""
+    shown_title = f"ILLUSTRATIVE DATA: {title}" if "notice" in facts else title
     data = {
         "projects": markers,
         "boroughs": {
@@ -793,10 +1011,11 @@ def html_map(
         "attribution": " | ".join(
             html.escape(line) for line in [*facts["attribution"], LEAFLET_CREDIT]
         ),
-        "panel": _panel(table, title, facts, len(markers)),
+        "panel": _panel(table, shown_title, facts, len(markers)),
     }
     page = HTML_TEMPLATE.format(
-        title=html.escape(title),
+        notice=warning,
+        title=html.escape(shown_title),
         leaflet_css=assets.inline_css(("leaflet",)),
         leaflet_js=assets.inline_js(("leaflet",)),
         data=_script_json(data),
@@ -824,11 +1043,25 @@ def table_for(
     *,
     coverage: Mapping[str, pd.DataFrame] | None = None,
     area_filters: Mapping[str, object] | None = None,
+    include_synthetic: bool = False,
 ) -> gpd.GeoDataFrame:
     """The table an export of ``what`` writes: masked projects or an area summary."""
     if what == "projects":
-        return project_table(projects)
-    return area_summary(projects, what, (coverage or {}).get(what), area_filters)
+        return project_table(projects, include_synthetic)
+    figures = (coverage or {}).get(what)
+    return area_summary(projects, what, figures, area_filters, include_synthetic)
+
+
+def _distance(coverage: Mapping[str, pd.DataFrame] | None) -> float | None:
+    """The reach distance the coverage tables were computed at (`coverage` tables say so)."""
+    for table in (coverage or {}).values():
+        if table is not None and "distance_m" in table.attrs:
+            return float(table.attrs["distance_m"])
+    return None
+
+
+def _layer_name(what: str) -> str:
+    return "projects" if what == "projects" else f"{what}_summary"
 
 
 def geopackage(
@@ -839,16 +1072,20 @@ def geopackage(
     area_filters: Mapping[str, object] | None = None,
     parameters: Mapping[str, object] | None = None,
     generated: datetime | None = None,
+    settings: Mapping[str, str] | None = None,
+    include_synthetic: bool = False,
 ) -> bytes:
     """A GeoPackage (EPSG:27700) with the chosen layers: projects and ward/deanery/borough
-    summaries (named ``<level>_summary``), plus an ``about`` table."""
+    summaries (named ``<level>_summary``), an ``about`` table and ``gpkg_data_columns``."""
+    projects = real_projects(projects, include_synthetic)
     frames = {}
     for what in layers:
         if what not in ("projects", *LEVELS):
             raise ValueError(f"no GeoPackage layer {what!r}; choose from projects, {LEVELS}")
-        name = "projects" if what == "projects" else f"{what}_summary"
-        frames[name] = table_for(projects, what, coverage=coverage, area_filters=area_filters)
-    facts = about(projects, ", ".join(frames), parameters, generated)
+        frames[_layer_name(what)] = table_for(
+            projects, what, coverage=coverage, area_filters=area_filters, include_synthetic=True
+        )
+    facts = about(projects, ", ".join(frames), parameters, generated, settings)
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / GPKG_NAME
         write_geopackage(path, frames, facts)
@@ -864,6 +1101,8 @@ def export_bytes(
     area_filters: Mapping[str, object] | None = None,
     parameters: Mapping[str, object] | None = None,
     generated: datetime | None = None,
+    settings: Mapping[str, str] | None = None,
+    include_synthetic: bool = False,
 ) -> bytes:
     """The export file as bytes (for a download button).
 
@@ -871,24 +1110,27 @@ def export_bytes(
     a GeoPackage; a pack always holds everything; the HTML map always shows projects).
     ``projects`` are already filtered (`filters.filter_projects`); ``area_filters`` are the
     same boroughs/deaneries/wards, to keep the summaries to those areas. ``coverage`` maps a
-    level to its per-area figures (e.g. ``coverage.assess(...).by_area(level)``).
-    ``parameters`` (filters, distance, in words) and ``generated`` (default now, UTC) are
-    written into the file's metadata."""
+    level to its per-area figures (`coverage_figures`). ``parameters`` (filters, distance, in
+    words), ``generated`` (default now, UTC) and ``settings`` (owner, contact, pack licence:
+    `pack_settings`) are written into the file's metadata. Synthetic records are left out
+    unless ``include_synthetic``; then every file says so in its first lines."""
     _check_choice(fmt, what)
+    projects = real_projects(projects, include_synthetic)
     tables = {"coverage": coverage, "area_filters": area_filters}
-    words = {"parameters": parameters, "generated": generated}
+    words = {"parameters": parameters, "generated": generated, "settings": settings}
     if fmt == "pack":
-        return council_pack(projects, **tables, **words)
+        return council_pack(projects, **tables, **words, include_synthetic=True)
     if fmt == "html":
-        return html_map(projects, **words)
+        return html_map(projects, **words, include_synthetic=True)
     if fmt == "gpkg":
         layers = ("projects", *LEVELS) if what == "all" else (what,)
-        return geopackage(projects, layers, **tables, **words)
-    table = table_for(projects, what, **tables)
+        return geopackage(projects, layers, **tables, **words, include_synthetic=True)
+    table = table_for(projects, what, **tables, include_synthetic=True)
     if fmt == "csv":
         return csv_bytes(table)
     id_column = "id" if what == "projects" else boundaries.LAYERS[what]["key"]
-    return geojson_bytes(table, id_column, about(projects, what, parameters, generated))
+    facts = about(projects, what, parameters, generated, settings)
+    return geojson_bytes(table, id_column, _with_columns(facts, _layer_name(what), table))
 
 
 def csv_about_text(
@@ -899,14 +1141,29 @@ def csv_about_text(
     area_filters: Mapping[str, object] | None = None,
     parameters: Mapping[str, object] | None = None,
     generated: datetime | None = None,
+    settings: Mapping[str, str] | None = None,
+    include_synthetic: bool = False,
 ) -> str:
-    """The sidecar text for a CSV exported alone (the CSV itself stays clean for Excel)."""
-    summaries = {}
-    if what != "projects":
-        summaries[what] = table_for(projects, what, coverage=coverage, area_filters=area_filters)
+    """The sidecar text for a CSV exported alone (the CSV itself stays clean for Excel): the
+    README with the CSV's data dictionary."""
+    projects = real_projects(projects, include_synthetic)
+    table = table_for(
+        projects, what, coverage=coverage, area_filters=area_filters, include_synthetic=True
+    )
+    summaries = {} if what == "projects" else {what: table}
     contents = {f"{what}.csv": f"{what} table, UTF-8 with BOM, one header row"}
     covered = tuple(level for level in summaries if (coverage or {}).get(level) is not None)
-    return readme_text(projects, contents, parameters, generated, summaries, covered)
+    return readme_text(
+        projects,
+        contents,
+        parameters,
+        generated,
+        summaries,
+        covered,
+        settings,
+        _distance(coverage),
+        {what: table},
+    )
 
 
 def council_pack(
@@ -916,57 +1173,74 @@ def council_pack(
     area_filters: Mapping[str, object] | None = None,
     parameters: Mapping[str, object] | None = None,
     generated: datetime | None = None,
+    settings: Mapping[str, str] | None = None,
+    include_synthetic: bool = False,
 ) -> bytes:
-    """A .zip for a council partner: GeoJSON, CSVs, GeoPackage, the HTML map and a README."""
+    """A .zip for a council partner: projects and ward, deanery and borough summaries as
+    GeoJSON and CSV, a GeoPackage of them all, the HTML map and a README (method, layers,
+    owner, licences, attribution, data dictionary)."""
+    projects = real_projects(projects, include_synthetic)
     moment = generated or datetime.now(UTC)
+    settings = pack_settings() if settings is None else settings
     tables = {"coverage": coverage, "area_filters": area_filters}
-    table = project_table(projects)
-    summaries = {level: table_for(projects, level, **tables) for level in LEVELS}
-    files = {
+    words = {"parameters": parameters, "generated": moment, "settings": settings}
+    table = project_table(projects, include_synthetic=True)
+    summaries = {
+        level: table_for(projects, level, **tables, include_synthetic=True) for level in LEVELS
+    }
+    facts = about(projects, "projects", parameters, moment, settings)
+    parts = {
         "projects.geojson": (
-            geojson_bytes(table, "id", about(projects, "projects", parameters, moment)),
+            geojson_bytes(table, "id", _with_columns(facts, "projects", table)),
             f"{len(table)} projects, RFC 7946 GeoJSON (WGS84), for web maps and QGIS",
         ),
         "projects.csv": (csv_bytes(table), "the same projects as a spreadsheet (UTF-8)"),
     }
+    covered = tuple(level for level in LEVELS if (coverage or {}).get(level) is not None)
     for level, frame in summaries.items():
-        files[f"{level}_summary.csv"] = (
-            csv_bytes(frame),
-            f"{len(frame)} {level} areas: projects by type and per 10,000 residents",
+        figures = "with coverage and gap figures" if level in covered else "without coverage"
+        key = boundaries.LAYERS[level]["key"]
+        level_facts = about(projects, f"{level} summary", parameters, moment, settings)
+        parts[f"{level}.geojson"] = (
+            geojson_bytes(frame, key, _with_columns(level_facts, _layer_name(level), frame)),
+            f"{len(frame)} {level} areas with their summary figures ({figures}), RFC 7946 "
+            "GeoJSON (WGS84), MultiPolygon",
         )
-    files[GPKG_NAME] = (
-        geopackage(
-            projects, ("projects", *LEVELS), **tables, parameters=parameters, generated=moment
-        ),
+        parts[f"{level}_summary.csv"] = (
+            csv_bytes(frame),
+            f"the same {level} figures as a spreadsheet (no shapes)",
+        )
+    parts[GPKG_NAME] = (
+        geopackage(projects, ("projects", *LEVELS), **tables, **words, include_synthetic=True),
         "GeoPackage in British National Grid (EPSG:27700): layers projects, ward_summary, "
-        "deanery_summary, borough_summary and an about table; opens in QGIS and ArcGIS",
+        "deanery_summary, borough_summary (MultiPolygon), an about table and column "
+        "definitions (gpkg_data_columns); opens in QGIS and ArcGIS",
     )
-    files["map.html"] = (
-        html_map(projects, parameters=parameters, generated=moment),
+    parts["map.html"] = (
+        html_map(projects, **words, include_synthetic=True),
         "a one-file map of the projects; open it in any browser, works offline",
     )
-    contents = {"README.txt": "this file"} | {name: text for name, (_, text) in files.items()}
-    covered = tuple(level for level in LEVELS if (coverage or {}).get(level) is not None)
-    readme = readme_text(projects, contents, parameters, moment, summaries, covered)
-    members = {"README.txt": readme.encode("utf-8")} | {n: b for n, (b, _) in files.items()}
+    contents = {"README.txt": "this file"} | {name: text for name, (_, text) in parts.items()}
+    readme = readme_text(
+        projects,
+        contents,
+        parameters,
+        moment,
+        summaries,
+        covered,
+        settings,
+        _distance(coverage),
+        {"projects": table} | summaries,
+    )
+    members = {"README.txt": readme.encode("utf-8")} | {n: b for n, (b, _) in parts.items()}
     buffer = io.BytesIO()
     stamp = moment.astimezone(UTC).timetuple()[:6]
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as pack:
         for name, payload in members.items():
-            pack.writestr(zipfile.ZipInfo(name, date_time=stamp), payload, zipfile.ZIP_DEFLATED)
+            info = zipfile.ZipInfo(name, date_time=stamp)
+            info.external_attr = (0o100000 | files.file_mode()) << 16
+            pack.writestr(info, payload, zipfile.ZIP_DEFLATED)
     return buffer.getvalue()
-
-
-def _write_atomically(path: Path, payload: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(handle, "wb") as output:
-            output.write(payload)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 TABLE_SUFFIXES = (".geojson", ".gpkg", ".csv")
@@ -979,11 +1253,13 @@ def write_table(
     projects: pd.DataFrame | None = None,
     parameters: Mapping[str, object] | None = None,
 ) -> Path:
-    """Write one table by the path's extension, atomically, with the attribution every export
-    carries: .geojson (RFC 7946), .gpkg (EPSG:27700, plus an ``about`` table) or .csv (no
-    geometry; UTF-8 with BOM). For the CLI's join, gaps and cluster outputs. ``projects`` (the
-    records the table came from) adds their sources' attribution; a CSV gets it in a
-    ``<name>_about.txt`` beside it. No masking happens here: pass tables fit to leave the tool."""
+    """Write one table by the path's extension, atomically (umask permissions), with the
+    attribution every export carries: .geojson (RFC 7946), .gpkg (EPSG:27700, plus an ``about``
+    table) or .csv (no geometry; UTF-8 with BOM). For the CLI's join, gaps and cluster outputs.
+    ``projects`` (the records the table came from) adds their sources' attribution, and a
+    warning first if they hold synthetic records; a CSV gets it all in a
+    ``<name>_about.txt`` beside it. No masking or selection happens here: pass tables fit to
+    leave the tool."""
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in TABLE_SUFFIXES:
@@ -992,27 +1268,16 @@ def write_table(
     if suffix != ".csv" and not has_geometry:
         raise ValueError(f"{path.name}: this output has no geometry; write a .csv instead")
     if projects is None:
-        projects = pd.DataFrame({"source": [], "location_precision": []})
+        projects = pd.DataFrame({"source": [], "location_precision": [], "synthetic": []})
     facts = about(projects, layer, parameters)
     if suffix == ".csv":
-        _write_atomically(path, csv_bytes(frame))
-        lines = [f"{item}: {value}" for item, value in _about_rows(facts).itertuples(index=False)]
+        files.write_bytes(path, csv_bytes(frame))
         sidecar = path.with_name(f"{path.stem}_about.txt")
-        _write_atomically(sidecar, ("\n".join(lines) + "\n").encode("utf-8"))
+        files.write_bytes(sidecar, about_text(_with_columns(facts, layer, frame)).encode("utf-8"))
     elif suffix == ".geojson":
-        _write_atomically(path, geojson_bytes(frame, None, facts))
+        files.write_bytes(path, geojson_bytes(frame, None, _with_columns(facts, layer, frame)))
     else:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(
-            dir=path.parent, prefix=f".{path.stem}.", suffix=".gpkg"
-        )
-        os.close(handle)
-        os.unlink(temporary)
-        try:
-            write_geopackage(Path(temporary), {layer: frame}, facts)
-            os.replace(temporary, path)
-        finally:
-            Path(temporary).unlink(missing_ok=True)
+        files.write_with(path, lambda temporary: write_geopackage(temporary, {layer: frame}, facts))
     return path
 
 
@@ -1026,20 +1291,25 @@ def write_export(
     area_filters: Mapping[str, object] | None = None,
     parameters: Mapping[str, object] | None = None,
     generated: datetime | None = None,
+    settings: Mapping[str, str] | None = None,
+    include_synthetic: bool = False,
 ) -> list[Path]:
-    """Write the export to ``path`` (atomically); a CSV gets a ``<name>_about.txt`` beside it
-    with the attribution, licences and column descriptions. Returns the files written."""
+    """Write the export to ``path`` (atomically, with the umask's permissions); a CSV gets a
+    ``<name>_about.txt`` beside it with the attribution, licences and column definitions.
+    Returns the files written."""
     path = Path(path)
     options = {
         "coverage": coverage,
         "area_filters": area_filters,
         "parameters": parameters,
         "generated": generated or datetime.now(UTC),
+        "settings": pack_settings() if settings is None else settings,
+        "include_synthetic": include_synthetic,
     }
-    _write_atomically(path, export_bytes(projects, fmt, what, **options))
+    files.write_bytes(path, export_bytes(projects, fmt, what, **options))
     written = [path]
     if fmt == "csv":
         sidecar = path.with_name(f"{path.stem}_about.txt")
-        _write_atomically(sidecar, csv_about_text(projects, what, **options).encode("utf-8"))
+        files.write_bytes(sidecar, csv_about_text(projects, what, **options).encode("utf-8"))
         written.append(sidecar)
     return written

@@ -74,12 +74,13 @@ def filter_projects(
     deaneries: Iterable[str] | str | None = None,
     wards: Iterable[str] | str | None = None,
     imd_deciles: Iterable[int] | str | None = None,
-    include_synthetic: bool = True,
+    include_synthetic: bool = False,
 ) -> gpd.GeoDataFrame:
     """The projects matching every given filter (None or empty = no filter on that field).
 
     Types are configured type keys; areas are codes or names; IMD deciles 1-10 (1 = most
-    deprived) of the project's LSOA. ``include_synthetic=False`` drops illustrative records."""
+    deprived) of the project's LSOA. Illustrative (synthetic) records are dropped unless
+    ``include_synthetic`` is given by name: made-up examples never enter a figure by default."""
     keep = pd.Series(True, index=projects.index)
     chosen_types = _types(types)
     if chosen_types:
@@ -93,7 +94,7 @@ def filter_projects(
     if deciles:
         keep &= pd.to_numeric(projects["imd_decile"], errors="coerce").isin(deciles)
     if not include_synthetic:
-        keep &= ~projects["synthetic"].fillna(False).astype(bool)
+        keep &= ~projects["synthetic"].fillna(False).astype(bool).to_numpy()
     return projects[keep.to_numpy()].copy()
 
 
@@ -141,9 +142,10 @@ def describe_filters(
     deaneries: Iterable[str] | str | None = None,
     wards: Iterable[str] | str | None = None,
     imd_deciles: Iterable[int] | str | None = None,
-    include_synthetic: bool = True,
+    include_synthetic: bool = False,
 ) -> dict[str, str]:
-    """The filters in force, in words, for an export's README (``{}`` = every project)."""
+    """The filters in force, in words, for an export's README (always says whether illustrative
+    records are in)."""
     described = {}
     if _types(types):
         described["Project types"] = ", ".join(_types(types))
@@ -152,6 +154,7 @@ def describe_filters(
             described[argument.capitalize()] = ", ".join(_values(values))
     if _imd_deciles(imd_deciles):
         described["IMD 2025 deciles"] = ", ".join(str(d) for d in _imd_deciles(imd_deciles))
-    if not include_synthetic:
-        described["Illustrative (synthetic) records"] = "left out"
+    described["Illustrative (synthetic) records"] = (
+        "INCLUDED (not real projects)" if include_synthetic else "left out"
+    )
     return described

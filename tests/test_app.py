@@ -63,7 +63,8 @@ def test_page_shows_every_project_by_default(store_file):
     app = _app()
     _no_exception(app)
     assert _count_text(app) == _expected_count(store_file, dashboard.View())
-    assert "Showing 12 of 12 projects" in _count_text(app)
+    # The one illustrative (synthetic) record is left out until examples are switched on.
+    assert "Showing 11 of 12 projects" in _count_text(app)
     assert app.query_params == {}
 
 
@@ -179,9 +180,9 @@ def test_area_of_another_layer_resets_when_the_layer_changes(store_file):
 def test_table_flags_stale_and_illustrative_records(store_file):
     app = _app()
     table = _table_with(app, "Illustrative (not real)")
-    assert len(table) == 12
+    assert len(table) == 11  # the illustrative record is left out by default
     assert table.loc[table["Name"] == XSS, "Check due"].item().startswith("yes")
-    assert table.loc[table["Name"] == "Example Pantry", "Illustrative (not real)"].item()
+    assert "Example Pantry" not in set(table["Name"])
     assert table.loc[table["Name"] == "Home Welcome", "Address"].item() == ""
 
 
@@ -200,7 +201,7 @@ def test_upload_shows_the_report_before_anything_is_saved(store_file, tmp_path, 
     _no_exception(app)
     assert "Saved: 12 new" in app.success[0].value
     assert len(store.read_projects(target)) == 12
-    assert "Showing 12 of 12 projects" in _count_text(app)
+    assert "Showing 11 of 12 projects" in _count_text(app)
 
 
 def test_unreadable_upload_is_an_error_not_a_crash(store_file):

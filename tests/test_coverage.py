@@ -181,11 +181,17 @@ def test_unlocated_projects_are_counted_not_lost():
     assert "1 project(s) without a position" in counted.headline_text()
 
 
-def test_synthetic_projects_are_flagged_in_the_headline():
+def test_synthetic_projects_count_only_when_asked_for_and_are_flagged():
     projects = _projects([PROJECT, PROJECT])
     projects["synthetic"] = [True, False]
-    flagged = coverage.assess(projects, "food_bank", population=_population())
-    assert flagged.synthetic == 1
+    left_out = coverage.assess(projects, "food_bank", population=_population())
+    assert (left_out.projects, left_out.synthetic) == (1, 0)
+    assert "synthetic" not in left_out.headline_text()
+    flagged = coverage.assess(
+        projects, "food_bank", population=_population(), include_synthetic=True
+    )
+    assert (flagged.projects, flagged.synthetic) == (2, 1)
+    assert flagged.by_area("ward").attrs["synthetic_projects"] == 1
     assert flagged.headline()["synthetic_projects"] == 1
     assert "1 of the projects are synthetic examples" in flagged.headline_text()
 

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from pyproj import Transformer
 
-from kindred_map import boundaries, cli, dashboard, maps, privacy, store
+from kindred_map import boundaries, cli, dashboard, filters, maps, privacy, store
 from kindred_map.schema import project_types
 
 FIXTURE = Path(__file__).parent / "fixtures" / "dashboard_projects.csv"
@@ -37,6 +37,13 @@ def projects(store_file):
 @pytest.fixture(scope="module")
 def shown(projects):
     return dashboard.shown_projects(projects, dashboard.View())
+
+
+@pytest.fixture(scope="module")
+def with_examples(projects):
+    """What the dashboard shows with illustrative (synthetic) records switched on: they are
+    left out by default (`filters.filter_projects`)."""
+    return filters.filter_projects(privacy.mask_ward_only(projects), include_synthetic=True)
 
 
 def _by_name(frame, name):
@@ -131,17 +138,19 @@ def test_home_run_project_is_shown_at_its_ward_centre_without_details(projects, 
 def test_filters_select_projects_and_imd_filter_drops_home_run(projects, shown):
     liverpool = dashboard.shown_projects(projects, dashboard.View(boroughs=(LIVERPOOL,)))
     assert set(liverpool["LAD25CD"]) == {LIVERPOOL}
-    assert len(liverpool) == int((projects["LAD25CD"] == LIVERPOOL).sum())
+    real = projects[~projects["synthetic"].astype(bool)]
+    assert len(liverpool) == int((real["LAD25CD"] == LIVERPOOL).sum())
+    assert not shown["synthetic"].astype(bool).any()
     deprived = dashboard.shown_projects(projects, dashboard.View(imd=(1,)))
-    expected = projects[(projects["imd_decile"] == 1).fillna(False).to_numpy()]
+    expected = real[(real["imd_decile"] == 1).fillna(False).to_numpy()]
     expected = expected[expected["location_precision"] != "ward_only"]
     assert sorted(deprived["id"]) == sorted(expected["id"])
     assert "Home Welcome" not in set(deprived["name"])
 
 
-def test_counts_text_says_what_is_drawn(shown, projects):
-    text = dashboard.counts_text(shown, len(projects))
-    assert text.startswith(f"Showing {len(shown)} of {len(projects)} projects")
+def test_counts_text_says_what_is_drawn(with_examples, projects):
+    text = dashboard.counts_text(with_examples, len(projects))
+    assert text.startswith(f"Showing {len(with_examples)} of {len(projects)} projects")
     assert "1 home-run" in text and "1 illustrative" in text
 
 
@@ -158,9 +167,10 @@ def test_markers_match_the_shown_projects_and_escape_text(shown):
         assert "<img" not in record["popup"] and "<script" not in record["popup"]
 
 
-def test_popups_say_illustrative_approximate_home_run_and_stale(shown):
+def test_popups_say_illustrative_approximate_home_run_and_stale(with_examples):
     records = {
-        re.sub("<[^>]+>", "", r["tooltip"]): r for r in dashboard.marker_records(shown, TODAY)
+        re.sub("<[^>]+>", "", r["tooltip"]): r
+        for r in dashboard.marker_records(with_examples, TODAY)
     }
     assert "Illustrative example, not a real project" in records["Example Pantry"]["popup"]
     assert "Approximate location" in records["Example Pantry"]["popup"]
@@ -187,9 +197,9 @@ def test_stale_means_older_than_twelve_months():
     assert dashboard.stale_mask(checked, TODAY).tolist() == [True, *[False] * 5, True]
 
 
-def test_table_holds_the_same_records_with_flags(shown):
-    table = dashboard.project_table(shown, TODAY)
-    assert sorted(table["Id"]) == sorted(shown["id"])
+def test_table_holds_the_same_records_with_flags(with_examples):
+    table = dashboard.project_table(with_examples, TODAY)
+    assert sorted(table["Id"]) == sorted(with_examples["id"])
     row = table[table["Name"] == "Halton Warm Space"].iloc[0]
     assert row["Check due"].startswith("yes")
     assert table.loc[table["Name"] == "Example Pantry", "Illustrative (not real)"].item()

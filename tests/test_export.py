@@ -21,7 +21,7 @@ import pytest
 import shapely
 from shapely.geometry import Point, Polygon, shape
 
-from kindred_map import assets, boundaries, cli, export, filters, privacy, store
+from kindred_map import assets, boundaries, cli, columns, export, filters, privacy, store
 from kindred_map.schema import JOINED_FIELDS, RECORD_FIELDS
 
 GENERATED = datetime(2025, 11, 3, 9, 30, tzinfo=UTC)
@@ -214,6 +214,11 @@ def build_projects() -> gpd.GeoDataFrame:
 @pytest.fixture(scope="module")
 def projects() -> gpd.GeoDataFrame:
     return build_projects()
+
+
+def real(projects: pd.DataFrame) -> pd.DataFrame:
+    """The records an export counts by default: no illustrative (synthetic) ones."""
+    return projects[~projects["synthetic"].astype(bool)]
 
 
 @pytest.fixture(scope="module")
@@ -434,7 +439,7 @@ def test_rfc7946_geometries_fix_winding_and_precision():
     shell = [(0.0, 0.0), (0.0, 1.1234567891), (1.0, 1.0), (1.0, 0.0)]  # clockwise
     polygon = Polygon(shell, [hole])
     assert not polygon.exterior.is_ccw and polygon.interiors[0].is_ccw
-    fixed = export.rfc7946_geometries([polygon])[0]
+    (fixed,) = export.rfc7946_geometries([polygon])[0].geoms
     assert fixed.exterior.is_ccw and not fixed.interiors[0].is_ccw
     assert _max_decimals(fixed) == 6
     assert fixed.normalize().equals_exact(polygon.normalize(), 1e-6)
@@ -445,7 +450,7 @@ def test_geojson_is_rfc7946_with_codes_vintage_and_attribution(projects, what):
     collection = check_rfc7946(export.export_bytes(projects, "geojson", what, generated=GENERATED))
     properties = collection["features"][0]["properties"]
     if what == "projects":
-        assert len(collection["features"]) == len(projects)
+        assert len(collection["features"]) == len(real(projects))
         for code in ("WD24CD", "LAD25CD", "LSOA21CD", "deanery_id"):
             assert code in properties
         assert boundaries.metadata("ward")["vintage"] in properties["boundary_vintage"]
@@ -484,7 +489,8 @@ def test_geojson_keeps_text_as_text(projects):
 
 @pytest.mark.parametrize("level", export.LEVELS)
 def test_summary_counts_each_project_once_in_its_area(projects, level):
-    summary = export.area_summary(projects, level)
+    assert export.area_summary(projects, level)["synthetic_projects"].sum() == 0
+    summary = export.area_summary(projects, level, include_synthetic=True)
     key = boundaries.LAYERS[level]["key"]
     codes = projects[key].map(export._code_or_none)
     expected = codes[codes.isin(set(summary[key]))].value_counts()
@@ -555,8 +561,8 @@ def test_geopackage_has_every_layer_in_british_national_grid(projects, tmp_path)
     for line in export.attribution(projects):
         assert line in set(about["value"])
     stored = pyogrio.read_dataframe(path, layer="projects")
-    assert len(stored) == len(projects)
-    assert set(stored["id"]) == set(projects["id"])
+    assert len(stored) == len(real(projects))
+    assert set(stored["id"]) == set(real(projects)["id"])
     assert stored.geometry.dropna().x.between(300_000, 420_000).all()  # metres, not degrees
 
 
@@ -567,8 +573,8 @@ def test_csv_is_clean_and_complete(projects, tmp_path):
     payload = out.read_bytes()
     assert payload.startswith(b"\xef\xbb\xbf")
     table = pd.read_csv(out, encoding="utf-8-sig", dtype=str, keep_default_na=False)
-    assert list(table.columns) == list(export.PROJECT_COLUMNS)
-    assert table["id"].tolist() == projects["id"].tolist()
+    assert list(table.columns) == list(columns.PROJECT_COLUMNS)
+    assert table["id"].tolist() == real(projects)["id"].tolist()
     assert XSS_NAME in set(table["name"]) and "Café St Mary’s" in set(table["name"])
     about = written[1].read_text(encoding="utf-8")
     for line in export.attribution(projects):
@@ -604,7 +610,7 @@ def _feature_count(part: str) -> int:
 
 
 def _expected_count(projects, what: str) -> int:
-    return len(projects) if what == "projects" else len(boundaries.load(what))
+    return len(real(projects)) if what == "projects" else len(boundaries.load(what))
 
 
 @pytest.mark.parametrize("fmt", ["geojson", "gpkg", "csv"])
@@ -634,6 +640,9 @@ def test_ogrinfo_opens_every_file_of_the_council_pack(projects, tmp_path):
         "README.txt",
         "projects.geojson",
         "projects.csv",
+        "ward.geojson",
+        "deanery.geojson",
+        "borough.geojson",
         "ward_summary.csv",
         "deanery_summary.csv",
         "borough_summary.csv",
@@ -641,7 +650,7 @@ def test_ogrinfo_opens_every_file_of_the_council_pack(projects, tmp_path):
         "map.html",
     }
     geojson = _layer_reports(_ogrinfo(tmp_path / "projects.geojson"))
-    assert _feature_count(next(iter(geojson.values()))) == len(projects)
+    assert _feature_count(next(iter(geojson.values()))) == len(real(projects))
     gpkg = _layer_reports(_ogrinfo(tmp_path / "kindred_map.gpkg"))
     assert set(gpkg) == {"projects", "ward_summary", "deanery_summary", "borough_summary", "about"}
     for what in ("projects", *export.LEVELS):
@@ -651,6 +660,13 @@ def test_ogrinfo_opens_every_file_of_the_council_pack(projects, tmp_path):
     for level in export.LEVELS:
         (part,) = _layer_reports(_ogrinfo(tmp_path / f"{level}_summary.csv")).values()
         assert _feature_count(part) == len(boundaries.load(level))
+        (part,) = _layer_reports(_ogrinfo(tmp_path / f"{level}.geojson")).values()
+        assert _feature_count(part) == len(boundaries.load(level))
+        assert (
+            "Geometry: Multi Polygon" in part
+            and "Geometry: Multi Polygon" in gpkg[f"{level}_summary"]
+        )
+        check_rfc7946((tmp_path / f"{level}.geojson").read_bytes())
     check_rfc7946((tmp_path / "projects.geojson").read_bytes())
 
 
@@ -678,8 +694,8 @@ def test_pack_readme_says_what_when_how_and_whose(projects):
     assert "APPROXIMATE" in readme and "home-run" in readme.lower()
     assert "1 exported project(s) fall in no ward" not in readme  # two are outside
     assert "2 exported project(s) fall in no ward" in readme
-    for column in export.PROJECT_COLUMNS:
-        assert f"- {column}: " in readme
+    for column in columns.PROJECT_COLUMNS:
+        assert f"- {column} (" in readme
 
 
 def test_pack_covers_coverage_figures_when_given(projects):
@@ -691,7 +707,7 @@ def test_pack_covers_coverage_figures_when_given(projects):
         ward_csv = pd.read_csv(io.BytesIO(pack.read("ward_summary.csv")), encoding="utf-8-sig")
     assert (ward_csv["gap_score"] == 1.0).all()
     assert "Coverage and gap figures (ward summaries)" in readme
-    assert "- gap_score: Coverage or gap figure" in readme
+    assert "- gap_score (float; unit: need-weighted people): " in readme
 
 
 # --- the HTML map, without a browser ----------------------------------------------------
@@ -718,9 +734,9 @@ def test_html_map_escapes_every_text(projects):
     popups = " ".join(marker["popup"] for marker in data["projects"])
     assert html.escape(XSS_NAME) in popups and html.escape(XSS_ORGANISATION) in popups
     # Drawn: the located ones (home-run with a ward at its centre); not the one without a ward.
-    assert len(data["projects"]) == len(projects) - 1
+    assert len(data["projects"]) == len(real(projects)) - 1
     assert sum(marker["home_run"] for marker in data["projects"]) == 1
-    assert sum(marker["synthetic"] for marker in data["projects"]) == 1
+    assert sum(marker["synthetic"] for marker in data["projects"]) == 0
 
 
 # --- filters ----------------------------------------------------------------------------
@@ -730,8 +746,9 @@ def test_filters_select_by_type_area_decile_and_realness(projects):
     def ids(**chosen):
         return set(filters.filter_projects(projects, **chosen)["id"])
 
-    assert ids() == set(projects["id"])
-    assert ids(types="food_bank,pantry") == {"fb1", "pa1"}
+    assert ids(include_synthetic=True) == set(projects["id"])
+    assert ids(types="food_bank,pantry", include_synthetic=True) == {"fb1", "pa1"}
+    assert ids(types="food_bank,pantry") == {"fb1"}
     assert ids(types=["warm_space"]) == {"ws1"}
     assert ids(boroughs="liverpool") == ids(boroughs=["E08000012"]) == {"fb1"}
     ward = projects.set_index("id").loc["caf1", "WD24CD"]
@@ -741,7 +758,7 @@ def test_filters_select_by_type_area_decile_and_realness(projects):
     decile = int(projects.set_index("id").loc["fb1", "imd_decile"])
     chosen = ids(imd_deciles=[decile])
     assert "fb1" in chosen and chosen == set(projects.loc[projects["imd_decile"] == decile, "id"])
-    assert ids(include_synthetic=False) == set(projects["id"]) - {"pa1"}
+    assert ids() == ids(include_synthetic=False) == set(projects["id"]) - {"pa1"}
     assert ids(types="food_bank", boroughs="Wigan") == set()
 
 
@@ -762,12 +779,15 @@ def test_bad_filters_are_named(projects, chosen, message):
 
 
 def test_describe_filters_in_words():
-    assert filters.describe_filters() == {}
-    described = filters.describe_filters(types="pantry", boroughs=["Sefton"], imd_deciles="1,2")
+    assert filters.describe_filters() == {"Illustrative (synthetic) records": "left out"}
+    described = filters.describe_filters(
+        types="pantry", boroughs=["Sefton"], imd_deciles="1,2", include_synthetic=True
+    )
     assert described == {
         "Project types": "pantry",
         "Boroughs": "Sefton",
         "IMD 2025 deciles": "1, 2",
+        "Illustrative (synthetic) records": "INCLUDED (not real projects)",
     }
 
 
@@ -829,7 +849,7 @@ def test_cli_export_bad_input_exits_2(store_path, tmp_path, capsys):
 @pytest.mark.parametrize("fmt", ["geojson", "csv", "gpkg"])
 def test_export_then_import_returns_the_same_records(projects, tmp_path, fmt):
     out = tmp_path / f"projects.{fmt}"
-    export.write_export(out, projects, fmt, generated=GENERATED)
+    export.write_export(out, projects, fmt, generated=GENERATED, include_synthetic=True)
     imported = tmp_path / "imported.gpkg"
     report = store.import_file(out, imported)
     back = store.read_projects(imported).set_index("id")

@@ -91,7 +91,7 @@ def _wait_for_markers(page, expected: int) -> None:
 def test_html_map_draws_markers_offline_from_a_file(offline_page, tmp_path, screenshot):
     projects = _projects()
     path = tmp_path / "kindred map export.html"
-    path.write_bytes(export.html_map(projects))
+    path.write_bytes(export.html_map(projects, include_synthetic=True))
     page = offline_page
     page.goto(path.as_uri())
     _wait_for_markers(page, len(projects))
@@ -135,12 +135,13 @@ def test_html_map_draws_markers_offline_from_a_file(offline_page, tmp_path, scre
     assert page.locator(".leaflet-control-attribution a").count() == 0
     legend = page.locator(".km-panel").inner_text()
     assert "1 home-run project(s)" in legend and "1 illustrative record(s) (faded)" in legend
+    assert "ILLUSTRATIVE" in legend and "NOT REAL PROJECTS" in legend
 
 
 def test_html_map_popup_shows_names_as_text(offline_page, tmp_path, screenshot):
     projects = _projects()
     path = tmp_path / "map.html"
-    path.write_bytes(export.html_map(projects))
+    path.write_bytes(export.html_map(projects, include_synthetic=True))
     page = offline_page
     page.goto(path.as_uri())
     _wait_for_markers(page, len(projects))
@@ -162,7 +163,48 @@ def test_html_map_works_without_a_file_origin(offline_page):
     """As a webmail preview would load it: the markup alone, no folder beside it."""
     projects = _projects()
     page = offline_page
-    page.set_content(export.html_map(projects).decode("utf-8"))
+    page.set_content(export.html_map(projects, include_synthetic=True).decode("utf-8"))
     _wait_for_markers(page, len(projects))
     assert page.locator("path.leaflet-interactive").count() == len(projects)
     assert not [url for url in page.requests if not url.startswith(("file:", "data:", "about:"))]
+
+
+TEMPLATE_NAMES = (
+    "{{7*7}}",
+    "{#3}",
+    "{% if 1 %}yes{% endif %}",
+    "${7*7}",
+    "<%= 7*7 %>",
+    "</script><script>document.title='pwned'</script>",
+    "{0} {title} {{data}}",
+    "\u2028 & &amp; &lt;b&gt;",
+)
+"""Names a template engine, str.format or an HTML parser might act on: each must show as typed."""
+
+
+def test_html_map_shows_template_like_names_exactly_as_typed(offline_page, tmp_path):
+    projects = _projects()
+    projects = projects[projects["location_precision"] == "exact"].iloc[[0]]
+    projects = store.conform(
+        gpd.GeoDataFrame(
+            pd.concat([projects] * len(TEMPLATE_NAMES), ignore_index=True),
+            crs=boundaries.WGS84,
+        )
+    )
+    projects["name"] = list(TEMPLATE_NAMES)
+    projects["id"] = [f"t{number}" for number in range(len(TEMPLATE_NAMES))]
+    path = tmp_path / "template.html"
+    path.write_bytes(export.html_map(projects))
+    page = offline_page
+    page.goto(path.as_uri())
+    _wait_for_markers(page, len(TEMPLATE_NAMES))
+    shown = page.evaluate(
+        """() => window.kindredMarkers.getLayers().map(layer => {
+            const box = document.createElement("div");
+            box.innerHTML = layer.getPopup().getContent();
+            return box.querySelector("strong").textContent;
+        })"""
+    )
+    assert sorted(shown) == sorted(TEMPLATE_NAMES)
+    assert page.title() == "Kindred Map: community projects"
+    assert page.dialogs == []

@@ -1,0 +1,275 @@
+"""One definition of every column Kindred Map exports: name, type, unit, description, tables.
+
+The pack README's data dictionary, the GeoPackage ``about`` table and ``gpkg_data_columns``,
+and a CSV's ``_about.txt`` are all written from here, so they cannot disagree. A writer asks
+`describe` for each column it ships; a column without an entry raises a ValueError instead of
+leaving undescribed. Percentages are 0-100 everywhere and named ``pct_*``.
+"""
+
+import re
+from dataclasses import dataclass
+
+from kindred_map.schema import project_types
+
+PROJECTS = ("projects",)
+AREAS = ("ward", "deanery", "borough")
+GAPS = tuple(f"gaps_{level}" for level in AREAS)
+"""Tables: ``projects``, the ``<level>`` summaries and the ``gaps_<level>`` tables of
+`kindred-map gaps`."""
+TABLES = (*PROJECTS, *AREAS, *GAPS)
+
+TEXT, CODE, INT, FLOAT, BOOL, DATE = "text", "code", "int", "float", "bool", "date"
+KINDS = (TEXT, CODE, INT, FLOAT, BOOL, DATE)
+"""Column types: text; code (an identifier kept as text: GSS codes, ids); whole numbers;
+decimal numbers; true/false; a calendar date (YYYY-MM-DD)."""
+
+PEOPLE = "people (Census 2021 usual residents)"
+PERCENT = "% (0-100)"
+PER_10K = "projects per 10,000 residents"
+NO_UNIT = "none (text)"
+CODE_UNIT = "none (identifier)"
+FLAG = "none (true/false)"
+
+
+@dataclass(frozen=True)
+class Column:
+    """One exported column: its type (one of KINDS), unit, description and the tables that
+    carry it."""
+
+    name: str
+    kind: str
+    unit: str
+    description: str
+    tables: tuple[str, ...]
+
+
+def _columns(tables: tuple[str, ...], *specs: tuple[str, str, str, str]) -> dict[str, Column]:
+    return {name: Column(name, kind, unit, text, tables) for name, kind, unit, text in specs}
+
+
+PROJECT_COLUMNS = _columns(
+    PROJECTS,
+    ("id", CODE, CODE_UNIT, "Stable project id"),
+    ("name", TEXT, NO_UNIT, "Project name"),
+    ("type", CODE, CODE_UNIT, "Project type key (see type_label)"),
+    ("type_label", TEXT, NO_UNIT, "Project type, in words"),
+    ("organisation", TEXT, NO_UNIT, "Organisation running the project"),
+    ("address", TEXT, NO_UNIT, "Address (blank for home-run projects)"),
+    ("postcode", TEXT, NO_UNIT, "Postcode (only the district, e.g. L8, for home-run projects)"),
+    ("opening_hours", TEXT, NO_UNIT, "Opening hours as recorded"),
+    ("website", TEXT, NO_UNIT, "Website as recorded"),
+    ("parish", TEXT, NO_UNIT, "Church of England parish, where recorded"),
+    ("last_checked", DATE, "date (YYYY-MM-DD)", "Date the record was last checked"),
+    (
+        "location_precision",
+        CODE,
+        CODE_UNIT,
+        "exact (the building), street (a street, postcode or place centroid) or ward_only "
+        "(home-run project: shown at its ward's centre, never at its address)",
+    ),
+    ("location_note", TEXT, NO_UNIT, "How the position shown was chosen, where it is not exact"),
+    ("synthetic", BOOL, FLAG, "True for illustrative records that are NOT real projects"),
+    ("source", TEXT, NO_UNIT, "Where the record came from"),
+    ("WD24CD", CODE, CODE_UNIT, "Ward code (ONS GSS, wards of May 2024)"),
+    ("WD24NM", TEXT, NO_UNIT, "Ward name"),
+    (
+        "ward_source",
+        CODE,
+        CODE_UNIT,
+        "How the ward was found: postcode (the ONS assignment of its postcode), "
+        "nearest_postcode (that of the nearest live postcode) or polygon (the point in the "
+        "generalised ward polygon)",
+    ),
+    ("ward_note", TEXT, NO_UNIT, "Why the ward may be doubtful"),
+    ("LAD25CD", CODE, CODE_UNIT, "Borough code (ONS GSS, local authority districts May 2025)"),
+    ("LAD25NM", TEXT, NO_UNIT, "Borough name"),
+    ("deanery_id", CODE, CODE_UNIT, "Church of England deanery id"),
+    ("deanery_name", TEXT, NO_UNIT, "Deanery name (approximate: derived deanery boundaries)"),
+    ("deanery_note", TEXT, NO_UNIT, "Why the deanery is empty or doubtful"),
+    ("LSOA21CD", CODE, CODE_UNIT, "LSOA 2021 code (ONS GSS; blank for home-run projects)"),
+    (
+        "imd_decile",
+        INT,
+        "decile (1-10)",
+        "IMD 2025 decile of the project's LSOA, 1 = most deprived 10% in England (blank for "
+        "home-run projects)",
+    ),
+    ("in_region", BOOL, FLAG, "True if the position lies in the 9 boroughs of the region"),
+    ("lon", FLOAT, "degrees (WGS84 longitude)", "Longitude of the position shown, 6 decimals"),
+    ("lat", FLOAT, "degrees (WGS84 latitude)", "Latitude of the position shown, 6 decimals"),
+    ("easting", INT, "metres (British National Grid)", "Easting of the position shown"),
+    ("northing", INT, "metres (British National Grid)", "Northing of the position shown"),
+    (
+        "boundary_vintage",
+        TEXT,
+        NO_UNIT,
+        "Vintage of the boundary and reference layers the area fields come from",
+    ),
+)
+"""Every project column an export carries, in order."""
+
+AREA_KEYS = {
+    "ward": _columns(
+        ("ward", "gaps_ward"),
+        ("WD24CD", CODE, CODE_UNIT, "Ward code (ONS GSS, wards of May 2024)"),
+        ("WD24NM", TEXT, NO_UNIT, "Ward name"),
+    )
+    | _columns(
+        ("ward",),
+        ("LAD24CD", CODE, CODE_UNIT, "Code of the ward's borough (ONS GSS)"),
+        ("LAD24NM", TEXT, NO_UNIT, "Name of the ward's borough"),
+    )
+    | _columns(("gaps_ward",), ("LAD25NM", TEXT, NO_UNIT, "Name of the ward's borough")),
+    "deanery": _columns(
+        ("deanery", "gaps_deanery"),
+        ("deanery_id", CODE, CODE_UNIT, "Church of England deanery id"),
+        ("deanery_name", TEXT, NO_UNIT, "Deanery name (approximate, derived boundaries)"),
+    )
+    | _columns(("deanery",), ("archdeaconry_name", TEXT, NO_UNIT, "Archdeaconry")),
+    "borough": _columns(
+        ("borough", "gaps_borough"),
+        ("LAD25CD", CODE, CODE_UNIT, "Borough code (ONS GSS, local authority districts May 2025)"),
+        ("LAD25NM", TEXT, NO_UNIT, "Borough name"),
+    )
+    | _columns(
+        ("borough",),
+        (
+            "in_lcr_ca",
+            BOOL,
+            FLAG,
+            "True for the 6 members of the Liverpool City Region Combined Authority",
+        ),
+    ),
+}
+"""The area key and name columns of each level (summaries and gap tables)."""
+
+POPULATION = Column(
+    "population",
+    INT,
+    PEOPLE,
+    "Census 2021 usual residents: each LSOA's residents spread over its residential postcodes, "
+    "summed by the postcodes in the area",
+    (*AREAS, *GAPS),
+)
+
+SUMMARY_COLUMNS = _columns(
+    AREAS,
+    ("projects", INT, "projects", "Projects in the area (after the export's filters)"),
+    ("projects_per_10k", FLOAT, PER_10K, "Projects per 10,000 residents"),
+    (
+        "synthetic_projects",
+        INT,
+        "projects",
+        "Of which illustrative records, NOT real projects (0 unless the export included them)",
+    ),
+    (
+        "home_run_projects",
+        INT,
+        "projects",
+        "Of which home-run projects (counted here, shown at the ward centre)",
+    ),
+    ("boundary_vintage", TEXT, NO_UNIT, "Vintage of the area boundaries"),
+)
+
+COVERAGE_COLUMNS = _columns(
+    (*AREAS, *GAPS),
+    ("reached", INT, PEOPLE, "Residents within the reach distance of a project of the types"),
+    (
+        "coverage_population",
+        INT,
+        PEOPLE,
+        "Residents as the coverage figures count them, where that differs from population",
+    ),
+    ("beyond_reach", INT, PEOPLE, "Residents beyond the reach distance (population - reached)"),
+    ("pct_covered", FLOAT, PERCENT, "Share of residents within reach: 100 x reached / population"),
+    (
+        "residents_deciles_1_2",
+        INT,
+        PEOPLE,
+        "Residents of LSOAs in IMD 2025 deciles 1-2 (the most deprived 20% in England)",
+    ),
+    ("beyond_reach_deciles_1_2", INT, PEOPLE, "Of those, residents beyond reach"),
+    (
+        "pct_deciles_1_2",
+        FLOAT,
+        PERCENT,
+        "Share of residents living in IMD 2025 deciles 1-2: 100 x residents_deciles_1_2 / "
+        "population",
+    ),
+    (
+        "median_distance_m",
+        FLOAT,
+        "metres (straight line, ground distance)",
+        "Population-weighted median distance from residents to the nearest project of the "
+        "types (blank when there is none)",
+    ),
+    (
+        "gap_score",
+        FLOAT,
+        "need-weighted people",
+        "Residents beyond reach weighted by their LSOA's IMD 2025 decile: 2 for deciles 1-2, "
+        "1.5 for deciles 3-4, 1 otherwise",
+    ),
+    (
+        "gap_per_1000",
+        FLOAT,
+        "need-weighted people per 1,000 residents",
+        "1000 x gap_score / population: compares areas of different size",
+    ),
+    (
+        "gap_rank",
+        INT,
+        "rank (1 = biggest gap)",
+        "Rank by gap_score among all areas of this level in the region (ties: more people in "
+        "deciles 1-2 beyond reach first, then by code)",
+    ),
+)
+"""Coverage and gap figures (kindred_map.coverage), with an export's --distance."""
+
+_TYPE_COUNT = re.compile(r"^projects_(?P<type>.+?)(?P<per>_per_10k)?$")
+
+
+def _type_column(name: str) -> Column | None:
+    """``projects_<type>`` and ``projects_<type>_per_10k``: counts by project type."""
+    found = _TYPE_COUNT.match(name)
+    if not found:
+        return None
+    types = project_types()
+    key = found["type"]
+    label = types[key]["label"] if key in types else f"{key} (not a configured type)"
+    if found["per"]:
+        return Column(name, FLOAT, PER_10K, f"Projects of type {label} per 10,000 residents", AREAS)
+    return Column(name, INT, "projects", f"Projects of type {label}", AREAS)
+
+
+def describe(name: str, table: str) -> Column:
+    """The definition of column ``name`` in ``table`` (one of TABLES); a ValueError when there
+    is none, so no undescribed column can be shipped."""
+    if table not in TABLES:
+        raise ValueError(f"unknown table {table!r}; choose one of {', '.join(TABLES)}")
+    level = table.removeprefix("gaps_")
+    candidates = [
+        PROJECT_COLUMNS.get(name),
+        AREA_KEYS.get(level, {}).get(name),
+        POPULATION if name == "population" else None,
+        SUMMARY_COLUMNS.get(name),
+        COVERAGE_COLUMNS.get(name),
+        _type_column(name) if table in AREAS else None,
+    ]
+    for column in candidates:
+        if column is not None and table in column.tables:
+            return column
+    raise ValueError(f"column {name!r} of the {table} table has no definition in columns.py")
+
+
+def dictionary(table: str, names) -> list[Column]:
+    """The definitions of a table's columns, in its order (geometry left out)."""
+    return [describe(name, table) for name in names if name != "geometry"]
+
+
+def dictionary_lines(table: str, names) -> list[str]:
+    """The data dictionary of one table as text lines, for READMEs and ``_about.txt``."""
+    return [
+        f"- {column.name} ({column.kind}; unit: {column.unit}): {column.description}"
+        for column in dictionary(table, names)
+    ]

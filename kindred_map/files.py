@@ -1,0 +1,61 @@
+"""Files written whole or not at all, with the process umask's permissions (shared drives)."""
+
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+
+def umask() -> int:
+    """The process umask (read by setting and restoring it: there is no other portable way)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def file_mode() -> int:
+    """The mode a plain new file gets under the umask (0644 under the usual 022).
+
+    ``tempfile.mkstemp`` creates files 0600 whatever the umask, so colleagues on a shared
+    drive could not open an export; every file is chmod-ed to this before it is renamed in."""
+    return 0o666 & ~umask()
+
+
+def _sync_folder(folder: Path) -> None:
+    """Make a rename durable (best effort: not every file system lets a folder be opened)."""
+    try:
+        handle = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(handle)
+    except OSError:
+        pass
+    finally:
+        os.close(handle)
+
+
+def write_with(path: Path, writer: Callable[[Path], None]) -> Path:
+    """Have ``writer`` write a temporary file beside ``path``; then fsync it, give it the
+    umask's mode and rename it into place. On any error ``path`` is left as it was."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
+    os.close(handle)
+    temporary = Path(name)
+    try:
+        temporary.unlink()
+        writer(temporary)
+        with open(temporary, "rb+") as written:
+            os.fsync(written.fileno())
+        os.chmod(temporary, file_mode())
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+    _sync_folder(path.parent)
+    return path
+
+
+def write_bytes(path: Path, payload: bytes) -> Path:
+    """Write ``payload`` to ``path`` atomically, with the umask's permissions."""
+    return write_with(path, lambda temporary: temporary.write_bytes(payload))
