@@ -17,6 +17,7 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyogrio
 import shapely
 
@@ -136,7 +137,8 @@ def _typed(frame: pd.DataFrame, kinds: Mapping[str, str]) -> pd.DataFrame:
         elif kind == "bool":
             frame[column] = values.map(_flag).astype("boolean")
         elif kind == "date":
-            frame[column] = values.map(_date_value).astype("object")
+            dates = values.map(_date_value).astype("object")
+            frame[column] = pd.array(dates, dtype=pd.ArrowDtype(pa.date32()))
     return frame
 
 
@@ -453,7 +455,9 @@ def _about_rows(about: Mapping) -> pd.DataFrame:
 
 def about_text(about: Mapping) -> str:
     """The facts as ``item: value`` lines (a CSV's ``_about.txt``), warning first."""
-    lines = [f"{item}: {value}" for item, value in _about_rows(about).itertuples(index=False)]
+    rows = _about_rows({k: v for k, v in about.items() if k != "notice"})
+    lines = [about["notice"], ""] if "notice" in about else []
+    lines += [f"{item}: {value}" for item, value in rows.itertuples(index=False)]
     return "\n".join(lines) + "\n"
 
 
@@ -506,8 +510,10 @@ def register_data_columns(path: Path, layers: Mapping[str, pd.DataFrame]) -> Non
     for layer, frame in layers.items():
         table = TABLE_OF_LAYER.get(layer)
         for column in columns.dictionary(table, frame.columns) if table else []:
-            title = f"{column.name} ({column.unit})"
-            rows.append((layer, column.name, column.name, title, column.description))
+            plain = column.unit.startswith("none")
+            title = column.name if plain else f"{column.name} ({column.unit})"
+            described = f"{column.description}. Type: {column.kind}; unit: {column.unit}."
+            rows.append((layer, column.name, column.name, title, described))
     if not rows:
         return
     with contextlib.closing(sqlite3.connect(path)) as connection, connection:

@@ -1,0 +1,386 @@
+"""What councils get is true and complete: no synthetic record in any figure unless asked for,
+every column defined once with its unit, tidy typed geometries, umask file modes, settings."""
+
+import io
+import json
+import os
+import re
+import sqlite3
+import zipfile
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyogrio
+import pytest
+import shapely
+from shapely.geometry import Point, Polygon
+from test_export import GENERATED, _ogrinfo, build_projects, check_rfc7946
+from test_export import _layer_reports as _layers
+
+from kindred_map import boundaries, cli, columns, coverage, export, files, store
+
+TYPES = "pantry,food_bank"
+DISTANCE = 800
+FORMATS = ("geojson", "csv", "gpkg")
+WHATS = ("projects", "ward", "deanery", "borough")
+OGR_TYPES = {
+    "text": ("String",),
+    "code": ("String",),
+    "int": ("Integer", "Integer64"),
+    "float": ("Real",),
+    "bool": ("Integer(Boolean)",),
+    "date": ("Date",),
+}
+"""The GDAL field types a column of each `columns.KINDS` kind may be written as."""
+PCT_PARTS = {"pct_covered": "reached", "pct_deciles_1_2": "residents_deciles_1_2"}
+"""Each percentage column and the count it is the share (0-100) of the population of."""
+
+
+@pytest.fixture(scope="module")
+def real_projects() -> gpd.GeoDataFrame:
+    projects = build_projects()
+    return projects[~projects["synthetic"].astype(bool)].reset_index(drop=True)
+
+
+def _uncovered_ward(projects) -> tuple[str, pd.Series]:
+    """A populous ward no real project of TYPES reaches, and a postcode in it."""
+    result = coverage.assess(projects, TYPES, DISTANCE).by_area("ward")
+    empty = result[(result["reached"] == 0) & (result["population"] > 5000)]
+    code = empty.sort_values("WD24CD")["WD24CD"].iloc[0]
+    postcodes = boundaries.load("postcode")
+    inside = postcodes[(postcodes["WD24CD"] == code) & (postcodes["status"] == "live")]
+    return code, inside.sort_values("residents", ascending=False).iloc[0]
+
+
+@pytest.fixture(scope="module")
+def with_fake(real_projects) -> tuple[gpd.GeoDataFrame, str]:
+    """The real projects plus a made-up pantry in the middle of an uncovered ward."""
+    code, pc = _uncovered_ward(real_projects)
+    fake = real_projects[real_projects["id"] == "fb1"].copy()
+    fake["id"] = "fake-pantry"
+    fake["name"] = "Example Pantry (made up)"
+    fake["type"] = "pantry"
+    fake["synthetic"] = True
+    fake["source"] = "synthetic example"
+    fake["postcode"] = pc["postcode"]
+    fake["WD24CD"] = code
+    fake["LAD25CD"] = pc["LAD25CD"]
+    fake["LSOA21CD"] = pc["LSOA21CD"]
+    fake = fake.set_geometry([Point(pc["lon"], pc["lat"])], crs=boundaries.WGS84)
+    both = pd.concat([real_projects, fake], ignore_index=True)
+    return store.conform(gpd.GeoDataFrame(both, crs=boundaries.WGS84)), code
+
+
+def _outputs(projects, tmp_path: Path, name: str, **options) -> dict[str, object]:
+    """Every export of ``projects`` with coverage figures: file name -> comparable content
+    (bytes for text files; a GeoPackage as its layers' tables, since GDAL stamps the time)."""
+    figures = export.coverage_figures(projects, TYPES, DISTANCE, **options)
+    common = {"coverage": figures, "generated": GENERATED, **options}
+    folder = tmp_path / name
+    outputs = {}
+    for fmt in FORMATS:
+        for what in WHATS:
+            for path in export.write_export(
+                folder / f"{what}.{fmt}", projects, fmt, what, **common
+            ):
+                outputs[path.name] = _content(path)
+    pack = export.export_bytes(projects, "pack", **common)
+    with zipfile.ZipFile(io.BytesIO(pack)) as archive:
+        archive.extractall(folder / "pack")
+        for member in archive.namelist():
+            outputs[f"pack/{member}"] = _content(folder / "pack" / member)
+    for level in coverage.AREA_LEVELS:
+        outputs[f"coverage {level}"] = coverage.assess(projects, TYPES, DISTANCE, **options).gaps(
+            level
+        )
+    return outputs
+
+
+def _content(path: Path):
+    if path.suffix != ".gpkg":
+        return path.read_bytes()
+    return {
+        layer: pyogrio.read_dataframe(path, layer=layer)
+        for layer in pyogrio.list_layers(path)[:, 0]
+    }
+
+
+def _same(first, second) -> bool:
+    if isinstance(first, dict):
+        return first.keys() == second.keys() and all(_same(first[k], second[k]) for k in first)
+    if isinstance(first, pd.DataFrame):
+        return first.equals(second)
+    return first == second
+
+
+def test_a_synthetic_project_changes_no_output_unless_asked_for(real_projects, with_fake, tmp_path):
+    fake, ward = with_fake
+    without = _outputs(real_projects, tmp_path, "real")
+    default = _outputs(fake, tmp_path, "fake")
+    assert without.keys() == default.keys()
+    changed = [name for name in without if not _same(without[name], default[name])]
+    assert changed == [], f"a synthetic record changed {changed}"
+    # Control: asked for by name, the made-up pantry covers the ward and every file says so.
+    included = _outputs(fake, tmp_path, "included", include_synthetic=True)
+    wards = included["coverage ward"].set_index("WD24CD")
+    assert wards.loc[ward, "pct_covered"] > 0
+    assert without["coverage ward"].set_index("WD24CD").loc[ward, "pct_covered"] == 0
+    readme = included["pack/README.txt"].decode("utf-8")
+    assert readme.startswith("WARNING: INCLUDES 1 ILLUSTRATIVE (SYNTHETIC) RECORD(S)")
+    for name, content in included.items():
+        if name.endswith((".geojson",)):
+            assert list(json.loads(content))[1] == "notice", name
+        elif name.endswith("_about.txt"):
+            assert content.decode("utf-8").startswith("WARNING: INCLUDES"), name
+        elif name.endswith(".html"):
+            assert content.decode("utf-8").splitlines()[1].startswith("<!-- WARNING"), name
+        elif name.endswith(".gpkg"):
+            assert content["about"]["item"].iloc[0] == "notice", name
+
+
+def test_cli_leaves_synthetic_records_out_unless_asked_for(with_fake, tmp_path, capsys):
+    fake, ward = with_fake
+    path = tmp_path / "store.gpkg"
+    store.write_store(fake, store.read_imports(path), path, "2025-11-03T09:30:00Z")
+    base = ["gaps", "--types", TYPES, "--store", str(path)]
+    assert cli.main([*base, "-o", str(tmp_path / "default.csv")]) == 0
+    assert cli.main([*base, "--include-synthetic", "-o", str(tmp_path / "with.csv")]) == 0
+    default = pd.read_csv(tmp_path / "default.csv", encoding="utf-8-sig").set_index("WD24CD")
+    included = pd.read_csv(tmp_path / "with.csv", encoding="utf-8-sig").set_index("WD24CD")
+    assert default.loc[ward, "pct_covered"] == 0 and included.loc[ward, "pct_covered"] > 0
+    about = (tmp_path / "with_about.txt").read_text(encoding="utf-8")
+    assert about.startswith("WARNING: INCLUDES 1 ILLUSTRATIVE")
+    assert "WARNING" not in (tmp_path / "default_about.txt").read_text(encoding="utf-8")
+    out = tmp_path / "area.txt"
+    assert cli.main(["area", "ward", ward, "--store", str(path)]) == 0
+    out.write_text(capsys.readouterr().out)
+    assert "Example Pantry" not in out.read_text()
+    assert cli.main(["area", "ward", ward, "--store", str(path), "--include-synthetic"]) == 0
+    assert "Example Pantry" in capsys.readouterr().out
+
+
+# --- one definition of every column -----------------------------------------------------
+
+
+def _fields(part: str) -> dict[str, str]:
+    """Field name -> GDAL type from an ``ogrinfo -so`` layer report."""
+    fields = re.findall(r"^(\w+): (\w+(?:\(\w+\))?) \(", part, flags=re.MULTILINE)
+    return dict(fields)
+
+
+@pytest.fixture(scope="module")
+def pack_folder(with_fake, tmp_path_factory) -> Path:
+    fake, _ = with_fake
+    figures = export.coverage_figures(fake, TYPES, DISTANCE)
+    folder = tmp_path_factory.mktemp("pack")
+    payload = export.export_bytes(fake, "pack", coverage=figures, generated=GENERATED)
+    with zipfile.ZipFile(io.BytesIO(payload)) as archive:
+        archive.extractall(folder)
+    return folder
+
+
+def test_every_column_of_every_output_has_its_own_true_definition(pack_folder):
+    readme = (pack_folder / "README.txt").read_text(encoding="utf-8")
+    gpkg = _layers(_ogrinfo(pack_folder / export.GPKG_NAME))
+    with sqlite3.connect(pack_folder / export.GPKG_NAME) as connection:
+        registered = set(
+            connection.execute("SELECT table_name, column_name FROM gpkg_data_columns")
+        )
+    about = pyogrio.read_dataframe(pack_folder / export.GPKG_NAME, layer="about")
+    for table in WHATS:
+        layer = "projects" if table == "projects" else f"{table}_summary"
+        gpkg_fields = _fields(gpkg[layer])
+        geojson = json.loads((pack_folder / f"{table}.geojson").read_text(encoding="utf-8"))
+        properties = set().union(*(feature["properties"] for feature in geojson["features"]))
+        csv_name = "projects.csv" if table == "projects" else f"{table}_summary.csv"
+        headers = pd.read_csv(pack_folder / csv_name, encoding="utf-8-sig", nrows=0).columns
+        assert set(headers) == properties == set(gpkg_fields), table
+        for name, ogr_type in gpkg_fields.items():
+            column = columns.describe(name, table)
+            assert table in column.tables and column.name == name
+            assert column.unit.strip() and column.description.strip()
+            assert ogr_type in OGR_TYPES[column.kind], (table, name, ogr_type, column.kind)
+            assert (layer, name) in registered
+            assert f"\n- {name} ({column.kind}; unit: {column.unit}): " in readme
+            assert geojson["columns"][name].startswith(f"{column.kind}; unit: {column.unit}")
+            assert f"columns of {layer}: {name}" in set(about["item"])
+            if name.startswith("pct_"):
+                assert column.unit == columns.PERCENT
+                table_values = pd.read_csv(pack_folder / csv_name, encoding="utf-8-sig")
+                part = PCT_PARTS[name]
+                expected = 100 * table_values[part] / table_values["population"]
+                assert np.allclose(table_values[name], expected.round(2), equal_nan=True)
+        assert "gap_score" in gpkg_fields or table == "projects"
+    # Each coverage column has its own description, not one line shared by many.
+    coverage_descriptions = [c.description for c in columns.COVERAGE_COLUMNS.values()]
+    assert len(set(coverage_descriptions)) == len(coverage_descriptions)
+    assert all(name.startswith("pct_") for name in columns.COVERAGE_COLUMNS if "pct" in name)
+
+
+def test_undefined_column_cannot_be_shipped():
+    with pytest.raises(ValueError, match="no definition"):
+        columns.describe("share_deciles_1_2", "ward")
+    with pytest.raises(ValueError, match="no definition"):
+        columns.describe("archdeaconry_name", "ward")
+    assert columns.describe("projects_pantry_per_10k", "ward").unit == columns.PER_10K
+
+
+def test_gaps_output_columns_are_defined(tmp_path):
+    shipped = store.read_projects()
+    result = coverage.assess(shipped, TYPES, DISTANCE)
+    for level in coverage.AREA_LEVELS:
+        table = result.gaps(level)
+        for name in table.columns:
+            assert columns.describe(name, f"gaps_{level}").unit
+
+
+def test_nothing_shipped_names_an_internal_path(pack_folder):
+    for path in pack_folder.iterdir():
+        text = path.read_bytes().decode("utf-8", errors="ignore")
+        assert "kindred_map/" not in text, path.name
+        assert "reference/" not in text, path.name
+
+
+def test_geopackage_types_dates_as_dates(pack_folder):
+    gpkg = _layers(_ogrinfo(pack_folder / export.GPKG_NAME))
+    assert _fields(gpkg["projects"])["last_checked"] == "Date"
+    stored = pyogrio.read_dataframe(pack_folder / export.GPKG_NAME, layer="projects")
+    checked = stored["last_checked"].dropna()
+    assert len(checked) and (checked.dt.strftime("%Y-%m-%d") == "2025-10-01").all()
+
+
+def test_pack_readme_gives_method_layers_and_owner(pack_folder):
+    readme = (pack_folder / "README.txt").read_text(encoding="utf-8")
+    assert "w = 2 for IMD 2025 deciles 1-2, 1.5 for deciles 3-4 and 1 otherwise" in readme
+    assert "straight-line" in readme and "largest remainder" in readme
+    inside = boundaries.metadata("ward")["measured"]["live_postcodes_inside_own_polygon_pct"]
+    assert f"{inside:.1f}% of postcodes lie inside their own ward" in readme
+    assert "200 m" in readme and "APPROXIMATE" in readme
+    settings = export.pack_settings()
+    for key in export.SETTINGS_KEYS:
+        assert settings[key] in readme
+
+
+# --- geometry hygiene -------------------------------------------------------------------
+
+
+def test_tidy_geometries_make_valid_multipolygons_without_repeated_vertices():
+    bowtie = Polygon([(0, 0), (2, 2), (2, 2), (2, 0), (0, 2), (0, 0)])
+    square = Polygon([(0, 0), (1, 0), (1, 0), (1, 1), (0, 1)])
+    tidy = export.tidy_geometries([bowtie, square, None])
+    assert [g.geom_type for g in tidy[:2]] == ["MultiPolygon", "MultiPolygon"]
+    assert tidy[2] is None
+    for geometry in tidy[:2]:
+        assert geometry.is_valid
+        for polygon in geometry.geoms:
+            ring = np.asarray(polygon.exterior.coords)
+            assert (np.abs(np.diff(ring, axis=0)).sum(axis=1) > 0).all()
+    assert tidy[0].area == pytest.approx(bowtie.buffer(0).area + 1)  # both triangles kept
+    assert export.tidy_geometries([Point(1, 2)])[0].equals(Point(1, 2))
+
+
+@pytest.mark.parametrize("level", export.LEVELS)
+def test_area_geojson_has_no_repeated_vertex_and_one_type(pack_folder, level):
+    payload = (pack_folder / f"{level}.geojson").read_bytes()
+    check_rfc7946(payload)
+    features = json.loads(payload)["features"]
+    assert {feature["geometry"]["type"] for feature in features} == {"MultiPolygon"}
+    for feature in features:
+        for polygon in feature["geometry"]["coordinates"]:
+            for ring in polygon:
+                steps = np.abs(np.diff(np.asarray(ring), axis=0)).sum(axis=1)
+                assert (steps > 0).all(), feature["properties"]
+        shape = shapely.geometry.shape(feature["geometry"])
+        assert shape.is_valid
+    (part,) = _layers(_ogrinfo(pack_folder / f"{level}.geojson")).values()
+    assert "Geometry: Multi Polygon" in part
+
+
+# --- file modes -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mask", [0o022, 0o027, 0o002])
+def test_files_are_written_with_the_umask(real_projects, tmp_path, mask):
+    previous = os.umask(mask)
+    try:
+        written = []
+        for fmt in ("geojson", "csv", "gpkg", "html", "pack"):
+            written += export.write_export(tmp_path / f"out.{fmt}", real_projects, fmt)
+        frame = export.area_summary(real_projects, "borough")
+        for suffix in export.TABLE_SUFFIXES:
+            written.append(export.write_table(frame, tmp_path / f"t{suffix}", "borough"))
+        written.append(files.write_bytes(tmp_path / "plain.txt", b"x"))
+    finally:
+        os.umask(previous)
+    written += list(tmp_path.glob("*_about.txt"))
+    for path in written:
+        assert path.stat().st_mode & 0o777 == 0o666 & ~mask, path.name
+    assert not list(tmp_path.glob(".*")), "no temporary file is left behind"
+
+
+def test_a_failed_write_leaves_the_old_file(tmp_path):
+    target = files.write_bytes(tmp_path / "kept.txt", b"old")
+
+    def broken(path: Path) -> None:
+        path.write_bytes(b"half")
+        raise ValueError("disk full")
+
+    with pytest.raises(ValueError, match="disk full"):
+        files.write_with(target, broken)
+    assert target.read_bytes() == b"old" and len(list(tmp_path.iterdir())) == 1
+
+
+# --- settings ---------------------------------------------------------------------------
+
+
+def test_pack_settings_come_from_file_then_environment_then_defaults(tmp_path, monkeypatch):
+    defaults = export.pack_settings()
+    assert set(defaults) == set(export.SETTINGS_KEYS) and all(defaults.values())
+    mine = tmp_path / "mine.toml"
+    mine.write_text('contact = "Jo Bloggs, jo@example.org"\n', encoding="utf-8")
+    other = tmp_path / "other.toml"
+    other.write_text('owner = "Knowsley CVS"\n', encoding="utf-8")
+    monkeypatch.setenv(export.SETTINGS_ENV, str(other))
+    assert export.pack_settings()["owner"] == "Knowsley CVS"
+    chosen = export.pack_settings(mine)
+    assert chosen["contact"] == "Jo Bloggs, jo@example.org"
+    assert chosen["owner"] == defaults["owner"]  # the explicit file wins over the environment
+    bad = tmp_path / "bad.toml"
+    bad.write_text('colour = "red"\n', encoding="utf-8")
+    with pytest.raises(ValueError, match="unknown key"):
+        export.pack_settings(bad)
+    with pytest.raises(ValueError, match="cannot read"):
+        export.pack_settings(tmp_path / "missing.toml")
+
+
+def test_cli_settings_reach_the_readme(real_projects, tmp_path):
+    path = tmp_path / "store.gpkg"
+    store.write_store(real_projects, store.read_imports(path), path, "2025-11-03T09:30:00Z")
+    settings = tmp_path / "s.toml"
+    settings.write_text('contact = "Data team <data@example.org>"\n', encoding="utf-8")
+    out = tmp_path / "pack.zip"
+    argv = ["export", "--format", "pack", "--store", str(path), "--settings", str(settings)]
+    assert cli.main([*argv, "-o", str(out)]) == 0
+    with zipfile.ZipFile(out) as archive:
+        readme = archive.read("README.txt").decode("utf-8")
+    assert "- Contact: Data team <data@example.org>" in readme
+
+
+# --- template safety of the HTML map ----------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["{{7*7}}", "{#3}", "</script>", "{0}{title}", "${7*7}"])
+def test_html_map_carries_template_like_names_as_data(real_projects, name):
+    projects = real_projects.copy()
+    projects.loc[0, "name"] = name
+    page = export.html_map(projects).decode("utf-8")
+    script = page.split("var KINDRED = ", 1)[1].split(";\n", 1)[0]
+    data = json.loads(script)
+    popups = [marker["popup"] for marker in data["projects"]]
+    assert any(
+        popup.startswith(f"<strong>{name.replace('<', '&lt;').replace('>', '&gt;')}")
+        for popup in popups
+    )
+    assert "</script>" not in script and "49" not in page.split("<script>", 1)[0]
