@@ -259,6 +259,30 @@ def cmd_area(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_profile(args: argparse.Namespace) -> int:
+    from kindred_map import profile
+
+    if args.all:
+        if not args.borough:
+            raise ValueError("--all needs --borough NAME: one profile per ward of that borough")
+        if args.level not in (None, "ward") or args.area:
+            raise ValueError("--all makes ward profiles: give no area with it")
+    elif not args.level or not args.area:
+        raise ValueError("give a level and an area (e.g. profile ward Anfield), or --all")
+    ctx = profile.context(
+        types=args.types,
+        distance_m=args.distance,
+        include_synthetic=args.include_synthetic,
+        store_path=Path(args.store),
+    )
+    if args.all:
+        written = profile.write_all(Path(args.out), args.borough, ctx, args.format)
+        print(f"wrote {len(written)} ward profiles to {args.out}")
+    else:
+        print(f"written to {profile.write_profile(Path(args.out), args.level, args.area, ctx)}")
+    return 0
+
+
 def cmd_dashboard(args: argparse.Namespace) -> int:
     """Streamlit in this process, after the imports and layer loads the first page needs.
 
@@ -454,6 +478,28 @@ def build_parser() -> argparse.ArgumentParser:
     area.add_argument("--store", default=str(DEFAULT_STORE), help="project store")
     _add_synthetic_option(area)
     area.set_defaults(func=cmd_area)
+    profiler = commands.add_parser(
+        "profile",
+        help="a printable A4 profile of a ward, deanery or borough (PDF or HTML)",
+        description="One or two A4 pages about one area: locator map, population, IMD 2025 "
+        "deciles, projects by type and their list, coverage and gap rank at --distance, the "
+        "nearest projects beyond the boundary, method and attribution. -o FILE.pdf or "
+        "FILE.html. With --all --borough NAME, one profile per ward of the borough into the "
+        "folder -o.",
+    )
+    profiler.add_argument("level", nargs="?", choices=["ward", "deanery", "borough"])
+    profiler.add_argument("area", nargs="?", help="the area's code or name")
+    profiler.add_argument("-o", "--out", required=True, help="output .pdf/.html, or a folder")
+    profiler.add_argument("--all", action="store_true", help="every ward of --borough")
+    profiler.add_argument("--borough", help="with --all: the borough (name or code)")
+    profiler.add_argument(
+        "--format", choices=["pdf", "html"], default="pdf", help="with --all: file format"
+    )
+    profiler.add_argument("--types", help="TYPE[,TYPE] (default: every type)")
+    profiler.add_argument("--distance", type=float, default=800.0, help="reach in metres (800)")
+    profiler.add_argument("--store", default=str(DEFAULT_STORE), help="project store")
+    _add_synthetic_option(profiler)
+    profiler.set_defaults(func=cmd_profile)
     board = commands.add_parser(
         "dashboard",
         help="start the dashboard (what make run does)",

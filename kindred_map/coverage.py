@@ -216,7 +216,7 @@ def _nearest(tree_xy, tree_lonlat, query_xy, query_lonlat) -> np.ndarray:
     return np.asarray(metres, dtype=float)
 
 
-def _weighted_median(frame: pd.DataFrame, key: str, value: str, weight: str) -> pd.Series:
+def weighted_median(frame: pd.DataFrame, key: str, value: str, weight: str) -> pd.Series:
     """Per ``key``: the smallest ``value`` such that at least half the weight is at or below it."""
     ordered = frame[[key, value, weight]].sort_values([key, value], kind="stable")
     groups = ordered.groupby(key, sort=False, observed=True)[weight]
@@ -296,7 +296,7 @@ class CoverageResult:
         for column in (code, name):
             if isinstance(table[column].dtype, pd.CategoricalDtype):
                 table[column] = table[column].astype(str)
-        median = _weighted_median(frame, code, "distance", "population")
+        median = weighted_median(frame, code, "distance", "population")
         median = table[code].map(median).astype(float)
         table["median_distance_m"] = median.where(np.isfinite(median)).round(0)
         population = table["population"].where(table["population"] > 0)
@@ -377,7 +377,7 @@ class CoverageResult:
         deprived_total = int(residents[deprived].sum())
         deprived_within = int(residents[deprived & reached].sum())
         frame = pd.DataFrame({"all": 0, "d": self.points["nearest_m"].to_numpy(), "w": residents})
-        median = _weighted_median(frame, "all", "d", "w")
+        median = weighted_median(frame, "all", "d", "w")
         median_m = float(median.iloc[0]) if len(median) else math.nan
         weights = deprivation_weight(self.points["imd_decile"])
         outside = (
