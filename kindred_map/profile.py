@@ -468,6 +468,8 @@ def render(data: dict, generated: datetime | None = None) -> str:
     by_type = _table(
         ["Type", "Projects"], [[label, str(n)] for label, n in data["by_type"].items()], [1]
     )
+    if not data["by_type"]:
+        by_type = "<p>None of the chosen types.</p>"
     listed = data["listed"][:LISTED_PROJECTS]
     more = len(data["listed"]) - len(listed)
     project_list = _table(
@@ -535,15 +537,17 @@ Project types: {_e(type_words)} &middot; Reach {_e(reach)} m &middot; {_e(stamp)
 """
 
 
-def _refuse(url: str):
-    raise ValueError(f"profiles fetch nothing: refused {url!r}")
-
-
 def pdf_bytes(page: str) -> bytes:
-    """The page printed to PDF by WeasyPrint, offline (every URL fetch refused)."""
+    """The page printed to PDF by WeasyPrint, offline: every URL is refused, and a page that
+    asks for one (a profile never does) fails with a ValueError instead of reaching out."""
     import weasyprint
+    from weasyprint.urls import FatalURLFetchingError, URLFetcher
 
-    return weasyprint.HTML(string=page, url_fetcher=_refuse).write_pdf()
+    offline = URLFetcher(allowed_protocols=(), fail_on_errors=True)
+    try:
+        return weasyprint.HTML(string=page, url_fetcher=offline).write_pdf()
+    except FatalURLFetchingError as error:
+        raise ValueError(f"profiles fetch nothing: {error}") from None
 
 
 def profile_html(

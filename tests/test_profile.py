@@ -1,0 +1,208 @@
+"""Area profiles: a PDF for one ward of each borough, at most two A4 pages, rendered to PNG, with
+every figure equal to `kindred-map area` and the coverage API; text shown as typed."""
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+
+from kindred_map import boundaries, cli, coverage, privacy, profile, store
+
+DISTANCE = 800
+TYPES = "pantry,food_bank,warm_space"
+POPPLER = {name: shutil.which(name) for name in ("pdftoppm", "pdftotext", "pdfinfo")}
+
+
+def _poppler(name: str) -> str:
+    if POPPLER[name] is None:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"{name} (poppler-utils) is required when CI=true")
+        pytest.skip(f"{name} not installed (apt-get install poppler-utils)")
+    return POPPLER[name]
+
+
+@pytest.fixture(scope="module")
+def shipped() -> gpd.GeoDataFrame:
+    return store.read_projects()
+
+
+@pytest.fixture(scope="module")
+def ctx(shipped) -> profile.Context:
+    return profile.context(shipped, TYPES, DISTANCE)
+
+
+def _one_ward_per_borough() -> list[tuple[str, str]]:
+    """(borough, ward code): each borough's most populous ward, so every profile has people."""
+    wards = boundaries.load("ward").sort_values(["LAD24NM", "population"], ascending=[True, False])
+    first = wards.groupby("LAD24NM", sort=True).head(1)
+    return list(zip(first["LAD24NM"], first["WD24CD"], strict=True))
+
+
+WARDS = _one_ward_per_borough()
+
+
+def _area_text(code: str, capsys) -> str:
+    argv = ["area", "ward", code, "--distance", str(DISTANCE), "--types", TYPES]
+    assert cli.main(argv) == 0
+    return capsys.readouterr().out
+
+
+def _pdf_text(path: Path) -> str:
+    run = subprocess.run(
+        [_poppler("pdftotext"), "-layout", str(path), "-"], capture_output=True, text=True
+    )
+    assert run.returncode == 0, run.stderr
+    return run.stdout
+
+
+def _figure(text: str, label: str) -> float:
+    found = re.search(rf"{re.escape(label)}\s+(-?[\d,.]+)", text)
+    assert found, f"{label!r} not in the profile"
+    return float(found.group(1).replace(",", ""))
+
+
+def _domain_deciles(code: str) -> dict[str, int]:
+    """Population-weighted median domain deciles of the ward's residents, from the population
+    surface and the LSOA layer (independently of kindred_map.profile)."""
+    people = coverage.population_points()
+    people = people[people["WD24CD"] == code]
+    lsoa = boundaries.load("lsoa").set_index("LSOA21CD")
+    medians = {}
+    for column, label in profile.DOMAINS.items():
+        values = people["LSOA21CD"].map(lsoa[column]).to_numpy(dtype=float)
+        weights = people["residents"].to_numpy()
+        order = np.argsort(values, kind="stable")
+        cumulative = np.cumsum(weights[order])
+        medians[label] = int(values[order][np.searchsorted(cumulative * 2, weights.sum())])
+    return medians
+
+
+@pytest.mark.parametrize(("borough", "code"), WARDS, ids=[b for b, _ in WARDS])
+def test_ward_profile_pdf_agrees_with_kindred_map_area(
+    borough, code, ctx, artifacts_dir, capsys, tmp_path
+):
+    path = profile.write_profile(artifacts_dir / f"profile_{code}.pdf", "ward", code, ctx)
+    pages = subprocess.run(
+        [_poppler("pdfinfo"), str(path)], capture_output=True, text=True, check=True
+    ).stdout
+    count = int(re.search(r"^Pages:\s+(\d+)", pages, flags=re.MULTILINE).group(1))
+    assert 1 <= count <= 2
+    prefix = artifacts_dir / f"profile_{code}"
+    subprocess.run([_poppler("pdftoppm"), "-r", "50", "-png", str(path), str(prefix)], check=True)
+    pngs = sorted(artifacts_dir.glob(f"profile_{code}-*.png"))
+    assert len(pngs) == count and all(png.stat().st_size > 10_000 for png in pngs)
+
+    text = _pdf_text(path)
+    area = _area_text(code, capsys)
+    assert f"[{code}]" in area and code in text and borough in " ".join(text.split())
+    population = int(re.search(r"Population \(Census 2021\): ([\d,]+)", area)[1].replace(",", ""))
+    assert _figure(text, "Population (Census 2021)") == population
+    decile = int(re.search(r"IMD 2025 decile (\d+)", area)[1])
+    assert _figure(text, "IMD 2025 decile (median)") == decile
+    projects = int(re.search(r"^Projects: ([\d,]+)", area, flags=re.MULTILINE)[1])
+    assert _figure(text, "Projects") == projects
+    for label, number in re.findall(r"^  ([A-Z][^:\n]+): ([\d,]+)$", area, flags=re.MULTILINE):
+        assert re.search(rf"(^|\s){re.escape(label)}\s+{number}(\s|$)", text, flags=re.MULTILINE)
+    covered = re.search(
+        r"Coverage: ([\d.]+)% of residents within reach; ([\d,]+) beyond reach; "
+        r"gap score ([\d,]+) \(([\d,]+) per 1,000\)",
+        area,
+    )
+    assert round(_figure(text, "Covered"), 1) == float(covered[1])
+    assert _figure(text, "Beyond reach") == int(covered[2].replace(",", ""))
+    assert round(_figure(text, "Gap score")) == int(covered[3].replace(",", ""))
+    assert round(_figure(text, "Gap score per 1,000")) == int(covered[4].replace(",", ""))
+    ranked = coverage.assess(store.read_projects(), TYPES, DISTANCE).gaps("ward")
+    row = ranked.set_index("WD24CD").loc[code]
+    assert _figure(text, "Gap rank") == row["gap_rank"]
+    assert f"Gap rank {row['gap_rank']} of {len(ranked)}" in " ".join(text.split())
+    assert _figure(text, "Within reach") == row["reached"]
+    assert _figure(text, "Beyond reach, deciles 1-2") == row["beyond_reach_deciles_1_2"]
+    assert _figure(text, "Median distance to nearest") == row["median_distance_m"]
+    assert _figure(text, "Residents in deciles 1-2") == row["pct_deciles_1_2"]
+    for label, value in _domain_deciles(code).items():
+        assert re.search(rf"(^|\s){re.escape(label)}\s+{value}(\s|$)", text, flags=re.MULTILINE)
+
+
+def test_nearest_projects_beyond_the_boundary_are_the_nearest(ctx):
+    code = WARDS[0][1]
+    data = profile.figures("ward", code, ctx)
+    ward = boundaries.load("ward").to_crs(boundaries.BNG).set_index("WD24CD").geometry[code]
+    others = ctx.projects[ctx.projects["WD24CD"].astype(str) != code]
+    metres = shapely.distance(ward, others.geometry.to_crs(boundaries.BNG).to_numpy())
+    listed = [row["metres"] for row in data["nearest"]]
+    assert listed == sorted(listed) and len(listed) == profile.NEAREST_BEYOND
+    assert listed[0] == round(float(np.min(metres)))
+
+
+def test_profile_levels_and_batch(ctx, tmp_path):
+    for level, name in (("deanery", "Wigan"), ("borough", "Knowsley")):
+        page = profile.profile_html(level, name, ctx=ctx)
+        assert page.startswith("<!DOCTYPE html>") and "<svg" in page
+    assert "APPROXIMATE" in profile.profile_html("deanery", "Wigan", ctx=ctx)
+    written = profile.write_all(tmp_path / "halton", "Halton", ctx, "html")
+    wards = boundaries.load("ward")
+    assert len(written) == int((wards["LAD24NM"] == "Halton").sum())
+    assert all(path.suffix == ".html" and path.stat().st_size > 5_000 for path in written)
+
+
+@pytest.mark.parametrize(
+    ("level", "name", "message"),
+    [("ward", "Nowhere", "no ward called"), ("lsoa", "x", "no profile for level")],
+)
+def test_bad_areas_are_named(level, name, message):
+    with pytest.raises(ValueError, match=message):
+        profile.resolve(level, name)
+
+
+def test_shared_ward_names_ask_for_a_code():
+    names = boundaries.load("ward")["WD24NM"]
+    shared = names[names.duplicated()]
+    if shared.empty:
+        pytest.skip("no ward name is shared in the shipped layer")
+    with pytest.raises(ValueError, match="give a code"):
+        profile.resolve("ward", shared.iloc[0])
+
+
+TRICKY = "{{7*7}} {#3} </script><b>bold</b> & ${x}"
+
+
+def test_profile_prints_every_text_as_typed(shipped, tmp_path):
+    code = WARDS[0][1]
+    tricky = shipped[shipped["location_precision"] == "exact"].head(1).copy()
+    tricky["name"] = TRICKY
+    tricky["organisation"] = "<img src=x onerror=alert(1)>"
+    tricky["WD24CD"] = code
+    tricky["synthetic"] = False
+    projects = pd.concat([shipped, tricky], ignore_index=True)
+    ctx = profile.context(gpd.GeoDataFrame(projects, crs=shipped.crs), None, DISTANCE)
+    page = profile.profile_html("ward", code, ctx=ctx)
+    assert "<b>bold</b>" not in page and "<img src=x" not in page
+    assert "{{7*7}} {#3} &lt;/script&gt;&lt;b&gt;bold&lt;/b&gt; &amp; ${x}" in page
+    path = tmp_path / "tricky.pdf"
+    path.write_bytes(profile.pdf_bytes(page))
+    assert TRICKY in " ".join(_pdf_text(path).split())
+
+
+def test_profile_leaves_synthetic_records_out_unless_asked_for(shipped):
+    made_up = shipped[shipped["synthetic"].astype(bool)]
+    assert len(made_up), "the sample store holds synthetic examples"
+    code = str(made_up["WD24CD"].iloc[0])
+    name = str(made_up["name"].iloc[0])
+    default = profile.profile_html("ward", code, projects=shipped)
+    included = profile.profile_html("ward", code, projects=shipped, include_synthetic=True)
+    assert privacy.WARD_ONLY not in default
+    assert name not in default and "ILLUSTRATIVE" not in default
+    assert name in included and "ILLUSTRATIVE (synthetic)" in included
+
+
+def test_profile_fetches_nothing():
+    with pytest.raises(ValueError, match="fetch nothing"):
+        profile.pdf_bytes('<img src="http://example.org/x.png">')
