@@ -12,15 +12,16 @@ prints as typed.
 
 PDF: WeasyPrint (kept, BSD licence, pure Python on Debian's Pango), chosen over Chromium's
 print-to-PDF because it needs no browser process: the dashboard's download button and the
-batch mode render in-process, offline (the URL fetcher refuses every URL), in about a tenth of a
-second a page.
+batch mode render in-process and offline (the URL fetcher refuses every URL); measured about
+0.15 s a profile on 2 shared cores (benchmarks/results/profiles.md).
 """
 
 import html
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cache
 from pathlib import Path
 
 import geopandas as gpd
@@ -61,6 +62,7 @@ class Context:
 
     projects: gpd.GeoDataFrame
     result: coverage.CoverageResult
+    gaps: Mapping[str, pd.DataFrame]
     types: tuple[str, ...]
     distance_m: float
     include_synthetic: bool
@@ -84,7 +86,11 @@ def context(
         privacy.mask_ward_only(real), types=list(chosen), include_synthetic=True
     )
     result = coverage.assess(real, chosen, distance_m, include_synthetic=True)
-    return Context(shown, result, chosen, float(distance_m), include_synthetic)
+    gaps = {}
+    for level in LEVELS:
+        ranked = result.gaps(level)
+        gaps[level] = ranked.assign(_code=boundaries.code_texts(ranked[coverage.LEVELS[level][0]]))
+    return Context(shown, result, gaps, chosen, float(distance_m), include_synthetic)
 
 
 def resolve(level: str, name_or_code: str) -> str:
@@ -115,6 +121,16 @@ def resolve(level: str, name_or_code: str) -> str:
 
 
 def deprivation(level: str) -> pd.DataFrame:
+    """Deprivation figures of every ``level`` area (see `_deprivation`), computed once per
+    version of the layer files."""
+    names = ("postcode", "lsoa", "ward", "borough", "deanery")
+    paths = [boundaries.layer_path(name) for name in names]
+    stamp = tuple(path.stat().st_mtime_ns if path.exists() else None for path in paths)
+    return _deprivation(level, stamp).copy()
+
+
+@cache
+def _deprivation(level: str, _stamp: tuple) -> pd.DataFrame:
     """Per area of ``level`` (indexed by code): the population-weighted median IMD 2025 decile
     and domain deciles of its residents' LSOAs, and pct_deciles_1_2 (0-100).
 
@@ -148,8 +164,7 @@ def figures(level: str, name_or_code: str, ctx: Context) -> dict:
     code = resolve(level, name_or_code)
     area = _area(level, code)
     layer = boundaries.LAYERS[level]
-    gaps = ctx.result.gaps(level)
-    gaps = gaps.assign(_code=boundaries.code_texts(gaps[coverage.LEVELS[level][0]]))
+    gaps = ctx.gaps[level]
     row = gaps[gaps["_code"] == code]
     gap = row.iloc[0].to_dict() if len(row) else None
     deprived = deprivation(level)
