@@ -93,8 +93,11 @@ def cmd_clusters(args: argparse.Namespace) -> int:
         "seed": args.seed,
         "alpha": args.alpha,
     }
-    hulls = clusters.point_clusters(projects, args.types, args.eps, args.min_samples)
-    spots = clusters.hot_spots(projects, args.types, args.permutations, args.seed, args.alpha)
+    synthetic = {"include_synthetic": args.include_synthetic}
+    hulls = clusters.point_clusters(projects, args.types, args.eps, args.min_samples, **synthetic)
+    spots = clusters.hot_spots(
+        projects, args.types, args.permutations, args.seed, args.alpha, **synthetic
+    )
     print(clusters.summary_text(hulls, spots))
     if args.out:
         export.write_table(hulls, Path(args.out), "clusters", projects, parameters)

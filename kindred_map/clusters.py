@@ -43,6 +43,7 @@ def point_clusters(
     eps_m: float = DEFAULT_EPS_M,
     min_samples: int = DEFAULT_MIN_SAMPLES,
     hull_buffer_m: float = DEFAULT_HULL_BUFFER_M,
+    include_synthetic: bool = False,
 ) -> gpd.GeoDataFrame:
     """DBSCAN clusters of projects in metres (EPSG:27700), as hulls with counts by type.
 
@@ -53,6 +54,7 @@ def point_clusters(
     real projects), area_km2. Returned in EPSG:4326;
     ``attrs`` records the parameters, unclustered projects and home-run projects left out.
     ``min_samples`` must be at least 3 so that every hull has 3 or more projects.
+    Illustrative (synthetic) records are left out unless ``include_synthetic``.
     """
     if not eps_m > 0:
         raise ValueError(f"eps_m must be a positive number of metres, got {eps_m}")
@@ -61,6 +63,8 @@ def point_clusters(
     if not hull_buffer_m > 0:
         raise ValueError(f"hull_buffer_m must be positive, got {hull_buffer_m}")
     types = resolve_types(types)
+    if not include_synthetic:
+        projects = projects[~synthetic_mask(projects)]
     chosen, unlocated = chosen_projects(projects, types)
     hidden = ward_only_mask(chosen)
     public = chosen[~hidden].to_crs(boundaries.BNG)
@@ -156,6 +160,7 @@ def hot_spots(
     seed: int = DEFAULT_SEED,
     alpha: float = DEFAULT_ALPHA,
     wards: gpd.GeoDataFrame | None = None,
+    include_synthetic: bool = False,
 ) -> gpd.GeoDataFrame:
     """Hot and cold spots of provision per ward (exploratory): Getis-Ord Gi* with FDR.
 
@@ -167,13 +172,16 @@ def hot_spots(
     Benjamini-Hochberg correction, and
     a ward is ``hot`` (z > 0) or ``cold`` (z < 0) when its q-value is at most ``alpha``.
     ``wards``: polygons with WD24CD, WD24NM and population (default: the shipped wards).
-    Returned in EPSG:4326 with an ``exploratory`` column and ``note``.
+    Returned in EPSG:4326 with an ``exploratory`` column and ``note``. Illustrative
+    (synthetic) records are left out unless ``include_synthetic``.
     """
     if int(permutations) != permutations or permutations < 99:
         raise ValueError(f"permutations must be a whole number >= 99, got {permutations}")
     if not 0 < alpha < 1:
         raise ValueError(f"alpha must lie between 0 and 1, got {alpha}")
     types = resolve_types(types)
+    if not include_synthetic:
+        projects = projects[~synthetic_mask(projects)]
     chosen, unlocated = chosen_projects(projects, types)
     wards = boundaries.load("ward") if wards is None else wards.to_crs(boundaries.WGS84)
     missing = [c for c in ("WD24CD", "population") if c not in wards.columns]

@@ -73,14 +73,14 @@ def test_outputs_carry_no_project_coordinates(found):
     assert not revealing & set(found.columns)
 
 
-def test_synthetic_members_are_counted():
+def test_synthetic_members_count_only_when_asked_for():
     points = _projects_bng(GROUP_B)
     points["synthetic"] = [True, True, False]
-    found = clusters.point_clusters(points, "pantry")
+    assert clusters.point_clusters(points, "pantry").empty
+    found = clusters.point_clusters(points, "pantry", include_synthetic=True)
     assert found["n_synthetic"].tolist() == [2]
-    assert "2 clustered project(s) are synthetic" in clusters.summary_text(
-        found, clusters.hot_spots(points, "pantry", wards=_lattice())
-    )
+    spots = clusters.hot_spots(points, "pantry", wards=_lattice(), include_synthetic=True)
+    assert "2 clustered project(s) are synthetic" in clusters.summary_text(found, spots)
 
 
 def test_home_run_projects_never_form_a_hull():
