@@ -19,7 +19,7 @@ from shapely.geometry import Point, Polygon
 from test_export import GENERATED, _ogrinfo, build_projects, check_rfc7946
 from test_export import _layer_reports as _layers
 
-from kindred_map import boundaries, cli, columns, coverage, export, files, store
+from kindred_map import boundaries, cli, columns, coverage, export, files, profile, store
 
 TYPES = "pantry,food_bank"
 DISTANCE = 800
@@ -73,7 +73,7 @@ def with_fake(real_projects) -> tuple[gpd.GeoDataFrame, str]:
     return store.conform(gpd.GeoDataFrame(both, crs=boundaries.WGS84)), code
 
 
-def _outputs(projects, tmp_path: Path, name: str, **options) -> dict[str, object]:
+def _outputs(projects, tmp_path: Path, name: str, profiled, **options) -> dict[str, object]:
     """Every export of ``projects`` with coverage figures: file name -> comparable content
     (bytes for text files; a GeoPackage as its layers' tables, since GDAL stamps the time)."""
     figures = export.coverage_figures(projects, TYPES, DISTANCE, **options)
@@ -95,6 +95,10 @@ def _outputs(projects, tmp_path: Path, name: str, **options) -> dict[str, object
         outputs[f"coverage {level}"] = coverage.assess(projects, TYPES, DISTANCE, **options).gaps(
             level
         )
+    for level, code in profiled.items():
+        outputs[f"profile {level}"] = profile.profile_html(
+            level, code, DISTANCE, TYPES, projects, generated=GENERATED, **options
+        ).encode("utf-8")
     return outputs
 
 
@@ -117,13 +121,16 @@ def _same(first, second) -> bool:
 
 def test_a_synthetic_project_changes_no_output_unless_asked_for(real_projects, with_fake, tmp_path):
     fake, ward = with_fake
-    without = _outputs(real_projects, tmp_path, "real")
-    default = _outputs(fake, tmp_path, "fake")
+    borough = boundaries.load("ward").set_index("WD24CD").loc[ward, "LAD24CD"]
+    profiled = {"ward": ward, "borough": borough}
+    without = _outputs(real_projects, tmp_path, "real", profiled)
+    default = _outputs(fake, tmp_path, "fake", profiled)
     assert without.keys() == default.keys()
     changed = [name for name in without if not _same(without[name], default[name])]
     assert changed == [], f"a synthetic record changed {changed}"
     # Control: asked for by name, the made-up pantry covers the ward and every file says so.
-    included = _outputs(fake, tmp_path, "included", include_synthetic=True)
+    included = _outputs(fake, tmp_path, "included", profiled, include_synthetic=True)
+    assert b"ILLUSTRATIVE (synthetic)" in included["profile ward"]
     wards = included["coverage ward"].set_index("WD24CD")
     assert wards.loc[ward, "pct_covered"] > 0
     assert without["coverage ward"].set_index("WD24CD").loc[ward, "pct_covered"] == 0
