@@ -502,6 +502,11 @@ def render(data: dict, generated: datetime | None = None) -> str:
         [[r["name"], r["type"], r["where"], _number(r["metres"])] for r in data["nearest"]],
         numeric=[3],
     )
+    if any(row["metres"] == 0 for row in data["nearest"]):
+        nearest += (
+            "<p class='small'>0 m: on or inside the drawn (generalised) boundary, but its "
+            "postcode places it in the neighbouring area.</p>"
+        )
     warning = ""
     if data["synthetic"]:
         warning = (
