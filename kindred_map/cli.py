@@ -52,8 +52,10 @@ def cmd_gaps(args: argparse.Namespace) -> int:
     from kindred_map import coverage, export, store
 
     projects = store.read_projects(Path(args.store))
-    result = coverage.assess(projects, args.types, args.distance)
+    result = coverage.assess(projects, args.types, args.distance, open_at=args.open)
     parameters = {"types": args.types or "all", "distance_m": args.distance, "by": args.by}
+    if args.open:
+        parameters["open"] = result.open_at
     print(result.headline_text())
     ranked = result.gaps(args.by)
     print(coverage.gaps_text(ranked, args.by, args.top))
@@ -284,6 +286,13 @@ def build_parser() -> argparse.ArgumentParser:
     gaps.add_argument("--types", help="TYPE[,TYPE] (default: every type)")
     gaps.add_argument("--distance", type=float, default=800.0, help="reach in metres (800)")
     gaps.add_argument("--by", choices=["ward", "deanery", "borough"], default="ward")
+    gaps.add_argument(
+        "--open",
+        metavar="WHEN",
+        help="count only projects open then: 'sat 10:00', 'saturday' (any time that day), "
+        "'weekend' (any time Sat/Sun) or 'evening' (any time 17:00-21:00); unknown hours are "
+        "counted apart, never as open",
+    )
     gaps.add_argument("--top", type=int, default=10, help="gaps to print (10)")
     gaps.add_argument("-o", "--out", help="write the ranked table (.geojson, .gpkg, .csv)")
     gaps.add_argument("--store", default=str(DEFAULT_STORE), help="project store")

@@ -269,19 +269,24 @@ class Window:
 
 
 def window(spec: str, on: date | None = None) -> Window:
-    """``"sat 10:00"``, ``"Saturday 2pm"``, ``"weekend"`` or ``"evening"`` as a Window."""
+    """``"sat 10:00"``, ``"Saturday 2pm"``, ``"saturday"`` (any time that day), ``"weekend"``
+    or ``"evening"`` as a Window."""
     text = " ".join(str(spec or "").lower().split())
     if text == "weekend":
         return Window("weekend (any time Saturday or Sunday)", WEEKEND, "00:00", "24:00", on)
     if text == "evening":
         label = f"evening (any time {EVENING[0]}-{EVENING[1]}, any day)"
         return Window(label, DAYS, *EVENING, on)
+    if re.fullmatch(_DAY, text, re.IGNORECASE) and text.rstrip(".") in _DAY_OF:
+        day = _DAY_OF[text.rstrip(".")]
+        label = f"{DAY_LABELS[DAYS.index(day)]} (any time that day)"
+        return Window(label, (day,), "00:00", "24:00", on)
     match = re.fullmatch(rf"({_DAY})\s+({_TIME})", text, re.IGNORECASE)
     moment = _minutes(match[2]) if match else None
     if match is None or moment is None or moment >= 24 * 60:
         raise ValueError(
             f"cannot read {spec!r} as a time: give a day and time ('sat 10:00', 'tue 2pm'), "
-            "'weekend' or 'evening'"
+            "a day ('saturday'), 'weekend' or 'evening'"
         )
     day = _DAY_OF[match[1].rstrip(".")]
     clock = _clock(moment)

@@ -133,6 +133,8 @@ def test_open_at_and_windows():
     assert hours.open_during(late, hours.window("evening")) is True
     assert hours.open_during(hours.parse("Tue 15:00-17:00"), hours.window("evening")) is False
     assert hours.window("Saturday 2pm").start == "14:00"
+    assert hours.open_during(schedules, hours.window("saturday")) is True
+    assert hours.open_during(schedules, hours.window("sun")) is False
     seasonal = [hours.schedule("SA", "10:00", "12:00", "2025-11-01", "2026-03-31")]
     assert hours.open_at(seasonal, datetime(2025, 11, 29, 10)) is True
     assert hours.open_at(seasonal, datetime(2026, 5, 2, 10)) is False
@@ -140,7 +142,7 @@ def test_open_at_and_windows():
     assert hours.open_during(seasonal, hours.window("sat 10:00")) is True
 
 
-@pytest.mark.parametrize("spec", ["", "someday", "sat", "sat 25:00", "monthly"])
+@pytest.mark.parametrize("spec", ["", "someday", "sat 25:00", "monthly", "sat 10"])
 def test_bad_window_says_what_to_give(spec):
     with pytest.raises(ValueError, match="weekend"):
         hours.window(spec)
