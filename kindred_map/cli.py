@@ -151,6 +151,9 @@ def _joined(values: list[str] | None) -> str | None:
     return ",".join(values) if values else None
 
 
+FORMATS = ("geojson", "gpkg", "csv", "html", "pack", "oruk", "oruk-csv")
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     from kindred_map import export, filters, store
 
@@ -178,10 +181,13 @@ def cmd_export(args: argparse.Namespace) -> int:
             "home-run projects count at their ward's centre)"
         )
     what = args.what or ("all" if args.format in ("gpkg", "pack") else "projects")
+    fmt = args.format
+    if fmt == "oruk" and Path(args.out).suffix.lower() == ".zip":
+        fmt = "oruk-csv"
     written = export.write_export(
         Path(args.out),
         projects,
-        args.format,
+        fmt,
         what,
         coverage=figures,
         area_filters=chosen,
@@ -189,7 +195,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     )
     if projects.empty:
         print("warning: no project matches the filters", file=sys.stderr)
-    print(f"exported {len(projects)} of {len(everything)} projects ({what}, {args.format})")
+    print(f"exported {len(projects)} of {len(everything)} projects ({what}, {fmt})")
     for path in written:
         print(f"written to {path}")
     return 0
@@ -361,12 +367,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="export projects or area summaries for council partners",
         description="Export the projects (filtered) or ward / deanery / borough summaries: "
         "RFC 7946 GeoJSON (WGS84), GeoPackage (EPSG:27700), CSV (with a _about.txt beside it), "
-        "a one-file offline HTML map, or a council pack (.zip of all of them with a README). "
-        "Home-run (ward_only) projects leave only at their ward's centre.",
+        "a one-file offline HTML map, a council pack (.zip of all of them with a README), or "
+        "Open Referral UK services (oruk: JSON; oruk-csv, or oruk with -o NAME.zip: the CSV "
+        "package). Home-run (ward_only) projects leave only at their ward's centre.",
     )
-    exporter.add_argument(
-        "--format", required=True, choices=["geojson", "gpkg", "csv", "html", "pack"]
-    )
+    exporter.add_argument("--format", required=True, choices=list(FORMATS))
     exporter.add_argument(
         "--what",
         choices=["projects", "ward", "deanery", "borough", "all"],

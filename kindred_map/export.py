@@ -19,7 +19,8 @@ import shapely
 from kindred_map import __version__, assets, boundaries, filters, privacy
 from kindred_map.schema import JOINED_FIELDS, RECORD_FIELDS, project_types
 
-FORMATS = ("geojson", "gpkg", "csv", "html", "pack")
+FORMATS = ("geojson", "gpkg", "csv", "html", "pack", "oruk", "oruk-csv")
+"""``oruk``: Open Referral UK JSON; ``oruk-csv``: its zipped CSV package (`kindred_map.oruk`)."""
 LEVELS = ("ward", "deanery", "borough")
 WHATS = ("projects", *LEVELS, "all")
 """What to export: projects, one area summary, or all of them (GeoPackage and pack only)."""
@@ -41,9 +42,16 @@ PROJECT_COLUMNS = {
     "type": ("text", "Project type key: " + ", ".join(project_types())),
     "type_label": ("text", "Project type, in words"),
     "organisation": ("text", "Organisation running the project"),
+    "sector": ("text", "The organisation's sector, where the source gives one"),
     "address": ("text", "Address (blank for home-run projects)"),
     "postcode": ("text", "Postcode (only the district, e.g. L8, for home-run projects)"),
     "opening_hours": ("text", "Opening hours as recorded"),
+    "schedules": (
+        "text",
+        "Structured opening hours as JSON: a list of {byday (MO,TU,...), opens_at, closes_at "
+        "(HH:MM), valid_from, valid_to (YYYY-MM-DD), note}; blank when only the text is known "
+        "(hours unknown)",
+    ),
     "website": ("text", "Website as recorded"),
     "parish": ("text", "Church of England parish, where recorded"),
     "last_checked": ("text", "Date the record was last checked (YYYY-MM-DD)"),
@@ -106,6 +114,14 @@ PROJECT_SOURCES = (
         "licence": "Made up for illustration: not real projects, no third-party data",
         "attribution": None,
         "note": "Illustrative only: never present them as real provision.",
+    },
+    {
+        "patterns": ("co-operatives uk", "coopsuk"),
+        "name": "Co-operatives UK open data (Q2 2023)",
+        "licence": "Open Data Commons Attribution Licence (ODC-By 1.0)",
+        "attribution": "Contains data from Co-operatives UK",
+        "note": "Co-operatives at their registered address's postcode centre: where they are "
+        "registered, not necessarily where they trade.",
     },
     {
         "patterns": ("give food", "givefood"),
@@ -812,6 +828,10 @@ def _check_choice(fmt: str, what: str) -> None:
         raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
     if what not in WHATS:
         raise ValueError(f"unknown export {what!r}; choose one of {', '.join(WHATS)}")
+    if fmt in ("oruk", "oruk-csv") and what != "projects":
+        raise ValueError(
+            "Open Referral UK exports hold projects (as services): use --what projects"
+        )
     if fmt == "html" and what not in ("projects", "all"):
         raise ValueError("the HTML map shows projects: use --what projects")
     if fmt in ("geojson", "csv") and what == "all":
@@ -879,6 +899,10 @@ def export_bytes(
     words = {"parameters": parameters, "generated": generated}
     if fmt == "pack":
         return council_pack(projects, **tables, **words)
+    if fmt in ("oruk", "oruk-csv"):
+        from kindred_map import oruk
+
+        return oruk.export_bytes(projects, fmt, **words)
     if fmt == "html":
         return html_map(projects, **words)
     if fmt == "gpkg":

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 from scipy.spatial import cKDTree
 
-from kindred_map import boundaries, geocode, hours, ingest, privacy
+from kindred_map import boundaries, geocode, hours, ingest, oruk, privacy
 from kindred_map.build import REFERENCE_DIR
 from kindred_map.paths import BOUNDARIES_DIR
 from kindred_map.report import ImportReport, build_report, issues_for
@@ -282,7 +282,10 @@ def join_file(
     report naming every rejected or warned row.
     """
     path = Path(path)
-    table = ingest.read_table(path, sheet, (mapping or {}).values())
+    if oruk.is_oruk(path):
+        table = oruk.read_table(path)
+    else:
+        table = ingest.read_table(path, sheet, (mapping or {}).values())
     raw, info = ingest.to_records(table, mapping)
     records, normalise_issues = ingest.normalise(raw)
     records, hours_issues = hours.fill_schedules(records)
