@@ -340,14 +340,16 @@ def fill_schedules(records: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     records = records.copy()
     given = records.get("schedules", pd.Series("", index=records.index)).fillna("").astype(str)
     text = records.get("opening_hours", pd.Series("", index=records.index)).fillna("")
-    filled, faults = [], {}
+    filled, faults, parsed = [], {}, {}
     for index, stored, listed in zip(records.index, given, text.astype(str), strict=True):
         try:
             found = loads(stored)
         except (ValueError, TypeError) as error:
             faults[index] = f"schedules not readable ({error}): hours read from opening_hours"
             found = []
-        filled.append(dumps(found or parse(listed)))
+        if not found and listed not in parsed:
+            parsed[listed] = dumps(parse(listed))
+        filled.append(dumps(found) if found else parsed[listed])
     records["schedules"] = filled
     bad = records.loc[list(faults)]
     return records, issues_for(bad, "schedules", "warning", pd.Series(faults, dtype="str"))

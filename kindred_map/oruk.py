@@ -135,6 +135,16 @@ def _id(kind: str, key: str) -> str:
     return str(uuid.uuid5(NAMESPACE, f"{kind}:{key}"))
 
 
+def _dict(value) -> dict:
+    """Hostile input: anything that is not an object reads as an empty one."""
+    return value if isinstance(value, dict) else {}
+
+
+def _dicts(value) -> list[dict]:
+    """Hostile input: the objects of a list; anything else reads as none."""
+    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
+
+
 def _text(value) -> str:
     if value is None or (not isinstance(value, list | dict) and pd.isna(value)):
         return ""
@@ -468,7 +478,7 @@ def _read_csv_tables(files: Mapping[str, bytes]) -> dict[str, list[dict]]:
 
 def _services_from_tables(found: dict[str, list[dict]]) -> list[dict]:
     """Rebuild full services (nested like the JSON) from the CSV package's tables."""
-    terms = {row["id"]: row for row in found["taxonomy_terms"]}
+    terms = {row.get("id", ""): row for row in found["taxonomy_terms"]}
     attributes: dict[str, list[dict]] = {}
     for row in found["attributes"]:
         term = terms.get(row.get("taxonomy_term_id", ""), {})
@@ -477,17 +487,20 @@ def _services_from_tables(found: dict[str, list[dict]]) -> list[dict]:
     for row in found["addresses"]:
         addresses.setdefault(row.get("location_id", ""), []).append(row)
     locations = {
-        row["id"]: row | {"addresses": addresses.get(row["id"], [])} for row in found["locations"]
+        row.get("id", ""): row | {"addresses": addresses.get(row.get("id", ""), [])}
+        for row in found["locations"]
     }
-    for location in locations.values():
-        location["attributes"] = attributes.get(location["id"], [])
-    organizations = {row["id"]: row for row in found["organizations"]}
+    for key, location in locations.items():
+        location["attributes"] = attributes.get(key, [])
+    organizations = {row.get("id", ""): row for row in found["organizations"]}
     links: dict[str, list[dict]] = {}
     for row in found["service_at_locations"]:
         location = locations.get(row.get("location_id", ""))
         links.setdefault(row.get("service_id", ""), []).append(row | {"location": location})
     schedules: dict[str, list[dict]] = {}
-    by_link = {row["id"]: row.get("service_id", "") for row in found["service_at_locations"]}
+    by_link = {
+        row.get("id", ""): row.get("service_id", "") for row in found["service_at_locations"]
+    }
     for row in found["schedules"]:
         owner = row.get("service_id") or by_link.get(row.get("service_at_location_id", ""), "")
         schedules.setdefault(owner, []).append(row)
@@ -495,9 +508,9 @@ def _services_from_tables(found: dict[str, list[dict]]) -> list[dict]:
         row
         | {
             "organization": organizations.get(row.get("organization_id", ""), {}),
-            "service_at_locations": links.get(row["id"], []),
-            "schedules": schedules.get(row["id"], []),
-            "attributes": attributes.get(row["id"], []),
+            "service_at_locations": links.get(row.get("id", ""), []),
+            "schedules": schedules.get(row.get("id", ""), []),
+            "attributes": attributes.get(row.get("id", ""), []),
         }
         for row in found["services"]
     ]
@@ -507,8 +520,8 @@ def _terms(owner: dict | None, kind: str, field: str = "term") -> list[str]:
     """The terms of one of our taxonomies attached to a service or location."""
     taxonomy = TAXONOMIES[kind][0]
     found = []
-    for attribute in (owner or {}).get("attributes") or []:
-        term = (attribute.get("taxonomy_term") or {}) if isinstance(attribute, dict) else {}
+    for attribute in _dicts(_dict(owner).get("attributes")):
+        term = _dict(attribute.get("taxonomy_term"))
         if term.get("taxonomy") == taxonomy:
             found.append(_text(term.get(field) or term.get("name")))
     return found
@@ -516,11 +529,8 @@ def _terms(owner: dict | None, kind: str, field: str = "term") -> list[str]:
 
 def _other_terms(owner: dict) -> list[str]:
     ours = {name for name, _ in TAXONOMIES.values()}
-    return [
-        _text((a.get("taxonomy_term") or {}).get("name"))
-        for a in owner.get("attributes", []) or []
-        if isinstance(a, dict) and (a.get("taxonomy_term") or {}).get("taxonomy") not in ours
-    ]
+    terms = [_dict(a.get("taxonomy_term")) for a in _dicts(owner.get("attributes"))]
+    return [_text(term.get("name")) for term in terms if term.get("taxonomy") not in ours]
 
 
 def _rule_text(schedule: dict) -> str:
@@ -564,15 +574,17 @@ def _hours(schedules: list[dict]) -> tuple[str, str]:
 
 
 def _row(item: dict, link: dict | None, many: bool, file: str) -> dict:
-    location = (link or {}).get("location") or {}
-    organization = item.get("organization") or {}
-    address = next(iter(location.get("addresses") or []), {}) or {}
+    link = _dict(link)
+    location = _dict(link.get("location"))
+    organization = _dict(item.get("organization"))
+    address = next(iter(_dicts(location.get("addresses"))), {})
     ours = _text(location.get("external_identifier_type")) == ID_TYPE
     service_id = _text(item.get("id"))
     if ours and _text(location.get("external_identifier")):
         project_id = _text(location["external_identifier"])
     else:
-        project_id = f"oruk-{service_id}" + (f"-{_text(location.get('id'))}" if many else "")
+        suffix = f"-{_text(location.get('id'))}" if many else ""
+        project_id = f"oruk-{service_id}{suffix}" if service_id else ""
     description = _text(item.get("description"))
     if ours and SOURCE_PREFIX in description:
         source = description.split(SOURCE_PREFIX, 1)[1]
@@ -589,9 +601,9 @@ def _row(item: dict, link: dict | None, many: bool, file: str) -> dict:
     opening, schedules = _hours(
         [
             s
-            for s in item.get("schedules") or []
+            for s in _dicts(item.get("schedules"))
             if not _text(s.get("service_at_location_id"))
-            or _text(s.get("service_at_location_id")) == _text((link or {}).get("id"))
+            or _text(s.get("service_at_location_id")) == _text(link.get("id"))
         ]
     )
     checked = _text(item.get("assured_date")) or _text(item.get("last_modified"))[:10]
@@ -636,7 +648,7 @@ def read_table(path: Path) -> Table:
         raise ValueError(f"{path.name}: no Open Referral UK services found")
     rows = []
     for item in items:
-        links = [link for link in item.get("service_at_locations") or [] if link]
+        links = _dicts(item.get("service_at_locations"))
         for link in links or [None]:
             rows.append(_row(item, link, len(links) > 1, path.name))
     frame = pd.DataFrame(rows).fillna("")

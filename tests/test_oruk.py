@@ -223,3 +223,35 @@ def test_cli_export_oruk_json_and_zip(tmp_path, capsys):
     assert json.loads(json_path.read_bytes())["total_items"] > 100
     assert "services.csv" in zipfile.ZipFile(zip_path).namelist()
     assert main(["export", "--format", "oruk", "--what", "ward", "-o", str(json_path)]) == 2
+
+
+def test_hostile_oruk_file_imports_what_it_can_and_names_the_rest(tmp_path):
+    services = [
+        {
+            "id": "11111111-1111-4111-8111-111111111111",
+            "name": "{{7*7}} <b>Drop-in</b>",
+            "status": "active",
+            "organization": "not an object",
+            "attributes": ["junk", {"taxonomy_term": "junk"}],
+            "schedules": [{"byday": "XX", "opens_at": "25:00", "description": "Mondays, ish"}],
+            "service_at_locations": [
+                {"location": {"latitude": 53.4084, "longitude": -2.9916, "addresses": "junk"}},
+                "junk",
+            ],
+        },
+        {"id": "22222222-2222-4222-8222-222222222222", "name": "No place", "status": "active"},
+        {
+            "name": "Far away",
+            "status": "active",
+            "service_at_locations": [{"location": {"latitude": "north", "longitude": None}}],
+        },
+    ]
+    path = tmp_path / "hostile.json"
+    path.write_text(json.dumps({"contents": services + ["junk"]}), encoding="utf-8")
+    projects, report = join.join_file(path)
+    assert report.rows_read == 3 and report.imported == 1 and report.rejected == 2
+    row = projects.iloc[0]
+    assert row["name"] == "{{7*7}} <b>Drop-in</b>"
+    assert row["opening_hours"] == "Mondays, ish" and row["schedules"] == ""
+    rejected = report.issues[report.issues["level"] == "rejected"]
+    assert set(rejected["name"]) == {"No place", "Far away"}
