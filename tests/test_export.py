@@ -331,9 +331,11 @@ def test_no_home_run_position_in_any_export(projects, secrets, tmp_path):
                 payload = export.export_bytes(projects, fmt, what, generated=GENERATED)
             except ValueError:
                 continue
-            produced[f"{what}.{'zip' if fmt == 'pack' else fmt}"] = payload
+            suffix = "zip" if fmt == "pack" else f"{fmt}.zip" if fmt == "oruk-csv" else fmt
+            produced[f"{what}.{suffix}"] = payload
     produced["about.txt"] = export.csv_about_text(projects).encode()
     assert {"projects.geojson", "projects.gpkg", "projects.csv", "projects.html"} <= set(produced)
+    assert {"projects.oruk", "projects.oruk-csv.zip"} <= set(produced)
     assert "all.zip" in produced
     found = {name: _file_leaks(name, data, secrets, tmp_path) for name, data in produced.items()}
     assert not any(found.values()), {name: hits for name, hits in found.items() if hits}
