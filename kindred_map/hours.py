@@ -35,6 +35,8 @@ EARLIEST_OPENING = "05:00"
 """A session said to start earlier is taken as a 12-hour clock slip: the hours stay text."""
 UNKNOWN = "hours unknown"
 WEEKEND = ("SA", "SU")
+OPEN_CHOICES = ("saturday", "sat 10:00", "sunday", "weekend", "evening")
+"""Examples of `window` specs, for a dashboard control (any day and time is accepted)."""
 EVENING = ("17:00", "21:00")
 """Coverage windows: ``weekend`` is any time on Saturday or Sunday; ``evening`` any time between
 17:00 and 21:00 on any day (a project open 16:00-17:30 counts, one closing at 17:00 does not)."""
@@ -49,7 +51,7 @@ _DAY_WORDS = {
     "SU": ("sunday", "sundays", "sun", "su"),
 }
 _DAY_OF = {word: code for code, words in _DAY_WORDS.items() for word in words}
-_DAY = r"(?:" + "|".join(sorted(_DAY_OF, key=len, reverse=True)) + r")\b\.?"
+_DAY = r"\b(?:" + "|".join(sorted(_DAY_OF, key=len, reverse=True)) + r")\b\.?"
 _GROUPS = {"daily": DAYS, "every day": DAYS, "weekdays": DAYS[:5], "weekends": WEEKEND}
 _GROUP = r"(?:every day|daily|weekdays|weekends)\b"
 _TO = r"\s*(?:-|–|—|to|until|till)\s*"
@@ -251,6 +253,15 @@ def describe(schedules, text: str = "") -> str:
             words += f" ({item['note']})"
         parts.append(words)
     return "; ".join(parts)
+
+
+def describe_projects(projects: pd.DataFrame) -> pd.Series:
+    """`describe` for each project (its ``schedules`` and ``opening_hours``), for tables."""
+    schedules = projects.get("schedules", pd.Series("", index=projects.index)).fillna("")
+    text = projects.get("opening_hours", pd.Series("", index=projects.index)).fillna("")
+    pairs = list(zip(schedules.astype(str), text.astype(str), strict=True))
+    found = {pair: describe(*pair) for pair in set(pairs)}
+    return pd.Series([found[pair] for pair in pairs], index=projects.index, dtype="str")
 
 
 @dataclass(frozen=True)

@@ -120,6 +120,27 @@ def test_describe_and_round_trip():
     assert hours.describe(seasonal) == "Sat 10:00–12:00 (2025-11-01 to 2026-03-31)"
 
 
+def test_describe_projects_gives_a_line_per_project():
+    projects = pd.DataFrame(
+        {
+            "schedules": [hours.dumps(hours.parse("Tuesdays 1pm-3pm")), "", None],
+            "opening_hours": ["Tuesdays 1pm-3pm", "Wednesday 12 - 2", None],
+        }
+    )
+    assert hours.describe_projects(projects).tolist() == [
+        "Tue 13:00–15:00",
+        "hours unknown (listed as: Wednesday 12 - 2)",
+        "hours unknown",
+    ]
+    for spec in hours.OPEN_CHOICES:
+        assert hours.window(spec).days
+
+
+def test_day_names_inside_words_are_not_days():
+    assert hours.parse("Lemon 10:00-12:00") == []
+    assert hours.parse("Open with 10am-2pm") == []
+
+
 def test_open_at_and_windows():
     schedules = hours.parse("Mon-Fri 10:00-14:00; Sat 10:00-12:00")
     saturday = datetime(2025, 11, 29, 10, 0)  # a Saturday
