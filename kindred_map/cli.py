@@ -151,9 +151,6 @@ def _joined(values: list[str] | None) -> str | None:
     return ",".join(values) if values else None
 
 
-FORMATS = ("geojson", "gpkg", "csv", "html", "pack", "oruk", "oruk-csv")
-
-
 def cmd_export(args: argparse.Namespace) -> int:
     from kindred_map import export, filters, store
 
@@ -371,7 +368,11 @@ def build_parser() -> argparse.ArgumentParser:
         "Open Referral UK services (oruk: JSON; oruk-csv, or oruk with -o NAME.zip: the CSV "
         "package). Home-run (ward_only) projects leave only at their ward's centre.",
     )
-    exporter.add_argument("--format", required=True, choices=list(FORMATS))
+    exporter.add_argument(
+        "--format",
+        required=True,
+        choices=["geojson", "gpkg", "csv", "html", "pack", "oruk", "oruk-csv"],
+    )
     exporter.add_argument(
         "--what",
         choices=["projects", "ward", "deanery", "borough", "all"],
