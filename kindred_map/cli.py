@@ -66,10 +66,16 @@ def cmd_gaps(args: argparse.Namespace) -> int:
 
     projects = _read_projects(args)
     result = coverage.assess(
-        projects, args.types, args.distance, include_synthetic=args.include_synthetic
+        projects,
+        args.types,
+        args.distance,
+        include_synthetic=args.include_synthetic,
+        open_at=args.open,
     )
     parameters = {"types": args.types or "all", "distance_m": args.distance, "by": args.by}
     parameters |= _synthetic_words(args)
+    if args.open:
+        parameters["open"] = result.open_at
     print(result.headline_text())
     ranked = result.gaps(args.by)
     print(coverage.gaps_text(ranked, args.by, args.top))
@@ -206,10 +212,13 @@ def cmd_export(args: argparse.Namespace) -> int:
             "home-run projects count at their ward's centre)"
         )
     what = args.what or ("all" if args.format in ("gpkg", "pack") else "projects")
+    fmt = args.format
+    if fmt == "oruk" and Path(args.out).suffix.lower() == ".zip":
+        fmt = "oruk-csv"
     written = export.write_export(
         Path(args.out),
         projects,
-        args.format,
+        fmt,
         what,
         coverage=figures,
         area_filters=chosen,
@@ -219,7 +228,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     )
     if projects.empty:
         print("warning: no project matches the filters", file=sys.stderr)
-    print(f"exported {len(projects)} of {len(everything)} projects ({what}, {args.format})")
+    print(f"exported {len(projects)} of {len(everything)} projects ({what}, {fmt})")
     for path in written:
         print(f"written to {path}")
     return 0
@@ -351,6 +360,13 @@ def build_parser() -> argparse.ArgumentParser:
     gaps.add_argument("--types", help="TYPE[,TYPE] (default: every type)")
     gaps.add_argument("--distance", type=float, default=800.0, help="reach in metres (800)")
     gaps.add_argument("--by", choices=["ward", "deanery", "borough"], default="ward")
+    gaps.add_argument(
+        "--open",
+        metavar="WHEN",
+        help="count only projects open then: 'sat 10:00', 'saturday' (any time that day), "
+        "'weekend' (any time Sat/Sun) or 'evening' (any time 17:00-21:00); unknown hours are "
+        "counted apart, never as open",
+    )
     gaps.add_argument("--top", type=int, default=10, help="gaps to print (10)")
     gaps.add_argument("-o", "--out", help="write the ranked table (.geojson, .gpkg, .csv)")
     gaps.add_argument("--store", default=str(DEFAULT_STORE), help="project store")
@@ -421,11 +437,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="export projects or area summaries for council partners",
         description="Export the projects (filtered) or ward / deanery / borough summaries: "
         "RFC 7946 GeoJSON (WGS84), GeoPackage (EPSG:27700), CSV (with a _about.txt beside it), "
-        "a one-file offline HTML map, or a council pack (.zip of all of them with a README). "
-        "Home-run (ward_only) projects leave only at their ward's centre.",
+        "a one-file offline HTML map, a council pack (.zip of all of them with a README), or "
+        "Open Referral UK services (oruk: JSON; oruk-csv, or oruk with -o NAME.zip: the CSV "
+        "package). Home-run (ward_only) projects leave only at their ward's centre.",
     )
     exporter.add_argument(
-        "--format", required=True, choices=["geojson", "gpkg", "csv", "html", "pack"]
+        "--format",
+        required=True,
+        choices=["geojson", "gpkg", "csv", "html", "pack", "oruk", "oruk-csv"],
     )
     exporter.add_argument(
         "--what",

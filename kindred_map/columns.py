@@ -54,9 +54,18 @@ PROJECT_COLUMNS = _columns(
     ("type", CODE, CODE_UNIT, "Project type key (see type_label)"),
     ("type_label", TEXT, NO_UNIT, "Project type, in words"),
     ("organisation", TEXT, NO_UNIT, "Organisation running the project"),
+    ("sector", TEXT, NO_UNIT, "The organisation's sector, where the source gives one"),
     ("address", TEXT, NO_UNIT, "Address (blank for home-run projects)"),
     ("postcode", TEXT, NO_UNIT, "Postcode (only the district, e.g. L8, for home-run projects)"),
     ("opening_hours", TEXT, NO_UNIT, "Opening hours as recorded"),
+    (
+        "schedules",
+        TEXT,
+        "none (JSON text; times HH:MM, local time)",
+        "Structured opening hours as JSON: a list of {byday (MO,TU,...), opens_at, closes_at "
+        "(HH:MM), valid_from, valid_to (YYYY-MM-DD), note}; blank when only the text is known "
+        "(hours unknown)",
+    ),
     ("website", TEXT, NO_UNIT, "Website as recorded"),
     ("parish", TEXT, NO_UNIT, "Church of England parish, where recorded"),
     ("last_checked", DATE, "date (YYYY-MM-DD)", "Date the record was last checked"),

@@ -12,6 +12,11 @@ a true ground distance rather than a grid distance (the grid is 0.03-0.04% short
 Home-run (``ward_only``) projects count for coverage at their ward's centre, as every export
 and the map show them (`kindred_map.privacy.mask_ward_only`), so no figure depends on their
 private position; LSOA figures and the gap surface leave them out altogether.
+
+Coverage by time (``open_at``: "sat 10:00", "weekend", "evening"; see `kindred_map.hours`):
+only projects whose structured schedules say they are open then count. Projects with unknown
+hours (no structured schedules) are never counted as open: they are counted apart, and the
+headline also says how many residents would be within reach if they were all open then.
 """
 
 import math
@@ -27,7 +32,7 @@ import shapely
 from pyproj import Geod, Transformer
 from scipy.spatial import cKDTree
 
-from kindred_map import boundaries, privacy
+from kindred_map import boundaries, hours, privacy
 from kindred_map.paths import BOUNDARIES_DIR
 from kindred_map.schema import project_types, resolve_types
 
@@ -242,6 +247,9 @@ class CoverageResult:
     unlocated: int
     synthetic: int
     points: pd.DataFrame
+    open_at: str | None = None
+    hours_unknown: int = 0
+    closed: int = 0
 
     def _reached(self, public: bool = False) -> np.ndarray:
         column = "nearest_public_m" if public else "nearest_m"
@@ -404,6 +412,14 @@ class CoverageResult:
             "median_distance_m": round(median_m) if math.isfinite(median_m) else math.nan,
             "gap_score": round(float((weights * residents)[~reached].sum()), 1),
             "residents_outside_diocese": outside,
+            "open_at": self.open_at,
+            "closed_projects": self.closed,
+            "hours_unknown_projects": self.hours_unknown,
+            "reached_if_unknown_open": (
+                int(residents[self.points["nearest_unknown_m"].to_numpy() <= self.distance_m].sum())
+                if "nearest_unknown_m" in self.points.columns
+                else within
+            ),
         }
 
     def headline_text(self) -> str:
@@ -444,6 +460,14 @@ class CoverageResult:
             )
         if self.unlocated:
             lines.append(f"{self.unlocated} project(s) without a position were left out.")
+        if self.open_at:
+            upper = h["reached_if_unknown_open"]
+            lines.append(
+                f"Open {self.open_at}: {self.projects} project(s) open then count; "
+                f"{self.closed} closed then are left out; {self.hours_unknown} with unknown "
+                "hours are counted apart, not as open (if all of them were open then, "
+                f"{upper:,} residents, {100 * upper / h['residents']:.1f}%, would be within reach)."
+            )
         return "\n".join(lines)
 
 
@@ -464,11 +488,14 @@ def assess(
     distance_m: float = DEFAULT_DISTANCE_M,
     population: pd.DataFrame | None = None,
     include_synthetic: bool = False,
+    open_at: "str | hours.Window | None" = None,
 ) -> CoverageResult:
     """Coverage of the region's residents by projects of ``types`` within ``distance_m``.
 
     Illustrative (``synthetic``) records are left out unless ``include_synthetic`` is given:
-    a made-up project must never make a real area look covered.
+    a made-up project must never make a real area look covered. ``open_at``: count only
+    projects open then ("sat 10:00", "weekend", "evening" or an `hours.Window`); projects with
+    unknown hours are counted apart (``hours_unknown``), never as open.
 
     ``projects``: points with a ``type`` column, any CRS (e.g. ``store.read_projects()``);
     projects outside the region still count for residents near them. ``types``: a list,
@@ -487,11 +514,16 @@ def assess(
     if "WD24CD" in projects.columns and ward_only_mask(projects).any():
         projects = privacy.mask_ward_only(projects)
     chosen, unlocated = chosen_projects(projects, types)
+    window = hours.window(open_at) if isinstance(open_at, str) else open_at
+    status = open_status(chosen, window)
     table = population_points() if population is None else _checked_population(population)
-    lonlat = np.column_stack([chosen.geometry.x.to_numpy(), chosen.geometry.y.to_numpy()])
-    xy = np.column_stack(_transform(boundaries.WGS84, boundaries.BNG, lonlat[:, 0], lonlat[:, 1]))
     query_xy = table[["easting", "northing"]].to_numpy(float)
     query_lonlat = table[["lon", "lat"]].to_numpy(float)
+    if window is not None:
+        maybe = chosen[status.ne(False).fillna(True).to_numpy(dtype=bool)]
+        table["nearest_unknown_m"] = _nearest(*_positions(maybe), query_xy, query_lonlat)
+        chosen = chosen[status.eq(True).fillna(False).to_numpy(dtype=bool)]
+    xy, lonlat = _positions(chosen)
     hidden = ward_only_mask(chosen)
     table["nearest_m"] = _nearest(xy, lonlat, query_xy, query_lonlat)
     if hidden.any():
@@ -506,7 +538,28 @@ def assess(
         unlocated=unlocated,
         synthetic=int(synthetic_mask(chosen).sum()),
         points=_compact(table),
+        open_at=None if window is None else window.label,
+        hours_unknown=int(status.isna().sum()) if window is not None else 0,
+        closed=int(status.eq(False).sum()) if window is not None else 0,
     )
+
+
+def _positions(points: gpd.GeoDataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """British National Grid and lon/lat coordinate arrays of points in EPSG:4326."""
+    lonlat = np.column_stack([points.geometry.x.to_numpy(), points.geometry.y.to_numpy()])
+    xy = np.column_stack(_transform(boundaries.WGS84, boundaries.BNG, lonlat[:, 0], lonlat[:, 1]))
+    return xy, lonlat
+
+
+def open_status(projects: pd.DataFrame, window: "hours.Window | None") -> pd.Series:
+    """Per project: True (open some time in the window), False (closed then) or NA (hours
+    unknown), from its ``schedules``; all NA without a window or a schedules column."""
+    status = pd.Series(pd.NA, index=projects.index, dtype="boolean")
+    if window is None or "schedules" not in projects.columns:
+        return status
+    text = projects["schedules"].fillna("").astype(str)
+    answers = {value: hours.open_during(value, window) for value in text.unique()}
+    return text.map(answers).astype("boolean")
 
 
 def gaps_text(ranked: pd.DataFrame, level: str, top: int = 10) -> str:

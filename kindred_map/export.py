@@ -24,7 +24,8 @@ import shapely
 from kindred_map import __version__, assets, boundaries, columns, files, filters, privacy
 from kindred_map.schema import JOINED_FIELDS, RECORD_FIELDS, project_types
 
-FORMATS = ("geojson", "gpkg", "csv", "html", "pack")
+FORMATS = ("geojson", "gpkg", "csv", "html", "pack", "oruk", "oruk-csv")
+"""``oruk``: Open Referral UK JSON; ``oruk-csv``: its zipped CSV package (`kindred_map.oruk`)."""
 LEVELS = ("ward", "deanery", "borough")
 WHATS = ("projects", *LEVELS, "all")
 """What to export: projects, one area summary, or all of them (GeoPackage and pack only)."""
@@ -54,6 +55,14 @@ PROJECT_SOURCES = (
         "licence": "Made up for illustration: not real projects, no third-party data",
         "attribution": None,
         "note": "Illustrative only: never present them as real provision.",
+    },
+    {
+        "patterns": ("co-operatives uk", "coopsuk"),
+        "name": "Co-operatives UK open data (Q2 2023)",
+        "licence": "Open Data Commons Attribution Licence (ODC-By 1.0)",
+        "attribution": "Contains data from Co-operatives UK",
+        "note": "Co-operatives at their registered address's postcode centre: where they are "
+        "registered, not necessarily where they trade.",
     },
     {
         "patterns": ("give food", "givefood"),
@@ -1037,6 +1046,10 @@ def _check_choice(fmt: str, what: str) -> None:
         raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
     if what not in WHATS:
         raise ValueError(f"unknown export {what!r}; choose one of {', '.join(WHATS)}")
+    if fmt in ("oruk", "oruk-csv") and what != "projects":
+        raise ValueError(
+            "Open Referral UK exports hold projects (as services): use --what projects"
+        )
     if fmt == "html" and what not in ("projects", "all"):
         raise ValueError("the HTML map shows projects: use --what projects")
     if fmt in ("geojson", "csv") and what == "all":
@@ -1126,6 +1139,10 @@ def export_bytes(
     words = {"parameters": parameters, "generated": generated, "settings": settings}
     if fmt == "pack":
         return council_pack(projects, **tables, **words, include_synthetic=True)
+    if fmt in ("oruk", "oruk-csv"):
+        from kindred_map import oruk
+
+        return oruk.export_bytes(projects, fmt, **words, include_synthetic=True)
     if fmt == "html":
         return html_map(projects, **words, include_synthetic=True)
     if fmt == "gpkg":

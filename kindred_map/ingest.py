@@ -43,6 +43,7 @@ COLUMN_ALIASES = {
         "charity",
         "host",
     ),
+    "sector": ("sector", "industrysector"),
     "address": (
         "address",
         "fulladdress",
@@ -71,6 +72,7 @@ COLUMN_ALIASES = {
         "whenopen",
         "sessions",
     ),
+    "schedules": ("schedules", "structuredhours", "openreferralschedules"),
     "website": ("website", "url", "web", "site", "link", "webaddress", "webpage"),
     "parish": ("parish", "parishname"),
     "last_checked": (

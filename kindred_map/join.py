@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 from scipy.spatial import cKDTree
 
-from kindred_map import boundaries, geocode, ingest, privacy
+from kindred_map import boundaries, geocode, hours, ingest, oruk, privacy
 from kindred_map.build import REFERENCE_DIR
 from kindred_map.paths import BOUNDARIES_DIR
 from kindred_map.report import ImportReport, build_report, issues_for
@@ -282,9 +282,13 @@ def join_file(
     report naming every rejected or warned row.
     """
     path = Path(path)
-    table = ingest.read_table(path, sheet, (mapping or {}).values())
+    if oruk.is_oruk(path):
+        table = oruk.read_table(path)
+    else:
+        table = ingest.read_table(path, sheet, (mapping or {}).values())
     raw, info = ingest.to_records(table, mapping)
     records, normalise_issues = ingest.normalise(raw)
+    records, hours_issues = hours.fill_schedules(records)
     records["source"] = records["source"].where(records["source"].ne(""), f"file {path.name}")
     located, geocode_issues = geocode.locate(records, directory)
     located, duplicate_issues = ingest.assign_ids(located, records)
@@ -299,14 +303,14 @@ def join_file(
     report = build_report(
         path.name,
         raw["row"],
-        [normalise_issues, geocode_issues, duplicate_issues, region_issues],
+        [normalise_issues, hours_issues, geocode_issues, duplicate_issues, region_issues],
         records=len(projects),
         columns=info["columns"],
         ignored_columns=info["ignored_columns"],
         blank_rows=table.blank_rows,
         header_row=table.header_row,
         encoding=table.encoding,
-        notes=table.notes,
+        notes=[*table.notes, hours.count_note(projects)],
     )
     return projects.reset_index(drop=True), report
 

@@ -9,7 +9,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from kindred_map import boundaries, geocode, ingest, join, store
+from kindred_map import boundaries, geocode, hours, ingest, join, store
 from kindred_map.paths import BOUNDARIES_DIR, DEFAULT_RAW_DIR, DEFAULT_STORE
 from kindred_map.report import build_report, issues_for
 from kindred_map.schema import RECORD_FIELDS
@@ -24,7 +24,10 @@ RAW_FILES = {
     "givefood": "givefood_foodbanks/foodbanks_region_givefood.csv",
     "warm_spaces": "openinnovations_warm_spaces/warm_spaces_region.csv",
     "places": "os_open_names_places/os_open_names_populated_places_region.csv",
+    "coops": "coops_uk_2023q2/coopsuk_lcr_candidates.csv",
 }
+COOPS_ATTRIBUTION = "Contains data from Co-operatives UK"
+"""Required by the Co-operatives UK open data licence (ODC-By 1.0)."""
 POSTCODE_IN_TEXT = r"\b([A-Z]{1,2}[0-9][A-Z0-9]? ?[0-9][A-Z]{2})\b"
 NOK_SOURCE = (
     "Network of Kindness news item (Together Liverpool, autumn 2024; "
@@ -86,7 +89,6 @@ SYNTHETIC_PANTRY_BOROUGHS = (
     "West Lancashire",
     "Wigan",
 )
-SYNTHETIC_STO_BOROUGHS = ("Halton", "Knowsley", "Liverpool", "Sefton", "St. Helens", "Wirral")
 
 
 def _raw(raw: Path, key: str) -> Path:
@@ -149,6 +151,10 @@ def warm_space_records(raw: Path) -> pd.DataFrame:
     records["lat"] = table["lat"].to_numpy()
     records["lon"] = table["lon"].to_numpy()
     records["opening_hours"] = table["hours_text"].to_numpy()
+    records["schedules"] = [
+        hours.dumps(hours.parse_listing(text, osm))
+        for text, osm in zip(table["hours_text"], table["hours_osm"], strict=True)
+    ]
     records["website"] = table["url"].to_numpy()
     records["location_precision"] = np.where(table["loc_pcd"].eq("True"), "street", "exact")
     records["source"] = (
@@ -194,6 +200,49 @@ def _merge_listings(table: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
+def coops_records(raw: Path) -> pd.DataFrame:
+    """Co-operatives UK's open data (Q2 2023) for the region's candidates, typed ``sto``.
+
+    Each is at its registered address's postcode centroid (``location_precision`` street):
+    where the co-operative is registered, not necessarily where it trades. Its sector is kept
+    in ``sector``; legal form and identifier in ``source``. Candidates outside the 9 boroughs
+    are dropped after the join (`build_sample_store` names them in the build report).
+    """
+    table = pd.read_csv(_raw(raw, "coops"), dtype="str").fillna("")
+    records = _blank_records(len(table))
+    records["id"] = "coopsuk-" + table["Identifier"].str.lower()
+    records["name"] = table["Name"].map(html.unescape)
+    records["type"] = "sto"
+    records["organisation"] = records["name"]
+    records["sector"] = table["Sector"]
+    street = table["Street Address"].str.replace(r"\s*\n\s*", ", ", regex=True)
+    records["address"] = (street + ", " + table["Locality"]).str.strip(", ")
+    records["postcode"] = table["Postcode"]
+    records["lat"] = table["Geo Container Latitude"]
+    records["lon"] = table["Geo Container Longitude"]
+    records["website"] = table["Website"]
+    records["location_precision"] = "street"
+    records["source"] = (
+        "Co-operatives UK open data, Q2 2023 (ODC-By 1.0; "
+        + COOPS_ATTRIBUTION
+        + "), identifier "
+        + table["Identifier"]
+        + ", legal form "
+        + table["Legal Form"].where(table["Legal Form"].ne(""), "not stated")
+        + ": registered address, placed at its postcode centroid"
+    )
+    records["row"] = np.arange(2, len(table) + 2)
+    return records
+
+
+def shared_postcodes(projects: pd.DataFrame) -> int:
+    """How many records sit at a postcode another record shares (a registered office such as
+    a secondary co-operative or an agent, rather than where each trades)."""
+    postcodes = projects["postcode"].astype(str).str.replace(" ", "").str.upper()
+    postcodes = postcodes[postcodes.ne("")]
+    return int(postcodes.duplicated(keep=False).sum())
+
+
 def seed_records(raw: Path) -> pd.DataFrame:
     """The projects named in the seeds, each at its place's OS Open Names centroid."""
     places = pd.read_csv(_raw(raw, "places"))
@@ -218,19 +267,19 @@ def seed_records(raw: Path) -> pd.DataFrame:
 
 
 def synthetic_records(directory: Path = BOUNDARIES_DIR) -> pd.DataFrame:
-    """Clearly marked examples of the types with no open data (pantries, STOs).
+    """Clearly marked examples of the one type with no open data (pantries).
 
-    Each sits at a real postcode chosen by rule, not at a real project: pantries at the
-    residential postcode nearest each borough's population-weighted centre, STOs at the one
-    nearest the population-weighted centre of the borough's most deprived LSOA, and one
-    home-run STO (ward_only) at its least deprived LSOA's.
+    Each sits at a real postcode chosen by rule, not at a real project: at the residential
+    postcode nearest each borough's population-weighted centre, and one home-run pantry
+    (ward_only, so the dashboard shows how those are masked) at the one nearest the
+    population-weighted centre of Knowsley's least deprived LSOA. STOs are real now
+    (`coops_records`).
     """
     postcodes = boundaries.load("postcode", directory)
     live = postcodes[(postcodes["status"] == "live") & (postcodes["residents"] > 0)]
     live = live.sort_values("pcd_key")
     names = boundaries.load("borough", directory).set_index("LAD25NM")["LAD25CD"]
     lsoas = boundaries.load("lsoa", directory).sort_values(["LAD24CD", "imd_rank", "LSOA21CD"])
-    most_deprived = lsoas.drop_duplicates("LAD24CD").set_index("LAD24CD")["LSOA21CD"]
     rows = []
     for borough in SYNTHETIC_PANTRY_BOROUGHS:
         chosen = _central_postcode(live[live["LAD25CD"] == names[borough]])
@@ -244,25 +293,12 @@ def synthetic_records(directory: Path = BOUNDARIES_DIR) -> pd.DataFrame:
                 "the borough's population-weighted centre",
             )
         )
-    for borough in SYNTHETIC_STO_BOROUGHS:
-        area = live[live["LSOA21CD"] == most_deprived[names[borough]]]
-        chosen = _central_postcode(area)
-        rows.append(
-            _synthetic(
-                "sto",
-                "Example STO",
-                borough,
-                chosen,
-                "street",
-                "the population-weighted centre of its most deprived LSOA",
-            )
-        )
     least_deprived = lsoas.drop_duplicates("LAD24CD", keep="last").set_index("LAD24CD")
     home_area = live[live["LSOA21CD"] == least_deprived.loc[names["Knowsley"], "LSOA21CD"]]
     rows.append(
         _synthetic(
-            "sto",
-            "Example home-run STO",
+            "pantry",
+            "Example home-run pantry",
             "Knowsley",
             _central_postcode(home_area),
             "ward_only",
@@ -322,11 +358,14 @@ def build_sample_store(
         "Give Food food banks": (givefood_records(raw), RAW_FILES["givefood"]),
         "Warm spaces": (warm_space_records(raw), RAW_FILES["warm_spaces"]),
         "Seed projects": (seed_records(raw), "seeds/network-of-kindness.txt"),
+        "Co-operatives UK": (coops_records(raw), RAW_FILES["coops"]),
         "Synthetic examples": (synthetic_records(directory), "kindred_map/samples.py"),
     }
     frames, log, reports = [], [], []
     for label, (records, file) in sources.items():
         projects, report = _process(records, file, directory)
+        if label == "Co-operatives UK":
+            projects, report = _coops_checked(projects, report, records)
         frames.append(projects.assign(_label=label))
         reports.append(report.issues.assign(file=file))
         log.append(
@@ -384,16 +423,46 @@ def _process(records: pd.DataFrame, file: str, directory: Path):
     clean, normalise_issues = ingest.normalise(
         records[~repeats].drop(columns="same_as", errors="ignore")
     )
+    clean, hours_issues = hours.fill_schedules(clean)
     located, geocode_issues = geocode.locate(clean, directory)
     located, duplicate_issues = ingest.assign_ids(located, clean)
     joined = join.join_projects(located, directory)
     report = build_report(
         file,
         records["row"],
-        [merged, normalise_issues, geocode_issues, duplicate_issues],
+        [merged, normalise_issues, hours_issues, geocode_issues, duplicate_issues],
         records=len(joined),
     )
     return joined, report
+
+
+def _coops_checked(projects: pd.DataFrame, report, records: pd.DataFrame):
+    """Keep the Co-operatives UK candidates inside the 9 boroughs (the join's ``in_region``);
+    each one left out is named in the build report, and so is each kept one whose postcode
+    another shares (a registered office, not where it trades)."""
+    outside = projects[~projects["in_region"].astype(bool)]
+    left_out = issues_for(
+        outside,
+        "postcode",
+        "rejected",
+        "outside the region's 9 boroughs (candidate by postcode prefix or bounding box only): "
+        "left out of the sample store",
+    )
+    kept = projects[projects["in_region"].astype(bool)]
+    key = kept["postcode"].astype(str).str.replace(" ", "").str.upper()
+    sharing = key.map(key[key.ne("")].value_counts()).fillna(0).astype(int)
+    shared = issues_for(
+        kept[sharing > 1],
+        "postcode",
+        "warning",
+        "postcode shared with "
+        + (sharing[sharing > 1] - 1).astype(str)
+        + " other co-operative(s): likely a registered office (a secondary co-operative or "
+        "agent), not where it trades",
+    )
+    issues = pd.concat([report.issues, left_out, shared], ignore_index=True)
+    rebuilt = build_report(report.file, records["row"], [issues], records=len(kept))
+    return kept, rebuilt
 
 
 def summary_text(summary: dict) -> str:
@@ -416,8 +485,23 @@ def _sources_text(summary: pd.DataFrame, log: list[dict], projects: pd.DataFrame
         for entry in log
     )
     outside = int((~projects["in_region"]).sum())
+    coops = projects[projects["id"].str.startswith("coopsuk-")]
+    warm = projects[projects["id"].str.startswith("warmspace-")]
+    by_borough = "\n".join(
+        f"| {borough} | {count} |"
+        for borough, count in coops["LAD25NM"].value_counts().sort_index().items()
+    )
     return SOURCES_TEMPLATE.format(
-        by_source=by_source, read=read, total=len(projects), outside=outside
+        by_source=by_source,
+        read=read,
+        total=len(projects),
+        outside=outside,
+        coops=len(coops),
+        coops_by_borough=by_borough,
+        coops_shared=shared_postcodes(coops),
+        coops_attribution=COOPS_ATTRIBUTION,
+        warm_structured=int(warm["schedules"].ne("").sum()),
+        warm_total=len(warm),
     )
 
 
@@ -452,6 +536,11 @@ twice gives byte-identical files. The store holds {total} projects ({outside} ou
 - **Licence: not stated.** The aggregation has no licence file; the venues' entries belong to the
   directories they came from. Fine for internal analysis and prototyping; ask Warm Welcome and
   the councils before publishing. Attribute the directory (named in each record's `source`).
+- Opening hours: `schedules` holds structured hours where the listing's text and the
+  aggregator's OpenStreetMap reading of it (`hours_osm`) both parse and agree
+  (`kindred_map.hours.parse_listing`); the rest keep their text ("hours unknown"): monthly or
+  fortnightly sessions, 12-hour times in 24-hour fields ("11:00 - 03:00"), notes the parser
+  does not read. {warm_structured} of {warm_total} warm-space records have structured hours.
 - Typed `warm_space`, or `place_of_welcome` only where the listing itself says "Place of
   Welcome". Church and faith venues are not typed `church_project`: being held in a church does
   not make a warm space a church-run project, and the source's keyword `category_guess` is not
@@ -460,6 +549,25 @@ twice gives byte-identical files. The store holds {total} projects ({outside} ou
   `source` names each directory. Listings geocoded by the directory to a postcode centroid
   have `location_precision` street. Where a listing's coordinates lie more than 500 m from the
   postcode in its address, the postcode's position is used (see the build report).
+
+## Co-operatives UK: socially trading organisations (real)
+- `coops_uk_2023q2/coopsuk_lcr_candidates.csv`: Co-operatives UK's open data ("last updated
+  for Q2 2023", via DigitalCommons/coopsuk), the region's candidates by postcode prefix or
+  bounding box. Joined to the borough layer: {coops} lie in the 9 boroughs and are in the store
+  (typed `sto`); the other candidates are named in the build report and left out.
+- **Licence: Open Data Commons Attribution Licence (ODC-By 1.0).** Attribution required:
+  "{coops_attribution}."
+- The co-operative slice of socially trading organisations: not a list of CICs, charities or
+  social enterprises. Co-operatives UK's sector is kept in `sector`; legal form and
+  identifier in `source`.
+- Each is placed at its registered address's postcode centroid (`location_precision`
+  street): where it is registered, not necessarily where it trades. {coops_shared} sit at a
+  postcode another co-operative shares (a registered office such as a secondary housing
+  co-operative or an agent); each is named in the build report.
+
+| Borough | STOs |
+|---|---|
+{coops_by_borough}
 
 ## Seed projects (real projects, approximate positions)
 - Named in the Network of Kindness news item (Together Liverpool, autumn 2024), copied in
@@ -473,12 +581,11 @@ twice gives byte-identical files. The store holds {total} projects ({outside} ou
   National Statistics data © Crown copyright and database right 2021."
 
 ## Synthetic examples (NOT real)
-- No open data lists food pantries or Kindred's socially trading organisations (STOs), so the
-  store has a few clearly invented examples so that the dashboard can show those types. Each has
-  `synthetic` = True, a name starting "Example ... (synthetic)", and a `source` saying how it was
-  placed: at a real postcode centroid chosen by rule (pantries: nearest each borough's
-  population-weighted centre; STOs: nearest the population-weighted centre of the borough's most
-  deprived LSOA). One is a home-run example (`location_precision` ward_only).
+- No open data lists food pantries, so the store has a few clearly invented examples so that
+  the dashboard can show that type. Each has `synthetic` = True, a name starting "Example ...
+  (synthetic)", and a `source` saying how it was placed: at a real postcode centroid chosen by
+  rule (nearest each borough's population-weighted centre). One is a home-run example
+  (`location_precision` ward_only). STOs are real (Co-operatives UK, above).
 - Leave them out of any figure about real provision (`synthetic` is False for real records).
 
 ## Areas

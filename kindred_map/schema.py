@@ -16,6 +16,7 @@ RECORD_FIELDS = (
     "name",
     "type",
     "organisation",
+    "sector",
     "address",
     "postcode",
     "lat",
@@ -23,6 +24,7 @@ RECORD_FIELDS = (
     "easting",
     "northing",
     "opening_hours",
+    "schedules",
     "website",
     "parish",
     "last_checked",
@@ -31,7 +33,10 @@ RECORD_FIELDS = (
     "source",
 )
 """Fields a project carries as imported. ``lat``/``lon`` are WGS84; ``easting``/``northing`` are
-British National Grid (EPSG:27700); a record has either, or only a postcode. ``synthetic`` is
+British National Grid (EPSG:27700); a record has either, or only a postcode. ``sector`` is the
+organisation's sector where a source gives one (Co-operatives UK's for STOs). ``schedules`` is
+the structured opening hours as JSON text (`kindred_map.hours`; blank when only the free text
+``opening_hours`` is known, shown as "hours unknown"). ``synthetic`` is
 True for illustrative records that are not real projects. ``source`` names where it came from."""
 
 JOINED_FIELDS = (

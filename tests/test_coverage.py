@@ -357,3 +357,49 @@ def test_cli_gaps_errors_and_empty_store(tmp_path, capsys):
     assert "are beyond reach" in capsys.readouterr().out
     assert main(["gaps", "--types", "soup", "--store", str(missing)]) == 2
     assert "valid types" in capsys.readouterr().err
+
+
+def _with_hours(projects: gpd.GeoDataFrame, schedules: list[str]) -> gpd.GeoDataFrame:
+    return projects.assign(schedules=schedules)
+
+
+def test_open_at_counts_only_projects_open_then_and_unknown_apart():
+    from kindred_map import hours
+
+    saturday = hours.dumps(hours.parse("Sat 10:00-12:00"))
+    weekdays = hours.dumps(hours.parse("Mon-Fri 10:00-14:00"))
+    projects = _with_hours(_projects([PROJECT, _point("E"), _point("G")]), [saturday, weekdays, ""])
+    population = _population()
+    anytime = coverage.assess(projects, "food_bank", 800, population=population)
+    on_saturday = coverage.assess(
+        projects, "food_bank", 800, population=population, open_at="sat 10:00"
+    )
+    assert (on_saturday.projects, on_saturday.closed, on_saturday.hours_unknown) == (1, 1, 1)
+    assert on_saturday.headline()["reached"] == 350  # A, B and C: within 800 m of PROJECT only
+    assert anytime.headline()["reached"] == 460  # E and G reached by their own projects too
+    assert on_saturday.headline()["reached_if_unknown_open"] == 350 + 40  # G's own project
+    assert "1 with unknown hours are counted apart" in on_saturday.headline_text()
+    weekday = coverage.assess(projects, "food_bank", 800, population=population, open_at="evening")
+    assert weekday.projects == 0 and weekday.headline()["reached"] == 0
+
+
+def test_coverage_on_saturday_never_exceeds_any_time_per_area():
+    projects = store.read_projects()
+    anytime = coverage.assess(projects, "warm_space,place_of_welcome", 800)
+    saturday = coverage.assess(projects, "warm_space,place_of_welcome", 800, open_at="sat 10:00")
+    assert 0 < saturday.projects < anytime.projects
+    for level in coverage.AREA_LEVELS:
+        both = anytime.by_area(level).merge(
+            saturday.by_area(level), on=coverage.LEVELS[level][0], suffixes=("", "_sat")
+        )
+        assert len(both) == len(anytime.by_area(level))
+        assert (both["reached_sat"] <= both["reached"]).all()
+    h = saturday.headline()
+    assert h["reached"] <= h["reached_if_unknown_open"] <= anytime.headline()["reached"]
+
+
+def test_gaps_cli_open(capsys):
+    assert main(["gaps", "--types", "warm_space", "--open", "weekend", "--top", "1"]) == 0
+    assert "unknown hours are counted apart" in capsys.readouterr().out
+    assert main(["gaps", "--open", "someday"]) == 2
+    assert "'weekend' or 'evening'" in capsys.readouterr().err

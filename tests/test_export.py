@@ -153,6 +153,8 @@ def build_projects() -> gpd.GeoDataFrame:
                 "easting": pc["easting"],
                 "northing": pc["northing"],
                 "opening_hours": "Tu 10:00-12:00",
+                "schedules": '[{"byday":"TU","opens_at":"10:00","closes_at":"12:00"}]',
+                "sector": "Community",
                 "website": "example.org",
                 "parish": "St Example",
                 "last_checked": "2025-10-01",
@@ -185,6 +187,8 @@ def build_projects() -> gpd.GeoDataFrame:
                 "easting": np.nan,
                 "northing": np.nan,
                 "opening_hours": "",
+                "schedules": "",
+                "sector": "",
                 "website": "",
                 "parish": "",
                 "last_checked": "",
@@ -332,9 +336,11 @@ def test_no_home_run_position_in_any_export(projects, secrets, tmp_path):
                 payload = export.export_bytes(projects, fmt, what, generated=GENERATED)
             except ValueError:
                 continue
-            produced[f"{what}.{'zip' if fmt == 'pack' else fmt}"] = payload
+            suffix = "zip" if fmt == "pack" else f"{fmt}.zip" if fmt == "oruk-csv" else fmt
+            produced[f"{what}.{suffix}"] = payload
     produced["about.txt"] = export.csv_about_text(projects).encode()
     assert {"projects.geojson", "projects.gpkg", "projects.csv", "projects.html"} <= set(produced)
+    assert {"projects.oruk", "projects.oruk-csv.zip"} <= set(produced)
     assert "all.zip" in produced
     found = {name: _file_leaks(name, data, secrets, tmp_path) for name, data in produced.items()}
     assert not any(found.values()), {name: hits for name, hits in found.items() if hits}

@@ -40,11 +40,42 @@ def test_synthetic_records_are_marked_and_named_as_examples(projects):
     assert synthetic["name"].str.startswith("Example").all()
     assert synthetic["name"].str.contains("(synthetic)", regex=False).all()
     assert synthetic["source"].str.startswith("SYNTHETIC").all()
-    assert set(synthetic["type"]) == {"pantry", "sto"}
+    assert set(synthetic["type"]) == {"pantry"}
     real = projects[~projects["synthetic"]]
     assert not real["name"].str.contains("(synthetic)", regex=False).any()
-    assert not real["type"].isin(["pantry", "sto"]).any()
+    assert not real["type"].isin(["pantry"]).any()
     assert (synthetic["location_precision"] == "ward_only").sum() == 1
+
+
+def test_stos_are_the_real_co_operatives_in_the_nine_boroughs(projects):
+    stos = projects[projects["type"] == "sto"]
+    assert len(stos) > 100
+    assert stos["id"].str.startswith("coopsuk-").all()
+    assert not stos["synthetic"].any()
+    assert stos["in_region"].all() and stos["LAD25NM"].ne("").all()
+    assert stos["sector"].ne("").all()
+    assert stos["source"].str.contains("Contains data from Co-operatives UK").all()
+    assert stos["location_precision"].eq("street").all()
+    text = (DATA_DIR / "SOURCES.md").read_text(encoding="utf-8")
+    assert "ODC-By 1.0" in text
+    assert f"{samples.shared_postcodes(stos)} sit at a postcode another" in " ".join(text.split())
+
+
+def test_coop_candidates_are_all_accounted_for():
+    log = store.read_imports(SAMPLE_STORE).set_index("file")
+    coops = log.loc[samples.RAW_FILES["coops"]]
+    assert coops["rows_read"] == coops["imported"] + coops["rejected"]
+    assert coops["rejected"] > 0  # candidates outside the 9 boroughs, named in the report
+
+
+def test_warm_spaces_with_structured_hours_agree_with_their_text(projects):
+    from kindred_map import hours
+
+    warm = projects[projects["id"].str.startswith("warmspace-")]
+    structured = warm[warm["schedules"].ne("")]
+    assert 0 < len(structured) < len(warm)
+    for text, stored in zip(structured["opening_hours"], structured["schedules"], strict=True):
+        assert hours.loads(stored) == hours.parse(text)
 
 
 def test_give_food_food_banks_carry_the_ward_give_food_recorded(projects):
