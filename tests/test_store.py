@@ -97,26 +97,30 @@ def test_upsert_by_id_updates_and_adds(tmp_path):
     target = tmp_path / "projects.gpkg"
     first = tmp_path / "first.csv"
     first.write_text("id,name,postcode\na,Hub,L1 8JQ\nb,Cafe,L20 4RW\n", encoding="utf-8")
-    store.import_file(first, target)
+    store.import_file(first, target, source="Partner")
     second = tmp_path / "second.csv"
     second.write_text("id,name,postcode\nb,Cafe renamed,L20 4RW\nc,New,L7 3HJ\n", encoding="utf-8")
-    result = store.import_file(second, target)
+    result = store.import_file(second, target, source="Partner")
     assert (result.new, result.updated, result.unchanged) == (1, 1, 0)
     projects = store.read_projects(target).set_index("id")
-    assert projects["name"].to_dict() == {"a": "Hub", "b": "Cafe renamed", "c": "New"}
+    assert projects["name"].to_dict() == {
+        "partner:a": "Hub",
+        "partner:b": "Cafe renamed",
+        "partner:c": "New",
+    }
 
 
 def test_a_failed_import_leaves_the_store_byte_identical(tmp_path, monkeypatch):
     target = tmp_path / "projects.gpkg"
     store.import_file(FIXTURES / "projects_utf8_bom.csv", target)
     before = _sha(target)
-    real_write = store._write_layers
 
-    def fail_midway(projects, imports, path):
-        real_write(projects, imports, path)  # the new store is fully written ...
-        raise OSError("disk full")  # ... and then the import fails before the rename
+    def fail_midway(conn, timestamp):
+        # Every row is already inserted in the transaction when the import fails.
+        assert conn.execute("SELECT count(*) FROM projects").fetchone()[0] > 5
+        raise OSError("disk full")
 
-    monkeypatch.setattr(store, "_write_layers", fail_midway)
+    monkeypatch.setattr(store, "_update_contents", fail_midway)
     with pytest.raises(OSError, match="disk full"):
         store.import_file(FIXTURES / "messy_projects_cp1252.csv", target)
     assert _sha(target) == before
@@ -214,5 +218,5 @@ def test_concurrent_imports_lose_nothing(tmp_path):
     target = tmp_path / "projects.gpkg"
     with ThreadPoolExecutor(max_workers=4) as pool:
         list(pool.map(lambda path: store.import_file(path, target), files))
-    assert sorted(store.read_projects(target)["id"]) == ["a1", "b1", "c1", "d1"]
+    assert sorted(store.read_projects(target)["id"]) == ["a:a1", "b:b1", "c:c1", "d:d1"]
     assert len(store.read_imports(target)) == 4
