@@ -150,15 +150,20 @@ def _leftovers(path: Path) -> list[Path]:
 
 
 def _clean(path: Path) -> None:
-    """Remove temp copies left by a killed import and roll back a half-done transaction.
+    """Remove temp copies left by a killed import and undo its half-done transaction.
 
-    Call with the folder lock held. SQLite's hot journal (``projects.gpkg-journal``) is never
-    deleted by hand: opening the store read-write replays it, restoring the last commit."""
+    Call with the folder lock held. SQLite replays a hot journal (``projects.gpkg-journal``)
+    when the store is opened, restoring the last commit; a journal still there once we hold
+    the write lock belongs to no transaction (a kill before its header was synced) and goes."""
     for leftover in _leftovers(path):
         leftover.unlink(missing_ok=True)
-    if path.exists() and any(Path(f"{path}{s}").exists() for s in ("-journal", "-wal")):
+    journal = Path(f"{path}-journal")
+    if path.exists() and journal.exists():
         with _connection(path) as conn:
+            conn.execute("BEGIN IMMEDIATE")
             conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            journal.unlink(missing_ok=True)
+            conn.execute("COMMIT")
 
 
 def recover(path: Path = DEFAULT_STORE) -> None:
@@ -205,10 +210,18 @@ def _mode(path: Path) -> int:
 
 
 def other_layers(path: Path) -> list[str]:
-    """Layers in the store's GeoPackage besides ``projects`` and ``imports``."""
+    """Layers in the store's GeoPackage besides ``projects`` and ``imports``.
+
+    Raises ValueError when the file is not a GeoPackage (nothing is written to it then)."""
     if not Path(path).exists():
         return []
-    return [name for name in pyogrio.list_layers(path)[:, 0] if name not in STORE_LAYERS]
+    try:
+        layers = pyogrio.list_layers(path)[:, 0]
+        with _connection(path) as conn:
+            conn.execute("SELECT count(*) FROM gpkg_contents").fetchone()
+    except Exception as error:  # GDAL and SQLite raise their own kinds
+        raise ValueError(f"the store {Path(path).name} is not a GeoPackage: {error}") from error
+    return [name for name in layers if name not in STORE_LAYERS]
 
 
 def write_store(
@@ -390,6 +403,8 @@ def _stored_projects(path: Path, ids) -> gpd.GeoDataFrame:
         return empty_projects()
     with _connection(path) as conn:
         present = _table_columns(conn, PROJECTS_LAYER)
+        if not present:
+            return empty_projects()
         geometry = _geometry_column(conn)
         columns = [name for name in STORE_FIELDS if name in present]
         select = ", ".join(_quote(name) for name in [geometry, *columns])
@@ -586,6 +601,7 @@ def upsert(
     path.parent.mkdir(parents=True, exist_ok=True)
     with _locked(path.parent):
         _clean(path)
+        other_layers(path)
         return _store_batch(path, projects, log_entry, timestamp)
 
 
@@ -705,6 +721,7 @@ def import_file(
     namespace = ingest.id_namespace(source if source else path.stem)
     with _locked(target.parent):
         _clean(target)
+        other_layers(target)
         stored_secret = read_secret(target)
         secret = stored_secret or secrets.token_bytes(32)
         projects, report = join.prepare_file(path, mapping, sheet, directory, secret, namespace)
