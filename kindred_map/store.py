@@ -576,8 +576,11 @@ def _store_batch(
             name: int(entry[name]) if kind == "int64" else str(entry[name])
             for name, kind in IMPORT_LOG_FIELDS.items()
         }
-    _prepare_target(path, timestamp)
-    _write_batch(path, projects, log_entry, timestamp, secret)
+    try:
+        _prepare_target(path, timestamp)
+        _write_batch(path, projects, log_entry, timestamp, secret)
+    except sqlite3.Error as error:
+        raise ValueError(f"cannot write the store {path.name}: {error}; it is unchanged") from error
     return counts
 
 
