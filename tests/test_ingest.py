@@ -328,9 +328,10 @@ def test_degrees_labelled_as_british_national_grid_are_rejected(tmp_path):
     frame = gpd.GeoDataFrame(
         {"name": ["Hub"]}, geometry=gpd.points_from_xy([-2.98], [53.40]), crs="EPSG:27700"
     )
-    frame.to_file(tmp_path / "wrong.gpkg", driver="GPKG")
-    with pytest.raises(ValueError, match=r"EPSG:27700 \(metres\) but they look like degrees"):
-        ingest.read_table(tmp_path / "wrong.gpkg")
+    for name, driver in (("wrong.gpkg", "GPKG"), ("wrong.geojson", "GeoJSON")):
+        frame.to_file(tmp_path / name, driver=driver)
+        with pytest.raises(ValueError, match=r"EPSG:27700 \(metres\) but they look like degrees"):
+            ingest.read_table(tmp_path / name)
     metres = frame.set_geometry(gpd.points_from_xy([336684.0], [390042.0]), crs="EPSG:4326")
     metres.to_file(tmp_path / "metres.gpkg", driver="GPKG")
     with pytest.raises(ValueError, match="need EPSG:27700"):

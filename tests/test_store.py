@@ -363,11 +363,13 @@ def test_ids_stored_before_namespacing_are_kept(tmp_path):
 # --- the store file (issue 9) -----------------------------------------------------------
 
 
-def _ogrinfo_count(path: Path, layer: str) -> int | None:
+def _ogrinfo_count(path: Path, layer: str, *bbox: float) -> int | None:
+    """Features GDAL's ogrinfo counts (inside ``bbox`` through the R-tree, when given)."""
     if not shutil.which("ogrinfo"):
         return None
+    spatial = ["-spat", *map(str, bbox)] if bbox else []
     out = subprocess.run(
-        ["ogrinfo", "-so", str(path), layer], capture_output=True, text=True, check=True
+        ["ogrinfo", "-so", *spatial, str(path), layer], capture_output=True, text=True, check=True
     ).stdout
     return int(out.split("Feature Count: ")[1].split()[0])
 
@@ -382,6 +384,10 @@ def test_a_geopackage_with_other_layers_keeps_them(tmp_path):
     assert len(pyogrio.read_dataframe(council, layer="wards")) == 5
     assert len(store.read_projects(council)) == result.new > 0
     assert _ogrinfo_count(council, "projects") in (None, result.new)
+    # The spatial index GDAL's triggers keep was filled by our in-place inserts.
+    inside = store.read_projects(council).cx[-3.0:-2.9, 53.35:53.45]
+    assert 0 < len(inside) < result.new
+    assert _ogrinfo_count(council, "projects", -3.0, 53.35, -2.9, 53.45) in (None, len(inside))
     with pytest.raises(ValueError, match="also holds the layers"):
         store.write_store(store.read_projects(council), store.read_imports(council), council, "x")
 
