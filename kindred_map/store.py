@@ -628,18 +628,21 @@ def _clearly_different(projects: pd.DataFrame, stored: pd.DataFrame) -> np.ndarr
 
 
 def reconcile(
-    projects: gpd.GeoDataFrame, stored: gpd.GeoDataFrame
+    projects: gpd.GeoDataFrame, stored: gpd.GeoDataFrame, homes: pd.DataFrame
 ) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
     """Decide, row by row, what an import may change in the stored records it names.
 
     ``projects`` come from `kindred_map.join.prepare_file` (with its private ``_row``,
     ``_file_id`` and ``_precision_stated`` columns); ``stored`` are the stored records with
-    those ids or their bare file ids. Returns the records to write and the report lines:
+    those ids or their bare file ids; ``homes`` every stored ward_only record's id, name and
+    postcode. Returns the records to write and the report lines:
 
     - An id stored before namespacing (the bare file id, from this same file name) keeps it.
     - Same id, but a clearly different project (`_clearly_different`): rejected, not updated.
     - ``location_precision`` is sticky: a row that does not state it keeps the stored value;
       lowering a stored ``ward_only`` needs the file's own column value and is reported.
+    - A new record that states no precision but has a stored home's file id (in any
+      namespace), or its name and postcode, is stored ward_only too, and reported.
     """
     projects = projects.copy()
     stored = stored.set_index("id", drop=False)
@@ -697,8 +700,48 @@ def reconcile(
             "now be shown",
         )
     )
+    like_home = ~known & ~stated & _like_a_stored_home(projects, homes)
+    projects.loc[like_home, "location_precision"] = "ward_only"
+    issues.append(
+        issues_for(
+            rows[like_home],
+            "location_precision",
+            "warning",
+            "a stored home-run (ward_only) project has this id or this name and postcode: "
+            "stored as ward_only too. Import with the same --source to update it, or state "
+            "location_precision",
+        )
+    )
     kept = projects[~clash]
     return gpd.GeoDataFrame(kept, crs=projects.crs), pd.concat(issues, ignore_index=True)
+
+
+def _like_a_stored_home(projects: pd.DataFrame, homes: pd.DataFrame) -> np.ndarray:
+    """True where a row matches a stored ward_only record by its file id (in any namespace) or
+    by name and postcode: most likely the same home, sent in a file of another name."""
+    if homes.empty:
+        return np.zeros(len(projects), bool)
+    bare = set(homes["id"].str.split(":").str[-1])
+    places = set(zip(_name_key(homes["name"]), homes["postcode"], strict=True))
+    same_id = projects["_file_id"].ne("") & projects["_file_id"].isin(bare)
+    pairs = zip(_name_key(projects["name"]), projects["postcode"], strict=True)
+    same_place = np.array([pair in places for pair in pairs], bool)
+    return same_id.to_numpy() | same_place
+
+
+def _stored_homes(path: Path) -> pd.DataFrame:
+    """Id, name and postcode of every stored ward_only record (few; a scan of one column)."""
+    columns = ["id", "name", "postcode"]
+    if not path.exists():
+        return pd.DataFrame(columns=columns, dtype="str")
+    with _connection(path) as conn:
+        if "location_precision" not in _table_columns(conn, PROJECTS_LAYER):
+            return pd.DataFrame(columns=columns, dtype="str")
+        rows = conn.execute(
+            f"SELECT id, name, postcode FROM {PROJECTS_LAYER} "
+            "WHERE location_precision = 'ward_only'"
+        ).fetchall()
+    return pd.DataFrame(rows, columns=columns).fillna("").astype("str")
 
 
 def import_file(
@@ -729,7 +772,7 @@ def import_file(
         secret = stored_secret or secrets.token_bytes(32)
         projects, report = join.prepare_file(path, mapping, sheet, directory, secret, namespace)
         stored = _stored_projects(target, {*projects["id"], *projects["_file_id"]})
-        projects, issues = reconcile(projects, stored)
+        projects, issues = reconcile(projects, stored, _stored_homes(target))
         issues = [issues, privacy.address_issues(projects.rename(columns={"_row": "row"}))]
         report.issues = build_report(report.file, [], [report.issues, *issues]).issues
         report.records = len(projects)

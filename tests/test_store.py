@@ -265,6 +265,22 @@ def test_a_corrected_file_without_precision_keeps_a_home_hidden(tmp_path):
         assert secret not in exported
 
 
+def test_a_home_sent_again_in_a_file_of_another_name_stays_hidden(tmp_path):
+    target = tmp_path / "projects.gpkg"
+    store.import_file(_csv(tmp_path / "homes.csv", HOME + HOME_ROW), target)
+    again = "id,name,type,address,postcode\n" + HOME_ROW.removesuffix(",ward_only\n") + "\n"
+    again += "x9,Kitchen Table Club,pantry,14 Acacia Avenue,PR8 2FF\n"
+    again += "x10,Church Hall Cafe,pantry,1 Hall Road,L1 8JQ\n"
+    result = store.import_file(_csv(tmp_path / "homes_v2.csv", again), target)
+    assert result.new == 3
+    precision = store.read_projects(target).set_index("id")["location_precision"]
+    assert precision["homes-v2:home-001"] == precision["homes-v2:x9"] == "ward_only"
+    assert precision["homes-v2:x10"] == "street"
+    warned = result.issues[result.issues["reason"].str.contains("stored home-run")]
+    assert sorted(warned["row"]) == [2, 3]
+    assert "Acacia" not in _exported_text(target)
+
+
 def test_lowering_ward_only_needs_the_column_and_is_reported(tmp_path):
     target = tmp_path / "projects.gpkg"
     store.import_file(_csv(tmp_path / "v1" / "homes.csv", HOME + HOME_ROW), target)
