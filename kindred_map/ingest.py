@@ -198,16 +198,25 @@ def read_table(path: Path, sheet: str | None = None, headers=()) -> Table:
             return _read_geo(path, sheet)
         if suffix in CSV_SUFFIXES or not suffix:
             return _read_csv(path, headers)
-    except ValueError:
-        raise
+    except ValueError as error:
+        message = hide_folder(str(error), path)
+        if message == str(error):
+            raise
+        raise ValueError(message) from error
     except Exception as error:  # any reader's own failure becomes one clear message
-        detail = " ".join(str(error).split())[:200]
+        detail = hide_folder(" ".join(str(error).split())[:200], path)
         raise ValueError(
             f"{path.name}: cannot be read ({type(error).__name__}: {detail})"
         ) from error
     raise ValueError(
         f"{path.name}: unsupported file type {suffix!r}; use .csv, .xlsx, .geojson or .gpkg"
     )
+
+
+def hide_folder(message: str, path: Path) -> str:
+    """A message with the file's folder taken out (readers quote the full path; a page must not
+    show where uploads are kept on the server)."""
+    return message.replace(str(path), path.name).replace(str(path.parent) + "/", "")
 
 
 def _decode(data: bytes) -> tuple[str, str, list[int]]:

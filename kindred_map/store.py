@@ -18,6 +18,7 @@ import pandas as pd
 import pyogrio
 import shapely
 
+from kindred_map import ingest
 from kindred_map.paths import BOUNDARIES_DIR, DEFAULT_STORE
 from kindred_map.report import ImportReport, build_report, issues_for
 from kindred_map.schema import JOINED_FIELDS, RECORD_FIELDS
@@ -220,7 +221,8 @@ def other_layers(path: Path) -> list[str]:
         with _connection(path) as conn:
             conn.execute("SELECT count(*) FROM gpkg_contents").fetchone()
     except Exception as error:  # GDAL and SQLite raise their own kinds
-        raise ValueError(f"the store {Path(path).name} is not a GeoPackage: {error}") from error
+        detail = ingest.hide_folder(str(error), Path(path))
+        raise ValueError(f"the store {Path(path).name} is not a GeoPackage: {detail}") from error
     return [name for name in layers if name not in STORE_LAYERS]
 
 
@@ -759,7 +761,7 @@ def import_file(
     `kindred_map.ingest.id_namespace`; derived ids use the store's secret. Re-importing the
     same file changes no project. Nothing is written if any step fails or no row is imported.
     """
-    from kindred_map import ingest, join, privacy
+    from kindred_map import join, privacy
 
     path = Path(path)
     target = store_target(store)

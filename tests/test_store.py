@@ -481,3 +481,12 @@ def test_new_schema_fields_are_added_to_an_old_store(tmp_path, monkeypatch):
     store.upsert(projects.head(1), target)
     assert store.read_projects(target).loc[0, "sector"] == "faith"
     assert "sector" in pyogrio.read_info(target, layer="projects")["fields"]
+
+
+def test_a_store_that_is_not_a_geopackage_is_refused_untouched(tmp_path, capsys):
+    target = _csv(tmp_path / "store.gpkg", "not a GeoPackage")
+    source = FIXTURES / "projects_utf8_bom.csv"
+    assert cli.main(["import", str(source), "--store", str(target)]) == 2
+    err = capsys.readouterr().err
+    assert "store.gpkg is not a GeoPackage" in err and str(tmp_path) not in err
+    assert target.read_text() == "not a GeoPackage"
