@@ -10,6 +10,7 @@ import sqlite3
 import struct
 import tempfile
 from contextlib import contextmanager
+from functools import lru_cache
 from pathlib import Path
 
 import geopandas as gpd
@@ -306,14 +307,27 @@ def gpkg_geometry(geometry, srs_id: int = 4326) -> bytes | None:
     return b"GP\x00\x01" + struct.pack("<i", srs_id) + shapely.to_wkb(geometry, byte_order=1)
 
 
-def _bounds(blob):
+POINT_BLOB = struct.Struct("<2sBBi5sdd")
+"""Our own point blobs: GP header with no envelope + little-endian WKB point (29 bytes)."""
+
+
+@lru_cache(maxsize=16)
+def _bounds(blob: bytes):
+    """(minx, miny, maxx, maxy) of a GeoPackage geometry blob, or None when empty.
+
+    The R-tree triggers ask for four values of each new blob in turn, hence the small cache;
+    plain points (what the store writes) are read directly, anything else through shapely."""
+    if blob is not None and len(blob) == POINT_BLOB.size and blob[3] == 1:
+        magic, _, _, _, wkb_head, x, y = POINT_BLOB.unpack(blob)
+        if magic == b"GP" and wkb_head == b"\x01\x01\x00\x00\x00":
+            return (x, y, x, y)
     wkb = _wkb(blob)
     return shapely.from_wkb(wkb).bounds if wkb else None
 
 
 def _spatial_function(index: int):
     def function(blob):
-        bounds = _bounds(blob)
+        bounds = _bounds(None if blob is None else bytes(blob))
         return None if bounds is None or math.isnan(bounds[index]) else bounds[index]
 
     return function
@@ -322,7 +336,8 @@ def _spatial_function(index: int):
 def _is_empty(blob) -> int | None:
     if blob is None:
         return None
-    return int(_wkb(blob) is None or shapely.from_wkb(_wkb(blob)).is_empty)
+    bounds = _bounds(bytes(blob))
+    return int(bounds is None or math.isnan(bounds[0]))
 
 
 @contextmanager
@@ -335,6 +350,7 @@ def _connection(path: Path):
     conn = sqlite3.connect(path, isolation_level=None, timeout=60)
     try:
         conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("PRAGMA cache_size=-65536")  # 64 MB: index and R-tree pages of a batch
         conn.create_function("ST_IsEmpty", 1, _is_empty, deterministic=True)
         for index, name in enumerate(("ST_MinX", "ST_MinY", "ST_MaxX", "ST_MaxY")):
             conn.create_function(name, 1, _spatial_function(index), deterministic=True)
@@ -428,13 +444,14 @@ def _sql_values(projects: gpd.GeoDataFrame, columns: list[str]) -> list[list]:
     for name in columns:
         column = projects[name]
         if name in FLOAT_FIELDS:
-            values = [None if np.isnan(v) else float(v) for v in column.to_numpy(float)]
+            numbers = column.to_numpy(float)
+            values = np.where(np.isnan(numbers), None, numbers).tolist()
         elif name in BOOL_FIELDS:
-            values = [int(bool(v)) for v in column]
+            values = column.to_numpy(bool).astype(int).tolist()
         elif name in INT_FIELDS:
-            values = [None if pd.isna(v) else int(v) for v in column]
+            values = [None if pd.isna(v) else int(v) for v in column.astype(object)]
         else:
-            values = [str(v) for v in column]
+            values = column.to_numpy(dtype=object).tolist()
         out.append(values)
     return [list(row) for row in zip(*out, strict=True)]
 
@@ -495,13 +512,15 @@ def _write_batch(
             inserts = [
                 [blob, *row] for blob, row in zip(blobs, values, strict=True) if row[0] not in known
             ]
+            counters = _drop_feature_counters(conn)
             assignments = ", ".join(f"{_quote(n)} = ?" for n in names)
             conn.executemany(f"UPDATE {PROJECTS_LAYER} SET {assignments} WHERE id = ?", updates)
-            conn.executemany(
-                f"INSERT INTO {PROJECTS_LAYER} ({', '.join(map(_quote, names))}) "
-                f"VALUES ({', '.join('?' * len(names))})",
-                inserts,
-            )
+            with _bulk_spatial_index(conn, geometry):
+                conn.executemany(
+                    f"INSERT INTO {PROJECTS_LAYER} ({', '.join(map(_quote, names))}) "
+                    f"VALUES ({', '.join('?' * len(names))})",
+                    inserts,
+                )
             if log_entry is not None:
                 log_names = list(IMPORT_LOG_FIELDS)
                 conn.execute(
@@ -514,11 +533,58 @@ def _write_batch(
                     f"INSERT OR IGNORE INTO {PRIVATE_TABLE} (key, value) VALUES ('id_secret', ?)",
                     (secret,),
                 )
+            for sql in counters:
+                conn.execute(sql)
             _update_contents(conn, timestamp)
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
             raise
+
+
+@contextmanager
+def _bulk_spatial_index(conn: sqlite3.Connection, geometry: str):
+    """Insert rows with GDAL's R-tree insert trigger set aside, then index them in one go.
+
+    The trigger calls five Python functions per row (most of an import's write time); here
+    the new rows' bounds are read from their blobs once and the trigger is put back, inside
+    the same transaction. A layer without a spatial index is left without one."""
+    rtree = f"rtree_{PROJECTS_LAYER}_{geometry}"
+    trigger = conn.execute(
+        "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND name = ?",
+        (f"{rtree}_insert",),
+    ).fetchone()
+    if trigger is None:
+        yield
+        return
+    last = conn.execute(f"SELECT coalesce(max(fid), 0) FROM {PROJECTS_LAYER}").fetchone()[0]
+    conn.execute(f"DROP TRIGGER {_quote(trigger[0])}")
+    yield
+    added = conn.execute(
+        f"SELECT fid, {_quote(geometry)} FROM {PROJECTS_LAYER} WHERE fid > ?", (last,)
+    ).fetchall()
+    entries = []
+    for fid, blob in added:
+        bounds = _bounds(None if blob is None else bytes(blob))
+        if bounds is not None and not math.isnan(bounds[0]):
+            entries.append((fid, bounds[0], bounds[2], bounds[1], bounds[3]))
+    conn.executemany(f"INSERT OR REPLACE INTO {_quote(rtree)} VALUES (?, ?, ?, ?, ?)", entries)
+    conn.execute(trigger[1])
+
+
+def _drop_feature_counters(conn: sqlite3.Connection) -> list[str]:
+    """Drop GDAL's per-row feature-count triggers for this transaction; their SQL, to restore.
+
+    Each would update ``gpkg_ogr_contents`` once per inserted row; `_update_contents` sets the
+    count once instead, and the triggers are put back before the commit."""
+    triggers = conn.execute(
+        "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ? "
+        "AND name LIKE 'trigger%feature_count%'",
+        (PROJECTS_LAYER,),
+    ).fetchall()
+    for name, _ in triggers:
+        conn.execute(f"DROP TRIGGER {_quote(name)}")
+    return [sql for _, sql in triggers]
 
 
 def _update_contents(conn: sqlite3.Connection, timestamp: str) -> None:

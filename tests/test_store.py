@@ -5,6 +5,7 @@ import html
 import os
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -400,7 +401,12 @@ def test_a_geopackage_with_other_layers_keeps_them(tmp_path):
     assert len(pyogrio.read_dataframe(council, layer="wards")) == 5
     assert len(store.read_projects(council)) == result.new > 0
     assert _ogrinfo_count(council, "projects") in (None, result.new)
-    # The spatial index GDAL's triggers keep was filled by our in-place inserts.
+    # The spatial index GDAL keeps was filled by our in-place inserts, and its triggers are back.
+    with sqlite3.connect(council) as conn:
+        indexed = conn.execute("SELECT count(*) FROM rtree_projects_geom").fetchone()[0]
+        triggers = conn.execute("SELECT group_concat(name) FROM sqlite_master").fetchone()[0]
+    assert indexed == result.new
+    assert "rtree_projects_geom_insert" in triggers and "feature_count_projects" in triggers
     inside = store.read_projects(council).cx[-3.0:-2.9, 53.35:53.45]
     assert 0 < len(inside) < result.new
     assert _ogrinfo_count(council, "projects", -3.0, 53.35, -2.9, 53.45) in (None, len(inside))
