@@ -35,7 +35,8 @@ FREE_TEXT_FIELDS = (
     "deanery_note",
 )
 """Text that may mention where a ward_only project is (e.g. a source note naming its
-postcode): postcodes in it are cut to the district, coordinates withheld."""
+postcode): postcodes in it are cut to the district, house-number + street addresses and
+coordinates withheld."""
 FULL_POSTCODE = re.compile(r"([A-Z]{1,2}[0-9][A-Z0-9]?)[0-9][A-Z]{2}")
 DISTRICT = re.compile(r"[A-Z]{1,2}[0-9][A-Z0-9]?")
 POSTCODE_IN_TEXT = re.compile(r"\b([A-Z]{1,2}[0-9][A-Z0-9]?) ?[0-9][A-Z]{2}\b", flags=re.IGNORECASE)

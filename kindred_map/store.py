@@ -483,7 +483,10 @@ def _write_batch(
     timestamp: str,
     secret: bytes | None,
 ) -> None:
-    """Insert new ids, update stored ones and log the import, in one SQLite transaction."""
+    """Insert new ids, update stored ones and log the import, in one SQLite transaction.
+
+    Anything that must change with the batch (a history of the values it replaces, say) goes
+    into this same transaction, so a kill leaves all of it or none."""
     with _connection(path) as conn:
         conn.execute("BEGIN IMMEDIATE")
         try:
