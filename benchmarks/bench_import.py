@@ -4,7 +4,7 @@ Input files are CSVs of real live region postcodes (fixed seed): half the rows g
 postcode (mixed case, some without the space), half give only coordinates (the postcode
 centroid moved 0-30 m). The pipeline is `kindred_map.join.join_file` (every check, the
 report, the postcode/nearest-postcode/polygon ward rule, deanery notes) and
-`kindred_map.store.import_file` (the same plus the atomic GeoPackage write). The baseline is
+`kindred_map.store.import_file` (the same plus the store write, into a new store). The baseline is
 what a plain geopandas script does: read the CSV, look postcodes up by a merge, make points,
 and `geopandas.sjoin` them to the ward, LSOA, borough and deanery polygons (no checks, no
 report, no store). Both are measured in the same run with the boundary layers already loaded
@@ -20,6 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import bench_store
 import geopandas as gpd
 import numpy as np
 import pandas as pd
@@ -145,7 +146,9 @@ def main() -> None:
             )
     accuracy = ward_accuracy(live)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(render(rows_out, accuracy, load_seconds), encoding="utf-8")
+    kept = bench_store.kept_section()
+    text = render(rows_out, accuracy, load_seconds) + (f"\n{kept}" if kept else "")
+    RESULTS.write_text(text, encoding="utf-8")
     print(RESULTS.read_text(encoding="utf-8"))
 
 
@@ -210,8 +213,9 @@ def render(rows: list[dict], accuracy: dict, load_seconds: float) -> str:
         "Input: CSV of real live postcodes, half postcode-only, half coordinates-only (moved "
         "0-30 m). Baseline: pandas read + postcode merge + `geopandas.sjoin` to ward, LSOA, "
         "borough and deanery polygons. Join: `join.join_file` (read, check every row, "
-        "geocode, join, report). Import: `store.import_file` (join + upsert + atomic "
-        "GeoPackage write into a new store).",
+        "geocode, join, report). Import: `store.import_file` (join + reconcile + rows "
+        "written into a new store in one SQLite transaction). Growth of a big store and kill "
+        "trials: the Store section below (`bench_store.py`).",
         "",
         "| Rows | Repeats | Baseline s | Join s | Import s | Join / baseline "
         "| Import / baseline | Import rows/s |",

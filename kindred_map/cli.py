@@ -146,7 +146,9 @@ def cmd_import(args: argparse.Namespace) -> int:
     from kindred_map import store
 
     mapping = _parse_mapping(args.map)
-    report = store.import_file(Path(args.file), Path(args.store), mapping, args.sheet)
+    report = store.import_file(
+        Path(args.file), Path(args.store), mapping, args.sheet, source=args.source
+    )
     _print_report(report, args.report_csv)
     if report.imported == 0 or (args.strict and report.rejected):
         return 1
@@ -397,12 +399,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="import a project spreadsheet into the store",
         description="Read a CSV, XLSX, GeoJSON or GeoPackage of projects, place each one "
         "offline, join it to ward, deanery, borough and LSOA, and upsert it into the store "
-        "(by id; re-importing the same file changes nothing). Prints the import report. "
+        "(by id; re-importing the same file changes nothing). Ids the file gives are stored as "
+        "SOURCE:ID, SOURCE being --source or the file's name without extension, so two "
+        "partners' 'Ref 1' are two projects. Prints the import report. "
         "Exit code 0: imported (rejected rows are listed); 1: no row could be imported, or "
         "--strict and a row was rejected; 2: the file or store could not be used.",
     )
     importer.add_argument("file", help="the project file")
     importer.add_argument("--store", default=str(DEFAULT_STORE), help="project store (GeoPackage)")
+    importer.add_argument(
+        "--source",
+        metavar="NAME",
+        help="namespace of the file's ids (default: the file's name without extension); "
+        "use the same NAME for every file from one partner",
+    )
     _add_reading_options(importer)
     importer.add_argument("--report-csv", metavar="PATH", help="also write the report as CSV")
     importer.add_argument("--strict", action="store_true", help="fail if any row is rejected")

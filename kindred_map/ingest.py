@@ -3,10 +3,12 @@
 import codecs
 import csv
 import datetime as dt
-import hashlib
+import hmac
 import io
 import re
+import secrets
 import unicodedata
+import zipfile
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -17,9 +19,10 @@ import openpyxl
 import pandas as pd
 import pyogrio
 import shapely
+from openpyxl.utils import get_column_letter
 
 from kindred_map.build import pcd_key
-from kindred_map.report import issues_for
+from kindred_map.report import empty_issues, issues_for
 from kindred_map.schema import LOCATION_PRECISIONS, RECORD_FIELDS, project_types
 
 CSV_SUFFIXES = {".csv", ".tsv", ".txt"}
@@ -27,6 +30,16 @@ XLSX_SUFFIXES = {".xlsx", ".xlsm"}
 GEO_SUFFIXES = {".geojson", ".json", ".gpkg"}
 HEADER_SEARCH_ROWS = 30
 """The header row is looked for among this many non-blank rows at the top of a sheet."""
+MAX_FILE_BYTES = 100_000_000
+"""A project file larger than this (100 MB) is refused before it is read."""
+MAX_XLSX_UNPACKED_BYTES = 100_000_000
+"""An XLSX whose parts unpack to more than this (100 MB) is refused before it is parsed: a
+1 MB file can hold gigabytes of sheet XML (a decompression bomb)."""
+MAX_ROWS = 250_000
+"""Rows (records, features) a file may hold."""
+MAX_CELL_CHARS = 32_767
+"""Characters a cell may hold: a spreadsheet's own limit (Excel's)."""
+FORMULA_TAG = re.compile(rb"<(?:\w+:)?f[\s>/]")
 
 COLUMN_ALIASES = {
     "id": ("id", "projectid", "ref", "reference", "recordid", "uid", "projectref"),
@@ -143,6 +156,8 @@ class Table:
     encoding: str | None = None
     blank_rows: list[int] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    issues: pd.DataFrame = field(default_factory=empty_issues)
+    """Warnings about single cells or lines (bad bytes, formulas without a value)."""
 
 
 def _header_key(text) -> str:
@@ -158,60 +173,160 @@ def read_table(path: Path, sheet: str | None = None, headers=()) -> Table:
 
     ``sheet`` names the XLSX sheet or the GeoPackage layer (default: the first).
     ``headers`` are column names the caller expects (from a mapping): they help find the
-    header row under a title, like the recognised names do.
+    header row under a title, like the recognised names do. Whatever is wrong with the file,
+    the only exception is a ValueError naming the file, the row where known and the reason
+    (limits: MAX_FILE_BYTES, MAX_XLSX_UNPACKED_BYTES, MAX_ROWS, MAX_CELL_CHARS).
     """
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"file not found: {path}")
+    size = path.stat().st_size
+    if size > MAX_FILE_BYTES:
+        raise ValueError(
+            f"{path.name} is {size / 1e6:,.0f} MB; files over {MAX_FILE_BYTES / 1e6:,.0f} MB "
+            "are not read: split it"
+        )
     suffix = path.suffix.lower()
-    with path.open("rb") as handle:
-        magic = handle.read(4)
-    if suffix == ".xls":
-        raise ValueError(f"{path.name}: old .xls workbooks are not read; save it as .xlsx or .csv")
-    if suffix in XLSX_SUFFIXES or magic == b"PK\x03\x04":
-        return _read_xlsx(path, sheet, headers)
-    if suffix in GEO_SUFFIXES:
-        return _read_geo(path, sheet)
-    if suffix in CSV_SUFFIXES or not suffix:
-        return _read_csv(path, headers)
+    try:
+        with path.open("rb") as handle:
+            magic = handle.read(4)
+        if suffix == ".xls":
+            raise ValueError(
+                f"{path.name}: old .xls workbooks are not read; save it as .xlsx or .csv"
+            )
+        if suffix in XLSX_SUFFIXES or magic == b"PK\x03\x04":
+            return _read_xlsx(path, sheet, headers)
+        if suffix in GEO_SUFFIXES:
+            return _read_geo(path, sheet)
+        if suffix in CSV_SUFFIXES or not suffix:
+            return _read_csv(path, headers)
+    except ValueError as error:
+        message = hide_folder(str(error), path)
+        if message == str(error):
+            raise
+        raise ValueError(message) from error
+    except Exception as error:  # any reader's own failure becomes one clear message
+        detail = hide_folder(" ".join(str(error).split())[:200], path)
+        raise ValueError(
+            f"{path.name}: cannot be read ({type(error).__name__}: {detail})"
+        ) from error
     raise ValueError(
         f"{path.name}: unsupported file type {suffix!r}; use .csv, .xlsx, .geojson or .gpkg"
     )
 
 
-def _decode(data: bytes) -> tuple[str, str]:
-    """Text and the encoding it was read with: UTF-8 (with or without BOM), else Windows-1252."""
-    for bom, name in ((codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16")):
-        if data.startswith(bom):
-            return data.decode(name), "UTF-16"
-    if data.startswith(codecs.BOM_UTF8):
-        return data[len(codecs.BOM_UTF8) :].decode("utf-8", errors="replace"), "UTF-8 with BOM"
+def hide_folder(message: str, path: Path) -> str:
+    """A message with the file's folder taken out (readers quote the full path; a page must not
+    show where uploads are kept on the server)."""
+    return message.replace(str(path), path.name).replace(str(path.parent) + "/", "")
+
+
+def _decode(data: bytes) -> tuple[str, str, list[int]]:
+    """Text, the encoding it was read with, and the lines that had to be read otherwise.
+
+    UTF-16 (with its BOM); UTF-8 with or without BOM; a file with no valid UTF-8 beyond ASCII
+    is Windows-1252 throughout. A mostly UTF-8 file keeps its good lines as typed and reads
+    only the lines that are not UTF-8 as Windows-1252 (ISO-8859-1 for bytes it lacks).
+    """
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        try:
+            return data.decode("utf-16"), "UTF-16", []
+        except UnicodeDecodeError as error:
+            raise ValueError(f"it starts as UTF-16 but is not valid UTF-16 ({error})") from error
+    bom = data.startswith(codecs.BOM_UTF8)
+    body = data[len(codecs.BOM_UTF8) :] if bom else data
+    label = "UTF-8 with BOM" if bom else "UTF-8"
     try:
-        return data.decode("utf-8"), "UTF-8"
+        return body.decode("utf-8"), label, []
     except UnicodeDecodeError:
         pass
+    lines = body.split(b"\n")
+    texts, bad, utf8_beyond_ascii = [], [], False
+    for number, line in enumerate(lines, start=1):
+        try:
+            texts.append(line.decode("utf-8"))
+            utf8_beyond_ascii |= not line.isascii()
+        except UnicodeDecodeError:
+            texts.append(_single_byte(line))
+            bad.append(number)
+    if not utf8_beyond_ascii and not bom:
+        try:
+            return body.decode("cp1252"), "Windows-1252", []
+        except UnicodeDecodeError:
+            return body.decode("latin-1"), "ISO-8859-1", []
+    return "\n".join(texts), f"{label}, {len(bad):,} line(s) read as Windows-1252", bad
+
+
+def _single_byte(line: bytes) -> str:
     try:
-        return data.decode("cp1252"), "Windows-1252"
+        return line.decode("cp1252")
     except UnicodeDecodeError:
-        return data.decode("latin-1"), "ISO-8859-1"
+        return line.decode("latin-1")
+
+
+def _cell_issues(rows, fields, reasons) -> pd.DataFrame:
+    """Warnings about cells or lines found while reading (no project name known yet)."""
+    if not len(rows):
+        return empty_issues()
+    return pd.DataFrame(
+        {"row": rows, "name": "", "field": fields, "level": "warning", "reason": reasons}
+    ).astype({"row": "int64"})
 
 
 def _read_csv(path: Path, headers=()) -> Table:
-    text, encoding = _decode(path.read_bytes())
+    text, encoding, bad_lines = _decode(path.read_bytes())
     sample = text[:8192]
     try:
         dialect = csv.Sniffer().sniff(sample, delimiters=",;\t|")
         delimiter = dialect.delimiter
     except csv.Error:
         delimiter = ","
-    rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
-    # A spreadsheet program shows one CSV record per row, so the record number is the row number.
-    numbered = [(number, row) for number, row in enumerate(rows, start=1)]
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    numbered, last_lines = [], []
+    try:
+        for number, row in enumerate(reader, start=1):
+            # A spreadsheet program shows one CSV record per row: the record number is the row.
+            _check_row(path.name, number, row, len(numbered))
+            numbered.append((number, row))
+            last_lines.append(reader.line_num)
+    except csv.Error as error:
+        raise ValueError(
+            f"{path.name} row {len(numbered) + 1}: cannot be read as CSV ({error}); a cell may "
+            f"hold at most {MAX_CELL_CHARS:,} characters"
+        ) from error
     table = _from_rows(numbered, "csv", path.name, headers)
     table.encoding = encoding
     if delimiter != ",":
         table.notes.append(f"columns separated by {delimiter!r}")
+    if bad_lines:
+        rows = np.searchsorted(np.asarray(last_lines), bad_lines) + 1
+        data_rows = set(table.frame["row"])
+        table.issues = _cell_issues(
+            [int(r) for r in rows if r in data_rows],
+            "encoding",
+            [
+                f"line {line} is not UTF-8 like the rest of the file: read as Windows-1252; "
+                "check its accented letters"
+                for line, r in zip(bad_lines, rows, strict=True)
+                if r in data_rows
+            ],
+        )
+        other = [line for line, r in zip(bad_lines, rows, strict=True) if r not in data_rows]
+        if other:
+            table.notes.append(f"lines {other} (not project rows) read as Windows-1252")
     return table
+
+
+def _check_row(label: str, number: int, cells, rows_so_far: int) -> None:
+    """Refuse a file with too many rows or an over-long cell, naming the row."""
+    if rows_so_far >= MAX_ROWS + HEADER_SEARCH_ROWS:
+        raise ValueError(f"{label} has more than {MAX_ROWS:,} rows: split it into smaller files")
+    longest = max((len(c) for c in cells if isinstance(c, str)), default=0)
+    if longest > MAX_CELL_CHARS:
+        raise ValueError(
+            f"{label} row {number}: a cell holds {longest:,} characters; a cell may hold at "
+            f"most {MAX_CELL_CHARS:,}"
+        )
 
 
 def _cell_text(value) -> str:
@@ -226,26 +341,77 @@ def _cell_text(value) -> str:
     return str(value)
 
 
+def _check_workbook(path: Path) -> bool:
+    """Refuse a workbook that unpacks too large, before any XML is parsed; True if its
+    worksheets hold formulas (their cached values are then checked)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = archive.infolist()
+            unpacked = sum(member.file_size for member in members)
+            if unpacked > MAX_XLSX_UNPACKED_BYTES:
+                raise ValueError(
+                    f"{path.name} unpacks to {unpacked / 1e6:,.0f} MB of XML (from "
+                    f"{path.stat().st_size / 1e6:,.1f} MB); workbooks over "
+                    f"{MAX_XLSX_UNPACKED_BYTES / 1e6:,.0f} MB unpacked are refused: save it as "
+                    "CSV or split it"
+                )
+            sheets = [m for m in members if m.filename.startswith("xl/worksheets/")]
+            return any(FORMULA_TAG.search(archive.read(member)) for member in sheets)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError) as error:
+        raise ValueError(f"{path.name}: cannot read as an Excel workbook: {error}") from error
+
+
 def _read_xlsx(path: Path, sheet: str | None, headers=()) -> Table:
+    formulas = _check_workbook(path)
     try:
         book = openpyxl.load_workbook(path, read_only=True, data_only=True)
+        written = openpyxl.load_workbook(path, read_only=True) if formulas else None
     except Exception as error:  # openpyxl raises zipfile, KeyError and XML errors on bad files
         raise ValueError(f"{path.name}: cannot read as an Excel workbook: {error}") from error
     try:
+        if not book.worksheets:
+            raise ValueError(f"{path.name} has no worksheets (only chart sheets, or none)")
         if sheet is not None and sheet not in book.sheetnames:
             raise ValueError(f"{path.name} has no sheet {sheet!r}; it has {book.sheetnames}")
         worksheet = book[sheet] if sheet is not None else book.worksheets[0]
-        numbered = [
-            (number, [_cell_text(value) for value in row])
-            for number, row in enumerate(worksheet.iter_rows(min_row=1, values_only=True), 1)
-        ]
         title = worksheet.title
+        numbered, unvalued = _sheet_rows(path.name, worksheet, written[title] if written else None)
     finally:
         book.close()
+        if written is not None:
+            written.close()
     table = _from_rows(numbered, "xlsx", path.name, headers)
     if len(book.sheetnames) > 1:
         table.notes.append(f"read sheet {title!r} of {book.sheetnames}")
+    table.issues = _cell_issues(
+        [row for row, _ in unvalued],
+        [f"cell {cell}" for _, cell in unvalued],
+        [
+            f"cell {cell} holds a formula with no saved value: read as empty. Open the file in "
+            "Excel, let it calculate, save, and import again"
+            for _, cell in unvalued
+        ],
+    )
     return table
+
+
+def _sheet_rows(label: str, worksheet, written) -> tuple[list, list[tuple[int, str]]]:
+    """The sheet's rows as text, and (row, cell) of formulas without a cached value.
+
+    ``written`` is the same sheet read with formulas (or None when the workbook has none)."""
+    numbered, unvalued = [], []
+    values = worksheet.iter_rows(min_row=1, values_only=True)
+    formulas = written.iter_rows(min_row=1, values_only=True) if written is not None else None
+    for number, row in enumerate(values, 1):
+        _check_row(label, number, row, len(numbered))
+        numbered.append((number, [_cell_text(value) for value in row]))
+        if formulas is None:
+            continue
+        cells = zip(row, next(formulas, ()), strict=False)
+        for column, (value, formula) in enumerate(cells, start=1):
+            if value is None and isinstance(formula, str) and formula.startswith("="):
+                unvalued.append((number, f"{get_column_letter(column)}{number}"))
+    return numbered, unvalued
 
 
 def _from_rows(numbered: list[tuple[int, list[str]]], kind: str, label: str, headers=()) -> Table:
@@ -295,9 +461,17 @@ def _unique_headers(header: list[str]) -> list[str]:
 def _read_geo(path: Path, layer: str | None) -> Table:
     try:
         layers = [name for name, _ in pyogrio.list_layers(path)]
+        if not layers:
+            raise ValueError("it holds no layers")
+        if layer is not None and layer not in layers:
+            raise ValueError(f"it has no layer {layer!r}; it has {layers}")
+        features = pyogrio.read_info(path, layer=layer or layers[0])["features"]
+        if features > MAX_ROWS:
+            raise ValueError(f"it has {features:,} features; at most {MAX_ROWS:,} are read")
         frame = gpd.read_file(path, layer=layer or layers[0], engine="pyogrio")
     except Exception as error:  # pyogrio raises several DataSourceError kinds
         raise ValueError(f"{path.name}: cannot read as GeoJSON or GeoPackage: {error}") from error
+    _check_crs(path.name, frame)
     notes = []
     if len(layers) > 1:
         notes.append(f"read layer {layer or layers[0]!r} of {layers}")
@@ -316,6 +490,28 @@ def _read_geo(path: Path, layer: str | None) -> Table:
             table[column] = values.map(lambda v: "" if pd.isna(v) else f"{v:.7f}").to_numpy()
     notes.append("features are numbered from 1 in file order")
     return Table(frame=table, kind="geo", notes=notes)
+
+
+def _check_crs(label: str, frame: gpd.GeoDataFrame) -> None:
+    """Refuse a file whose coordinates cannot be in the CRS it states (degrees labelled as
+    metres would otherwise land in the sea off the Isles of Scilly, and the reverse nowhere)."""
+    present = has_geometry(frame.geometry)
+    if frame.crs is None or not present.any():
+        return
+    minx, miny, maxx, maxy = frame.geometry[present].total_bounds
+    looks_degrees = -180 <= minx <= maxx <= 180 and -90 <= miny <= maxy <= 90
+    crs = frame.crs.to_string()
+    span = f"x {minx:,.4f} to {maxx:,.4f}, y {miny:,.4f} to {maxy:,.4f}"
+    if frame.crs.is_projected and looks_degrees:
+        raise ValueError(
+            f"{label} says its coordinates are {crs} (metres) but they look like degrees "
+            f"({span}): set its CRS to EPSG:4326 and import again"
+        )
+    if frame.crs.is_geographic and not looks_degrees:
+        raise ValueError(
+            f"{label} says its coordinates are {crs} (degrees) but they are not degrees "
+            f"({span}); British National Grid metres need EPSG:27700"
+        )
 
 
 def has_geometry(geometries: gpd.GeoSeries) -> np.ndarray:
@@ -449,6 +645,8 @@ def normalise(records: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Tidy text, map types and precisions to the configured values, reject rows without a name.
 
     Returns the kept records and the issues found (rows rejected or warned, with reasons).
+    ``_precision_stated`` says whether the row itself gave a known precision: the store keeps a
+    stored precision for rows that do not (`kindred_map.store.reconcile`).
     """
     records = records.copy()
     for name in RECORD_FIELDS:
@@ -491,6 +689,7 @@ def normalise(records: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
 
     precision, precision_issues = _precisions(records[~no_name])
     records.loc[precision.index, "location_precision"] = precision
+    records["_precision_stated"] = records["location_precision"].ne("")
     issues.append(precision_issues)
 
     dates, date_issues = _dates(records[~no_name])
@@ -548,12 +747,30 @@ def _dates(records: pd.DataFrame) -> tuple[pd.Series, pd.DataFrame]:
     return text.astype("str"), issues
 
 
-def derive_ids(records: pd.DataFrame) -> pd.Series:
+PROCESS_SECRET = secrets.token_bytes(32)
+"""The key of ids derived outside a store (``join``, previews): random, never written anywhere."""
+NAMESPACE_MAX = 40
+
+
+def id_namespace(source: str) -> str:
+    """The namespace of a file's ids: ``"Partner A 2025"`` -> ``"partner-a-2025"``.
+
+    Lower case letters, digits and single hyphens, at most 40 characters; "file" if nothing
+    is left. A colon never appears in it, so ``<namespace>:<id>`` splits unambiguously."""
+    slug = re.sub(r"[^a-z0-9]+", "-", unicodedata.normalize("NFKD", str(source)).casefold())
+    return slug.strip("-")[:NAMESPACE_MAX].strip("-") or "file"
+
+
+def derive_ids(records: pd.DataFrame, secret: bytes | None = None) -> pd.Series:
     """A stable id from content when the file gives none: re-importing the same row gives it again.
 
-    The id hashes the name (case and spacing ignored), the type, the postcode and the
-    coordinates as given, so editing any of them in the file makes a new record.
+    The id is an HMAC-SHA256, keyed with ``secret`` (the store's random secret, kept inside the
+    store and never exported), of the name (case and spacing ignored), the type, the postcode
+    and the coordinates as given: editing any of them makes a new record. Without the key the
+    id cannot be recomputed, so trying every postcode of a district does not reveal a home's.
+    Without ``secret`` a random key of this process is used (ids stable within one run).
     """
+    key = PROCESS_SECRET if secret is None else secret
     parts = (
         records["name"].str.casefold()
         + "|"
@@ -569,18 +786,31 @@ def derive_ids(records: pd.DataFrame) -> pd.Series:
         + "|"
         + records["northing"].astype("str")
     )
-    return "km-" + parts.map(lambda text: hashlib.sha256(text.encode()).hexdigest()[:12])
+    return "km-" + parts.map(lambda text: hmac.new(key, text.encode(), "sha256").hexdigest()[:16])
 
 
-def assign_ids(records: pd.DataFrame, raw: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+def assign_ids(
+    records: pd.DataFrame,
+    raw: pd.DataFrame,
+    secret: bytes | None = None,
+    namespace: str | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Give every record an id and merge rows that share one (the later row wins).
 
     ``raw`` holds the rows' values as read, for deriving ids (so a derived id does not depend
-    on how the row was geocoded). Each merged row is named in a warning with the row it joins.
+    on how the row was geocoded; ``secret`` keys them, see `derive_ids`). An id the file gives
+    becomes ``<namespace>:<id>`` (unless it already starts so), so two partners' "Ref 1" are two
+    projects; ``_file_id`` keeps it as given. Each merged row is named in a warning with the
+    row it joins.
     """
     records = records.copy()
-    derived = derive_ids(raw.loc[records.index])
-    records["id"] = records["id"].where(records["id"].ne(""), derived)
+    derived = derive_ids(raw.loc[records.index], secret)
+    given = records["id"]
+    records["_file_id"] = given
+    if namespace:
+        prefixed = given.str.startswith(f"{namespace}:")
+        given = given.where(prefixed | given.eq(""), f"{namespace}:" + given)
+    records["id"] = given.where(given.ne(""), derived)
     duplicated = records["id"].duplicated(keep="last")
     kept_row = records.drop_duplicates("id", keep="last").set_index("id")["row"]
     later = records.loc[duplicated, "id"].map(kept_row)

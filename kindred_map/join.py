@@ -270,17 +270,22 @@ def _deanery_notes(out, ref, in_region, has_point) -> pd.Series:
     return note
 
 
-def join_file(
+PRIVATE_COLUMNS = ("_row", "_file_id", "_precision_stated")
+"""Columns `prepare_file` adds for the store and `join_file` drops: the row a record came from,
+the id as the file gave it (blank when derived), and whether the file stated its precision."""
+
+
+def prepare_file(
     path: Path,
     mapping: dict[str, str] | None = None,
     sheet: str | None = None,
     directory: Path = BOUNDARIES_DIR,
+    secret: bytes | None = None,
+    namespace: str | None = None,
 ) -> tuple[gpd.GeoDataFrame, ImportReport]:
-    """Read, check, place and join a project file; nothing is stored.
+    """`join_file` for the store: ids namespaced and derived with ``secret``, PRIVATE_COLUMNS kept.
 
-    Returns one row per project (RECORD_FIELDS + JOINED_FIELDS, points in EPSG:4326) and the
-    report naming every rejected or warned row.
-    """
+    The report's issues are those of reading, checking and placing; the store adds its own."""
     path = Path(path)
     if oruk.is_oruk(path):
         table = oruk.read_table(path)
@@ -291,19 +296,27 @@ def join_file(
     records, hours_issues = hours.fill_schedules(records)
     records["source"] = records["source"].where(records["source"].ne(""), f"file {path.name}")
     located, geocode_issues = geocode.locate(records, directory)
-    located, duplicate_issues = ingest.assign_ids(located, records)
+    located, duplicate_issues = ingest.assign_ids(located, records, secret, namespace)
     joined = join_projects(located, directory)
     outside = joined[~joined["in_region"]]
     region_issues = issues_for(
         outside, "lat", "warning", "outside the region's 9 boroughs: kept and flagged"
     )
+    joined["_row"] = joined["row"]
     projects = gpd.GeoDataFrame(
-        joined[[*RECORD_FIELDS, *JOINED_FIELDS, "geometry"]], crs=WGS84
+        joined[[*RECORD_FIELDS, *JOINED_FIELDS, *PRIVATE_COLUMNS, "geometry"]], crs=WGS84
     ).sort_values("id")
     report = build_report(
         path.name,
         raw["row"],
-        [normalise_issues, hours_issues, geocode_issues, duplicate_issues, region_issues],
+        [
+            table.issues,
+            normalise_issues,
+            hours_issues,
+            geocode_issues,
+            duplicate_issues,
+            region_issues,
+        ],
         records=len(projects),
         columns=info["columns"],
         ignored_columns=info["ignored_columns"],
@@ -313,6 +326,25 @@ def join_file(
         notes=[*table.notes, hours.count_note(projects)],
     )
     return projects.reset_index(drop=True), report
+
+
+def join_file(
+    path: Path,
+    mapping: dict[str, str] | None = None,
+    sheet: str | None = None,
+    directory: Path = BOUNDARIES_DIR,
+) -> tuple[gpd.GeoDataFrame, ImportReport]:
+    """Read, check, place and join a project file; nothing is stored.
+
+    Returns one row per project (RECORD_FIELDS + JOINED_FIELDS, points in EPSG:4326) and the
+    report naming every rejected or warned row. Ids are as the file gives them; derived ids
+    use a random key of this process (`kindred_map.ingest.derive_ids`), not a store's secret,
+    so they are not the ids an import would store.
+    """
+    projects, report = prepare_file(path, mapping, sheet, directory)
+    address = privacy.address_issues(projects.rename(columns={"_row": "row"}))
+    report.issues = build_report(report.file, [], [report.issues, address]).issues
+    return projects.drop(columns=list(PRIVATE_COLUMNS)), report
 
 
 def write_joined(projects: gpd.GeoDataFrame, path: Path) -> Path:

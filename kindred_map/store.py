@@ -1,24 +1,36 @@
-"""The project store: one GeoPackage, written atomically, upserted by id, with an import log."""
+"""The project store: one GeoPackage, grown in place in SQLite transactions, with an import log."""
 
 import datetime as dt
 import fcntl
 import hashlib
+import math
 import os
+import secrets
+import sqlite3
+import struct
 import tempfile
 from contextlib import contextmanager
+from functools import lru_cache
 from pathlib import Path
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import pyogrio
+import shapely
 
+from kindred_map import ingest
 from kindred_map.paths import BOUNDARIES_DIR, DEFAULT_STORE
-from kindred_map.report import ImportReport
+from kindred_map.report import ImportReport, build_report, issues_for
 from kindred_map.schema import JOINED_FIELDS, RECORD_FIELDS
 
 WGS84 = "EPSG:4326"
 PROJECTS_LAYER = "projects"
 IMPORTS_LAYER = "imports"
+STORE_LAYERS = (PROJECTS_LAYER, IMPORTS_LAYER)
+PRIVATE_TABLE = "kindred_private"
+"""Key/value table for the store's secret (the HMAC key of derived ids). Not registered in
+``gpkg_contents``, so GDAL, QGIS and every export ignore it; it never leaves the store."""
 STORE_FIELDS = (*RECORD_FIELDS, *JOINED_FIELDS)
 FLOAT_FIELDS = {"lat": 6, "lon": 6, "easting": 1, "northing": 1}
 """Float fields and the decimals they are stored with (0.1 m; 6 decimals of a degree ~0.1 m)."""
@@ -38,6 +50,12 @@ IMPORT_LOG_FIELDS = {
     "unchanged": "int64",
     "note": "str",
 }
+NEW_STORE_MODE = 0o600
+"""A new store is readable by its owner only: it holds the true positions of home-run projects."""
+DIFFERENT_PLACE_M = 1_000
+"""An update naming a different project this far from the stored one is a collision, not an edit."""
+SQL_CHUNK = 500
+"""Ids per ``IN (...)`` query (SQLite allows 999 parameters in older builds)."""
 
 
 def conform(projects: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
@@ -64,15 +82,26 @@ def empty_projects() -> gpd.GeoDataFrame:
     return conform(gpd.GeoDataFrame(geometry=gpd.GeoSeries([], crs=WGS84)))
 
 
+def _empty_imports() -> pd.DataFrame:
+    return pd.DataFrame({k: pd.Series(dtype=v) for k, v in IMPORT_LOG_FIELDS.items()})
+
+
+def store_target(path: Path) -> Path:
+    """The file a store path names: a symlinked store is written through to its target."""
+    return Path(os.path.realpath(Path(path)))
+
+
 def read_projects(path: Path = DEFAULT_STORE) -> gpd.GeoDataFrame:
     """Every stored project: RECORD_FIELDS + JOINED_FIELDS, points in EPSG:4326, sorted by id.
 
     A ``ward_only`` project's point is its true position: keep it inside the tool (use
-    `kindred_map.join.public_view` before anything leaves). A missing store reads as empty.
+    `kindred_map.privacy.mask_ward_only` before anything leaves). A missing store reads as
+    empty. Leftovers of a killed import are cleaned first when no import is running.
     """
-    path = Path(path)
+    path = store_target(path)
     if not path.exists():
         return empty_projects()
+    recover(path)
     try:
         frame = pyogrio.read_dataframe(path, layer=PROJECTS_LAYER)
     except Exception as error:  # pyogrio raises several DataSourceError kinds
@@ -82,8 +111,8 @@ def read_projects(path: Path = DEFAULT_STORE) -> gpd.GeoDataFrame:
 
 def read_imports(path: Path = DEFAULT_STORE) -> pd.DataFrame:
     """The import log: one row per import (when, file, counts), oldest first."""
-    path = Path(path)
-    empty = pd.DataFrame({k: pd.Series(dtype=v) for k, v in IMPORT_LOG_FIELDS.items()})
+    path = store_target(path)
+    empty = _empty_imports()
     if not path.exists() or IMPORTS_LAYER not in pyogrio.list_layers(path)[:, 0]:
         return empty
     log = pd.DataFrame(pyogrio.read_dataframe(path, layer=IMPORTS_LAYER, read_geometry=False))
@@ -94,29 +123,139 @@ def read_imports(path: Path = DEFAULT_STORE) -> pd.DataFrame:
     return log[list(IMPORT_LOG_FIELDS)]
 
 
-def write_store(
-    projects: gpd.GeoDataFrame, imports: pd.DataFrame, path: Path, timestamp: str
-) -> None:
-    """Write the whole store to a temporary file beside ``path``, then rename it into place.
+# --- files: locks, leftovers, atomic whole-file writes ----------------------------------
 
-    A failure at any point leaves ``path`` as it was. ``timestamp`` (ISO 8601) is what the
-    GeoPackage records as its last change, so the same content always gives the same bytes.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    projects = conform(projects).sort_values("id", kind="stable").reset_index(drop=True)
+
+@contextmanager
+def _locked(folder: Path, blocking: bool = True):
+    """Hold an exclusive lock on the store's folder: two imports at once cannot lose updates.
+
+    Non-blocking: yields False at once when another process holds the lock."""
+    handle = os.open(folder, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+    finally:
+        os.close(handle)
+
+
+def _leftovers(path: Path) -> list[Path]:
+    """Temporary copies of the store (``.projects.XXXX.gpkg`` and their journals) beside it."""
+    return sorted(path.parent.glob(f".{path.stem}.*.gpkg*"))
+
+
+def _clean(path: Path) -> None:
+    """Remove temp copies left by a killed import and undo its half-done transaction.
+
+    Call with the folder lock held. SQLite replays a hot journal (``projects.gpkg-journal``)
+    when the store is opened, restoring the last commit; a journal still there once we hold
+    the write lock belongs to no transaction (a kill before its header was synced) and goes."""
+    for leftover in _leftovers(path):
+        leftover.unlink(missing_ok=True)
+    journal = Path(f"{path}-journal")
+    if path.exists() and journal.exists():
+        with _connection(path) as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            journal.unlink(missing_ok=True)
+            conn.execute("COMMIT")
+
+
+def recover(path: Path = DEFAULT_STORE) -> None:
+    """Clean up after a killed import (see `_clean`) unless an import is running now."""
+    path = store_target(path)
+    if not path.parent.exists():
+        return
+    with _locked(path.parent, blocking=False) as held:
+        if held:
+            _clean(path)
+
+
+def _fsync_folder(folder: Path) -> None:
+    handle = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(handle)
+    finally:
+        os.close(handle)
+
+
+def _replace_atomically(path: Path, write, mode: int) -> None:
+    """Write a new file beside ``path`` with ``write(tmp)``, fsync it, rename it into place.
+
+    A failure at any point leaves ``path`` as it was and no temporary file behind."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".gpkg")
     os.close(fd)
     os.unlink(tmp)
-    pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": timestamp})
     try:
-        _write_layers(projects, imports, Path(tmp))
+        write(Path(tmp))
+        os.chmod(tmp, mode)
+        with open(tmp, "rb+") as handle:
+            os.fsync(handle.fileno())
         os.replace(tmp, path)
+        _fsync_folder(path.parent)
     finally:
-        pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": None})
         for leftover in (tmp, f"{tmp}-journal", f"{tmp}-wal", f"{tmp}-shm"):
             if os.path.exists(leftover):
                 os.unlink(leftover)
+
+
+def _mode(path: Path) -> int:
+    """The store file's permission bits, kept across writes; NEW_STORE_MODE for a new store."""
+    return path.stat().st_mode & 0o7777 if path.exists() else NEW_STORE_MODE
+
+
+def other_layers(path: Path) -> list[str]:
+    """Layers in the store's GeoPackage besides ``projects`` and ``imports``.
+
+    Raises ValueError when the file is not a GeoPackage (nothing is written to it then)."""
+    if not Path(path).exists():
+        return []
+    try:
+        layers = pyogrio.list_layers(path)[:, 0]
+        with _connection(path) as conn:
+            conn.execute("SELECT count(*) FROM gpkg_contents").fetchone()
+    except Exception as error:  # GDAL and SQLite raise their own kinds
+        detail = ingest.hide_folder(str(error), Path(path))
+        raise ValueError(f"the store {Path(path).name} is not a GeoPackage: {detail}") from error
+    return [name for name in layers if name not in STORE_LAYERS]
+
+
+def write_store(
+    projects: gpd.GeoDataFrame, imports: pd.DataFrame, path: Path, timestamp: str
+) -> None:
+    """Replace the whole store with these projects and this log (sample builds, tests).
+
+    Written to a temporary file beside the target (a symlink is followed), fsynced and renamed
+    into place, keeping the file's mode; a failure leaves the store as it was. A GeoPackage that
+    holds other layers is refused rather than replaced. ``timestamp`` (ISO 8601) is what the
+    GeoPackage records as its last change, so the same content always gives the same bytes.
+    Imports do not use this: they add and update rows in place (`upsert`).
+    """
+    path = store_target(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    projects = conform(projects).sort_values("id", kind="stable").reset_index(drop=True)
+    with _locked(path.parent):
+        _clean(path)
+        extra = other_layers(path)
+        if extra:
+            raise ValueError(
+                f"{path.name} also holds the layers {extra}; rewriting it as a project store "
+                "would delete them. Import into it instead (rows are added beside them), or "
+                "use another file"
+            )
+        mode = _mode(path)
+        pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": timestamp})
+        try:
+            _replace_atomically(path, lambda tmp: _write_layers(projects, imports, tmp), mode)
+        finally:
+            pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": None})
 
 
 def _write_layers(projects: gpd.GeoDataFrame, imports: pd.DataFrame, path: Path) -> None:
@@ -131,6 +270,192 @@ def _write_layers(projects: gpd.GeoDataFrame, imports: pd.DataFrame, path: Path)
     )
 
 
+def _add_store_layers(path: Path, timestamp: str) -> None:
+    """Add empty ``projects`` and ``imports`` layers (made by GDAL) to a new or other GeoPackage."""
+    present = set(pyogrio.list_layers(path)[:, 0]) if path.exists() else set()
+    pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": timestamp})
+    try:
+        if PROJECTS_LAYER not in present:
+            pyogrio.write_dataframe(
+                empty_projects(), path, layer=PROJECTS_LAYER, driver="GPKG", geometry_type="Point"
+            )
+        if IMPORTS_LAYER not in present:
+            pyogrio.write_dataframe(_empty_imports(), path, layer=IMPORTS_LAYER, driver="GPKG")
+    finally:
+        pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": None})
+
+
+# --- SQLite: the GeoPackage written in place --------------------------------------------
+
+ENVELOPE_BYTES = {0: 0, 1: 32, 2: 48, 3: 48, 4: 64}
+
+
+def _wkb(blob: bytes | None) -> bytes | None:
+    """The WKB inside a GeoPackage geometry blob (after its ``GP`` header and envelope)."""
+    if blob is None or len(blob) < 8 or blob[:2] != b"GP":
+        return None
+    flags = blob[3]
+    if flags & 0b10000:
+        return None
+    return bytes(blob[8 + ENVELOPE_BYTES.get((flags >> 1) & 0b111, 0) :])
+
+
+def gpkg_geometry(geometry, srs_id: int = 4326) -> bytes | None:
+    """A GeoPackage geometry blob: ``GP`` header (version 0, little-endian, no envelope) + WKB."""
+    if geometry is None or shapely.is_missing(geometry) or shapely.is_empty(geometry):
+        return None
+    return b"GP\x00\x01" + struct.pack("<i", srs_id) + shapely.to_wkb(geometry, byte_order=1)
+
+
+POINT_BLOB = struct.Struct("<2sBBi5sdd")
+"""Our own point blobs: GP header with no envelope + little-endian WKB point (29 bytes)."""
+
+
+@lru_cache(maxsize=16)
+def _bounds(blob: bytes):
+    """(minx, miny, maxx, maxy) of a GeoPackage geometry blob, or None when empty.
+
+    The R-tree triggers ask for four values of each new blob in turn, hence the small cache;
+    plain points (what the store writes) are read directly, anything else through shapely."""
+    if blob is not None and len(blob) == POINT_BLOB.size and blob[3] == 1:
+        magic, _, _, _, wkb_head, x, y = POINT_BLOB.unpack(blob)
+        if magic == b"GP" and wkb_head == b"\x01\x01\x00\x00\x00":
+            return (x, y, x, y)
+    wkb = _wkb(blob)
+    return shapely.from_wkb(wkb).bounds if wkb else None
+
+
+def _spatial_function(index: int):
+    def function(blob):
+        bounds = _bounds(None if blob is None else bytes(blob))
+        return None if bounds is None or math.isnan(bounds[index]) else bounds[index]
+
+    return function
+
+
+def _is_empty(blob) -> int | None:
+    if blob is None:
+        return None
+    bounds = _bounds(bytes(blob))
+    return int(bounds is None or math.isnan(bounds[0]))
+
+
+@contextmanager
+def _connection(path: Path):
+    """A SQLite connection to the GeoPackage with the ST_* functions GDAL's R-tree triggers call.
+
+    Autocommit mode: callers open their own ``BEGIN IMMEDIATE`` transaction. The default
+    rollback journal with ``synchronous=FULL`` makes a commit durable and a kill -9 at any
+    point leave the last committed state."""
+    conn = sqlite3.connect(path, isolation_level=None, timeout=60)
+    try:
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("PRAGMA cache_size=-65536")  # 64 MB: index and R-tree pages of a batch
+        conn.create_function("ST_IsEmpty", 1, _is_empty, deterministic=True)
+        for index, name in enumerate(("ST_MinX", "ST_MinY", "ST_MaxX", "ST_MaxY")):
+            conn.create_function(name, 1, _spatial_function(index), deterministic=True)
+        yield conn
+    finally:
+        conn.close()
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _table_columns(conn: sqlite3.Connection, table: str) -> list[str]:
+    return [row[1] for row in conn.execute(f"PRAGMA table_info({_quote(table)})")]
+
+
+def _declared_type(name: str) -> str:
+    if name in FLOAT_FIELDS:
+        return "REAL"
+    if name in BOOL_FIELDS:
+        return "BOOLEAN"
+    if name in INT_FIELDS or IMPORT_LOG_FIELDS.get(name) == "int64":
+        return "INTEGER"
+    return "TEXT"
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    """Add columns new schema fields need to an older store, and the id index imports use."""
+    for table, wanted in ((PROJECTS_LAYER, STORE_FIELDS), (IMPORTS_LAYER, IMPORT_LOG_FIELDS)):
+        present = set(_table_columns(conn, table))
+        for name in wanted:
+            if name not in present:
+                conn.execute(
+                    f"ALTER TABLE {_quote(table)} ADD COLUMN {_quote(name)} {_declared_type(name)}"
+                )
+    conn.execute(f"CREATE INDEX IF NOT EXISTS projects_id_index ON {PROJECTS_LAYER}(id)")
+    conn.execute(f"CREATE TABLE IF NOT EXISTS {PRIVATE_TABLE} (key TEXT PRIMARY KEY, value BLOB)")
+
+
+def _geometry_column(conn: sqlite3.Connection) -> str:
+    row = conn.execute(
+        "SELECT column_name FROM gpkg_geometry_columns WHERE table_name = ?", (PROJECTS_LAYER,)
+    ).fetchone()
+    if row is None:
+        raise ValueError(f"the store has no '{PROJECTS_LAYER}' point layer")
+    return row[0]
+
+
+def read_secret(path: Path = DEFAULT_STORE) -> bytes | None:
+    """The store's secret key for derived ids, or None for a missing store or one without."""
+    path = store_target(path)
+    if not path.exists():
+        return None
+    with _connection(path) as conn:
+        present = conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (PRIVATE_TABLE,)
+        ).fetchone()
+        if not present:
+            return None
+        row = conn.execute(f"SELECT value FROM {PRIVATE_TABLE} WHERE key = 'id_secret'").fetchone()
+    return bytes(row[0]) if row else None
+
+
+def _stored_projects(path: Path, ids) -> gpd.GeoDataFrame:
+    """The stored projects with these ids (conformed), read by the id index, not the whole file."""
+    ids = sorted({str(i) for i in ids if str(i)})
+    if not path.exists() or not ids:
+        return empty_projects()
+    with _connection(path) as conn:
+        present = _table_columns(conn, PROJECTS_LAYER)
+        if not present:
+            return empty_projects()
+        geometry = _geometry_column(conn)
+        columns = [name for name in STORE_FIELDS if name in present]
+        select = ", ".join(_quote(name) for name in [geometry, *columns])
+        rows = []
+        for start in range(0, len(ids), SQL_CHUNK):
+            chunk = ids[start : start + SQL_CHUNK]
+            marks = ", ".join("?" * len(chunk))
+            rows += conn.execute(
+                f"SELECT {select} FROM {PROJECTS_LAYER} WHERE id IN ({marks})", chunk
+            ).fetchall()
+    frame = pd.DataFrame(rows, columns=["__geometry", *columns])
+    points = [shapely.from_wkb(w) if (w := _wkb(b)) else None for b in frame.pop("__geometry")]
+    return conform(gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(points, crs=WGS84)))
+
+
+def _sql_values(projects: gpd.GeoDataFrame, columns: list[str]) -> list[list]:
+    """Rows of Python values SQLite stores: NaN/NA as NULL, booleans as 0/1."""
+    out = []
+    for name in columns:
+        column = projects[name]
+        if name in FLOAT_FIELDS:
+            numbers = column.to_numpy(float)
+            values = np.where(np.isnan(numbers), None, numbers).tolist()
+        elif name in BOOL_FIELDS:
+            values = column.to_numpy(bool).astype(int).tolist()
+        elif name in INT_FIELDS:
+            values = [None if pd.isna(v) else int(v) for v in column.astype(object)]
+        else:
+            values = column.to_numpy(dtype=object).tolist()
+        out.append(values)
+    return [list(row) for row in zip(*out, strict=True)]
+
+
 def _fingerprints(projects: gpd.GeoDataFrame) -> pd.Series:
     """One hash per project (by id) of every stored value, to tell updated from unchanged."""
     frame = pd.DataFrame(conform(projects).drop(columns="geometry"))
@@ -139,56 +464,355 @@ def _fingerprints(projects: gpd.GeoDataFrame) -> pd.Series:
     return pd.Series(hashes.to_numpy(), index=frame["id"].to_numpy())
 
 
+def _counts(projects: gpd.GeoDataFrame, stored: gpd.GeoDataFrame) -> dict[str, int]:
+    before = _fingerprints(stored) if len(stored) else pd.Series(dtype="uint64")
+    after = _fingerprints(projects)
+    known = after.index.isin(before.index)
+    same = known & (after.to_numpy() == before.reindex(after.index).to_numpy())
+    return {
+        "new": int((~known).sum()),
+        "updated": int((known & ~same).sum()),
+        "unchanged": int(same.sum()),
+    }
+
+
+def _write_batch(
+    path: Path,
+    projects: gpd.GeoDataFrame,
+    log_entry: dict | None,
+    timestamp: str,
+    secret: bytes | None,
+) -> None:
+    """Insert new ids, update stored ones and log the import, in one SQLite transaction.
+
+    Anything that must change with the batch (a history of the values it replaces, say) goes
+    into this same transaction, so a kill leaves all of it or none."""
+    with _connection(path) as conn:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            _migrate(conn)
+            geometry = _geometry_column(conn)
+            columns = list(STORE_FIELDS)
+            values = _sql_values(projects, columns)
+            blobs = [gpkg_geometry(g) for g in projects.geometry]
+            known = set()
+            ids = projects["id"].tolist()
+            for start in range(0, len(ids), SQL_CHUNK):
+                chunk = ids[start : start + SQL_CHUNK]
+                marks = ", ".join("?" * len(chunk))
+                known |= {
+                    row[0]
+                    for row in conn.execute(
+                        f"SELECT id FROM {PROJECTS_LAYER} WHERE id IN ({marks})", chunk
+                    )
+                }
+            names = [geometry, *columns]
+            updates = [
+                [blob, *row, row[0]]
+                for blob, row in zip(blobs, values, strict=True)
+                if row[0] in known
+            ]
+            inserts = [
+                [blob, *row] for blob, row in zip(blobs, values, strict=True) if row[0] not in known
+            ]
+            counters = _drop_feature_counters(conn)
+            assignments = ", ".join(f"{_quote(n)} = ?" for n in names)
+            conn.executemany(f"UPDATE {PROJECTS_LAYER} SET {assignments} WHERE id = ?", updates)
+            with _bulk_spatial_index(conn, geometry):
+                conn.executemany(
+                    f"INSERT INTO {PROJECTS_LAYER} ({', '.join(map(_quote, names))}) "
+                    f"VALUES ({', '.join('?' * len(names))})",
+                    inserts,
+                )
+            if log_entry is not None:
+                log_names = list(IMPORT_LOG_FIELDS)
+                conn.execute(
+                    f"INSERT INTO {IMPORTS_LAYER} ({', '.join(map(_quote, log_names))}) "
+                    f"VALUES ({', '.join('?' * len(log_names))})",
+                    [log_entry[name] for name in log_names],
+                )
+            if secret is not None:
+                conn.execute(
+                    f"INSERT OR IGNORE INTO {PRIVATE_TABLE} (key, value) VALUES ('id_secret', ?)",
+                    (secret,),
+                )
+            for sql in counters:
+                conn.execute(sql)
+            _update_contents(conn, timestamp)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+
+@contextmanager
+def _bulk_spatial_index(conn: sqlite3.Connection, geometry: str):
+    """Insert rows with GDAL's R-tree insert trigger set aside, then index them in one go.
+
+    The trigger calls five Python functions per row (most of an import's write time); here
+    the new rows' bounds are read from their blobs once and the trigger is put back, inside
+    the same transaction. A layer without a spatial index is left without one."""
+    rtree = f"rtree_{PROJECTS_LAYER}_{geometry}"
+    trigger = conn.execute(
+        "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND name = ?",
+        (f"{rtree}_insert",),
+    ).fetchone()
+    if trigger is None:
+        yield
+        return
+    last = conn.execute(f"SELECT coalesce(max(fid), 0) FROM {PROJECTS_LAYER}").fetchone()[0]
+    conn.execute(f"DROP TRIGGER {_quote(trigger[0])}")
+    yield
+    added = conn.execute(
+        f"SELECT fid, {_quote(geometry)} FROM {PROJECTS_LAYER} WHERE fid > ?", (last,)
+    ).fetchall()
+    entries = []
+    for fid, blob in added:
+        bounds = _bounds(None if blob is None else bytes(blob))
+        if bounds is not None and not math.isnan(bounds[0]):
+            entries.append((fid, bounds[0], bounds[2], bounds[1], bounds[3]))
+    conn.executemany(f"INSERT OR REPLACE INTO {_quote(rtree)} VALUES (?, ?, ?, ?, ?)", entries)
+    conn.execute(trigger[1])
+
+
+def _drop_feature_counters(conn: sqlite3.Connection) -> list[str]:
+    """Drop GDAL's per-row feature-count triggers for this transaction; their SQL, to restore.
+
+    Each would update ``gpkg_ogr_contents`` once per inserted row; `_update_contents` sets the
+    count once instead, and the triggers are put back before the commit."""
+    triggers = conn.execute(
+        "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ? "
+        "AND name LIKE 'trigger%feature_count%'",
+        (PROJECTS_LAYER,),
+    ).fetchall()
+    for name, _ in triggers:
+        conn.execute(f"DROP TRIGGER {_quote(name)}")
+    return [sql for _, sql in triggers]
+
+
+def _update_contents(conn: sqlite3.Connection, timestamp: str) -> None:
+    """Keep what GDAL reads about the layers true: last change, extent, feature counts."""
+    extent = conn.execute(
+        f"SELECT min(lon), min(lat), max(lon), max(lat) FROM {PROJECTS_LAYER}"
+    ).fetchone()
+    conn.execute(
+        "UPDATE gpkg_contents SET last_change = ?, min_x = ?, min_y = ?, max_x = ?, max_y = ? "
+        "WHERE table_name = ?",
+        (timestamp, *extent, PROJECTS_LAYER),
+    )
+    conn.execute(
+        "UPDATE gpkg_contents SET last_change = ? WHERE table_name = ?", (timestamp, IMPORTS_LAYER)
+    )
+    for table in STORE_LAYERS:
+        conn.execute(
+            "UPDATE gpkg_ogr_contents SET feature_count = "
+            f"(SELECT count(*) FROM {_quote(table)}) WHERE lower(table_name) = lower(?)",
+            (table,),
+        )
+
+
+def _prepare_target(path: Path, timestamp: str) -> None:
+    """Make sure the GeoPackage has the store's layers: a new store is created whole (mode 0600)
+    and renamed into place; a GeoPackage with other layers gets ours beside them."""
+    if not path.exists():
+        _replace_atomically(path, lambda tmp: _add_store_layers(tmp, timestamp), NEW_STORE_MODE)
+    elif set(STORE_LAYERS) - set(pyogrio.list_layers(path)[:, 0]):
+        _add_store_layers(path, timestamp)
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+def _check_ids(projects: pd.DataFrame) -> None:
+    if projects["id"].eq("").any() or projects["id"].duplicated().any():
+        raise ValueError("every project needs a unique, non-empty id before it is stored")
+
+
+def _store_batch(
+    path: Path,
+    projects: gpd.GeoDataFrame,
+    log_entry: dict | None,
+    timestamp: str | None,
+    secret: bytes | None = None,
+) -> dict[str, int]:
+    """Write one batch (folder lock held): counts of new, updated and unchanged projects."""
+    projects = conform(projects)
+    counts = _counts(projects, _stored_projects(path, projects["id"]))
+    timestamp = timestamp or _now()
+    if log_entry is not None:
+        entry = {name: "" for name in IMPORT_LOG_FIELDS} | log_entry | counts
+        entry["imported_at"] = entry["imported_at"] or timestamp
+        log_entry = {
+            name: int(entry[name]) if kind == "int64" else str(entry[name])
+            for name, kind in IMPORT_LOG_FIELDS.items()
+        }
+    try:
+        _prepare_target(path, timestamp)
+        _write_batch(path, projects, log_entry, timestamp, secret)
+    except sqlite3.Error as error:
+        raise ValueError(f"cannot write the store {path.name}: {error}; it is unchanged") from error
+    return counts
+
+
 def upsert(
     projects: gpd.GeoDataFrame,
     path: Path = DEFAULT_STORE,
     log_entry: dict | None = None,
     timestamp: str | None = None,
 ) -> dict[str, int]:
-    """Insert new projects and replace those whose id is already stored; one atomic write.
+    """Insert new projects and replace those whose id is already stored, in one transaction.
 
-    Returns counts of new, updated and unchanged projects. ``log_entry`` (file, counts) is
-    added to the import log with these counts.
+    Rows are added and updated in place (the file is not rewritten); other layers in the
+    GeoPackage are kept; a symlinked store is written through. Returns counts of new, updated
+    and unchanged projects. ``log_entry`` (file, counts) is added to the import log with these
+    counts. No projects: the store is not touched at all.
     """
-    path = Path(path)
-    if projects["id"].eq("").any() or projects["id"].duplicated().any():
-        raise ValueError("every project needs a unique, non-empty id before it is stored")
+    _check_ids(projects)
+    if not len(projects):
+        return {"new": 0, "updated": 0, "unchanged": 0}
+    path = store_target(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with _locked(path.parent):
-        stored = read_projects(path)
-        before = _fingerprints(stored) if len(stored) else pd.Series(dtype="uint64")
-        after = _fingerprints(projects) if len(projects) else pd.Series(dtype="uint64")
-        known = after.index.isin(before.index)
-        same = known & (after.to_numpy() == before.reindex(after.index).to_numpy())
-        counts = {
-            "new": int((~known).sum()),
-            "updated": int((known & ~same).sum()),
-            "unchanged": int(same.sum()),
-        }
-        kept = stored[~stored["id"].isin(projects["id"])]
-        merged = pd.concat([kept, conform(projects)], ignore_index=True)
-        merged = gpd.GeoDataFrame(merged, geometry="geometry", crs=WGS84)
-        timestamp = timestamp or dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-        imports = read_imports(path)
-        if log_entry is not None:
-            entry = {name: "" for name in IMPORT_LOG_FIELDS} | log_entry | counts
-            entry["imported_at"] = entry["imported_at"] or timestamp
-            imports = pd.concat([imports, pd.DataFrame([entry])], ignore_index=True)
-            imports = imports.astype(IMPORT_LOG_FIELDS)
-        write_store(merged, imports, path, timestamp)
-    return counts
+        _clean(path)
+        other_layers(path)
+        return _store_batch(path, projects, log_entry, timestamp)
 
 
-@contextmanager
-def _locked(folder: Path):
-    """Hold an exclusive lock on the store's folder: two imports at once cannot lose updates."""
-    handle = os.open(folder, os.O_RDONLY)
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        yield
-    finally:
-        fcntl.flock(handle, fcntl.LOCK_UN)
-        os.close(handle)
+# --- imports: ids, collisions and sticky privacy ----------------------------------------
+
+
+def _name_key(names: pd.Series) -> pd.Series:
+    return names.astype("str").str.casefold().str.replace(r"[^a-z0-9]+", "", regex=True)
+
+
+def _clearly_different(projects: pd.DataFrame, stored: pd.DataFrame) -> np.ndarray:
+    """True where two records sharing an id are different projects: names unlike (neither
+    contains the other) and positions more than DIFFERENT_PLACE_M apart."""
+    new, old = _name_key(projects["name"]).to_numpy(), _name_key(stored["name"]).to_numpy()
+    alike = np.array([a in b or b in a for a, b in zip(new, old, strict=True)], bool)
+    apart = np.hypot(
+        projects["easting"].to_numpy(float) - stored["easting"].to_numpy(float),
+        projects["northing"].to_numpy(float) - stored["northing"].to_numpy(float),
+    )
+    return ~alike & (np.nan_to_num(apart, nan=np.inf) > DIFFERENT_PLACE_M)
+
+
+def reconcile(
+    projects: gpd.GeoDataFrame, stored: gpd.GeoDataFrame, homes: pd.DataFrame
+) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
+    """Decide, row by row, what an import may change in the stored records it names.
+
+    ``projects`` come from `kindred_map.join.prepare_file` (with its private ``_row``,
+    ``_file_id`` and ``_precision_stated`` columns); ``stored`` are the stored records with
+    those ids or their bare file ids; ``homes`` every stored ward_only record's id, name and
+    postcode. Returns the records to write and the report lines:
+
+    - An id stored before namespacing (the bare file id, from this same file name) keeps it.
+    - Same id, but a clearly different project (`_clearly_different`): rejected, not updated.
+    - ``location_precision`` is sticky: a row that does not state it keeps the stored value;
+      lowering a stored ``ward_only`` needs the file's own column value and is reported.
+    - A new record that states no precision but has a stored home's file id (in any
+      namespace), or its name and postcode, is stored ward_only too, and reported.
+    """
+    projects = projects.copy()
+    stored = stored.set_index("id", drop=False)
+    legacy = (
+        ~projects["id"].isin(stored.index)
+        & projects["_file_id"].ne("")
+        & projects["_file_id"].isin(stored.index)
+    )
+    same_file = (
+        stored["source"].reindex(projects.loc[legacy, "_file_id"]).to_numpy()
+        == projects.loc[legacy, "source"].to_numpy()
+    )
+    legacy[legacy] = same_file
+    projects.loc[legacy, "id"] = projects.loc[legacy, "_file_id"]
+    rows = projects.rename(columns={"_row": "row"})
+    issues = []
+
+    known = projects["id"].isin(stored.index).to_numpy()
+    before = stored.reindex(projects["id"])
+    clash = known.copy()
+    clash[known] = _clearly_different(projects[known], before[known])
+    reason = [
+        f"id {i!r} is already stored for {n!r}, {d:,.0f} m away: a different project, so it "
+        "was not updated. Give it its own id (or import with --source NAME)"
+        for i, n, d in zip(
+            projects.loc[clash, "id"],
+            before.loc[clash, "name"],
+            np.hypot(
+                projects.loc[clash, "easting"].to_numpy(float)
+                - before.loc[clash, "easting"].to_numpy(float),
+                projects.loc[clash, "northing"].to_numpy(float)
+                - before.loc[clash, "northing"].to_numpy(float),
+            ),
+            strict=True,
+        )
+    ]
+    issues.append(
+        issues_for(rows[clash], "id", "rejected", pd.Series(reason, index=rows.index[clash]))
+    )
+
+    stated = projects["_precision_stated"].astype(bool).to_numpy()
+    was = before["location_precision"].fillna("").to_numpy()
+    keep = known & ~clash & ~stated & (was != "")
+    projects.loc[keep, "location_precision"] = was[keep]
+    lowered = known & ~clash & stated & (was == "ward_only")
+    lowered &= projects["location_precision"].ne("ward_only").to_numpy()
+    issues.append(
+        issues_for(
+            rows[lowered],
+            "location_precision",
+            "warning",
+            "location_precision lowered from ward_only to "
+            + projects.loc[lowered, "location_precision"]
+            + " by the file's own column: this home-run project's address and position will "
+            "now be shown",
+        )
+    )
+    like_home = ~known & ~stated & _like_a_stored_home(projects, homes)
+    projects.loc[like_home, "location_precision"] = "ward_only"
+    issues.append(
+        issues_for(
+            rows[like_home],
+            "location_precision",
+            "warning",
+            "a stored home-run (ward_only) project has this id or this name and postcode: "
+            "stored as ward_only too. Import with the same --source to update it, or state "
+            "location_precision",
+        )
+    )
+    kept = projects[~clash]
+    return gpd.GeoDataFrame(kept, crs=projects.crs), pd.concat(issues, ignore_index=True)
+
+
+def _like_a_stored_home(projects: pd.DataFrame, homes: pd.DataFrame) -> np.ndarray:
+    """True where a row matches a stored ward_only record by its file id (in any namespace) or
+    by name and postcode: most likely the same home, sent in a file of another name."""
+    if homes.empty:
+        return np.zeros(len(projects), bool)
+    bare = set(homes["id"].str.split(":").str[-1])
+    places = set(zip(_name_key(homes["name"]), homes["postcode"], strict=True))
+    same_id = projects["_file_id"].ne("") & projects["_file_id"].isin(bare)
+    pairs = zip(_name_key(projects["name"]), projects["postcode"], strict=True)
+    same_place = np.array([pair in places for pair in pairs], bool)
+    return same_id.to_numpy() | same_place
+
+
+def _stored_homes(path: Path) -> pd.DataFrame:
+    """Id, name and postcode of every stored ward_only record (few; a scan of one column)."""
+    columns = ["id", "name", "postcode"]
+    if not path.exists():
+        return pd.DataFrame(columns=columns, dtype="str")
+    with _connection(path) as conn:
+        if "location_precision" not in _table_columns(conn, PROJECTS_LAYER):
+            return pd.DataFrame(columns=columns, dtype="str")
+        rows = conn.execute(
+            f"SELECT id, name, postcode FROM {PROJECTS_LAYER} "
+            "WHERE location_precision = 'ward_only'"
+        ).fetchall()
+    return pd.DataFrame(rows, columns=columns).fillna("").astype("str")
 
 
 def import_file(
@@ -197,26 +821,49 @@ def import_file(
     mapping: dict[str, str] | None = None,
     sheet: str | None = None,
     directory: Path = BOUNDARIES_DIR,
+    source: str | None = None,
 ) -> ImportReport:
-    """Import a project file into the store: read, check, place, join, upsert, log.
+    """Import a project file into the store: read, check, place, join, reconcile, upsert, log.
 
-    Re-importing the same file changes no project. Nothing is written if any step fails.
+    Ids given in the file are stored as ``<namespace>:<id>``, the namespace being ``source``
+    (``--source``) or else the file's name without its extension, tidied by
+    `kindred_map.ingest.id_namespace`; derived ids use the store's secret. Re-importing the
+    same file changes no project. Nothing is written if any step fails or no row is imported.
     """
-    from kindred_map.join import join_file
+    from kindred_map import join, privacy
 
     path = Path(path)
-    projects, report = join_file(path, mapping, sheet, directory)
-    entry = {
-        "file": path.name,
-        "file_sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
-        "rows_read": report.rows_read,
-        "imported": report.imported,
-        "rejected": report.rejected,
-        "warned": report.warned,
-        "projects": report.records,
-    }
-    counts = upsert(projects, store, entry)
-    report.store = str(store)
+    target = store_target(store)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    namespace = ingest.id_namespace(source if source else path.stem)
+    with _locked(target.parent):
+        _clean(target)
+        other_layers(target)
+        stored_secret = read_secret(target)
+        secret = stored_secret or secrets.token_bytes(32)
+        projects, report = join.prepare_file(path, mapping, sheet, directory, secret, namespace)
+        stored = _stored_projects(target, {*projects["id"], *projects["_file_id"]})
+        projects, issues = reconcile(projects, stored, _stored_homes(target))
+        issues = [issues, privacy.address_issues(projects.rename(columns={"_row": "row"}))]
+        report.issues = build_report(report.file, [], [report.issues, *issues]).issues
+        report.records = len(projects)
+        report.store = str(store)
+        report.new = report.updated = report.unchanged = 0
+        if projects.empty:
+            return report
+        entry = {
+            "file": path.name,
+            "file_sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+            "rows_read": report.rows_read,
+            "imported": report.imported,
+            "rejected": report.rejected,
+            "warned": report.warned,
+            "projects": report.records,
+            "note": f"ids namespaced {namespace!r}",
+        }
+        _check_ids(projects)
+        new_secret = None if stored_secret else secret
+        counts = _store_batch(target, projects, entry, None, new_secret)
     report.new, report.updated, report.unchanged = (
         counts["new"],
         counts["updated"],

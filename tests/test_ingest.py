@@ -1,5 +1,9 @@
 """Reading project files as they come: encodings, headers, column names, mappings, types, ids."""
 
+import io
+import re
+import time
+import zipfile
 from pathlib import Path
 
 import geopandas as gpd
@@ -7,13 +11,17 @@ import openpyxl
 import pandas as pd
 import pytest
 
-from kindred_map import ingest
+from kindred_map import cli, ingest
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
 
 def _write(path: Path, text: str, encoding: str = "utf-8") -> Path:
-    path.write_bytes(text.encode(encoding))
+    return _write_bytes(path, text.encode(encoding))
+
+
+def _write_bytes(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
     return path
 
 
@@ -225,3 +233,114 @@ def test_mapped_headers_are_found_under_a_title(tmp_path):
     assert table.header_row == 3
     records, _ = ingest.to_records(table, {"name": "Thing", "postcode": "Where"})
     assert records[["row", "name", "postcode"]].values.tolist() == [[4, "Hub", "L1 8JQ"]]
+
+
+# --- hostile files (issue 9) ------------------------------------------------------------
+
+
+def test_a_cell_longer_than_the_csv_module_allows_is_a_clear_error(tmp_path):
+    for length in (40_000, 200_000):
+        path = _write(tmp_path / "long.csv", f"name,postcode\nHub,L1 8JQ\n{'x' * length},L1 8JQ\n")
+        with pytest.raises(ValueError, match=r"long.csv row 3: .*at most 32,767"):
+            ingest.read_table(path)
+
+
+def test_too_many_rows_is_a_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setattr(ingest, "MAX_ROWS", 5)
+    rows = "".join(f"Hub {i},L1 8JQ\n" for i in range(50))
+    with pytest.raises(ValueError, match="more than 5 rows"):
+        ingest.read_table(_write(tmp_path / "many.csv", "name,postcode\n" + rows))
+
+
+def test_a_workbook_without_worksheets_is_a_clear_error(tmp_path):
+    plain = io.BytesIO()
+    openpyxl.Workbook().save(plain)
+    path = tmp_path / "empty.xlsx"
+    with zipfile.ZipFile(plain) as source, zipfile.ZipFile(path, "w") as out:
+        for item in source.infolist():
+            data = source.read(item)
+            if item.filename == "xl/workbook.xml":
+                data = re.sub(rb"<sheets>.*</sheets>", b"<sheets/>", data)
+            out.writestr(item, data)
+    with pytest.raises(ValueError, match="empty.xlsx has no worksheets"):
+        ingest.read_table(path)
+    book = openpyxl.Workbook()
+    book.create_chartsheet("Chart")
+    book.remove(book["Sheet"])
+    book.save(tmp_path / "charts.xlsx")
+    with pytest.raises(ValueError, match="charts.xlsx: cannot read as an Excel workbook"):
+        ingest.read_table(tmp_path / "charts.xlsx")
+
+
+def _bomb(path: Path, unpacked_mb: int) -> Path:
+    """A real workbook whose sheet XML is padded with ``unpacked_mb`` MB of empty rows."""
+    book = openpyxl.Workbook()
+    book.active.append(["Name", "Postcode"])
+    plain = io.BytesIO()
+    book.save(plain)
+    with zipfile.ZipFile(plain) as source, zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as out:
+        for item in source.infolist():
+            if item.filename != "xl/worksheets/sheet1.xml":
+                out.writestr(item, source.read(item))
+                continue
+            head, tail = source.read(item).split(b"</sheetData>")
+            with out.open(item.filename, "w", force_zip64=True) as sheet:
+                sheet.write(head)
+                block = b"<row/>" * (1 << 17)
+                for _ in range(unpacked_mb * (1 << 20) // len(block)):
+                    sheet.write(block)
+                sheet.write(b"</sheetData>" + tail)
+    return path
+
+
+def test_a_decompression_bomb_is_refused_before_parsing(tmp_path):
+    path = _bomb(tmp_path / "bomb.xlsx", 256)
+    assert path.stat().st_size < 1_500_000
+    start = time.perf_counter()
+    with pytest.raises(ValueError, match=r"bomb.xlsx unpacks to 268 MB .*refused"):
+        ingest.read_table(path)
+    assert time.perf_counter() - start < 1.0
+
+
+def test_one_windows_1252_line_in_a_utf8_file_keeps_the_rest_as_typed(tmp_path):
+    data = "name,postcode\nCafé Zoë,L1 8JQ\n".encode() + "Crèche Hub,L1 8JQ\n".encode("cp1252")
+    data += "Zoë’s Warm Space,L1 8JQ\n".encode()
+    table = ingest.read_table(_write_bytes(tmp_path / "mixed.csv", data))
+    assert table.frame["name"].tolist() == ["Café Zoë", "Crèche Hub", "Zoë’s Warm Space"]
+    assert "1 line(s) read as Windows-1252" in table.encoding
+    assert table.issues["row"].tolist() == [3]
+    assert "line 3 is not UTF-8" in table.issues["reason"].item()
+
+
+def test_a_formula_without_a_saved_value_is_reported(tmp_path):
+    book = openpyxl.Workbook()
+    book.active.append(["Name", "Postcode", "Count"])
+    book.active.append(["Hub", "L1 8JQ", "=1+1"])
+    book.active.append(["Cafe", "L20 4RW", 3])
+    path = tmp_path / "formulas.xlsx"
+    book.save(path)  # openpyxl saves formulas without a computed value, as a script would
+    table = ingest.read_table(path)
+    assert table.issues[["row", "field"]].values.tolist() == [[2, "cell C2"]]
+    assert "formula with no saved value" in table.issues["reason"].item()
+
+
+def test_degrees_labelled_as_british_national_grid_are_rejected(tmp_path):
+    frame = gpd.GeoDataFrame(
+        {"name": ["Hub"]}, geometry=gpd.points_from_xy([-2.98], [53.40]), crs="EPSG:27700"
+    )
+    for name, driver in (("wrong.gpkg", "GPKG"), ("wrong.geojson", "GeoJSON")):
+        frame.to_file(tmp_path / name, driver=driver)
+        with pytest.raises(ValueError, match=r"EPSG:27700 \(metres\) but they look like degrees"):
+            ingest.read_table(tmp_path / name)
+    metres = frame.set_geometry(gpd.points_from_xy([336684.0], [390042.0]), crs="EPSG:4326")
+    metres.to_file(tmp_path / "metres.gpkg", driver="GPKG")
+    with pytest.raises(ValueError, match="need EPSG:27700"):
+        ingest.read_table(tmp_path / "metres.gpkg")
+
+
+def test_the_cli_prints_one_line_for_a_hostile_file(tmp_path, capsys):
+    path = _write(tmp_path / "long.csv", f"name,postcode\n{'x' * 200_000},L1 8JQ\n")
+    assert cli.main(["import", str(path), "--store", str(tmp_path / "s.gpkg")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "long.csv row 2" in err and "Traceback" not in err
+    assert not (tmp_path / "s.gpkg").exists()

@@ -2,14 +2,21 @@
 
 import hashlib
 import html
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyogrio
 import pytest
 
-from kindred_map import boundaries, cli, report, store
+from kindred_map import boundaries, cli, join, privacy, report, store
 from kindred_map.schema import JOINED_FIELDS, RECORD_FIELDS
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -97,26 +104,30 @@ def test_upsert_by_id_updates_and_adds(tmp_path):
     target = tmp_path / "projects.gpkg"
     first = tmp_path / "first.csv"
     first.write_text("id,name,postcode\na,Hub,L1 8JQ\nb,Cafe,L20 4RW\n", encoding="utf-8")
-    store.import_file(first, target)
+    store.import_file(first, target, source="Partner")
     second = tmp_path / "second.csv"
     second.write_text("id,name,postcode\nb,Cafe renamed,L20 4RW\nc,New,L7 3HJ\n", encoding="utf-8")
-    result = store.import_file(second, target)
+    result = store.import_file(second, target, source="Partner")
     assert (result.new, result.updated, result.unchanged) == (1, 1, 0)
     projects = store.read_projects(target).set_index("id")
-    assert projects["name"].to_dict() == {"a": "Hub", "b": "Cafe renamed", "c": "New"}
+    assert projects["name"].to_dict() == {
+        "partner:a": "Hub",
+        "partner:b": "Cafe renamed",
+        "partner:c": "New",
+    }
 
 
 def test_a_failed_import_leaves_the_store_byte_identical(tmp_path, monkeypatch):
     target = tmp_path / "projects.gpkg"
     store.import_file(FIXTURES / "projects_utf8_bom.csv", target)
     before = _sha(target)
-    real_write = store._write_layers
 
-    def fail_midway(projects, imports, path):
-        real_write(projects, imports, path)  # the new store is fully written ...
-        raise OSError("disk full")  # ... and then the import fails before the rename
+    def fail_midway(conn, timestamp):
+        # Every row is already inserted in the transaction when the import fails.
+        assert conn.execute("SELECT count(*) FROM projects").fetchone()[0] > 5
+        raise OSError("disk full")
 
-    monkeypatch.setattr(store, "_write_layers", fail_midway)
+    monkeypatch.setattr(store, "_update_contents", fail_midway)
     with pytest.raises(OSError, match="disk full"):
         store.import_file(FIXTURES / "messy_projects_cp1252.csv", target)
     assert _sha(target) == before
@@ -214,5 +225,275 @@ def test_concurrent_imports_lose_nothing(tmp_path):
     target = tmp_path / "projects.gpkg"
     with ThreadPoolExecutor(max_workers=4) as pool:
         list(pool.map(lambda path: store.import_file(path, target), files))
-    assert sorted(store.read_projects(target)["id"]) == ["a1", "b1", "c1", "d1"]
+    assert sorted(store.read_projects(target)["id"]) == ["a:a1", "b:b1", "c:c1", "d:d1"]
     assert len(store.read_imports(target)) == 4
+
+
+# --- privacy that survives updates, ids, namespaces (issue 9) ---------------------------
+
+HOME = "id,name,type,address,postcode,location_precision\n"
+HOME_ROW = "home-001,Kitchen Table Club,pantry,14 Acacia Avenue,PR8 2FF,ward_only\n"
+
+
+def _csv(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def _exported_text(target: Path) -> str:
+    from kindred_map import export
+
+    projects = store.read_projects(target)
+    return b"".join(export.export_bytes(projects, fmt) for fmt in ("csv", "geojson")).decode(
+        "utf-8", errors="replace"
+    )
+
+
+def test_a_corrected_file_without_precision_keeps_a_home_hidden(tmp_path):
+    target = tmp_path / "projects.gpkg"
+    store.import_file(_csv(tmp_path / "v1" / "homes.csv", HOME + HOME_ROW), target)
+    corrected = "id,name,type,address,postcode\n"
+    corrected += "home-001,Kitchen Table Club (Tuesdays),pantry,14 Acacia Avenue,PR8 2FF\n"
+    result = store.import_file(_csv(tmp_path / "v2" / "homes.csv", corrected), target)
+    assert (result.new, result.updated) == (0, 1)
+    home = store.read_projects(target).set_index("id").loc["homes:home-001"]
+    assert home["location_precision"] == "ward_only"
+    assert home["name"] == "Kitchen Table Club (Tuesdays)"
+    exported = _exported_text(target)
+    assert "Kitchen Table Club (Tuesdays)" in exported
+    for secret in ("Acacia", "PR8 2FF", "PR82FF", f"{home['lat']:.4f}"):
+        assert secret not in exported
+
+
+def test_a_home_sent_again_in_a_file_of_another_name_stays_hidden(tmp_path):
+    target = tmp_path / "projects.gpkg"
+    store.import_file(_csv(tmp_path / "homes.csv", HOME + HOME_ROW), target)
+    again = "id,name,type,address,postcode\n" + HOME_ROW.removesuffix(",ward_only\n") + "\n"
+    again += "x9,Kitchen Table Club,pantry,14 Acacia Avenue,PR8 2FF\n"
+    again += "x10,Church Hall Cafe,pantry,1 Hall Road,L1 8JQ\n"
+    result = store.import_file(_csv(tmp_path / "homes_v2.csv", again), target)
+    assert result.new == 3
+    precision = store.read_projects(target).set_index("id")["location_precision"]
+    assert precision["homes-v2:home-001"] == precision["homes-v2:x9"] == "ward_only"
+    assert precision["homes-v2:x10"] == "street"
+    warned = result.issues[result.issues["reason"].str.contains("stored home-run")]
+    assert sorted(warned["row"]) == [2, 3]
+    assert "Acacia" not in _exported_text(target)
+
+
+def test_lowering_ward_only_needs_the_column_and_is_reported(tmp_path):
+    target = tmp_path / "projects.gpkg"
+    store.import_file(_csv(tmp_path / "v1" / "homes.csv", HOME + HOME_ROW), target)
+    lowered = HOME + HOME_ROW.replace("ward_only", "street")
+    result = store.import_file(_csv(tmp_path / "v2" / "homes.csv", lowered), target)
+    assert store.read_projects(target)["location_precision"].tolist() == ["street"]
+    line = result.issues.set_index("field").loc["location_precision", "reason"]
+    assert "lowered from ward_only to street" in line
+    assert "lowered from ward_only" in report.to_text(result)
+
+
+def test_derived_ids_cannot_be_recovered_by_trying_every_postcode(tmp_path):
+    """The issue's attack: the name, type and district are public; try each L26 postcode."""
+    from kindred_map import ingest
+
+    target = tmp_path / "projects.gpkg"
+    source = _csv(tmp_path / "homes.csv", "name,type,postcode\nHome Help,pantry,L26 0TY\n")
+    store.import_file(source, target)
+    stored_id = store.read_projects(target)["id"].item()
+    postcodes = boundaries.load("postcode")
+    district = postcodes.loc[postcodes["postcode"].str.startswith("L26 "), "postcode"]
+    assert "L26 0TY" in set(district)
+    guesses = pd.DataFrame(
+        {"name": "Home Help", "type": "pantry", "postcode": district.to_numpy()}
+    ).assign(lat="", lon="", easting="", northing="")
+    unsalted = "km-" + (
+        guesses["name"].str.casefold() + "|pantry|" + guesses["postcode"].str.replace(" ", "")
+    ).map(lambda text: hashlib.sha256(f"{text}||||".encode()).hexdigest()[:12])
+    assert stored_id not in set(ingest.derive_ids(guesses)) | set(unsalted)
+    # Only the store's secret reproduces it, and re-importing the same row gives it again.
+    secret = store.read_secret(target)
+    assert (ingest.derive_ids(guesses, secret) == stored_id).sum() == 1
+    assert store.import_file(source, target).unchanged == 1
+    assert secret.hex() not in _exported_text(target)
+    assert store.PRIVATE_TABLE not in set(pyogrio.list_layers(target)[:, 0])
+
+
+def test_a_user_id_holding_a_postcode_is_replaced_in_outputs(tmp_path):
+    target = tmp_path / "projects.gpkg"
+    rows = "id,name,postcode,location_precision\nHOME-L34 2AA,Knit and Natter,L34 2AA,ward_only\n"
+    rows += "HOME-L34 2AB,Other Home,L34 2AA,ward_only\n"
+    store.import_file(_csv(tmp_path / "p.csv", rows), target, source="p")
+    masked = privacy.mask_ward_only(store.read_projects(target))
+    assert sorted(masked["id"]) == ["p:HOME-L34", "p:HOME-L34#2"]
+    exported = _exported_text(target)
+    assert "2AA" not in exported and "2AB" not in exported
+
+
+def test_addresses_in_a_home_run_name_are_withheld_and_reported(tmp_path):
+    target = tmp_path / "projects.gpkg"
+    rows = "name,organisation,postcode,location_precision\n"
+    rows += '14 Acacia Avenue Lunch Club,"Flat 2, 3 Mill Lane group",PR8 2FF,ward_only\n'
+    rows += "Community Hall Lunch,12 Church Road Trust,L1 8JQ,street\n"
+    result = store.import_file(_csv(tmp_path / "p.csv", rows), target)
+    warned = result.issues[result.issues["reason"].str.contains("looks like an address")]
+    assert sorted(warned["field"]) == ["name", "organisation"] and set(warned["row"]) == {2}
+    masked = privacy.mask_ward_only(store.read_projects(target)).set_index("name")
+    assert "[withheld] Lunch Club" in masked.index
+    assert masked.loc["[withheld] Lunch Club", "organisation"] == "[withheld] group"
+    # A public project's address is not a secret.
+    assert masked.loc["Community Hall Lunch", "organisation"] == "12 Church Road Trust"
+
+
+def test_two_partners_refs_are_six_projects_and_a_clash_is_refused(tmp_path):
+    target = tmp_path / "projects.gpkg"
+    a = "Ref,name,postcode\n1,A pantry,L1 8JQ\n2,A cafe,L20 4RW\n3,A hub,L7 3HJ\n"
+    b = "Ref,name,postcode\n1,B club,PR8 2FF\n2,B space,L34 2AA\n3,B lunch,L26 0TY\n"
+    first = store.import_file(_csv(tmp_path / "partner_a.csv", a), target)
+    second = store.import_file(_csv(tmp_path / "partner_b.csv", b), target)
+    assert (first.new, second.new, second.updated) == (3, 3, 0)
+    assert len(store.read_projects(target)) == 6
+    again = store.import_file(tmp_path / "partner_a.csv", target)
+    assert (again.new, again.updated, again.unchanged) == (0, 0, 3)
+    # Same namespace, same ref, a different project far away: a report line, not an update.
+    clash = "Ref,name,postcode\n1,Southport Soup,PR8 2FF\n2,A cafe (moved),L20 4RW\n"
+    result = store.import_file(_csv(tmp_path / "b" / "partner_a.csv", clash), target)
+    assert (result.updated, result.rejected) == (1, 1)
+    reason = result.issues.set_index("field").loc["id", "reason"]
+    assert result.issues.set_index("field").loc["id", "row"] == 2
+    assert "already stored for 'A pantry'" in reason and "not updated" in reason
+    names = store.read_projects(target).set_index("id")["name"]
+    assert names["partner-a:1"] == "A pantry" and names["partner-a:2"] == "A cafe (moved)"
+
+
+def test_ids_stored_before_namespacing_are_kept(tmp_path):
+    target = tmp_path / "projects.gpkg"
+    old = _csv(tmp_path / "first.csv", "id,name,postcode\na,Hub,L1 8JQ\n")
+    projects, _ = join.join_file(old)
+    store.write_store(projects, store.read_imports(target), target, "2025-01-01T00:00:00Z")
+    _csv(old, "id,name,postcode\na,Hub renamed,L1 8JQ\nb,New,L1 8JQ\n")
+    result = store.import_file(old, target)
+    assert (result.new, result.updated) == (1, 1)
+    assert store.read_projects(target)["id"].tolist() == ["a", "first:b"]
+
+
+# --- the store file (issue 9) -----------------------------------------------------------
+
+
+def _ogrinfo_count(path: Path, layer: str, *bbox: float) -> int | None:
+    """Features GDAL's ogrinfo counts (inside ``bbox`` through the R-tree, when given)."""
+    if not shutil.which("ogrinfo"):
+        return None
+    spatial = ["-spat", *map(str, bbox)] if bbox else []
+    out = subprocess.run(
+        ["ogrinfo", "-so", *spatial, str(path), layer], capture_output=True, text=True, check=True
+    ).stdout
+    return int(out.split("Feature Count: ")[1].split()[0])
+
+
+def test_a_geopackage_with_other_layers_keeps_them(tmp_path):
+    council = tmp_path / "council.gpkg"
+    wards = boundaries.load("ward").head(5)
+    pyogrio.write_dataframe(wards, council, layer="wards", driver="GPKG")
+    result = store.import_file(FIXTURES / "projects_utf8_bom.csv", council)
+    layers = set(pyogrio.list_layers(council)[:, 0])
+    assert {"wards", "projects", "imports"} <= layers
+    assert len(pyogrio.read_dataframe(council, layer="wards")) == 5
+    assert len(store.read_projects(council)) == result.new > 0
+    assert _ogrinfo_count(council, "projects") in (None, result.new)
+    # The spatial index GDAL keeps was filled by our in-place inserts, and its triggers are back.
+    with sqlite3.connect(council) as conn:
+        indexed = conn.execute("SELECT count(*) FROM rtree_projects_geom").fetchone()[0]
+        triggers = conn.execute("SELECT group_concat(name) FROM sqlite_master").fetchone()[0]
+    assert indexed == result.new
+    assert "rtree_projects_geom_insert" in triggers and "feature_count_projects" in triggers
+    inside = store.read_projects(council).cx[-3.0:-2.9, 53.35:53.45]
+    assert 0 < len(inside) < result.new
+    assert _ogrinfo_count(council, "projects", -3.0, 53.35, -2.9, 53.45) in (None, len(inside))
+    with pytest.raises(ValueError, match="also holds the layers"):
+        store.write_store(store.read_projects(council), store.read_imports(council), council, "x")
+
+
+def test_a_symlinked_store_is_written_through_and_modes_are_kept(tmp_path):
+    real = tmp_path / "real" / "projects.gpkg"
+    real.parent.mkdir()
+    link = tmp_path / "projects.gpkg"
+    link.symlink_to(real)
+    store.import_file(FIXTURES / "projects_utf8_bom.csv", link)
+    assert link.is_symlink() and real.is_file()
+    assert real.stat().st_mode & 0o777 == store.NEW_STORE_MODE == 0o600
+    real.chmod(0o640)
+    inode = real.stat().st_ino
+    store.import_file(FIXTURES / "messy_projects_cp1252.csv", link)
+    assert real.stat().st_mode & 0o777 == 0o640
+    assert real.stat().st_ino == inode  # grown in place, not replaced
+    assert sorted(p.name for p in real.parent.iterdir()) == ["projects.gpkg"]
+
+
+@pytest.mark.parametrize(
+    "text", ["id,name,postcode\n", "name,postcode\nHub,ZZ99 9ZZ\n"], ids=["header", "rejected"]
+)
+def test_an_import_that_imports_nothing_leaves_the_store_bytes(tmp_path, text, capsys):
+    target = tmp_path / "projects.gpkg"
+    store.import_file(FIXTURES / "projects_utf8_bom.csv", target)
+    before, stat = _sha(target), target.stat()
+    source = _csv(tmp_path / "nothing.csv", text)
+    assert cli.main(["import", str(source), "--store", str(target)]) == 1
+    assert _sha(target) == before and target.stat().st_mtime_ns == stat.st_mtime_ns
+    assert not (tmp_path / "new.gpkg").exists()
+    assert store.import_file(source, tmp_path / "new.gpkg").imported == 0
+    assert not (tmp_path / "new.gpkg").exists()
+
+
+def test_leftovers_of_a_killed_import_are_cleaned_on_the_next_open(tmp_path):
+    target = tmp_path / "projects.gpkg"
+    store.import_file(FIXTURES / "projects_utf8_bom.csv", target)
+    before, written = store.read_projects(target), _sha(target)
+    stale = [tmp_path / ".projects.k1ll3d.gpkg", tmp_path / ".projects.k1ll3d.gpkg-journal"]
+    for path in stale:
+        path.write_bytes(b"half a store")
+    # A child process starts a batch and is killed with SIGKILL before it commits; a one-page
+    # cache makes SQLite write changed pages into the store file first (a hot journal).
+    script = (
+        "import os, signal, sqlite3, sys\n"
+        "from kindred_map import store\n"
+        "with store._connection(sys.argv[1]) as conn:\n"
+        "    conn.execute('PRAGMA cache_size=1')\n"
+        "    conn.execute('BEGIN IMMEDIATE')\n"
+        "    conn.execute('DELETE FROM projects')\n"
+        "    conn.execute(\"UPDATE imports SET file = 'overwritten'\")\n"
+        "    os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    child = subprocess.run(
+        [sys.executable, "-c", script, str(target)],
+        env={**os.environ, "PYTHONPATH": str(Path(store.__file__).parents[1])},
+        check=False,
+    )
+    assert child.returncode == -signal.SIGKILL
+    assert Path(f"{target}-journal").exists() and _sha(target) != written
+    after = store.read_projects(target)
+    pd.testing.assert_frame_equal(pd.DataFrame(before), pd.DataFrame(after))
+    assert store.read_imports(target)["file"].tolist() == ["projects_utf8_bom.csv"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["projects.gpkg"]
+
+
+def test_new_schema_fields_are_added_to_an_old_store(tmp_path, monkeypatch):
+    target = tmp_path / "projects.gpkg"
+    store.import_file(FIXTURES / "projects_utf8_bom.csv", target)
+    # "funder": a field no schema has yet, added to a store made before it
+    monkeypatch.setattr(store, "STORE_FIELDS", (*store.STORE_FIELDS, "funder"))
+    projects = store.read_projects(target)
+    assert projects["funder"].eq("").all()
+    projects.loc[0, "funder"] = "lottery"
+    store.upsert(projects.head(1), target)
+    assert store.read_projects(target).loc[0, "funder"] == "lottery"
+    assert "funder" in pyogrio.read_info(target, layer="projects")["fields"]
+
+
+def test_a_store_that_is_not_a_geopackage_is_refused_untouched(tmp_path, capsys):
+    target = _csv(tmp_path / "store.gpkg", "not a GeoPackage")
+    source = FIXTURES / "projects_utf8_bom.csv"
+    assert cli.main(["import", str(source), "--store", str(target)]) == 2
+    err = capsys.readouterr().err
+    assert "store.gpkg is not a GeoPackage" in err and str(tmp_path) not in err
+    assert target.read_text() == "not a GeoPackage"
