@@ -312,6 +312,38 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     return streamlit_cli.main(command, standalone_mode=False) or 0
 
 
+def _new_password(from_stdin: bool) -> str:
+    """A password from one line of standard input, or typed twice at a hidden prompt."""
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    import getpass
+
+    first = getpass.getpass("Password: ")
+    if getpass.getpass("Password again: ") != first:
+        raise ValueError("the two passwords differ")
+    return first
+
+
+def cmd_users(args: argparse.Namespace) -> int:
+    from kindred_map import auth
+
+    path = Path(args.users_file) if args.users_file else auth.users_path()
+    if args.action == "add":
+        password = _new_password(args.password_stdin)
+        user = auth.add_user(args.username, password, args.role, args.name or "", path)
+        print(f"{user.username} ({user.role}) can sign in; credentials in {path}")
+    elif args.action == "remove":
+        auth.remove_user(args.username, path)
+        print(f"removed {args.username} from {path}")
+    else:
+        users = auth.list_users(path)
+        if not users:
+            print(f"no users in {path}: the dashboard is read-only")
+        for user in users:
+            print(f"{user.username}\t{user.role}\t{user.name}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="kindred-map",
@@ -540,6 +572,27 @@ def build_parser() -> argparse.ArgumentParser:
         "kindred-map dashboard --server.port 8502.",
     )
     board.set_defaults(func=cmd_dashboard, streamlit_options=[])
+
+    users = commands.add_parser(
+        "users",
+        help="add, remove or list the editors and admins who can sign in",
+        description="Manage the dashboard's sign-in. Credentials (bcrypt hashes) live in "
+        "KINDRED_MAP_USERS, default ~/.config/kindred-map/users.json, outside the repository. "
+        "Viewers need no account; with no users the dashboard is read-only.",
+    )
+    users.add_argument("--users-file", help="credentials file (default: KINDRED_MAP_USERS)")
+    actions = users.add_subparsers(dest="action", required=True, metavar="ACTION")
+    adder = actions.add_parser("add", help="add a user or reset their password and role")
+    adder.add_argument("username")
+    adder.add_argument("--role", choices=["editor", "admin"], default="editor")
+    adder.add_argument("--name", help="the name shown in history (default: the user name)")
+    adder.add_argument(
+        "--password-stdin", action="store_true", help="read the password from standard input"
+    )
+    remover = actions.add_parser("remove", help="remove a user")
+    remover.add_argument("username")
+    actions.add_parser("list", help="list users and roles")
+    users.set_defaults(func=cmd_users)
     return parser
 
 

@@ -1,0 +1,89 @@
+"""Sign-in: bcrypt-hashed credentials outside the repository, roles, lockout, the users CLI."""
+
+import io
+import json
+import stat
+
+import pytest
+
+from kindred_map import auth, cli
+
+
+@pytest.fixture
+def users_file(tmp_path, monkeypatch):
+    path = tmp_path / "config" / "users.json"
+    monkeypatch.setenv(auth.USERS_ENV, str(path))
+    monkeypatch.setattr(auth, "BCRYPT_ROUNDS", 4)  # the cost is bcrypt's, not the behaviour's
+    auth._failures.clear()
+    return path
+
+
+def test_added_user_signs_in_with_their_password_only(users_file):
+    auth.add_user("Alice", "correct horse battery", "editor", "Alice Smith")
+    user = auth.sign_in("alice", "correct horse battery")
+    assert (user.username, user.name, user.role) == ("alice", "Alice Smith", "editor")
+    with pytest.raises(ValueError, match="not recognised"):
+        auth.sign_in("alice", "wrong password here")
+    with pytest.raises(ValueError, match="not recognised"):
+        auth.sign_in("nobody", "correct horse battery")
+
+
+def test_credentials_file_holds_hashes_only_and_is_private(users_file):
+    auth.add_user("bob", "a long enough secret", "admin")
+    text = users_file.read_text()
+    assert "a long enough secret" not in text
+    assert json.loads(text)["users"]["bob"]["password_hash"].startswith("$2")
+    assert stat.S_IMODE(users_file.stat().st_mode) == 0o600
+
+
+def test_roles_grant_what_the_issue_says():
+    editor = auth.User("e", "E", "editor")
+    admin = auth.User("a", "A", "admin")
+    for action in ("upload", "add", "edit", "verify", "retire", "restore"):
+        assert editor.can(action) and admin.can(action)
+    assert admin.can("users") and not editor.can("users")
+    assert not auth.User("v", "V", "viewer").can("edit")
+
+
+def test_no_users_means_read_only(users_file):
+    assert not auth.editing_enabled()
+    auth.add_user("carol", "another long secret")
+    assert auth.editing_enabled()
+    auth.remove_user("carol")
+    assert not auth.editing_enabled()
+    with pytest.raises(ValueError, match="no user"):
+        auth.remove_user("carol")
+
+
+def test_bad_input_is_refused_with_a_reason(users_file):
+    with pytest.raises(ValueError, match="at least 10"):
+        auth.add_user("dave", "short")
+    with pytest.raises(ValueError, match="invalid user name"):
+        auth.add_user("<script>", "long enough password")
+    with pytest.raises(ValueError, match="unknown role"):
+        auth.add_user("dave", "long enough password", role="owner")
+    users_file.parent.mkdir(parents=True)
+    users_file.write_text("{not json")
+    with pytest.raises(ValueError, match="cannot read the users file"):
+        auth.read_users()
+    assert not auth.editing_enabled()
+
+
+def test_repeated_failures_lock_the_user_name_out(users_file):
+    auth.add_user("erin", "the right password")
+    for _ in range(auth.MAX_FAILURES):
+        with pytest.raises(ValueError, match="not recognised"):
+            auth.sign_in("erin", "a wrong password")
+    with pytest.raises(ValueError, match="too many failed sign-ins"):
+        auth.sign_in("erin", "the right password")
+
+
+def test_users_cli_adds_lists_and_removes(users_file, monkeypatch, capsys):
+    monkeypatch.setattr("sys.stdin", io.StringIO("a password typed once\n"))
+    assert cli.main(["users", "add", "frank", "--role", "admin", "--password-stdin"]) == 0
+    assert auth.sign_in("frank", "a password typed once").role == "admin"
+    assert cli.main(["users", "list"]) == 0
+    assert "frank\tadmin" in capsys.readouterr().out
+    assert cli.main(["users", "remove", "frank"]) == 0
+    assert cli.main(["users", "remove", "frank"]) == 2
+    assert "no user" in capsys.readouterr().err
