@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 from shapely import make_valid
 
-from kindred_map import boundaries
+from kindred_map import boundaries, need
 from kindred_map.paths import BOUNDARIES_DIR, DEFAULT_RAW_DIR
 
 BNG = "EPSG:27700"
@@ -505,7 +505,24 @@ def build_all(raw: Path = DEFAULT_RAW_DIR, out_dir: Path = BOUNDARIES_DIR) -> di
         boundaries.write_layer(name, _with_geometry_last(frame), out_dir, extra.get(name))
     boundaries.write_postcodes(postcodes, out_dir, extra["postcode"])
     boundaries.write_attribution(out_dir)
-    return {name: len(frame) for name, frame in built.items()} | {"postcode": len(postcodes)}
+    imd_change = need.build_imd_change(raw, lsoas, _postcode_lsoa11(raw, live))
+    need.write_imd_change(imd_change, out_dir)
+    counts = {name: len(frame) for name, frame in built.items()} | {"postcode": len(postcodes)}
+    return counts | {need.TABLE_NAME: len(imd_change)}
+
+
+def _postcode_lsoa11(raw: Path, live: pd.DataFrame) -> pd.DataFrame:
+    """LSOA 2021, LSOA 2011 (ONS May 2022 lookup) and residents of each live postcode: the
+    weights for moving IoD 2019 onto merged LSOAs 2021."""
+    lookup = pd.read_csv(_read_raw(raw, "pcd2022"), usecols=["pcds", "lsoa11cd"])
+    lsoa11 = dict(zip(pcd_key(lookup["pcds"]), lookup["lsoa11cd"], strict=True))
+    return pd.DataFrame(
+        {
+            "LSOA21CD": live["LSOA21CD"].astype(str).to_numpy(),
+            "lsoa11cd": live["pcd_key"].map(lsoa11).to_numpy(),
+            "residents": live["residents"].to_numpy(),
+        }
+    )
 
 
 def _postcodes_in_own_polygon(live: pd.DataFrame, polygons: gpd.GeoDataFrame, key: str) -> dict:

@@ -87,6 +87,25 @@ def cmd_gaps(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_need(args: argparse.Namespace) -> int:
+    from kindred_map import coverage, export, need
+
+    projects = _read_projects(args)
+    result = coverage.assess(
+        projects, args.types, args.distance, include_synthetic=args.include_synthetic
+    )
+    table = need.need_and_reach(need.need_by_area(args.by), result.by_area(args.by))
+    parameters = {"types": args.types or "all", "distance_m": args.distance, "by": args.by}
+    parameters |= _synthetic_words(args) | {"reach": "coverage now (no history)"}
+    print(need.summary_text(table, args.by, args.top))
+    if args.out:
+        out = Path(args.out)
+        shown = table if out.suffix.lower() == ".csv" else coverage.area_layer(table, args.by)
+        export.write_table(shown, out, f"need_{args.by}", projects, parameters, need.ATTRIBUTION)
+        print(f"wrote {len(table)} {args.by} rows to {out}")
+    return 0
+
+
 def cmd_clusters(args: argparse.Namespace) -> int:
     from kindred_map import clusters, export
 
@@ -112,6 +131,13 @@ def cmd_clusters(args: argparse.Namespace) -> int:
         export.write_table(spots, Path(args.hot_spots), "hot_spots", projects, parameters)
         print(f"wrote {len(spots)} wards to {args.hot_spots}")
     return 0
+
+
+def _add_reach_options(command: argparse.ArgumentParser) -> None:
+    """--types, --distance and --by: the projects, reach and areas of a coverage figure."""
+    command.add_argument("--types", help="TYPE[,TYPE] (default: every type)")
+    command.add_argument("--distance", type=float, default=800.0, help="reach in metres (800)")
+    command.add_argument("--by", choices=["ward", "deanery", "borough"], default="ward")
 
 
 def _add_synthetic_option(command: argparse.ArgumentParser) -> None:
@@ -391,9 +417,7 @@ def build_parser() -> argparse.ArgumentParser:
         "areas ranked by gap score (people beyond reach weighted 2 in IMD deciles 1-2, 1.5 in "
         "3-4, 1 otherwise). Output by extension: .geojson, .gpkg (EPSG:27700) or .csv.",
     )
-    gaps.add_argument("--types", help="TYPE[,TYPE] (default: every type)")
-    gaps.add_argument("--distance", type=float, default=800.0, help="reach in metres (800)")
-    gaps.add_argument("--by", choices=["ward", "deanery", "borough"], default="ward")
+    _add_reach_options(gaps)
     gaps.add_argument(
         "--open",
         metavar="WHEN",
@@ -406,6 +430,23 @@ def build_parser() -> argparse.ArgumentParser:
     gaps.add_argument("--store", default=str(DEFAULT_STORE), help="project store")
     _add_synthetic_option(gaps)
     gaps.set_defaults(func=cmd_gaps)
+
+    needs = commands.add_parser(
+        "need",
+        help="how need moved (IMD 2019 -> 2025) per area, and where need rose and reach did not",
+        description="IMD 2019 -> 2025 per ward, deanery or borough (resident-weighted national "
+        "percentile and median deciles of the IMD, income, employment, health, barriers and "
+        "living environment; IoD 2019 moved onto LSOA 2021 with the ONS lookup), with coverage "
+        "at --distance. Need rose: mean IMD percentile down by 1 point or more, or the median "
+        "decile down. Reach did not: coverage now below the region's (without history). "
+        "Output by extension: .csv, .geojson or .gpkg.",
+    )
+    _add_reach_options(needs)
+    needs.add_argument("--top", type=int, default=10, help="flagged areas to print (10)")
+    needs.add_argument("-o", "--out", help="write the table (.csv, .geojson, .gpkg)")
+    needs.add_argument("--store", default=str(DEFAULT_STORE), help="project store")
+    _add_synthetic_option(needs)
+    needs.set_defaults(func=cmd_need)
 
     cluster = commands.add_parser(
         "clusters",

@@ -14,9 +14,10 @@ from kindred_map.schema import project_types
 PROJECTS = ("projects",)
 AREAS = ("ward", "deanery", "borough")
 GAPS = tuple(f"gaps_{level}" for level in AREAS)
-"""Tables: ``projects``, the ``<level>`` summaries and the ``gaps_<level>`` tables of
-`kindred-map gaps`."""
-TABLES = (*PROJECTS, *AREAS, *GAPS)
+NEED = tuple(f"need_{level}" for level in AREAS)
+"""Tables: ``projects``, the ``<level>`` summaries, the ``gaps_<level>`` tables of
+`kindred-map gaps` and the ``need_<level>`` tables of `kindred-map need`."""
+TABLES = (*PROJECTS, *AREAS, *GAPS, *NEED)
 
 TEXT, CODE, INT, FLOAT, BOOL, DATE = "text", "code", "int", "float", "bool", "date"
 KINDS = (TEXT, CODE, INT, FLOAT, BOOL, DATE)
@@ -119,7 +120,7 @@ PROJECT_COLUMNS = _columns(
 
 AREA_KEYS = {
     "ward": _columns(
-        ("ward", "gaps_ward"),
+        ("ward", "gaps_ward", "need_ward"),
         ("WD24CD", CODE, CODE_UNIT, "Ward code (ONS GSS, wards of May 2024)"),
         ("WD24NM", TEXT, NO_UNIT, "Ward name"),
     )
@@ -130,13 +131,13 @@ AREA_KEYS = {
     )
     | _columns(("gaps_ward",), ("LAD25NM", TEXT, NO_UNIT, "Name of the ward's borough")),
     "deanery": _columns(
-        ("deanery", "gaps_deanery"),
+        ("deanery", "gaps_deanery", "need_deanery"),
         ("deanery_id", CODE, CODE_UNIT, "Church of England deanery id"),
         ("deanery_name", TEXT, NO_UNIT, "Deanery name (approximate, derived boundaries)"),
     )
     | _columns(("deanery",), ("archdeaconry_name", TEXT, NO_UNIT, "Archdeaconry")),
     "borough": _columns(
-        ("borough", "gaps_borough"),
+        ("borough", "gaps_borough", "need_borough"),
         ("LAD25CD", CODE, CODE_UNIT, "Borough code (ONS GSS, local authority districts May 2025)"),
         ("LAD25NM", TEXT, NO_UNIT, "Borough name"),
     )
@@ -158,7 +159,7 @@ POPULATION = Column(
     PEOPLE,
     "Census 2021 usual residents: each LSOA's residents spread over its residential postcodes, "
     "summed by the postcodes in the area",
-    (*AREAS, *GAPS),
+    (*AREAS, *GAPS, *NEED),
 )
 
 SUMMARY_COLUMNS = _columns(
@@ -179,6 +180,9 @@ SUMMARY_COLUMNS = _columns(
     ),
     ("boundary_vintage", TEXT, NO_UNIT, "Vintage of the area boundaries"),
 )
+
+REACH_COLUMNS = ("reached", "beyond_reach", "pct_covered")
+"""Coverage columns the need tables carry too."""
 
 COVERAGE_COLUMNS = _columns(
     (*AREAS, *GAPS),
@@ -234,6 +238,128 @@ COVERAGE_COLUMNS = _columns(
     ),
 )
 """Coverage and gap figures (kindred_map.coverage), with an export's --distance."""
+COVERAGE_COLUMNS |= {
+    name: Column(name, c.kind, c.unit, c.description, (*c.tables, *NEED))
+    for name, c in COVERAGE_COLUMNS.items()
+    if name in REACH_COLUMNS
+}
+
+PERCENTILE = "national percentile (0-100; lower = more deprived)"
+DECILE = "decile (1 = most deprived 10% in England)"
+NEED_DOMAINS = {
+    "imd": "Index of Multiple Deprivation",
+    "income": "income domain",
+    "employment": "employment domain",
+    "health": "health deprivation and disability domain",
+    "barriers": "barriers to housing and services domain",
+    "environment": "living environment domain",
+}
+
+
+def _need_specs() -> list[tuple[str, str, str, str]]:
+    specs = [
+        (
+            "imd_pct_2019",
+            FLOAT,
+            PERCENTILE,
+            "Resident-weighted mean of the LSOAs' IMD 2019 national percentile (100 x rank / "
+            "32,844); merged LSOAs 2021 take their 2011 parents' population-weighted mean rank",
+        ),
+        (
+            "imd_pct_2025",
+            FLOAT,
+            PERCENTILE,
+            "Resident-weighted mean of the LSOAs' IMD 2025 national percentile (100 x rank / "
+            "33,755)",
+        ),
+        (
+            "imd_pct_change",
+            FLOAT,
+            "percentile points (negative = relatively more deprived)",
+            "imd_pct_2025 - imd_pct_2019",
+        ),
+    ]
+    for short, title in NEED_DOMAINS.items():
+        for year in (2019, 2025):
+            specs.append(
+                (
+                    f"{short}_decile_{year}",
+                    INT,
+                    DECILE,
+                    f"Resident-weighted median of the LSOAs' IoD {year} {title} deciles",
+                )
+            )
+        specs.append(
+            (
+                f"{short}_decile_change",
+                INT,
+                "deciles (negative = more deprived)",
+                f"{short}_decile_2025 - {short}_decile_2019",
+            )
+        )
+    return specs + [
+        (
+            "residents_deciles_1_2_2019",
+            INT,
+            PEOPLE,
+            "Residents of LSOAs in IMD 2019 deciles 1-2 (LSOA 2021, moved from 2011)",
+        ),
+        ("residents_deciles_1_2_2025", INT, PEOPLE, "Residents of LSOAs in IMD 2025 deciles 1-2"),
+        (
+            "change_deciles_1_2",
+            INT,
+            PEOPLE,
+            "residents_deciles_1_2_2025 - residents_deciles_1_2_2019",
+        ),
+        (
+            "residents_approximate_2019",
+            INT,
+            PEOPLE,
+            "Residents of merged LSOAs 2021, whose 2019 figures are approximate",
+        ),
+        (
+            "need_rose",
+            BOOL,
+            FLAG,
+            "True when imd_pct_change is -1 or less or the median IMD decile fell",
+        ),
+        (
+            "reach_basis",
+            CODE,
+            CODE_UNIT,
+            "now: reach judged on coverage today only (no history); between dates: coverage "
+            "then and now",
+        ),
+        (
+            "pct_covered_region",
+            FLOAT,
+            PERCENT,
+            "The region's share of residents within reach (the bar for reach_basis now)",
+        ),
+        (
+            "pct_covered_before",
+            FLOAT,
+            PERCENT,
+            "Share of residents within reach at the earlier date",
+        ),
+        (
+            "reach_not_improved",
+            BOOL,
+            FLAG,
+            "reach_basis now: pct_covered below pct_covered_region; between dates: pct_covered "
+            "not above pct_covered_before",
+        ),
+        (
+            "need_rose_reach_not",
+            BOOL,
+            FLAG,
+            "Need rose and reach did not: need_rose and reach_not_improved",
+        ),
+    ]
+
+
+NEED_COLUMNS = _columns(NEED, *_need_specs())
+"""Need over time (kindred_map.need): IMD 2019 -> 2025 per area."""
 
 _TYPE_COUNT = re.compile(r"^projects_(?P<type>.+?)(?P<per>_per_10k)?$")
 
@@ -256,13 +382,14 @@ def describe(name: str, table: str) -> Column:
     is none, so no undescribed column can be shipped."""
     if table not in TABLES:
         raise ValueError(f"unknown table {table!r}; choose one of {', '.join(TABLES)}")
-    level = table.removeprefix("gaps_")
+    level = table.rsplit("_", 1)[-1]
     candidates = [
         PROJECT_COLUMNS.get(name),
         AREA_KEYS.get(level, {}).get(name),
         POPULATION if name == "population" else None,
         SUMMARY_COLUMNS.get(name),
         COVERAGE_COLUMNS.get(name),
+        NEED_COLUMNS.get(name),
         _type_column(name) if table in AREAS else None,
     ]
     for column in candidates:

@@ -474,6 +474,7 @@ TABLE_OF_LAYER = (
     {"projects": "projects"}
     | {f"{level}_summary": level for level in LEVELS}
     | {f"gaps_{level}": f"gaps_{level}" for level in LEVELS}
+    | {f"need_{level}": f"need_{level}" for level in LEVELS}
 )
 """GeoPackage layer -> its table in `kindred_map.columns` (layers not named here, e.g.
 clusters and hot spots, describe themselves in their ``about`` table only)."""
@@ -1275,14 +1276,16 @@ def write_table(
     layer: str,
     projects: pd.DataFrame | None = None,
     parameters: Mapping[str, object] | None = None,
+    attribution_lines: list[str] | None = None,
 ) -> Path:
     """Write one table by the path's extension, atomically (umask permissions), with the
     attribution every export carries: .geojson (RFC 7946), .gpkg (EPSG:27700, plus an ``about``
     table) or .csv (no geometry; UTF-8 with BOM). For the CLI's join, gaps and cluster outputs.
     ``projects`` (the records the table came from) adds their sources' attribution, and a
     warning first if they hold synthetic records; a CSV gets it all in a
-    ``<name>_about.txt`` beside it. No masking or selection happens here: pass tables fit to
-    leave the tool."""
+    ``<name>_about.txt`` beside it. ``attribution_lines``: more lines the table's own sources
+    need (e.g. IoD 2019). No masking or selection happens here: pass tables fit to leave the
+    tool."""
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in TABLE_SUFFIXES:
@@ -1293,6 +1296,8 @@ def write_table(
     if projects is None:
         projects = pd.DataFrame({"source": [], "location_precision": [], "synthetic": []})
     facts = about(projects, layer, parameters)
+    extra = [line for line in attribution_lines or [] if line not in facts["attribution"]]
+    facts["attribution"] = [*facts["attribution"], *extra]
     if suffix == ".csv":
         files.write_bytes(path, csv_bytes(frame))
         sidecar = path.with_name(f"{path.stem}_about.txt")
