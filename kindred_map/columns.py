@@ -15,9 +15,11 @@ PROJECTS = ("projects",)
 AREAS = ("ward", "deanery", "borough")
 GAPS = tuple(f"gaps_{level}" for level in AREAS)
 NEED = tuple(f"need_{level}" for level in AREAS)
+CHANGE = tuple(f"change_{level}" for level in AREAS)
 """Tables: ``projects``, the ``<level>`` summaries, the ``gaps_<level>`` tables of
-`kindred-map gaps` and the ``need_<level>`` tables of `kindred-map need`."""
-TABLES = (*PROJECTS, *AREAS, *GAPS, *NEED)
+`kindred-map gaps`, the ``need_<level>`` tables of `kindred-map need` and the
+``change_<level>`` tables of `kindred-map change`."""
+TABLES = (*PROJECTS, *AREAS, *GAPS, *NEED, *CHANGE)
 
 TEXT, CODE, INT, FLOAT, BOOL, DATE = "text", "code", "int", "float", "bool", "date"
 KINDS = (TEXT, CODE, INT, FLOAT, BOOL, DATE)
@@ -120,7 +122,7 @@ PROJECT_COLUMNS = _columns(
 
 AREA_KEYS = {
     "ward": _columns(
-        ("ward", "gaps_ward", "need_ward"),
+        ("ward", "gaps_ward", "need_ward", "change_ward"),
         ("WD24CD", CODE, CODE_UNIT, "Ward code (ONS GSS, wards of May 2024)"),
         ("WD24NM", TEXT, NO_UNIT, "Ward name"),
     )
@@ -131,13 +133,13 @@ AREA_KEYS = {
     )
     | _columns(("gaps_ward",), ("LAD25NM", TEXT, NO_UNIT, "Name of the ward's borough")),
     "deanery": _columns(
-        ("deanery", "gaps_deanery", "need_deanery"),
+        ("deanery", "gaps_deanery", "need_deanery", "change_deanery"),
         ("deanery_id", CODE, CODE_UNIT, "Church of England deanery id"),
         ("deanery_name", TEXT, NO_UNIT, "Deanery name (approximate, derived boundaries)"),
     )
     | _columns(("deanery",), ("archdeaconry_name", TEXT, NO_UNIT, "Archdeaconry")),
     "borough": _columns(
-        ("borough", "gaps_borough", "need_borough"),
+        ("borough", "gaps_borough", "need_borough", "change_borough"),
         ("LAD25CD", CODE, CODE_UNIT, "Borough code (ONS GSS, local authority districts May 2025)"),
         ("LAD25NM", TEXT, NO_UNIT, "Borough name"),
     )
@@ -159,7 +161,7 @@ POPULATION = Column(
     PEOPLE,
     "Census 2021 usual residents: each LSOA's residents spread over its residential postcodes, "
     "summed by the postcodes in the area",
-    (*AREAS, *GAPS, *NEED),
+    (*AREAS, *GAPS, *NEED, *CHANGE),
 )
 
 SUMMARY_COLUMNS = _columns(
@@ -361,7 +363,110 @@ def _need_specs() -> list[tuple[str, str, str, str]]:
 NEED_COLUMNS = _columns(NEED, *_need_specs())
 """Need over time (kindred_map.need): IMD 2019 -> 2025 per area."""
 
+AT_DATE = {"from": "at the earlier date (--from)", "to": "at the later date (--to)"}
+
+
+def _change_specs() -> list[tuple[str, str, str, str]]:
+    specs = []
+    for when, words in AT_DATE.items():
+        specs += [
+            (f"reached_{when}", INT, PEOPLE, f"Residents within reach {words}"),
+            (f"pct_covered_{when}", FLOAT, PERCENT, f"Share of residents within reach {words}"),
+            (
+                f"gap_score_{when}",
+                FLOAT,
+                "need-weighted people",
+                f"Gap score {words} (residents beyond reach weighted 2 in IMD 2025 deciles 1-2, "
+                "1.5 in 3-4, 1 otherwise)",
+            ),
+            (
+                f"gap_rank_{when}",
+                INT,
+                "rank (1 = biggest gap)",
+                f"Rank by gap score among the areas of this level {words}",
+            ),
+            (
+                f"projects_{when}",
+                INT,
+                "projects",
+                f"Open projects of the types in the area {words}",
+            ),
+        ]
+    return specs + [
+        ("reached_change", INT, PEOPLE, "reached_to - reached_from"),
+        ("pct_covered_change", FLOAT, "percentage points", "pct_covered_to - pct_covered_from"),
+        (
+            "gap_score_change",
+            FLOAT,
+            "need-weighted people",
+            "gap_score_to - gap_score_from (positive = the gap grew)",
+        ),
+        (
+            "gap_rank_change",
+            INT,
+            "ranks",
+            "gap_rank_from - gap_rank_to (positive = moved up the list of gaps, relatively worse)",
+        ),
+        (
+            "newly_reached",
+            INT,
+            PEOPLE,
+            "Residents of postcodes within reach at the later date and not at the earlier",
+        ),
+        (
+            "newly_beyond_reach",
+            INT,
+            PEOPLE,
+            "Residents of postcodes within reach at the earlier date and not at the later "
+            "(newly_reached - newly_beyond_reach = reached_change)",
+        ),
+        (
+            "newly_reached_deciles_1_2",
+            INT,
+            PEOPLE,
+            "Of newly_reached, residents of LSOAs in IMD 2025 deciles 1-2",
+        ),
+        (
+            "newly_beyond_reach_deciles_1_2",
+            INT,
+            PEOPLE,
+            "Of newly_beyond_reach, residents of LSOAs in IMD 2025 deciles 1-2",
+        ),
+        ("opened", INT, "projects", "Projects open at the later date and not at the earlier"),
+        (
+            "closed",
+            INT,
+            "projects",
+            "Projects open at the earlier date and not at the later (retired or removed)",
+        ),
+        ("moved_in", INT, "projects", "Projects open at both dates that moved into the area"),
+        ("moved_out", INT, "projects", "Projects open at both dates that moved out of the area"),
+        ("date_from", DATE, "date (YYYY-MM-DD)", "The earlier date"),
+        ("date_to", DATE, "date (YYYY-MM-DD)", "The later date"),
+    ]
+
+
+CHANGE_COLUMNS = _columns(CHANGE, *_change_specs())
+"""Change between two dates (kindred_map.change) per area."""
+
 _TYPE_COUNT = re.compile(r"^projects_(?P<type>.+?)(?P<per>_per_10k)?$")
+_TYPE_CHANGE = re.compile(r"^(?P<what>opened|closed)_(?P<type>.+)$")
+
+
+def _type_change_column(name: str) -> Column | None:
+    """``opened_<type>`` and ``closed_<type>``: projects opened and closed by type."""
+    found = _TYPE_CHANGE.match(name)
+    if not found:
+        return None
+    types = project_types()
+    key = found["type"]
+    label = types[key]["label"] if key in types else f"{key} (not a configured type)"
+    words = (
+        "opened (open at the later date only)"
+        if found["what"] == "opened"
+        else ("closed (open at the earlier date only)")
+    )
+    return Column(name, INT, "projects", f"Projects of type {label} {words}", CHANGE)
 
 
 def _type_column(name: str) -> Column | None:
@@ -390,7 +495,9 @@ def describe(name: str, table: str) -> Column:
         SUMMARY_COLUMNS.get(name),
         COVERAGE_COLUMNS.get(name),
         NEED_COLUMNS.get(name),
+        CHANGE_COLUMNS.get(name),
         _type_column(name) if table in AREAS else None,
+        _type_change_column(name) if table in CHANGE else None,
     ]
     for column in candidates:
         if column is not None and table in column.tables:

@@ -475,6 +475,7 @@ TABLE_OF_LAYER = (
     | {f"{level}_summary": level for level in LEVELS}
     | {f"gaps_{level}": f"gaps_{level}" for level in LEVELS}
     | {f"need_{level}": f"need_{level}" for level in LEVELS}
+    | {f"change_{level}": f"change_{level}" for level in LEVELS}
 )
 """GeoPackage layer -> its table in `kindred_map.columns` (layers not named here, e.g.
 clusters and hot spots, describe themselves in their ``about`` table only)."""

@@ -1,0 +1,69 @@
+"""The store as it was on a past date, replayed from its history (`kindred_map.history`).
+
+Rules (issue 13, on the history contract of issue 12):
+
+- A date means the end of that day in UTC: ``as_of=2025-06-30`` sees every event stamped
+  ``2025-06-30T23:59:59+00:00`` or earlier. A full ISO time (with or without zone; none = UTC)
+  is taken as given.
+- Each project is its record in the ``after`` of its last event at or before then (events in
+  ``event_id`` order); a project with no event by then did not exist yet. Imports from before
+  history existed count from the ``baseline`` event the migration dates at the store's first
+  import.
+- A project is open then unless that record is retired (``retired_at`` set) or was removed
+  (``"removed": true``, an undone import). Retirement counts from the retire event, not from a
+  ``retired_at`` typed into the record.
+- Records keep the values they had then, position included: an edit of position moves the
+  project from the edit's time on.
+"""
+
+import datetime as dt
+import json
+
+import pandas as pd
+
+
+def cutoff(when: "str | dt.date | dt.datetime") -> pd.Timestamp:
+    """The last instant (UTC) that ``when`` covers: the end of a date, or the time given."""
+    if isinstance(when, dt.datetime):
+        stamp = pd.Timestamp(when)
+    elif isinstance(when, dt.date):
+        return pd.Timestamp(when, tz="UTC") + pd.Timedelta(days=1) - pd.Timedelta(microseconds=1)
+    else:
+        text = str(when).strip()
+        if text.lower() == "today":
+            return cutoff(dt.datetime.now(dt.UTC).date())
+        try:
+            if len(text) == 10:
+                return cutoff(dt.date.fromisoformat(text))
+            stamp = pd.Timestamp(text)
+        except ValueError as error:
+            raise ValueError(
+                f"not a date or time: {when!r} (give YYYY-MM-DD, an ISO time or 'today')"
+            ) from error
+    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+
+
+def event_times(events: pd.DataFrame) -> pd.Series:
+    """The events' ``at`` as UTC timestamps; a ValueError names an unreadable one."""
+    times = pd.to_datetime(events["at"], utc=True, errors="coerce", format="ISO8601")
+    if times.isna().any():
+        bad = events.loc[times.isna(), ["event_id", "at"]].iloc[0].tolist()
+        raise ValueError(f"history event {bad[0]} has an unreadable time {bad[1]!r}")
+    return times
+
+
+def records_as_of(events: pd.DataFrame, when) -> list[dict]:
+    """The records of the projects open at ``when``, from history events (contract columns
+    event_id, project_id, at, after), in project id order."""
+    if not len(events):
+        return []
+    limit = cutoff(when)
+    seen = events[(event_times(events) <= limit).to_numpy()]
+    last = seen.sort_values("event_id", kind="stable").drop_duplicates("project_id", keep="last")
+    out = []
+    for text in last.sort_values("project_id")["after"]:
+        record = json.loads(text)
+        if record.get("removed") or str(record.get("retired_at") or "").strip():
+            continue
+        out.append(record)
+    return out

@@ -1,0 +1,162 @@
+"""Change between two dates per ward, deanery and borough: projects opened and closed, reach, gaps.
+
+The projects open at each date come from the store's history (`store.read_projects(path,
+as_of=...)`); both dates are assessed on the same population surface (Census 2021 residents
+at their postcodes, `kindred_map.coverage`), so every difference is the projects' doing, not
+the population's. Per area:
+
+- projects of the chosen types open at each date (counted in the area their record names at
+  that date), ``opened_<type>`` (open at ``to``, not at ``from``, counted where it is at
+  ``to``), ``closed_<type>`` (open at ``from``, not at ``to``: retired or removed, counted
+  where it was), and ``moved_in``/``moved_out`` (open at both dates, in another area);
+- residents within reach at each date and the change; ``newly_reached`` (residents of
+  postcodes within reach at ``to`` and not at ``from``) and ``newly_beyond_reach`` (the
+  reverse), so newly_reached - newly_beyond_reach = reached_change exactly, per area; the same
+  for residents of IMD 2025 deciles 1-2;
+- gap score at each date and its change (the table is ranked by it: where the need-weighted
+  gap grew most first), and the gap rank at each date (rank 1 = biggest
+  gap); ``gap_rank_change`` = rank then - rank now: positive when the area moved up the list of
+  gaps (relatively worse), negative when it moved down.
+"""
+
+import datetime as dt
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from kindred_map import boundaries, coverage, export
+from kindred_map.schema import resolve_types
+
+LEVELS = coverage.AREA_LEVELS
+
+
+def parse_date(text: "str | dt.date | None", today: dt.date | None = None) -> dt.date:
+    """A date from ``YYYY-MM-DD``, ``today`` or a date; a ValueError naming the bad text."""
+    if isinstance(text, dt.datetime):
+        return text.date()
+    if isinstance(text, dt.date):
+        return text
+    value = str(text or "").strip().lower()
+    if value == "today":
+        return today or dt.date.today()
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError as error:
+        raise ValueError(f"not a date: {text!r} (give YYYY-MM-DD or 'today')") from error
+
+
+def _counts(projects: gpd.GeoDataFrame, code: str) -> pd.DataFrame:
+    """Per project: id, type and the area code the record names (text)."""
+    return pd.DataFrame(
+        {
+            "id": projects["id"].astype(str).to_numpy(),
+            "type": projects["type"].astype(str).to_numpy(),
+            "area": projects[code].map(boundaries.code_text).to_numpy()
+            if code in projects.columns
+            else "",
+        }
+    )
+
+
+def _project_changes(
+    before: gpd.GeoDataFrame, after: gpd.GeoDataFrame, code: str, types: tuple[str, ...]
+) -> pd.DataFrame:
+    """Per area code: projects at each date, opened/closed by type, moved in and out."""
+    then, now = _counts(before, code), _counts(after, code)
+    both = then.merge(now, on="id", how="inner", suffixes=("_then", "_now"))
+    moved = both[both["area_then"] != both["area_now"]]
+    opened = now[~now["id"].isin(then["id"])]
+    closed = then[~then["id"].isin(now["id"])]
+    parts = {
+        "projects_from": then.groupby("area").size(),
+        "projects_to": now.groupby("area").size(),
+        "moved_in": moved.groupby("area_now").size(),
+        "moved_out": moved.groupby("area_then").size(),
+    }
+    for kind in types:
+        parts[f"opened_{kind}"] = opened[opened["type"] == kind].groupby("area").size()
+        parts[f"closed_{kind}"] = closed[closed["type"] == kind].groupby("area").size()
+    parts["opened"] = opened.groupby("area").size()
+    parts["closed"] = closed.groupby("area").size()
+    table = pd.DataFrame(parts).fillna(0).astype("int64")
+    table.index.name = "_code"
+    return table
+
+
+def change_by_area(
+    before: gpd.GeoDataFrame,
+    after: gpd.GeoDataFrame,
+    level: str,
+    types=None,
+    distance_m: float = coverage.DEFAULT_DISTANCE_M,
+    population: pd.DataFrame | None = None,
+    include_synthetic: bool = False,
+) -> pd.DataFrame:
+    """The change per area between two sets of open projects (``before`` at the earlier date,
+    ``after`` at the later), see the module docstring. Synthetic records count only with
+    ``include_synthetic``."""
+    if level not in LEVELS:
+        raise ValueError(f"unknown level {level!r}; choose one of {', '.join(LEVELS)}")
+    types = resolve_types(types)
+    kept = [export.real_projects(p, include_synthetic) for p in (before, after)]
+    kept = [p[p["type"].astype(str).isin(types).to_numpy()] for p in kept]
+    results = [
+        coverage.assess(p, types, distance_m, population, include_synthetic=include_synthetic)
+        for p in kept
+    ]
+    code, name = coverage.LEVELS[level]
+    gaps = [result.gaps(level).set_index(code) for result in results]
+    then, now = gaps
+    table = now[[name, "population"]].copy()
+    for label, frame in (("from", then), ("to", now)):
+        for column in ("reached", "pct_covered", "gap_score", "gap_rank"):
+            table[f"{column}_{label}"] = frame[column].reindex(table.index)
+    table["reached_change"] = table["reached_to"] - table["reached_from"]
+    table["pct_covered_change"] = (table["pct_covered_to"] - table["pct_covered_from"]).round(2)
+    table["gap_score_change"] = (table["gap_score_to"] - table["gap_score_from"]).round(1)
+    table["gap_rank_change"] = table["gap_rank_from"] - table["gap_rank_to"]
+    newly = _newly(results, code)
+    table = table.join(newly, how="left")
+    flows = newly.columns
+    table[flows] = table[flows].fillna(0).astype("int64")
+    changes = _project_changes(kept[0], kept[1], code, types)
+    keys = table.index.map(boundaries.code_text)
+    changes = changes.reindex(keys).fillna(0).astype("int64")
+    changes.index = table.index
+    table = table.join(changes)
+    table = table.reset_index()
+    table.attrs = {"distance_m": float(distance_m), "types": list(types)}
+    table.attrs["synthetic_projects"] = sum(r.synthetic for r in results)
+    ranked = table.sort_values(
+        ["gap_score_change", "newly_beyond_reach_deciles_1_2", code],
+        ascending=[False, False, True],
+        kind="stable",
+    ).reset_index(drop=True)
+    ranked.attrs = dict(table.attrs)
+    return ranked
+
+
+def _newly(results: list, code: str) -> pd.DataFrame:
+    """Residents of postcodes newly within reach and newly beyond it, all and in deciles 1-2."""
+    then, now = results
+    residents = now.points["residents"].to_numpy()
+    reached_then = then.points["nearest_m"].to_numpy() <= then.distance_m
+    reached_now = now.points["nearest_m"].to_numpy() <= now.distance_m
+    deprived = now.points["imd_decile"].isin(coverage.DEPRIVED_DECILES).fillna(False).to_numpy()
+    gained = reached_now & ~reached_then
+    lost = reached_then & ~reached_now
+    frame = pd.DataFrame(
+        {
+            code: now.points[code].to_numpy(),
+            "newly_reached": np.where(gained, residents, 0),
+            "newly_beyond_reach": np.where(lost, residents, 0),
+            "newly_reached_deciles_1_2": np.where(gained & deprived, residents, 0),
+            "newly_beyond_reach_deciles_1_2": np.where(lost & deprived, residents, 0),
+        }
+    )
+    frame = frame[pd.notna(frame[code])]
+    sums = frame.groupby(code, observed=True).sum()
+    if isinstance(sums.index.dtype, pd.CategoricalDtype):
+        sums.index = sums.index.astype(str)
+    return sums

@@ -1,0 +1,214 @@
+"""Change between two dates: the store as of a date, and per-area change, on known events."""
+
+import datetime as dt
+import json
+
+import geopandas as gpd
+import pandas as pd
+import pytest
+from pyproj import Geod
+
+from kindred_map import asof, change, store
+
+GEOD = Geod(ellps="WGS84")
+DISTANCE = 800.0
+
+# Residents at postcodes: two wards (W1, W2) in one borough and one deanery; W2's second
+# postcode is in IMD decile 1.
+POSTCODES = pd.DataFrame(
+    {
+        "postcode": ["A", "B", "C", "D"],
+        "lon": [-2.980, -2.960, -2.900, -2.890],
+        "lat": [53.400, 53.400, 53.420, 53.425],
+        "residents": [100, 250, 40, 610],
+        "imd_decile": pd.array([5, 3, 7, 1], dtype="Int64"),
+        "WD24CD": ["W1", "W1", "W2", "W2"],
+        "WD24NM": ["One", "One", "Two", "Two"],
+        "LAD25CD": ["E1", "E1", "E1", "E1"],
+        "LAD25NM": ["Borough", "Borough", "Borough", "Borough"],
+        "deanery_id": pd.array([1, 1, 1, 1], dtype="Int64"),
+        "deanery_name": ["Deanery"] * 4,
+        "LSOA21CD": ["L1", "L1", "L2", "L3"],
+        "LSOA21NM": ["L1", "L1", "L2", "L3"],
+    }
+)
+
+
+def _record(pid, lon, lat, ward, **extra):
+    record = {
+        "id": pid,
+        "name": pid,
+        "type": "pantry",
+        "lon": lon,
+        "lat": lat,
+        "WD24CD": ward,
+        "LAD25CD": "E1",
+        "deanery_id": 1,
+        "location_precision": "exact",
+        "synthetic": False,
+        "retired_at": "",
+    }
+    return record | extra
+
+
+def _event(event_id, pid, at, action, after):
+    return {
+        "event_id": event_id,
+        "project_id": pid,
+        "at": at,
+        "who": "test",
+        "action": action,
+        "source": "test",
+        "import_id": None,
+        "before": None,
+        "after": json.dumps(after),
+        "version": 1,
+    }
+
+
+# p1 opens near A in January, moves near D in March; p2 opens near C in February and is
+# retired in April; p3 is imported then its import undone (removed) the same day in May.
+EVENTS = pd.DataFrame(
+    [
+        _event(1, "p1", "2025-01-10T09:00:00+00:00", "add", _record("p1", -2.981, 53.401, "W1")),
+        _event(2, "p2", "2025-02-01T12:00:00+00:00", "add", _record("p2", -2.901, 53.421, "W2")),
+        _event(3, "p1", "2025-03-05T10:00:00+00:00", "edit", _record("p1", -2.889, 53.424, "W2")),
+        _event(
+            4,
+            "p2",
+            "2025-04-01T08:00:00+00:00",
+            "retire",
+            _record("p2", -2.901, 53.421, "W2", retired_at="2025-04-01"),
+        ),
+        _event(5, "p3", "2025-05-02T08:00:00+00:00", "import", _record("p3", -2.96, 53.4, "W1")),
+        _event(
+            6,
+            "p3",
+            "2025-05-02T09:00:00+00:00",
+            "undo",
+            _record("p3", -2.96, 53.4, "W1", removed=True),
+        ),
+    ]
+)
+
+
+def _frame(records):
+    frame = pd.DataFrame(records, columns=list(_record("x", 0, 0, "W1")))
+    points = gpd.points_from_xy(frame["lon"], frame["lat"])
+    return store.conform(gpd.GeoDataFrame(frame, geometry=points, crs=4326))
+
+
+def _expected_reached(projects, deprived_only=False):
+    """Residents within DISTANCE of any project, per ward, measured here with pyproj (only
+    those in IMD deciles 1-2 if ``deprived_only``)."""
+    reached = {"W1": 0, "W2": 0}
+    for row in POSTCODES.itertuples():
+        if deprived_only and row.imd_decile > 2:
+            continue
+        near = [
+            GEOD.inv(row.lon, row.lat, lon, lat)[2] <= DISTANCE
+            for lon, lat in zip(projects["lon"], projects["lat"], strict=True)
+        ]
+        if any(near):
+            reached[row.WD24CD] += row.residents
+    return reached
+
+
+@pytest.mark.parametrize(
+    ("when", "ids"),
+    [
+        ("2025-01-09", []),
+        ("2025-01-10", ["p1"]),
+        ("2025-02-15", ["p1", "p2"]),
+        ("2025-03-31", ["p1", "p2"]),
+        ("2025-04-01", ["p1"]),
+        ("2025-05-02", ["p1"]),
+        ("2025-02-01T11:59:59Z", ["p1"]),
+    ],
+)
+def test_records_as_of_replay_opens_retires_and_removals(when, ids):
+    assert [r["id"] for r in asof.records_as_of(EVENTS, when)] == ids
+
+
+def test_records_as_of_keep_the_position_they_had_then():
+    before = {r["id"]: r for r in asof.records_as_of(EVENTS, "2025-03-04")}
+    after = {r["id"]: r for r in asof.records_as_of(EVENTS, "2025-03-05")}
+    assert (before["p1"]["lon"], before["p1"]["WD24CD"]) == (-2.981, "W1")
+    assert (after["p1"]["lon"], after["p1"]["WD24CD"]) == (-2.889, "W2")
+
+
+def test_cutoff_reads_dates_times_and_rejects_nonsense():
+    assert asof.cutoff("2025-01-01") == pd.Timestamp("2025-01-01T23:59:59.999999Z")
+    assert asof.cutoff(dt.date(2025, 1, 1)) == asof.cutoff("2025-01-01")
+    assert asof.cutoff("2025-01-01T10:00") == pd.Timestamp("2025-01-01T10:00Z")
+    with pytest.raises(ValueError, match="not a date"):
+        asof.cutoff("last tuesday")
+
+
+@pytest.mark.parametrize(
+    ("start", "end"),
+    [
+        ("2025-01-09", "2025-02-15"),
+        ("2025-02-15", "2025-03-31"),
+        ("2025-03-31", "2025-04-01"),
+        ("2025-01-09", "2025-06-01"),
+    ],
+)
+def test_change_between_dates_matches_reach_computed_here(start, end):
+    then = _frame(asof.records_as_of(EVENTS, start))
+    now = _frame(asof.records_as_of(EVENTS, end))
+    table = change.change_by_area(then, now, "ward", "pantry", DISTANCE, POSTCODES).set_index(
+        "WD24CD"
+    )
+    expected_then, expected_now = _expected_reached(then), _expected_reached(now)
+    for ward in ("W1", "W2"):
+        row = table.loc[ward]
+        assert row["reached_from"] == expected_then[ward]
+        assert row["reached_to"] == expected_now[ward]
+        assert row["newly_reached"] - row["newly_beyond_reach"] == row["reached_change"]
+        deprived_change = _expected_reached(now, True)[ward] - _expected_reached(then, True)[ward]
+        net = row["newly_reached_deciles_1_2"] - row["newly_beyond_reach_deciles_1_2"]
+        assert net == deprived_change
+        assert row["projects_from"] == int((then["WD24CD"] == ward).sum())
+        assert row["projects_to"] == int((now["WD24CD"] == ward).sum())
+
+
+def test_opened_closed_and_moved_are_counted_where_they_happened():
+    jan = _frame(asof.records_as_of(EVENTS, "2025-01-31"))
+    jun = _frame(asof.records_as_of(EVENTS, "2025-06-01"))
+    table = change.change_by_area(jan, jun, "ward", "pantry", DISTANCE, POSTCODES)
+    table = table.set_index("WD24CD")
+    assert table.loc["W1", "moved_out"] == 1 and table.loc["W2", "moved_in"] == 1
+    assert table[["opened", "closed", "opened_pantry", "closed_pantry"]].sum().sum() == 0
+    feb = _frame(asof.records_as_of(EVENTS, "2025-02-15"))
+    table = change.change_by_area(jan, feb, "ward", "pantry", DISTANCE, POSTCODES)
+    assert table.set_index("WD24CD").loc["W2", "opened_pantry"] == 1
+    table = change.change_by_area(feb, jun, "ward", "pantry", DISTANCE, POSTCODES)
+    assert table.set_index("WD24CD").loc["W2", "closed_pantry"] == 1
+
+
+@pytest.mark.parametrize("level", change.LEVELS)
+def test_change_between_a_date_and_itself_is_zero(level):
+    now = _frame(asof.records_as_of(EVENTS, "2025-03-10"))
+    table = change.change_by_area(now, now, level, "pantry", DISTANCE, POSTCODES)
+    moving = [
+        c
+        for c in table.columns
+        if c.endswith("_change") or c.startswith(("newly", "opened", "closed", "moved"))
+    ]
+    assert len(moving) >= 10
+    assert (table[moving].to_numpy() == 0).all()
+    assert (table["reached_from"] == table["reached_to"]).all()
+
+
+def test_change_rejects_an_unknown_level():
+    empty = _frame([])
+    with pytest.raises(ValueError, match="unknown level"):
+        change.change_by_area(empty, empty, "parish", "pantry", DISTANCE, POSTCODES)
+
+
+def test_parse_date():
+    assert change.parse_date("today", dt.date(2026, 1, 2)) == dt.date(2026, 1, 2)
+    assert change.parse_date("2025-01-01") == dt.date(2025, 1, 1)
+    with pytest.raises(ValueError, match="not a date"):
+        change.parse_date("01/01/2025")
