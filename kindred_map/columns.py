@@ -453,20 +453,19 @@ _TYPE_COUNT = re.compile(r"^projects_(?P<type>.+?)(?P<per>_per_10k)?$")
 _TYPE_CHANGE = re.compile(r"^(?P<what>opened|closed)_(?P<type>.+)$")
 
 
+def _type_label(key: str) -> str:
+    types = project_types()
+    return types[key]["label"] if key in types else f"{key} (not a configured type)"
+
+
 def _type_change_column(name: str) -> Column | None:
     """``opened_<type>`` and ``closed_<type>``: projects opened and closed by type."""
     found = _TYPE_CHANGE.match(name)
     if not found:
         return None
-    types = project_types()
-    key = found["type"]
-    label = types[key]["label"] if key in types else f"{key} (not a configured type)"
-    words = (
-        "opened (open at the later date only)"
-        if found["what"] == "opened"
-        else ("closed (open at the earlier date only)")
-    )
-    return Column(name, INT, "projects", f"Projects of type {label} {words}", CHANGE)
+    words = {"opened": "open at the later date only", "closed": "open at the earlier date only"}
+    text = f"Projects of type {_type_label(found['type'])} {found['what']} ({words[found['what']]})"
+    return Column(name, INT, "projects", text, CHANGE)
 
 
 def _type_column(name: str) -> Column | None:
@@ -474,9 +473,7 @@ def _type_column(name: str) -> Column | None:
     found = _TYPE_COUNT.match(name)
     if not found:
         return None
-    types = project_types()
-    key = found["type"]
-    label = types[key]["label"] if key in types else f"{key} (not a configured type)"
+    label = _type_label(found["type"])
     if found["per"]:
         return Column(name, FLOAT, PER_10K, f"Projects of type {label} per 10,000 residents", AREAS)
     return Column(name, INT, "projects", f"Projects of type {label}", AREAS)
