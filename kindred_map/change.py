@@ -25,7 +25,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from kindred_map import boundaries, coverage, export
+from kindred_map import boundaries, coverage, export, store
 from kindred_map.schema import resolve_types
 
 LEVELS = coverage.AREA_LEVELS
@@ -135,6 +135,54 @@ def change_by_area(
     ).reset_index(drop=True)
     ranked.attrs = dict(table.attrs)
     return ranked
+
+
+def change_between(
+    path,
+    date_from,
+    date_to,
+    level: str,
+    types=None,
+    distance_m: float = coverage.DEFAULT_DISTANCE_M,
+    include_synthetic: bool = False,
+    today: dt.date | None = None,
+) -> gpd.GeoDataFrame:
+    """The change per area between two dates of the store at ``path`` (projects as of each
+    date from its history), with ``date_from``/``date_to`` columns and the area polygons
+    (EPSG:4326). ``date_from`` must not be after ``date_to``."""
+    start, end = parse_date(date_from, today), parse_date(date_to, today)
+    if start > end:
+        raise ValueError(f"--from {start} is after --to {end}")
+    before = store.read_projects(path, as_of=start)
+    after = store.read_projects(path, as_of=end)
+    table = change_by_area(before, after, level, types, distance_m, None, include_synthetic)
+    table.insert(2, "date_from", start.isoformat())
+    table.insert(3, "date_to", end.isoformat())
+    layer = coverage.area_layer(table, level)
+    layer.attrs |= {"dates": f"{start} to {end}"}
+    return layer
+
+
+def summary_text(table: pd.DataFrame, level: str, top: int = 10) -> str:
+    """Printable lines: the totals, then the areas whose gap grew most."""
+    code, name = coverage.LEVELS[level]
+    dates = f"{table['date_from'].iloc[0]} -> {table['date_to'].iloc[0]}" if len(table) else ""
+    totals = table[["opened", "closed", "newly_reached", "newly_beyond_reach"]].sum()
+    deprived = table[["newly_reached_deciles_1_2", "newly_beyond_reach_deciles_1_2"]].sum()
+    lines = [
+        f"{dates}: {totals['opened']} projects opened, {totals['closed']} closed; "
+        f"{totals['newly_reached']:,} residents newly within reach, "
+        f"{totals['newly_beyond_reach']:,} newly beyond reach (IMD deciles 1-2: "
+        f"{deprived.iloc[0]:,} and {deprived.iloc[1]:,}); {level} areas: {len(table)}"
+    ]
+    for row in table.head(top).itertuples(index=False):
+        row = row._asdict()
+        lines.append(
+            f"  {row[name]} ({row[code]}): covered {row['pct_covered_from']}% -> "
+            f"{row['pct_covered_to']}%, gap score {row['gap_score_change']:+}, gap rank "
+            f"{row['gap_rank_from']} -> {row['gap_rank_to']}"
+        )
+    return "\n".join(lines)
 
 
 def _newly(results: list, code: str) -> pd.DataFrame:

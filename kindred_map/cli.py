@@ -48,12 +48,21 @@ def cmd_replace_layer(args: argparse.Namespace) -> int:
     return 0
 
 
+def _stored(args: argparse.Namespace):
+    """The store's open projects, as of --as-of (from its history) when given."""
+    from kindred_map import store
+
+    as_of = getattr(args, "as_of", None)
+    if as_of:
+        return store.read_projects(Path(args.store), as_of=as_of)
+    return store.read_projects(Path(args.store))
+
+
 def _read_projects(args: argparse.Namespace):
     """The store's projects; illustrative (synthetic) ones only with --include-synthetic."""
-    from kindred_map import export, store
+    from kindred_map import export
 
-    projects = store.read_projects(Path(args.store))
-    return export.real_projects(projects, args.include_synthetic)
+    return export.real_projects(_stored(args), args.include_synthetic)
 
 
 def _synthetic_words(args: argparse.Namespace) -> dict[str, str]:
@@ -140,6 +149,15 @@ def _add_reach_options(command: argparse.ArgumentParser) -> None:
     command.add_argument("--by", choices=["ward", "deanery", "borough"], default="ward")
 
 
+def _add_as_of_option(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--as-of",
+        metavar="DATE",
+        help="the store as it was at the end of DATE (YYYY-MM-DD, UTC), from its history: the "
+        "projects open then, with their values then",
+    )
+
+
 def _add_synthetic_option(command: argparse.ArgumentParser) -> None:
     command.add_argument(
         "--include-synthetic",
@@ -212,7 +230,7 @@ def _joined(values: list[str] | None) -> str | None:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from kindred_map import export, filters, store
+    from kindred_map import export, filters
 
     chosen = {
         "types": args.types,
@@ -222,10 +240,10 @@ def cmd_export(args: argparse.Namespace) -> int:
         "imd_deciles": args.imd_decile,
         "include_synthetic": args.include_synthetic,
     }
-    everything = store.read_projects(Path(args.store))
+    everything = _stored(args)
     projects = filters.filter_projects(everything, **chosen)
     described = filters.describe_filters(**chosen)
-    parameters = {"Project store": Path(args.store).name, **described}
+    parameters = {"Project store": Path(args.store).name, **described} | _as_of_words(args)
     figures = None
     if args.distance is not None:
         reachable = filters.filter_projects(
@@ -239,6 +257,9 @@ def cmd_export(args: argparse.Namespace) -> int:
             "(area filters do not apply: people near a border may be reached from across it; "
             "home-run projects count at their ward's centre)"
         )
+    changes = None
+    if args.change_from:
+        changes = _export_changes(args, parameters)
     what = args.what or ("all" if args.format in ("gpkg", "pack") else "projects")
     fmt = args.format
     if fmt == "oruk" and Path(args.out).suffix.lower() == ".zip":
@@ -253,12 +274,70 @@ def cmd_export(args: argparse.Namespace) -> int:
         parameters=parameters,
         settings=export.pack_settings(args.settings),
         include_synthetic=args.include_synthetic,
+        change=changes,
     )
     if projects.empty:
         print("warning: no project matches the filters", file=sys.stderr)
     print(f"exported {len(projects)} of {len(everything)} projects ({what}, {fmt})")
     for path in written:
         print(f"written to {path}")
+    return 0
+
+
+def _as_of_words(args: argparse.Namespace) -> dict[str, str]:
+    as_of = getattr(args, "as_of", None)
+    return {"As of": f"{as_of} (the store replayed from its history)"} if as_of else {}
+
+
+def _export_changes(args: argparse.Namespace, parameters: dict) -> dict:
+    """The change tables of an export's --change-from (to --as-of, else today), per level."""
+    from kindred_map import change
+
+    if args.format not in ("gpkg", "pack"):
+        raise ValueError("--change-from needs --format gpkg or pack")
+    distance = args.distance if args.distance is not None else 800.0
+    end = args.as_of or "today"
+    tables = {
+        level: change.change_between(
+            Path(args.store),
+            args.change_from,
+            end,
+            level,
+            args.types,
+            distance,
+            args.include_synthetic,
+        )
+        for level in change.LEVELS
+    }
+    parameters["Change"] = (
+        f"from {args.change_from} to {end}, reach {distance:g} m, types {args.types or 'all'}: "
+        "projects open at each date from the store's history, same Census 2021 residents"
+    )
+    return tables
+
+
+def cmd_change(args: argparse.Namespace) -> int:
+    from kindred_map import change, export
+
+    table = change.change_between(
+        Path(args.store),
+        args.date_from,
+        args.date_to,
+        args.by,
+        args.types,
+        args.distance,
+        args.include_synthetic,
+    )
+    parameters = {"types": args.types or "all", "distance_m": args.distance, "by": args.by}
+    parameters |= {"from": table["date_from"].iloc[0], "to": table["date_to"].iloc[0]}
+    parameters |= _synthetic_words(args)
+    print(change.summary_text(table, args.by, args.top))
+    if args.out:
+        out = Path(args.out)
+        shown = export.real_projects(_stored(args), args.include_synthetic)
+        frame = table.drop(columns="geometry") if out.suffix.lower() == ".csv" else table
+        export.write_table(frame, out, f"change_{args.by}", shown, parameters)
+        print(f"wrote {len(table)} {args.by} rows to {out}")
     return 0
 
 
@@ -429,7 +508,26 @@ def build_parser() -> argparse.ArgumentParser:
     gaps.add_argument("-o", "--out", help="write the ranked table (.geojson, .gpkg, .csv)")
     gaps.add_argument("--store", default=str(DEFAULT_STORE), help="project store")
     _add_synthetic_option(gaps)
+    _add_as_of_option(gaps)
     gaps.set_defaults(func=cmd_gaps)
+
+    changer = commands.add_parser(
+        "change",
+        help="what changed between two dates per area: projects, people within reach, gaps",
+        description="Per ward, deanery or borough: projects of the types opened and closed "
+        "between --from and --to (from the store's history), residents within --distance at "
+        "each date, residents newly reached and newly beyond reach (all, and in IMD 2025 "
+        "deciles 1-2), gap score and gap rank at each date. Ranked by the growth of the gap "
+        "score. Output by extension: .gpkg (EPSG:27700), .geojson or .csv.",
+    )
+    changer.add_argument("--from", dest="date_from", required=True, help="YYYY-MM-DD")
+    changer.add_argument("--to", dest="date_to", default="today", help="YYYY-MM-DD or today")
+    _add_reach_options(changer)
+    changer.add_argument("--top", type=int, default=10, help="areas to print (10)")
+    changer.add_argument("-o", "--out", help="write the table (.gpkg, .geojson, .csv)")
+    changer.add_argument("--store", default=str(DEFAULT_STORE), help="project store")
+    _add_synthetic_option(changer)
+    changer.set_defaults(func=cmd_change)
 
     needs = commands.add_parser(
         "need",
@@ -551,6 +649,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     exporter.add_argument("--store", default=str(DEFAULT_STORE), help="project store")
     exporter.add_argument("-o", "--out", required=True, help="output file")
+    _add_as_of_option(exporter)
+    exporter.add_argument(
+        "--change-from",
+        metavar="DATE",
+        help="gpkg and pack: add change_<level> tables from DATE to --as-of (else today), at "
+        "--distance (else 800 m)",
+    )
     exporter.set_defaults(func=cmd_export)
 
     nearest = commands.add_parser(
@@ -567,6 +672,7 @@ def build_parser() -> argparse.ArgumentParser:
     nearest.add_argument("--limit", type=int, default=10, help="projects to list (10)")
     nearest.add_argument("--store", default=str(DEFAULT_STORE), help="project store")
     _add_synthetic_option(nearest)
+    _add_as_of_option(nearest)
     nearest.set_defaults(func=cmd_nearest)
 
     area = commands.add_parser(
@@ -582,6 +688,7 @@ def build_parser() -> argparse.ArgumentParser:
     area.add_argument("--distance", type=float, help="add coverage at this reach (metres)")
     area.add_argument("--store", default=str(DEFAULT_STORE), help="project store")
     _add_synthetic_option(area)
+    _add_as_of_option(area)
     area.set_defaults(func=cmd_area)
     profiler = commands.add_parser(
         "profile",

@@ -757,7 +757,11 @@ def layer_lines() -> list[str]:
     return lines
 
 
-TABLE_TITLES = {"projects": "Projects"} | {lvl: f"{lvl.capitalize()} summary" for lvl in LEVELS}
+TABLE_TITLES = (
+    {"projects": "Projects"}
+    | {lvl: f"{lvl.capitalize()} summary" for lvl in LEVELS}
+    | {f"change_{lvl}": f"{lvl.capitalize()} change between two dates" for lvl in LEVELS}
+)
 
 
 def readme_text(
@@ -1095,9 +1099,11 @@ def geopackage(
     generated: datetime | None = None,
     settings: Mapping[str, str] | None = None,
     include_synthetic: bool = False,
+    change: Mapping[str, gpd.GeoDataFrame] | None = None,
 ) -> bytes:
     """A GeoPackage (EPSG:27700) with the chosen layers: projects and ward/deanery/borough
-    summaries (named ``<level>_summary``), an ``about`` table and ``gpkg_data_columns``."""
+    summaries (named ``<level>_summary``), an ``about`` table and ``gpkg_data_columns``;
+    ``change`` (level -> `kindred_map.change` table with its areas) adds ``change_<level>``."""
     projects = real_projects(projects, include_synthetic)
     frames = {}
     for what in layers:
@@ -1106,6 +1112,7 @@ def geopackage(
         frames[_layer_name(what)] = table_for(
             projects, what, coverage=coverage, area_filters=area_filters, include_synthetic=True
         )
+    frames |= {f"change_{level}": frame for level, frame in (change or {}).items()}
     facts = about(projects, ", ".join(frames), parameters, generated, settings)
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / GPKG_NAME
@@ -1124,6 +1131,7 @@ def export_bytes(
     generated: datetime | None = None,
     settings: Mapping[str, str] | None = None,
     include_synthetic: bool = False,
+    change: Mapping[str, gpd.GeoDataFrame] | None = None,
 ) -> bytes:
     """The export file as bytes (for a download button).
 
@@ -1134,13 +1142,17 @@ def export_bytes(
     level to its per-area figures (`coverage_figures`). ``parameters`` (filters, distance, in
     words), ``generated`` (default now, UTC) and ``settings`` (owner, contact, pack licence:
     `pack_settings`) are written into the file's metadata. Synthetic records are left out
-    unless ``include_synthetic``; then every file says so in its first lines."""
+    unless ``include_synthetic``; then every file says so in its first lines. ``change``
+    (level -> change table with areas, `kindred_map.change`) adds the change tables to a
+    GeoPackage or pack; other formats refuse it."""
     _check_choice(fmt, what)
+    if change and fmt not in ("gpkg", "pack"):
+        raise ValueError(f"change tables go in a gpkg or pack export, not {fmt}")
     projects = real_projects(projects, include_synthetic)
     tables = {"coverage": coverage, "area_filters": area_filters}
     words = {"parameters": parameters, "generated": generated, "settings": settings}
     if fmt == "pack":
-        return council_pack(projects, **tables, **words, include_synthetic=True)
+        return council_pack(projects, **tables, **words, include_synthetic=True, change=change)
     if fmt in ("oruk", "oruk-csv"):
         from kindred_map import oruk
 
@@ -1149,7 +1161,9 @@ def export_bytes(
         return html_map(projects, **words, include_synthetic=True)
     if fmt == "gpkg":
         layers = ("projects", *LEVELS) if what == "all" else (what,)
-        return geopackage(projects, layers, **tables, **words, include_synthetic=True)
+        return geopackage(
+            projects, layers, **tables, **words, include_synthetic=True, change=change
+        )
     table = table_for(projects, what, **tables, include_synthetic=True)
     if fmt == "csv":
         return csv_bytes(table)
@@ -1200,10 +1214,12 @@ def council_pack(
     generated: datetime | None = None,
     settings: Mapping[str, str] | None = None,
     include_synthetic: bool = False,
+    change: Mapping[str, gpd.GeoDataFrame] | None = None,
 ) -> bytes:
     """A .zip for a council partner: projects and ward, deanery and borough summaries as
     GeoJSON and CSV, a GeoPackage of them all, the HTML map and a README (method, layers,
-    owner, licences, attribution, data dictionary)."""
+    owner, licences, attribution, data dictionary); with ``change``, the change tables too
+    (``change_<level>.csv`` and layers of the GeoPackage)."""
     projects = real_projects(projects, include_synthetic)
     moment = generated or datetime.now(UTC)
     settings = pack_settings() if settings is None else settings
@@ -1235,11 +1251,26 @@ def council_pack(
             csv_bytes(frame),
             f"the same {level} figures as a spreadsheet (no shapes)",
         )
+    changes = {f"change_{level}": frame for level, frame in (change or {}).items()}
+    for name, frame in changes.items():
+        parts[f"{name}.csv"] = (
+            csv_bytes(pd.DataFrame(frame.drop(columns="geometry", errors="ignore"))),
+            f"change between two dates per {name.removeprefix('change_')} "
+            f"({frame.attrs.get('dates', 'see Parameters')}), as a spreadsheet",
+        )
+    gpkg_layers = ", ".join(["projects", *[f"{level}_summary" for level in LEVELS], *changes])
     parts[GPKG_NAME] = (
-        geopackage(projects, ("projects", *LEVELS), **tables, **words, include_synthetic=True),
-        "GeoPackage in British National Grid (EPSG:27700): layers projects, ward_summary, "
-        "deanery_summary, borough_summary (MultiPolygon), an about table and column "
-        "definitions (gpkg_data_columns); opens in QGIS and ArcGIS",
+        geopackage(
+            projects,
+            ("projects", *LEVELS),
+            **tables,
+            **words,
+            include_synthetic=True,
+            change=change,
+        ),
+        f"GeoPackage in British National Grid (EPSG:27700): layers {gpkg_layers} "
+        "(MultiPolygon), an about table and column definitions (gpkg_data_columns); opens in "
+        "QGIS and ArcGIS",
     )
     parts["map.html"] = (
         html_map(projects, **words, include_synthetic=True),
@@ -1255,7 +1286,7 @@ def council_pack(
         covered,
         settings,
         _distance(coverage),
-        {"projects": table} | summaries,
+        {"projects": table} | summaries | changes,
     )
     members = {"README.txt": readme.encode("utf-8")} | {n: b for n, (b, _) in parts.items()}
     buffer = io.BytesIO()

@@ -91,13 +91,19 @@ def store_target(path: Path) -> Path:
     return Path(os.path.realpath(Path(path)))
 
 
-def read_projects(path: Path = DEFAULT_STORE) -> gpd.GeoDataFrame:
+def read_projects(path: Path = DEFAULT_STORE, as_of=None) -> gpd.GeoDataFrame:
     """Every stored project: RECORD_FIELDS + JOINED_FIELDS, points in EPSG:4326, sorted by id.
 
     A ``ward_only`` project's point is its true position: keep it inside the tool (use
     `kindred_map.privacy.mask_ward_only` before anything leaves). A missing store reads as
     empty. Leftovers of a killed import are cleaned first when no import is running.
+    ``as_of`` (a date, ISO time or "today"): the projects open then, with their values then,
+    replayed from the store's history (`kindred_map.asof`).
     """
+    if as_of is not None:
+        from kindred_map import asof
+
+        return asof.projects_as_of(path, as_of)
     path = store_target(path)
     if not path.exists():
         return empty_projects()
