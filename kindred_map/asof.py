@@ -121,7 +121,7 @@ def projects_as_of(path: Path, when) -> gpd.GeoDataFrame:
     from kindred_map import store
 
     records = records_as_of(read_events(path), when)
-    frame = pd.DataFrame(records, columns=list(store.STORE_FIELDS))
+    frame = pd.DataFrame(records, columns=list(store.STORE_FIELDS)).astype(object)
     lon = pd.to_numeric(frame["lon"], errors="coerce")
     lat = pd.to_numeric(frame["lat"], errors="coerce")
     points = gpd.points_from_xy(lon, lat)

@@ -149,22 +149,21 @@ def _add_reach_options(command: argparse.ArgumentParser) -> None:
     command.add_argument("--by", choices=["ward", "deanery", "borough"], default="ward")
 
 
-def _add_as_of_option(command: argparse.ArgumentParser) -> None:
-    command.add_argument(
-        "--as-of",
-        metavar="DATE",
-        help="the store as it was at the end of DATE (YYYY-MM-DD, UTC), from its history: the "
-        "projects open then, with their values then",
-    )
-
-
-def _add_synthetic_option(command: argparse.ArgumentParser) -> None:
+def _add_synthetic_option(command: argparse.ArgumentParser, as_of: bool = False) -> None:
+    """--include-synthetic, and with ``as_of`` --as-of (the store replayed to a date)."""
     command.add_argument(
         "--include-synthetic",
         action="store_true",
         help="count illustrative (synthetic) records, which are NOT real projects (default: "
         "left out of every figure and file); every output then says so",
     )
+    if as_of:
+        command.add_argument(
+            "--as-of",
+            metavar="DATE",
+            help="the store as it was at the end of DATE (YYYY-MM-DD, UTC), from its history: "
+            "the projects open then, with their values then",
+        )
 
 
 def _add_reading_options(command: argparse.ArgumentParser) -> None:
@@ -507,8 +506,7 @@ def build_parser() -> argparse.ArgumentParser:
     gaps.add_argument("--top", type=int, default=10, help="gaps to print (10)")
     gaps.add_argument("-o", "--out", help="write the ranked table (.geojson, .gpkg, .csv)")
     gaps.add_argument("--store", default=str(DEFAULT_STORE), help="project store")
-    _add_synthetic_option(gaps)
-    _add_as_of_option(gaps)
+    _add_synthetic_option(gaps, as_of=True)
     gaps.set_defaults(func=cmd_gaps)
 
     changer = commands.add_parser(
@@ -637,7 +635,7 @@ def build_parser() -> argparse.ArgumentParser:
     exporter.add_argument("--deanery", action="append", help="deanery name or id (repeatable)")
     exporter.add_argument("--ward", action="append", help="ward name or code (repeatable)")
     exporter.add_argument("--imd-decile", help="IMD 2025 decile(s) of the project's LSOA, e.g. 1,2")
-    _add_synthetic_option(exporter)
+    _add_synthetic_option(exporter, as_of=True)
     exporter.add_argument(
         "--settings",
         metavar="FILE",
@@ -649,7 +647,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     exporter.add_argument("--store", default=str(DEFAULT_STORE), help="project store")
     exporter.add_argument("-o", "--out", required=True, help="output file")
-    _add_as_of_option(exporter)
     exporter.add_argument(
         "--change-from",
         metavar="DATE",
@@ -671,8 +668,7 @@ def build_parser() -> argparse.ArgumentParser:
     nearest.add_argument("--types", help="TYPE[,TYPE] (default: every type)")
     nearest.add_argument("--limit", type=int, default=10, help="projects to list (10)")
     nearest.add_argument("--store", default=str(DEFAULT_STORE), help="project store")
-    _add_synthetic_option(nearest)
-    _add_as_of_option(nearest)
+    _add_synthetic_option(nearest, as_of=True)
     nearest.set_defaults(func=cmd_nearest)
 
     area = commands.add_parser(
@@ -687,8 +683,7 @@ def build_parser() -> argparse.ArgumentParser:
     area.add_argument("--types", help="TYPE[,TYPE] (default: every type)")
     area.add_argument("--distance", type=float, help="add coverage at this reach (metres)")
     area.add_argument("--store", default=str(DEFAULT_STORE), help="project store")
-    _add_synthetic_option(area)
-    _add_as_of_option(area)
+    _add_synthetic_option(area, as_of=True)
     area.set_defaults(func=cmd_area)
     profiler = commands.add_parser(
         "profile",

