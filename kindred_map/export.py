@@ -1353,11 +1353,14 @@ def write_export(
     generated: datetime | None = None,
     settings: Mapping[str, str] | None = None,
     include_synthetic: bool = False,
+    change: Mapping[str, gpd.GeoDataFrame] | None = None,
 ) -> list[Path]:
     """Write the export to ``path`` (atomically, with the umask's permissions); a CSV gets a
     ``<name>_about.txt`` beside it with the attribution, licences and column definitions.
-    Returns the files written."""
+    ``change``: see `export_bytes`. Returns the files written."""
     path = Path(path)
+    if change and fmt not in ("gpkg", "pack"):
+        raise ValueError(f"change tables go in a gpkg or pack export, not {fmt}")
     options = {
         "coverage": coverage,
         "area_filters": area_filters,
@@ -1366,7 +1369,7 @@ def write_export(
         "settings": pack_settings() if settings is None else settings,
         "include_synthetic": include_synthetic,
     }
-    files.write_bytes(path, export_bytes(projects, fmt, what, **options))
+    files.write_bytes(path, export_bytes(projects, fmt, what, **options, change=change))
     written = [path]
     if fmt == "csv":
         sidecar = path.with_name(f"{path.stem}_about.txt")

@@ -320,3 +320,28 @@ def test_cli_change_writes_a_described_geopackage(tmp_path, capsys):
     gaps = ["gaps", "--types", "food_bank", "--store", str(path), "--as-of", "2025-01-09"]
     assert cli.main(gaps) == 0
     assert "No located projects of the chosen types" in capsys.readouterr().out
+
+
+def test_export_change_from_adds_the_change_tables(tmp_path):
+    import zipfile
+
+    import pyogrio
+
+    path = _history_store(tmp_path)
+    common = ["--store", str(path), "--types", "food_bank", "--distance", "800"]
+    common += ["--change-from", "2025-01-01", "--as-of", "2025-03-31"]
+    gpkg = tmp_path / "out.gpkg"
+    assert cli.main(["export", "--format", "gpkg", "-o", str(gpkg), *common]) == 0
+    layers = set(pyogrio.list_layers(gpkg)[:, 0])
+    assert {"change_ward", "change_deanery", "change_borough"} <= layers
+    borough = gpd.read_file(gpkg, layer="change_borough").set_index("LAD25CD")
+    assert borough.loc[LIVERPOOL, "opened"] == 2
+    pack = tmp_path / "pack.zip"
+    assert cli.main(["export", "--format", "pack", "-o", str(pack), *common]) == 0
+    with zipfile.ZipFile(pack) as members:
+        assert "change_deanery.csv" in members.namelist()
+        readme = members.read("README.txt").decode("utf-8")
+    assert "Ward change between two dates columns" in readme
+    assert "newly_beyond_reach_deciles_1_2" in readme
+    csv = tmp_path / "out.csv"
+    assert cli.main(["export", "--format", "csv", "-o", str(csv), *common]) == 2
