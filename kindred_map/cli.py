@@ -97,15 +97,20 @@ def cmd_gaps(args: argparse.Namespace) -> int:
 
 
 def cmd_need(args: argparse.Namespace) -> int:
-    from kindred_map import coverage, export, need
+    from kindred_map import coverage, export, need, store
 
     projects = _read_projects(args)
-    result = coverage.assess(
-        projects, args.types, args.distance, include_synthetic=args.include_synthetic
-    )
-    table = need.need_and_reach(need.need_by_area(args.by), result.by_area(args.by))
+    options = {"include_synthetic": args.include_synthetic}
+    now = coverage.assess(projects, args.types, args.distance, **options).by_area(args.by)
+    before, reach = None, "coverage now below the region's (no earlier date given)"
+    if args.reach_from:
+        then = store.read_projects(Path(args.store), as_of=args.reach_from)
+        then = export.real_projects(then, args.include_synthetic)
+        before = coverage.assess(then, args.types, args.distance, **options).by_area(args.by)
+        reach = f"coverage now not above coverage on {args.reach_from} (from the history)"
+    table = need.need_and_reach(need.need_by_area(args.by), now, before)
     parameters = {"types": args.types or "all", "distance_m": args.distance, "by": args.by}
-    parameters |= _synthetic_words(args) | {"reach": "coverage now (no history)"}
+    parameters |= _synthetic_words(args) | {"reach did not": reach}
     print(need.summary_text(table, args.by, args.top))
     if args.out:
         out = Path(args.out)
@@ -534,10 +539,17 @@ def build_parser() -> argparse.ArgumentParser:
         "percentile and median deciles of the IMD, income, employment, health, barriers and "
         "living environment; IoD 2019 moved onto LSOA 2021 with the ONS lookup), with coverage "
         "at --distance. Need rose: mean IMD percentile down by 1 point or more, or the median "
-        "decile down. Reach did not: coverage now below the region's (without history). "
+        "decile down. Reach did not: coverage not improved since --reach-from (from the "
+        "history), else coverage now below the region's. "
         "Output by extension: .csv, .geojson or .gpkg.",
     )
     _add_reach_options(needs)
+    needs.add_argument(
+        "--reach-from",
+        metavar="DATE",
+        help="judge reach between DATE (the store as of then, from its history) and now, "
+        "instead of by coverage now alone",
+    )
     needs.add_argument("--top", type=int, default=10, help="flagged areas to print (10)")
     needs.add_argument("-o", "--out", help="write the table (.csv, .geojson, .gpkg)")
     needs.add_argument("--store", default=str(DEFAULT_STORE), help="project store")

@@ -345,3 +345,15 @@ def test_export_change_from_adds_the_change_tables(tmp_path):
     assert "newly_beyond_reach_deciles_1_2" in readme
     csv = tmp_path / "out.csv"
     assert cli.main(["export", "--format", "csv", "-o", str(csv), *common]) == 2
+
+
+def test_need_reach_from_judges_reach_between_dates(tmp_path):
+    path = _history_store(tmp_path)
+    out = tmp_path / "need.csv"
+    argv = ["need", "--by", "borough", "--types", "food_bank", "--store", str(path)]
+    assert cli.main([*argv, "--reach-from", "2025-01-09", "-o", str(out)]) == 0
+    table = pd.read_csv(out, encoding="utf-8-sig").set_index("LAD25CD")
+    assert (table["reach_basis"] == "between dates").all()
+    assert table.loc[LIVERPOOL, "pct_covered_before"] == 0
+    assert not table.loc[LIVERPOOL, "reach_not_improved"]  # a food bank opened since
+    assert table.drop(index=LIVERPOOL)["reach_not_improved"].all()
