@@ -158,7 +158,7 @@ def change_between(
     table = change_by_area(before, after, level, types, distance_m, None, include_synthetic)
     table.insert(2, "date_from", start.isoformat())
     table.insert(3, "date_to", end.isoformat())
-    layer = coverage.area_layer(table, level)
+    layer = coverage.area_layer(export.typed_table(table, f"change_{level}"), level)
     layer.attrs |= {"dates": f"{start} to {end}"}
     return layer
 

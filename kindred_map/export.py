@@ -151,6 +151,17 @@ def _typed(frame: pd.DataFrame, kinds: Mapping[str, str]) -> pd.DataFrame:
     return frame
 
 
+def typed_table(frame: pd.DataFrame, table: str) -> pd.DataFrame:
+    """A table's columns in the types columns.py gives them for ``table`` (dates as dates, so
+    a GeoPackage gets DATE fields); a column without a definition is a ValueError."""
+    kinds = {
+        name: columns.describe(name, table).kind for name in frame.columns if name != "geometry"
+    }
+    typed = _typed(pd.DataFrame(frame).copy(), kinds)
+    typed.attrs = dict(frame.attrs)
+    return typed
+
+
 def _text(value) -> str | None:
     if value is None or (pd.api.types.is_scalar(value) and pd.isna(value)):
         return None

@@ -47,6 +47,7 @@ def _record(pid, lon, lat, ward, **extra):
         "deanery_id": 1,
         "location_precision": "exact",
         "synthetic": False,
+        "in_region": True,
         "retired_at": "",
     }
     return record | extra
