@@ -206,6 +206,10 @@ LAYERS = {
     },
 }
 
+REFERENCE_TABLES = ("imd_change",)
+"""Tables without geometry built beside the layers (`kindred_map.need`); ATTRIBUTION.md lists
+them too."""
+
 REQUIRED_FIELDS = {
     "borough": ["LAD25CD", "LAD25NM"],
     "ward": ["WD24CD", "WD24NM", "LAD24CD"],
@@ -347,6 +351,14 @@ def write_attribution(directory: Path) -> None:
         parts.append("- Attribution:")
         parts.extend(f"  - {line}" for line in meta["attribution"])
         parts.append("")
+    for name in REFERENCE_TABLES:
+        path = _meta_path(name, Path(directory))
+        if path.exists():
+            meta = json.loads(path.read_text(encoding="utf-8"))
+            parts.append(f"## {name}: {meta['title']} (table)\n")
+            parts += [f"- {field.capitalize()}: {meta[field]}" for field in ("source", "vintage")]
+            parts += [f"- Licence: {meta['licence']}", "- Attribution:"]
+            parts += [f"  - {line}" for line in meta["attribution"]] + [""]
     text = "\n".join(parts)
     _atomic_write(
         Path(directory) / "ATTRIBUTION.md", lambda p: p.write_text(text, encoding="utf-8")

@@ -504,9 +504,9 @@ def build_all(raw: Path = DEFAULT_RAW_DIR, out_dir: Path = BOUNDARIES_DIR) -> di
     for name, frame in built.items():
         boundaries.write_layer(name, _with_geometry_last(frame), out_dir, extra.get(name))
     boundaries.write_postcodes(postcodes, out_dir, extra["postcode"])
-    boundaries.write_attribution(out_dir)
     imd_change = need.build_imd_change(raw, lsoas, _postcode_lsoa11(raw, live))
     need.write_imd_change(imd_change, out_dir)
+    boundaries.write_attribution(out_dir)
     counts = {name: len(frame) for name, frame in built.items()} | {"postcode": len(postcodes)}
     return counts | {need.TABLE_NAME: len(imd_change)}
 
