@@ -358,3 +358,19 @@ def test_need_reach_from_judges_reach_between_dates(tmp_path):
     assert table.loc[LIVERPOOL, "pct_covered_before"] == 0
     assert not table.loc[LIVERPOOL, "reach_not_improved"]  # a food bank opened since
     assert table.drop(index=LIVERPOOL)["reach_not_improved"].all()
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["gaps", "--as-of", "last tuesday"],
+        ["change", "--from", "2025-13-01"],
+        ["change", "--from", "2025-06-01", "--to", "2025-01-01"],
+        ["export", "--format", "geojson", "-o", "x.geojson", "--change-from", "2025-01-01"],
+    ],
+)
+def test_bad_dates_and_choices_get_a_one_line_error(tmp_path, capsys, argv):
+    path = _history_store(tmp_path)
+    assert cli.main([*argv, "--store", str(path)]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith(f"kindred-map {argv[0]}:") and error.count("\n") == 1
