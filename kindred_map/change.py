@@ -163,6 +163,57 @@ def change_between(
     return layer
 
 
+def timeline(
+    path,
+    level: str,
+    area: str,
+    date_from,
+    date_to,
+    types=None,
+    distance_m: float = coverage.DEFAULT_DISTANCE_M,
+    steps: int = 12,
+    include_synthetic: bool = False,
+    today: dt.date | None = None,
+) -> pd.DataFrame:
+    """One area over time: at ``steps`` evenly spaced dates from ``date_from`` to ``date_to``
+    (both included), its open projects of the types, residents within reach, % covered and
+    residents of IMD deciles 1-2 within reach (the small "over time" chart)."""
+    if level not in LEVELS:
+        raise ValueError(f"unknown level {level!r}; choose one of {', '.join(LEVELS)}")
+    if not 2 <= steps <= 60:
+        raise ValueError(f"steps must be 2 to 60, got {steps}")
+    start, end = parse_date(date_from, today), parse_date(date_to, today)
+    if start > end:
+        raise ValueError(f"--from {start} is after --to {end}")
+    code = coverage.LEVELS[level][0]
+    wanted = boundaries.code_text(area)
+    span = (end - start).days
+    days = sorted({start + dt.timedelta(days=round(span * i / (steps - 1))) for i in range(steps)})
+    types = resolve_types(types)
+    rows = []
+    for day in days:
+        projects = export.real_projects(store.read_projects(path, as_of=day), include_synthetic)
+        chosen = projects[projects["type"].astype(str).isin(types).to_numpy()]
+        result = coverage.assess(chosen, types, distance_m, include_synthetic=include_synthetic)
+        table = result.by_area(level)
+        row = table[table[code].map(boundaries.code_text) == wanted]
+        if row.empty:
+            raise ValueError(f"no {level} with code {area!r}")
+        row = row.iloc[0]
+        inside = chosen[code].map(boundaries.code_text) == wanted
+        covered_deprived = row["residents_deciles_1_2"] - row["beyond_reach_deciles_1_2"]
+        rows.append(
+            {
+                "date": day.isoformat(),
+                "projects": int(inside.sum()),
+                "reached": int(row["reached"]),
+                "pct_covered": float(row["pct_covered"]),
+                "reached_deciles_1_2": int(covered_deprived),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
 def summary_text(table: pd.DataFrame, level: str, top: int = 10) -> str:
     """Printable lines: the totals, then the areas whose gap grew most."""
     code, name = coverage.LEVELS[level]

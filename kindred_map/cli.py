@@ -336,6 +336,20 @@ def cmd_change(args: argparse.Namespace) -> int:
     parameters |= {"from": table["date_from"].iloc[0], "to": table["date_to"].iloc[0]}
     parameters |= _synthetic_words(args)
     print(change.summary_text(table, args.by, args.top))
+    if args.timeline:
+        series = change.timeline(
+            Path(args.store),
+            args.by,
+            args.timeline,
+            args.date_from,
+            args.date_to,
+            args.types,
+            args.distance,
+            args.steps,
+            args.include_synthetic,
+        )
+        print(f"{args.by} {args.timeline} over time:")
+        print(series.to_string(index=False))
     if args.out:
         out = Path(args.out)
         shown = export.real_projects(_stored(args), args.include_synthetic)
@@ -527,6 +541,12 @@ def build_parser() -> argparse.ArgumentParser:
     changer.add_argument("--to", dest="date_to", default="today", help="YYYY-MM-DD or today")
     _add_reach_options(changer)
     changer.add_argument("--top", type=int, default=10, help="areas to print (10)")
+    changer.add_argument(
+        "--timeline",
+        metavar="CODE",
+        help="also print this area's projects and residents within reach over time",
+    )
+    changer.add_argument("--steps", type=int, default=12, help="dates on the timeline (12)")
     changer.add_argument("-o", "--out", help="write the table (.gpkg, .geojson, .csv)")
     changer.add_argument("--store", default=str(DEFAULT_STORE), help="project store")
     _add_synthetic_option(changer)

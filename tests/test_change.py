@@ -374,3 +374,21 @@ def test_bad_dates_and_choices_get_a_one_line_error(tmp_path, capsys, argv):
     assert cli.main([*argv, "--store", str(path)]) == 2
     error = capsys.readouterr().err
     assert error.startswith(f"kindred-map {argv[0]}:") and error.count("\n") == 1
+
+
+def test_timeline_follows_the_events(tmp_path, capsys):
+    path = _history_store(tmp_path)
+    series = change.timeline(
+        path, "borough", LIVERPOOL, "2025-01-01", "2025-04-30", "food_bank", steps=5
+    )
+    assert series["date"].iloc[0] == "2025-01-01" and series["date"].iloc[-1] == "2025-04-30"
+    for row in series.itertuples():
+        expected = _open_at(row.date)
+        assert row.projects == len(expected)
+        assert row.reached == _liverpool_reached(expected)
+    argv = ["change", "--from", "2025-01-01", "--to", "2025-04-30", "--types", "food_bank"]
+    argv += ["--by", "borough", "--store", str(path), "--timeline", LIVERPOOL, "--steps", "3"]
+    assert cli.main(argv) == 0
+    assert f"borough {LIVERPOOL} over time:" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="no borough"):
+        change.timeline(path, "borough", "E99999999", "2025-01-01", "2025-02-01", steps=2)
