@@ -32,7 +32,8 @@ from datetime import date
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from kindred_map import assets, dashboard, store
+from kindred_map import assets, figures, mapview, store
+from kindred_map import view as views
 from kindred_map.paths import PROJECT_ROOT
 
 RESULTS = Path(__file__).parent / "results" / "dashboard.md"
@@ -153,22 +154,22 @@ def reloads(browser, url: str, count: int) -> list[float]:
     return times
 
 
-def located(store_path: Path, view: dashboard.View) -> int:
-    shown = dashboard.shown_projects(store.read_projects(store_path), view)
+def located(store_path: Path, view: views.View) -> int:
+    shown = views.shown_projects(store.read_projects(store_path), view)
     return int((shown.geometry.notna() & ~shown.geometry.is_empty).sum())
 
 
 def filter_changes(browser, url: str, store_path: Path) -> tuple[list[float], list[float]]:
     """Seconds per borough filter change (on and off), and per map-keeping rerun (baseline)."""
-    everything = located(store_path, dashboard.View())
+    everything = located(store_path, views.View())
     context, page, _ = new_page(browser)
     page.goto(url)
     wait_drawn(page, everything)
     changes, reruns = [], []
     widget = page.get_by_label("Borough", exact=True)
     for name in BOROUGHS:
-        code = dashboard.resolve_area("borough", name)
-        count = located(store_path, dashboard.View(boroughs=(code,)))
+        code = figures.resolve_area("borough", name)
+        count = located(store_path, views.View(boroughs=(code,)))
         widget.click()
         widget.fill(name)
         started = time.perf_counter()
@@ -183,7 +184,7 @@ def filter_changes(browser, url: str, store_path: Path) -> tuple[list[float], li
         changes.append(time.perf_counter() - started)
         page.keyboard.press("Escape")
     area = page.get_by_label("Ward details (or click an area on the map)", exact=True)
-    for label in list(dashboard.area_choices("ward").values())[:WARD_RERUNS]:
+    for label in list(figures.area_choices("ward").values())[:WARD_RERUNS]:
         area.click()
         area.fill(label)
         started = time.perf_counter()
@@ -201,19 +202,19 @@ def map_payloads(store_path: Path) -> list[tuple[str, int]]:
     from streamlit_folium import _get_header, _get_html, _get_map_string
 
     projects = store.read_projects(store_path)
-    views = {
-        "wards by projects (default)": dashboard.View(),
-        "wards by IMD decile": dashboard.View(measure="imd_decile"),
-        "LSOAs by projects": dashboard.View(layer="lsoa"),
-        "deaneries by per 10,000": dashboard.View(layer="deanery", measure="per_10k"),
-        "boroughs by projects": dashboard.View(layer="borough"),
-        "Liverpool wards + L1 8JQ search": dashboard.View(
-            boroughs=(dashboard.resolve_area("borough", "Liverpool"),), postcode="L1 8JQ"
+    chosen = {
+        "wards by projects (default)": views.View(),
+        "wards by IMD decile": views.View(measure="imd_decile"),
+        "LSOAs by projects": views.View(layer="lsoa"),
+        "deaneries by per 10,000": views.View(layer="deanery", measure="per_10k"),
+        "boroughs by projects": views.View(layer="borough"),
+        "Liverpool wards + L1 8JQ search": views.View(
+            boroughs=(figures.resolve_area("borough", "Liverpool"),), postcode="L1 8JQ"
         ),
     }
     sizes = []
-    for label, view in views.items():
-        fmap = copy.deepcopy(dashboard.build_map(projects, view, today=date.today(), tiles="none"))
+    for label, view in chosen.items():
+        fmap = copy.deepcopy(mapview.build_map(projects, view, today=date.today(), tiles="none"))
         fmap.get_root().render()
         fmap.render()
         text = _get_html(fmap) + _get_header(fmap) + _get_map_string(fmap)
@@ -234,7 +235,7 @@ def main() -> None:
         shipped = folder / "projects.gpkg"
         shutil.copy(SHIPPED_STORE, shipped)
         empty = folder / "empty" / "projects.gpkg"
-        count = located(shipped, dashboard.View())
+        count = located(shipped, views.View())
         results = {}
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(

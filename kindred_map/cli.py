@@ -194,28 +194,30 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_nearest(args: argparse.Namespace) -> int:
-    from kindred_map import dashboard, store
+    from kindred_map import search, store
+    from kindred_map import view as views
 
-    view = dashboard.View(types=tuple(dashboard.split_types(args.types)))
-    shown = dashboard.shown_projects(store.read_projects(Path(args.store)), view)
-    point = dashboard.find_postcode(args.postcode)
-    nearest = dashboard.nearest_projects(shown, point, args.distance)
-    print(dashboard.nearest_text(point, nearest, args.distance, args.limit))
+    view = views.View(types=tuple(views.split_types(args.types)))
+    shown = views.shown_projects(store.read_projects(Path(args.store)), view)
+    point = search.find_postcode(args.postcode)
+    nearest = search.nearest_projects(shown, point, args.distance)
+    print(search.nearest_text(point, nearest, args.distance, args.limit))
     return 0
 
 
 def cmd_area(args: argparse.Namespace) -> int:
-    from kindred_map import dashboard, store
+    from kindred_map import figures, store, tables
+    from kindred_map import view as views
 
-    view = dashboard.View(types=tuple(dashboard.split_types(args.types)))
+    view = views.View(types=tuple(views.split_types(args.types)))
     projects = store.read_projects(Path(args.store))
-    shown = dashboard.shown_projects(projects, view)
-    code = dashboard.resolve_area(args.level, args.area)
+    shown = views.shown_projects(projects, view)
+    code = figures.resolve_area(args.level, args.area)
     gaps = None
     if args.distance is not None:
-        gaps = dashboard.coverage_summary(projects, view.types, args.distance)["areas"]
-    figures = dashboard.area_figures(args.level, shown, gaps[args.level] if gaps else None)
-    print(dashboard.area_panel_text(dashboard.area_panel(args.level, code, shown, figures)))
+        gaps = figures.coverage_summary(projects, view.types, args.distance)["areas"]
+    numbers = figures.area_figures(args.level, shown, gaps[args.level] if gaps else None)
+    print(tables.area_panel_text(tables.area_panel(args.level, code, shown, numbers)))
     return 0
 
 
@@ -226,10 +228,10 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     runtime starts is not registered, and its frame would not load."""
     from streamlit.web import cli as streamlit_cli
 
-    from kindred_map import dashboard
+    from kindred_map import mapview
     from kindred_map.paths import PROJECT_ROOT
 
-    dashboard.warm_up()
+    mapview.warm_up()
     command = ["run", str(PROJECT_ROOT / "app.py"), *args.streamlit_options]
     return streamlit_cli.main(command, standalone_mode=False) or 0
 

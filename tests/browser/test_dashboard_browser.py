@@ -8,7 +8,8 @@ from urllib.parse import parse_qs, urlsplit
 import numpy as np
 import pytest
 
-from kindred_map import boundaries, dashboard, store
+from kindred_map import boundaries, figures, store, tables
+from kindred_map import view as views
 from kindred_map.paths import PROJECT_ROOT
 
 pytestmark = pytest.mark.browser
@@ -40,9 +41,9 @@ MAP_STATE_JS = """(selector) => {
 }"""
 
 
-def _expected(store_file, view: dashboard.View):
+def _expected(store_file, view: views.View):
     projects = store.read_projects(store_file)
-    shown = dashboard.shown_projects(projects, view)
+    shown = views.shown_projects(projects, view)
     located = int((shown.geometry.notna() & ~shown.geometry.is_empty).sum())
     return projects, shown, located
 
@@ -95,14 +96,14 @@ def dashboard_url(serve_dashboard, shipped_store) -> str:
 def test_page_loads_offline_with_markers_matching_the_data(
     dashboard_url, shipped_store, page, network, screenshot
 ):
-    projects, shown, located = _expected(shipped_store, dashboard.View())
+    projects, shown, located = _expected(shipped_store, views.View())
     state = _open(page, dashboard_url, located)
     page.wait_for_load_state("networkidle")
     path = screenshot(page, "dashboard_initial")
 
     assert state["drawn"] == state["layers"] == located, path
-    assert state["areas"] >= len(dashboard.area_choices("ward")), path
-    assert _count_text(page) == dashboard.counts_text(shown, len(projects))
+    assert state["areas"] >= len(figures.area_choices("ward")), path
+    assert _count_text(page) == tables.counts_text(shown, len(projects))
     west, south, east, north = boundaries.load("borough").total_bounds
     assert south < state["centre"]["lat"] < north and west < state["centre"]["lng"] < east
     frame = page.frame_locator(MAP_FRAME).first
@@ -128,28 +129,28 @@ def _choose(page, label: str, option: str) -> None:
 def test_borough_filter_changes_the_count_and_the_markers(
     dashboard_url, shipped_store, page, network, screenshot
 ):
-    projects, _, located = _expected(shipped_store, dashboard.View())
+    projects, _, located = _expected(shipped_store, views.View())
     _open(page, dashboard_url, located)
-    view = dashboard.View(boroughs=(LIVERPOOL,))
+    view = views.View(boroughs=(LIVERPOOL,))
     _, shown, in_liverpool = _expected(shipped_store, view)
     assert 0 < in_liverpool < located
 
     _choose(page, "Borough", "Liverpool")
-    _wait_for_count(page, dashboard.counts_text(shown, len(projects)))
+    _wait_for_count(page, tables.counts_text(shown, len(projects)))
     state = _wait_for_markers(page, in_liverpool)
     path = screenshot(page, "dashboard_borough_filter")
 
-    assert state["areas"] >= len(dashboard.areas_in_view("ward", view)), path
+    assert state["areas"] >= len(figures.areas_in_view("ward", view)), path
     assert parse_qs(urlsplit(page.url).query)["boroughs"] == [LIVERPOOL]
     network.assert_stayed_local()
 
 
 def test_link_reproduces_the_view(dashboard_url, shipped_store, page, network):
-    view = dashboard.View(boroughs=(LIVERPOOL,), types=("warm_space",), layer="lsoa")
+    view = views.View(boroughs=(LIVERPOOL,), types=("warm_space",), layer="lsoa")
     projects, shown, located = _expected(shipped_store, view)
-    query = "&".join(f"{k}={v}" for k, v in dashboard.view_to_query(view).items())
+    query = "&".join(f"{k}={v}" for k, v in views.view_to_query(view).items())
     _open(page, f"{dashboard_url}/?{query}", located)
-    assert _count_text(page) == dashboard.counts_text(shown, len(projects))
+    assert _count_text(page) == tables.counts_text(shown, len(projects))
     legend = page.frame_locator(MAP_FRAME).first.locator(".km-legend").inner_text()
     assert legend.startswith("LSOA: Projects")
     network.assert_stayed_local()
@@ -167,13 +168,13 @@ def _wait_for_search_map(page) -> None:
 def test_postcode_search_lists_the_nearest_projects(
     dashboard_url, shipped_store, page, network, screenshot
 ):
-    projects, shown, located = _expected(shipped_store, dashboard.View())
+    projects, shown, located = _expected(shipped_store, views.View())
     _open(page, dashboard_url, located)
     search = page.get_by_label("Find projects near a postcode", exact=True)
     search.fill("l1 8jq")
     search.press("Enter")
-    point = dashboard.find_postcode("L1 8JQ")
-    nearest = dashboard.nearest_projects(shown, point, dashboard.View().distance)
+    point = search.find_postcode("L1 8JQ")
+    nearest = search.nearest_projects(shown, point, views.View().distance)
     within = int(nearest["Within reach"].sum())
     page.get_by_text(f"{within} project(s) within 800 m of L1 8JQ").wait_for(
         timeout=STEP_TIMEOUT_MS
@@ -184,7 +185,7 @@ def test_postcode_search_lists_the_nearest_projects(
     path = screenshot(page, "dashboard_postcode_search")
 
     rows = table.locator("tbody tr")
-    expected = nearest.head(dashboard.NEAREST_LIMIT)
+    expected = nearest.head(search.NEAREST_LIMIT)
     assert rows.count() == len(expected), path
     for index, row in enumerate(expected.itertuples(index=False)):
         cells = rows.nth(index).locator("td, th").all_inner_texts()
@@ -200,7 +201,7 @@ def test_postcode_search_lists_the_nearest_projects(
 
 
 def test_unknown_postcode_gets_a_clear_message(dashboard_url, shipped_store, page, network):
-    _, _, located = _expected(shipped_store, dashboard.View())
+    _, _, located = _expected(shipped_store, views.View())
     _open(page, dashboard_url, located)
     search = page.get_by_label("Find projects near a postcode", exact=True)
     search.fill("ZZ1 1ZZ")
@@ -227,7 +228,7 @@ CLEAR_POINT_JS = """([selector, candidates]) => {
 
 
 def test_clicking_a_ward_opens_its_panel(dashboard_url, shipped_store, page, network, screenshot):
-    projects, shown, located = _expected(shipped_store, dashboard.View())
+    projects, shown, located = _expected(shipped_store, views.View())
     _open(page, dashboard_url, located)
     wards = boundaries.load("ward").to_crs(boundaries.BNG)
     inside = wards.representative_point()
@@ -243,11 +244,11 @@ def test_clicking_a_ward_opens_its_panel(dashboard_url, shipped_store, page, net
     page.evaluate(probe, MAP_FRAME)
     frame = page.frame_locator(MAP_FRAME).first
     frame.locator(".leaflet-container").click(position={"x": target["x"], "y": target["y"]})
-    title = f"Ward: {dashboard.area_choices('ward')[target['code']]}"
+    title = f"Ward: {figures.area_choices('ward')[target['code']]}"
     heading = page.get_by_role("heading", name=title)
     heading.wait_for(timeout=STEP_TIMEOUT_MS)
-    figures = dashboard.area_figures("ward", shown)
-    population = f"{figures.loc[target['code'], 'population']:,}"
+    numbers = figures.area_figures("ward", shown)
+    population = f"{numbers.loc[target['code'], 'population']:,}"
     page.get_by_text(population, exact=True).wait_for(timeout=STEP_TIMEOUT_MS)
     path = screenshot(page, "dashboard_ward_panel")
     assert parse_qs(urlsplit(page.url).query)["area"] == [target["code"]], path
@@ -295,7 +296,7 @@ def test_upload_shows_its_report_before_saving(
 ):
     target = store_copy("dashboard-upload")
     url = serve_dashboard(target)
-    projects, _, located = _expected(target, dashboard.View())
+    projects, _, located = _expected(target, views.View())
     before = target.stat().st_mtime_ns, target.stat().st_size
     _open(page, url, located)
 
@@ -311,9 +312,9 @@ def test_upload_shows_its_report_before_saving(
 
     save.click()
     page.get_by_text(re.compile(r"^Saved: 12 new")).wait_for(timeout=STEP_TIMEOUT_MS)
-    after, shown, located_after = _expected(target, dashboard.View())
+    after, shown, located_after = _expected(target, views.View())
     assert len(after) == len(projects) + 12, path
-    _wait_for_count(page, dashboard.counts_text(shown, len(after)))
+    _wait_for_count(page, tables.counts_text(shown, len(after)))
     _wait_for_markers(page, located_after)
 
     # The fixture's hostile name arrives as text, never as markup.
@@ -342,7 +343,7 @@ def test_about_page_credits_every_source(dashboard_url, page, network, screensho
     page.locator('[data-testid="stTable"]').nth(1).wait_for()
     screenshot(page, "dashboard_about")
     text = page.locator("body").inner_text()
-    for line in boundaries.attribution_lines(dashboard.ABOUT_LAYERS):
+    for line in boundaries.attribution_lines(tables.ABOUT_LAYERS):
         assert line in text
     assert "OpenStreetMap contributors" in text
     network.assert_stayed_local()
