@@ -27,7 +27,9 @@ class View:
     """Everything that decides what the dashboard shows; a link carries it (see `view_to_query`).
 
     Area filters hold codes (ward and borough GSS codes, deanery ids as text). ``area`` is the
-    selected area of ``layer`` whose panel is open."""
+    selected area of ``layer`` whose panel is open. ``examples``: illustrative (synthetic)
+    records are shown only when asked for. ``zoom``/``lat``/``lon``: where the map is (0 =
+    not set: the map opens on the region)."""
 
     types: tuple[str, ...] = ()
     boroughs: tuple[str, ...] = ()
@@ -41,13 +43,21 @@ class View:
     area: str = ""
     gaps: bool = False
     clusters: bool = False
+    examples: bool = False
     eps: int = 500
     min_samples: int = 3
+    zoom: int = 0
+    lat: float = 0.0
+    lon: float = 0.0
 
 
 DEFAULT_VIEW = View()
 
 
+BOOL_FIELDS = ("gaps", "clusters", "examples")
+POSITION_LIMITS = {"zoom": (6, 18), "lat": (49.0, 61.0), "lon": (-9.0, 2.0)}
+"""A map position in a link: zoom and centre near the region (Great Britain's extent)."""
+POSITION_DECIMALS = 5
 LIST_FIELDS = ("types", "boroughs", "deaneries", "wards", "imd")
 
 
@@ -89,6 +99,28 @@ def _area_codes(argument: str, values: list[str], problems: list[str]) -> tuple[
             continue
         codes.extend(code for code in found if code not in codes)
     return tuple(codes)
+
+
+def _map_position(params: Mapping, problems: list[str]) -> dict:
+    """zoom, lat and lon from a link: all three within the limits, else none (reported)."""
+    texts = {name: _last(params.get(name)) for name in POSITION_LIMITS}
+    if not any(texts.values()):
+        return {}
+    chosen = {}
+    for name, (low, high) in POSITION_LIMITS.items():
+        try:
+            number = float(texts[name])
+        except ValueError:
+            number = math.nan
+        if not (math.isfinite(number) and low <= number <= high):
+            problems.append(
+                f"Ignored the map position in the link: {name} {texts[name]!r} is not a number "
+                f"from {low} to {high}"
+            )
+            return {}
+        chosen[name] = round(number, POSITION_DECIMALS)
+    chosen["zoom"] = int(chosen["zoom"])
+    return chosen
 
 
 def view_from_query(params: Mapping) -> tuple[View, list[str]]:
@@ -134,8 +166,9 @@ def view_from_query(params: Mapping) -> tuple[View, list[str]]:
         number = _whole_number(text, limits, what, problems) if text else None
         if number is not None:
             chosen[name] = number
-    for name in ("gaps", "clusters"):
+    for name in BOOL_FIELDS:
         chosen[name] = _last(params.get(name)).lower() in ("1", "true", "yes", "on")
+    chosen |= _map_position(params, problems)
     view = replace(DEFAULT_VIEW, **chosen)
     area = _last(params.get("area"))
     if area and area in area_choices(view.layer):
@@ -170,9 +203,11 @@ def view_from_state(state: Mapping) -> View:
         value = state[spec.name]
         if spec.name in LIST_FIELDS:
             value = tuple(int(v) if spec.name == "imd" else str(v) for v in value)
-        elif spec.name in ("distance", "eps", "min_samples"):
+        elif spec.name in ("distance", "eps", "min_samples", "zoom"):
             value = int(value)
-        elif spec.name in ("gaps", "clusters"):
+        elif spec.name in ("lat", "lon"):
+            value = round(float(value), POSITION_DECIMALS)
+        elif spec.name in BOOL_FIELDS:
             value = bool(value)
         else:
             value = str(value).strip()
@@ -215,7 +250,8 @@ def shown_projects(projects: gpd.GeoDataFrame, view: View) -> gpd.GeoDataFrame:
     address, postcode, LSOA and IMD decile withheld), then filtered.
 
     Masking comes first, so no filter can reveal more about a home-run project than its ward:
-    with an IMD decile filter they drop out (they carry no decile)."""
+    with an IMD decile filter they drop out (they carry no decile). Illustrative (synthetic)
+    records are left out unless ``view.examples``."""
     masked = privacy.mask_ward_only(projects)
     return filters.filter_projects(
         masked,
@@ -224,6 +260,7 @@ def shown_projects(projects: gpd.GeoDataFrame, view: View) -> gpd.GeoDataFrame:
         deaneries=list(view.deaneries),
         wards=list(view.wards),
         imd_deciles=list(view.imd),
+        include_synthetic=view.examples,
     )
 
 

@@ -64,7 +64,7 @@ def test_page_shows_every_project_by_default(store_file):
     app = _app()
     _no_exception(app)
     assert _count_text(app) == _expected_count(store_file, views.View())
-    assert "Showing 12 of 12 projects" in _count_text(app)
+    assert "Showing 11 of 12 projects" in _count_text(app), "the illustrative one is hidden"
     assert app.query_params == {}
 
 
@@ -178,7 +178,7 @@ def test_area_of_another_layer_resets_when_the_layer_changes(store_file):
 
 
 def test_table_flags_stale_and_illustrative_records(store_file):
-    app = _app()
+    app = _app({"examples": "1"})
     table = _table_with(app, "Illustrative (not real)")
     assert len(table) == 12
     assert table.loc[table["Name"] == XSS, "Check due"].item().startswith("yes")
@@ -201,7 +201,7 @@ def test_upload_shows_the_report_before_anything_is_saved(store_file, tmp_path, 
     _no_exception(app)
     assert "Saved: 12 new" in app.success[0].value
     assert len(store.read_projects(target)) == 12
-    assert "Showing 12 of 12 projects" in _count_text(app)
+    assert "Showing 11 of 12 projects" in _count_text(app)
 
 
 def test_unreadable_upload_is_an_error_not_a_crash(store_file):
