@@ -146,7 +146,7 @@
     pane.classList.toggle("km-show-suburbs", zoom >= state.opts.placeZooms.suburb);
   }
 
-  /* --- projects: canvas circles, grouped by markercluster, popups fetched on demand --- */
+  /* --- projects: circles, grouped by markercluster, popups fetched on demand --- */
   function popupFor(index) {
     var chunk = Math.floor(index / state.opts.popupChunk);
     return fetchJson(state.opts.popupUrls[chunk]).then(function (texts) {
@@ -159,11 +159,12 @@
     if (made) { return made; }
     var data = state.projects, kind = data.type[index];
     made = L.circleMarker([data.lat[index], data.lon[index]], {
-      renderer: state.renderer, radius: state.opts.radius, color: state.opts.outline,
+      pane: "kmProjects", radius: state.opts.radius, color: state.opts.outline,
       weight: 1.2, fillColor: data.colours[kind], fillOpacity: 0.92,
       dashArray: data.home[index] ? "3 2" : null
     });
     made.kmIndex = index;
+    made.on("add", function () { keyboardFree(made); });
     made.bindTooltip(data.name[index]);
     made.bindPopup(state.opts.loading, state.popupOptions);
     made.on("popupopen", function (event) {
@@ -279,6 +280,7 @@
       fitClear(L.latLngBounds(state.opts.bounds));
     }
     state.placed = true;
+    state.applied = (state.applied || 0) + 1;
     window.setTimeout(fitHeight, 0);
   }
 
@@ -289,10 +291,14 @@
 
   KM.init = function (map, opts) {
     state = { map: map, opts: opts, markerCache: {}, placed: false, lastFit: null };
+    KM.current = state;  /* read by the browser tests and the benchmark */
     state.popupOptions = {
       maxWidth: 320, autoPanPaddingTopLeft: L.point(60, 70), autoPanPaddingBottomRight: L.point(20, 40)
     };
-    state.renderer = L.canvas({ padding: 0.3 });
+    /* Projects in their own SVG pane above the areas: a chosen area brought to the front
+       never covers them, and markercluster keeps only the visible ones in the page. */
+    map.createPane("kmProjects");
+    map.getPane("kmProjects").style.zIndex = 610;
     if (L.MarkerCluster) {  /* cluster badges out of the tab order too */
       L.MarkerCluster.prototype.options.keyboard = false;
     }
