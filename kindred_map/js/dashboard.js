@@ -174,20 +174,23 @@
     return made;
   }
 
-  function shownIndices(ranges) {
-    var out = [];
-    for (var r = 0; r < ranges.length; r += 1) {
-      for (var i = ranges[r][0]; i < ranges[r][1]; i += 1) { out.push(i); }
-    }
-    return out;
-  }
-
   function drawProjects(p) {
+    /* Only the difference goes to markercluster: markers leaving the view are removed, those
+       entering are added (each made once, then kept); an unchanged set costs nothing. */
+    var total = state.projects.lat.length, wanted = new Uint8Array(total);
+    p.shown.forEach(function (run) { wanted.fill(1, run[0], Math.min(run[1], total)); });
+    var had = state.shownFlags || new Uint8Array(total), add = [], remove = [];
+    for (var i = 0; i < total; i += 1) {
+      if (wanted[i] && !had[i]) { add.push(marker(i)); }
+      else if (had[i] && !wanted[i]) { remove.push(state.markerCache[i]); }
+    }
+    state.shownFlags = wanted;
     var layer = state.projectLayer;
-    layer.clearLayers();
-    var markers = shownIndices(p.shown).map(marker);
-    if (layer.addLayers) { layer.addLayers(markers); }
-    else { markers.forEach(function (m) { layer.addLayer(m); }); }
+    if (layer.removeLayers) { layer.removeLayers(remove); layer.addLayers(add); }
+    else {
+      remove.forEach(function (m) { layer.removeLayer(m); });
+      add.forEach(function (m) { layer.addLayer(m); });
+    }
   }
 
   /* --- the legend control --- */
@@ -267,16 +270,17 @@
     drawOverlays(group, p);
     drawProjects(p);
     var fitted = false;
-    if (p.fit && !state.placed && p.keepView) {
-      state.lastFit = p.fit.key;  /* the link's own position wins on arrival */
-    }
+    /* A position from the link (streamlit-folium's zoom and center, applied before this runs)
+       wins on arrival over any fit. */
+    var linked = Boolean(window.__GLOBAL_DATA__ && window.__GLOBAL_DATA__.last_zoom);
+    if (p.fit && !state.placed && linked) { state.lastFit = p.fit.key; }
     if (p.fit && p.fit.key !== state.lastFit) {
       var bounds = p.fit.bounds ? L.latLngBounds(p.fit.bounds) : selectedBounds(p.area);
       if (bounds) { fitClear(bounds, p.fit.maxZoom); fitted = true; }
     }
     if (p.fit) { state.lastFit = p.fit.key; }
     if (p.area) { selectedBounds(p.area); }
-    if (!fitted && !state.placed && !p.keepView) {
+    if (!fitted && !state.placed && !linked) {
       fitClear(L.latLngBounds(state.opts.bounds));
     }
     state.placed = true;
