@@ -76,9 +76,6 @@ BOUNDARY_LAYERS = {
 """Boundary layers in drawing order (last on top). Boroughs have no fill, so the wards below
 keep their tooltips; a borough's tooltip shows on its outline."""
 
-HIGHLIGHT = {"weight": 3, "fillOpacity": 0.25}
-
-
 class DataAttribution(MacroElement):
     """Adds lines to the map's Leaflet attribution control (credit for the data shown)."""
 
@@ -211,49 +208,6 @@ def boundary_geojson(name: str) -> dict:
             }
         )
     return {"type": "FeatureCollection", "features": features}
-
-
-def boundary_layer(name: str, geojson: dict, outline_only: bool = False) -> folium.GeoJson:
-    """A toggleable, styled GeoJson layer with a tooltip for one boundary layer.
-
-    ``outline_only`` draws no fill, so that shaded areas below keep their clicks and tooltips."""
-    spec = BOUNDARY_LAYERS[name]
-    fields = list(spec["fields"])
-    aliases = list(spec["fields"].values())
-    if spec["note"]:
-        fields.append("note")
-        aliases.append(spec["note"][0])
-    style = spec["style"] | {"fill": False} if outline_only else spec["style"]
-    return folium.GeoJson(
-        geojson,
-        name=spec["label"],
-        show=spec["show"],
-        style_function=lambda _feature: style,
-        highlight_function=lambda _feature: HIGHLIGHT,
-        tooltip=folium.GeoJsonTooltip(
-            fields=fields, aliases=[html_text(alias) for alias in aliases], sticky=True
-        ),
-    )
-
-
-def boundary_layers_map(
-    tiles: str | None = None, layers: dict[str, dict] | None = None
-) -> folium.Map:
-    """Boroughs, wards and (approximate) deaneries as toggleable layers, fitted to the region.
-
-    `layers` maps layer name to its `boundary_geojson` (pass cached copies from the app);
-    missing ones are built here."""
-    layers = dict(layers or {})
-    for name in BOUNDARY_LAYERS:
-        if name not in layers:
-            layers[name] = boundary_geojson(name)
-    fmap = base_map(tiles=tiles, attribution=boundaries.attribution_lines(list(BOUNDARY_LAYERS)))
-    for name in BOUNDARY_LAYERS:
-        boundary_layer(name, layers[name]).add_to(fmap)
-    folium.LayerControl(collapsed=False).add_to(fmap)
-    west, south, east, north = boundaries.load("borough").total_bounds
-    fmap.fit_bounds([[south, west], [north, east]])
-    return fmap
 
 
 # --- the dashboard map: static layers fetched once, one small JSON payload per view ----------
