@@ -76,6 +76,7 @@ BOUNDARY_LAYERS = {
 """Boundary layers in drawing order (last on top). Boroughs have no fill, so the wards below
 keep their tooltips; a borough's tooltip shows on its outline."""
 
+
 class DataAttribution(MacroElement):
     """Adds lines to the map's Leaflet attribution control (credit for the data shown)."""
 
