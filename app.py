@@ -2,7 +2,7 @@
 
 import hashlib
 from dataclasses import replace
-from datetime import date
+from datetime import date, timedelta
 
 import streamlit as st
 from streamlit_folium import st_folium
@@ -10,6 +10,9 @@ from streamlit_folium import st_folium
 from kindred_map import (
     assets,
     boundaries,
+    change,
+    changecharts,
+    coverage,
     export,
     figures,
     maps,
@@ -450,6 +453,65 @@ def map_page() -> None:
     upload_section(store_file)
 
 
+# --- the change page ----------------------------------------------------------------------
+
+
+@st.cache_data(max_entries=16, show_spinner="Replaying the history and measuring reach...")
+def change_layer(signature: tuple, start: date, end: date, level: str, types: tuple, distance):
+    return change.change_between(signature[0], start, end, level, types or None, distance)
+
+
+@st.cache_data(max_entries=32, show_spinner="Drawing the area over time...")
+def area_timeline(signature, level, code, start, end, types: tuple, distance):
+    return change.timeline(signature[0], level, code, start, end, types or None, distance, 8)
+
+
+def change_page() -> None:
+    """Two dates (default a year ago and today): the map of the change, the ranked table and a
+    small chart of the chosen area over time."""
+    st.title("Change over time")
+    signature = upload.store_signature(upload.store_path())
+    today = date.today()
+    kinds = project_types()
+    left, middle, right = st.columns(3)
+    start = left.date_input("From", today - timedelta(days=365), key="change_from")
+    end = left.date_input("To", today, key="change_to")
+    level = middle.radio("Areas", change.LEVELS, horizontal=True, key="change_level")
+    distance = middle.number_input("Reach (metres)", 100, 5000, 800, 100, key="change_distance")
+    types = right.multiselect(
+        "Project types",
+        list(kinds),
+        format_func=lambda kind: kinds[kind]["label"],
+        placeholder="All types",
+        key="change_types",
+    )
+    measure = right.selectbox(
+        "Colour the map by",
+        list(changecharts.MEASURES),
+        format_func=lambda key: changecharts.MEASURES[key][0],
+        key="change_measure",
+    )
+    try:
+        layer = change_layer(signature, start, end, level, tuple(types), distance)
+    except ValueError as error:
+        st.error(str(error))
+        st.stop()
+    st.caption(
+        f"{change.summary_text(layer, level, 0)}. Projects open at each date come from the "
+        "store's history; both dates count the same Census 2021 residents, straight-line reach. "
+        "Blue: better, orange: worse, white: no change."
+    )
+    st.altair_chart(changecharts.choropleth(layer, level, measure))
+    st.subheader("Ranked: where the gap grew most")
+    st.dataframe(changecharts.ranked_table(layer, level), width="stretch")
+    code, name = coverage.LEVELS[level]
+    names = dict(zip(layer[code].astype(str), layer[name].astype(str), strict=True))
+    chosen = st.selectbox("Area over time", list(names), format_func=names.get, key="change_area")
+    if chosen:
+        series = area_timeline(signature, level, chosen, start, end, tuple(types), distance)
+        st.altair_chart(changecharts.timeline_chart(series, names[chosen]))
+
+
 # --- the about page -----------------------------------------------------------------------
 
 
@@ -490,6 +552,7 @@ def main() -> None:
     install_assets()
     pages = [
         st.Page(map_page, title="Map", default=True),
+        st.Page(change_page, title="Change", url_path="change"),
         st.Page(about_page, title="About", url_path="about"),
     ]
     st.navigation(pages).run()
