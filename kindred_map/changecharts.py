@@ -86,7 +86,9 @@ def choropleth(layer: gpd.GeoDataFrame, level: str, measure: str, height: int = 
         .mark_geoshape(stroke="#555555", strokeWidth=0.4)
         .encode(
             color=alt.Color(
-                "properties.value:Q", scale=scale, legend=alt.Legend(title=label, orient="top")
+                "properties.value:Q",
+                scale=scale,
+                legend=alt.Legend(title=label, orient="top", titleLimit=600, gradientLength=260),
             ),
             tooltip=[
                 alt.Tooltip("properties.area:N", title=level.capitalize()),
@@ -120,7 +122,7 @@ def timeline_chart(series: pd.DataFrame, area: str, height: int = 180):
         y=alt.Y("projects:Q", title="Open projects", axis=alt.Axis(tickMinStep=1)),
         tooltip=["date:T", "projects:Q"],
     )
-    reached = base.mark_line(point=True, color="#0072B2").encode(
+    reached = base.mark_line(point=True, interpolate="step-after", color="#0072B2").encode(
         y=alt.Y("reached:Q", title="Residents within reach"),
         tooltip=["date:T", alt.Tooltip("reached:Q", format=","), "pct_covered:Q"],
     )

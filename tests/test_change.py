@@ -392,3 +392,27 @@ def test_timeline_follows_the_events(tmp_path, capsys):
     assert f"borough {LIVERPOOL} over time:" in capsys.readouterr().out
     with pytest.raises(ValueError, match="no borough"):
         change.timeline(path, "borough", "E99999999", "2025-01-01", "2025-02-01", steps=2)
+
+
+def test_choropleth_is_centred_on_no_change_and_coloured_by_direction(tmp_path):
+    import shapely
+
+    from kindred_map import changecharts
+
+    path = _history_store(tmp_path)
+    layer = change.change_between(path, "2025-01-01", "2025-03-31", "borough", "food_bank")
+    for measure, (_label, higher_is_better) in changecharts.MEASURES.items():
+        spec = changecharts.choropleth(layer, "borough", measure).to_dict()
+        scale = spec["encoding"]["color"]["scale"]
+        assert scale["domainMid"] == 0 and scale["domain"][0] == -scale["domain"][1]
+        assert scale["reverse"] is higher_is_better  # blue (better) at the good end
+    features = spec["datasets"][spec["data"]["name"]]["features"]
+    assert len(features) == 9
+    for feature in features:
+        for polygon in shapely.geometry.shape(feature["geometry"]).geoms:
+            assert not polygon.exterior.is_ccw  # d3 reads clockwise exteriors
+    table = changecharts.ranked_table(layer, "borough")
+    assert list(table.index) == list(range(1, 10))
+    assert table.iloc[0]["Gap score change"] == layer["gap_score_change"].max()
+    with pytest.raises(ValueError, match="unknown measure"):
+        changecharts.choropleth(layer, "borough", "colour")

@@ -1,0 +1,67 @@
+"""The Change page in Chromium: two dates, a diverging map, the ranked table, an area's chart."""
+
+import datetime as dt
+import io
+
+import numpy as np
+import pytest
+from history_fixture import dated_copy
+
+from kindred_map import change
+
+pytestmark = pytest.mark.browser
+
+LOAD_TIMEOUT_MS = 120_000
+
+
+@pytest.fixture(scope="module")
+def dated_store(store_copy, tmp_path_factory):
+    """The shipped store with projects opened over the last two years, some retired."""
+    target = tmp_path_factory.mktemp("dated") / "dated.gpkg"
+    return dated_copy(store_copy("change-view"), target, dt.date.today())
+
+
+def _colours(png: bytes) -> dict:
+    """How many pixels of a screenshot are blue-ish and orange-ish (the diverging palette)."""
+    from PIL import Image
+
+    pixels = np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(int)
+    red, blue = pixels[..., 0], pixels[..., 2]
+    return {
+        "blue": int(((blue - red) > 60).sum()),
+        "orange": int(((red - blue) > 80).sum()),
+    }
+
+
+def test_change_page_shows_the_map_table_and_an_area_over_time(
+    serve_dashboard, dated_store, page, network, screenshot
+):
+    today = dt.date.today()
+    year_ago = today - dt.timedelta(days=365)
+    expected = change.change_between(dated_store, year_ago, today, "ward", None, 800)
+    page.goto(f"{serve_dashboard(dated_store)}/change")
+    page.get_by_role("heading", name="Change over time").wait_for(timeout=LOAD_TIMEOUT_MS)
+    page.get_by_text("Ranked: where the gap grew most").wait_for(timeout=LOAD_TIMEOUT_MS)
+    charts = page.locator('[data-testid="stVegaLiteChart"]')
+    charts.nth(1).wait_for(timeout=LOAD_TIMEOUT_MS)
+    page.wait_for_timeout(3000)  # Vega draws after the element appears
+    text = page.locator("body").inner_text()
+    opened, closed = int(expected["opened"].sum()), int(expected["closed"].sum())
+    assert f"{year_ago} → {today}: {opened} projects opened, {closed} closed" in text
+    newly = int(expected["newly_reached"].sum())
+    assert f"{newly:,} residents newly within reach" in text
+    # The map: areas drawn in both halves of the diverging palette (better and worse places).
+    assert opened > 0 and closed > 0
+    seen = _colours(charts.first.screenshot())
+    assert seen["blue"] > 500 and seen["orange"] > 50, seen
+    assert charts.first.locator("path[aria-roledescription='geoshape']").count() == len(expected)
+    # The ranked table starts with the area whose gap grew most.
+    grid = page.locator('[data-testid="stDataFrame"]')
+    assert grid.count() == 1 and grid.bounding_box()["height"] > 300
+    # The chosen area's chart over time is drawn and titled with its name.
+    first = str(expected.iloc[0]["WD24NM"])
+    assert f"{first} over time" in text
+    screenshot(page, "dashboard_change")
+    charts.nth(1).scroll_into_view_if_needed()
+    screenshot(charts.nth(1), "dashboard_change_area")
+    network.assert_stayed_local()
