@@ -7,6 +7,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
+from history_fixture import write_history
 from pyproj import Geod
 
 from kindred_map import asof, change, cli, columns, coverage, store
@@ -230,25 +231,17 @@ STORE_EVENTS = [
 
 def _history_store(tmp_path):
     """A store whose history table (the issue 12 contract) holds STORE_EVENTS."""
-    import sqlite3
-
     last = {}
     rows = []
-    for event_id, pid, at, action, lon, lat, retired in STORE_EVENTS:
+    for _event_id, pid, at, action, lon, lat, retired in STORE_EVENTS:
         record = _record(pid, lon, lat, "", LAD25CD=LIVERPOOL, retired_at=retired)
         record |= {"type": "food_bank"}
         last[pid] = record
-        rows.append((event_id, pid, at, "test", action, "test", None, None, json.dumps(record), 1))
+        rows.append((pid, at, action, record))
     path = tmp_path / "store.gpkg"
     current = _frame([r for r in last.values() if not r["retired_at"]])
     store.write_store(current, store.read_imports(path), path, "2025-05-01T00:00:00Z")
-    with sqlite3.connect(path) as conn:
-        conn.execute(
-            "CREATE TABLE history (event_id INTEGER PRIMARY KEY, project_id TEXT NOT NULL, "
-            "at TEXT NOT NULL, who TEXT NOT NULL, action TEXT NOT NULL, source TEXT NOT NULL, "
-            "import_id INTEGER, before TEXT, after TEXT NOT NULL, version INTEGER NOT NULL)"
-        )
-        conn.executemany(f"INSERT INTO history VALUES ({', '.join('?' * 10)})", rows)
+    write_history(path, rows)
     return path
 
 
