@@ -154,11 +154,12 @@ def cluster_overlay(projects: gpd.GeoDataFrame, view: View):
 
     chosen = projects[projects["id"].isin(shown_projects(projects, view)["id"])]
     hulls = clusters.point_clusters(chosen, list(view.types) or None, view.eps, view.min_samples)
-    labels = {kind: spec["label"] for kind, spec in project_types().items()}
+    labels = {f"n_{kind}": spec["label"].lower() for kind, spec in project_types().items()}
+    labels["n_synthetic"] = "illustrative, not real"
     summary = []
     for row in hulls.to_dict("records"):
         parts = [
-            f"{row[column]} {labels[column.removeprefix('n_')].lower()}"
+            f"{row[column]} {labels.get(column, column.removeprefix('n_'))}"
             for column in hulls.columns
             if column.startswith("n_") and row[column]
         ]

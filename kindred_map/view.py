@@ -22,12 +22,18 @@ MIN_SAMPLES_LIMITS = (3, 50)
 POSTCODE_MAX_CHARS = 16
 
 
+PROJECT_ID_MAX_CHARS = 64
+"""Longest project id a link may carry (the selected project; ids are checked on the page)."""
+
+
 @dataclass(frozen=True)
 class View:
     """Everything that decides what the dashboard shows; a link carries it (see `view_to_query`).
 
     Area filters hold codes (ward and borough GSS codes, deanery ids as text). ``area`` is the
-    selected area of ``layer`` whose panel is open."""
+    selected area of ``layer`` whose panel is open. ``examples``: illustrative (synthetic)
+    records are shown only when asked for. ``project``: the id of the project chosen in the
+    name search."""
 
     types: tuple[str, ...] = ()
     boroughs: tuple[str, ...] = ()
@@ -39,14 +45,18 @@ class View:
     postcode: str = ""
     distance: int = int(coverage.DEFAULT_DISTANCE_M)
     area: str = ""
+    project: str = ""
     gaps: bool = False
     clusters: bool = False
+    examples: bool = False
     eps: int = 500
     min_samples: int = 3
 
 
 DEFAULT_VIEW = View()
 
+
+BOOL_FIELDS = ("gaps", "clusters", "examples")
 
 LIST_FIELDS = ("types", "boroughs", "deaneries", "wards", "imd")
 
@@ -125,6 +135,11 @@ def view_from_query(params: Mapping) -> tuple[View, list[str]]:
         problems.append("Ignored the postcode in the link: too long to be a postcode")
     elif postcode:
         chosen["postcode"] = postcode
+    project = _last(params.get("project"))
+    if len(project) > PROJECT_ID_MAX_CHARS:
+        problems.append("Ignored the project in the link: too long to be a project id")
+    elif project:
+        chosen["project"] = project
     for name, limits, what in (
         ("distance", DISTANCE_LIMITS_M, "distance"),
         ("eps", EPS_LIMITS_M, "cluster distance"),
@@ -134,7 +149,7 @@ def view_from_query(params: Mapping) -> tuple[View, list[str]]:
         number = _whole_number(text, limits, what, problems) if text else None
         if number is not None:
             chosen[name] = number
-    for name in ("gaps", "clusters"):
+    for name in BOOL_FIELDS:
         chosen[name] = _last(params.get(name)).lower() in ("1", "true", "yes", "on")
     view = replace(DEFAULT_VIEW, **chosen)
     area = _last(params.get("area"))
@@ -172,7 +187,7 @@ def view_from_state(state: Mapping) -> View:
             value = tuple(int(v) if spec.name == "imd" else str(v) for v in value)
         elif spec.name in ("distance", "eps", "min_samples"):
             value = int(value)
-        elif spec.name in ("gaps", "clusters"):
+        elif spec.name in BOOL_FIELDS:
             value = bool(value)
         else:
             value = str(value).strip()
@@ -197,7 +212,18 @@ def filter_words(view: View) -> dict[str, str]:
         deaneries=[area_choices("deanery")[code] for code in view.deaneries],
         wards=[area_choices("ward")[code] for code in view.wards],
         imd_deciles=list(view.imd),
+        include_synthetic=view.examples,
     )
+
+
+FILTER_FIELDS = (*LIST_FIELDS, "examples")
+"""The fields that decide which projects are shown (the rest decide how)."""
+
+
+def filter_view(view: View) -> View:
+    """The view with only its FILTER_FIELDS kept: one cache key for every view that shows the
+    same projects (whatever their shading, search or selection)."""
+    return replace(DEFAULT_VIEW, **{name: getattr(view, name) for name in FILTER_FIELDS})
 
 
 def split_types(text: str | None) -> list[str]:
@@ -215,7 +241,8 @@ def shown_projects(projects: gpd.GeoDataFrame, view: View) -> gpd.GeoDataFrame:
     address, postcode, LSOA and IMD decile withheld), then filtered.
 
     Masking comes first, so no filter can reveal more about a home-run project than its ward:
-    with an IMD decile filter they drop out (they carry no decile)."""
+    with an IMD decile filter they drop out (they carry no decile). Illustrative (synthetic)
+    records are left out unless ``view.examples``."""
     masked = privacy.mask_ward_only(projects)
     return filters.filter_projects(
         masked,
@@ -224,6 +251,7 @@ def shown_projects(projects: gpd.GeoDataFrame, view: View) -> gpd.GeoDataFrame:
         deaneries=list(view.deaneries),
         wards=list(view.wards),
         imd_deciles=list(view.imd),
+        include_synthetic=view.examples,
     )
 
 

@@ -38,9 +38,10 @@ def projects(store_file):
 
 @pytest.fixture(scope="session")
 def shown(projects):
+    """Every fixture project as the map shows it (illustrative examples included)."""
     from kindred_map import view as views
 
-    return views.shown_projects(projects, views.View())
+    return views.shown_projects(projects, views.View(examples=True))
 
 
 @pytest.fixture(scope="session")

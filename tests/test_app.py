@@ -10,6 +10,7 @@ from streamlit.testing.v1 import AppTest
 from kindred_map import search, store, tables, upload
 from kindred_map import view as views
 from kindred_map.paths import PROJECT_ROOT
+from kindred_map.text import md_escape
 
 APP = PROJECT_ROOT / "app.py"
 FIXTURE = Path(__file__).parent / "fixtures" / "dashboard_projects.csv"
@@ -64,7 +65,7 @@ def test_page_shows_every_project_by_default(store_file):
     app = _app()
     _no_exception(app)
     assert _count_text(app) == _expected_count(store_file, views.View())
-    assert "Showing 12 of 12 projects" in _count_text(app)
+    assert "Showing 11 of 12 projects" in _count_text(app), "the illustrative one is hidden"
     assert app.query_params == {}
 
 
@@ -125,7 +126,7 @@ def test_bad_link_values_are_reported_not_fatal(store_file):
     app = _app({"boroughs": "Atlantis", "distance": "lots"})
     _no_exception(app)
     warnings = " ".join(w.value for w in app.warning)
-    assert "Atlantis" in warnings and "'lots'" in warnings
+    assert "Atlantis" in warnings and md_escape("'lots'") in warnings
     assert app.query_params == {}
 
 
@@ -138,8 +139,9 @@ def test_postcode_search_lists_nearest_projects(store_file):
     nearest = search.nearest_projects(shown, point, 800)
     assert headline.startswith(f"**{int(nearest['Within reach'].sum())} project(s) within 800 m")
     table = app.table[0].value
-    assert table["Name"].tolist() == nearest["Name"].head(search.NEAREST_LIMIT).tolist()
-    assert table["Name"].iloc[0] == XSS
+    expected = nearest["Name"].head(search.NEAREST_LIMIT).map(md_escape).tolist()
+    assert table["Name"].tolist() == expected, "names escaped: st.table cells are Markdown"
+    assert table["Name"].iloc[0] == md_escape(XSS)
     assert table["Distance (m)"].is_monotonic_increasing
 
 
@@ -178,7 +180,8 @@ def test_area_of_another_layer_resets_when_the_layer_changes(store_file):
 
 
 def test_table_flags_stale_and_illustrative_records(store_file):
-    app = _app()
+    app = _app({"examples": "1"})
+    app.toggle(key="show_table").set_value(True).run()
     table = _table_with(app, "Illustrative (not real)")
     assert len(table) == 12
     assert table.loc[table["Name"] == XSS, "Check due"].item().startswith("yes")
@@ -201,7 +204,7 @@ def test_upload_shows_the_report_before_anything_is_saved(store_file, tmp_path, 
     _no_exception(app)
     assert "Saved: 12 new" in app.success[0].value
     assert len(store.read_projects(target)) == 12
-    assert "Showing 12 of 12 projects" in _count_text(app)
+    assert "Showing 11 of 12 projects" in _count_text(app)
 
 
 def test_unreadable_upload_is_an_error_not_a_crash(store_file):
@@ -209,7 +212,7 @@ def test_unreadable_upload_is_an_error_not_a_crash(store_file):
     uploaded = ("broken.xlsx", b"not a spreadsheet", "application/octet-stream")
     app.file_uploader(key="upload").set_value(uploaded).run()
     _no_exception(app)
-    assert any("broken.xlsx could not be read" in e.value for e in app.error)
+    assert any(md_escape("broken.xlsx") + " could not be read" in e.value for e in app.error)
 
 
 def test_coverage_section_shows_headline_and_ranked_gaps(store_file):
@@ -217,8 +220,8 @@ def test_coverage_section_shows_headline_and_ranked_gaps(store_file):
     app.toggle(key="show_coverage").set_value(True).run()
     _no_exception(app)
     assert any("residents" in text.value for text in app.text)
-    gaps = _table_with(app, "gap_rank")
-    assert gaps["gap_rank"].tolist() == list(range(1, len(gaps) + 1))
+    gaps = _table_with(app, "Rank")
+    assert gaps["Rank"].tolist() == list(range(1, len(gaps) + 1))
 
 
 def test_gap_measure_shades_by_coverage(store_file):

@@ -1,0 +1,29 @@
+"""Text from users, files and links made safe for Streamlit's Markdown (shown as typed)."""
+
+import re
+import string
+
+import pandas as pd
+
+_PUNCTUATION = re.compile("([" + re.escape(string.punctuation) + "])")
+_LINE_BREAKS = re.compile(r"[\r\n\u2028\u2029]+")
+
+
+def md_escape(value) -> str:
+    """``value`` as Markdown that renders exactly as typed, on one line.
+
+    Every ASCII punctuation character gets a backslash (CommonMark allows escaping any of
+    them), so no link, image, emphasis, heading, HTML, ``:colour[...]`` directive, ``$``
+    maths or bare-URL autolink (``http\\://``, ``www\\.``) can form; line breaks become spaces
+    so text cannot start a heading or list."""
+    text = "" if value is None else str(value)
+    return _PUNCTUATION.sub(r"\\\1", _LINE_BREAKS.sub(" ", text))
+
+
+def md_table(frame: pd.DataFrame, columns) -> pd.DataFrame:
+    """A copy of ``frame`` with the text ``columns`` escaped, for ``st.table`` (whose cells
+    are Markdown)."""
+    escaped = frame.copy()
+    for column in columns:
+        escaped[column] = escaped[column].map(md_escape)
+    return escaped
