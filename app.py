@@ -1,6 +1,5 @@
 """Kindred Map dashboard: the Streamlit pages (thin: the work lives in the kindred_map package)."""
 
-import copy
 import functools
 import hashlib
 import logging
@@ -92,22 +91,23 @@ def project_table(signature: tuple, filters: views.View, today: date):
     return tables.project_table(shown_projects(signature, filters), today)
 
 
-@st.cache_resource(max_entries=16, show_spinner="Drawing the map...")
-def project_map(signature: tuple, view: views.View, today: date, tiles: str, grouped: bool):
-    """The folium map, built once per view (without the selected area), so that clicking or
-    panning reruns the page without rebuilding or redrawing it. Never render this shared
-    object: st_folium renames the elements it renders, so it gets a copy."""
+@st.cache_resource(max_entries=4, show_spinner="Preparing the map...")
+def map_files(signature: tuple, today: date) -> dict:
+    """The map's static files for this store and day (marker arrays, popups), written once."""
+    return mapview.project_files(load_projects(signature), today)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def map_payload(signature: tuple, view: views.View, today: date) -> str:
+    """One view's map data as safe JSON, computed once per view (the map's position is not
+    part of ``view`` here: panning needs no new payload)."""
     areas = None
     if figures.needs_coverage(view):
         areas = coverage_for(signature, view.types, view.distance, view.examples)["areas"]
-    return mapview.build_map(
-        load_projects(signature),
-        view,
-        coverage_areas=areas,
-        today=today,
-        tiles=tiles,
-        cluster_markers=grouped,
+    payload = mapview.view_payload(
+        load_projects(signature), view, map_files(signature, today), coverage_areas=areas
     )
+    return maps.safe_json(payload)
 
 
 @st.cache_data(max_entries=4, show_spinner="Checking the file...")
@@ -373,27 +373,57 @@ def area_panel(view: views.View, signature: tuple, shown, today: date) -> None:
         st.caption("No project shown here with the current filters.")
 
 
+@st.fragment
 def show_map(view: views.View, signature: tuple, today: date) -> None:
-    fmap = project_map(
-        signature,
-        replace(view, area=""),
-        today,
-        st.session_state["basemap"],
-        st.session_state["grouped"],
+    """The map: its fixed layers are sent when the area level, background or grouping changes;
+    otherwise only the view's payload (colours, marker runs, legend) is, and Leaflet keeps its
+    zoom and centre. Panning reruns only this fragment, to keep the position in the link."""
+    st.markdown(
+        '<a href="#after-map" class="km-skip">Skip the map (to the postcode search)</a>',
+        unsafe_allow_html=True,
+    )
+    files = map_files(signature, today)
+    placed = view.zoom > 0
+    data_view = replace(view, zoom=int(placed), lat=0.0, lon=0.0)
+    payload = map_payload(signature, data_view, today)
+    base = mapview.base_map(
+        view.layer, files, st.session_state["basemap"], st.session_state["grouped"]
     )
     result = st_folium(
-        copy.deepcopy(fmap),
+        base,
         key=MAP_KEY,
         height=MAP_HEIGHT,
         use_container_width=True,
-        returned_objects=["last_active_drawing", "last_object_clicked"],
+        feature_group_to_add=maps.view_group(payload),
+        center=(view.lat, view.lon) if placed else None,
+        zoom=view.zoom if placed else None,
+        returned_objects=["last_active_drawing", "last_object_clicked", "center", "zoom"],
     )
+    st.markdown('<div id="after-map"></div>', unsafe_allow_html=True)
     result = result or {}
+    keep_map_position(result)
     clicked = mapview.area_from_click(result.get("last_active_drawing"), view.layer)
     click = (clicked, str(result.get("last_object_clicked")))
     if clicked and click != st.session_state.get("last_click"):
         st.session_state["last_click"] = click
         st.session_state["area"] = clicked
+        st.rerun(scope="app")  # the area panel and the link show the chosen area
+
+
+def keep_map_position(result: dict) -> None:
+    """The map's zoom and centre into the session and the link (rounded: ~1 m)."""
+    centre, zoom = result.get("center"), result.get("zoom")
+    if not isinstance(centre, dict) or not isinstance(zoom, int | float):
+        return
+    position = {
+        "zoom": int(zoom),
+        "lat": round(float(centre.get("lat", 0.0)), views.POSITION_DECIMALS),
+        "lon": round(float(centre.get("lng", 0.0)), views.POSITION_DECIMALS),
+    }
+    if all(st.session_state.get(name) == value for name, value in position.items()):
+        return
+    st.session_state.update(position)
+    st.query_params.update({name: str(value) for name, value in position.items()})
 
 
 PROJECT_COLUMN_HELP = {

@@ -11,7 +11,19 @@ from kindred_map.schema import project_types
 from kindred_map.view import View, type_words
 
 SEQUENTIAL_COLOURS = ("#ffffcc", "#c7e9b4", "#7fcdbb", "#41b6c4", "#2c7fb8", "#253494")
-"""ColorBrewer YlGnBu: sequential, safe for the common colour-vision deficiencies."""
+"""ColorBrewer YlGnBu, for measures where more is better (projects, per 10,000): sequential,
+safe for the common colour-vision deficiencies."""
+WORSE_COLOURS = ("#ffffb2", "#fed976", "#feb24c", "#fd8d3c", "#f03b20", "#bd0026")
+"""ColorBrewer YlOrRd, for measures where more is worse (gap score, per 1,000): a distinct
+warm ramp, so that "dark" never means good on one map and bad on the next."""
+DIRECTIONS = {
+    "projects": "Darker blue = more projects (more is better)",
+    "per_10k": "Darker blue = more projects per resident (more is better)",
+    "imd_decile": "Red = most deprived, blue = least deprived",
+    "gap_score": "Darker red = more need-weighted people beyond reach (more is worse)",
+    "gap_per_1000": "Darker red = bigger gap for the population (more is worse)",
+}
+"""Which way is good, said under each measure's legend."""
 
 
 IMD_COLOURS = (
@@ -54,7 +66,8 @@ def colour_classes(values: pd.Series, measure: str) -> tuple[pd.Series, list[dic
 
     IMD deciles get one colour each (1 red = most deprived, 10 blue). Other measures: zero has
     its own pale class, positive values up to five classes of about equal size (quantiles,
-    rounded to the measure's precision). Missing values are grey "no data"."""
+    rounded to the measure's precision), blue where more is better and red where more is worse
+    (see DIRECTIONS). Missing values are grey "no data"."""
     if measure not in MEASURES:
         raise ValueError(f"unknown measure {measure!r}; choose one of {', '.join(MEASURES)}")
     numbers = pd.to_numeric(values, errors="coerce").astype(float)
@@ -72,7 +85,8 @@ def colour_classes(values: pd.Series, measure: str) -> tuple[pd.Series, list[dic
         positive = numbers[numbers > 0]
         if len(positive):
             uppers = _class_uppers(positive, decimals)
-            palette = SEQUENTIAL_COLOURS[-len(uppers) :] if len(uppers) > 1 else ("#41b6c4",)
+            ramp = WORSE_COLOURS if measure in GAP_MEASURES else SEQUENTIAL_COLOURS
+            palette = ramp[-len(uppers) :] if len(uppers) > 1 else (ramp[3],)
             lower = positive.min()
             places = np.searchsorted(np.asarray(uppers), positive.to_numpy(), side="left")
             colours[positive.index] = [palette[min(p, len(palette) - 1)] for p in places]
@@ -134,6 +148,6 @@ def legend_notes(view: View, shown: pd.DataFrame) -> list[str]:
         )
     if privacy.is_ward_only(shown).any():
         notes.append("Dashed outline: home-run project shown at its ward's centre.")
-    if shown["synthetic"].fillna(False).astype(bool).any():
+    if len(shown) and shown["synthetic"].fillna(False).astype(bool).any():
         notes.append("Includes illustrative examples, not real projects (see popups).")
     return notes

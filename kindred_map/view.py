@@ -33,7 +33,8 @@ class View:
     Area filters hold codes (ward and borough GSS codes, deanery ids as text). ``area`` is the
     selected area of ``layer`` whose panel is open. ``examples``: illustrative (synthetic)
     records are shown only when asked for. ``project``: the id of the project chosen in the
-    name search."""
+    name search. ``zoom``/``lat``/``lon``: where the map is (0 = not set: the map opens on
+    the region)."""
 
     types: tuple[str, ...] = ()
     boroughs: tuple[str, ...] = ()
@@ -51,13 +52,18 @@ class View:
     examples: bool = False
     eps: int = 500
     min_samples: int = 3
+    zoom: int = 0
+    lat: float = 0.0
+    lon: float = 0.0
 
 
 DEFAULT_VIEW = View()
 
 
 BOOL_FIELDS = ("gaps", "clusters", "examples")
-
+POSITION_LIMITS = {"zoom": (6, 18), "lat": (49.0, 61.0), "lon": (-9.0, 2.0)}
+"""A map position in a link: zoom and centre near the region (Great Britain's extent)."""
+POSITION_DECIMALS = 5
 LIST_FIELDS = ("types", "boroughs", "deaneries", "wards", "imd")
 
 
@@ -99,6 +105,28 @@ def _area_codes(argument: str, values: list[str], problems: list[str]) -> tuple[
             continue
         codes.extend(code for code in found if code not in codes)
     return tuple(codes)
+
+
+def _map_position(params: Mapping, problems: list[str]) -> dict:
+    """zoom, lat and lon from a link: all three within the limits, else none (reported)."""
+    texts = {name: _last(params.get(name)) for name in POSITION_LIMITS}
+    if not any(texts.values()):
+        return {}
+    chosen = {}
+    for name, (low, high) in POSITION_LIMITS.items():
+        try:
+            number = float(texts[name])
+        except ValueError:
+            number = math.nan
+        if not (math.isfinite(number) and low <= number <= high):
+            problems.append(
+                f"Ignored the map position in the link: {name} {texts[name]!r} is not a number "
+                f"from {low} to {high}"
+            )
+            return {}
+        chosen[name] = round(number, POSITION_DECIMALS)
+    chosen["zoom"] = int(chosen["zoom"])
+    return chosen
 
 
 def view_from_query(params: Mapping) -> tuple[View, list[str]]:
@@ -151,6 +179,7 @@ def view_from_query(params: Mapping) -> tuple[View, list[str]]:
             chosen[name] = number
     for name in BOOL_FIELDS:
         chosen[name] = _last(params.get(name)).lower() in ("1", "true", "yes", "on")
+    chosen |= _map_position(params, problems)
     view = replace(DEFAULT_VIEW, **chosen)
     area = _last(params.get("area"))
     if area and area in area_choices(view.layer):
@@ -185,8 +214,10 @@ def view_from_state(state: Mapping) -> View:
         value = state[spec.name]
         if spec.name in LIST_FIELDS:
             value = tuple(int(v) if spec.name == "imd" else str(v) for v in value)
-        elif spec.name in ("distance", "eps", "min_samples"):
+        elif spec.name in ("distance", "eps", "min_samples", "zoom"):
             value = int(value)
+        elif spec.name in ("lat", "lon"):
+            value = round(float(value), POSITION_DECIMALS)
         elif spec.name in BOOL_FIELDS:
             value = bool(value)
         else:

@@ -5,10 +5,7 @@ import html
 import numpy as np
 import pandas as pd
 
-from kindred_map import (
-    colours,
-    maps,
-)
+from kindred_map import colours, figures, maps
 
 XSS = "<img src=x onerror=alert(1)>"
 
@@ -41,4 +38,16 @@ def test_legend_is_plain_escaped_html():
     assert legend.startswith("<details open><summary>Ward: &lt;b&gt;Projects&lt;/b&gt;")
     assert html.escape(XSS) in legend and XSS not in legend
     assert "(1,200)" in legend and "Note &amp; &lt;i&gt;caveat&lt;/i&gt;" in legend
-    assert "background:#41b6c4" in legend
+    assert f"background:#41b6c4;opacity:{maps.AREA_OPACITY}" in legend, "swatches as the map"
+
+
+def test_more_is_worse_measures_get_their_own_ramp_and_say_which_way_is_good():
+    values = pd.Series([1.0, 5.0, 9.0, 20.0, 40.0, 80.0])
+    better, _ = colours.colour_classes(values, "per_10k")
+    worse, _ = colours.colour_classes(values, "gap_score")
+    assert set(better) <= set(colours.SEQUENTIAL_COLOURS)
+    assert set(worse) <= set(colours.WORSE_COLOURS)
+    assert not set(colours.SEQUENTIAL_COLOURS) & set(colours.WORSE_COLOURS)
+    assert "more is better" in colours.DIRECTIONS["projects"]
+    assert "more is worse" in colours.DIRECTIONS["gap_score"]
+    assert set(colours.DIRECTIONS) == set(figures.MEASURES)

@@ -1,7 +1,6 @@
 """Markers, popups and tooltips: one per shown project, every value escaped, caveats said."""
 
 import html
-import re
 from datetime import date
 
 from kindred_map import (
@@ -14,30 +13,40 @@ XSS = "<img src=x onerror=alert(1)>"
 TODAY = date(2025, 11, 1)
 
 
+def _markers(shown):
+    located = shown[shown.geometry.notna() & ~shown.geometry.is_empty]
+    markers, popups_ = popups.marker_data(located, TODAY)
+    names = [html.unescape(name) for name in markers["name"]]
+    return markers, dict(zip(names, popups_, strict=True)), located
+
+
 def test_markers_match_the_shown_projects_and_escape_text(shown):
-    records = popups.marker_records(shown, TODAY)
-    assert len(records) == len(shown)
-    colours = {spec["colour"] for spec in project_types().values()}
-    assert {record["colour"] for record in records} <= colours
-    xss = [record for record in records if "onerror" in record["popup"]]
-    assert len(xss) == 1
-    assert html.escape(XSS) in xss[0]["popup"] and XSS not in xss[0]["popup"]
-    assert xss[0]["tooltip"] == html.escape(XSS)
-    for record in records:
-        assert "<img" not in record["popup"] and "<script" not in record["popup"]
+    markers, by_name, located = _markers(shown)
+    assert len(markers["lat"]) == len(markers["type"]) == len(by_name) == len(located)
+    assert markers["lat"] == located.geometry.y.round(5).tolist()
+    assert set(markers["colours"]) <= {spec["colour"] for spec in project_types().values()}
+    assert [markers["colours"][k] for k in markers["type"]] == [
+        project_types()[kind]["colour"] for kind in located["type"]
+    ]
+    assert html.escape(XSS) in markers["name"] and XSS not in markers["name"]
+    popup = by_name[XSS]
+    assert html.escape(XSS) in popup and XSS not in popup
+    for text in by_name.values():
+        assert "<img" not in text and "<script" not in text
 
 
 def test_popups_say_illustrative_approximate_home_run_and_stale(shown):
-    records = {re.sub("<[^>]+>", "", r["tooltip"]): r for r in popups.marker_records(shown, TODAY)}
-    assert "Illustrative example, not a real project" in records["Example Pantry"]["popup"]
-    assert "Approximate location" in records["Example Pantry"]["popup"]
+    markers, records, located = _markers(shown)
+    assert "Illustrative example, not a real project" in records["Example Pantry"]
+    assert "Approximate location" in records["Example Pantry"]
     home = records["Home Welcome"]
-    assert home["home_run"] and privacy.SHOWN_AT_WARD_CENTRE in home["popup"]
-    assert "Private Road" not in home["popup"]
-    assert "over 12 months ago" in records["Halton Warm Space"]["popup"]
-    assert "over 12 months ago" not in records["Wigan Warm Space"]["popup"]
-    assert "Last checked: not recorded" in records["Knowsley Lunch Club"]["popup"]
-    assert "Illustrative" not in records["Wigan Warm Space"]["popup"]
+    homes = [html.unescape(n) for n, h in zip(markers["name"], markers["home"], strict=True) if h]
+    assert homes == ["Home Welcome"] and privacy.SHOWN_AT_WARD_CENTRE in home
+    assert "Private Road" not in home
+    assert "over 12 months ago" in records["Halton Warm Space"]
+    assert "over 12 months ago" not in records["Wigan Warm Space"]
+    assert "Last checked: not recorded" in records["Knowsley Lunch Club"]
+    assert "Illustrative" not in records["Wigan Warm Space"]
 
 
 def test_only_http_websites_become_links():

@@ -89,11 +89,33 @@ def test_home_run_project_is_shown_at_its_ward_centre_without_details(projects, 
 
 
 def test_filters_select_projects_and_imd_filter_drops_home_run(projects, shown):
-    liverpool = views.shown_projects(projects, views.View(boroughs=(LIVERPOOL,)))
+    liverpool = views.shown_projects(projects, views.View(boroughs=(LIVERPOOL,), examples=True))
     assert set(liverpool["LAD25CD"]) == {LIVERPOOL}
     assert len(liverpool) == int((projects["LAD25CD"] == LIVERPOOL).sum())
-    deprived = views.shown_projects(projects, views.View(imd=(1,)))
+    deprived = views.shown_projects(projects, views.View(imd=(1,), examples=True))
     expected = projects[(projects["imd_decile"] == 1).fillna(False).to_numpy()]
     expected = expected[expected["location_precision"] != "ward_only"]
     assert sorted(deprived["id"]) == sorted(expected["id"])
     assert "Home Welcome" not in set(deprived["name"])
+
+
+def test_illustrative_examples_are_shown_only_when_asked_for(projects):
+    synthetic = projects["synthetic"].fillna(False).astype(bool)
+    assert synthetic.any()
+    hidden = views.shown_projects(projects, views.View())
+    assert sorted(hidden["id"]) == sorted(projects.loc[~synthetic, "id"])
+    assert len(views.shown_projects(projects, views.View(examples=True))) == len(projects)
+    view, problems = views.view_from_query({"examples": "1"})
+    assert view.examples and not problems
+    assert views.view_to_query(view) == {"examples": "1"}
+
+
+def test_map_position_goes_into_the_link_and_back():
+    view = views.View(zoom=13, lat=53.40812, lon=-2.99157)
+    query = views.view_to_query(view)
+    assert query == {"zoom": "13", "lat": "53.40812", "lon": "-2.99157"}
+    assert views.view_from_query(query) == (view, [])
+    assert views.view_from_state(views.widget_values(view)) == view
+    wrong, problems = views.view_from_query({"zoom": "13", "lat": "953", "lon": "-2.9"})
+    assert (wrong.zoom, wrong.lat, wrong.lon) == (0, 0.0, 0.0)
+    assert len(problems) == 1 and "map position" in problems[0]
