@@ -6,7 +6,7 @@ import string
 import pandas as pd
 
 _PUNCTUATION = re.compile("([" + re.escape(string.punctuation) + "])")
-_LINE_BREAKS = re.compile(r"[\r\n\u2028\u2029]+")
+_BREAKS = re.compile(r"[\t\n\v\f\r\u2028\u2029]+")
 
 
 def md_escape(value) -> str:
@@ -14,10 +14,11 @@ def md_escape(value) -> str:
 
     Every ASCII punctuation character gets a backslash (CommonMark allows escaping any of
     them), so no link, image, emphasis, heading, HTML, ``:colour[...]`` directive, ``$``
-    maths or bare-URL autolink (``http\\://``, ``www\\.``) can form; line breaks become spaces
-    so text cannot start a heading or list."""
+    maths or bare-URL autolink (``http\\://``, ``www\\.``) can form; tabs and line breaks
+    become spaces and the ends are trimmed, so text cannot start a heading, list or code
+    block."""
     text = "" if value is None else str(value)
-    return _PUNCTUATION.sub(r"\\\1", _LINE_BREAKS.sub(" ", text))
+    return _PUNCTUATION.sub(r"\\\1", _BREAKS.sub(" ", text).strip())
 
 
 def md_table(frame: pd.DataFrame, columns) -> pd.DataFrame:

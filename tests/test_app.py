@@ -253,3 +253,85 @@ def test_about_page_lists_sources_licences_and_attribution(store_file):
     text = " ".join(m.value for m in app.markdown)
     assert "Office for National Statistics" in text and "OpenStreetMap" in text
     assert "Leaflet" in text
+
+
+def _page_text(app: AppTest) -> str:
+    """Every text the page shows in Markdown-rendering elements (and plain text ones)."""
+    kinds = ("markdown", "caption", "warning", "error", "info", "success", "text", "subheader")
+    return "\n".join(str(element.value) for kind in kinds for element in getattr(app, kind))
+
+
+REMOTE = "http://attacker.example/pixel.png"
+
+
+def test_markdown_in_a_link_is_shown_as_typed_not_rendered(store_file):
+    typed = f"![x]({REMOTE})"
+    app = _app({"types": typed, "postcode": f"[{REMOTE}]"})
+    _no_exception(app)
+    warnings = [w.value for w in app.warning]
+    assert any(md_escape(typed) in w for w in warnings), warnings
+    assert "](http" not in _page_text(app) and "http://" not in _page_text(app)
+
+
+def test_upload_with_a_hostile_long_name_is_shown_as_typed(store_file):
+    name = "[win](http://attacker.example/) " + "x" * 300 + ".csv"
+    app = _app()
+    app.file_uploader(key="upload").set_value((name, FIXTURE.read_bytes(), "text/csv")).run()
+    _no_exception(app)
+    headline = next(m.value for m in app.markdown if m.value.startswith("**Import report"))
+    assert md_escape(name) in headline and "](http" not in headline
+    assert str(store_file) not in _page_text(app), "no server path in the page"
+    assert str(store_file.parent) not in _page_text(app)
+
+
+def test_name_search_selects_a_project_and_keeps_it_in_the_link(store_file):
+    app = _app()
+    app.text_input(key="name_query").input("WARM space").run()
+    _no_exception(app)
+    found = app.selectbox(key="project")
+    names = [option.split(" (")[0] for option in found.options]
+    assert names == ["City Centre Warm Space", "Halton Warm Space", "Wigan Warm Space"]
+    assert found.value is None, "nothing chosen until the user chooses"
+    found.set_value("dash-05").run()
+    _no_exception(app)
+    assert app.query_params["project"] == "dash-05"
+    assert any(m.value == "**Wigan Warm Space**" for m in app.markdown)
+    reopened = _app({"project": "dash-05"})
+    _no_exception(reopened)
+    assert reopened.selectbox(key="project").value == "dash-05"
+    assert any(m.value == "**Wigan Warm Space**" for m in reopened.markdown)
+
+
+def test_illustrative_examples_are_left_out_until_shown(store_file):
+    app = _app({"postcode": "L8 0AB"})
+    app.toggle(key="show_table").set_value(True).run()
+    _no_exception(app)
+    assert "Example Pantry" not in set(_table_with(app, "Location")["Name"])
+    assert md_escape("Example Pantry") not in set(app.table[0].value["Name"])
+    app.toggle(key="examples").set_value(True).run()
+    _no_exception(app)
+    assert "Example Pantry" in set(_table_with(app, "Location")["Name"])
+    assert md_escape("Example Pantry") in set(app.table[0].value["Name"])
+    assert app.query_params["examples"] == "1"
+
+
+def test_an_unexpected_error_is_a_short_message_and_a_log_line(store_file, monkeypatch, caplog):
+    def broken(*_args):
+        raise RuntimeError("/srv/secret/place exploded")
+
+    monkeypatch.setattr(tables, "counts_text", broken)
+    app = _app()
+    assert not app.exception, "no traceback element"
+    assert any(e.value.startswith("Sorry, something went wrong") for e in app.error)
+    assert "/srv/secret" not in _page_text(app)
+    assert "/srv/secret/place exploded" in caplog.text
+
+
+def test_store_path_is_not_shown_when_the_store_is_broken(store_file, tmp_path, monkeypatch):
+    broken = tmp_path / "private-folder" / "broken.gpkg"
+    broken.parent.mkdir()
+    broken.write_bytes(b"this is not a GeoPackage")
+    monkeypatch.setenv(upload.STORE_ENV, str(broken))
+    app = _app()
+    _no_exception(app)
+    assert app.error and "private-folder" not in _page_text(app)
