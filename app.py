@@ -151,21 +151,12 @@ def keep_view_in_url(view: views.View) -> None:
 # --- the map page -------------------------------------------------------------------------
 
 
-SEARCH_ANCHOR = "find-projects"
-"""Id of the search row: the sidebar's skip link leads keyboard users there."""
-
-
 def sidebar() -> None:
     types = project_types()
     boroughs = figures.area_choices("borough")
     deaneries = figures.area_choices("deanery")
     wards = figures.area_choices("ward")
     with st.sidebar:
-        # First in the tab order after the page links: past the filters to the searches.
-        st.markdown(
-            f'<a href="#{SEARCH_ANCHOR}" class="km-skip-search">Skip to the searches</a>',
-            unsafe_allow_html=True,
-        )
         st.header("Filter projects")
         st.multiselect(
             "Project types",
@@ -499,7 +490,10 @@ def coverage_section(view: views.View, signature: tuple) -> None:
         hide_index=True,
         key="gaps_table",
         column_config={
-            heading: st.column_config.Column(help=tables.column_help(heading))
+            heading: st.column_config.NumberColumn(
+                help=tables.column_help(heading),
+                format="%.1f" if heading.endswith("(%)") else "localized",
+            )
             for heading in ranked.columns
             if tables.column_help(heading)
         },
@@ -558,13 +552,13 @@ def upload_section(store_file) -> None:
 
 
 def map_page() -> None:
+    st.title("Kindred Map", anchor=False)  # no heading link: one Tab fewer to the searches
     restore_view()
     sidebar()
     store_file = upload.store_path()
     signature = upload.store_signature(store_file)
     today = date.today()
     view = views.view_from_state(st.session_state)
-    st.title("Kindred Map")
     try:
         projects = load_projects(signature)
     except ValueError as error:
@@ -575,8 +569,8 @@ def map_page() -> None:
     st.markdown(f"**{tables.counts_text(shown, len(projects))}**")
     if not view.examples:
         st.caption("Illustrative examples are hidden: every figure counts real projects only.")
-    # Searches first: on a phone the columns stack, so they come before the map.
-    st.markdown(f'<div id="{SEARCH_ANCHOR}"></div>', unsafe_allow_html=True)
+    # Searches first: on a phone the columns stack, so they come before the map; by keyboard,
+    # Streamlit's own "Skip to main content" link (the first Tab) leads here past the filters.
     postcode_column, name_column = st.columns(2, gap="medium")
     with postcode_column:
         postcode_search(view, shown)
@@ -630,12 +624,13 @@ def about_page() -> None:
     st.markdown(tables.METHOD_NOTES)
 
 
+# What a visitor sees of an unexpected error: no traceback, no server path (those go to the log,
+# under the same reference). Comments, not docstrings, for constants in this file: Streamlit's
+# "magic" would write a bare string into the page.
 ERROR_MESSAGE = (
     "Sorry, something went wrong showing this page (reference {reference}). Try another view "
     "or reload; the details are in the server's log."
 )
-"""What a visitor sees of an unexpected error: no traceback, no server path (those go to the
-log, under the same reference)."""
 
 
 def guarded(page):
