@@ -335,3 +335,18 @@ def test_store_path_is_not_shown_when_the_store_is_broken(store_file, tmp_path, 
     app = _app()
     _no_exception(app)
     assert app.error and "private-folder" not in _page_text(app)
+
+
+def test_about_page_shows_source_names_from_files_as_typed(tmp_path, monkeypatch):
+    hostile = "![x](http://attacker.example/p.png) partner list"
+    csv = FIXTURE.read_text(encoding="utf-8").replace("Dashboard test fixture", hostile)
+    source_file = tmp_path / "hostile.csv"
+    source_file.write_text(csv, encoding="utf-8")
+    path = tmp_path / "projects.gpkg"
+    store.import_file(source_file, path)
+    monkeypatch.setenv(upload.STORE_ENV, str(path))
+    app = AppTest.from_function(_about, default_timeout=TIMEOUT_S).run()
+    _no_exception(app)
+    sources = app.table[1].value["Source"].tolist()
+    assert md_escape(hostile) in sources, sources
+    assert hostile not in sources
