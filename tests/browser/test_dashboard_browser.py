@@ -8,7 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 import numpy as np
 import pytest
 
-from kindred_map import boundaries, figures, store, tables
+from kindred_map import boundaries, figures, search, store, tables
 from kindred_map import view as views
 from kindred_map.paths import PROJECT_ROOT
 
@@ -170,9 +170,9 @@ def test_postcode_search_lists_the_nearest_projects(
 ):
     projects, shown, located = _expected(shipped_store, views.View())
     _open(page, dashboard_url, located)
-    search = page.get_by_label("Find projects near a postcode", exact=True)
-    search.fill("l1 8jq")
-    search.press("Enter")
+    box = page.get_by_label("Find projects near a postcode", exact=True)
+    box.fill("l1 8jq")
+    box.press("Enter")
     point = search.find_postcode("L1 8JQ")
     nearest = search.nearest_projects(shown, point, views.View().distance)
     within = int(nearest["Within reach"].sum())
@@ -203,9 +203,9 @@ def test_postcode_search_lists_the_nearest_projects(
 def test_unknown_postcode_gets_a_clear_message(dashboard_url, shipped_store, page, network):
     _, _, located = _expected(shipped_store, views.View())
     _open(page, dashboard_url, located)
-    search = page.get_by_label("Find projects near a postcode", exact=True)
-    search.fill("ZZ1 1ZZ")
-    search.press("Enter")
+    box = page.get_by_label("Find projects near a postcode", exact=True)
+    box.fill("ZZ1 1ZZ")
+    box.press("Enter")
     message = "Postcode ZZ1 1ZZ is not a live or terminated postcode in the region"
     page.get_by_text(message).wait_for(timeout=STEP_TIMEOUT_MS)
     network.assert_stayed_local()
@@ -318,9 +318,9 @@ def test_upload_shows_its_report_before_saving(
     _wait_for_markers(page, located_after)
 
     # The fixture's hostile name arrives as text, never as markup.
-    search = page.get_by_label("Find projects near a postcode", exact=True)
-    search.fill("L1 8JQ")
-    search.press("Enter")
+    box = page.get_by_label("Find projects near a postcode", exact=True)
+    box.fill("L1 8JQ")
+    box.press("Enter")
     page.get_by_role("cell", name=XSS, exact=True).first.wait_for(timeout=STEP_TIMEOUT_MS)
     _wait_for_search_map(page)
     frame = page.frame_locator(MAP_FRAME).first
