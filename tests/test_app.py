@@ -350,3 +350,14 @@ def test_about_page_shows_source_names_from_files_as_typed(tmp_path, monkeypatch
     sources = app.table[1].value["Source"].tolist()
     assert md_escape(hostile) in sources, sources
     assert hostile not in sources
+
+
+def test_column_headers_in_an_upload_message_are_shown_as_typed(store_file):
+    header = "[click](http://attacker.example/)"
+    data = f"{header},**bold**\n1,2\n".encode()
+    app = _app()
+    app.file_uploader(key="upload").set_value(("cols.csv", data, "text/csv")).run()
+    _no_exception(app)
+    message = next(e.value for e in app.error if "could not be read" in e.value)
+    assert md_escape(header) in message and md_escape("**bold**") in message
+    assert "](http" not in message and "**bold**" not in message

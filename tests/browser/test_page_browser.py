@@ -58,6 +58,7 @@ def test_keyboard_reaches_the_postcode_search_in_a_few_presses(page_url, page, n
     page.get_by_text(re.compile(r"project\(s\) within 800 m of L1 8JQ")).wait_for(
         timeout=STEP_TIMEOUT_MS
     )
+    page.locator('[data-testid="stTable"] tbody tr').first.wait_for(timeout=STEP_TIMEOUT_MS)
     path = screenshot(page, "page_keyboard_postcode")
     assert tabs <= MOST_TABS_TO_SEARCH, path
     network.assert_stayed_local()
