@@ -28,7 +28,9 @@ def page_url(serve_dashboard, store_copy) -> str:
 def _loaded(page, url: str) -> None:
     page.goto(url)
     page.get_by_text(re.compile(r"^Showing \d")).wait_for(timeout=LOAD_TIMEOUT_MS)
-    page.locator(MAP_FRAME).wait_for(timeout=LOAD_TIMEOUT_MS)
+    drawn = page.frame_locator(MAP_FRAME).first.locator(".leaflet-control-zoom-in")
+    drawn.wait_for(timeout=LOAD_TIMEOUT_MS)  # Leaflet (and its CSS) in place
+    page.wait_for_timeout(1000)
 
 
 def _focused(page) -> dict:
@@ -116,5 +118,19 @@ def test_name_search_chooses_a_project_and_the_table_loads_when_asked(
     page.wait_for_timeout(1500)
     screenshot(page, "page_desktop_name_search")
     page.screenshot(path=str(artifacts_dir / "page_desktop_full.png"), full_page=True)
+    assert page.locator('[data-testid="stException"]').count() == 0
+    network.assert_stayed_local()
+
+
+def test_the_area_chooser_is_the_keyboard_route_to_an_area(page_url, page, network, screenshot):
+    page.set_viewport_size(DESKTOP)
+    _loaded(page, page_url)
+    chooser = page.get_by_label(re.compile(r"^Ward details"))
+    chooser.focus()
+    page.keyboard.type("Anfield")
+    page.keyboard.press("Enter")
+    page.get_by_text("Ward: Anfield (Liverpool)", exact=True).wait_for(timeout=STEP_TIMEOUT_MS)
+    page.wait_for_function("() => location.search.includes('area=')", timeout=STEP_TIMEOUT_MS)
+    screenshot(page, "page_keyboard_area")
     assert page.locator('[data-testid="stException"]').count() == 0
     network.assert_stayed_local()
