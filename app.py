@@ -375,8 +375,7 @@ def show_map(view: views.View, signature: tuple, today: date) -> None:
     )
     files = map_files(signature, today)
     placed = view.zoom > 0
-    data_view = replace(view, zoom=int(placed), lat=0.0, lon=0.0)
-    payload = map_payload(signature, data_view, today)
+    payload = map_payload(signature, replace(view, zoom=0, lat=0.0, lon=0.0), today)
     base = mapview.base_map(
         view.layer, files, st.session_state["basemap"], st.session_state["grouped"]
     )

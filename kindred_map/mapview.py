@@ -315,7 +315,6 @@ def view_payload(
         "search": None,
         "area": view.area if view.area in order else "",
         "fit": None,
-        "keepView": view.zoom > 0,
     }
     if view.area in order:
         payload["fit"] = {"key": f"area:{level}:{view.area}", "bounds": None, "maxZoom": 15}

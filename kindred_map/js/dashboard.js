@@ -146,7 +146,7 @@
     pane.classList.toggle("km-show-suburbs", zoom >= state.opts.placeZooms.suburb);
   }
 
-  /* --- projects: canvas circles, grouped by markercluster, popups fetched on demand --- */
+  /* --- projects: circles, grouped by markercluster, popups fetched on demand --- */
   function popupFor(index) {
     var chunk = Math.floor(index / state.opts.popupChunk);
     return fetchJson(state.opts.popupUrls[chunk]).then(function (texts) {
@@ -159,11 +159,12 @@
     if (made) { return made; }
     var data = state.projects, kind = data.type[index];
     made = L.circleMarker([data.lat[index], data.lon[index]], {
-      renderer: state.renderer, radius: state.opts.radius, color: state.opts.outline,
+      pane: "kmProjects", radius: state.opts.radius, color: state.opts.outline,
       weight: 1.2, fillColor: data.colours[kind], fillOpacity: 0.92,
       dashArray: data.home[index] ? "3 2" : null
     });
     made.kmIndex = index;
+    made.on("add", function () { keyboardFree(made); });
     made.bindTooltip(data.name[index]);
     made.bindPopup(state.opts.loading, state.popupOptions);
     made.on("popupopen", function (event) {
@@ -173,20 +174,23 @@
     return made;
   }
 
-  function shownIndices(ranges) {
-    var out = [];
-    for (var r = 0; r < ranges.length; r += 1) {
-      for (var i = ranges[r][0]; i < ranges[r][1]; i += 1) { out.push(i); }
-    }
-    return out;
-  }
-
   function drawProjects(p) {
+    /* Only the difference goes to markercluster: markers leaving the view are removed, those
+       entering are added (each made once, then kept); an unchanged set costs nothing. */
+    var total = state.projects.lat.length, wanted = new Uint8Array(total);
+    p.shown.forEach(function (run) { wanted.fill(1, run[0], Math.min(run[1], total)); });
+    var had = state.shownFlags || new Uint8Array(total), add = [], remove = [];
+    for (var i = 0; i < total; i += 1) {
+      if (wanted[i] && !had[i]) { add.push(marker(i)); }
+      else if (had[i] && !wanted[i]) { remove.push(state.markerCache[i]); }
+    }
+    state.shownFlags = wanted;
     var layer = state.projectLayer;
-    layer.clearLayers();
-    var markers = shownIndices(p.shown).map(marker);
-    if (layer.addLayers) { layer.addLayers(markers); }
-    else { markers.forEach(function (m) { layer.addLayer(m); }); }
+    if (layer.removeLayers) { layer.removeLayers(remove); layer.addLayers(add); }
+    else {
+      remove.forEach(function (m) { layer.removeLayer(m); });
+      add.forEach(function (m) { layer.addLayer(m); });
+    }
   }
 
   /* --- the legend control --- */
@@ -266,19 +270,21 @@
     drawOverlays(group, p);
     drawProjects(p);
     var fitted = false;
-    if (p.fit && !state.placed && p.keepView) {
-      state.lastFit = p.fit.key;  /* the link's own position wins on arrival */
-    }
+    /* A position from the link (streamlit-folium's zoom and center, applied before this runs)
+       wins on arrival over any fit. */
+    var linked = Boolean(window.__GLOBAL_DATA__ && window.__GLOBAL_DATA__.last_zoom);
+    if (p.fit && !state.placed && linked) { state.lastFit = p.fit.key; }
     if (p.fit && p.fit.key !== state.lastFit) {
       var bounds = p.fit.bounds ? L.latLngBounds(p.fit.bounds) : selectedBounds(p.area);
       if (bounds) { fitClear(bounds, p.fit.maxZoom); fitted = true; }
     }
     if (p.fit) { state.lastFit = p.fit.key; }
     if (p.area) { selectedBounds(p.area); }
-    if (!fitted && !state.placed && !p.keepView) {
+    if (!fitted && !state.placed && !linked) {
       fitClear(L.latLngBounds(state.opts.bounds));
     }
     state.placed = true;
+    state.applied = (state.applied || 0) + 1;
     window.setTimeout(fitHeight, 0);
   }
 
@@ -289,10 +295,14 @@
 
   KM.init = function (map, opts) {
     state = { map: map, opts: opts, markerCache: {}, placed: false, lastFit: null };
+    KM.current = state;  /* read by the browser tests and the benchmark */
     state.popupOptions = {
       maxWidth: 320, autoPanPaddingTopLeft: L.point(60, 70), autoPanPaddingBottomRight: L.point(20, 40)
     };
-    state.renderer = L.canvas({ padding: 0.3 });
+    /* Projects in their own SVG pane above the areas: a chosen area brought to the front
+       never covers them, and markercluster keeps only the visible ones in the page. */
+    map.createPane("kmProjects");
+    map.getPane("kmProjects").style.zIndex = 610;
     if (L.MarkerCluster) {  /* cluster badges out of the tab order too */
       L.MarkerCluster.prototype.options.keyboard = false;
     }
