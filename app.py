@@ -370,7 +370,7 @@ def show_map(view: views.View, signature: tuple, today: date) -> None:
     otherwise only the view's payload (colours, marker runs, legend) is, and Leaflet keeps its
     zoom and centre. Panning reruns only this fragment, to keep the position in the link."""
     st.markdown(
-        '<a href="#after-map" class="km-skip">Skip the map (to the postcode search)</a>',
+        '<a href="#after-map" class="km-skip">Skip the map (to the area details)</a>',
         unsafe_allow_html=True,
     )
     files = map_files(signature, today)
