@@ -370,7 +370,7 @@ def show_map(view: views.View, signature: tuple, today: date) -> None:
     otherwise only the view's payload (colours, marker runs, legend) is, and Leaflet keeps its
     zoom and centre. Panning reruns only this fragment, to keep the position in the link."""
     st.markdown(
-        '<a href="#after-map" class="km-skip">Skip the map (to the area details)</a>',
+        '<a href="#after-map" class="km-skip">Skip the map (to the postcode search)</a>',
         unsafe_allow_html=True,
     )
     files = map_files(signature, today)
@@ -550,6 +550,18 @@ def upload_section(store_file) -> None:
         st.rerun()  # the map, counts and table now read the updated store
 
 
+MAP_ROW = "km-map-row"
+# Below 640 px Streamlit stacks columns; there the side column (searches, area chooser) is
+# shown before the map. The order in the page (and by keyboard) stays map, then side column.
+PHONE_ORDER = f"""<style>
+@media (max-width: 640px) {{
+  .st-key-{MAP_ROW} [data-testid="stHorizontalBlock"] > [data-testid="stColumn"]:last-child {{
+    order: -1;
+  }}
+}}
+</style>"""
+
+
 def map_page() -> None:
     st.title("Kindred Map", anchor=False)  # no heading link: one Tab fewer to the searches
     restore_view()
@@ -568,18 +580,17 @@ def map_page() -> None:
     st.markdown(f"**{tables.counts_text(shown, len(projects))}**")
     if not view.examples:
         st.caption("Illustrative examples are hidden: every figure counts real projects only.")
-    # Searches first: on a phone the columns stack, so they come before the map; by keyboard,
-    # Streamlit's own "Skip to main content" link (the first Tab) leads here past the filters.
-    postcode_column, name_column = st.columns(2, gap="medium")
-    with postcode_column:
-        postcode_search(view, shown)
-    with name_column:
-        project_search(view, shown, today)
-    map_column, side_column = st.columns([2.8, 1], gap="medium")
-    with map_column:
-        show_map(view, signature, today)
-    with side_column:
-        area_panel(view, signature, shown, today)
+    # The searches and the area chooser beside the map; on a phone (columns stacked) they come
+    # first (PHONE_ORDER). By keyboard: "Skip to main content", then "Skip the map".
+    st.html(PHONE_ORDER)
+    with st.container(key=MAP_ROW):
+        map_column, side_column = st.columns([2.8, 1], gap="medium")
+        with side_column:
+            postcode_search(view, shown)
+            project_search(view, shown, today)
+            area_panel(view, signature, shown, today)
+        with map_column:
+            show_map(view, signature, today)
     keep_view_in_url(views.view_from_state(st.session_state))
     projects_table(view, signature, shown, today)
     coverage_section(view, signature)

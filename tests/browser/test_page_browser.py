@@ -15,7 +15,7 @@ LOAD_TIMEOUT_MS = 90_000
 STEP_TIMEOUT_MS = 60_000
 MAP_FRAME = 'iframe[title="streamlit_folium.st_folium"]'
 ATTACKER = "attacker.example"
-MOST_TABS_TO_SEARCH = 4
+MOST_PRESSES_TO_SEARCH = 6
 DESKTOP = {"width": 1440, "height": 1000}
 PHONE = {"width": 390, "height": 844}
 
@@ -42,19 +42,22 @@ def _focused(page) -> dict:
 
 
 def test_keyboard_reaches_the_postcode_search_in_a_few_presses(page_url, page, network, screenshot):
-    """Tab to Streamlit's "Skip to main content", Enter, then Tab to the postcode box: past the
-    sidebar's filters and never through the map's shapes."""
+    """From the top: Tab to Streamlit's "Skip to main content", Enter, Tab to "Skip the map",
+    Enter, then Tab to the postcode box: past the sidebar's filters and the map's controls and
+    never through the map's shapes."""
     page.set_viewport_size(DESKTOP)
     _loaded(page, page_url)
-    tabs = 0
-    page.keyboard.press("Tab")
-    tabs += 1
-    assert _focused(page)["text"] == "Skip to main content", _focused(page)
-    page.keyboard.press("Enter")
+    presses = []
     while _focused(page)["label"] != "Find projects near a postcode":
-        assert tabs < MOST_TABS_TO_SEARCH, f"not at the postcode box after {tabs}: {_focused(page)}"
+        assert len(presses) < MOST_PRESSES_TO_SEARCH, (
+            f"still not there: {presses}, {_focused(page)}"
+        )
         page.keyboard.press("Tab")
-        tabs += 1
+        presses.append("Tab")
+        if _focused(page)["text"].startswith("Skip"):
+            page.keyboard.press("Enter")
+            presses.append(f"Enter on {_focused(page)['text'] or 'skip link'}")
+    assert presses.count("Tab") <= 4, presses
     page.keyboard.type("L1 8JQ")
     page.keyboard.press("Enter")
     page.get_by_text(re.compile(r"project\(s\) within 800 m of L1 8JQ")).wait_for(
@@ -62,7 +65,7 @@ def test_keyboard_reaches_the_postcode_search_in_a_few_presses(page_url, page, n
     )
     page.locator('[data-testid="stTable"] tbody tr').first.wait_for(timeout=STEP_TIMEOUT_MS)
     path = screenshot(page, "page_keyboard_postcode")
-    assert tabs <= MOST_TABS_TO_SEARCH, path
+    assert len(presses) <= MOST_PRESSES_TO_SEARCH, path
     network.assert_stayed_local()
 
 
