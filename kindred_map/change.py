@@ -217,7 +217,7 @@ def timeline(
 def summary_text(table: pd.DataFrame, level: str, top: int = 10) -> str:
     """Printable lines: the totals, then the areas whose gap grew most."""
     code, name = coverage.LEVELS[level]
-    dates = f"{table['date_from'].iloc[0]} -> {table['date_to'].iloc[0]}" if len(table) else ""
+    dates = f"{table['date_from'].iloc[0]} to {table['date_to'].iloc[0]}" if len(table) else ""
     totals = table[["opened", "closed", "newly_reached", "newly_beyond_reach"]].sum()
     deprived = table[["newly_reached_deciles_1_2", "newly_beyond_reach_deciles_1_2"]].sum()
     lines = [

@@ -47,7 +47,7 @@ def test_change_page_shows_the_map_table_and_an_area_over_time(
     page.wait_for_timeout(3000)  # Vega draws after the element appears
     text = page.locator("body").inner_text()
     opened, closed = int(expected["opened"].sum()), int(expected["closed"].sum())
-    assert f"{year_ago} → {today}: {opened} projects opened, {closed} closed" in text
+    assert f"{year_ago} to {today}: {opened} projects opened, {closed} closed" in text
     newly = int(expected["newly_reached"].sum())
     assert f"{newly:,} residents newly within reach" in text
     # The map: areas drawn in both halves of the diverging palette (better and worse places).
