@@ -11,7 +11,17 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from kindred_map import assets, boundaries, coverage, export, geocode, maps, popups, privacy
+from kindred_map import (
+    assets,
+    boundaries,
+    coverage,
+    export,
+    geocode,
+    hours,
+    maps,
+    popups,
+    privacy,
+)
 from kindred_map.colours import DIRECTIONS, colour_classes, legend_notes, number_text, type_legend
 from kindred_map.figures import (
     LEVELS,
@@ -92,9 +102,15 @@ def _rounded_geojson(frame: gpd.GeoDataFrame, properties: pd.DataFrame) -> dict:
 
 
 def gap_overlay(projects: gpd.GeoDataFrame, view: View) -> dict:
-    """The part of the region beyond reach of the chosen types (not clickable: areas below are)."""
+    """The part of the region beyond reach of the chosen types (not clickable: areas below are).
+
+    With ``view.open_at`` only projects open then draw a circle: unknown hours count as not
+    open here, as in `coverage.assess` (the headline gives the unknown-hours count)."""
     shown = shown_projects(projects, view)
     chosen = projects[projects["id"].isin(shown["id"])]
+    if view.open_at:
+        status = coverage.open_status(chosen, hours.window(view.open_at))
+        chosen = chosen[status.eq(True).fillna(False).to_numpy(dtype=bool)]
     surface = coverage.gap_surface(chosen, list(view.types) or None, view.distance)
     properties = pd.DataFrame({"note": surface["note"].astype(str)})
     return {
