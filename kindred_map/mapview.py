@@ -108,11 +108,14 @@ def gap_overlay(projects: gpd.GeoDataFrame, view: View) -> dict:
     open here, as in `coverage.assess` (the headline gives the unknown-hours count)."""
     shown = shown_projects(projects, view)
     chosen = projects[projects["id"].isin(shown["id"])]
+    when = ""
     if view.open_at:
-        status = coverage.open_status(chosen, hours.window(view.open_at))
+        window = hours.window(view.open_at)
+        status = coverage.open_status(chosen, window)
         chosen = chosen[status.eq(True).fillna(False).to_numpy(dtype=bool)]
+        when = f" Only projects open {window.label} count; unknown hours count as not open."
     surface = coverage.gap_surface(chosen, list(view.types) or None, view.distance)
-    properties = pd.DataFrame({"note": surface["note"].astype(str)})
+    properties = pd.DataFrame({"note": surface["note"].astype(str) + when})
     return {
         "geojson": _rounded_geojson(surface, properties),
         "style": maps.GAP_STYLE,
