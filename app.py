@@ -19,6 +19,7 @@ from kindred_map import (
     coverage,
     export,
     figures,
+    hours,
     maps,
     mapview,
     privacy,
@@ -76,15 +77,19 @@ def shown_projects(signature: tuple, view: views.View):
 
 
 @st.cache_data(max_entries=16, show_spinner="Working out who lives within reach...")
-def coverage_for(signature: tuple, types: tuple, distance: int, examples: bool = False) -> dict:
-    return figures.coverage_summary(load_projects(signature), types, distance, examples)
+def coverage_for(
+    signature: tuple, types: tuple, distance: int, examples: bool = False, open_at: str = ""
+) -> dict:
+    return figures.coverage_summary(load_projects(signature), types, distance, examples, open_at)
 
 
 @st.cache_data(max_entries=32)
 def area_figures(signature: tuple, view: views.View, level: str):
     gaps = None
     if figures.needs_coverage(view):
-        gaps = coverage_for(signature, view.types, view.distance, view.examples)["areas"][level]
+        gaps = coverage_for(signature, view.types, view.distance, view.examples, view.open_at)[
+            "areas"
+        ][level]
     return figures.area_figures(level, shown_projects(signature, view), gaps)
 
 
@@ -106,7 +111,9 @@ def map_payload(signature: tuple, view: views.View, today: date) -> str:
     part of ``view`` here: panning needs no new payload)."""
     areas = None
     if figures.needs_coverage(view):
-        areas = coverage_for(signature, view.types, view.distance, view.examples)["areas"]
+        areas = coverage_for(signature, view.types, view.distance, view.examples, view.open_at)[
+            "areas"
+        ]
     payload = mapview.view_payload(
         load_projects(signature), view, map_files(signature, today), coverage_areas=areas
     )
@@ -222,6 +229,14 @@ def sidebar() -> None:
             key="distance",
             help="Used by the postcode search circle, the gap score and the gap layer. "
             "800 m is about a 10-minute walk.",
+        )
+        st.selectbox(
+            "Open at",
+            ["", *hours.OPEN_CHOICES],
+            format_func=lambda choice: choice or "any time",
+            key="open_at",
+            help="Coverage counts only projects open then (from their structured opening "
+            "hours); projects with unknown hours are counted apart, never as open.",
         )
         st.checkbox("Show where people are beyond reach", key="gaps")
         st.checkbox("Show clusters of projects (exploratory)", key="clusters")
@@ -348,7 +363,8 @@ def area_panel(view: views.View, signature: tuple, shown, today: date) -> None:
     if panel["gap"]:
         gap = panel["gap"]
         st.write(
-            f"Within {view.distance:,} m: {gap['pct_covered']:.1f}% of residents; "
+            f"Within {view.distance:,} m{views.open_words(view)}: "
+            f"{gap['pct_covered']:.1f}% of residents; "
             f"{gap['beyond_reach']:,} beyond reach; gap score {gap['gap_score']:,.0f} "
             f"({gap['gap_per_1000']:,.0f} per 1,000 residents)."
         )
@@ -480,7 +496,7 @@ def coverage_section(view: views.View, signature: tuple) -> None:
     )
     if not wanted:
         return
-    summary = coverage_for(signature, view.types, view.distance, view.examples)
+    summary = coverage_for(signature, view.types, view.distance, view.examples, view.open_at)
     st.text(summary["headline"])
     level = st.radio(
         "Rank gaps by", ["ward", "deanery", "borough"], horizontal=True, key="gaps_level"

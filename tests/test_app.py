@@ -224,6 +224,34 @@ def test_coverage_section_shows_headline_and_ranked_gaps(store_file):
     assert gaps["Rank"].tolist() == list(range(1, len(gaps) + 1))
 
 
+def test_open_at_in_the_link_counts_projects_open_then_and_unknown_hours_apart(store_file):
+    app = _app({"open": "weekend"})
+    _no_exception(app)
+    assert app.selectbox(key="open_at").value == "weekend"
+    app.toggle(key="show_coverage").set_value(True).run()
+    _no_exception(app)
+    headline = next(t.value for t in app.text if "residents" in t.value)
+    projects = store.read_projects(store_file)
+    real = projects[~projects["synthetic"].fillna(False).astype(bool)]
+    assert "Open weekend (any time Saturday or Sunday)" in headline
+    assert f"{len(real)} with unknown hours are counted apart, not as open" in headline
+    assert app.query_params == {"open": "weekend"}
+    app.selectbox(key="open_at").set_value("").run()
+    _no_exception(app)
+    assert not any("unknown hours" in t.value for t in app.text)
+    assert app.query_params == {}
+
+
+def test_bad_open_at_in_the_link_is_a_message_not_an_error(store_file):
+    app = _app({"open": "midnight {{7*7}}"})
+    _no_exception(app)
+    assert not app.error
+    warnings = " ".join(w.value for w in app.warning)
+    assert "Ignored open" in warnings and md_escape("'midnight {{7*7}}'") in warnings
+    assert app.selectbox(key="open_at").value == ""
+    assert app.query_params == {}
+
+
 def test_gap_measure_shades_by_coverage(store_file):
     app = _app({"measure": "gap_per_1000", "area": "E05015288"})
     _no_exception(app)
