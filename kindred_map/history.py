@@ -27,3 +27,104 @@ Contract (issues 12, 13 and 15 build on it; a PostGIS backend keeps the same tab
   store that has not been written since can still be read: `read_history` gives those same
   baseline events without writing them.
 """
+
+import json
+import os
+import sqlite3
+from pathlib import Path
+
+import pandas as pd
+
+TABLE = "history"
+ACTIONS = ("import", "add", "edit", "verify", "retire", "restore", "undo", "baseline")
+COLUMNS = (
+    "event_id",
+    "project_id",
+    "at",
+    "who",
+    "action",
+    "source",
+    "import_id",
+    "before",
+    "after",
+    "version",
+)
+EVENT_FIELDS = COLUMNS[1:]
+"""What a caller gives for each event (``event_id`` is assigned by SQLite, in order)."""
+
+
+def record_json(record: dict) -> str:
+    """A record as the JSON the history keeps: keys in field order, compact, UTF-8 as typed."""
+    return json.dumps(record, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
+def create(conn: sqlite3.Connection) -> bool:
+    """Create the history table and its project index if missing; True when it was created."""
+    exists = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (TABLE,)
+    ).fetchone()
+    if exists:
+        return False
+    conn.execute(
+        f"CREATE TABLE {TABLE} (event_id INTEGER PRIMARY KEY, project_id TEXT NOT NULL, "
+        "at TEXT NOT NULL, who TEXT NOT NULL, action TEXT NOT NULL, source TEXT NOT NULL, "
+        "import_id INTEGER, before TEXT, after TEXT NOT NULL, version INTEGER NOT NULL)"
+    )
+    conn.execute(f"CREATE INDEX {TABLE}_project_index ON {TABLE}(project_id, event_id)")
+    conn.execute(f"CREATE INDEX {TABLE}_import_index ON {TABLE}(import_id)")
+    return True
+
+
+def insert(conn: sqlite3.Connection, events: list[dict]) -> None:
+    """Append events (dicts with EVENT_FIELDS) inside the caller's transaction."""
+    unknown = {e["action"] for e in events} - set(ACTIONS)
+    if unknown:
+        raise ValueError(f"unknown history action(s) {sorted(unknown)}; valid: {ACTIONS}")
+    conn.executemany(
+        f"INSERT INTO {TABLE} ({', '.join(EVENT_FIELDS)}) "
+        f"VALUES ({', '.join('?' * len(EVENT_FIELDS))})",
+        [[event[name] for name in EVENT_FIELDS] for event in events],
+    )
+
+
+def baseline_time(conn: sqlite3.Connection, path: Path, imports_table: str) -> str:
+    """When a store's pre-history projects count from: its first import, else the file's mtime."""
+    first = conn.execute(
+        f"SELECT min(imported_at) FROM {imports_table} WHERE coalesce(imported_at, '') != ''"
+    ).fetchone()[0]
+    if first:
+        return str(first)
+    mtime = pd.Timestamp(os.stat(path).st_mtime, unit="s", tz="UTC")
+    return mtime.isoformat(timespec="seconds")
+
+
+def frame(rows: list, project_id: str | None = None) -> pd.DataFrame:
+    """Events as a DataFrame with COLUMNS (``import_id`` nullable), oldest first."""
+    events = pd.DataFrame(rows, columns=list(COLUMNS))
+    if project_id is not None:
+        events = events[events["project_id"] == project_id]
+    events["event_id"] = events["event_id"].astype("int64")
+    events["version"] = events["version"].astype("int64")
+    events["import_id"] = events["import_id"].astype("Int64")
+    return events.sort_values("event_id", kind="stable").reset_index(drop=True)
+
+
+def stored_events(path: Path, project_id: str | None = None) -> list | None:
+    """The history table's rows (of one project, or all), or None when the store has none."""
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
+        if not conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (TABLE,)
+        ).fetchone():
+            return None
+        where, params = ("WHERE project_id = ?", (project_id,)) if project_id else ("", ())
+        return conn.execute(
+            f"SELECT {', '.join(COLUMNS)} FROM {TABLE} {where} ORDER BY event_id", params
+        ).fetchall()
+
+
+def last_change(conn: sqlite3.Connection, project_id: str) -> tuple[str, str, str] | None:
+    """(who, at, action) of the project's latest event, or None."""
+    return conn.execute(
+        f"SELECT who, at, action FROM {TABLE} WHERE project_id = ? ORDER BY event_id DESC LIMIT 1",
+        (project_id,),
+    ).fetchone()
