@@ -122,9 +122,27 @@ def stored_events(path: Path, project_id: str | None = None) -> list | None:
         ).fetchall()
 
 
-def last_change(conn: sqlite3.Connection, project_id: str) -> tuple[str, str, str] | None:
-    """(who, at, action) of the project's latest event, or None."""
-    return conn.execute(
-        f"SELECT who, at, action FROM {TABLE} WHERE project_id = ? ORDER BY event_id DESC LIMIT 1",
-        (project_id,),
-    ).fetchone()
+def import_events(path: Path, import_id: int) -> list:
+    """(event_id, project_id, action, before, after, who, at) of one import's events."""
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
+        return conn.execute(
+            f"SELECT event_id, project_id, action, before, after, who, at FROM {TABLE} "
+            "WHERE import_id = ? ORDER BY event_id",
+            (int(import_id),),
+        ).fetchall()
+
+
+def latest_events(path: Path, ids) -> dict[str, tuple]:
+    """``{project_id: (event_id, who, at, action)}`` of each project's latest event."""
+    ids = sorted(set(ids))
+    latest = {}
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            rows = conn.execute(
+                f"SELECT project_id, max(event_id), who, at, action FROM {TABLE} "
+                f"WHERE project_id IN ({', '.join('?' * len(chunk))}) GROUP BY project_id",
+                chunk,
+            )
+            latest |= {row[0]: row[1:] for row in rows}
+    return latest

@@ -1044,3 +1044,56 @@ def import_file(
         counts["import_id"],
     )
     return report
+
+
+# --- single changes: the editors' writes (`kindred_map.stewardship`) ---------------------
+
+
+@contextmanager
+def editing(path: Path = DEFAULT_STORE):
+    """Hold the store's folder lock for a read-check-write change; yields the store's file.
+
+    Leftovers of a killed write are cleaned first; a file that is not a GeoPackage is refused."""
+    target = store_target(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with _locked(target.parent):
+        _clean(target)
+        other_layers(target)
+        yield target
+
+
+def stored_projects(target: Path, ids) -> gpd.GeoDataFrame:
+    """The stored projects with these ids, retired or not, as the next write will see them
+    (an older store's version 1 and baseline time filled in). Call inside `editing`."""
+    return _stored_projects(target, ids)
+
+
+def write_changes(
+    target: Path,
+    projects: gpd.GeoDataFrame,
+    events: list[dict],
+    deletes: list[str] = (),
+    timestamp: str | None = None,
+) -> None:
+    """Write changed records, removals and their history events in one transaction (inside
+    `editing`). The records must carry their new ``version``; each event its ``import_id``."""
+    timestamp = timestamp or _now()
+    try:
+        _prepare_target(target, timestamp)
+        _write_batch(target, conform(projects), None, timestamp, None, events, list(deletes))
+    except sqlite3.Error as error:
+        raise ValueError(
+            f"cannot write the store {target.name}: {error}; it is unchanged"
+        ) from error
+
+
+def baseline_history(path: Path = DEFAULT_STORE) -> pd.DataFrame:
+    """The ``baseline`` events an unmigrated store will get on its next write (nothing written)."""
+    path = store_target(path)
+    with _connection(path) as conn:
+        at = history.baseline_time(conn, path, IMPORTS_LAYER)
+    projects = read_projects(path, include_retired=True)
+    projects["created_at"] = projects["created_at"].replace("", at)
+    events = [baseline_event(record, at) for record in records(projects)]
+    rows = [[number, *e.values()] for number, e in enumerate(events, start=1)]
+    return history.frame(rows)
