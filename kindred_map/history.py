@@ -106,6 +106,8 @@ def frame(rows: list, project_id: str | None = None) -> pd.DataFrame:
     events["event_id"] = events["event_id"].astype("int64")
     events["version"] = events["version"].astype("int64")
     events["import_id"] = events["import_id"].astype("Int64")
+    for name in ("project_id", "at", "who", "action", "source", "before", "after"):
+        events[name] = events[name].astype(object).where(events[name].notna(), None)
     return events.sort_values("event_id", kind="stable").reset_index(drop=True)
 
 
