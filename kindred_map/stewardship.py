@@ -43,8 +43,22 @@ class UndoReport:
 
 
 def default_who() -> str:
-    """The OS user, the CLI's default ``--who``."""
-    return getpass.getuser()
+    """The OS user, the CLI's default ``--who`` (blank when the system cannot say)."""
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):
+        return ""
+
+
+def describe_change(before: str | None, after: str) -> list[str]:
+    """``field: old -> new`` for each field an event changed (a new project: its fields)."""
+    old = json.loads(before) if before else {}
+    new = json.loads(after)
+    return [
+        f"{name}: {old[name]!r} -> {value!r}" if name in old else f"{name}: {value!r}"
+        for name, value in new.items()
+        if name != "version" and old.get(name, "") != value and (old or value not in ("", None))
+    ]
 
 
 def _who(who: str) -> str:
@@ -166,7 +180,7 @@ def add_project(
         if given
         else f"{FORM_NAMESPACE}:{secrets.token_hex(5)}"
     )
-    record["source"] = record.get("source") or source
+    record["source"] = record.get("source") or f"added by {who} ({source})"
     projects, _ = validate(record, None, directory)
     with store.editing(path) as target:
         if len(store.stored_projects(target, [record["id"]])):
