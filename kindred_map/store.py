@@ -995,6 +995,7 @@ def import_file(
     directory: Path = BOUNDARIES_DIR,
     source: str | None = None,
     who: str = "",
+    choices: dict | None = None,
 ) -> ImportReport:
     """Import a project file into the store: read, check, place, join, reconcile, upsert, log.
 
@@ -1002,8 +1003,10 @@ def import_file(
     (``--source``) or else the file's name without its extension, tidied by
     `kindred_map.ingest.id_namespace`; derived ids use the store's secret. Re-importing the
     same file changes no project. Nothing is written if any step fails or no row is imported.
+    ``choices`` are the editor's answers about likely duplicates, by file row
+    (`kindred_map.duplicates.apply_choices`); ``who`` is named in the history and the log.
     """
-    from kindred_map import join, privacy
+    from kindred_map import duplicates, join, privacy
 
     path = Path(path)
     target = store_target(store)
@@ -1015,9 +1018,10 @@ def import_file(
         stored_secret = read_secret(target)
         secret = stored_secret or secrets.token_bytes(32)
         projects, report = join.prepare_file(path, mapping, sheet, directory, secret, namespace)
+        projects, chosen = duplicates.apply_choices(projects, choices)
         stored = _stored_projects(target, {*projects["id"], *projects["_file_id"]})
         projects, issues = reconcile(projects, stored, _stored_homes(target))
-        issues = [issues, privacy.address_issues(projects.rename(columns={"_row": "row"}))]
+        issues = [chosen, issues, privacy.address_issues(projects.rename(columns={"_row": "row"}))]
         report.issues = build_report(report.file, [], [report.issues, *issues]).issues
         report.records = len(projects)
         report.store = str(store)

@@ -266,3 +266,36 @@ def test_history_table_is_not_a_layer(sample):
     import pyogrio
 
     assert history.TABLE not in set(pyogrio.list_layers(sample)[:, 0])
+
+
+def test_the_cli_does_each_change_and_shows_the_history(sample, tmp_path, capsys):
+    from kindred_map.cli import main
+
+    where = ["--store", str(sample), "--who", "ann"]
+    assert main(["add", "name=Hope Pantry", "postcode=L8 7SQ", "type=food_bank", *where]) == 0
+    pid = capsys.readouterr().out.split()[1]
+    assert main(["edit", pid, "postcode=L20 4RW", "--expect-version", "1", *where]) == 0
+    assert main(["edit", pid, "name=Late", "--expect-version", "1", *where]) == 2
+    assert "changed by ann" in capsys.readouterr().err
+    assert main(["verify", pid, "--on", "2026-01-05", *where]) == 0
+    assert main(["retire", pid, "--reason", "closed", *where]) == 0
+    assert main(["restore", pid, *where]) == 0
+    capsys.readouterr()
+    assert main(["history", pid, "--store", str(sample)]) == 0
+    shown = capsys.readouterr().out
+    assert [line.split()[2] for line in shown.splitlines() if line.startswith("v")] == [
+        "add",
+        "edit",
+        "verify",
+        "retire",
+        "restore",
+    ]
+    assert "postcode: 'L8 7SQ' -> 'L20 4RW'" in shown
+    partner = _csv(tmp_path / "partner.csv", "id,name,postcode\na,Hub,L1 8JQ\n")
+    assert main(["import", str(partner), *where]) == 0
+    number = capsys.readouterr().out.split("undo-import ")[1].split(")")[0]
+    assert main(["undo-import", number, *where]) == 0
+    assert "1 removed" in capsys.readouterr().out
+    sheet = tmp_path / "calls.csv"
+    assert main(["freshness", "--store", str(sample), "--call-sheet", str(sheet)]) == 0
+    assert "never checked" in capsys.readouterr().out and sheet.exists()
