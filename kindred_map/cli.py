@@ -471,7 +471,10 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     from kindred_map.paths import PROJECT_ROOT
 
     dashboard.warm_up()
-    command = ["run", str(PROJECT_ROOT / "app.py"), *args.streamlit_options]
+    options = list(args.streamlit_options)
+    if not any(o.startswith("--server.address") for o in options):
+        options += ["--server.address", "localhost"]  # this machine only, unless told
+    command = ["run", str(PROJECT_ROOT / "app.py"), *options]
     return streamlit_cli.main(command, standalone_mode=False) or 0
 
 
