@@ -8,6 +8,7 @@ from datetime import date
 import streamlit as st
 from streamlit_folium import st_folium
 
+import editor
 from kindred_map import assets, boundaries, dashboard, export, maps, store
 from kindred_map import report as reports
 from kindred_map.schema import project_types
@@ -195,6 +196,7 @@ def sidebar() -> None:
         st.selectbox(
             "Background map", list(maps.BASEMAPS), format_func=BASEMAP_LABELS.get, key="basemap"
         )
+        editor.sign_in_box()
 
 
 def postcode_search(view: dashboard.View, shown) -> None:
@@ -397,6 +399,7 @@ def map_page() -> None:
         st.stop()
     shown = shown_projects(signature, view)
     st.markdown(f"**{dashboard.counts_text(shown, len(projects))}**")
+    editor.freshness_counts(projects)
     map_column, side_column = st.columns([2.8, 1], gap="medium")
     with map_column:
         show_map(view, signature, today)
@@ -406,7 +409,10 @@ def map_page() -> None:
     keep_view_in_url(dashboard.view_from_state(st.session_state))
     projects_table(view, shown, today)
     coverage_section(view, signature)
-    upload_section(store_file)
+    user = editor.current_user()
+    if user is not None:  # viewers get no editor controls at all
+        upload_section(store_file)
+        editor.editor_panel(store_file, user)
 
 
 # --- the about page -----------------------------------------------------------------------

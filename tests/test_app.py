@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from kindred_map import dashboard, store
+from kindred_map import auth, dashboard, store
 from kindred_map.paths import PROJECT_ROOT
 
 APP = PROJECT_ROOT / "app.py"
@@ -34,9 +34,15 @@ def store_file(fixture_store, tmp_path, monkeypatch) -> Path:
     return path
 
 
-def _app(query: dict | None = None) -> AppTest:
+EDITOR = auth.User("ann", "Ann Editor", "editor")
+
+
+def _app(query: dict | None = None, user: auth.User | None = None) -> AppTest:
+    """The dashboard run once; ``user`` signed in (as `editor.sign_in_box` would) if given."""
     app = AppTest.from_file(str(APP), default_timeout=TIMEOUT_S)
     app.query_params.update(query or {})
+    if user is not None:
+        app.session_state["signed_in_user"] = user
     return app.run()
 
 
@@ -189,7 +195,7 @@ def test_table_flags_stale_and_illustrative_records(store_file):
 def test_upload_shows_the_report_before_anything_is_saved(store_file, tmp_path, monkeypatch):
     target = tmp_path / "empty" / "projects.gpkg"
     monkeypatch.setenv(dashboard.STORE_ENV, str(target))
-    app = _app()
+    app = _app(user=EDITOR)
     app.file_uploader(key="upload").set_value(("projects.csv", FIXTURE.read_bytes(), "text/csv"))
     app.run()
     _no_exception(app)
@@ -205,7 +211,7 @@ def test_upload_shows_the_report_before_anything_is_saved(store_file, tmp_path, 
 
 
 def test_unreadable_upload_is_an_error_not_a_crash(store_file):
-    app = _app()
+    app = _app(user=EDITOR)
     uploaded = ("broken.xlsx", b"not a spreadsheet", "application/octet-stream")
     app.file_uploader(key="upload").set_value(uploaded).run()
     _no_exception(app)

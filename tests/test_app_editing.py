@@ -1,0 +1,119 @@
+"""Editor controls in the dashboard (AppTest): viewers see none, editors change the store."""
+
+import shutil
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from kindred_map import auth, dashboard, store
+from kindred_map import stewardship as st
+from kindred_map.paths import PROJECT_ROOT
+
+APP = PROJECT_ROOT / "app.py"
+FIXTURE = Path(__file__).parent / "fixtures" / "dashboard_projects.csv"
+TIMEOUT_S = 120
+EDITOR_KEYS = ("upload", "edit_pick", "verify_today", "retire", "undo_import", "add_name")
+
+
+@pytest.fixture(scope="module")
+def fixture_store(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("editing") / "fixture.gpkg"
+    store.import_file(FIXTURE, path)
+    return path
+
+
+@pytest.fixture
+def store_file(fixture_store, tmp_path, monkeypatch) -> Path:
+    path = tmp_path / "projects.gpkg"
+    shutil.copy(fixture_store, path)
+    monkeypatch.setenv(dashboard.STORE_ENV, str(path))
+    monkeypatch.setenv("KINDRED_MAP_BASEMAP", "none")
+    monkeypatch.setenv(auth.USERS_ENV, str(tmp_path / "users.json"))
+    return path
+
+
+def _keys(app: AppTest) -> set[str]:
+    found = set()
+    for kind in ("button", "selectbox", "file_uploader", "text_input"):
+        try:
+            found |= {w.key for w in getattr(app, kind) if w.key}
+        except AttributeError:
+            continue
+    return found
+
+
+def _no_exception(app: AppTest) -> None:
+    assert not app.exception, [e.message for e in app.exception]
+
+
+def _run(user: auth.User | None = None) -> AppTest:
+    app = AppTest.from_file(str(APP), default_timeout=TIMEOUT_S)
+    if user is not None:
+        app.session_state["signed_in_user"] = user
+    return app.run()
+
+
+def test_without_users_the_page_is_read_only_and_says_how_to_enable_editing(store_file):
+    app = _run()
+    _no_exception(app)
+    assert any("kindred-map users add NAME" in i.value for i in app.info)
+    assert not set(EDITOR_KEYS) & _keys(app)
+    assert "sign_in_user" not in _keys(app)
+
+
+def test_a_visitor_sees_the_sign_in_form_but_no_editor_controls(store_file):
+    auth.add_user("ann", "a long password", name="Ann Editor")
+    written = store_file.read_bytes()
+    app = _run()
+    _no_exception(app)
+    assert "sign_in_user" in _keys(app)
+    assert not set(EDITOR_KEYS) & _keys(app)
+    assert any("never checked" in m.label.casefold() for m in app.metric)
+    app.text_input(key="sign_in_user").input("ann")
+    app.text_input(key="sign_in_password").input("wrong password!")
+    app.button[[b.label for b in app.button].index("Sign in")].click().run()
+    assert not set(EDITOR_KEYS) & _keys(app)
+    assert store_file.read_bytes() == written
+
+
+def test_an_editor_signs_in_edits_checks_retires_and_undoes(store_file):
+    auth.add_user("ann", "a long password", name="Ann Editor")
+    app = _run()
+    app.text_input(key="sign_in_user").input("ann")
+    app.text_input(key="sign_in_password").input("a long password")
+    app.button[[b.label for b in app.button].index("Sign in")].click().run()
+    _no_exception(app)
+    assert set(EDITOR_KEYS) <= _keys(app)
+    pid = app.selectbox(key="edit_pick").value
+    app.text_input(key="edit_postcode").input("L20 4RW")
+    app.button[[b.label for b in app.button].index("Save changes")].click().run()
+    _no_exception(app)
+    assert "Saved" in app.success[0].value
+    record = store.read_projects(store_file).set_index("id").loc[pid]
+    assert (record["postcode"], record["LAD25NM"], record["version"]) == ("L20 4RW", "Sefton", 2)
+    app.button(key="verify_today").click().run()
+    app.text_input(key="retire_reason").input("closed in March")
+    app.button(key="retire").click().run()
+    _no_exception(app)
+    assert pid not in set(store.read_projects(store_file)["id"])
+    events = st.read_history(store_file, pid)
+    assert events["action"].tolist() == ["import", "edit", "verify", "retire"]
+    assert set(events["who"].iloc[1:]) == {"Ann Editor"}
+    app.button(key="undo_import").click().run()
+    _no_exception(app)
+    assert "left alone" in app.success[0].value  # the edited project keeps its edits
+
+
+def test_a_stale_form_is_refused_with_who_changed_it(store_file):
+    editor = auth.User("bob", "Bob", "editor")
+    app = _run(editor)
+    pid = app.selectbox(key="edit_pick").value
+    st.edit_project(store_file, pid, {"website": "https://other.example"}, 1, "Cat")
+    app.text_input(key="edit_name").input("Bob's new name")
+    app.button[[b.label for b in app.button].index("Save changes")].click().run()
+    _no_exception(app)
+    assert any("changed by Cat" in e.value for e in app.error)
+    assert store.read_projects(store_file).set_index("id").loc[pid, "website"] == (
+        "https://other.example"
+    )
