@@ -8,28 +8,27 @@ from streamlit.testing.v1 import AppTest
 
 from kindred_map import auth, dashboard, store
 from kindred_map import stewardship as st
-from kindred_map.paths import PROJECT_ROOT
+from kindred_map.paths import DEFAULT_STORE, PROJECT_ROOT
 
 APP = PROJECT_ROOT / "app.py"
-FIXTURE = Path(__file__).parent / "fixtures" / "dashboard_projects.csv"
 TIMEOUT_S = 120
 EDITOR_KEYS = ("upload", "edit_pick", "verify_today", "retire", "undo_import", "add_name")
 
 
-@pytest.fixture(scope="module")
-def fixture_store(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("editing") / "fixture.gpkg"
-    store.import_file(FIXTURE, path)
-    return path
-
-
 @pytest.fixture
-def store_file(fixture_store, tmp_path, monkeypatch) -> Path:
+def store_file(tmp_path, monkeypatch) -> Path:
+    """A copy of the shipped sample store plus one partner import (so there is one to undo)."""
     path = tmp_path / "projects.gpkg"
-    shutil.copy(fixture_store, path)
-    monkeypatch.setenv(dashboard.STORE_ENV, str(path))
-    monkeypatch.setenv("KINDRED_MAP_BASEMAP", "none")
-    monkeypatch.setenv(auth.USERS_ENV, str(tmp_path / "users.json"))
+    shutil.copy(DEFAULT_STORE, path)
+    partner = tmp_path / "partner.csv"
+    partner.write_text("id,name,postcode\na,Aardvark Pantry,L1 8JQ\n", encoding="utf-8")
+    store.import_file(partner, path, who="importer")
+    for name, value in (
+        (dashboard.STORE_ENV, path),
+        ("KINDRED_MAP_BASEMAP", "none"),
+        (auth.USERS_ENV, tmp_path / "users.json"),
+    ):
+        monkeypatch.setenv(name, str(value))
     return path
 
 
@@ -85,7 +84,8 @@ def test_an_editor_signs_in_edits_checks_retires_and_undoes(store_file):
     app.button[[b.label for b in app.button].index("Sign in")].click().run()
     _no_exception(app)
     assert set(EDITOR_KEYS) <= _keys(app)
-    pid = app.selectbox(key="edit_pick").value
+    pid = "partner:a"
+    app.selectbox(key="edit_pick").set_value(pid).run()
     app.text_input(key="edit_postcode").input("L20 4RW")
     app.button[[b.label for b in app.button].index("Save changes")].click().run()
     _no_exception(app)
