@@ -9,7 +9,7 @@ import streamlit as st
 from streamlit_folium import st_folium
 
 import editor
-from kindred_map import assets, boundaries, dashboard, export, maps, store
+from kindred_map import assets, boundaries, dashboard, export, freshness, maps, store
 from kindred_map import report as reports
 from kindred_map.schema import project_types
 
@@ -71,8 +71,8 @@ def project_map(signature: tuple, view: dashboard.View, today: date, tiles: str,
 
 
 @st.cache_data(max_entries=4, show_spinner="Checking the file...")
-def preview_upload(name: str, data: bytes):
-    return dashboard.preview_upload(name, data)
+def preview_upload(name: str, data: bytes, mapping: tuple = ()):
+    return dashboard.preview_upload(name, data, dict(mapping))
 
 
 @st.cache_data
@@ -150,6 +150,13 @@ def sidebar() -> None:
             placeholder="All deciles",
             help="Home-run projects carry no decile (it would place them too precisely), so "
             "they drop out when a decile is chosen.",
+        )
+        st.multiselect(
+            "Freshness (when last checked)",
+            list(freshness.FRESHNESS),
+            format_func=freshness.FRESHNESS.get,
+            key="fresh",
+            placeholder="Checked, stale or never checked",
         )
         st.header("Map")
         st.selectbox(
@@ -337,18 +344,20 @@ def coverage_section(view: dashboard.View, signature: tuple) -> None:
         st.caption(ranked.attrs["note"])
 
 
-def upload_section(store_file) -> None:
+def upload_section(store_file, user) -> None:
     st.subheader("Add projects from a spreadsheet")
     st.caption(
         f"CSV or XLSX. Nothing is saved until you confirm; then the store ({store_file}) is "
         "updated by project id (importing the same file twice changes nothing)."
     )
+    editor.upload_templates()
     uploaded = st.file_uploader("Project file", type=["csv", "xlsx"], key="upload")
     if uploaded is None:
         return
     data = uploaded.getvalue()
     try:
-        projects, report = preview_upload(uploaded.name, data)
+        mapping = editor.column_mapping(uploaded.name, data)
+        projects, report = preview_upload(uploaded.name, data, tuple(mapping.items()))
     except ValueError as error:
         st.error(f"{uploaded.name} could not be read: {error}")
         return
@@ -370,15 +379,19 @@ def upload_section(store_file) -> None:
     if not len(projects):
         st.warning("No row could be placed: nothing to save.")
         return
+    choices = editor.duplicate_choices(uploaded.name, data, store_file, mapping)
     upload_id = (uploaded.name, hashlib.sha256(data).hexdigest(), str(store_file))
     saved = st.session_state.get(SAVED_UPLOAD)
     if saved and saved[0] == upload_id:
         st.success(saved[1])
     elif st.button(f"Save {len(projects):,} projects to the store", key="confirm_upload"):
-        result = dashboard.save_upload(uploaded.name, data, store_file)
+        result = dashboard.save_upload(
+            uploaded.name, data, store_file, mapping, who=user.name, choices=choices
+        )
         message = (
             f"Saved: {result.new or 0:,} new, {result.updated or 0:,} updated, "
-            f"{result.unchanged or 0:,} unchanged."
+            f"{result.unchanged or 0:,} unchanged (import {result.import_id}; undo it under "
+            "Imports)."
         )
         st.session_state[SAVED_UPLOAD] = (upload_id, message)
         st.rerun()  # the map, counts and table now read the updated store
@@ -411,7 +424,7 @@ def map_page() -> None:
     coverage_section(view, signature)
     user = editor.current_user()
     if user is not None:  # viewers get no editor controls at all
-        upload_section(store_file)
+        upload_section(store_file, user)
         editor.editor_panel(store_file, user)
 
 

@@ -10,7 +10,7 @@ from datetime import date
 import pandas as pd
 import streamlit as st
 
-from kindred_map import auth, freshness, stewardship, store
+from kindred_map import auth, dashboard, duplicates, freshness, stewardship, store
 from kindred_map.schema import LOCATION_PRECISIONS, project_types
 
 SIGNED_IN = "signed_in_user"
@@ -275,3 +275,81 @@ def imports_section(store_file, user: auth.User) -> None:
             f"{len(report.removed)} removed"
             + (f", {len(report.conflicts)} left alone (changed since): {left}" if left else ".")
         )
+
+
+MAPPED_FIELDS = (
+    "name",
+    "type",
+    "postcode",
+    "address",
+    "organisation",
+    "website",
+    "id",
+    "lat",
+    "lon",
+)
+"""Fields the upload's column mapping offers (others are recognised by their header)."""
+NOT_USED = "(not in this file)"
+
+
+def upload_templates() -> None:
+    """Download buttons for an empty upload template (CSV and XLSX)."""
+    left, right = st.columns(2)
+    left.download_button(
+        "Template (CSV)",
+        duplicates.template_csv(),
+        "kindred-map-template.csv",
+        "text/csv",
+        key="template_csv",
+        on_click="ignore",
+    )
+    right.download_button(
+        "Template (XLSX)",
+        duplicates.template_xlsx(),
+        "kindred-map-template.xlsx",
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        key="template_xlsx",
+        on_click="ignore",
+    )
+
+
+def column_mapping(name: str, data: bytes) -> dict[str, str]:
+    """Let the editor choose which file column feeds each main field (recognised ones first)."""
+    columns, found = dashboard.upload_columns(name, data)
+    options = [NOT_USED, *columns]
+    mapping = {}
+    with st.expander("Columns: which column is which", expanded=False):
+        for field in MAPPED_FIELDS:
+            guess = (found.get(field) or [NOT_USED])[0]
+            chosen = st.selectbox(
+                field.replace("_", " ").capitalize(),
+                options,
+                index=options.index(guess) if guess in options else 0,
+                key=f"map_{field}",
+            )
+            if chosen != NOT_USED and chosen != guess:
+                mapping[field] = chosen
+    return mapping
+
+
+def duplicate_choices(name: str, data: bytes, store_file, mapping: dict) -> dict:
+    """Likely duplicates of the file's rows in the store, each with merge / keep both / skip."""
+    found = dashboard.upload_duplicates(name, data, store_file, mapping)
+    if found.empty:
+        return {}
+    st.warning(
+        f"{found['row'].nunique():,} row(s) look like projects already stored. Choose for "
+        "each: merge (update the stored project), keep both, or skip the row."
+    )
+    choices = {}
+    for row, matches in found.groupby("row", sort=True):
+        best = matches.iloc[0]
+        choice = st.radio(
+            f"Row {row}: {best['name']} ~ stored {best['stored_name']} ({best['why']})",
+            duplicates.CHOICES,
+            index=1,
+            horizontal=True,
+            key=f"duplicate_{row}",
+        )
+        choices[int(row)] = (choice, best["stored_id"])
+    return choices

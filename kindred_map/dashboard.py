@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from kindred_map import boundaries, coverage, export, filters, geocode, maps, privacy
+from kindred_map import boundaries, coverage, export, filters, freshness, geocode, maps, privacy
 from kindred_map.paths import DATA_DIR, DEFAULT_STORE
 from kindred_map.schema import project_types, resolve_types
 
@@ -96,6 +96,8 @@ class View:
     deaneries: tuple[str, ...] = ()
     wards: tuple[str, ...] = ()
     imd: tuple[int, ...] = ()
+    fresh: tuple[str, ...] = ()
+    """Freshness statuses shown (`kindred_map.freshness.FRESHNESS`); empty: all."""
     layer: str = "ward"
     measure: str = "projects"
     postcode: str = ""
@@ -108,7 +110,7 @@ class View:
 
 
 DEFAULT_VIEW = View()
-LIST_FIELDS = ("types", "boroughs", "deaneries", "wards", "imd")
+LIST_FIELDS = ("types", "boroughs", "deaneries", "wards", "imd", "fresh")
 AREA_FILTER_LEVELS = {"boroughs": "borough", "deaneries": "deanery", "wards": "ward"}
 
 
@@ -187,6 +189,11 @@ def view_from_query(params: Mapping) -> tuple[View, list[str]]:
         if decile is not None and decile not in deciles:
             deciles.append(decile)
     chosen["imd"] = tuple(sorted(deciles))
+    fresh = _split(params.get("fresh"))
+    for status in fresh:
+        if status not in freshness.FRESHNESS:
+            problems.append(f"Ignored unknown freshness {status!r} in the link")
+    chosen["fresh"] = tuple(s for s in freshness.FRESHNESS if s in fresh)
     for name, options in (("layer", LEVELS), ("measure", MEASURES)):
         text = _last(params.get(name))
         if text and text not in options:
@@ -603,7 +610,7 @@ def shown_projects(projects: gpd.GeoDataFrame, view: View) -> gpd.GeoDataFrame:
     Masking comes first, so no filter can reveal more about a home-run project than its ward:
     with an IMD decile filter they drop out (they carry no decile)."""
     masked = privacy.mask_ward_only(projects)
-    return filters.filter_projects(
+    shown = filters.filter_projects(
         masked,
         types=list(view.types),
         boroughs=list(view.boroughs),
@@ -611,6 +618,9 @@ def shown_projects(projects: gpd.GeoDataFrame, view: View) -> gpd.GeoDataFrame:
         wards=list(view.wards),
         imd_deciles=list(view.imd),
     )
+    if view.fresh:
+        shown = shown[freshness.status(shown).isin(view.fresh).to_numpy()]
+    return shown
 
 
 def _parse_dates(values: pd.Series) -> pd.Series:
@@ -1031,12 +1041,32 @@ def preview_upload(name: str, data: bytes, mapping: Mapping | None = None):
         return join.join_file(path, dict(mapping or {}))
 
 
-def save_upload(name: str, data: bytes, store: Path, mapping: Mapping | None = None):
-    """Import an uploaded file into the store (upsert by id, logged); returns the report."""
+def save_upload(name: str, data: bytes, store: Path, mapping: Mapping | None = None, **options):
+    """Import an uploaded file into the store (upsert by id, logged); returns the report.
+
+    ``options`` go to `kindred_map.store.import_file` (``who``, ``choices``)."""
     from kindred_map import store as stores
 
     with _as_file(name, data) as path:
-        return stores.import_file(path, Path(store), dict(mapping or {}))
+        return stores.import_file(path, Path(store), dict(mapping or {}), **options)
+
+
+def upload_columns(name: str, data: bytes) -> tuple[list[str], dict[str, list[str]]]:
+    """An uploaded file's columns and which record field each feeds as recognised."""
+    from kindred_map import ingest
+
+    with _as_file(name, data) as path:
+        columns = list(ingest.read_table(path).frame.columns)
+    return [c for c in columns if c != "row"], ingest.recognise_columns(columns)
+
+
+def upload_duplicates(name: str, data: bytes, store: Path, mapping: Mapping | None = None):
+    """Likely duplicates of an uploaded file's rows among stored projects
+    (`kindred_map.duplicates.find_in_file`)."""
+    from kindred_map import duplicates
+
+    with _as_file(name, data) as path:
+        return duplicates.find_in_file(path, Path(store), dict(mapping or {}))
 
 
 def store_path() -> Path:

@@ -1,7 +1,9 @@
 """Likely duplicates of uploaded rows among stored projects, and the editor's choice for each."""
 
 import io
+import secrets
 from difflib import SequenceMatcher
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -77,6 +79,19 @@ def likely_duplicates(incoming: pd.DataFrame, stored: pd.DataFrame) -> pd.DataFr
             )
     matches = pd.DataFrame(found, columns=MATCH_COLUMNS)
     return matches.sort_values(["row", "similarity"], ascending=[True, False], kind="stable")
+
+
+def find_in_file(
+    path: Path, target: Path, mapping: dict | None = None, source: str | None = None
+) -> pd.DataFrame:
+    """`likely_duplicates` of a file's rows, with the ids an import into ``target`` would
+    give them (retired projects count: a closed project sent again is worth a look)."""
+    from kindred_map import ingest, join, store
+
+    secret = store.read_secret(target) or secrets.token_bytes(32)
+    namespace = ingest.id_namespace(source if source else Path(path).stem)
+    projects, _ = join.prepare_file(Path(path), mapping, None, secret=secret, namespace=namespace)
+    return likely_duplicates(projects, store.read_projects(target, include_retired=True))
 
 
 def template_csv() -> bytes:

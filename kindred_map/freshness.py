@@ -4,7 +4,7 @@ from datetime import date
 
 import pandas as pd
 
-from kindred_map import dashboard, export
+from kindred_map import export
 
 FRESHNESS = {
     "checked": "checked in the last 12 months",
@@ -31,6 +31,8 @@ contact; a home-run (ward_only) project's address and postcode are left blank (i
 def status(projects: pd.DataFrame, today: date | None = None) -> pd.Series:
     """``checked``, ``stale`` or ``never`` per record, from ``last_checked`` (12 months, as the
     map's stale flag; an unreadable date counts as never checked)."""
+    from kindred_map import dashboard  # which imports this module for its filter
+
     checks = dashboard.check_status(projects["last_checked"], today)
     return checks.map({"": "checked", "stale": "stale", "not recorded": "never"})
 

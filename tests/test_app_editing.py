@@ -117,3 +117,34 @@ def test_a_stale_form_is_refused_with_who_changed_it(store_file):
     assert store.read_projects(store_file).set_index("id").loc[pid, "website"] == (
         "https://other.example"
     )
+
+
+def test_an_upload_lists_likely_duplicates_and_saves_the_editors_choice(store_file):
+    editor = auth.User("bob", "Bob", "editor")
+    app = _run(editor)
+    text = "Project,Postcode\nAardvark pantry,L1 8JQ\nZebra club,L20 4RW\n"
+    app.file_uploader(key="upload").set_value(("again.csv", text.encode(), "text/csv")).run()
+    _no_exception(app)
+    assert [r.key for r in app.radio] == ["duplicate_2"]
+    app.radio(key="duplicate_2").set_value("skip").run()
+    app.button(key="confirm_upload").click().run()
+    _no_exception(app)
+    assert "Saved: 1 new" in app.success[0].value
+    names = set(store.read_projects(store_file)["name"])
+    assert "Zebra club" in names and "Aardvark pantry" not in names
+    assert store.read_imports(store_file)["who"].iloc[-1] == "Bob"
+
+
+def test_the_freshness_filter_and_counts_follow_a_check(store_file):
+    pid = store.read_projects(store_file)["id"].iloc[0]
+    st.verify_project(store_file, pid, "Ann")
+    app = _run()
+    app.multiselect(key="fresh").set_value(["checked"]).run()
+    _no_exception(app)
+    checked = [m for m in app.metric if "in the last 12 months" in m.label]
+    assert checked[0].value == "1"
+    assert app.query_params["fresh"] == "checked"  # the link keeps it
+    shown = dashboard.shown_projects(
+        store.read_projects(store_file), dashboard.View(fresh=("checked",))
+    )
+    assert shown["id"].tolist() == [pid]
