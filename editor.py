@@ -133,7 +133,8 @@ def edit_section(store_file, user: auth.User, projects: pd.DataFrame) -> None:
         + (f" by {record['checked_by']}" if record["checked_by"] else "")
     )
     with st.form("edit_form"):
-        changes = _record_inputs("edit", record)
+        # Keyed by project and version: after any save the form shows the stored values again.
+        changes = _record_inputs("edit", record, f"_{pid}_{int(record['version'])}")
         if st.form_submit_button("Save changes"):
             changed = {k: v for k, v in changes.items() if str(v) != _shown(record[k])}
             _apply(
@@ -174,13 +175,14 @@ def _shown(value) -> str:
     return "" if value is None or (not isinstance(value, str) and pd.isna(value)) else str(value)
 
 
-def _record_inputs(prefix: str, record: pd.Series | None) -> dict:
-    """The form's inputs for FORM_FIELDS, filled from ``record``; their values."""
+def _record_inputs(prefix: str, record: pd.Series | None, suffix: str = "") -> dict:
+    """The form's inputs for FORM_FIELDS (keys ``{prefix}_{field}{suffix}``), filled from
+    ``record``; their values."""
     values = {}
     types = list(project_types())
     for name in FORM_FIELDS:
         now = "" if record is None else _shown(record[name])
-        key = f"{prefix}_{name}"
+        key = f"{prefix}_{name}{suffix}"
         if name == "type":
             values[name] = st.selectbox(
                 "Type", types, index=types.index(now) if now in types else 0, key=key

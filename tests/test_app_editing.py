@@ -86,7 +86,7 @@ def test_an_editor_signs_in_edits_checks_retires_and_undoes(store_file):
     assert set(EDITOR_KEYS) <= _keys(app)
     pid = "partner:a"
     app.selectbox(key="edit_pick").set_value(pid).run()
-    app.text_input(key="edit_postcode").input("L20 4RW")
+    app.text_input(key=f"edit_postcode_{pid}_1").input("L20 4RW")
     app.button[[b.label for b in app.button].index("Save changes")].click().run()
     _no_exception(app)
     assert "Saved" in app.success[0].value
@@ -110,7 +110,7 @@ def test_a_stale_form_is_refused_with_who_changed_it(store_file):
     app = _run(editor)
     pid = app.selectbox(key="edit_pick").value
     st.edit_project(store_file, pid, {"website": "https://other.example"}, 1, "Cat")
-    app.text_input(key="edit_name").input("Bob's new name")
+    app.text_input(key=f"edit_name_{pid}_1").input("Bob's new name")
     app.button[[b.label for b in app.button].index("Save changes")].click().run()
     _no_exception(app)
     assert any("changed by Cat" in e.value for e in app.error)

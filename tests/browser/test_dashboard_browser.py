@@ -291,13 +291,15 @@ OPEN_POPUP_JS = """([selector, tooltip]) => {
 
 
 def test_upload_shows_its_report_before_saving(
-    serve_dashboard, store_copy, page, network, screenshot
+    serve_dashboard, store_copy, page, network, screenshot, sign_in
 ):
     target = store_copy("dashboard-upload")
     url = serve_dashboard(target)
     projects, _, located = _expected(target, dashboard.View())
     before = target.stat().st_mtime_ns, target.stat().st_size
     _open(page, url, located)
+    assert page.locator('[data-testid="stFileUploaderDropzoneInput"]').count() == 0  # viewers
+    sign_in(page)
 
     page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(UPLOAD))
     page.get_by_text("Import report for dashboard_projects.csv").wait_for(timeout=STEP_TIMEOUT_MS)
