@@ -35,11 +35,9 @@ def _values(projects: pd.DataFrame, drop=("version",)) -> dict:
 
 @pytest.fixture
 def sample(tmp_path) -> Path:
-    """A copy of the shipped sample store, dated 1 June 2025 (its log has no import dates)."""
+    """A copy of the shipped sample store (written before history existed)."""
     target = tmp_path / "projects.gpkg"
     shutil.copy2(DEFAULT_STORE, target)
-    stamp = dt.datetime(2025, 6, 1, 9, 0, tzinfo=dt.UTC).timestamp()
-    os.utime(target, (stamp, stamp))
     return target
 
 
@@ -49,7 +47,8 @@ def test_the_sample_store_reads_as_migrated_and_migrates_on_first_write(sample):
     projects = store.read_projects(sample, include_retired=True)
     assert sample.read_bytes() == untouched  # reading never writes
     assert len(baseline) == len(projects) and set(baseline["action"]) == {"baseline"}
-    assert set(baseline["at"]) == {"2025-06-01T09:00:00+00:00"}
+    first_import = store.read_imports(sample)["imported_at"].min()
+    assert first_import and set(baseline["at"]) == {first_import}
     assert set(projects["version"]) == {1}
 
     one = projects["id"].iloc[0]
@@ -62,9 +61,21 @@ def test_the_sample_store_reads_as_migrated_and_migrates_on_first_write(sample):
         baseline.drop(columns="event_id").sort_values("project_id").reset_index(drop=True),
     )
     after = store.read_projects(sample, include_retired=True)
-    assert set(after["created_at"]) == {"2025-06-01T09:00:00+00:00"}
+    assert set(after["created_at"]) == {first_import}
     log = store.read_imports(sample)
     assert log["import_id"].tolist() == list(range(1, len(log) + 1))
+
+
+def test_a_store_whose_log_has_no_dates_counts_from_the_files_time(sample, tmp_path):
+    undated = tmp_path / "undated.gpkg"
+    log = store.read_imports(sample).assign(imported_at="")
+    store.write_store(store.read_projects(sample), log, undated, "2025-01-01T00:00:00Z")
+    stamp = dt.datetime(2025, 6, 1, 9, 0, tzinfo=dt.UTC).timestamp()
+    os.utime(undated, (stamp, stamp))
+    assert set(st.read_history(undated)["at"]) == {"2025-06-01T09:00:00+00:00"}
+    st.verify_project(undated, store.read_projects(undated)["id"].iloc[0], "ann")
+    baseline = st.read_history(undated).query("action == 'baseline'")
+    assert set(baseline["at"]) == {"2025-06-01T09:00:00+00:00"}
 
 
 def test_each_change_is_in_the_history_with_before_and_after(sample):
