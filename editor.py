@@ -17,7 +17,7 @@ SIGNED_IN = "signed_in_user"
 OPENED = "opened_versions"
 """Session key: {project id: the version the editor opened}, for the conflict check."""
 DONE = "editor_message"
-FORM_FIELDS = (
+ADD_FIELDS = (
     "name",
     "type",
     "organisation",
@@ -30,7 +30,7 @@ FORM_FIELDS = (
     "lat",
     "lon",
 )
-"""Fields offered in the add and edit forms (the CLI and Python can set every RECORD_FIELD)."""
+"""Fields of the add form (the edit form offers every editable field)."""
 MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:])")
 
 
@@ -134,7 +134,9 @@ def edit_section(store_file, user: auth.User, projects: pd.DataFrame) -> None:
     )
     with st.form("edit_form"):
         # Keyed by project and version: after any save the form shows the stored values again.
-        changes = _record_inputs("edit", record, f"_{pid}_{int(record['version'])}")
+        changes = _record_inputs(
+            "edit", record, f"_{pid}_{int(record['version'])}", stewardship.EDITABLE_FIELDS
+        )
         if st.form_submit_button("Save changes"):
             changed = {k: v for k, v in changes.items() if str(v) != _shown(record[k])}
             _apply(
@@ -175,12 +177,14 @@ def _shown(value) -> str:
     return "" if value is None or (not isinstance(value, str) and pd.isna(value)) else str(value)
 
 
-def _record_inputs(prefix: str, record: pd.Series | None, suffix: str = "") -> dict:
-    """The form's inputs for FORM_FIELDS (keys ``{prefix}_{field}{suffix}``), filled from
+def _record_inputs(
+    prefix: str, record: pd.Series | None, suffix: str = "", names=ADD_FIELDS
+) -> dict:
+    """The form's inputs for ``names`` (keys ``{prefix}_{field}{suffix}``), filled from
     ``record``; their values."""
     values = {}
     types = list(project_types())
-    for name in FORM_FIELDS:
+    for name in names:
         now = "" if record is None else _shown(record[name])
         key = f"{prefix}_{name}{suffix}"
         if name == "type":

@@ -133,8 +133,8 @@ def apply_choices(
     if unknown:
         raise ValueError(f"unknown duplicate choice(s) {sorted(unknown)}; choose from {CHOICES}")
     rows = projects["_row"].astype(int)
-    decided = rows.map(lambda row: choices.get(row, ("keep both", ""))[0])
-    target = rows.map(lambda row: choices.get(row, ("", ""))[1])
+    decided = rows.map(lambda row: choices.get(row, ("keep both", ""))[0]).astype(str)
+    target = rows.map(lambda row: str(choices.get(row, ("", ""))[1])).astype(str)
     projects = projects.copy()
     projects.loc[decided.eq("merge"), "id"] = target[decided.eq("merge")]
     skipped = decided.eq("skip")
