@@ -14,6 +14,8 @@ Contract (issues 12, 13 and 15 build on it; a PostGIS backend keeps the same tab
   undo that removes a project an import created writes the removed record with
   ``"removed": true``), ``version INTEGER`` (the record's version after the event; 0 after a
   removal).
+- The events hold home-run (``ward_only``) projects' true positions, like the projects table:
+  the history is shown to signed-in editors only and never leaves the store.
 - A record's JSON holds every field of ``store.STORE_FIELDS`` (which includes lon/lat, the
   point) with the store's types: numbers as numbers, NULL for missing, booleans as booleans.
   Replaying ``after`` of a project's last event up to a date gives the project as of that date.
