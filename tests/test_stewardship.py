@@ -204,6 +204,14 @@ def test_undo_import_restores_every_field_and_keeps_later_edits(tmp_path):
     wanted["partner:p2"] = _values(kept.loc[["partner:p2"]].reset_index())["partner:p2"]
     wanted["partner:p3"] = _values(kept.loc[["partner:p3"]].reset_index())["partner:p3"]
     assert after == wanted
+    points = store.read_projects(target, include_retired=True).set_index("id").geometry
+    old = before.set_index("id").geometry
+    assert (
+        points.loc[old.index]
+        .geom_equals_exact(old, tolerance=0)
+        .drop(["partner:p2", "partner:p3"])
+        .all()
+    )
     events = st.read_history(target)
     undo = events[events["action"] == "undo"]
     assert set(undo["import_id"]) == {report.import_id} and len(undo) == 3
