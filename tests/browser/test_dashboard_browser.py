@@ -329,7 +329,7 @@ def test_upload_shows_its_report_before_saving(
     shown_popup = page.wait_for_function(
         OPEN_POPUP_JS, arg=[MAP_FRAME, html.escape(XSS)], timeout=STEP_TIMEOUT_MS
     ).json_value()
-    screenshot(page.locator(MAP_FRAME), "dashboard_escaped_popup")
+    screenshot(page.locator(MAP_FRAME).first, "dashboard_escaped_popup")
     assert shown_popup["text"].startswith(XSS), shown_popup
     assert shown_popup["images"] == 0
     assert page.locator('img[src="x"]').count() == 0
