@@ -260,6 +260,18 @@ def cmd_undo_import(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_imports(args: argparse.Namespace) -> int:
+    from kindred_map import store
+
+    log = store.read_imports(Path(args.store))
+    for entry in log.itertuples():
+        print(
+            f"{entry.import_id:>4}  {entry.imported_at or '(no date)'}  {entry.who or '-'}  "
+            f"{entry.file}: {entry.new} new, {entry.updated} updated, {entry.unchanged} unchanged"
+        )
+    return 0
+
+
 def cmd_freshness(args: argparse.Namespace) -> int:
     from kindred_map import freshness, store
 
@@ -308,6 +320,7 @@ def _add_stewardship_commands(commands) -> None:
         "undo-import", "revert one import batch (later changes kept)", cmd_undo_import, False, False
     )
     undo.add_argument("import_id", type=int, help="the import's number (kindred-map import says)")
+    command("imports", "the import log: number, when, who, file, counts", cmd_imports, False, False)
     fresh = command(
         "freshness",
         "counts of checked, stale and never-checked projects",

@@ -328,6 +328,8 @@ def test_the_cli_does_each_change_and_shows_the_history(sample, tmp_path, capsys
     partner = _csv(tmp_path / "partner.csv", "id,name,postcode\na,Hub,L1 8JQ\n")
     assert main(["import", str(partner), *where]) == 0
     number = capsys.readouterr().out.split("undo-import ")[1].split(")")[0]
+    assert main(["imports", "--store", str(sample)]) == 0
+    assert f"{number:>4}" in capsys.readouterr().out.splitlines()[-1]
     assert main(["undo-import", number, *where]) == 0
     assert "1 removed" in capsys.readouterr().out
     sheet = tmp_path / "calls.csv"
