@@ -4,14 +4,14 @@ Streamlit code only (like app.py, which calls it); the work is in `kindred_map.s
 `kindred_map.freshness` and `kindred_map.auth`. Viewers (not signed in) get none of it except
 the freshness counts, and nothing here writes unless an editor is signed in."""
 
-import re
 from datetime import date
 
 import pandas as pd
 import streamlit as st
 
-from kindred_map import auth, dashboard, duplicates, freshness, stewardship, store
+from kindred_map import auth, duplicates, freshness, stewardship, store, upload
 from kindred_map.schema import LOCATION_PRECISIONS, project_types
+from kindred_map.text import md_escape
 
 SIGNED_IN = "signed_in_user"
 OPENED = "opened_versions"
@@ -31,7 +31,6 @@ ADD_FIELDS = (
     "lon",
 )
 """Fields of the add form (the edit form offers every editable field)."""
-MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:])")
 
 
 def current_user() -> auth.User | None:
@@ -72,7 +71,7 @@ def sign_in_box() -> auth.User | None:
 
 def _md(text) -> str:
     """Text shown in Markdown exactly as typed (partner data is data, never markup)."""
-    return MARKDOWN.sub(r"\\\1", str(text))
+    return md_escape(str(text))
 
 
 def freshness_counts(projects: pd.DataFrame) -> None:
@@ -129,8 +128,10 @@ def edit_section(store_file, user: auth.User, projects: pd.DataFrame) -> None:
     opened = st.session_state.setdefault(OPENED, {})
     opened.setdefault(pid, int(record["version"]))
     st.caption(
-        f"Version {int(record['version'])}; last checked {record['last_checked'] or 'never'}"
-        + (f" by {record['checked_by']}" if record["checked_by"] else "")
+        _md(
+            f"Version {int(record['version'])}; last checked {record['last_checked'] or 'never'}"
+            + (f" by {record['checked_by']}" if record["checked_by"] else "")
+        )
     )
     with st.form("edit_form"):
         # Keyed by project and version: after any save the form shows the stored values again.
@@ -321,7 +322,7 @@ def upload_templates() -> None:
 
 def column_mapping(name: str, data: bytes) -> dict[str, str]:
     """Let the editor choose which file column feeds each main field (recognised ones first)."""
-    columns, found = dashboard.upload_columns(name, data)
+    columns, found = upload.upload_columns(name, data)
     options = [NOT_USED, *columns]
     mapping = {}
     with st.expander("Columns: which column is which", expanded=False):
@@ -340,7 +341,7 @@ def column_mapping(name: str, data: bytes) -> dict[str, str]:
 
 def duplicate_choices(name: str, data: bytes, store_file, mapping: dict) -> dict:
     """Likely duplicates of the file's rows in the store, each with merge / keep both / skip."""
-    found = dashboard.upload_duplicates(name, data, store_file, mapping)
+    found = upload.upload_duplicates(name, data, store_file, mapping)
     if found.empty:
         return {}
     st.warning(
@@ -351,7 +352,7 @@ def duplicate_choices(name: str, data: bytes, store_file, mapping: dict) -> dict
     for row, matches in found.groupby("row", sort=True):
         best = matches.iloc[0]
         choice = st.radio(
-            f"Row {row}: {best['name']} ~ stored {best['stored_name']} ({best['why']})",
+            _md(f"Row {row}: {best['name']} ~ stored {best['stored_name']} ({best['why']})"),
             duplicates.CHOICES,
             index=1,
             horizontal=True,

@@ -31,9 +31,9 @@ contact; a home-run (ward_only) project's address and postcode are left blank (i
 def status(projects: pd.DataFrame, today: date | None = None) -> pd.Series:
     """``checked``, ``stale`` or ``never`` per record, from ``last_checked`` (12 months, as the
     map's stale flag; an unreadable date counts as never checked)."""
-    from kindred_map import dashboard  # which imports this module for its filter
+    from kindred_map import tables  # which imports the view, which filters by freshness
 
-    checks = dashboard.check_status(projects["last_checked"], today)
+    checks = tables.check_status(projects["last_checked"], today)
     return checks.map({"": "checked", "stale": "stale", "not recorded": "never"})
 
 

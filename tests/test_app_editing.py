@@ -6,8 +6,9 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from kindred_map import auth, dashboard, store
+from kindred_map import auth, store, upload
 from kindred_map import stewardship as st
+from kindred_map import view as views
 from kindred_map.paths import DEFAULT_STORE, PROJECT_ROOT
 
 APP = PROJECT_ROOT / "app.py"
@@ -24,7 +25,7 @@ def store_file(tmp_path, monkeypatch) -> Path:
     partner.write_text("id,name,postcode\na,Aardvark Pantry,L1 8JQ\n", encoding="utf-8")
     store.import_file(partner, path, who="importer")
     for name, value in (
-        (dashboard.STORE_ENV, path),
+        (upload.STORE_ENV, path),
         ("KINDRED_MAP_BASEMAP", "none"),
         (auth.USERS_ENV, tmp_path / "users.json"),
     ):
@@ -144,7 +145,5 @@ def test_the_freshness_filter_and_counts_follow_a_check(store_file):
     checked = [m for m in app.metric if "in the last 12 months" in m.label]
     assert checked[0].value == "1"
     assert app.query_params["fresh"] == "checked"  # the link keeps it
-    shown = dashboard.shown_projects(
-        store.read_projects(store_file), dashboard.View(fresh=("checked",))
-    )
+    shown = views.shown_projects(store.read_projects(store_file), views.View(fresh=("checked",)))
     assert shown["id"].tolist() == [pid]

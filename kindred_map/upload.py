@@ -1,0 +1,98 @@
+"""Uploads and the store: preview or save an uploaded file, where the store is."""
+
+import contextlib
+import os
+import re
+import tempfile
+import unicodedata
+from collections.abc import Mapping
+from pathlib import Path
+
+from kindred_map.paths import DEFAULT_STORE
+
+STORE_ENV = "KINDRED_MAP_STORE"
+
+
+NAME_MAX_CHARS = 80
+"""Longest stem kept from an uploaded file's name (file systems allow 255 bytes)."""
+SUFFIX_MAX_CHARS = 10
+_UNSAFE = re.compile(r"[^A-Za-z0-9 ._()+-]+")
+
+
+def safe_file_name(name: str) -> str:
+    """An uploaded file's name made safe to use as a file name: the last path part, accents
+    folded to ASCII, anything but letters, digits, spaces and ``._()+-`` replaced by ``_``,
+    no leading dots, the stem cut to NAME_MAX_CHARS characters (the suffix kept, as readers
+    go by it); "upload" when nothing is left.
+
+    The browser sends the name: it is data, so it never becomes a path as given (a
+    300-character name, ``../``, NUL or a Windows device name cannot reach the file system)."""
+    last = re.split(r"[/\\]", str(name or ""))[-1]
+    folded = unicodedata.normalize("NFKD", last).encode("ascii", "ignore").decode("ascii")
+    cleaned = _UNSAFE.sub("_", folded).strip(" .")
+    stem, dot, suffix = cleaned.rpartition(".")
+    if not dot or len(suffix) > SUFFIX_MAX_CHARS:
+        stem, suffix = cleaned, ""
+    stem = stem[:NAME_MAX_CHARS].strip(" .") or "upload"
+    return f"{stem}.{suffix.lower()}" if suffix else stem
+
+
+@contextlib.contextmanager
+def _as_file(name: str, data: bytes):
+    """The uploaded bytes as a file in a temporary folder, named by `safe_file_name`."""
+    with tempfile.TemporaryDirectory(prefix="kindred-upload-") as folder:
+        path = Path(folder) / safe_file_name(name)
+        path.write_bytes(data)
+        yield path
+
+
+def preview_upload(name: str, data: bytes, mapping: Mapping | None = None):
+    """Read, check, place and join an uploaded file without storing it: (projects, report)."""
+    from kindred_map import join
+
+    with _as_file(name, data) as path:
+        return join.join_file(path, dict(mapping or {}))
+
+
+def save_upload(name: str, data: bytes, store: Path, mapping: Mapping | None = None, **options):
+    """Import an uploaded file into the store (upsert by id, logged); returns the report.
+
+    ``options`` go to `kindred_map.store.import_file` (``who``, ``choices``)."""
+    from kindred_map import store as stores
+
+    with _as_file(name, data) as path:
+        return stores.import_file(path, Path(store), dict(mapping or {}), **options)
+
+
+def upload_columns(name: str, data: bytes) -> tuple[list[str], dict[str, list[str]]]:
+    """An uploaded file's columns and which record field each feeds as recognised."""
+    from kindred_map import ingest
+
+    with _as_file(name, data) as path:
+        columns = list(ingest.read_table(path).frame.columns)
+    return [c for c in columns if c != "row"], ingest.recognise_columns(columns)
+
+
+def upload_duplicates(name: str, data: bytes, store: Path, mapping: Mapping | None = None):
+    """Likely duplicates of an uploaded file's rows among stored projects
+    (`kindred_map.duplicates.find_in_file`)."""
+    from kindred_map import duplicates
+
+    with _as_file(name, data) as path:
+        return duplicates.find_in_file(path, Path(store), dict(mapping or {}))
+
+
+def store_path() -> Path:
+    """The project store: env KINDRED_MAP_STORE (read now, not at import), else the default."""
+    configured = os.environ.get(STORE_ENV, "").strip()
+    return Path(configured) if configured else Path(DEFAULT_STORE)
+
+
+def store_signature(path: Path) -> tuple[str, int, int]:
+    """(path, modification time, size): changes whenever the store is rewritten."""
+    path = Path(path)
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return str(path), 0, 0
+    return str(path), stat.st_mtime_ns, stat.st_size
