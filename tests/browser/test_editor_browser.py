@@ -31,9 +31,16 @@ def _wait_for_count(page, label: str, value: int) -> None:
     )
 
 
+IDLE_JS = """() => !document.querySelector(
+    '[data-testid="stStatusWidgetRunningIcon"], [data-testid="stStatusWidgetRunningManIcon"]')"""
+"""True when Streamlit is not running the script (its "running" icon is gone)."""
+
+
 def _button(page, name: str):
-    """The one button called ``name`` once the page has finished rerunning (a rerun keeps the
-    previous run's elements on screen for a moment)."""
+    """The one button called ``name`` once the page has finished rerunning (a click during a
+    rerun may be lost; a rerun keeps the previous run's elements on screen for a moment)."""
+    time.sleep(0.5)
+    page.wait_for_function(IDLE_JS, timeout=STEP_TIMEOUT_MS)
     buttons = page.get_by_role("button", name=name, exact=True)
     deadline = time.monotonic() + STEP_TIMEOUT_MS / 1000
     while buttons.count() != 1 and time.monotonic() < deadline:
@@ -68,6 +75,7 @@ def test_an_editors_day(serve_dashboard, store_copy, page, screenshot, sign_in, 
     first = store.read_projects(target)["id"].iloc[0]
     form = page.locator('[data-testid="stForm"]').filter(has_text="Save changes")
     form.get_by_label("Postcode").fill("L1 8JQ")
+    page.wait_for_function(IDLE_JS, timeout=STEP_TIMEOUT_MS)
     form.get_by_role("button", name="Save changes").click()
     _done(page, r"^Saved ")
     fixed = store.read_projects(target).set_index("id").loc[first]
@@ -76,7 +84,10 @@ def test_an_editors_day(serve_dashboard, store_copy, page, screenshot, sign_in, 
 
     for number in range(3):
         _button(page, "Checked today").click()
-        _wait_for_count(page, "Checked in the last 12", number + 1)
+        try:
+            _wait_for_count(page, "Checked in the last 12", number + 1)
+        finally:
+            screenshot(page, f"editor_checked_{number + 1}")
         _pick_next_project(page)
     _wait_for_count(page, "Never checked", never - 3)
 
