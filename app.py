@@ -592,7 +592,7 @@ def map_page() -> None:
         st.stop()
     shown = shown_projects(signature, view)
     st.markdown(f"**{tables.counts_text(shown, len(projects))}**")
-    editor.freshness_counts(projects)
+    editor.freshness_counts(projects if view.examples else projects[~projects["synthetic"]])
     if not view.examples:
         st.caption("Illustrative examples are hidden: every figure counts real projects only.")
     # The searches and the area chooser beside the map; on a phone (columns stacked) they come

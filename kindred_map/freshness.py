@@ -45,9 +45,11 @@ def counts(projects: pd.DataFrame, today: date | None = None) -> dict[str, int]:
 
 def needs_checking(projects: pd.DataFrame, today: date | None = None) -> pd.DataFrame:
     """Stale and never-checked records, oldest check first (never checked before any date),
-    then by name; with their ``freshness``."""
+    then by name; with their ``freshness``. Illustrative (synthetic) records are left out:
+    there is no one to call."""
     fresh = status(projects, today)
-    due = pd.DataFrame(projects[fresh.ne("checked")]).assign(freshness=fresh)
+    real = ~projects["synthetic"].astype(bool) if "synthetic" in projects else True
+    due = pd.DataFrame(projects[fresh.ne("checked") & real]).assign(freshness=fresh)
     when = due["last_checked"].where(due["freshness"].eq("stale"), "")  # ISO dates sort as text
     order = pd.DataFrame({"when": when, "name": due["name"].str.casefold()})
     return due.loc[order.sort_values(["when", "name"], kind="stable").index]

@@ -45,6 +45,11 @@ def test_needs_checking_puts_never_checked_first_then_the_oldest_check():
     assert due["id"].tolist() == ["c", "a", "d", "b"]
 
 
+def test_illustrative_records_are_not_on_the_list():
+    projects = _projects().assign(synthetic=[True, False, False, False, False])
+    assert freshness.needs_checking(projects, TODAY)["id"].tolist() == ["c", "d", "b"]
+
+
 def test_the_call_sheet_never_carries_a_home_address():
     sheet = freshness.call_sheet(_projects(), TODAY)
     assert list(sheet.columns) == list(freshness.CALL_SHEET_COLUMNS)
