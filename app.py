@@ -11,6 +11,7 @@ import numpy as np
 import streamlit as st
 from streamlit_folium import st_folium
 
+import editor
 from kindred_map import (
     assets,
     boundaries,
@@ -19,6 +20,7 @@ from kindred_map import (
     coverage,
     export,
     figures,
+    freshness,
     hours,
     maps,
     mapview,
@@ -121,8 +123,8 @@ def map_payload(signature: tuple, view: views.View, today: date) -> str:
 
 
 @st.cache_data(max_entries=4, show_spinner="Checking the file...")
-def preview_upload(name: str, data: bytes):
-    return upload.preview_upload(name, data)
+def preview_upload(name: str, data: bytes, mapping: tuple = ()):
+    return upload.preview_upload(name, data, dict(mapping))
 
 
 @st.cache_data
@@ -201,6 +203,13 @@ def sidebar() -> None:
             help="Home-run projects carry no decile (it would place them too precisely), so "
             "they drop out when a decile is chosen.",
         )
+        st.multiselect(
+            "Freshness (when last checked)",
+            list(freshness.FRESHNESS),
+            format_func=freshness.FRESHNESS.get,
+            key="fresh",
+            placeholder="Checked, stale or never checked",
+        )
         st.toggle(
             "Show illustrative examples",
             key="examples",
@@ -261,6 +270,7 @@ def sidebar() -> None:
         st.selectbox(
             "Background map", list(maps.BASEMAPS), format_func=BASEMAP_LABELS.get, key="basemap"
         )
+        editor.sign_in_box()
 
 
 def postcode_search(view: views.View, shown) -> None:
@@ -520,12 +530,13 @@ def coverage_section(view: views.View, signature: tuple) -> None:
         st.caption(ranked.attrs["note"])
 
 
-def upload_section(store_file) -> None:
+def upload_section(store_file, user) -> None:
     st.subheader("Add projects from a spreadsheet")
     st.caption(
         "CSV or XLSX. Nothing is saved until you confirm; then the project store is updated "
         "by project id (importing the same file twice changes nothing)."
     )
+    editor.upload_templates()
     uploaded = st.file_uploader("Project file", type=["csv", "xlsx"], key="upload")
     if uploaded is None:
         return
@@ -533,7 +544,8 @@ def upload_section(store_file) -> None:
     name = upload.safe_file_name(uploaded.name)
     shown_name = md_escape(uploaded.name)
     try:
-        projects, report = preview_upload(name, data)
+        mapping = editor.column_mapping(name, data)
+        projects, report = preview_upload(name, data, tuple(mapping.items()))
     except ValueError as error:
         st.error(f"{shown_name} could not be read: {md_escape(error)}")
         return
@@ -555,15 +567,17 @@ def upload_section(store_file) -> None:
     if not len(projects):
         st.warning("No row could be placed: nothing to save.")
         return
+    choices = editor.duplicate_choices(name, data, store_file, mapping)
     upload_id = (uploaded.name, hashlib.sha256(data).hexdigest(), str(store_file))
     saved = st.session_state.get(SAVED_UPLOAD)
     if saved and saved[0] == upload_id:
         st.success(saved[1])
     elif st.button(f"Save {len(projects):,} projects to the store", key="confirm_upload"):
-        result = upload.save_upload(name, data, store_file)
+        result = upload.save_upload(name, data, store_file, mapping, who=user.name, choices=choices)
         message = (
             f"Saved: {result.new or 0:,} new, {result.updated or 0:,} updated, "
-            f"{result.unchanged or 0:,} unchanged."
+            f"{result.unchanged or 0:,} unchanged (import {result.import_id}; undo it under "
+            "Imports)."
         )
         st.session_state[SAVED_UPLOAD] = (upload_id, message)
         st.rerun()  # the map, counts and table now read the updated store
@@ -597,6 +611,7 @@ def map_page() -> None:
         st.stop()
     shown = shown_projects(signature, view)
     st.markdown(f"**{tables.counts_text(shown, len(projects))}**")
+    editor.freshness_counts(projects if view.examples else projects[~projects["synthetic"]])
     if not view.examples:
         st.caption("Illustrative examples are hidden: every figure counts real projects only.")
     # The searches and the area chooser beside the map; on a phone (columns stacked) they come
@@ -613,7 +628,10 @@ def map_page() -> None:
     keep_view_in_url(views.view_from_state(st.session_state))
     projects_table(view, signature, shown, today)
     coverage_section(view, signature)
-    upload_section(store_file)
+    user = editor.current_user()
+    if user is not None:  # viewers get no editor controls at all
+        upload_section(store_file, user)
+        editor.editor_panel(store_file, user)
 
 
 # --- the change page ----------------------------------------------------------------------

@@ -18,14 +18,10 @@ Rules (issue 13, on the history contract of issue 12):
 
 import datetime as dt
 import json
-import sqlite3
 from pathlib import Path
 
 import geopandas as gpd
 import pandas as pd
-
-EVENT_COLUMNS = ("event_id", "project_id", "at", "action", "after")
-"""The history columns a replay reads (the contract's table has more)."""
 
 
 def cutoff(when: "str | dt.date | dt.datetime") -> pd.Timestamp:
@@ -58,9 +54,10 @@ def event_times(events: pd.DataFrame) -> pd.Series:
     return times
 
 
-def records_as_of(events: pd.DataFrame, when) -> list[dict]:
-    """The records of the projects open at ``when``, from history events (contract columns
-    event_id, project_id, at, after), in project id order."""
+def records_as_of(events: pd.DataFrame, when, include_retired: bool = False) -> list[dict]:
+    """The records of the projects open at ``when`` (and retired by then, with
+    ``include_retired``), from history events (contract columns event_id, project_id, at,
+    after), in project id order. Removed projects (an undone import) are never included."""
     if not len(events):
         return []
     limit = cutoff(when)
@@ -69,63 +66,19 @@ def records_as_of(events: pd.DataFrame, when) -> list[dict]:
     out = []
     for text in last.sort_values("project_id")["after"]:
         record = json.loads(text)
-        if record.get("removed") or str(record.get("retired_at") or "").strip():
+        retired = bool(str(record.get("retired_at") or "").strip())
+        if record.get("removed") or (retired and not include_retired):
             continue
         out.append(record)
     return out
 
 
-def read_events(path: Path) -> pd.DataFrame:
-    """The store's history events (EVENT_COLUMNS, in order). A store without a history table
-    gives one ``baseline`` event per project at its first import (else the file's time)."""
-    from kindred_map import store
-
-    path = store.store_target(path)
-    if not path.exists():
-        return pd.DataFrame(columns=list(EVENT_COLUMNS))
-    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
-        if conn.execute(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'history'"
-        ).fetchone():
-            rows = conn.execute(
-                f"SELECT {', '.join(EVENT_COLUMNS)} FROM history ORDER BY event_id"
-            ).fetchall()
-            return pd.DataFrame(rows, columns=list(EVENT_COLUMNS))
-    projects = store.read_projects(path)
-    imported = store.read_imports(path)["imported_at"]
-    imported = imported[imported.ne("")]
-    if len(imported):
-        at = str(imported.min())
-    else:
-        at = pd.Timestamp(path.stat().st_mtime, unit="s", tz="UTC").isoformat(timespec="seconds")
-    frame = pd.DataFrame(projects.drop(columns="geometry"))
-    afters = [
-        json.dumps(r, default=str)
-        for r in frame.astype(object).where(frame.notna(), None).to_dict("records")
-    ]
-    return pd.DataFrame(
-        {
-            "event_id": range(1, len(frame) + 1),
-            "project_id": frame["id"].to_numpy(),
-            "at": at,
-            "action": "baseline",
-            "after": afters,
-        },
-        columns=list(EVENT_COLUMNS),
-    )
-
-
-def projects_as_of(path: Path, when) -> gpd.GeoDataFrame:
+def projects_as_of(path: Path, when, include_retired: bool = False) -> gpd.GeoDataFrame:
     """The store's projects open at ``when`` with their values then (see the module rules),
-    as `store.read_projects` gives them: store columns, points in EPSG:4326, sorted by id."""
-    from kindred_map import store
+    as `store.read_projects` gives them: store columns, points in EPSG:4326, sorted by id.
+    A store not yet migrated replays the baseline events its next write will store."""
+    from kindred_map import stewardship, store
 
-    records = records_as_of(read_events(path), when)
-    frame = pd.DataFrame(records, columns=list(store.STORE_FIELDS)).astype(object)
-    lon = pd.to_numeric(frame["lon"], errors="coerce")
-    lat = pd.to_numeric(frame["lat"], errors="coerce")
-    points = gpd.points_from_xy(lon, lat)
-    projects = store.conform(gpd.GeoDataFrame(frame, geometry=points, crs=store.WGS84))
-    located = lon.notna().to_numpy() & lat.notna().to_numpy()
-    projects.loc[~located, "geometry"] = None
+    records = records_as_of(stewardship.read_history(path), when, include_retired)
+    projects = store.from_records(records)
     return projects.sort_values("id", kind="stable").reset_index(drop=True)

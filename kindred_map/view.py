@@ -6,7 +6,7 @@ from dataclasses import dataclass, fields, replace
 
 import geopandas as gpd
 
-from kindred_map import coverage, filters, hours, privacy
+from kindred_map import coverage, filters, freshness, hours, privacy
 from kindred_map.figures import AREA_FILTER_LEVELS, LEVELS, MEASURES, area_choices
 from kindred_map.schema import project_types, resolve_types
 
@@ -42,6 +42,8 @@ class View:
     deaneries: tuple[str, ...] = ()
     wards: tuple[str, ...] = ()
     imd: tuple[int, ...] = ()
+    fresh: tuple[str, ...] = ()
+    """Freshness statuses shown (`kindred_map.freshness.FRESHNESS`); empty: all."""
     layer: str = "ward"
     measure: str = "projects"
     postcode: str = ""
@@ -66,7 +68,7 @@ BOOL_FIELDS = ("gaps", "clusters", "examples")
 POSITION_LIMITS = {"zoom": (6, 18), "lat": (49.0, 61.0), "lon": (-9.0, 2.0)}
 """A map position in a link: zoom and centre near the region (Great Britain's extent)."""
 POSITION_DECIMALS = 5
-LIST_FIELDS = ("types", "boroughs", "deaneries", "wards", "imd")
+LIST_FIELDS = ("types", "boroughs", "deaneries", "wards", "imd", "fresh")
 QUERY_NAMES = {"open_at": "open"}
 """View fields whose link parameter has another name (the rest use the field's name)."""
 
@@ -154,6 +156,11 @@ def view_from_query(params: Mapping) -> tuple[View, list[str]]:
         if decile is not None and decile not in deciles:
             deciles.append(decile)
     chosen["imd"] = tuple(sorted(deciles))
+    fresh = _split(params.get("fresh"))
+    for status in fresh:
+        if status not in freshness.FRESHNESS:
+            problems.append(f"Ignored unknown freshness {status!r} in the link")
+    chosen["fresh"] = tuple(s for s in freshness.FRESHNESS if s in fresh)
     for name, options in (("layer", LEVELS), ("measure", MEASURES)):
         text = _last(params.get(name))
         if text and text not in options:
@@ -287,7 +294,7 @@ def shown_projects(projects: gpd.GeoDataFrame, view: View) -> gpd.GeoDataFrame:
     with an IMD decile filter they drop out (they carry no decile). Illustrative (synthetic)
     records are left out unless ``view.examples``."""
     masked = privacy.mask_ward_only(projects)
-    return filters.filter_projects(
+    shown = filters.filter_projects(
         masked,
         types=list(view.types),
         boroughs=list(view.boroughs),
@@ -296,6 +303,9 @@ def shown_projects(projects: gpd.GeoDataFrame, view: View) -> gpd.GeoDataFrame:
         imd_deciles=list(view.imd),
         include_synthetic=view.examples,
     )
+    if view.fresh:
+        shown = shown[freshness.status(shown).isin(view.fresh).to_numpy()]
+    return shown
 
 
 def open_words(view: View) -> str:
