@@ -52,7 +52,7 @@ def _read_projects(args: argparse.Namespace):
     """The store's projects; illustrative (synthetic) ones only with --include-synthetic."""
     from kindred_map import export, store
 
-    projects = store.read_projects(Path(args.store))
+    projects = store.read_projects(store.locate(args.store))
     return export.real_projects(projects, args.include_synthetic)
 
 
@@ -147,7 +147,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 
     mapping = _parse_mapping(args.map)
     report = store.import_file(
-        Path(args.file), Path(args.store), mapping, args.sheet, source=args.source
+        Path(args.file), store.locate(args.store), mapping, args.sheet, source=args.source
     )
     _print_report(report, args.report_csv)
     if report.imported == 0 or (args.strict and report.rejected):
@@ -196,10 +196,10 @@ def cmd_export(args: argparse.Namespace) -> int:
         "imd_deciles": args.imd_decile,
         "include_synthetic": args.include_synthetic,
     }
-    everything = store.read_projects(Path(args.store))
+    everything = store.read_projects(store.locate(args.store))
     projects = filters.filter_projects(everything, **chosen)
     described = filters.describe_filters(**chosen)
-    parameters = {"Project store": Path(args.store).name, **described}
+    parameters = {"Project store": store.shown_name(args.store), **described}
     figures = None
     if args.distance is not None:
         reachable = filters.filter_projects(
@@ -287,7 +287,7 @@ def cmd_profile(args: argparse.Namespace) -> int:
         types=args.types,
         distance_m=args.distance,
         include_synthetic=args.include_synthetic,
-        store_path=Path(args.store),
+        store_path=args.store,
     )
     if args.all:
         written = profile.write_all(Path(args.out), args.borough, ctx, args.format)
@@ -322,6 +322,26 @@ def _new_password(from_stdin: bool) -> str:
     if getpass.getpass("Password again: ") != first:
         raise ValueError("the two passwords differ")
     return first
+
+
+def cmd_store(args: argparse.Namespace) -> int:
+    from kindred_map import pgstore, store
+
+    if args.action in ("init", "migrate"):
+        print(store.init(store.locate(args.store), create=args.action == "init"))
+    elif args.action == "grant-reader":
+        if not pgstore.is_dsn(args.store):
+            raise ValueError("grant-reader needs a PostGIS store: --store postgresql://...")
+        password = sys.stdin.readline().rstrip("\n") if args.password_stdin else None
+        pgstore.grant_reader(args.store, args.name, password)
+        print(f"{args.name} may read {', '.join(pgstore.READER_VIEWS)} and nothing else")
+    else:
+        counts = store.copy(store.locate(args.source), store.locate(args.destination))
+        print(
+            f"copied {counts['projects']:,} projects and {counts['imports']:,} import log entries "
+            f"to {store.shown_name(args.destination)}; read back, identical"
+        )
+    return 0
 
 
 def cmd_users(args: argparse.Namespace) -> int:
@@ -572,6 +592,33 @@ def build_parser() -> argparse.ArgumentParser:
         "kindred-map dashboard --server.port 8502.",
     )
     board.set_defaults(func=cmd_dashboard, streamlit_options=[])
+
+    stores = commands.add_parser(
+        "store",
+        help="create, migrate or copy a project store; give partners read access (PostGIS)",
+        description="A store is a GeoPackage path (the default) or a PostGIS database "
+        "(postgresql://user@host/db). init creates it (PostGIS: tables, boundary layers, the "
+        "partner views ward_summary, deanery_summary, borough_summary and projects_public, the "
+        "kindred_reader role); migrate brings an older one up to date; grant-reader makes a "
+        "login that can read those views only; copy moves every record, the import log and the "
+        "secret between stores, either backend to either.",
+    )
+    store_actions = stores.add_subparsers(dest="action", required=True, metavar="ACTION")
+    for action, text in (("init", "create a store"), ("migrate", "update an existing store")):
+        step = store_actions.add_parser(action, help=text)
+        step.add_argument("--store", default=str(DEFAULT_STORE), help="GeoPackage path or DSN")
+    reader = store_actions.add_parser(
+        "grant-reader", help="a login with SELECT on the partner views only"
+    )
+    reader.add_argument("name", help="role name (letters, digits, _)")
+    reader.add_argument("--store", default=str(DEFAULT_STORE), help="postgresql:// DSN")
+    reader.add_argument(
+        "--password-stdin", action="store_true", help="read the password from standard input"
+    )
+    copier = store_actions.add_parser("copy", help="copy a store to a new one, losslessly")
+    copier.add_argument("source", help="GeoPackage path or DSN")
+    copier.add_argument("destination", help="GeoPackage path or DSN (must be empty)")
+    stores.set_defaults(func=cmd_store)
 
     users = commands.add_parser(
         "users",

@@ -1036,17 +1036,25 @@ def save_upload(name: str, data: bytes, store: Path, mapping: Mapping | None = N
     from kindred_map import store as stores
 
     with _as_file(name, data) as path:
-        return stores.import_file(path, Path(store), dict(mapping or {}))
+        return stores.import_file(path, stores.locate(store), dict(mapping or {}))
 
 
-def store_path() -> Path:
-    """The project store: env KINDRED_MAP_STORE (read now, not at import), else the default."""
+def store_path() -> Path | str:
+    """The project store: env KINDRED_MAP_STORE (read now, not at import), else the default;
+    a ``postgresql://`` DSN names a PostGIS store."""
+    from kindred_map import store
+
     configured = os.environ.get(STORE_ENV, "").strip()
-    return Path(configured) if configured else Path(DEFAULT_STORE)
+    return store.locate(configured or DEFAULT_STORE)
 
 
-def store_signature(path: Path) -> tuple[str, int, int]:
-    """(path, modification time, size): changes whenever the store is rewritten."""
+def store_signature(path: Path | str) -> tuple[str, int, int]:
+    """(path, modification time, size) of a GeoPackage, (DSN, rows, last writing transaction)
+    of a PostGIS store: changes whenever the store is written."""
+    from kindred_map import pgstore
+
+    if pgstore.is_dsn(path):
+        return (path, *pgstore.signature(path))
     path = Path(path)
     try:
         stat = path.stat()

@@ -1,4 +1,10 @@
-"""The project store: one GeoPackage, grown in place in SQLite transactions, with an import log."""
+"""The project store: a GeoPackage (default) or PostGIS database, with an import log.
+
+Every public function takes a store location: a path names a GeoPackage, grown in place in
+SQLite transactions under a folder lock; a ``postgresql://`` DSN names a PostGIS database
+(`kindred_map.pgstore`), written in PostgreSQL transactions with row locks. Both give the same
+records, counts, reports and log for the same calls; `locate` turns a setting into either.
+"""
 
 import datetime as dt
 import fcntl
@@ -19,7 +25,7 @@ import pandas as pd
 import pyogrio
 import shapely
 
-from kindred_map import ingest
+from kindred_map import ingest, pgstore
 from kindred_map.paths import BOUNDARIES_DIR, DEFAULT_STORE
 from kindred_map.report import ImportReport, build_report, issues_for
 from kindred_map.schema import JOINED_FIELDS, RECORD_FIELDS
@@ -86,6 +92,18 @@ def _empty_imports() -> pd.DataFrame:
     return pd.DataFrame({k: pd.Series(dtype=v) for k, v in IMPORT_LOG_FIELDS.items()})
 
 
+def locate(location) -> Path | str:
+    """A store setting (``--store``, ``KINDRED_MAP_STORE``) as a location: the DSN string for
+    PostGIS (a `Path` would fold its ``//``), else a `Path` to a GeoPackage."""
+    text = str(location)
+    return text if pgstore.is_dsn(text) else Path(text)
+
+
+def shown_name(location) -> str:
+    """How a store is named in reports: a GeoPackage's file name, a DSN without password."""
+    return pgstore.shown_dsn(location) if pgstore.is_dsn(location) else Path(location).name
+
+
 def store_target(path: Path) -> Path:
     """The file a store path names: a symlinked store is written through to its target."""
     return Path(os.path.realpath(Path(path)))
@@ -98,6 +116,8 @@ def read_projects(path: Path = DEFAULT_STORE) -> gpd.GeoDataFrame:
     `kindred_map.privacy.mask_ward_only` before anything leaves). A missing store reads as
     empty. Leftovers of a killed import are cleaned first when no import is running.
     """
+    if pgstore.is_dsn(path):
+        return pgstore.read_projects(path)
     path = store_target(path)
     if not path.exists():
         return empty_projects()
@@ -111,6 +131,8 @@ def read_projects(path: Path = DEFAULT_STORE) -> gpd.GeoDataFrame:
 
 def read_imports(path: Path = DEFAULT_STORE) -> pd.DataFrame:
     """The import log: one row per import (when, file, counts), oldest first."""
+    if pgstore.is_dsn(path):
+        return pgstore.read_imports(path)
     path = store_target(path)
     empty = _empty_imports()
     if not path.exists() or IMPORTS_LAYER not in pyogrio.list_layers(path)[:, 0]:
@@ -228,7 +250,11 @@ def other_layers(path: Path) -> list[str]:
 
 
 def write_store(
-    projects: gpd.GeoDataFrame, imports: pd.DataFrame, path: Path, timestamp: str
+    projects: gpd.GeoDataFrame,
+    imports: pd.DataFrame,
+    path: Path,
+    timestamp: str,
+    secret: bytes | None = None,
 ) -> None:
     """Replace the whole store with these projects and this log (sample builds, tests).
 
@@ -236,8 +262,12 @@ def write_store(
     into place, keeping the file's mode; a failure leaves the store as it was. A GeoPackage that
     holds other layers is refused rather than replaced. ``timestamp`` (ISO 8601) is what the
     GeoPackage records as its last change, so the same content always gives the same bytes.
-    Imports do not use this: they add and update rows in place (`upsert`).
+    Imports do not use this: they add and update rows in place (`upsert`). ``secret`` (from
+    another store, by `copy`) becomes this store's key for derived ids.
     """
+    if pgstore.is_dsn(path):
+        pgstore.write_store(projects, imports, path, secret)
+        return
     path = store_target(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     projects = conform(projects).sort_values("id", kind="stable").reset_index(drop=True)
@@ -253,12 +283,16 @@ def write_store(
         mode = _mode(path)
         pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": timestamp})
         try:
-            _replace_atomically(path, lambda tmp: _write_layers(projects, imports, tmp), mode)
+            _replace_atomically(
+                path, lambda tmp: _write_layers(projects, imports, tmp, secret), mode
+            )
         finally:
             pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": None})
 
 
-def _write_layers(projects: gpd.GeoDataFrame, imports: pd.DataFrame, path: Path) -> None:
+def _write_layers(
+    projects: gpd.GeoDataFrame, imports: pd.DataFrame, path: Path, secret: bytes | None
+) -> None:
     pyogrio.write_dataframe(
         projects, path, layer=PROJECTS_LAYER, driver="GPKG", geometry_type="Point"
     )
@@ -268,6 +302,10 @@ def _write_layers(projects: gpd.GeoDataFrame, imports: pd.DataFrame, path: Path)
         layer=IMPORTS_LAYER,
         driver="GPKG",
     )
+    if secret is not None:
+        with _connection(path) as conn:
+            _migrate(conn)
+            conn.execute(f"INSERT INTO {PRIVATE_TABLE} VALUES ('id_secret', ?)", (secret,))
 
 
 def _add_store_layers(path: Path, timestamp: str) -> None:
@@ -401,6 +439,8 @@ def _geometry_column(conn: sqlite3.Connection) -> str:
 
 def read_secret(path: Path = DEFAULT_STORE) -> bytes | None:
     """The store's secret key for derived ids, or None for a missing store or one without."""
+    if pgstore.is_dsn(path):
+        return pgstore.read_secret(path)
     path = store_target(path)
     if not path.exists():
         return None
@@ -640,19 +680,25 @@ def _store_batch(
     projects = conform(projects)
     counts = _counts(projects, _stored_projects(path, projects["id"]))
     timestamp = timestamp or _now()
-    if log_entry is not None:
-        entry = {name: "" for name in IMPORT_LOG_FIELDS} | log_entry | counts
-        entry["imported_at"] = entry["imported_at"] or timestamp
-        log_entry = {
-            name: int(entry[name]) if kind == "int64" else str(entry[name])
-            for name, kind in IMPORT_LOG_FIELDS.items()
-        }
+    log_entry = _log_entry(log_entry, counts, timestamp)
     try:
         _prepare_target(path, timestamp)
         _write_batch(path, projects, log_entry, timestamp, secret)
     except sqlite3.Error as error:
         raise ValueError(f"cannot write the store {path.name}: {error}; it is unchanged") from error
     return counts
+
+
+def _log_entry(log_entry: dict | None, counts: dict[str, int], timestamp: str) -> dict | None:
+    """An import log row: every field, with the batch's counts and a time when none is given."""
+    if log_entry is None:
+        return None
+    entry = {name: "" for name in IMPORT_LOG_FIELDS} | log_entry | counts
+    entry["imported_at"] = entry["imported_at"] or timestamp
+    return {
+        name: int(entry[name]) if kind == "int64" else str(entry[name])
+        for name, kind in IMPORT_LOG_FIELDS.items()
+    }
 
 
 def upsert(
@@ -671,6 +717,14 @@ def upsert(
     _check_ids(projects)
     if not len(projects):
         return {"new": 0, "updated": 0, "unchanged": 0}
+    if pgstore.is_dsn(path):
+        projects = conform(projects)
+        with pgstore.transaction(path) as conn:
+            pgstore.lock_ids(conn, projects["id"])
+            counts = _counts(projects, pgstore.stored_projects(conn, projects["id"]))
+            entry = _log_entry(log_entry, counts, timestamp or _now())
+            pgstore.write_batch(conn, projects, entry)
+        return counts
     path = store_target(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with _locked(path.parent):
@@ -829,13 +883,30 @@ def import_file(
     (``--source``) or else the file's name without its extension, tidied by
     `kindred_map.ingest.id_namespace`; derived ids use the store's secret. Re-importing the
     same file changes no project. Nothing is written if any step fails or no row is imported.
+    On PostGIS the file is read and joined before any lock is taken; the ids it names are then
+    locked (`kindred_map.pgstore.lock_ids`) while they are reconciled and written.
     """
-    from kindred_map import join, privacy
+    from kindred_map import join
 
     path = Path(path)
+    namespace = ingest.id_namespace(source if source else path.stem)
+    if pgstore.is_dsn(store):
+        pgstore.ensure(store)
+        secret = pgstore.read_secret(store)
+        projects, report = join.prepare_file(path, mapping, sheet, directory, secret, namespace)
+        with pgstore.transaction(store) as conn:
+            pgstore.lock_ids(conn, {*projects["id"], *projects["_file_id"]})
+            stored = pgstore.stored_projects(conn, {*projects["id"], *projects["_file_id"]})
+            projects, entry = _reconciled(
+                path, store, namespace, projects, report, stored, pgstore.stored_homes(conn)
+            )
+            if projects.empty:
+                return report
+            counts = _counts(conform(projects), stored)
+            pgstore.write_batch(conn, conform(projects), _log_entry(entry, counts, _now()))
+        return _with_counts(report, counts)
     target = store_target(store)
     target.parent.mkdir(parents=True, exist_ok=True)
-    namespace = ingest.id_namespace(source if source else path.stem)
     with _locked(target.parent):
         _clean(target)
         other_layers(target)
@@ -843,30 +914,106 @@ def import_file(
         secret = stored_secret or secrets.token_bytes(32)
         projects, report = join.prepare_file(path, mapping, sheet, directory, secret, namespace)
         stored = _stored_projects(target, {*projects["id"], *projects["_file_id"]})
-        projects, issues = reconcile(projects, stored, _stored_homes(target))
-        issues = [issues, privacy.address_issues(projects.rename(columns={"_row": "row"}))]
-        report.issues = build_report(report.file, [], [report.issues, *issues]).issues
-        report.records = len(projects)
-        report.store = str(store)
-        report.new = report.updated = report.unchanged = 0
+        projects, entry = _reconciled(
+            path, store, namespace, projects, report, stored, _stored_homes(target)
+        )
         if projects.empty:
             return report
-        entry = {
-            "file": path.name,
-            "file_sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
-            "rows_read": report.rows_read,
-            "imported": report.imported,
-            "rejected": report.rejected,
-            "warned": report.warned,
-            "projects": report.records,
-            "note": f"ids namespaced {namespace!r}",
-        }
-        _check_ids(projects)
         new_secret = None if stored_secret else secret
         counts = _store_batch(target, projects, entry, None, new_secret)
+    return _with_counts(report, counts)
+
+
+def _reconciled(path, store, namespace, projects, report, stored, homes):
+    """The records an import writes (`reconcile`d with the stored ones) and its log entry;
+    ``report`` gains the reconciliation's issues and the record count."""
+    from kindred_map import privacy
+
+    projects, issues = reconcile(projects, stored, homes)
+    issues = [issues, privacy.address_issues(projects.rename(columns={"_row": "row"}))]
+    report.issues = build_report(report.file, [], [report.issues, *issues]).issues
+    report.records = len(projects)
+    report.store = pgstore.shown_dsn(store) if pgstore.is_dsn(store) else str(store)
+    report.new = report.updated = report.unchanged = 0
+    entry = {
+        "file": path.name,
+        "file_sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+        "rows_read": report.rows_read,
+        "imported": report.imported,
+        "rejected": report.rejected,
+        "warned": report.warned,
+        "projects": report.records,
+        "note": f"ids namespaced {namespace!r}",
+    }
+    if not projects.empty:
+        _check_ids(projects)
+    return projects, entry
+
+
+def _with_counts(report: ImportReport, counts: dict[str, int]) -> ImportReport:
     report.new, report.updated, report.unchanged = (
         counts["new"],
         counts["updated"],
         counts["unchanged"],
     )
     return report
+
+
+# --- whole stores: create, migrate, copy between backends -------------------------------
+
+
+def init(location, create: bool = True) -> str:
+    """Create a store (tables, secret; on PostGIS also the boundary tables, partner views and
+    reader role) or bring an existing one up to date. Idempotent; keeps every record.
+
+    ``create=False`` (``store migrate``) refuses a GeoPackage that does not exist yet."""
+    if pgstore.is_dsn(location):
+        version = pgstore.migrate(location)
+        return f"PostGIS store {pgstore.shown_dsn(location)} at schema version {version}"
+    path = store_target(location)
+    if not create and not path.exists():
+        raise ValueError(f"no store at {path}: create it with `kindred-map store init`")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with _locked(path.parent):
+        _clean(path)
+        other_layers(path)
+        _prepare_target(path, _now())
+        with _connection(path) as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            _migrate(conn)
+            conn.execute(
+                f"INSERT OR IGNORE INTO {PRIVATE_TABLE} (key, value) VALUES ('id_secret', ?)",
+                (secrets.token_bytes(32),),
+            )
+            conn.execute("COMMIT")
+    return f"GeoPackage store {path}"
+
+
+def same_projects(first: gpd.GeoDataFrame, second: gpd.GeoDataFrame) -> bool:
+    """True when two reads of a store hold the same records: every value, every point exactly."""
+    if not first.drop(columns="geometry").equals(second.drop(columns="geometry")):
+        return False
+    missing = first.geometry.isna().to_numpy() | first.geometry.is_empty.to_numpy()
+    other_missing = second.geometry.isna().to_numpy() | second.geometry.is_empty.to_numpy()
+    exact = first.geometry.geom_equals_exact(second.geometry, 0).to_numpy()
+    return bool(((missing & other_missing) | (~missing & ~other_missing & exact)).all())
+
+
+def copy(source, destination) -> dict[str, int]:
+    """Copy a store to another location, either backend to either: every project, the import
+    log and the secret (so derived ids stay the same; a store without one, made before
+    secrets, leaves the destination's own). The destination must hold no projects
+    and no log (nothing is merged or overwritten); the copy is read back and compared.
+    Returns the counts copied."""
+    projects, log = read_projects(source), read_imports(source)
+    if len(read_projects(destination)) or len(read_imports(destination)):
+        raise ValueError(
+            f"{shown_name(destination)} already holds projects or imports: copy into a new store"
+        )
+    write_store(projects, log, destination, _now(), read_secret(source))
+    copied, copied_log = read_projects(destination), read_imports(destination)
+    secret = read_secret(source)
+    same = copied_log.equals(log) and secret in (None, read_secret(destination))
+    if not (same and same_projects(copied, projects)):
+        raise ValueError(f"the copy in {shown_name(destination)} differs from its source")
+    return {"projects": len(projects), "imports": len(log)}
