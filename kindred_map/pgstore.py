@@ -46,6 +46,9 @@ READER_ROLE = "kindred_reader"
 READER_VIEWS = ("projects_public", *(view for view, _, _ in SUMMARY_LAYERS.values()))
 IMPORT_LOCK = 7_150_001
 """Advisory lock key held while the schema is created or migrated."""
+ID_LOCK_SPACE = 7_150
+ID_LOCK_BUCKETS = 128
+"""Advisory locks (in ID_LOCK_SPACE) that writers' ids hash into: see `lock_ids`."""
 
 
 def is_dsn(location) -> bool:
@@ -253,11 +256,26 @@ def _ready(conn) -> bool:
     return conn.execute("SELECT to_regclass('public.projects') IS NOT NULL").fetchone()[0]
 
 
+def _columns(conn, table: str) -> set[str]:
+    rows = conn.execute(
+        "SELECT column_name FROM information_schema.columns "
+        "WHERE table_schema = 'public' AND table_name = %s",
+        (table,),
+    ).fetchall()
+    return {row[0] for row in rows}
+
+
 def ensure(dsn: str) -> None:
-    """Create the schema when the database has none yet (the first write to a new store)."""
+    """Create the schema when the database has none yet (the first write to a new store), or
+    migrate it when the schema has fields the database lacks; otherwise take no lock at all."""
+    from kindred_map import store
+
     with connect(dsn) as conn:
-        ready = _ready(conn)
-    if not ready:
+        current = _ready(conn) and not (
+            set(store.STORE_FIELDS) - _columns(conn, "projects")
+            or set(store.IMPORT_LOG_FIELDS) - _columns(conn, "imports")
+        )
+    if not current:
         migrate(dsn)
 
 
@@ -276,7 +294,8 @@ def _frame(rows: list, columns: list[str]) -> gpd.GeoDataFrame:
 def _select(conn, where: str = "", parameters=(), lock: bool = False) -> gpd.GeoDataFrame:
     from kindred_map import store
 
-    columns = list(store.STORE_FIELDS)
+    present = _columns(conn, "projects")
+    columns = [name for name in store.STORE_FIELDS if name in present]
     names = ", ".join(_quote(n) for n in columns)
     rows = conn.execute(
         f"SELECT ST_AsBinary(wgs84), {names} FROM projects {where} ORDER BY id"
@@ -351,18 +370,22 @@ def stored_homes(conn) -> pd.DataFrame:
 
 
 def lock_ids(conn, ids) -> None:
-    """Hold a transaction lock on each id (stored or not) in a fixed order, then lock the
-    stored rows (``SELECT ... FOR UPDATE``): concurrent writers naming the same ids take turns
-    and none can decide on a stale read. Sorted keys mean no two writers deadlock."""
-    keys = sorted({_lock_key(str(i)) for i in ids if str(i)})
-    if keys:
-        conn.execute("SELECT pg_advisory_xact_lock(k) FROM unnest(%s::bigint[]) AS k", (keys,))
+    """Hold, until the transaction ends, the lock of each id's bucket (stored or not, taken in
+    a fixed order so no two writers deadlock): concurrent writers naming the same ids take
+    turns, and none decides on a stale read or inserts over another's new record. The stored
+    rows are then read ``FOR UPDATE`` (`stored_projects`). Ids share ID_LOCK_BUCKETS locks
+    because PostgreSQL's lock table is small; a big batch takes most of them."""
+    buckets = sorted({_lock_bucket(str(i)) for i in ids if str(i)})
+    if buckets:
+        conn.execute(
+            "SELECT pg_advisory_xact_lock(%s, b) FROM unnest(%s::int[]) AS b",
+            (ID_LOCK_SPACE, buckets),
+        )
 
 
-def _lock_key(identifier: str) -> int:
-    return int.from_bytes(
-        hashlib.blake2b(identifier.encode(), digest_size=8).digest(), "big", signed=True
-    )
+def _lock_bucket(identifier: str) -> int:
+    digest = hashlib.blake2b(identifier.encode(), digest_size=4).digest()
+    return int.from_bytes(digest, "big") % ID_LOCK_BUCKETS
 
 
 def stored_projects(conn, ids) -> gpd.GeoDataFrame:
