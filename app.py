@@ -338,7 +338,8 @@ def coverage_section(view: dashboard.View, signature: tuple) -> None:
 def upload_section(store_file) -> None:
     st.subheader("Add projects from a spreadsheet")
     st.caption(
-        f"CSV or XLSX. Nothing is saved until you confirm; then the store ({store_file}) is "
+        f"CSV or XLSX. Nothing is saved until you confirm; then the store "
+        f"({store.shown_location(store_file)}) is "
         "updated by project id (importing the same file twice changes nothing)."
     )
     uploaded = st.file_uploader("Project file", type=["csv", "xlsx"], key="upload")

@@ -99,6 +99,11 @@ def locate(location) -> Path | str:
     return text if pgstore.is_dsn(text) else Path(text)
 
 
+def shown_location(location) -> str:
+    """A store's full path, or its DSN without password (for the dashboard)."""
+    return pgstore.shown_dsn(location) if pgstore.is_dsn(location) else str(location)
+
+
 def shown_name(location) -> str:
     """How a store is named in reports: a GeoPackage's file name, a DSN without password."""
     return pgstore.shown_dsn(location) if pgstore.is_dsn(location) else Path(location).name

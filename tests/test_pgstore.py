@@ -258,3 +258,19 @@ def test_ogrinfo_as_the_reader_lists_the_summary_layers_with_geometry(pg_store):
         text=True,
     )
     assert "permission denied" in denied.stderr
+
+
+def test_the_dashboard_runs_on_a_postgis_store(pg_store, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    from kindred_map.paths import PROJECT_ROOT
+
+    store.import_file(FIXTURES / "dashboard_projects.csv", pg_store)
+    monkeypatch.setenv(dashboard.STORE_ENV, pg_store)
+    monkeypatch.setenv("KINDRED_MAP_BASEMAP", "none")
+    app = AppTest.from_file(str(PROJECT_ROOT / "app.py"), default_timeout=120).run()
+    assert not app.exception, [e.message for e in app.exception]
+    projects = store.read_projects(pg_store)
+    shown = dashboard.shown_projects(projects, dashboard.View())
+    expected = f"**{dashboard.counts_text(shown, len(projects))}**"
+    assert expected in [m.value for m in app.markdown]
