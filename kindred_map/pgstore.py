@@ -287,7 +287,7 @@ def _frame(rows: list, columns: list[str]) -> gpd.GeoDataFrame:
     from kindred_map import store
 
     frame = pd.DataFrame(rows, columns=["__wkb", *columns])
-    points = [shapely.from_wkb(bytes(b)) if b is not None else None for b in frame.pop("__wkb")]
+    points = shapely.from_wkb(frame.pop("__wkb").to_numpy())
     return store.conform(gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(points, crs=4326)))
 
 
@@ -394,77 +394,64 @@ def stored_projects(conn, ids) -> gpd.GeoDataFrame:
     return _select(conn, "WHERE id = ANY(%s)", (ids,), lock=True)
 
 
-def _row_values(projects: gpd.GeoDataFrame) -> list[tuple]:
-    from kindred_map import store
-
-    values = store._sql_values(projects, list(store.STORE_FIELDS))
-    for row in values:
-        for index, name in enumerate(store.STORE_FIELDS):
-            if name in store.BOOL_FIELDS:
-                row[index] = bool(row[index])
-    points = [
-        None if g is None or shapely.is_empty(g) else shapely.to_wkb(g, hex=True)
-        for g in projects.geometry
-    ]
-    return [(*row, point) for row, point in zip(values, points, strict=True)]
-
-
 def write_batch(conn, projects: gpd.GeoDataFrame, log_entry: dict | None) -> None:
     """Insert or replace these projects (by id), refresh their public rows and log the import,
     inside the caller's transaction."""
     from kindred_map import store
 
-    names = [*store.STORE_FIELDS, "wgs84"]
-    quoted = ", ".join(_quote(n) for n in names)
-    conn.execute(f"CREATE TEMP TABLE batch ON COMMIT DROP AS SELECT {quoted} FROM projects LIMIT 0")
-    with conn.cursor().copy(f"COPY batch ({quoted}) FROM STDIN") as copy:
-        for row in _row_values(projects):
-            copy.write_row(row)
-    updates = ", ".join(f"{_quote(n)} = excluded.{_quote(n)}" for n in names if n != "id")
-    conn.execute(
-        f"INSERT INTO projects ({quoted}) SELECT {quoted} FROM batch "
-        f"ON CONFLICT (id) DO UPDATE SET {updates}"
-    )
-    conn.execute("DROP TABLE batch")
+    columns = {name: projects[name] for name in store.STORE_FIELDS}
+    columns["wgs84"] = pd.Series(_ewkb(projects.geometry, 4326), index=projects.index)
+    _copy_upsert(conn, "projects", "id", columns)
     _write_public(conn, projects)
     if log_entry is not None:
-        fields = list(store.IMPORT_LOG_FIELDS)
-        conn.execute(
-            f"INSERT INTO imports ({', '.join(map(_quote, fields))}) "
-            f"VALUES ({', '.join(['%s'] * len(fields))})",
-            [log_entry[n] for n in fields],
-        )
+        write_log(conn, log_entry)
 
 
 def _write_public(conn, projects: gpd.GeoDataFrame) -> None:
     """The public rows of these projects: `kindred_map.privacy.mask_ward_only` applied, as in
     every export, so ward_only projects sit at their ward's centre with no address or postcode."""
-    masked = privacy.mask_ward_only(projects, _wards(conn))
-    masked = masked.to_crs(BNG)
-    columns = ["store_id", "public_id", "postcode_district", "synthetic", *PUBLIC_FIELDS]
-    rows = []
-    for (_, record), store_id, point in zip(
-        masked.iterrows(), projects["id"], masked.geometry, strict=True
-    ):
-        rows.append(
-            (
-                store_id,
-                record["id"],
-                privacy.outward_code(record["postcode"]),
-                bool(record["synthetic"]),
-                *[_plain(record[n]) for n in PUBLIC_FIELDS],
-                None if point is None or point.is_empty else shapely.to_wkb(point, hex=True),
-            )
-        )
-    quoted = ", ".join(_quote(n) for n in columns)
-    updates = ", ".join(f"{_quote(n)} = excluded.{_quote(n)}" for n in [*columns[1:], "geom"])
-    with conn.cursor() as cursor:
-        cursor.executemany(
-            f"INSERT INTO projects_public_rows ({quoted}, geom) VALUES "
-            f"({', '.join(['%s'] * len(columns))}, ST_SetSRID(%s::geometry, {BNG})) "
-            f"ON CONFLICT (store_id) DO UPDATE SET {updates}",
-            rows,
-        )
+    masked = privacy.mask_ward_only(projects, _wards(conn)).to_crs(BNG)
+    columns = {
+        "store_id": projects["id"],
+        "public_id": masked["id"],
+        "postcode_district": masked["postcode"].map(privacy.outward_code),
+        "synthetic": masked["synthetic"].astype(bool),
+        **{name: masked[name] for name in PUBLIC_FIELDS},
+        "geom": pd.Series(_ewkb(masked.geometry, BNG), index=masked.index),
+    }
+    _copy_upsert(conn, "projects_public_rows", "store_id", columns)
+
+
+def _ewkb(geometries: gpd.GeoSeries, srid: int) -> list:
+    """Hex EWKB (with the SRID) of each geometry, None for a missing or empty one."""
+    values = geometries.to_numpy()
+    missing = shapely.is_missing(values) | shapely.is_empty(values)
+    hex_ewkb = shapely.to_wkb(shapely.set_srid(values, srid), hex=True, include_srid=True)
+    return [None if gone else text for gone, text in zip(missing, hex_ewkb, strict=True)]
+
+
+def _python_values(column: pd.Series) -> list:
+    """A column as plain Python values (None for any missing value), for COPY."""
+    values = column.astype(object).tolist()
+    return [None if v is None or (not isinstance(v, str) and pd.isna(v)) else v for v in values]
+
+
+def _copy_upsert(conn, table: str, key: str, columns: dict[str, pd.Series]) -> None:
+    """Insert or replace rows (by ``key``) of ``table``: COPY into a temporary table, then one
+    ``INSERT ... ON CONFLICT DO UPDATE`` (much faster than a statement per row)."""
+    names = list(columns)
+    quoted = ", ".join(_quote(n) for n in names)
+    conn.execute(f"CREATE TEMP TABLE staged ON COMMIT DROP AS SELECT {quoted} FROM {table} LIMIT 0")
+    rows = zip(*(_python_values(column) for column in columns.values()), strict=True)
+    with conn.cursor().copy(f"COPY staged ({quoted}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
+    updates = ", ".join(f"{_quote(n)} = excluded.{_quote(n)}" for n in names if n != key)
+    conn.execute(
+        f"INSERT INTO {table} ({quoted}) SELECT {quoted} FROM staged "
+        f"ON CONFLICT ({_quote(key)}) DO UPDATE SET {updates}"
+    )
+    conn.execute("DROP TABLE staged")
 
 
 def _wards(conn) -> gpd.GeoDataFrame:
