@@ -9,7 +9,7 @@ import geopandas as gpd
 import pandas as pd
 import shapely
 
-from kindred_map import boundaries, privacy, schema
+from kindred_map import boundaries, privacy, schema, store
 from kindred_map.paths import BOUNDARIES_DIR, DSN_PREFIXES
 
 SCHEMA_VERSION = 1
@@ -44,7 +44,7 @@ PUBLIC_FIELDS = (
 address, full postcode, coordinates, LSOA or notes, and only real (not synthetic) projects."""
 READER_ROLE = "kindred_reader"
 READER_VIEWS = ("projects_public", *(view for view, _, _ in SUMMARY_LAYERS.values()))
-IMPORT_LOCK = 7_150_001
+SCHEMA_LOCK = 7_150_001
 """Advisory lock key held while the schema is created or migrated."""
 ID_LOCK_SPACE = 7_150
 ID_LOCK_BUCKETS = 128
@@ -57,8 +57,6 @@ def is_dsn(location) -> bool:
 
 
 def _sql_type(name: str) -> str:
-    from kindred_map import store
-
     if name in store.FLOAT_FIELDS:
         return "double precision"
     if name in store.BOOL_FIELDS:
@@ -92,8 +90,6 @@ def connect(dsn: str):
 
 def _schema_statements() -> list[str]:
     """Idempotent DDL for every table of the store (run by `migrate` in one transaction)."""
-    from kindred_map import store
-
     columns = ",\n".join(
         f"{_quote(name)} {_sql_type(name)}" + (" PRIMARY KEY" if name == "id" else "")
         for name in store.STORE_FIELDS
@@ -197,7 +193,7 @@ def migrate(dsn: str, directory=BOUNDARIES_DIR) -> int:
     Boundary layers are (re)loaded from ``directory``; the store's secret is made once.
     Returns the schema version."""
     with connect(dsn) as conn, conn.transaction():
-        conn.execute("SELECT pg_advisory_xact_lock(%s)", (IMPORT_LOCK,))
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
         for statement in _schema_statements():
             conn.execute(statement)
         _load_boundaries(conn, directory)
@@ -268,8 +264,6 @@ def _columns(conn, table: str) -> set[str]:
 def ensure(dsn: str) -> None:
     """Create the schema when the database has none yet (the first write to a new store), or
     migrate it when the schema has fields the database lacks; otherwise take no lock at all."""
-    from kindred_map import store
-
     with connect(dsn) as conn:
         current = _ready(conn) and not (
             set(store.STORE_FIELDS) - _columns(conn, "projects")
@@ -284,16 +278,12 @@ def ensure(dsn: str) -> None:
 
 def _frame(rows: list, columns: list[str]) -> gpd.GeoDataFrame:
     """Conformed projects from rows of (WKB point, *columns)."""
-    from kindred_map import store
-
     frame = pd.DataFrame(rows, columns=["__wkb", *columns])
     points = shapely.from_wkb(frame.pop("__wkb").to_numpy())
     return store.conform(gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(points, crs=4326)))
 
 
 def _select(conn, where: str = "", parameters=(), lock: bool = False) -> gpd.GeoDataFrame:
-    from kindred_map import store
-
     present = _columns(conn, "projects")
     columns = [name for name in store.STORE_FIELDS if name in present]
     names = ", ".join(_quote(n) for n in columns)
@@ -307,8 +297,6 @@ def _select(conn, where: str = "", parameters=(), lock: bool = False) -> gpd.Geo
 
 def read_projects(dsn: str) -> gpd.GeoDataFrame:
     """Every stored project, as `kindred_map.store.read_projects` returns them (sorted by id)."""
-    from kindred_map import store
-
     with connect(dsn) as conn:
         if not _ready(conn):
             return store.empty_projects()
@@ -317,8 +305,6 @@ def read_projects(dsn: str) -> gpd.GeoDataFrame:
 
 def read_imports(dsn: str) -> pd.DataFrame:
     """The import log, oldest first, with the GeoPackage log's columns and types."""
-    from kindred_map import store
-
     fields = store.IMPORT_LOG_FIELDS
     with connect(dsn) as conn:
         if not _ready(conn):
@@ -397,8 +383,6 @@ def stored_projects(conn, ids) -> gpd.GeoDataFrame:
 def write_batch(conn, projects: gpd.GeoDataFrame, log_entry: dict | None) -> None:
     """Insert or replace these projects (by id), refresh their public rows and log the import,
     inside the caller's transaction."""
-    from kindred_map import store
-
     columns = {name: projects[name] for name in store.STORE_FIELDS}
     columns["wgs84"] = pd.Series(_ewkb(projects.geometry, 4326), index=projects.index)
     _copy_upsert(conn, "projects", "id", columns)
@@ -467,8 +451,6 @@ def _wards(conn) -> gpd.GeoDataFrame:
 
 def write_store(projects: gpd.GeoDataFrame, imports: pd.DataFrame, dsn: str, secret=None) -> None:
     """Replace every project and the import log (and the secret, when given) in one transaction."""
-    from kindred_map import store
-
     ensure(dsn)
     projects = store.conform(projects)
     with connect(dsn) as conn, conn.transaction():
@@ -489,8 +471,6 @@ def write_store(projects: gpd.GeoDataFrame, imports: pd.DataFrame, dsn: str, sec
 
 def write_log(conn, entry: dict) -> None:
     """Append one import log entry."""
-    from kindred_map import store
-
     fields = list(store.IMPORT_LOG_FIELDS)
     conn.execute(
         f"INSERT INTO imports ({', '.join(map(_quote, fields))}) "
