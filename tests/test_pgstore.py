@@ -1,9 +1,10 @@
 """The PostGIS store: copies between backends, concurrent writers, the partners' read-only role."""
 
-import multiprocessing
+import json
+import os
 import shutil
 import subprocess
-from concurrent.futures import ProcessPoolExecutor
+import sys
 from pathlib import Path
 from urllib.parse import quote, urlsplit
 
@@ -97,13 +98,20 @@ CLASHES = 25
 """Ids every writer claims for a project of its own, far from the others': one wins each."""
 
 
-def _write(dsn: str, own: str, edits: str, clashes: str) -> list[tuple[int, int, int, int]]:
-    """One writer: (new, updated, unchanged, rejected) of each of its three imports."""
-    reports = [
-        store.import_file(Path(path), dsn, source=source)
-        for path, source in ((own, None), (edits, "shared"), (clashes, "claims"))
-    ]
-    return [(r.new, r.updated, r.unchanged, r.rejected) for r in reports]
+WRITER = """
+import json, sys
+from pathlib import Path
+from kindred_map import store
+dsn, *files = sys.argv[1:]
+reports = [
+    store.import_file(Path(path), dsn, source=source)
+    for path, source in zip(files, (None, "shared", "claims"))
+]
+print(json.dumps([(r.new, r.updated, r.unchanged, r.rejected) for r in reports]))
+"""
+"""One writer process: its own file, the shared edits, its claims; (new, updated, unchanged,
+rejected) of each import as JSON. A fresh interpreter each (not multiprocessing: the app
+tests leave a __main__ that spawned workers would try to run)."""
 
 
 def test_eight_writer_processes_lose_nothing_and_report_every_clash(tmp_path, pg_store):
@@ -139,9 +147,19 @@ def test_eight_writer_processes_lose_nothing_and_report_every_clash(tmp_path, pg
             path.parent.mkdir()
             paths.append(str(_csv(path, frame.to_csv(index=False))))
         jobs.append(paths)
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(WRITERS, mp_context=context) as pool:
-        results = list(pool.map(_write, [pg_store] * WRITERS, *zip(*jobs, strict=True)))
+    environment = {**os.environ, "PYTHONPATH": str(Path(store.__file__).parents[1])}
+    writers = [
+        subprocess.Popen(
+            [sys.executable, "-c", WRITER, pg_store, *paths],
+            stdout=subprocess.PIPE,
+            env=environment,
+            text=True,
+        )
+        for paths in jobs
+    ]
+    outputs = [writer.communicate(timeout=600)[0] for writer in writers]
+    assert [writer.returncode for writer in writers] == [0] * WRITERS
+    results = [json.loads(output) for output in outputs]
     own, edits, claims = (np.array([r[k] for r in results]) for k in range(3))
     assert (own[:, 0] == OWN_ROWS).all() and (own[:, 1:] == 0).all()
     assert (edits[:, 1] == SHARED).all() and (edits[:, [0, 3]] == 0).all()
