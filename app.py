@@ -1,6 +1,5 @@
 """Kindred Map dashboard: the Streamlit pages (thin: the work lives in the kindred_map package)."""
 
-import copy
 import hashlib
 from dataclasses import replace
 from datetime import date
@@ -8,8 +7,20 @@ from datetime import date
 import streamlit as st
 from streamlit_folium import st_folium
 
-from kindred_map import assets, boundaries, dashboard, export, maps, store
+from kindred_map import (
+    assets,
+    boundaries,
+    export,
+    figures,
+    maps,
+    mapview,
+    search,
+    store,
+    tables,
+    upload,
+)
 from kindred_map import report as reports
+from kindred_map import view as views
 from kindred_map.schema import project_types
 
 MAP_HEIGHT = 640
@@ -34,44 +45,45 @@ def load_projects(signature: tuple):
 
 
 @st.cache_data(max_entries=32)
-def shown_projects(signature: tuple, view: dashboard.View):
-    return dashboard.shown_projects(load_projects(signature), view)
+def shown_projects(signature: tuple, view: views.View):
+    return views.shown_projects(load_projects(signature), view)
 
 
 @st.cache_data(max_entries=16, show_spinner="Working out who lives within reach...")
 def coverage_for(signature: tuple, types: tuple, distance: int) -> dict:
-    return dashboard.coverage_summary(load_projects(signature), types, distance)
+    return figures.coverage_summary(load_projects(signature), types, distance)
 
 
 @st.cache_data(max_entries=32)
-def area_figures(signature: tuple, view: dashboard.View, level: str):
+def area_figures(signature: tuple, view: views.View, level: str):
     gaps = None
-    if dashboard.needs_coverage(view):
+    if figures.needs_coverage(view):
         gaps = coverage_for(signature, view.types, view.distance)["areas"][level]
-    return dashboard.area_figures(level, shown_projects(signature, view), gaps)
+    return figures.area_figures(level, shown_projects(signature, view), gaps)
 
 
-@st.cache_resource(max_entries=16, show_spinner="Drawing the map...")
-def project_map(signature: tuple, view: dashboard.View, today: date, tiles: str, grouped: bool):
-    """The folium map, built once per view (without the selected area), so that clicking or
-    panning reruns the page without rebuilding or redrawing it. Never render this shared
-    object: st_folium renames the elements it renders, so it gets a copy."""
+@st.cache_resource(max_entries=4, show_spinner="Preparing the map...")
+def map_files(signature: tuple, today: date) -> dict:
+    """The map's static files for this store and day (marker arrays, popups), written once."""
+    return mapview.project_files(load_projects(signature), today)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def map_payload(signature: tuple, view: views.View, today: date) -> str:
+    """One view's map data as safe JSON, computed once per view (the map's position is not
+    part of ``view`` here: panning needs no new payload)."""
     areas = None
-    if dashboard.needs_coverage(view):
+    if figures.needs_coverage(view):
         areas = coverage_for(signature, view.types, view.distance)["areas"]
-    return dashboard.build_map(
-        load_projects(signature),
-        view,
-        coverage_areas=areas,
-        today=today,
-        tiles=tiles,
-        cluster_markers=grouped,
+    payload = mapview.view_payload(
+        load_projects(signature), view, map_files(signature, today), coverage_areas=areas
     )
+    return maps.safe_json(payload)
 
 
 @st.cache_data(max_entries=4, show_spinner="Checking the file...")
 def preview_upload(name: str, data: bytes):
-    return dashboard.preview_upload(name, data)
+    return upload.preview_upload(name, data)
 
 
 @st.cache_data
@@ -85,11 +97,11 @@ def deanery_method() -> str:
 def restore_view() -> None:
     """Widget values from the link on a session's first run, else from the last saved view."""
     if SAVED_VIEW not in st.session_state:
-        view, problems = dashboard.view_from_query(st.query_params.to_dict())
+        view, problems = views.view_from_query(st.query_params.to_dict())
         st.session_state[SAVED_VIEW] = view
         for problem in problems:
             st.warning(problem)
-    for key, value in dashboard.widget_values(st.session_state[SAVED_VIEW]).items():
+    for key, value in views.widget_values(st.session_state[SAVED_VIEW]).items():
         st.session_state.setdefault(key, value)
     if "basemap" not in st.session_state:
         try:
@@ -100,9 +112,9 @@ def restore_view() -> None:
     st.session_state.setdefault("grouped", True)
 
 
-def keep_view_in_url(view: dashboard.View) -> None:
+def keep_view_in_url(view: views.View) -> None:
     st.session_state[SAVED_VIEW] = view
-    query = dashboard.view_to_query(view)
+    query = views.view_to_query(view)
     if st.query_params.to_dict() != query:
         st.query_params.from_dict(query)
 
@@ -112,9 +124,9 @@ def keep_view_in_url(view: dashboard.View) -> None:
 
 def sidebar() -> None:
     types = project_types()
-    boroughs = dashboard.area_choices("borough")
-    deaneries = dashboard.area_choices("deanery")
-    wards = dashboard.area_choices("ward")
+    boroughs = figures.area_choices("borough")
+    deaneries = figures.area_choices("deanery")
+    wards = figures.area_choices("ward")
     with st.sidebar:
         st.header("Filter projects")
         st.multiselect(
@@ -144,7 +156,7 @@ def sidebar() -> None:
         st.multiselect(
             "IMD 2025 decile of the project's area",
             list(range(1, 11)),
-            format_func=dashboard.decile_label,
+            format_func=views.decile_label,
             key="imd",
             placeholder="All deciles",
             help="Home-run projects carry no decile (it would place them too precisely), so "
@@ -153,20 +165,20 @@ def sidebar() -> None:
         st.header("Map")
         st.selectbox(
             "Shade areas",
-            list(dashboard.LEVELS),
-            format_func=lambda level: dashboard.LEVELS[level]["label"],
+            list(figures.LEVELS),
+            format_func=lambda level: figures.LEVELS[level]["label"],
             key="layer",
         )
         st.selectbox(
             "by",
-            list(dashboard.MEASURES),
-            format_func=lambda measure: dashboard.MEASURES[measure]["label"],
+            list(figures.MEASURES),
+            format_func=lambda measure: figures.MEASURES[measure]["label"],
             key="measure",
         )
         st.number_input(
             "Reach distance (metres, straight line)",
-            min_value=dashboard.DISTANCE_LIMITS_M[0],
-            max_value=dashboard.DISTANCE_LIMITS_M[1],
+            min_value=views.DISTANCE_LIMITS_M[0],
+            max_value=views.DISTANCE_LIMITS_M[1],
             step=100,
             key="distance",
             help="Used by the postcode search circle, the gap score and the gap layer. "
@@ -177,16 +189,16 @@ def sidebar() -> None:
         left, right = st.columns(2)
         left.number_input(
             "Cluster distance (m)",
-            min_value=dashboard.EPS_LIMITS_M[0],
-            max_value=dashboard.EPS_LIMITS_M[1],
+            min_value=views.EPS_LIMITS_M[0],
+            max_value=views.EPS_LIMITS_M[1],
             step=50,
             key="eps",
             disabled=not st.session_state["clusters"],
         )
         right.number_input(
             "At least (projects)",
-            min_value=dashboard.MIN_SAMPLES_LIMITS[0],
-            max_value=dashboard.MIN_SAMPLES_LIMITS[1],
+            min_value=views.MIN_SAMPLES_LIMITS[0],
+            max_value=views.MIN_SAMPLES_LIMITS[1],
             step=1,
             key="min_samples",
             disabled=not st.session_state["clusters"],
@@ -197,7 +209,7 @@ def sidebar() -> None:
         )
 
 
-def postcode_search(view: dashboard.View, shown) -> None:
+def postcode_search(view: views.View, shown) -> None:
     st.text_input(
         "Find projects near a postcode",
         key="postcode",
@@ -207,11 +219,11 @@ def postcode_search(view: dashboard.View, shown) -> None:
     if not view.postcode:
         return
     try:
-        point = dashboard.find_postcode(view.postcode)
+        point = search.find_postcode(view.postcode)
     except ValueError as error:
         st.error(str(error))
         return
-    nearest = dashboard.nearest_projects(shown, point, view.distance)
+    nearest = search.nearest_projects(shown, point, view.distance)
     within = int(nearest["Within reach"].sum())
     st.markdown(
         f"**{within:,} project(s) within {view.distance:,} m of {point['postcode']}** "
@@ -219,14 +231,14 @@ def postcode_search(view: dashboard.View, shown) -> None:
     )
     if point["note"]:
         st.caption(point["note"])
-    listed = nearest.head(dashboard.NEAREST_LIMIT)[["Name", "Type", "Distance (m)", "Note"]]
+    listed = nearest.head(search.NEAREST_LIMIT)[["Name", "Type", "Distance (m)", "Note"]]
     st.table(listed.style.format({"Distance (m)": "{:,}"}), hide_index=True)
 
 
-def area_panel(view: dashboard.View, signature: tuple, shown, today: date) -> None:
-    codes = dashboard.areas_in_view(view.layer, view)
-    choices = dashboard.area_choices(view.layer)
-    noun = dashboard.LEVELS[view.layer]["noun"]
+def area_panel(view: views.View, signature: tuple, shown, today: date) -> None:
+    codes = figures.areas_in_view(view.layer, view)
+    choices = figures.area_choices(view.layer)
+    noun = figures.LEVELS[view.layer]["noun"]
     if st.session_state.get("area") not in ("", *codes):
         st.session_state["area"] = ""
     code = st.selectbox(
@@ -237,8 +249,8 @@ def area_panel(view: dashboard.View, signature: tuple, shown, today: date) -> No
     )
     if not code:
         return
-    figures = area_figures(signature, view, view.layer)
-    panel = dashboard.area_panel(view.layer, code, shown, figures, today)
+    numbers = area_figures(signature, view, view.layer)
+    panel = tables.area_panel(view.layer, code, shown, numbers, today)
     st.subheader(panel["title"])
     per = "n/a" if panel["per_10k"] is None else f"{panel['per_10k']:.1f}"
     st.markdown(
@@ -267,48 +279,77 @@ def area_panel(view: dashboard.View, signature: tuple, shown, today: date) -> No
         st.caption("No project shown here with the current filters.")
 
 
-def show_map(view: dashboard.View, signature: tuple, today: date) -> None:
-    fmap = project_map(
-        signature,
-        replace(view, area=""),
-        today,
-        st.session_state["basemap"],
-        st.session_state["grouped"],
+@st.fragment
+def show_map(view: views.View, signature: tuple, today: date) -> None:
+    """The map: its fixed layers are sent when the area level, background or grouping changes;
+    otherwise only the view's payload (colours, marker runs, legend) is, and Leaflet keeps its
+    zoom and centre. Panning reruns only this fragment, to keep the position in the link."""
+    st.markdown(
+        '<a href="#after-map" class="km-skip">Skip the map (to the postcode search)</a>',
+        unsafe_allow_html=True,
+    )
+    files = map_files(signature, today)
+    placed = view.zoom > 0
+    payload = map_payload(signature, replace(view, zoom=0, lat=0.0, lon=0.0), today)
+    base = mapview.base_map(
+        view.layer, files, st.session_state["basemap"], st.session_state["grouped"]
     )
     result = st_folium(
-        copy.deepcopy(fmap),
+        base,
         key=MAP_KEY,
         height=MAP_HEIGHT,
         use_container_width=True,
-        returned_objects=["last_active_drawing", "last_object_clicked"],
+        feature_group_to_add=maps.view_group(payload),
+        center=(view.lat, view.lon) if placed else None,
+        zoom=view.zoom if placed else None,
+        returned_objects=["last_active_drawing", "last_object_clicked", "center", "zoom"],
     )
+    st.markdown('<div id="after-map"></div>', unsafe_allow_html=True)
     result = result or {}
-    clicked = dashboard.area_from_click(result.get("last_active_drawing"), view.layer)
+    keep_map_position(result)
+    clicked = mapview.area_from_click(result.get("last_active_drawing"), view.layer)
     click = (clicked, str(result.get("last_object_clicked")))
     if clicked and click != st.session_state.get("last_click"):
         st.session_state["last_click"] = click
         st.session_state["area"] = clicked
+        st.rerun(scope="app")  # the area panel and the link show the chosen area
 
 
-def projects_table(view: dashboard.View, shown, today: date) -> None:
+def keep_map_position(result: dict) -> None:
+    """The map's zoom and centre into the session and the link (rounded: ~1 m)."""
+    centre, zoom = result.get("center"), result.get("zoom")
+    if not isinstance(centre, dict) or not isinstance(zoom, int | float):
+        return
+    position = {
+        "zoom": int(zoom),
+        "lat": round(float(centre.get("lat", 0.0)), views.POSITION_DECIMALS),
+        "lon": round(float(centre.get("lng", 0.0)), views.POSITION_DECIMALS),
+    }
+    if all(st.session_state.get(name) == value for name, value in position.items()):
+        return
+    st.session_state.update(position)
+    st.query_params.update({name: str(value) for name, value in position.items()})
+
+
+def projects_table(view: views.View, shown, today: date) -> None:
     st.subheader("The projects shown, as a table")
-    table = dashboard.project_table(shown, today)
+    table = tables.project_table(shown, today)
     st.caption(
-        f"{dashboard.table_summary(table)} Sort by clicking a column heading; search with the "
+        f"{tables.table_summary(table)} Sort by clicking a column heading; search with the "
         "magnifier above the table."
     )
     st.dataframe(table, hide_index=True, key="projects_table")
     left, right = st.columns(2)
     left.download_button(
         "Download CSV",
-        data=lambda: dashboard.download_bytes(shown, "csv", view),
+        data=lambda: tables.download_bytes(shown, "csv", view),
         file_name="kindred-map-projects.csv",
         mime="text/csv",
         on_click="ignore",
     )
     right.download_button(
         "Download GeoJSON",
-        data=lambda: dashboard.download_bytes(shown, "geojson", view),
+        data=lambda: tables.download_bytes(shown, "geojson", view),
         file_name="kindred-map-projects.geojson",
         mime="application/geo+json",
         on_click="ignore",
@@ -316,11 +357,11 @@ def projects_table(view: dashboard.View, shown, today: date) -> None:
     st.caption("Home-run projects leave at their ward's centre, without address or postcode.")
 
 
-def coverage_section(view: dashboard.View, signature: tuple) -> None:
+def coverage_section(view: views.View, signature: tuple) -> None:
     wanted = st.toggle(
         "Coverage and gaps: who lives beyond reach",
         key="show_coverage",
-        value=view.gaps or dashboard.needs_coverage(view),
+        value=view.gaps or figures.needs_coverage(view),
     )
     if not wanted:
         return
@@ -374,7 +415,7 @@ def upload_section(store_file) -> None:
     if saved and saved[0] == upload_id:
         st.success(saved[1])
     elif st.button(f"Save {len(projects):,} projects to the store", key="confirm_upload"):
-        result = dashboard.save_upload(uploaded.name, data, store_file)
+        result = upload.save_upload(uploaded.name, data, store_file)
         message = (
             f"Saved: {result.new or 0:,} new, {result.updated or 0:,} updated, "
             f"{result.unchanged or 0:,} unchanged."
@@ -386,10 +427,10 @@ def upload_section(store_file) -> None:
 def map_page() -> None:
     restore_view()
     sidebar()
-    store_file = dashboard.store_path()
-    signature = dashboard.store_signature(store_file)
+    store_file = upload.store_path()
+    signature = upload.store_signature(store_file)
     today = date.today()
-    view = dashboard.view_from_state(st.session_state)
+    view = views.view_from_state(st.session_state)
     st.title("Kindred Map")
     try:
         projects = load_projects(signature)
@@ -397,14 +438,14 @@ def map_page() -> None:
         st.error(f"{error}. Check KINDRED_MAP_STORE or rebuild the store.")
         st.stop()
     shown = shown_projects(signature, view)
-    st.markdown(f"**{dashboard.counts_text(shown, len(projects))}**")
+    st.markdown(f"**{tables.counts_text(shown, len(projects))}**")
     map_column, side_column = st.columns([2.8, 1], gap="medium")
     with map_column:
         show_map(view, signature, today)
     with side_column:
         postcode_search(view, shown)
         area_panel(view, signature, shown, today)
-    keep_view_in_url(dashboard.view_from_state(st.session_state))
+    keep_view_in_url(views.view_from_state(st.session_state))
     projects_table(view, shown, today)
     coverage_section(view, signature)
     upload_section(store_file)
@@ -422,27 +463,27 @@ def about_page() -> None:
         "the Diocese of Liverpool."
     )
     st.subheader("Boundary and reference data")
-    st.table(dashboard.layer_sources(), hide_index=True)
+    st.table(tables.layer_sources(), hide_index=True)
     with st.expander("How the approximate deanery boundaries were derived"):
         st.markdown(deanery_method())
     st.subheader("Project data")
     try:
-        projects = load_projects(dashboard.store_signature(dashboard.store_path()))
+        projects = load_projects(upload.store_signature(upload.store_path()))
     except ValueError as error:
         st.error(str(error))
         projects = store.empty_projects()
     sources = export.project_sources(projects)
     if sources:
-        st.table(dashboard.source_table(sources), hide_index=True)
-    notes = dashboard.data_sources_text()
+        st.table(tables.source_table(sources), hide_index=True)
+    notes = tables.data_sources_text()
     if notes:
         with st.expander("Project data sources in detail"):
             st.markdown(notes)
     st.subheader("Attribution")
-    lines = [*export.attribution(projects), export.LEAFLET_CREDIT, dashboard.OSM_CREDIT]
+    lines = [*export.attribution(projects), export.LEAFLET_CREDIT, tables.OSM_CREDIT]
     st.markdown("\n".join(f"- {line}" for line in lines))
     st.subheader("Method notes")
-    st.markdown(dashboard.METHOD_NOTES)
+    st.markdown(tables.METHOD_NOTES)
 
 
 def main() -> None:

@@ -8,7 +8,7 @@ timed), as in bench_import.py.
 
 Timed per backend: `store.import_file` of the file into the empty store (read, geocode, join,
 reconcile, write, log); the same file imported again (every record unchanged); and the
-dashboard's first map in Python: `store.read_projects` + `dashboard.build_map` for the default
+dashboard's first map in Python: `store.read_projects` + `mapview.build_map` for the default
 view + the map's HTML rendered (what Streamlit sends), median of READS runs. The browser
 benchmark (bench_dashboard.py) drives the real page; this one isolates what the backend
 changes. Writes benchmarks/results/backends.md.
@@ -30,7 +30,8 @@ import numpy as np
 import pandas as pd
 import psycopg
 
-from kindred_map import boundaries, dashboard, geocode, join, store
+from kindred_map import boundaries, geocode, join, mapview, store
+from kindred_map import view as views
 from kindred_map.paths import PROJECT_ROOT
 
 RESULTS = Path(__file__).parent / "results" / "backends.md"
@@ -67,7 +68,7 @@ def _first_map(location) -> tuple[float, int]:
 
     def run():
         projects = store.read_projects(location)
-        return dashboard.build_map(projects, dashboard.View()).get_root().render()
+        return mapview.build_map(projects, views.View()).get_root().render()
 
     seconds, html = _timed(run)
     return seconds, len(html)
@@ -163,11 +164,12 @@ def _write(results: dict, version: str, postgis: str, started: bool) -> None:
     for label, key in rows:
         lines.append(f"| {label} | {gpkg[key]:.2f} | {pg[key]:.2f} | {pg[key] / gpkg[key]:.2f} |")
     lines += [
-        f"| map HTML (bytes) | {gpkg['html']:,} | {pg['html']:,} | |",
+        f"| map page HTML (bytes; markers and popups are static files) | {gpkg['html']:,} | "
+        f"{pg['html']:,} | |",
         "",
-        "The first map is the default view (wards by projects, every project in clusters) built "
-        "in Python as the dashboard builds it; Streamlit and the browser add the same time to "
-        "both (see dashboard.md).",
+        "The first map is the default view (wards by projects, every project) built in Python "
+        "by `mapview.build_map`: the marker and popup files written, the view's payload and the "
+        "page's HTML; Streamlit and the browser add the same time to both (see dashboard.md).",
         "",
     ]
     RESULTS.write_text("\n".join(lines), encoding="utf-8")

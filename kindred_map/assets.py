@@ -1,10 +1,13 @@
-"""Leaflet and Leaflet.markercluster from the installed xstatic packages, so no map asks a CDN."""
+"""Leaflet and Leaflet.markercluster from the installed xstatic packages (so no map asks a CDN),
+the dashboard's own script, and the map's data files, all served from static/."""
 
 import base64
+import hashlib
 import os
 import re
 import shutil
 import tempfile
+import time
 from pathlib import Path
 
 import xstatic.pkg.leaflet as xstatic_leaflet
@@ -16,6 +19,10 @@ STATIC_DIR = PROJECT_ROOT / "static"
 """Streamlit serves `static/` beside app.py at STATIC_URL (server.enableStaticServing)."""
 STATIC_URL = "/app/static"
 VENDOR = "vendor"
+DATA = "data"
+"""static/data/: the map's data files (geometry, places, project positions and popups), named
+by their content's hash so that a browser may keep them."""
+DATA_KEEP_SECONDS = 2 * 24 * 3600
 
 BUNDLES = {
     "leaflet": {
@@ -39,6 +46,13 @@ BUNDLES = {
             "markerclustercss": "MarkerCluster.css",
             "markerclusterdefaultcss": "MarkerCluster.Default.css",
         },
+        "images": (),
+    },
+    "kindred": {
+        "source": Path(__file__).parent / "js",
+        "folder": "kindred-map",
+        "js": {"kindred_dashboard": "dashboard.js"},
+        "css": {},
         "images": (),
     },
 }
@@ -100,6 +114,29 @@ def install_static(static_dir: Path = STATIC_DIR) -> list[Path]:
                 _copy_atomically(source, target)
             installed.append(target)
     return installed
+
+
+def publish(prefix: str, data: bytes, static_dir: Path = STATIC_DIR) -> str:
+    """Write ``data`` once as static/data/<prefix>-<hash>.json and return its URL.
+
+    Files of the same prefix older than two days are removed (a store change or a new day
+    writes new ones; sessions still open keep theirs meanwhile)."""
+    if not re.fullmatch(r"[a-z0-9-]+", prefix):
+        raise ValueError(f"data file prefix {prefix!r}: use lower-case letters, digits and -")
+    digest = hashlib.sha256(data).hexdigest()[:20]
+    folder = Path(static_dir) / DATA
+    target = folder / f"{prefix}-{digest}.json"
+    if not target.exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=folder, prefix=f".{target.name}.")
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(data)
+        os.replace(temporary, target)
+        cutoff = time.time() - DATA_KEEP_SECONDS
+        for old in folder.glob(f"{prefix}-*.json"):
+            if old != target and old.stat().st_mtime < cutoff:
+                old.unlink(missing_ok=True)
+    return f"{STATIC_URL}/{DATA}/{target.name}"
 
 
 def static_url(name: str, relative: str) -> str:

@@ -165,6 +165,30 @@ LAYERS = {
             "population": "Census 2021 residents of its LSOAs",
         },
     },
+    "place": {
+        "key": "name",
+        "name_field": "name",
+        "title": "Place names (towns, suburbs and villages)",
+        "description": "Populated places of the region for map labels: towns and cities "
+        "(shown from zoom 10), suburbs and villages (from zoom 12).",
+        "source": "OS Open Names populated places, via open-innovations/warm-spaces "
+        "(docs/data/geo, commit 67caea3)",
+        "vintage": "c. 2021 release",
+        "generalisation": "Points: the place's OS Open Names position, 4 decimal places (~10 m)",
+        "accuracy": "A label position, not a boundary: where OS puts the place's name.",
+        "licence": OGL,
+        "attribution": [
+            OS.format(year=2021),
+            ROYAL_MAIL.format(year=2021),
+            NATSTATS.format(year=2021),
+        ],
+        "approximate": False,
+        "columns": {
+            "name": "Place name",
+            "kind": "town (OS City or Town) or suburb (OS Suburban Area or Village)",
+            "LAD25CD": "Borough code of the place",
+        },
+    },
     "postcode": {
         "key": "pcd_key",
         "name_field": "postcode",

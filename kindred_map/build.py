@@ -471,6 +471,26 @@ def _deanery_accuracy(
     }
 
 
+PLACE_KINDS = {"City": "town", "Town": "town", "Suburban Area": "suburb", "Village": "suburb"}
+"""OS Open Names place types labelled on the map; hamlets, other settlements and postcode
+districts are left out (too small, or not places)."""
+
+
+def build_places(raw: Path) -> gpd.GeoDataFrame:
+    """Map labels: the region's towns, suburbs and villages from OS Open Names, one per name
+    and borough (towns first when a name is both)."""
+    places = pd.read_csv(_read_raw(raw, "places"))
+    places = places[places["place_type"].isin(PLACE_KINDS)].copy()
+    places["kind"] = places["place_type"].map(PLACE_KINDS)
+    places = places.sort_values(["kind", "name"], kind="stable")
+    places = places.drop_duplicates(["name", "LAD25CD"]).reset_index(drop=True)
+    return gpd.GeoDataFrame(
+        places[["name", "kind", "LAD25CD"]],
+        geometry=gpd.points_from_xy(places["lon"], places["lat"]),
+        crs=WGS84,
+    )
+
+
 def build_all(raw: Path = DEFAULT_RAW_DIR, out_dir: Path = BOUNDARIES_DIR) -> dict[str, int]:
     """Build every layer from ``raw`` into ``out_dir``; returns feature counts by layer."""
     raw = Path(raw)
@@ -494,6 +514,7 @@ def build_all(raw: Path = DEFAULT_RAW_DIR, out_dir: Path = BOUNDARIES_DIR) -> di
         "lsoa": lsoas,
         "deanery": deaneries,
         "diocese": diocese,
+        "place": build_places(raw),
     }
     extra = {
         "ward": ward_figures,

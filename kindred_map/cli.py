@@ -248,28 +248,28 @@ def _shown(args: argparse.Namespace):
 
 
 def cmd_nearest(args: argparse.Namespace) -> int:
-    from kindred_map import dashboard
+    from kindred_map import search
 
     shown = _shown(args)
-    point = dashboard.find_postcode(args.postcode)
-    nearest = dashboard.nearest_projects(shown, point, args.distance)
-    print(dashboard.nearest_text(point, nearest, args.distance, args.limit))
+    point = search.find_postcode(args.postcode)
+    nearest = search.nearest_projects(shown, point, args.distance)
+    print(search.nearest_text(point, nearest, args.distance, args.limit))
     return 0
 
 
 def cmd_area(args: argparse.Namespace) -> int:
-    from kindred_map import coverage, dashboard
+    from kindred_map import coverage, figures, tables
 
     shown = _shown(args)
-    code = dashboard.resolve_area(args.level, args.area)
+    code = figures.resolve_area(args.level, args.area)
     gaps = None
     if args.distance is not None:
         result = coverage.assess(
             _read_projects(args), args.types, args.distance, include_synthetic=True
         )
         gaps = {level: result.by_area(level) for level in coverage.LEVELS}
-    figures = dashboard.area_figures(args.level, shown, gaps[args.level] if gaps else None)
-    print(dashboard.area_panel_text(dashboard.area_panel(args.level, code, shown, figures)))
+    numbers = figures.area_figures(args.level, shown, gaps[args.level] if gaps else None)
+    print(tables.area_panel_text(tables.area_panel(args.level, code, shown, numbers)))
     return 0
 
 
@@ -304,10 +304,10 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     runtime starts is not registered, and its frame would not load."""
     from streamlit.web import cli as streamlit_cli
 
-    from kindred_map import dashboard
+    from kindred_map import mapview
     from kindred_map.paths import PROJECT_ROOT
 
-    dashboard.warm_up()
+    mapview.warm_up()
     command = ["run", str(PROJECT_ROOT / "app.py"), *args.streamlit_options]
     return streamlit_cli.main(command, standalone_mode=False) or 0
 

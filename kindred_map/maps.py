@@ -4,19 +4,23 @@ import html
 import json
 import logging
 import os
-from functools import cache
 
 import folium
 import numpy as np
 import pandas as pd
 import shapely
 from branca.element import Element, MacroElement
-from folium.plugins import MarkerCluster
+from folium.elements import JSCSSMixin
 from jinja2 import Template
 
 from kindred_map import assets, boundaries
 
 LOGGER = logging.getLogger(__name__)
+
+JSON_ESCAPES = {char: f"\\u{ord(char):04x}" for char in "{}<>&%#'"}
+"""Characters written as \\uXXXX inside JSON strings placed in a script: none of them can then
+start a Jinja delimiter (branca renders each element's script output again as a template) or
+close the script element."""
 
 BASEMAP_ENV = "KINDRED_MAP_BASEMAP"
 BASEMAPS = ("osm", "none")
@@ -72,8 +76,6 @@ BOUNDARY_LAYERS = {
 """Boundary layers in drawing order (last on top). Boroughs have no fill, so the wards below
 keep their tooltips; a borough's tooltip shows on its outline."""
 
-HIGHLIGHT = {"weight": 3, "fillOpacity": 0.25}
-
 
 class DataAttribution(MacroElement):
     """Adds lines to the map's Leaflet attribution control (credit for the data shown)."""
@@ -81,7 +83,7 @@ class DataAttribution(MacroElement):
     _template = Template(
         """
         {% macro script(this, kwargs) %}
-        {{ this._parent.get_name() }}.attributionControl.addAttribution({{ this.text|tojson }});
+        {{ this._parent.get_name() }}.attributionControl.addAttribution({{ this.text_json }});
         {% endmacro %}
         """
     )
@@ -89,7 +91,36 @@ class DataAttribution(MacroElement):
     def __init__(self, lines):
         super().__init__()
         self._name = "DataAttribution"
-        self.text = " | ".join(html.escape(str(line)) for line in lines if str(line).strip())
+        self.text_json = safe_json(
+            " | ".join(html_text(line) for line in lines if str(line).strip())
+        )
+
+
+def safe_json(value) -> str:
+    """``value`` as JSON whose strings hold no ``{ } < > & % # '`` (written as \\uXXXX): safe
+    inside a <script> and through any number of Jinja renders, and the same data to JavaScript.
+
+    Structural JSON never forms a Jinja delimiter: after ``{`` comes ``"`` or ``}``."""
+    if isinstance(value, str):
+        text = json.dumps(value)
+        for char, escape in JSON_ESCAPES.items():
+            text = text.replace(char, escape)
+        return text
+    if isinstance(value, dict):
+        items = (f"{safe_json(str(key))}: {safe_json(item)}" for key, item in value.items())
+        return "{" + ", ".join(items) + "}"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(safe_json(item) for item in value) + "]"
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return "null"
+    return json.dumps(value)
+
+
+def html_text(value) -> str:
+    """Text for HTML that Leaflet may also hand to a template: escaped, braces as entities."""
+    return html.escape(str(value)).replace("{", "&#123;").replace("}", "&#125;")
 
 
 def basemap_choice(tiles: str | None = None) -> str:
@@ -142,7 +173,7 @@ def _display_value(column: str, value) -> str:
             return f"{int(value):,}"
         except (TypeError, ValueError):
             pass
-    return html.escape(str(value))
+    return html_text(value)
 
 
 def boundary_geojson(name: str) -> dict:
@@ -180,68 +211,27 @@ def boundary_geojson(name: str) -> dict:
     return {"type": "FeatureCollection", "features": features}
 
 
-def boundary_layer(name: str, geojson: dict, outline_only: bool = False) -> folium.GeoJson:
-    """A toggleable, styled GeoJson layer with a tooltip for one boundary layer.
+# --- the dashboard map: static layers fetched once, one small JSON payload per view ----------
 
-    ``outline_only`` draws no fill, so that shaded areas below keep their clicks and tooltips."""
-    spec = BOUNDARY_LAYERS[name]
-    fields = list(spec["fields"])
-    aliases = list(spec["fields"].values())
-    if spec["note"]:
-        fields.append("note")
-        aliases.append(spec["note"][0])
-    style = spec["style"] | {"fill": False} if outline_only else spec["style"]
-    return folium.GeoJson(
-        geojson,
-        name=spec["label"],
-        show=spec["show"],
-        style_function=lambda _feature: style,
-        highlight_function=lambda _feature: HIGHLIGHT,
-        tooltip=folium.GeoJsonTooltip(
-            fields=fields, aliases=[html.escape(alias) for alias in aliases], sticky=True
-        ),
-    )
-
-
-def boundary_layers_map(
-    tiles: str | None = None, layers: dict[str, dict] | None = None
-) -> folium.Map:
-    """Boroughs, wards and (approximate) deaneries as toggleable layers, fitted to the region.
-
-    `layers` maps layer name to its `boundary_geojson` (pass cached copies from the app);
-    missing ones are built here."""
-    layers = dict(layers or {})
-    for name in BOUNDARY_LAYERS:
-        if name not in layers:
-            layers[name] = boundary_geojson(name)
-    fmap = base_map(tiles=tiles, attribution=boundaries.attribution_lines(list(BOUNDARY_LAYERS)))
-    for name in BOUNDARY_LAYERS:
-        boundary_layer(name, layers[name]).add_to(fmap)
-    folium.LayerControl(collapsed=False).add_to(fmap)
-    west, south, east, north = boundaries.load("borough").total_bounds
-    fmap.fit_bounds([[south, west], [north, east]])
-    return fmap
-
-
-# --- the dashboard map: areas shaded by a measure, projects, search circle, gaps, clusters ----
-
-AREA_STYLE = {"color": "#3d4f61", "weight": 0.8, "fillOpacity": 0.55}
-AREA_HIGHLIGHT = {"weight": 3, "color": "#111111", "fillOpacity": 0.7}
+AREA_OPACITY = 0.55
+"""Fill opacity of the shaded areas; the legend's swatches use the same."""
+AREA_STYLE = {"color": "#3d4f61", "weight": 0.8, "fillOpacity": AREA_OPACITY}
+AREA_HOVER = {"weight": 3, "color": "#111111"}
+AREA_SELECTED = {"weight": 4, "color": "#d6006f"}
+"""The chosen area: a thick magenta edge, distinct from every fill colour."""
 PROJECT_RADIUS = 7
 MAX_ZOOM = 18
 """Marker clustering needs the map's maximum zoom, which no tile layer gives when tiles are off."""
 PROJECT_OUTLINE = "#1a1a1a"
 CLUSTER_OPTIONS = {"maxClusterRadius": 45, "disableClusteringAtZoom": 15, "spiderfyOnMaxZoom": True}
 """Markers group into numbered clusters below zoom 15 (about a neighbourhood on screen)."""
-CLUSTER_ICON = """function (cluster) {
-  var count = cluster.getChildCount();
-  var size = count < 10 ? 28 : count < 100 ? 34 : 40;
-  return L.divIcon({
-    html: "<span>" + count + "</span>", className: "km-cluster",
-    iconSize: L.point(size, size)
-  });
-}"""
-"""Neutral dark cluster badges, so that they do not compete with the type and area colours."""
+PLACE_ZOOMS = {"town": 9, "suburb": 11.5}
+"""Town and city names show from zoom 9 (the whole region), suburbs and villages from 11.5."""
+MAP_HEIGHT_MARGIN = 320
+"""The map is the browser window's height less where it starts on the page (at most this, px),
+so that the title and counts stay in view above it."""
+ZOOM_SNAP = 0.5
+"""Half zoom steps: fitting the region or an area clear of the controls wastes less room."""
 MAP_CSS = (
     "<style>"
     ".km-cluster { background: rgba(31,45,61,0.82); color: #fff; border: 2px solid #fff;"
@@ -254,11 +244,19 @@ MAP_CSS = (
     "div.leaflet-container .leaflet-popup-content { font-size: 13px; line-height: 1.4; }"
     "div.leaflet-container .leaflet-tooltip, div.leaflet-container .leaflet-tooltip th,"
     " div.leaflet-container .leaflet-tooltip td { font-size: 12px; }"
+    "div.leaflet-container .leaflet-control-layers { font: 12px/1.4 sans-serif; }"
+    ".leaflet-control-layers-expanded { padding: 4px 8px 4px 6px; }"
+    ".leaflet-tooltip th { text-align: left; padding-right: 6px; font-weight: 600; }"
+    ".km-place { background: none; border: none; box-shadow: none; padding: 0;"
+    " color: #1f2d3d; font: 600 12px/1.1 sans-serif; white-space: nowrap; display: none;"
+    " text-shadow: 0 0 3px #fff, 0 0 3px #fff, 0 0 2px #fff; }"
+    ".km-place-town { font-size: 13px; letter-spacing: 0.02em; }"
+    ".km-place-suburb { font-weight: 500; font-size: 11px; color: #37475a; }"
+    ".km-show-towns .km-place-town, .km-show-suburbs .km-place-suburb { display: block; }"
     "</style>"
 )
 """Cluster badges; the long data attribution shows two lines and opens in full on hover;
-popups and tooltips in a map-sized font (the page's 1rem is large for them)."""
-SEARCH_COLOUR = "#111111"
+popups and tooltips in a map-sized font; place names as haloed text, shown by zoom."""
 GAP_STYLE = {"color": "#7f0000", "weight": 1.2, "fillColor": "#000000", "fillOpacity": 0.16}
 """A dark veil (keeps the areas' hues readable below it) edged in dark red."""
 CLUSTER_HULL_STYLE = {"color": "#000000", "weight": 2, "dashArray": "5 4", "fillOpacity": 0.05}
@@ -266,74 +264,35 @@ OUTLINE_LAYERS = ("deanery", "borough")
 """Reference outlines drawn over the shaded areas (a layer is not outlined over itself)."""
 
 
-@cache
-def _area_geometries(level: str) -> dict[str, dict]:
-    """Each area's geometry as GeoJSON (coordinates rounded), by its code; read once."""
-    key = boundaries.LAYERS[level]["key"]
-    frame = boundaries.load(level)
-    frame = frame[frame.geometry.notna() & ~frame.geometry.is_empty]
-    geometries = shapely.transform(
-        np.asarray(frame.geometry), lambda xy: np.round(xy, COORDINATE_DECIMALS)
-    )
-    codes = [boundaries.code_text(code) for code in frame[key]]
-    return {
-        code: json.loads(shapely.to_geojson(geometry))
-        for code, geometry in zip(codes, geometries, strict=True)
-    }
-
-
-def area_geojson(level: str, properties: pd.DataFrame) -> dict:
-    """The areas of ``level`` whose code is in ``properties``' index, with that row as properties.
-
-    Property values go into tooltips as HTML: pass escaped text (see `_display_value`)."""
-    if level not in boundaries.LAYERS or level in ("postcode", "diocese"):
-        raise ValueError(f"No area layer {level!r}; expected ward, deanery, borough or lsoa")
-    geometries = _area_geometries(level)
-    features = []
-    for code, row in zip(properties.index, properties.to_dict("records"), strict=True):
-        geometry = geometries.get(str(code))
-        if geometry is None:
-            continue
-        features.append(
-            {"type": "Feature", "id": str(code), "properties": row, "geometry": geometry}
-        )
-    return {"type": "FeatureCollection", "features": features}
-
-
-def choropleth_layer(geojson: dict, name: str, tooltip: dict[str, str]) -> folium.GeoJson:
-    """Areas filled with each feature's ``fill`` property; ``tooltip`` maps property to label."""
-    return folium.GeoJson(
-        geojson,
-        name=name,
-        style_function=lambda feature: AREA_STYLE | {"fillColor": feature["properties"]["fill"]},
-        highlight_function=lambda _feature: AREA_HIGHLIGHT,
-        tooltip=folium.GeoJsonTooltip(
-            fields=list(tooltip),
-            aliases=[html.escape(label) for label in tooltip.values()],
-            sticky=True,
-        ),
-    )
-
-
-def legend_html(title: str, classes: list[dict], types: list[dict], notes: list[str]) -> str:
-    """The legend as plain HTML: a colour ramp of the measure's classes, the project types
-    with their counts, then notes. It folds away with a click on its title.
+def legend_html(
+    title: str,
+    classes: list[dict],
+    types: list[dict],
+    notes: list[str],
+    direction: str = "",
+) -> str:
+    """The legend as plain HTML: the measure's classes as swatches filled as the map fills
+    areas (same opacity), which way is better, the project types with counts, then notes. It
+    folds away with a click on its title (folded on narrow screens, see dashboard.js).
 
     ``classes``: {"label", "colour"}; ``types``: {"label", "colour", "count"}; all escaped here."""
     steps = "".join(
-        f'<div class="km-step"><span class="km-bar" style="background:'
-        f'{html.escape(entry["colour"])}"></span>{html.escape(entry["label"])}</div>'
+        f'<div class="km-step"><span class="km-bar"><span style="background:'
+        f'{html_text(entry["colour"])};opacity:{AREA_OPACITY}"></span></span>'
+        f"{html_text(entry['label'])}</div>"
         for entry in classes
     )
     kinds = "".join(
-        f'<div><span class="km-dot" style="background:{html.escape(entry["colour"])}"></span>'
-        f"{html.escape(entry['label'])} ({int(entry['count']):,})</div>"
+        f'<div><span class="km-dot" style="background:{html_text(entry["colour"])}"></span>'
+        f"{html_text(entry['label'])} ({int(entry['count']):,})</div>"
         for entry in types
     )
-    parts = [f"<summary>{html.escape(title)}</summary>", f'<div class="km-ramp">{steps}</div>']
+    parts = [f"<summary>{html_text(title)}</summary>", f'<div class="km-ramp">{steps}</div>']
+    if direction:
+        parts.append(f'<div class="km-direction">{html_text(direction)}</div>')
     if kinds:
         parts.append(f'<div class="km-types">{kinds}</div>')
-    parts.extend(f'<div class="km-legend-note">{html.escape(note)}</div>' for note in notes)
+    parts.extend(f'<div class="km-legend-note">{html_text(note)}</div>' for note in notes)
     return f"<details open>{''.join(parts)}</details>"
 
 
@@ -347,7 +306,10 @@ LEGEND_CSS = (
     ".km-ramp { display: flex; margin: 4px 0; }"
     ".km-step { flex: 1; text-align: center; font-size: 10px; line-height: 1.15;"
     " overflow-wrap: anywhere; }"
-    ".km-bar { display: block; height: 10px; border: 1px solid #888; margin: 0 -0.5px 2px; }"
+    ".km-bar { display: block; height: 10px; border: 1px solid #888; margin: 0 -0.5px 2px;"
+    " background: #fff; }"
+    ".km-bar span { display: block; height: 100%; }"
+    ".km-direction { font-style: italic; margin-bottom: 2px; }"
     ".km-types { display: grid; grid-template-columns: 1fr 1fr; gap: 1px 6px; margin-top: 3px; }"
     ".km-legend-note { color: #4a5561; margin-top: 3px; font-size: 10.5px; }"
     ".km-dot { display: inline-block; width: 9px; height: 9px; border-radius: 50%;"
@@ -356,179 +318,62 @@ LEGEND_CSS = (
 )
 
 
-class Legend(MacroElement):
-    """A Leaflet control holding a legend written as plain HTML (no colormap library, no CDN)."""
+class DashboardLayers(JSCSSMixin, MacroElement):
+    """The dashboard's fixed layers (areas, outlines, places, projects, legend, layer list),
+    drawn by dashboard.js from static files. The template is fixed: options go in as
+    `safe_json`, so no text passes through Jinja."""
 
     _template = Template(
         """
         {% macro script(this, kwargs) %}
-        (function () {
-          var legend = L.control({position: {{ this.position|tojson }}});
-          var map = {{ this._parent.get_name() }};
-          legend.onAdd = function () {
-            var box = L.DomUtil.create("div", "km-legend");
-            box.innerHTML = {{ this.html|tojson }};
-            L.DomEvent.disableClickPropagation(box);
-            L.DomEvent.disableScrollPropagation(box);
-            return box;
-          };
-          legend.addTo(map);
-          // Fold the legend while a popup is open, so that it never hides the popup.
-          var folded = false;
-          map.on("popupopen", function () {
-            var details = legend.getContainer().querySelector("details");
-            folded = details.open;
-            details.open = false;
-          });
-          map.on("popupclose", function () {
-            if (folded) { legend.getContainer().querySelector("details").open = true; }
-          });
-        })();
+        KM.init({{ this._parent.get_name() }}, {{ this.options_json }});
         {% endmacro %}
         """
     )
 
-    def __init__(self, legend: str, position: str = "topleft"):
+    def __init__(self, options: dict):
         super().__init__()
-        self._name = "Legend"
-        self.html = legend
-        self.position = position
+        self._name = "DashboardLayers"
+        self.options_json = safe_json(options)
+        self.default_js = assets.folium_js("markercluster") + assets.folium_js("kindred")
+        self.default_css = assets.folium_css("markercluster")
 
     def render(self, **kwargs):
-        self.get_root().header.add_child(Element(LEGEND_CSS), name="kindred_map_legend_css")
+        header = self.get_root().header
+        header.add_child(Element(MAP_CSS), name="kindred_map_dashboard_css")
+        header.add_child(Element(LEGEND_CSS), name="kindred_map_legend_css")
         super().render(**kwargs)
 
 
-class ProjectMarkers(MacroElement):
-    """Projects as circle markers added in one call to the parent layer (cluster or group).
-
-    Each record: lat, lon, colour, type, popup (escaped HTML), tooltip (escaped), home_run."""
+class ViewData(MacroElement):
+    """One view's data for the dashboard map (colours, shown projects, legend, overlays), as
+    `safe_json` handed to dashboard.js; its parent is the layer group st_folium replaces."""
 
     _template = Template(
         """
         {% macro script(this, kwargs) %}
-        (function () {
-          var parent = {{ this._parent.get_name() }};
-          var markers = {{ this.records|tojson }}.map(function (r) {
-            var marker = L.circleMarker([r.lat, r.lon], {
-              radius: {{ this.radius }}, color: {{ this.outline|tojson }}, weight: 1.2,
-              fillColor: r.colour, fillOpacity: 0.92, dashArray: r.home_run ? "3 2" : null,
-              className: "km-project km-type-" + r.type
-            });
-            marker.bindPopup(r.popup, {maxWidth: 320});
-            marker.bindTooltip(r.tooltip);
-            return marker;
-          });
-          if (parent.addLayers) { parent.addLayers(markers); }
-          else { markers.forEach(function (marker) { marker.addTo(parent); }); }
-        })();
+        KM.apply({{ this._parent.get_name() }}, {{ this.payload_json }});
         {% endmacro %}
         """
     )
 
-    def __init__(self, records: list[dict]):
+    def __init__(self, payload_json: str):
         super().__init__()
-        self._name = "ProjectMarkers"
-        self.records = records
-        self.radius = PROJECT_RADIUS
-        self.outline = PROJECT_OUTLINE
+        self._name = "ViewData"
+        self.payload_json = payload_json
 
 
-def project_layer(records: list[dict], cluster: bool = True, name: str = "Projects"):
-    """The projects' layer: a MarkerCluster (served locally) or a plain group of markers."""
-    if cluster:
-        layer = MarkerCluster(name=name, options=CLUSTER_OPTIONS, icon_create_function=CLUSTER_ICON)
-        layer.default_js = assets.folium_js("markercluster")
-        layer.default_css = assets.folium_css("markercluster")
-    else:
-        layer = folium.FeatureGroup(name=name)
-    ProjectMarkers(records).add_to(layer)
-    return layer
-
-
-def search_layer(lat: float, lon: float, radius_m: float, label: str) -> folium.FeatureGroup:
-    """The searched postcode: a dot and a circle of ``radius_m`` metres around it."""
-    group = folium.FeatureGroup(name=f"Within {radius_m:,.0f} m of {label}")
-    folium.Circle(
-        location=(lat, lon),
-        radius=float(radius_m),
-        color=SEARCH_COLOUR,
-        weight=2,
-        dash_array="6 4",
-        fill=True,
-        fill_opacity=0.04,
-        interactive=False,
-    ).add_to(group)
-    folium.CircleMarker(
-        location=(lat, lon),
-        radius=5,
-        color="#ffffff",
-        weight=2,
-        fill=True,
-        fill_color=SEARCH_COLOUR,
-        fill_opacity=1,
-        tooltip=html.escape(label),
-    ).add_to(group)
-    return group
-
-
-def overlay_layer(
-    geojson: dict, name: str, style: dict, tooltip: dict[str, str], interactive: bool = True
-) -> folium.GeoJson:
-    """A styled GeoJson overlay (gap surface, cluster hulls) with an escaped tooltip.
-
-    A non-interactive overlay lets clicks and tooltips through to the areas below it. An empty
-    overlay (no clusters found, say) is still listed in the layer control."""
-    hint = None
-    if tooltip and geojson["features"]:
-        hint = folium.GeoJsonTooltip(
-            fields=list(tooltip), aliases=[html.escape(label) for label in tooltip.values()]
-        )
-    options = {} if interactive else {"interactive": False}
-    return folium.GeoJson(
-        geojson, name=name, style_function=lambda _feature: style, tooltip=hint, **options
-    )
-
-
-def dashboard_map(
-    areas: dict,
-    area_name: str,
-    area_tooltip: dict[str, str],
-    legend: str,
-    projects: list[dict],
-    bounds: tuple[float, float, float, float],
-    *,
-    level: str = "ward",
-    cluster: bool = True,
-    search: dict | None = None,
-    overlays: tuple = (),
-    attribution: list[str] | tuple[str, ...] = (),
-    tiles: str | None = None,
-) -> folium.Map:
-    """The dashboard's map: shaded areas (clickable), reference outlines, projects, legend.
-
-    ``bounds`` (west, south, east, north) is what the map opens on; ``search`` ({lat, lon,
-    radius_m, label}) draws the searched postcode and its circle; ``overlays`` are extra
-    layers (gaps, clusters) listed in the layer control."""
-    fmap = base_map(tiles=tiles, attribution=attribution)
+def dashboard_base(options: dict, tiles: str | None = None) -> folium.Map:
+    """The dashboard's map without a view: what stays while filters change."""
+    fmap = base_map(tiles=tiles)
     fmap.options["maxZoom"] = MAX_ZOOM
-    fmap.get_root().header.add_child(Element(MAP_CSS), name="kindred_map_dashboard_css")
-    choropleth_layer(areas, area_name, area_tooltip).add_to(fmap)
-    for name in OUTLINE_LAYERS:
-        if name != level:
-            boundary_layer(name, _cached_boundary_geojson(name), outline_only=True).add_to(fmap)
-    for overlay in overlays:
-        overlay.add_to(fmap)
-    if search:
-        search_layer(search["lat"], search["lon"], search["radius_m"], search["label"]).add_to(fmap)
-    project_layer(projects, cluster=cluster).add_to(fmap)
-    Legend(legend).add_to(fmap)
-    folium.LayerControl(collapsed=False).add_to(fmap)
-    west, south, east, north = bounds
-    fmap.fit_bounds([[south, west], [north, east]])
+    fmap.options["zoomSnap"] = ZOOM_SNAP
+    DashboardLayers(options).add_to(fmap)
     return fmap
 
 
-@cache
-def _cached_boundary_geojson(name: str) -> dict:
-    return boundary_geojson(name)
+def view_group(payload_json: str) -> folium.FeatureGroup:
+    """The layer group carrying one view's data (st_folium's ``feature_group_to_add``)."""
+    group = folium.FeatureGroup(name="View", control=False)
+    ViewData(payload_json).add_to(group)
+    return group

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from kindred_map import dashboard, store
+from kindred_map import search, store, tables, upload
+from kindred_map import view as views
 from kindred_map.paths import PROJECT_ROOT
 
 APP = PROJECT_ROOT / "app.py"
@@ -29,7 +30,7 @@ def store_file(fixture_store, tmp_path, monkeypatch) -> Path:
     """A fresh copy of the fixture store, which the app under test reads (and may write)."""
     path = tmp_path / "projects.gpkg"
     shutil.copy(fixture_store, path)
-    monkeypatch.setenv(dashboard.STORE_ENV, str(path))
+    monkeypatch.setenv(upload.STORE_ENV, str(path))
     monkeypatch.setenv("KINDRED_MAP_BASEMAP", "none")
     return path
 
@@ -53,23 +54,22 @@ def _count_text(app: AppTest) -> str:
     return next(m.value for m in app.markdown if m.value.startswith("**Showing "))
 
 
-def _expected_count(store_file: Path, view: dashboard.View) -> str:
+def _expected_count(store_file: Path, view: views.View) -> str:
     projects = store.read_projects(store_file)
-    shown = dashboard.shown_projects(projects, view)
-    return f"**{dashboard.counts_text(shown, len(projects))}**"
+    shown = views.shown_projects(projects, view)
+    return f"**{tables.counts_text(shown, len(projects))}**"
 
 
 def test_page_shows_every_project_by_default(store_file):
     app = _app()
     _no_exception(app)
-    assert _count_text(app) == _expected_count(store_file, dashboard.View())
-    # The one illustrative (synthetic) record is left out until examples are switched on.
-    assert "Showing 11 of 12 projects" in _count_text(app)
+    assert _count_text(app) == _expected_count(store_file, views.View())
+    assert "Showing 11 of 12 projects" in _count_text(app), "the illustrative one is hidden"
     assert app.query_params == {}
 
 
 def test_missing_store_shows_an_empty_map(store_file, tmp_path, monkeypatch):
-    monkeypatch.setenv(dashboard.STORE_ENV, str(tmp_path / "none" / "projects.gpkg"))
+    monkeypatch.setenv(upload.STORE_ENV, str(tmp_path / "none" / "projects.gpkg"))
     app = _app()
     _no_exception(app)
     assert _count_text(app) == "**Showing 0 of 0 projects**"
@@ -78,7 +78,7 @@ def test_missing_store_shows_an_empty_map(store_file, tmp_path, monkeypatch):
 def test_unreadable_store_is_an_error_not_a_crash(store_file, tmp_path, monkeypatch):
     broken = tmp_path / "broken.gpkg"
     broken.write_bytes(b"this is not a GeoPackage")
-    monkeypatch.setenv(dashboard.STORE_ENV, str(broken))
+    monkeypatch.setenv(upload.STORE_ENV, str(broken))
     app = _app()
     _no_exception(app)
     assert "cannot read the project store" in app.error[0].value
@@ -91,7 +91,7 @@ def test_link_sets_the_widgets_and_the_counts(store_file):
     assert app.multiselect(key="boroughs").value == [LIVERPOOL]
     assert app.multiselect(key="types").value == ["pantry", "church_project"]
     assert app.selectbox(key="layer").value == "lsoa"
-    view = dashboard.view_from_query(query)[0]
+    view = views.view_from_query(query)[0]
     assert _count_text(app) == _expected_count(store_file, view)
     assert app.query_params == query
 
@@ -111,7 +111,7 @@ def test_changed_filters_go_into_the_url_and_the_link_reproduces_them(store_file
     }
     assert app.query_params == expected
     counts = _count_text(app)
-    assert counts != _expected_count(store_file, dashboard.View())
+    assert counts != _expected_count(store_file, views.View())
 
     reopened = _app(dict(app.query_params))
     _no_exception(reopened)
@@ -133,12 +133,12 @@ def test_postcode_search_lists_nearest_projects(store_file):
     app = _app({"postcode": "l18jq"})
     _no_exception(app)
     headline = next(m.value for m in app.markdown if "within 800 m of" in m.value)
-    point = dashboard.find_postcode("L1 8JQ")
-    shown = dashboard.shown_projects(store.read_projects(store_file), dashboard.View())
-    nearest = dashboard.nearest_projects(shown, point, 800)
+    point = search.find_postcode("L1 8JQ")
+    shown = views.shown_projects(store.read_projects(store_file), views.View())
+    nearest = search.nearest_projects(shown, point, 800)
     assert headline.startswith(f"**{int(nearest['Within reach'].sum())} project(s) within 800 m")
     table = app.table[0].value
-    assert table["Name"].tolist() == nearest["Name"].head(dashboard.NEAREST_LIMIT).tolist()
+    assert table["Name"].tolist() == nearest["Name"].head(search.NEAREST_LIMIT).tolist()
     assert table["Name"].iloc[0] == XSS
     assert table["Distance (m)"].is_monotonic_increasing
 
@@ -178,17 +178,17 @@ def test_area_of_another_layer_resets_when_the_layer_changes(store_file):
 
 
 def test_table_flags_stale_and_illustrative_records(store_file):
-    app = _app()
+    app = _app({"examples": "1"})
     table = _table_with(app, "Illustrative (not real)")
-    assert len(table) == 11  # the illustrative record is left out by default
+    assert len(table) == 12
     assert table.loc[table["Name"] == XSS, "Check due"].item().startswith("yes")
-    assert "Example Pantry" not in set(table["Name"])
+    assert table.loc[table["Name"] == "Example Pantry", "Illustrative (not real)"].item()
     assert table.loc[table["Name"] == "Home Welcome", "Address"].item() == ""
 
 
 def test_upload_shows_the_report_before_anything_is_saved(store_file, tmp_path, monkeypatch):
     target = tmp_path / "empty" / "projects.gpkg"
-    monkeypatch.setenv(dashboard.STORE_ENV, str(target))
+    monkeypatch.setenv(upload.STORE_ENV, str(target))
     app = _app()
     app.file_uploader(key="upload").set_value(("projects.csv", FIXTURE.read_bytes(), "text/csv"))
     app.run()
@@ -244,7 +244,7 @@ def test_about_page_lists_sources_licences_and_attribution(store_file):
     app = AppTest.from_function(_about, default_timeout=TIMEOUT_S).run()
     _no_exception(app)
     layers = app.table[0].value
-    assert len(layers) == len(dashboard.ABOUT_LAYERS)
+    assert len(layers) == len(tables.ABOUT_LAYERS)
     sources = app.table[1].value
     assert sources["Projects"].sum() == len(store.read_projects(store_file))
     text = " ".join(m.value for m in app.markdown)

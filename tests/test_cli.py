@@ -2,7 +2,7 @@
 
 import pytest
 
-from kindred_map import cli, dashboard
+from kindred_map import cli, figures, mapview
 from kindred_map.paths import PROJECT_ROOT
 
 
@@ -44,7 +44,7 @@ def test_field_mapping_must_be_ours_equals_theirs():
 
 def test_dashboard_warms_up_then_passes_streamlit_options_on(monkeypatch):
     calls = []
-    monkeypatch.setattr(dashboard, "warm_up", lambda: calls.append("warm_up"))
+    monkeypatch.setattr(mapview, "warm_up", lambda: calls.append("warm_up"))
 
     def fake_streamlit(command, standalone_mode):
         calls.append(command)
@@ -63,9 +63,9 @@ def test_dashboard_warms_up_then_passes_streamlit_options_on(monkeypatch):
 def test_warm_up_fills_the_caches_the_first_page_reads():
     from kindred_map import geocode
 
-    dashboard.area_choices.cache_clear()
-    dashboard.area_deprivation.cache_clear()
-    dashboard.warm_up()
-    assert dashboard.area_choices.cache_info().currsize == len(dashboard.LEVELS)
-    assert dashboard.area_deprivation.cache_info().currsize == len(dashboard.LEVELS)
+    figures.area_choices.cache_clear()
+    figures.area_deprivation.cache_clear()
+    mapview.warm_up()
+    assert figures.area_choices.cache_info().currsize == len(figures.LEVELS)
+    assert figures.area_deprivation.cache_info().currsize == len(figures.LEVELS)
     assert geocode._postcode_index.cache_info().currsize >= 1

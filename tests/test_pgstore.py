@@ -14,7 +14,8 @@ import psycopg
 import pytest
 import shapely
 
-from kindred_map import boundaries, cli, dashboard, pgstore, privacy, store
+from kindred_map import boundaries, cli, pgstore, privacy, store, tables, upload
+from kindred_map import view as views
 
 FIXTURES = Path(__file__).parent / "fixtures"
 HOME = (
@@ -76,16 +77,16 @@ def test_store_init_and_migrate_on_both_backends(tmp_path, pg_store, capsys):
 
 
 def test_the_dashboard_sees_each_postgis_write(pg_store, monkeypatch):
-    monkeypatch.setenv(dashboard.STORE_ENV, pg_store)
-    assert dashboard.store_path() == pg_store
-    first = dashboard.store_signature(pg_store)
+    monkeypatch.setenv(upload.STORE_ENV, pg_store)
+    assert upload.store_path() == pg_store
+    first = upload.store_signature(pg_store)
     store.import_file(FIXTURES / "projects_utf8_bom.csv", pg_store)
-    second = dashboard.store_signature(pg_store)
+    second = upload.store_signature(pg_store)
     assert first != second
     projects = store.read_projects(pg_store)
     projects.loc[0, "name"] = "Renamed"
     store.upsert(projects.head(1), pg_store)
-    assert dashboard.store_signature(pg_store) != second
+    assert upload.store_signature(pg_store) != second
 
 
 # --- 8 writer processes ------------------------------------------------------------------
@@ -284,11 +285,11 @@ def test_the_dashboard_runs_on_a_postgis_store(pg_store, monkeypatch):
     from kindred_map.paths import PROJECT_ROOT
 
     store.import_file(FIXTURES / "dashboard_projects.csv", pg_store)
-    monkeypatch.setenv(dashboard.STORE_ENV, pg_store)
+    monkeypatch.setenv(upload.STORE_ENV, pg_store)
     monkeypatch.setenv("KINDRED_MAP_BASEMAP", "none")
     app = AppTest.from_file(str(PROJECT_ROOT / "app.py"), default_timeout=120).run()
     assert not app.exception, [e.message for e in app.exception]
     projects = store.read_projects(pg_store)
-    shown = dashboard.shown_projects(projects, dashboard.View())
-    expected = f"**{dashboard.counts_text(shown, len(projects))}**"
+    shown = views.shown_projects(projects, views.View())
+    expected = f"**{tables.counts_text(shown, len(projects))}**"
     assert expected in [m.value for m in app.markdown]

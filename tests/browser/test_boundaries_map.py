@@ -24,13 +24,15 @@ def _visible_feature_count() -> int:
 
 
 def _open_map(page, url: str, expected_paths: int) -> None:
-    """Open the dashboard and wait until the map frame holds `expected_paths` polygons."""
+    """Open the dashboard and wait until the map frame holds `expected_paths` polygons (shaded
+    areas and reference outlines; outlines are not interactive, so clicks reach the areas)."""
     page.goto(url)
     page.wait_for_function(
         """([selector, expected]) => {
             const frame = document.querySelector(selector);
             const doc = frame && frame.contentDocument;
-            return doc && doc.querySelectorAll('path.leaflet-interactive').length >= expected;
+            return doc && doc.querySelectorAll(
+                '.leaflet-overlay-pane path').length >= expected;
         }""",
         arg=['iframe[title="streamlit_folium.st_folium"]', expected_paths],
         timeout=MAP_LOAD_TIMEOUT_MS,
@@ -48,7 +50,7 @@ def test_boundaries_map_draws_region_offline(app_url, page, network, map_frame, 
     _open_map(page, app_url, expected)
     path = screenshot(page, "boundaries_map")
 
-    assert map_frame.locator("path.leaflet-interactive").count() >= expected, path
+    assert map_frame.locator(".leaflet-overlay-pane path").count() >= expected, path
     west, south, east, north = boundaries.load("borough").total_bounds
     centre = map_frame.locator("body").evaluate("() => window.map.getCenter()")
     assert south < centre["lat"] < north and west < centre["lng"] < east, centre
@@ -64,9 +66,23 @@ def test_boundaries_map_draws_region_offline(app_url, page, network, map_frame, 
 
 def test_ward_tooltip_shows_name_and_population(app_url, page, network, map_frame):
     _open_map(page, app_url, _visible_feature_count())
-    # The map centre lies inside some ward (wards are filled, boroughs only outlined).
-    map_frame.locator(".leaflet-container").hover()
-    tooltip = map_frame.locator(".leaflet-tooltip")
+    # A ward's centre that shows the ward itself (not a marker or a control) on screen.
+    point = map_frame.locator("body").evaluate(
+        """() => {
+            const km = window.KM.current, box = map.getContainer().getBoundingClientRect();
+            let found = null;
+            km.areaLayer.eachLayer((layer) => {
+                if (found) return;
+                const p = map.latLngToContainerPoint(layer.getCenter());
+                const hit = document.elementFromPoint(p.x + box.left, p.y + box.top);
+                if (hit && hit === layer.getElement()) found = {x: p.x, y: p.y};
+            });
+            return found;
+        }"""
+    )
+    assert point, "no ward centre is clear of markers and controls"
+    map_frame.locator(".leaflet-container").hover(position=point)
+    tooltip = map_frame.locator(".leaflet-tooltip:not(.km-place)")
     tooltip.wait_for(timeout=10_000)
     text = tooltip.inner_text()
     assert "Ward" in text and "Population" in text, text
@@ -92,5 +108,5 @@ def test_make_run_launcher_serves_the_map(launcher_url, page, network, map_frame
     """`kindred-map dashboard` warms up before serving; the map component must still load."""
     _open_map(page, launcher_url, _visible_feature_count())
     screenshot(page, "launcher_map")
-    assert map_frame.locator("path.leaflet-interactive").count() >= _visible_feature_count()
+    assert map_frame.locator(".leaflet-overlay-pane path").count() >= _visible_feature_count()
     network.assert_stayed_local()

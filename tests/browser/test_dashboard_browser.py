@@ -8,7 +8,8 @@ from urllib.parse import parse_qs, urlsplit
 import numpy as np
 import pytest
 
-from kindred_map import boundaries, dashboard, store
+from kindred_map import boundaries, figures, maps, search, store, tables
+from kindred_map import view as views
 from kindred_map.paths import PROJECT_ROOT
 
 pytestmark = pytest.mark.browser
@@ -25,24 +26,27 @@ MAP_STATE_JS = """(selector) => {
     const win = frame && frame.contentWindow;
     if (!win || !win.map || !win.L || !win.document.querySelector('.km-legend')) return null;
     const doc = win.document;
-    const badges = Array.from(doc.querySelectorAll('.km-cluster span'));
-    const clustered = badges.reduce((sum, badge) => sum + parseInt(badge.textContent, 10), 0);
-    const single = doc.querySelectorAll('path.km-project').length;
-    let group = null;
-    win.map.eachLayer((layer) => { if (layer instanceof win.L.MarkerClusterGroup) group = layer; });
+    const km = win.KM && win.KM.current;
+    if (!km || !km.applied) return null;
+    const group = km.projectLayer;
+    let drawn = 0;
+    // What markercluster shows: each badge counts its projects, a lone marker counts one.
+    const shownLayers = group._featureGroup ? group._featureGroup : group;
+    shownLayers.eachLayer((layer) => { drawn += layer.getChildCount ? layer.getChildCount() : 1; });
     return {
-        drawn: clustered + single,
-        layers: group ? group.getLayers().length : null,
-        areas: doc.querySelectorAll('path.leaflet-interactive:not(.km-project)').length,
+        drawn: drawn,
+        layers: group.getLayers().length,
+        areas: km.areaLayer.getLayers().length,
+        applied: km.applied,
         centre: win.map.getCenter(),
         zoom: win.map.getZoom(),
     };
 }"""
 
 
-def _expected(store_file, view: dashboard.View):
+def _expected(store_file, view: views.View):
     projects = store.read_projects(store_file)
-    shown = dashboard.shown_projects(projects, view)
+    shown = views.shown_projects(projects, view)
     located = int((shown.geometry.notna() & ~shown.geometry.is_empty).sum())
     return projects, shown, located
 
@@ -95,14 +99,14 @@ def dashboard_url(serve_dashboard, shipped_store) -> str:
 def test_page_loads_offline_with_markers_matching_the_data(
     dashboard_url, shipped_store, page, network, screenshot
 ):
-    projects, shown, located = _expected(shipped_store, dashboard.View())
+    projects, shown, located = _expected(shipped_store, views.View())
     state = _open(page, dashboard_url, located)
     page.wait_for_load_state("networkidle")
     path = screenshot(page, "dashboard_initial")
 
     assert state["drawn"] == state["layers"] == located, path
-    assert state["areas"] >= len(dashboard.area_choices("ward")), path
-    assert _count_text(page) == dashboard.counts_text(shown, len(projects))
+    assert state["areas"] >= len(figures.area_choices("ward")), path
+    assert _count_text(page) == tables.counts_text(shown, len(projects))
     west, south, east, north = boundaries.load("borough").total_bounds
     assert south < state["centre"]["lat"] < north and west < state["centre"]["lng"] < east
     frame = page.frame_locator(MAP_FRAME).first
@@ -128,28 +132,28 @@ def _choose(page, label: str, option: str) -> None:
 def test_borough_filter_changes_the_count_and_the_markers(
     dashboard_url, shipped_store, page, network, screenshot
 ):
-    projects, _, located = _expected(shipped_store, dashboard.View())
+    projects, _, located = _expected(shipped_store, views.View())
     _open(page, dashboard_url, located)
-    view = dashboard.View(boroughs=(LIVERPOOL,))
+    view = views.View(boroughs=(LIVERPOOL,))
     _, shown, in_liverpool = _expected(shipped_store, view)
     assert 0 < in_liverpool < located
 
     _choose(page, "Borough", "Liverpool")
-    _wait_for_count(page, dashboard.counts_text(shown, len(projects)))
+    _wait_for_count(page, tables.counts_text(shown, len(projects)))
     state = _wait_for_markers(page, in_liverpool)
     path = screenshot(page, "dashboard_borough_filter")
 
-    assert state["areas"] >= len(dashboard.areas_in_view("ward", view)), path
+    assert state["areas"] >= len(figures.areas_in_view("ward", view)), path
     assert parse_qs(urlsplit(page.url).query)["boroughs"] == [LIVERPOOL]
     network.assert_stayed_local()
 
 
 def test_link_reproduces_the_view(dashboard_url, shipped_store, page, network):
-    view = dashboard.View(boroughs=(LIVERPOOL,), types=("warm_space",), layer="lsoa")
+    view = views.View(boroughs=(LIVERPOOL,), types=("warm_space",), layer="lsoa")
     projects, shown, located = _expected(shipped_store, view)
-    query = "&".join(f"{k}={v}" for k, v in dashboard.view_to_query(view).items())
+    query = "&".join(f"{k}={v}" for k, v in views.view_to_query(view).items())
     _open(page, f"{dashboard_url}/?{query}", located)
-    assert _count_text(page) == dashboard.counts_text(shown, len(projects))
+    assert _count_text(page) == tables.counts_text(shown, len(projects))
     legend = page.frame_locator(MAP_FRAME).first.locator(".km-legend").inner_text()
     assert legend.startswith("LSOA: Projects")
     network.assert_stayed_local()
@@ -167,13 +171,13 @@ def _wait_for_search_map(page) -> None:
 def test_postcode_search_lists_the_nearest_projects(
     dashboard_url, shipped_store, page, network, screenshot
 ):
-    projects, shown, located = _expected(shipped_store, dashboard.View())
+    projects, shown, located = _expected(shipped_store, views.View())
     _open(page, dashboard_url, located)
-    search = page.get_by_label("Find projects near a postcode", exact=True)
-    search.fill("l1 8jq")
-    search.press("Enter")
-    point = dashboard.find_postcode("L1 8JQ")
-    nearest = dashboard.nearest_projects(shown, point, dashboard.View().distance)
+    box = page.get_by_label("Find projects near a postcode", exact=True)
+    box.fill("l1 8jq")
+    box.press("Enter")
+    point = search.find_postcode("L1 8JQ")
+    nearest = search.nearest_projects(shown, point, views.View().distance)
     within = int(nearest["Within reach"].sum())
     page.get_by_text(f"{within} project(s) within 800 m of L1 8JQ").wait_for(
         timeout=STEP_TIMEOUT_MS
@@ -184,7 +188,7 @@ def test_postcode_search_lists_the_nearest_projects(
     path = screenshot(page, "dashboard_postcode_search")
 
     rows = table.locator("tbody tr")
-    expected = nearest.head(dashboard.NEAREST_LIMIT)
+    expected = nearest.head(search.NEAREST_LIMIT)
     assert rows.count() == len(expected), path
     for index, row in enumerate(expected.itertuples(index=False)):
         cells = rows.nth(index).locator("td, th").all_inner_texts()
@@ -200,7 +204,7 @@ def test_postcode_search_lists_the_nearest_projects(
 
 
 def test_unknown_postcode_gets_a_clear_message(dashboard_url, shipped_store, page, network):
-    _, _, located = _expected(shipped_store, dashboard.View())
+    _, _, located = _expected(shipped_store, views.View())
     _open(page, dashboard_url, located)
     search = page.get_by_label("Find projects near a postcode", exact=True)
     search.fill("ZZ1 1ZZ")
@@ -218,7 +222,7 @@ CLEAR_POINT_JS = """([selector, candidates]) => {
         const box = doc.querySelector('.leaflet-container').getBoundingClientRect();
         if (point.x < 0 || point.y < 0 || point.x > box.width || point.y > box.height) continue;
         const target = doc.elementFromPoint(point.x + box.left, point.y + box.top);
-        if (target && target.tagName === 'path' && !target.classList.contains('km-project')) {
+        if (target && target.tagName === 'path' && target.closest('.leaflet-overlay-pane')) {
             return {code: code, x: point.x, y: point.y};
         }
     }
@@ -227,7 +231,7 @@ CLEAR_POINT_JS = """([selector, candidates]) => {
 
 
 def test_clicking_a_ward_opens_its_panel(dashboard_url, shipped_store, page, network, screenshot):
-    projects, shown, located = _expected(shipped_store, dashboard.View())
+    projects, shown, located = _expected(shipped_store, views.View())
     _open(page, dashboard_url, located)
     wards = boundaries.load("ward").to_crs(boundaries.BNG)
     inside = wards.representative_point()
@@ -243,11 +247,11 @@ def test_clicking_a_ward_opens_its_panel(dashboard_url, shipped_store, page, net
     page.evaluate(probe, MAP_FRAME)
     frame = page.frame_locator(MAP_FRAME).first
     frame.locator(".leaflet-container").click(position={"x": target["x"], "y": target["y"]})
-    title = f"Ward: {dashboard.area_choices('ward')[target['code']]}"
+    title = f"Ward: {figures.area_choices('ward')[target['code']]}"
     heading = page.get_by_role("heading", name=title)
     heading.wait_for(timeout=STEP_TIMEOUT_MS)
-    figures = dashboard.area_figures("ward", shown)
-    population = f"{figures.loc[target['code'], 'population']:,}"
+    numbers = figures.area_figures("ward", shown)
+    population = f"{numbers.loc[target['code'], 'population']:,}"
     page.get_by_text(population, exact=True).wait_for(timeout=STEP_TIMEOUT_MS)
     path = screenshot(page, "dashboard_ward_panel")
     assert parse_qs(urlsplit(page.url).query)["area"] == [target["code"]], path
@@ -264,7 +268,10 @@ OPEN_POPUP_JS = """([selector, tooltip]) => {
     const win = frame && frame.contentWindow;
     if (!win || !win.map || !win.L) return false;
     const popup = win.document.querySelector('.leaflet-popup-content');
-    if (popup) return {text: popup.innerText, images: popup.querySelectorAll('img').length};
+    if (popup && popup.innerText.trim() !== 'Loading...') {
+        return {text: popup.innerText, images: popup.querySelectorAll('img').length};
+    }
+    if (popup) return false;
     let group = null;
     win.map.eachLayer((layer) => { if (layer instanceof win.L.MarkerClusterGroup) group = layer; });
     if (!group) return false;
@@ -295,7 +302,7 @@ def test_upload_shows_its_report_before_saving(
 ):
     target = store_copy("dashboard-upload")
     url = serve_dashboard(target)
-    projects, _, located = _expected(target, dashboard.View())
+    projects, _, located = _expected(target, views.View())
     before = target.stat().st_mtime_ns, target.stat().st_size
     _open(page, url, located)
 
@@ -311,9 +318,9 @@ def test_upload_shows_its_report_before_saving(
 
     save.click()
     page.get_by_text(re.compile(r"^Saved: 12 new")).wait_for(timeout=STEP_TIMEOUT_MS)
-    after, shown, located_after = _expected(target, dashboard.View())
+    after, shown, located_after = _expected(target, views.View())
     assert len(after) == len(projects) + 12, path
-    _wait_for_count(page, dashboard.counts_text(shown, len(after)))
+    _wait_for_count(page, tables.counts_text(shown, len(after)))
     _wait_for_markers(page, located_after)
 
     # The fixture's hostile name arrives as text, never as markup.
@@ -342,7 +349,196 @@ def test_about_page_credits_every_source(dashboard_url, page, network, screensho
     page.locator('[data-testid="stTable"]').nth(1).wait_for()
     screenshot(page, "dashboard_about")
     text = page.locator("body").inner_text()
-    for line in boundaries.attribution_lines(dashboard.ABOUT_LAYERS):
+    for line in boundaries.attribution_lines(tables.ABOUT_LAYERS):
         assert line in text
     assert "OpenStreetMap contributors" in text
+    network.assert_stayed_local()
+
+
+def _probe(page) -> None:
+    """Mark the map's window: the mark survives only if the map is not rebuilt."""
+    page.evaluate("(s) => { document.querySelector(s).contentWindow.kindredProbe = 1; }", MAP_FRAME)
+
+
+def _probed(page) -> bool:
+    return page.evaluate("(s) => document.querySelector(s).contentWindow.kindredProbe", MAP_FRAME)
+
+
+def test_zoom_and_centre_survive_a_filter_change(
+    dashboard_url, shipped_store, page, network, screenshot
+):
+    projects, _, located = _expected(shipped_store, views.View())
+    start = _open(page, dashboard_url, located)
+    _probe(page)
+    frame = page.frame_locator(MAP_FRAME).first
+    for _ in range(2):
+        frame.locator(".leaflet-control-zoom-in").click()
+        page.wait_for_timeout(400)
+    page.wait_for_function(
+        "([js, s, z]) => { const m = eval(js)(s); return m && m.zoom === z; }",
+        arg=[MAP_STATE_JS, MAP_FRAME, start["zoom"] + 2],
+        timeout=STEP_TIMEOUT_MS,
+    )
+    zoomed = _map_state(page)
+    _, shown, in_liverpool = _expected(shipped_store, views.View(boroughs=(LIVERPOOL,)))
+    _choose(page, "Borough", "Liverpool")
+    _wait_for_count(page, tables.counts_text(shown, len(projects)))
+    page.wait_for_function(
+        "([js, s, n]) => { const m = eval(js)(s); return m && m.layers === n; }",
+        arg=[MAP_STATE_JS, MAP_FRAME, in_liverpool],
+        timeout=STEP_TIMEOUT_MS,
+    )
+    after = _map_state(page)
+    path = screenshot(page, "dashboard_zoom_kept")
+    assert after["zoom"] == zoomed["zoom"] == start["zoom"] + 2, path
+    assert after["centre"] == pytest.approx(zoomed["centre"], abs=1e-4), path
+    assert _probed(page) == 1, "a filter change must not rebuild the map"
+    query = parse_qs(urlsplit(page.url).query)
+    assert float(query["zoom"][0]) == after["zoom"] and "lat" in query and "lon" in query
+    network.assert_stayed_local()
+
+
+def test_clusters_with_every_type_show_hulls(dashboard_url, page, network, screenshot):
+    page.goto(f"{dashboard_url}/?clusters=1")
+    page.wait_for_function(
+        "(s) => { const w = document.querySelector(s); const km = w && w.contentWindow.KM;"
+        " return km && km.current && km.current.applied; }",
+        arg=MAP_FRAME,
+        timeout=LOAD_TIMEOUT_MS,
+    )
+    frame = page.frame_locator(MAP_FRAME).first
+    hulls = frame.locator('path[stroke-dasharray="5 4"]')
+    hulls.first.wait_for(timeout=STEP_TIMEOUT_MS)
+    path = screenshot(page, "dashboard_cluster_hulls")
+    assert hulls.count() > 0, path
+    assert page.locator('[data-testid="stException"]').count() == 0, path
+    assert "DBSCAN" in frame.locator(".km-legend").inner_text()
+    network.assert_stayed_local()
+
+
+BOXES_JS = """(selector) => {
+    const doc = document.querySelector(selector).contentWindow.document;
+    const boxes = (css) => Array.from(doc.querySelectorAll(css)).map((node) => {
+        const r = node.getBoundingClientRect();
+        return [r.left, r.top, r.right, r.bottom];
+    }).filter((b) => b[2] > b[0] && b[3] > b[1]);
+    return {
+        controls: boxes('.leaflet-control'),
+        clusters: boxes('.km-cluster'),
+        markers: boxes('.leaflet-kmProjects-pane path'),
+        map: boxes('.leaflet-container')[0],
+    };
+}"""
+
+
+@pytest.mark.parametrize("size", [(1440, 1000), (390, 844)], ids=["desktop", "phone"])
+def test_no_control_covers_a_marker_cluster(
+    dashboard_url, shipped_store, browser, network, screenshot, size
+):
+    context = browser.new_context(viewport={"width": size[0], "height": size[1]})
+    context.route("**/*", network.route)
+    page = context.new_page()
+    try:
+        _, _, located = _expected(shipped_store, views.View())
+        _open(page, dashboard_url, located)
+        page.wait_for_timeout(800)
+        boxes = page.evaluate(BOXES_JS, MAP_FRAME)
+        path = screenshot(page.locator(MAP_FRAME), f"dashboard_controls_{size[0]}x{size[1]}")
+        assert boxes["clusters"], path
+        overlaps = [
+            (control, item)
+            for control in boxes["controls"]
+            for item in boxes["clusters"] + boxes["markers"]
+            if control[0] < item[2]
+            and item[0] < control[2]
+            and control[1] < item[3]
+            and item[1] < control[3]
+        ]
+        assert not overlaps, (path, overlaps)
+        frame = page.frame_locator(MAP_FRAME).first
+        folded = frame.locator(".km-legend details").get_attribute("open") is None
+        layers = frame.locator(".leaflet-control-layers-expanded").count() == 0
+        assert folded == layers == (size[0] < 800), path
+    finally:
+        context.close()
+    network.assert_stayed_local()
+
+
+def test_a_chosen_area_is_highlighted_and_in_view(dashboard_url, page, network, screenshot):
+    code = figures.areas_in_view("ward", views.View(boroughs=(LIVERPOOL,)))[0]
+    page.goto(f"{dashboard_url}/?area={code}")
+    page.wait_for_function(
+        "(s) => { const w = document.querySelector(s); const km = w && w.contentWindow.KM;"
+        " return km && km.current && km.current.applied && km.current.payload.area; }",
+        arg=MAP_FRAME,
+        timeout=LOAD_TIMEOUT_MS,
+    )
+    page.wait_for_timeout(500)
+    result = page.evaluate(
+        """([s, code]) => {
+            const win = document.querySelector(s).contentWindow, km = win.KM.current;
+            let chosen = null;
+            km.areaLayer.eachLayer((l) => { if (l.feature.properties.code === code) chosen = l; });
+            return {stroke: chosen.getElement().getAttribute('stroke'),
+                    width: chosen.getElement().getAttribute('stroke-width'),
+                    inside: win.map.getBounds().contains(chosen.getBounds())};
+        }""",
+        [MAP_FRAME, code],
+    )
+    path = screenshot(page, "dashboard_area_chosen")
+    assert result["stroke"] == maps.AREA_SELECTED["color"], path
+    assert float(result["width"]) == maps.AREA_SELECTED["weight"], path
+    assert result["inside"], path
+    network.assert_stayed_local()
+
+
+def test_place_labels_show_on_the_plain_background(dashboard_url, page, network, screenshot):
+    page.goto(dashboard_url)
+    frame = page.frame_locator(MAP_FRAME).first
+    towns = frame.locator(".km-place-town")
+    towns.first.wait_for(state="visible", timeout=LOAD_TIMEOUT_MS)
+    names = set(frame.locator(".km-show-towns .km-place-town").all_inner_texts())
+    path = screenshot(page.locator(MAP_FRAME), "dashboard_place_labels")
+    assert {"Bootle", "Birkenhead", "St Helens"} <= names, (path, sorted(names)[:20])
+    assert frame.locator("img.leaflet-tile").count() == 0
+    network.assert_stayed_local()
+
+
+def test_map_shapes_are_out_of_the_tab_order(dashboard_url, shipped_store, page, network):
+    _, _, located = _expected(shipped_store, views.View())
+    _open(page, dashboard_url, located)
+    focusable = page.evaluate(
+        """(s) => Array.from(document.querySelector(s).contentWindow.document.querySelectorAll(
+            'path, .km-cluster, .leaflet-marker-icon')).filter((n) => n.tabIndex >= 0).length""",
+        MAP_FRAME,
+    )
+    assert focusable == 0
+    skip = page.get_by_role("link", name=re.compile("Skip the map"))
+    assert skip.get_attribute("href") == "#after-map"
+    assert page.locator("#after-map").count() == 1
+    network.assert_stayed_local()
+
+
+@pytest.fixture(scope="module")
+def template_store(store_copy, tmp_path_factory):
+    """The shipped store plus one project whose name is a Jinja expression."""
+    path = store_copy("dashboard-template")
+    rows = tmp_path_factory.mktemp("template") / "template.csv"
+    rows.write_text(
+        "id,name,type,postcode,source\nt-1,Hall {{7*7}} marker,warm_space,L1 8JQ,{% raw %}\n",
+        encoding="utf-8",
+    )
+    store.import_file(rows, path)
+    return path
+
+
+def test_a_popup_shows_template_text_as_typed(serve_dashboard, template_store, page, network):
+    url = serve_dashboard(template_store)
+    page.goto(f"{url}/?postcode=L1%208JQ")
+    name = "Hall {{7*7}} marker"
+    shown_popup = page.wait_for_function(
+        OPEN_POPUP_JS, arg=[MAP_FRAME, maps.html_text(name)], timeout=LOAD_TIMEOUT_MS
+    ).json_value()
+    assert shown_popup["text"].startswith(name), shown_popup
+    assert "Hall 49 marker" not in page.frame_locator(MAP_FRAME).first.locator("body").inner_text()
     network.assert_stayed_local()

@@ -1,0 +1,361 @@
+"""The dashboard map of a view: shaded areas, markers, search circle, gap and cluster layers."""
+
+import contextlib
+import json
+from collections.abc import Iterable, Mapping
+from datetime import date
+from functools import cache
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from kindred_map import assets, boundaries, coverage, export, geocode, maps, popups, privacy
+from kindred_map.colours import DIRECTIONS, colour_classes, legend_notes, number_text, type_legend
+from kindred_map.figures import (
+    LEVELS,
+    MEASURES,
+    area_choices,
+    area_deprivation,
+    area_figures,
+    areas_in_view,
+    needs_coverage,
+)
+from kindred_map.schema import project_types
+from kindred_map.search import find_postcode
+from kindred_map.upload import store_path
+from kindred_map.view import DEFAULT_VIEW, View, shown_projects
+
+
+def warm_up() -> None:
+    """Read and build once what the first page needs (boundary layers, area lists, deprivation
+    by area, the postcode index, the map's static files), so the first visitor of a fresh
+    server waits for none of it. `kindred-map dashboard` calls it before Streamlit starts.
+    """
+    for level in LEVELS:
+        area_choices(level)
+        area_deprivation(level)
+    geocode.postcode_index()
+    from kindred_map import store as stores
+
+    build_map(stores.read_projects(store_path()), DEFAULT_VIEW)
+
+
+def area_from_click(drawing, level: str) -> str | None:
+    """The code of the clicked area of ``level`` from st_folium's last_active_drawing, if any."""
+    if not isinstance(drawing, Mapping):
+        return None
+    properties = drawing.get("properties") or {}
+    if not isinstance(properties, Mapping) or properties.get("level") != level:
+        return None
+    code = str(properties.get("code") or "")
+    return code if code in area_choices(level) else None
+
+
+def bounds_of(level: str, codes: Iterable[str]) -> tuple[float, float, float, float]:
+    """(west, south, east, north) of the given areas in WGS84; the whole region when none."""
+    layer = boundaries.load(level)
+    keys = boundaries.code_texts(layer[boundaries.LAYERS[level]["key"]])
+    chosen = layer[keys.isin(list(codes)).to_numpy()]
+    frame = chosen if len(chosen) else boundaries.load("borough")
+    west, south, east, north = frame.total_bounds
+    return float(west), float(south), float(east), float(north)
+
+
+def _search_bounds(point: Mapping, radius_m: float) -> tuple[float, float, float, float]:
+    circle = gpd.GeoSeries(
+        [shapely.Point(point["easting"], point["northing"]).buffer(radius_m * 1.15)],
+        crs=boundaries.BNG,
+    ).to_crs(boundaries.WGS84)
+    west, south, east, north = circle.total_bounds
+    return float(west), float(south), float(east), float(north)
+
+
+def _rounded_geojson(frame: gpd.GeoDataFrame, properties: pd.DataFrame) -> dict:
+    geometries = shapely.transform(
+        np.asarray(frame.geometry), lambda xy: np.round(xy, maps.COORDINATE_DECIMALS)
+    )
+    features = [
+        {
+            "type": "Feature",
+            "id": str(index),
+            "properties": row,
+            "geometry": json.loads(shapely.to_geojson(geometry)),
+        }
+        for index, (geometry, row) in enumerate(
+            zip(geometries, properties.to_dict("records"), strict=True)
+        )
+        if geometry is not None and not shapely.is_empty(geometry)
+    ]
+    return {"type": "FeatureCollection", "features": features}
+
+
+def gap_overlay(projects: gpd.GeoDataFrame, view: View) -> dict:
+    """The part of the region beyond reach of the chosen types (not clickable: areas below are)."""
+    shown = shown_projects(projects, view)
+    chosen = projects[projects["id"].isin(shown["id"])]
+    surface = coverage.gap_surface(chosen, list(view.types) or None, view.distance)
+    properties = pd.DataFrame({"note": surface["note"].astype(str)})
+    return {
+        "geojson": _rounded_geojson(surface, properties),
+        "style": maps.GAP_STYLE,
+        "interactive": False,
+        "tooltip": [],
+    }
+
+
+def cluster_overlay(projects: gpd.GeoDataFrame, view: View) -> dict:
+    """DBSCAN clusters of the shown projects' true positions (home-run projects left out);
+    illustrative records counted apart ("n illustrative"), when the view shows them."""
+    from kindred_map import clusters  # scikit-learn and PySAL: imported only when asked for
+
+    chosen = projects[projects["id"].isin(shown_projects(projects, view)["id"])]
+    hulls = clusters.point_clusters(chosen, list(view.types) or None, view.eps, view.min_samples)
+    labels = {f"n_{kind}": spec["label"].lower() for kind, spec in project_types().items()}
+    labels["n_synthetic"] = "illustrative, not real"
+    summary = []
+    for row in hulls.to_dict("records"):
+        parts = [
+            f"{row[column]} {labels.get(column, column.removeprefix('n_'))}"
+            for column in hulls.columns
+            if column.startswith("n_") and row[column]
+        ]
+        summary.append(f"{row['projects']} projects: {', '.join(parts)}")
+    properties = pd.DataFrame({"cluster": hulls["cluster_id"].astype(str), "summary": summary})
+    return {
+        "geojson": _rounded_geojson(hulls, properties),
+        "style": maps.CLUSTER_HULL_STYLE,
+        "interactive": True,
+        "tooltip": [["cluster", "Cluster"], ["summary", "Projects"]],
+    }
+
+
+# --- static files: what stays the same while filters change --------------------------------
+
+
+@cache
+def area_file(level: str) -> str:
+    """URL of the areas of ``level`` as GeoJSON (rounded), each with its index, code, level,
+    label, population, IMD text and note: served once, kept by the browser."""
+    figures = area_figures(level, pd.DataFrame())
+    layer = boundaries.load(level)
+    codes = boundaries.code_texts(layer[boundaries.LAYERS[level]["key"]])
+    rows = figures.loc[codes]
+    label = rows["name"] + (" (" + rows["borough"] + ")" if level == "ward" else "")
+    properties = pd.DataFrame(
+        {
+            "index": range(len(rows)),
+            "code": codes.to_numpy(),
+            "level": level,
+            "name": label.to_numpy(),
+            "population": [f"{int(v):,}" for v in rows["population"]],
+            "imd": [number_text(v, 0) for v in rows["imd_decile"]],
+        }
+    )
+    if level == "deanery":
+        properties["note"] = "approximate (derived), not official"
+    geojson = _rounded_geojson(layer, properties)
+    return assets.publish(f"areas-{level}", json.dumps(geojson, separators=(",", ":")).encode())
+
+
+@cache
+def area_order(level: str) -> pd.Index:
+    """Codes of ``level`` in the order of `area_file`'s features (their ``index``)."""
+    layer = boundaries.load(level)
+    return pd.Index(boundaries.code_texts(layer[boundaries.LAYERS[level]["key"]]))
+
+
+@cache
+def outline_file(name: str) -> str:
+    """URL of a reference outline layer (boroughs, deaneries) as bare GeoJSON geometry."""
+    layer = boundaries.load(name)
+    geojson = _rounded_geojson(layer, pd.DataFrame(index=range(len(layer))))
+    return assets.publish(f"outline-{name}", json.dumps(geojson, separators=(",", ":")).encode())
+
+
+@cache
+def places_file() -> str:
+    """URL of the place labels (OS Open Names towns, suburbs, villages): name, kind, position."""
+    places = boundaries.load("place")
+    records = [
+        {"name": name, "kind": kind, "lat": round(point.y, 4), "lon": round(point.x, 4)}
+        for name, kind, point in zip(places["name"], places["kind"], places.geometry, strict=True)
+    ]
+    return assets.publish("places", json.dumps(records, separators=(",", ":")).encode())
+
+
+POPUP_CHUNK = 500
+"""Popups are fetched in files of this many projects, only when one of them is opened."""
+
+
+def project_files(projects: gpd.GeoDataFrame, today: date | None = None) -> dict:
+    """The store's projects, home-run ones masked (`privacy.mask_ward_only`), as static files:
+    marker arrays (positions, types, names) and popups in chunks. Returns their URLs and the
+    project ids in marker order (sorted by type, borough and ward, so that a filter's projects
+    form few runs). Built once per store and day: a filter change sends only runs of indices."""
+    masked = privacy.mask_ward_only(projects)
+    located = masked[masked.geometry.notna() & ~masked.geometry.is_empty]
+    located = located.sort_values(
+        ["type", "LAD25CD", "WD24CD", "id"], kind="stable", key=lambda s: s.astype(str)
+    )
+    markers, popup_texts = popups.marker_data(located, today)
+    popup_urls = [
+        assets.publish("popups", json.dumps(popup_texts[i : i + POPUP_CHUNK]).encode())
+        for i in range(0, len(popup_texts), POPUP_CHUNK)
+    ]
+    return {
+        "projects": assets.publish("projects", json.dumps(markers, separators=(",", ":")).encode()),
+        "popups": popup_urls,
+        "order": pd.Index(located["id"].astype(str)),
+    }
+
+
+# --- the map: fixed layers, then one payload per view ---------------------------------------
+
+
+def map_options(level: str, files: Mapping, cluster_markers: bool = True) -> dict:
+    """What dashboard.js needs to draw the fixed layers of a map shading ``level``."""
+    west, south, east, north = bounds_of("borough", [])
+    return {
+        "areasUrl": area_file(level),
+        "areaLabel": LEVELS[level]["label"],
+        "noun": LEVELS[level]["noun"],
+        "imdLabel": "IMD 2025 decile" if level == "lsoa" else "IMD 2025 decile (weighted)",
+        "outlines": [
+            {
+                "url": outline_file(name),
+                "label": maps.BOUNDARY_LAYERS[name]["label"],
+                "style": maps.BOUNDARY_LAYERS[name]["style"] | {"fill": False},
+            }
+            for name in maps.OUTLINE_LAYERS
+            if name != level
+        ],
+        "placesUrl": places_file(),
+        "placesLabel": "Place names (OS Open Names)",
+        "placeZooms": maps.PLACE_ZOOMS,
+        "projectsUrl": files["projects"],
+        "projectsLabel": "Projects",
+        "popupUrls": files["popups"],
+        "popupChunk": POPUP_CHUNK,
+        "grouped": cluster_markers,
+        "cluster": maps.CLUSTER_OPTIONS,
+        "radius": maps.PROJECT_RADIUS,
+        "outline": maps.PROJECT_OUTLINE,
+        "areaStyle": maps.AREA_STYLE,
+        "hoverStyle": maps.AREA_HOVER,
+        "selectedStyle": maps.AREA_SELECTED,
+        "bounds": [[south, west], [north, east]],
+        "maxFitZoom": 16,
+        "heightMargin": maps.MAP_HEIGHT_MARGIN,
+        "loading": "Loading...",
+    }
+
+
+def _runs(positions: np.ndarray) -> list[list[int]]:
+    """Sorted marker indices as [start, stop) runs: [0, 1, 2, 7] -> [[0, 3], [7, 8]]."""
+    if not len(positions):
+        return []
+    positions = np.sort(positions)
+    breaks = np.flatnonzero(np.diff(positions) != 1) + 1
+    starts = np.concatenate([[0], breaks])
+    stops = np.concatenate([breaks, [len(positions)]])
+    pairs = zip(starts, stops, strict=True)
+    return [[int(positions[a]), int(positions[b - 1]) + 1] for a, b in pairs]
+
+
+def view_payload(
+    projects: gpd.GeoDataFrame,
+    view: View,
+    files: Mapping,
+    *,
+    coverage_areas: Mapping[str, pd.DataFrame] | None = None,
+) -> dict:
+    """One view's data for the map: each area's colour class and value (in `area_order`), the
+    legend, the shown projects as runs of marker indices, the searched postcode, the gap and
+    cluster layers, the chosen area and where to fit. No geometry unless gaps or clusters are
+    asked for; everything as JSON data, for `maps.safe_json`."""
+    shown = shown_projects(projects, view)
+    level = view.layer
+    if needs_coverage(view) and not coverage_areas:
+        raise ValueError(f"the {view.measure} measure needs the coverage figures")
+    gap_table = (coverage_areas or {}).get(level)
+    codes = areas_in_view(level, view)
+    figures = area_figures(level, shown, gap_table).loc[codes]
+    colours, classes = colour_classes(figures[view.measure], view.measure)
+    palette = list(dict.fromkeys(colours))
+    order = area_order(level)
+    fill = np.full(len(order), -1)
+    places = order.get_indexer(figures.index)
+    fill[places] = [palette.index(colour) for colour in colours]
+    decimals = MEASURES[view.measure]["decimals"]
+    values = [""] * len(order)
+    counts = [""] * len(order)
+    for place, value, count in zip(places, figures[view.measure], figures["projects"], strict=True):
+        values[place] = number_text(value, decimals)
+        counts[place] = f"{int(count):,}"
+    legend = maps.legend_html(
+        f"{LEVELS[level]['noun']}: {MEASURES[view.measure]['label']}",
+        classes,
+        type_legend(shown),
+        legend_notes(view, shown),
+        DIRECTIONS[view.measure],
+    )
+    marker_positions = files["order"].get_indexer(shown["id"].astype(str))
+    payload = {
+        "palette": palette,
+        "fill": fill.tolist(),
+        "values": values,
+        "valueLabel": MEASURES[view.measure]["label"],
+        "counts": counts if view.measure != "projects" else None,
+        "legend": legend,
+        "shown": _runs(marker_positions[marker_positions >= 0]),
+        "attribution": " | ".join(maps.html_text(line) for line in export.attribution(shown)),
+        "overlays": [],
+        "search": None,
+        "area": view.area if view.area in order else "",
+        "fit": None,
+    }
+    if view.area in order:
+        payload["fit"] = {"key": f"area:{level}:{view.area}", "bounds": None, "maxZoom": 15}
+    if view.postcode:
+        with contextlib.suppress(ValueError):
+            point = find_postcode(view.postcode)
+            payload["search"] = {
+                "lat": point["lat"],
+                "lon": point["lon"],
+                "radius_m": view.distance,
+            }
+            if not payload["fit"]:
+                west, south, east, north = _search_bounds(point, view.distance)
+                key = f"search:{point['postcode']}:{view.distance}"
+                payload["fit"] = {"key": key, "bounds": [[south, west], [north, east]]}
+    if view.gaps:
+        payload["overlays"].append(gap_overlay(projects, view))
+    if view.clusters:
+        payload["overlays"].append(cluster_overlay(projects, view))
+    return payload
+
+
+def base_map(level: str, files: Mapping, tiles: str | None = None, cluster_markers: bool = True):
+    """The folium map that stays while filters change: tiles and the fixed layers."""
+    return maps.dashboard_base(map_options(level, files, cluster_markers), tiles=tiles)
+
+
+def build_map(
+    projects: gpd.GeoDataFrame,
+    view: View,
+    *,
+    coverage_areas: Mapping[str, pd.DataFrame] | None = None,
+    today: date | None = None,
+    tiles: str | None = None,
+    cluster_markers: bool = True,
+):
+    """The dashboard map for a view as one folium map (for a page of its own, tests and the
+    warm-up); the dashboard sends `base_map` once and `view_payload` per view instead.
+    ``coverage_areas``: `coverage_summary(...)["areas"]`, needed for the gap measures."""
+    files = project_files(projects, today)
+    payload = view_payload(projects, view, files, coverage_areas=coverage_areas)
+    fmap = base_map(view.layer, files, tiles, cluster_markers)
+    maps.view_group(maps.safe_json(payload)).add_to(fmap)
+    return fmap

@@ -1,0 +1,96 @@
+"""Postcode search: a postcode's position and the shown projects nearest to it."""
+
+import re
+from collections.abc import Mapping
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from kindred_map import boundaries, geocode, privacy
+from kindred_map.tables import cell_text, type_label
+
+NEAREST_LIMIT = 10
+
+
+def find_postcode(text: str) -> dict:
+    """A postcode of the region from the shipped postcode layer: position and status.
+
+    Raises ValueError with a message for staff when it is malformed or not in the region."""
+    given = str(text or "").strip()
+    if not given:
+        raise ValueError("Enter a postcode, for example L1 8JQ")
+    key = geocode.postcode_keys(pd.Series([given])).iat[0]
+    if pd.isna(key) or not re.match(geocode.POSTCODE_PATTERN, key):
+        raise ValueError(f"{given!r} is not a valid UK postcode (for example L1 8JQ)")
+    index = geocode.postcode_index()
+    display = f"{key[:-3]} {key[-3:]}"
+    if key not in index.index:
+        raise ValueError(f"Postcode {display} is not a live or terminated postcode in the region")
+    row = index.loc[key]
+    note = ""
+    if row["status"] == "terminated":
+        note = (
+            f"{row['postcode']} is a terminated postcode: its position is approximate (centre "
+            "of its 2011 output area)"
+        )
+    return {
+        "postcode": str(row["postcode"]),
+        "status": str(row["status"]),
+        "lat": float(row["lat"]),
+        "lon": float(row["lon"]),
+        "easting": float(row["easting"]),
+        "northing": float(row["northing"]),
+        "note": note,
+    }
+
+
+def nearest_projects(shown: gpd.GeoDataFrame, point: Mapping, within_m: float) -> pd.DataFrame:
+    """Every shown project with a position, nearest first: straight-line metres (EPSG:27700)
+    from the point, and whether it is within ``within_m``.
+
+    Home-run projects are measured to their ward's centre, where the map shows them."""
+    located = shown[shown.geometry.notna() & ~shown.geometry.is_empty]
+    grid = located.geometry.to_crs(boundaries.BNG)
+    distance = np.hypot(grid.x.to_numpy() - point["easting"], grid.y.to_numpy() - point["northing"])
+    records = located.to_dict("records")
+    table = pd.DataFrame(
+        {
+            "Name": [cell_text(r.get("name")) or "Unnamed project" for r in records],
+            "Type": [type_label(cell_text(r.get("type"))) for r in records],
+            "Distance (m)": np.round(distance).astype("int64"),
+            "Within reach": distance <= within_m,
+            "Ward": [cell_text(r.get("WD24NM")) for r in records],
+            "Borough": [cell_text(r.get("LAD25NM")) for r in records],
+            "Note": [_distance_note(r) for r in records],
+            "Id": [cell_text(r.get("id")) for r in records],
+        }
+    )
+    return table.sort_values(["Distance (m)", "Name"], kind="stable").reset_index(drop=True)
+
+
+def _distance_note(record: Mapping) -> str:
+    notes = []
+    if cell_text(record.get("location_precision")) == privacy.WARD_ONLY:
+        notes.append("home-run: distance to its ward centre")
+    elif cell_text(record.get("location_precision")) == "street":
+        notes.append("approximate location")
+    if bool(record.get("synthetic")):
+        notes.append("illustrative, not real")
+    return "; ".join(notes)
+
+
+def nearest_text(point: Mapping, nearest: pd.DataFrame, within_m: float, limit: int) -> str:
+    """The search result as plain text (for the command line)."""
+    within = int(nearest["Within reach"].sum())
+    lines = [
+        f"{point['postcode']} ({point['status']}): {within:,} project(s) within "
+        f"{within_m:,.0f} m (straight line)"
+    ]
+    if point.get("note"):
+        lines.append(point["note"])
+    for row in nearest.head(limit).itertuples(index=False):
+        note = f" [{row.Note}]" if row.Note else ""
+        place = ", ".join(part for part in (row.Ward, row.Borough) if part)
+        lines.append(f"{row[2]:>7,} m  {row.Name} ({row.Type}; {place}){note}")
+    return "\n".join(lines)

@@ -1,0 +1,268 @@
+"""The dashboard's view: what it shows, carried by the link (URL query <-> view <-> widgets)."""
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+
+import geopandas as gpd
+
+from kindred_map import coverage, filters, privacy
+from kindred_map.figures import AREA_FILTER_LEVELS, LEVELS, MEASURES, area_choices
+from kindred_map.schema import project_types, resolve_types
+
+DISTANCE_LIMITS_M = (100, 20_000)
+
+
+EPS_LIMITS_M = (50, 5_000)
+
+
+MIN_SAMPLES_LIMITS = (3, 50)
+
+
+POSTCODE_MAX_CHARS = 16
+
+
+@dataclass(frozen=True)
+class View:
+    """Everything that decides what the dashboard shows; a link carries it (see `view_to_query`).
+
+    Area filters hold codes (ward and borough GSS codes, deanery ids as text). ``area`` is the
+    selected area of ``layer`` whose panel is open. ``examples``: illustrative (synthetic)
+    records are shown only when asked for. ``zoom``/``lat``/``lon``: where the map is (0 =
+    not set: the map opens on the region)."""
+
+    types: tuple[str, ...] = ()
+    boroughs: tuple[str, ...] = ()
+    deaneries: tuple[str, ...] = ()
+    wards: tuple[str, ...] = ()
+    imd: tuple[int, ...] = ()
+    layer: str = "ward"
+    measure: str = "projects"
+    postcode: str = ""
+    distance: int = int(coverage.DEFAULT_DISTANCE_M)
+    area: str = ""
+    gaps: bool = False
+    clusters: bool = False
+    examples: bool = False
+    eps: int = 500
+    min_samples: int = 3
+    zoom: int = 0
+    lat: float = 0.0
+    lon: float = 0.0
+
+
+DEFAULT_VIEW = View()
+
+
+BOOL_FIELDS = ("gaps", "clusters", "examples")
+POSITION_LIMITS = {"zoom": (6, 18), "lat": (49.0, 61.0), "lon": (-9.0, 2.0)}
+"""A map position in a link: zoom and centre near the region (Great Britain's extent)."""
+POSITION_DECIMALS = 5
+LIST_FIELDS = ("types", "boroughs", "deaneries", "wards", "imd")
+
+
+def _split(value) -> list[str]:
+    """Values from a query parameter: "a,b", or a list of such (repeated keys)."""
+    if value is None:
+        return []
+    items = value if isinstance(value, list | tuple) else [value]
+    return [part.strip() for item in items for part in str(item).split(",") if part.strip()]
+
+
+def _last(value) -> str:
+    if isinstance(value, list | tuple):
+        return str(value[-1]).strip() if value else ""
+    return "" if value is None else str(value).strip()
+
+
+def _whole_number(text: str, limits: tuple[int, int], what: str, problems: list[str]):
+    try:
+        number = float(text)
+    except ValueError:
+        number = math.nan
+    if not math.isfinite(number) or number != int(number) or not limits[0] <= number <= limits[1]:
+        problems.append(
+            f"Ignored {what} {text!r} in the link: give a whole number from "
+            f"{limits[0]:,} to {limits[1]:,}"
+        )
+        return None
+    return int(number)
+
+
+def _area_codes(argument: str, values: list[str], problems: list[str]) -> tuple[str, ...]:
+    codes: list[str] = []
+    for value in values:
+        try:
+            found = filters.resolve_areas(argument, [value])
+        except ValueError:
+            problems.append(f"Ignored unknown {AREA_FILTER_LEVELS[argument]} {value!r} in the link")
+            continue
+        codes.extend(code for code in found if code not in codes)
+    return tuple(codes)
+
+
+def _map_position(params: Mapping, problems: list[str]) -> dict:
+    """zoom, lat and lon from a link: all three within the limits, else none (reported)."""
+    texts = {name: _last(params.get(name)) for name in POSITION_LIMITS}
+    if not any(texts.values()):
+        return {}
+    chosen = {}
+    for name, (low, high) in POSITION_LIMITS.items():
+        try:
+            number = float(texts[name])
+        except ValueError:
+            number = math.nan
+        if not (math.isfinite(number) and low <= number <= high):
+            problems.append(
+                f"Ignored the map position in the link: {name} {texts[name]!r} is not a number "
+                f"from {low} to {high}"
+            )
+            return {}
+        chosen[name] = round(number, POSITION_DECIMALS)
+    chosen["zoom"] = int(chosen["zoom"])
+    return chosen
+
+
+def view_from_query(params: Mapping) -> tuple[View, list[str]]:
+    """The view a link describes, and a message for every value that had to be ignored.
+
+    Unknown parameters are left alone (they may belong to someone else); bad values never
+    raise: the default is kept and the problem is reported."""
+    problems: list[str] = []
+    chosen: dict = {}
+    known_types = project_types()
+    types = _split(params.get("types"))
+    for kind in types:
+        if kind not in known_types:
+            problems.append(f"Ignored unknown project type {kind!r} in the link")
+    chosen["types"] = tuple(dict.fromkeys(t for t in types if t in known_types))
+    for argument in AREA_FILTER_LEVELS:
+        chosen[argument] = _area_codes(argument, _split(params.get(argument)), problems)
+    deciles = []
+    for text in _split(params.get("imd")):
+        decile = _whole_number(text, (1, 10), "IMD decile", problems)
+        if decile is not None and decile not in deciles:
+            deciles.append(decile)
+    chosen["imd"] = tuple(sorted(deciles))
+    for name, options in (("layer", LEVELS), ("measure", MEASURES)):
+        text = _last(params.get(name))
+        if text and text not in options:
+            problems.append(
+                f"Ignored {name} {text!r} in the link; expected one of {', '.join(options)}"
+            )
+        elif text:
+            chosen[name] = text
+    postcode = _last(params.get("postcode"))
+    if len(postcode) > POSTCODE_MAX_CHARS:
+        problems.append("Ignored the postcode in the link: too long to be a postcode")
+    elif postcode:
+        chosen["postcode"] = postcode
+    for name, limits, what in (
+        ("distance", DISTANCE_LIMITS_M, "distance"),
+        ("eps", EPS_LIMITS_M, "cluster distance"),
+        ("min_samples", MIN_SAMPLES_LIMITS, "cluster size"),
+    ):
+        text = _last(params.get(name))
+        number = _whole_number(text, limits, what, problems) if text else None
+        if number is not None:
+            chosen[name] = number
+    for name in BOOL_FIELDS:
+        chosen[name] = _last(params.get(name)).lower() in ("1", "true", "yes", "on")
+    chosen |= _map_position(params, problems)
+    view = replace(DEFAULT_VIEW, **chosen)
+    area = _last(params.get("area"))
+    if area and area in area_choices(view.layer):
+        view = replace(view, area=area)
+    elif area:
+        problems.append(f"Ignored area {area!r} in the link: not a {view.layer} code")
+    return view, problems
+
+
+def view_to_query(view: View) -> dict[str, str]:
+    """The view as query parameters: only what differs from the default, lists comma-joined."""
+    query = {}
+    for spec in fields(View):
+        value = getattr(view, spec.name)
+        if value == getattr(DEFAULT_VIEW, spec.name):
+            continue
+        if spec.name in LIST_FIELDS:
+            query[spec.name] = ",".join(str(item) for item in value)
+        elif isinstance(value, bool):
+            query[spec.name] = "1"
+        else:
+            query[spec.name] = str(value)
+    return query
+
+
+def view_from_state(state: Mapping) -> View:
+    """The view from widget values keyed by View field names (missing keys keep defaults)."""
+    chosen = {}
+    for spec in fields(View):
+        if spec.name not in state or state[spec.name] is None:
+            continue
+        value = state[spec.name]
+        if spec.name in LIST_FIELDS:
+            value = tuple(int(v) if spec.name == "imd" else str(v) for v in value)
+        elif spec.name in ("distance", "eps", "min_samples", "zoom"):
+            value = int(value)
+        elif spec.name in ("lat", "lon"):
+            value = round(float(value), POSITION_DECIMALS)
+        elif spec.name in BOOL_FIELDS:
+            value = bool(value)
+        else:
+            value = str(value).strip()
+        chosen[spec.name] = value
+    return replace(DEFAULT_VIEW, **chosen)
+
+
+def widget_values(view: View) -> dict:
+    """Initial widget values for a view (lists for multiselects), keyed by View field names."""
+    values = {}
+    for spec in fields(View):
+        value = getattr(view, spec.name)
+        values[spec.name] = list(value) if spec.name in LIST_FIELDS else value
+    return values
+
+
+def filter_words(view: View) -> dict[str, str]:
+    """The view's filters in words (for exports' metadata and captions)."""
+    return filters.describe_filters(
+        types=list(view.types),
+        boroughs=[area_choices("borough")[code] for code in view.boroughs],
+        deaneries=[area_choices("deanery")[code] for code in view.deaneries],
+        wards=[area_choices("ward")[code] for code in view.wards],
+        imd_deciles=list(view.imd),
+    )
+
+
+def split_types(text: str | None) -> list[str]:
+    """Project types from "a,b" (None or "" = every type); unknown ones raise a ValueError."""
+    return list(resolve_types(text)) if text else []
+
+
+def decile_label(decile: int) -> str:
+    """ "1 (most deprived)" ... "10 (least deprived)" for the IMD decile filter."""
+    return {1: "1 (most deprived)", 10: "10 (least deprived)"}.get(decile, str(decile))
+
+
+def shown_projects(projects: gpd.GeoDataFrame, view: View) -> gpd.GeoDataFrame:
+    """The projects the view shows: home-run ones moved to their ward's centre (and their
+    address, postcode, LSOA and IMD decile withheld), then filtered.
+
+    Masking comes first, so no filter can reveal more about a home-run project than its ward:
+    with an IMD decile filter they drop out (they carry no decile). Illustrative (synthetic)
+    records are left out unless ``view.examples``."""
+    masked = privacy.mask_ward_only(projects)
+    return filters.filter_projects(
+        masked,
+        types=list(view.types),
+        boroughs=list(view.boroughs),
+        deaneries=list(view.deaneries),
+        wards=list(view.wards),
+        imd_deciles=list(view.imd),
+        include_synthetic=view.examples,
+    )
+
+
+def type_words(view: View) -> str:
+    return coverage.type_phrase(resolve_types(list(view.types) or None))

@@ -1,0 +1,171 @@
+"""The dashboard map of a view: shaded areas, clicks, markers, local assets, basemap."""
+
+import html
+import json
+import re
+from datetime import date
+
+import pandas as pd
+import pytest
+
+from kindred_map import assets, figures, maps, mapview, store
+from kindred_map import view as views
+
+XSS = "<img src=x onerror=alert(1)>"
+TODAY = date(2025, 11, 1)
+LIVERPOOL = "E08000012"
+
+
+def test_a_click_opens_an_area_of_the_shown_layer_only():
+    ward = next(iter(figures.area_choices("ward")))
+    clicked = {"type": "Feature", "properties": {"code": ward, "level": "ward"}}
+    assert mapview.area_from_click(clicked, "ward") == ward
+    assert mapview.area_from_click(clicked, "borough") is None
+    marker = {"type": "Feature", "properties": {}, "geometry": {"type": "Point"}}
+    assert mapview.area_from_click(marker, "ward") is None
+    assert mapview.area_from_click(None, "ward") is None
+    unknown = {"properties": {"code": "E05999999", "level": "ward"}}
+    assert mapview.area_from_click(unknown, "ward") is None
+
+
+def _render(fmap) -> str:
+    return fmap.get_root().render()
+
+
+def _static(url: str):
+    """A data file the map fetches, read from static/ as Streamlit would serve it."""
+    relative = url.removeprefix(assets.STATIC_URL + "/")
+    return json.loads((assets.STATIC_DIR / relative).read_text(encoding="utf-8"))
+
+
+def _payload(page: str) -> dict:
+    return json.loads(re.search(r"KM\.apply\([^,]+, (\{.*?\})\);\n", page, re.DOTALL).group(1))
+
+
+def _options(page: str) -> dict:
+    return json.loads(re.search(r"KM\.init\([^,]+, (\{.*?\})\);\n", page, re.DOTALL).group(1))
+
+
+def test_map_uses_local_assets_only_and_hides_home_run_positions(projects, by_name):
+    view = views.View(postcode="L1 8JQ", clusters=True, gaps=True, layer="lsoa", examples=True)
+    page = _render(mapview.build_map(projects, view, today=TODAY, tiles="none"))
+    sources = re.findall(r'(?:src|href)="([^"]+)"', page)
+    assert sources and all(s.startswith("/app/static/vendor/") for s in sources), sources
+    for host in ("cdn", "unpkg", "d3js", "googleapis", "bootstrap", "jquery"):
+        assert host not in page.lower().replace("bootstrap-", "")
+    options = _options(page)
+    files = [options["projectsUrl"], *options["popupUrls"], options["areasUrl"]]
+    assert all(url.startswith("/app/static/data/") for url in files)
+    served = page + "".join(json.dumps(_static(url)) for url in files)
+    home = by_name(projects, "Home Welcome")
+    lat, lon = round(home["lat"], 5), round(home["lon"], 5)
+    markers = _static(options["projectsUrl"])
+    assert lat not in markers["lat"] and lon not in markers["lon"]
+    for secret in (f"[{lon},{lat}]", f"[{lon}, {lat}]", "Private Road", "L20 0AD"):
+        assert secret not in served
+    assert html.escape(XSS) in markers["name"] and XSS not in served
+
+
+def test_payload_colours_the_areas_in_view_and_lists_the_shown_projects(projects):
+    view = views.View(boroughs=(LIVERPOOL,), measure="imd_decile")
+    shown = views.shown_projects(projects, view)
+    page = _render(mapview.build_map(projects, view, today=TODAY, tiles="none"))
+    payload, options = _payload(page), _options(page)
+    markers = _static(options["projectsUrl"])
+    drawn = [i for start, stop in payload["shown"] for i in range(start, stop)]
+    assert len(drawn) == len(shown) and len(markers["lat"]) == len(projects)
+    assert sorted(markers["lat"][i] for i in drawn) == sorted(shown.geometry.y.round(5))
+    wards = figures.areas_in_view("ward", view)
+    order = mapview.area_order("ward")
+    coloured = {order[i] for i, fill in enumerate(payload["fill"]) if fill >= 0}
+    assert coloured == set(wards)
+    areas = _static(options["areasUrl"])["features"]
+    assert [f["properties"]["code"] for f in areas] == list(order)
+    assert {f["properties"]["level"] for f in areas} == {"ward"}
+    assert "Red = most deprived" in payload["legend"]
+    assert len(page.encode()) < 40_000, "no geometry, popup or marker in the page itself"
+
+
+def test_choosing_an_area_highlights_it_and_fits_the_map_once(projects):
+    ward = figures.areas_in_view("ward", views.View(boroughs=(LIVERPOOL,)))[0]
+    files = mapview.project_files(projects, TODAY)
+    payload = mapview.view_payload(projects, views.View(area=ward), files)
+    assert payload["area"] == ward and payload["fit"]["key"].endswith(ward)
+    assert mapview.view_payload(projects, views.View(), files)["fit"] is None
+
+
+def test_clusters_with_every_type_draw_hulls(projects):
+    """/?clusters=1 once crashed with KeyError 'synthetic' (illustrative counts)."""
+    files = mapview.project_files(projects, TODAY)
+    for examples in (False, True):
+        view = views.View(clusters=True, eps=5_000, min_samples=3, examples=examples)
+        overlay = mapview.view_payload(projects, view, files)["overlays"][0]
+        hulls = overlay["geojson"]["features"]
+        assert hulls and all("projects:" in hull["properties"]["summary"] for hull in hulls)
+
+
+TEMPLATE_PAYLOADS = (
+    "Hall {{7*7}} marker",
+    "Room {#3} Hall",
+    "{% raw %}",
+    "</script><script>document.title='owned'</script>",
+    "{{ cycler.__init__.__globals__.os.mkdir(CANARY) }}",
+)
+"""Project text that Jinja would run or choke on, or that would close the script element."""
+TEXT_FIELDS = ("name", "organisation", "address", "website", "source", "opening_hours", "parish")
+
+
+def test_template_payloads_in_every_text_field_are_shown_as_typed(tmp_path):
+    canary = tmp_path / "ran"
+    payloads = [text.replace("CANARY", repr(str(canary))) for text in TEMPLATE_PAYLOADS]
+    rows = []
+    for index, text in enumerate(payloads):
+        row = {field: f"{field} {text}" for field in TEXT_FIELDS}
+        rows.append(row | {"id": f"t-{index}", "type": "warm_space", "postcode": "L1 8JQ"})
+    source = tmp_path / "hostile.csv"
+    pd.DataFrame(rows).to_csv(source, index=False)
+    path = tmp_path / "projects.gpkg"
+    store.import_file(source, path)
+    hostile = store.read_projects(path)
+    assert len(hostile) == len(payloads)
+    for view in (views.View(), views.View(clusters=True, min_samples=3, eps=500, gaps=True)):
+        page = _render(mapview.build_map(hostile, view, today=TODAY, tiles="none"))
+        assert not canary.exists(), "project text ran as a template"
+        assert "Hall 49 marker" not in page and "{{" not in page.split("<script>", 1)[-1]
+        assert "</script><script>document" not in page
+        options = _options(page)
+        names = [html.unescape(n) for n in _static(options["projectsUrl"])["name"]]
+        assert sorted(names) == sorted(f"name {text}" for text in payloads)
+        popups_ = "".join(text for url in options["popupUrls"] for text in _static(url))
+        for field in ("organisation", "address", "opening_hours", "parish"):
+            for text in payloads:
+                assert maps.html_text(f"{field} {text}") in popups_
+        assert _payload(page)["legend"].count("Warm space") == 1
+
+
+def test_safe_json_is_the_same_data_with_no_template_or_script_syntax():
+    data = {"a{{b}}": ["{% raw %}", "{#3}", "</script>", 1.5, None, True], "n": {"x": "%}#'&"}}
+    text = maps.safe_json(data)
+    assert json.loads(text) == data
+    for syntax in ("{{", "{%", "{#", "<", ">", "&", "'"):
+        assert syntax not in text
+
+
+def test_gap_measure_needs_coverage(projects):
+    view = views.View(measure="gap_score")
+    with pytest.raises(ValueError, match="coverage"):
+        mapview.build_map(projects, view, tiles="none")
+    summary = figures.coverage_summary(projects, (), view.distance)
+    page = _render(mapview.build_map(projects, view, coverage_areas=summary["areas"]))
+    assert "Gap score" in _payload(page)["legend"] and "more is worse" in _payload(page)["legend"]
+
+
+def test_basemap_choice_reaches_the_map(projects):
+    online = _render(mapview.build_map(projects, views.View(), tiles="osm"))
+    offline = _render(mapview.build_map(projects, views.View(), tiles="none"))
+    assert "tile.openstreetmap.org" in online
+    assert "tile.openstreetmap.org" not in offline
+    assert '"maxZoom": 18' in offline  # marker clustering needs it when no tiles give one
+    places = _static(_options(offline)["placesUrl"])
+    kinds = {place["kind"] for place in places}
+    assert kinds == {"town", "suburb"} and {"Bootle", "Birkenhead"} <= {p["name"] for p in places}

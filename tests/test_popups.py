@@ -1,0 +1,56 @@
+"""Markers, popups and tooltips: one per shown project, every value escaped, caveats said."""
+
+import html
+from datetime import date
+
+from kindred_map import (
+    popups,
+    privacy,
+)
+from kindred_map.schema import project_types
+
+XSS = "<img src=x onerror=alert(1)>"
+TODAY = date(2025, 11, 1)
+
+
+def _markers(shown):
+    located = shown[shown.geometry.notna() & ~shown.geometry.is_empty]
+    markers, popups_ = popups.marker_data(located, TODAY)
+    names = [html.unescape(name) for name in markers["name"]]
+    return markers, dict(zip(names, popups_, strict=True)), located
+
+
+def test_markers_match_the_shown_projects_and_escape_text(shown):
+    markers, by_name, located = _markers(shown)
+    assert len(markers["lat"]) == len(markers["type"]) == len(by_name) == len(located)
+    assert markers["lat"] == located.geometry.y.round(5).tolist()
+    assert set(markers["colours"]) <= {spec["colour"] for spec in project_types().values()}
+    assert [markers["colours"][k] for k in markers["type"]] == [
+        project_types()[kind]["colour"] for kind in located["type"]
+    ]
+    assert html.escape(XSS) in markers["name"] and XSS not in markers["name"]
+    popup = by_name[XSS]
+    assert html.escape(XSS) in popup and XSS not in popup
+    for text in by_name.values():
+        assert "<img" not in text and "<script" not in text
+
+
+def test_popups_say_illustrative_approximate_home_run_and_stale(shown):
+    markers, records, located = _markers(shown)
+    assert "Illustrative example, not a real project" in records["Example Pantry"]
+    assert "Approximate location" in records["Example Pantry"]
+    home = records["Home Welcome"]
+    homes = [html.unescape(n) for n, h in zip(markers["name"], markers["home"], strict=True) if h]
+    assert homes == ["Home Welcome"] and privacy.SHOWN_AT_WARD_CENTRE in home
+    assert "Private Road" not in home
+    assert "over 12 months ago" in records["Halton Warm Space"]
+    assert "over 12 months ago" not in records["Wigan Warm Space"]
+    assert "Last checked: not recorded" in records["Knowsley Lunch Club"]
+    assert "Illustrative" not in records["Wigan Warm Space"]
+
+
+def test_only_http_websites_become_links():
+    safe = popups.popup_html({"name": "A", "type": "other", "website": "https://a.org/x?y=1"})
+    assert '<a href="https://a.org/x?y=1"' in safe
+    unsafe = popups.popup_html({"name": "B", "type": "other", "website": "javascript:alert(1)"})
+    assert "<a " not in unsafe and "javascript:alert(1)" in unsafe

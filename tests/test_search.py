@@ -1,0 +1,62 @@
+"""Postcode search: finding a postcode, the nearest projects, and the same from the CLI."""
+
+import numpy as np
+import pytest
+from pyproj import Transformer
+
+from kindred_map import (
+    boundaries,
+    cli,
+    search,
+)
+
+XSS = "<img src=x onerror=alert(1)>"
+
+
+def test_find_postcode_normalises_and_explains_failures():
+    point = search.find_postcode(" l18jq ")
+    assert point["postcode"] == "L1 8JQ" and point["status"] == "live"
+    with pytest.raises(ValueError) as unknown:
+        search.find_postcode("zz1 1zz")
+    assert str(unknown.value) == (
+        "Postcode ZZ1 1ZZ is not a live or terminated postcode in the region"
+    )
+    with pytest.raises(ValueError, match="not a valid UK postcode"):
+        search.find_postcode("hello")
+    with pytest.raises(ValueError, match="Enter a postcode"):
+        search.find_postcode("  ")
+    postcodes = boundaries.load("postcode")
+    ended = postcodes[postcodes["status"] == "terminated"].iloc[0]["postcode"]
+    assert "approximate" in search.find_postcode(ended)["note"]
+
+
+def test_nearest_projects_are_sorted_by_grid_distance(shown):
+    point = search.find_postcode("L1 8JQ")
+    nearest = search.nearest_projects(shown, point, 800)
+    assert len(nearest) == len(shown)
+    assert nearest["Distance (m)"].is_monotonic_increasing
+    to_grid = Transformer.from_crs(boundaries.WGS84, boundaries.BNG, always_xy=True)
+    for row in nearest.itertuples(index=False):
+        place = shown[shown["id"] == row.Id].geometry.iloc[0]
+        x, y = to_grid.transform(place.x, place.y)
+        expected = np.hypot(x - point["easting"], y - point["northing"])
+        assert abs(row[2] - expected) <= 0.5
+        assert row[3] == (expected <= 800)
+    assert nearest.iloc[0]["Name"] == XSS and nearest.iloc[0]["Distance (m)"] < 50
+    home = nearest[nearest["Name"] == "Home Welcome"].iloc[0]
+    assert "ward centre" in home["Note"]
+    text = search.nearest_text(point, nearest, 800, 3)
+    assert text.splitlines()[0].startswith(f"L1 8JQ (live): {int(nearest['Within reach'].sum())}")
+    assert len(text.splitlines()) == 4
+
+
+def test_cli_nearest_and_area(store_file, capsys):
+    assert cli.main(["nearest", "l18jq", "--distance", "800", "--store", str(store_file)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("L1 8JQ (live):") and XSS in out and " m  " in out
+    assert cli.main(["nearest", "ZZ1 1ZZ", "--store", str(store_file)]) == 2
+    assert "not a live or terminated postcode" in capsys.readouterr().err
+    code = cli.main(["area", "borough", "Liverpool", "--store", str(store_file)])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert out.startswith("Borough: Liverpool") and "Population (Census 2021)" in out

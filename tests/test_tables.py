@@ -1,0 +1,93 @@
+"""The projects as tables and text: counts, staleness, the table, area panel, downloads, About."""
+
+import json
+from datetime import date
+
+import pandas as pd
+import pytest
+
+from kindred_map import (
+    figures,
+    privacy,
+    tables,
+)
+from kindred_map import view as views
+
+XSS = "<img src=x onerror=alert(1)>"
+TODAY = date(2025, 11, 1)
+
+
+def test_counts_text_says_what_is_drawn(shown, projects):
+    text = tables.counts_text(shown, len(projects))
+    assert text.startswith(f"Showing {len(shown)} of {len(projects)} projects")
+    assert "1 home-run" in text and "1 illustrative" in text
+
+
+def test_stale_means_older_than_twelve_months():
+    checked = pd.Series(["2024-10-31", "2024-11-01", "2025-06-01", "", None, "soon", "01/02/2024"])
+    status = tables.check_status(checked, TODAY).tolist()
+    assert status == ["stale", "", "", *["not recorded"] * 3, "stale"]
+    assert tables.stale_mask(checked, TODAY).tolist() == [True, *[False] * 5, True]
+
+
+def test_table_holds_the_same_records_with_flags(shown):
+    table = tables.project_table(shown, TODAY)
+    assert sorted(table["Id"]) == sorted(shown["id"])
+    row = table[table["Name"] == "Halton Warm Space"].iloc[0]
+    assert row["Check due"].startswith("yes")
+    assert table.loc[table["Name"] == "Example Pantry", "Illustrative (not real)"].item()
+    home = table[table["Name"] == "Home Welcome"].iloc[0]
+    assert home["Address"] == "" and privacy.SHOWN_AT_WARD_CENTRE in home["Location"]
+    assert table["Name"].str.casefold().is_monotonic_increasing
+
+
+def test_area_panel_lists_the_area_and_its_projects(projects, shown, by_name):
+    xss = by_name(projects, XSS)
+    numbers = figures.area_figures("ward", shown)
+    panel = tables.area_panel("ward", xss["WD24CD"], shown, numbers, TODAY)
+    assert panel["title"].startswith(f"Ward: {xss['WD24NM']}")
+    assert panel["population"] == numbers.loc[xss["WD24CD"], "population"]
+    assert XSS in set(panel["table"]["Name"])
+    assert panel["by_type"]["Projects"].sum() == panel["projects"] == len(panel["table"])
+    assert "population-weighted" in panel["imd"]
+    deanery = tables.area_panel(
+        "deanery", str(xss["deanery_id"]), shown, figures.area_figures("deanery", shown)
+    )
+    assert figures.DEANERY_NOTE in deanery["notes"]
+    text = tables.area_panel_text(panel)
+    assert xss["WD24NM"] in text and XSS in text
+    with pytest.raises(ValueError, match="no ward"):
+        tables.area_panel("ward", "E05999999", shown, numbers)
+
+
+def test_about_lists_every_layer_with_licence_and_vintage():
+    layers = tables.layer_sources()
+    assert len(layers) == len(tables.ABOUT_LAYERS)
+    assert layers["Licence"].str.len().gt(0).all() and layers["Vintage"].str.len().gt(0).all()
+    assert layers.loc[layers["Layer"].str.contains("Deaner"), "Approximate"].item() == "yes"
+
+
+def test_downloads_hold_the_shown_projects_with_home_run_masked(projects, by_name):
+    view = views.View(boroughs=("E08000014",))  # Sefton, home of the home-run project
+    shown = views.shown_projects(projects, view)
+    geojson = json.loads(tables.download_bytes(shown, "geojson", view))
+    assert sorted(f["id"] for f in geojson["features"]) == sorted(shown["id"])
+    home = next(f for f in geojson["features"] if f["properties"]["name"] == "Home Welcome")
+    true = by_name(projects, "Home Welcome")
+    centre = privacy.ward_centres()[true["WD24CD"]]
+    assert home["geometry"]["coordinates"] == pytest.approx([centre.x, centre.y], abs=1e-6)
+    assert not home["properties"]["address"] and home["properties"]["postcode"] == "L20"
+    table = tables.download_bytes(shown, "csv", view).decode("utf-8-sig")
+    assert "Private Road" not in table and "L20 0AD" not in table
+    assert len(table.strip().splitlines()) == len(shown) + 1
+    with pytest.raises(ValueError, match="csv or geojson"):
+        tables.download_bytes(shown, "pdf", view)
+
+
+def test_table_summary_counts_stale_and_undated(shown):
+    summary = tables.table_summary(tables.project_table(shown, TODAY))
+    # Fixture: Halton (2024-01-10) and the hostile name (2023-06-01) are stale; Knowsley undated.
+    assert summary == (
+        f"{len(shown)} projects: 2 last checked over 12 months ago (stale), "
+        "1 with no check date recorded."
+    )

@@ -1,0 +1,31 @@
+"""Uploads: a preview stores nothing, a save upserts; the store path from the environment."""
+
+from pathlib import Path
+
+from kindred_map import (
+    store,
+    upload,
+)
+
+FIXTURE = Path(__file__).parent / "fixtures" / "dashboard_projects.csv"
+
+
+def test_preview_does_not_store_and_save_upserts(tmp_path):
+    target = tmp_path / "store.gpkg"
+    data = FIXTURE.read_bytes()
+    preview, report = upload.preview_upload("projects.csv", data)
+    assert not target.exists()
+    assert report.rows_read == 13 and report.rejected == 1 and len(preview) == 12
+    assert "ZZ1 1ZZ" in " ".join(report.issues["reason"])
+    saved = upload.save_upload("projects.csv", data, target)
+    assert saved.new == 12 and len(store.read_projects(target)) == 12
+    again = upload.save_upload("projects.csv", data, target)
+    assert again.new == 0 and again.unchanged == 12
+    assert store.read_imports(target)["file"].tolist() == ["projects.csv", "projects.csv"]
+
+
+def test_store_path_follows_the_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv(upload.STORE_ENV, str(tmp_path / "x.gpkg"))
+    assert upload.store_path() == tmp_path / "x.gpkg"
+    monkeypatch.delenv(upload.STORE_ENV)
+    assert upload.store_path() == Path(store.DEFAULT_STORE)
