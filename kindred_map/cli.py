@@ -423,7 +423,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     gaps.add_argument("--top", type=int, default=10, help="gaps to print (10)")
     gaps.add_argument("-o", "--out", help="write the ranked table (.geojson, .gpkg, .csv)")
-    gaps.add_argument("--store", default=str(DEFAULT_STORE), help="project store")
+    gaps.add_argument(
+        "--store",
+        default=str(DEFAULT_STORE),
+        help="project store: GeoPackage path or postgresql:// DSN",
+    )
     _add_synthetic_option(gaps)
     gaps.set_defaults(func=cmd_gaps)
 
@@ -443,7 +447,11 @@ def build_parser() -> argparse.ArgumentParser:
     cluster.add_argument("--alpha", type=float, default=0.05, help="false-discovery rate")
     cluster.add_argument("-o", "--out", help="write the hulls (.geojson, .gpkg, .csv)")
     cluster.add_argument("--hot-spots", help="write the ward hot spots (.geojson, .gpkg, .csv)")
-    cluster.add_argument("--store", default=str(DEFAULT_STORE), help="project store")
+    cluster.add_argument(
+        "--store",
+        default=str(DEFAULT_STORE),
+        help="project store: GeoPackage path or postgresql:// DSN",
+    )
     _add_synthetic_option(cluster)
     cluster.set_defaults(func=cmd_clusters)
     importer = commands.add_parser(
@@ -458,7 +466,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--strict and a row was rejected; 2: the file or store could not be used.",
     )
     importer.add_argument("file", help="the project file")
-    importer.add_argument("--store", default=str(DEFAULT_STORE), help="project store (GeoPackage)")
+    importer.add_argument(
+        "--store",
+        default=str(DEFAULT_STORE),
+        help="project store: GeoPackage path or postgresql:// DSN",
+    )
     importer.add_argument(
         "--source",
         metavar="NAME",
@@ -528,7 +540,11 @@ def build_parser() -> argparse.ArgumentParser:
     exporter.add_argument(
         "--distance", type=float, help="add coverage and gap figures for this reach in metres"
     )
-    exporter.add_argument("--store", default=str(DEFAULT_STORE), help="project store")
+    exporter.add_argument(
+        "--store",
+        default=str(DEFAULT_STORE),
+        help="project store: GeoPackage path or postgresql:// DSN",
+    )
     exporter.add_argument("-o", "--out", required=True, help="output file")
     exporter.set_defaults(func=cmd_export)
 
@@ -544,7 +560,11 @@ def build_parser() -> argparse.ArgumentParser:
     nearest.add_argument("--distance", type=float, default=800.0, help="reach in metres (800)")
     nearest.add_argument("--types", help="TYPE[,TYPE] (default: every type)")
     nearest.add_argument("--limit", type=int, default=10, help="projects to list (10)")
-    nearest.add_argument("--store", default=str(DEFAULT_STORE), help="project store")
+    nearest.add_argument(
+        "--store",
+        default=str(DEFAULT_STORE),
+        help="project store: GeoPackage path or postgresql:// DSN",
+    )
     _add_synthetic_option(nearest)
     nearest.set_defaults(func=cmd_nearest)
 
@@ -559,7 +579,11 @@ def build_parser() -> argparse.ArgumentParser:
     area.add_argument("area", help="the area's code (e.g. E05015289) or name")
     area.add_argument("--types", help="TYPE[,TYPE] (default: every type)")
     area.add_argument("--distance", type=float, help="add coverage at this reach (metres)")
-    area.add_argument("--store", default=str(DEFAULT_STORE), help="project store")
+    area.add_argument(
+        "--store",
+        default=str(DEFAULT_STORE),
+        help="project store: GeoPackage path or postgresql:// DSN",
+    )
     _add_synthetic_option(area)
     area.set_defaults(func=cmd_area)
     profiler = commands.add_parser(
@@ -581,7 +605,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     profiler.add_argument("--types", help="TYPE[,TYPE] (default: every type)")
     profiler.add_argument("--distance", type=float, default=800.0, help="reach in metres (800)")
-    profiler.add_argument("--store", default=str(DEFAULT_STORE), help="project store")
+    profiler.add_argument(
+        "--store",
+        default=str(DEFAULT_STORE),
+        help="project store: GeoPackage path or postgresql:// DSN",
+    )
     _add_synthetic_option(profiler)
     profiler.set_defaults(func=cmd_profile)
     board = commands.add_parser(
