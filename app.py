@@ -1,9 +1,13 @@
 """Kindred Map dashboard: the Streamlit pages (thin: the work lives in the kindred_map package)."""
 
+import functools
 import hashlib
+import logging
+import uuid
 from dataclasses import replace
 from datetime import date
 
+import numpy as np
 import streamlit as st
 from streamlit_folium import st_folium
 
@@ -14,6 +18,7 @@ from kindred_map import (
     figures,
     maps,
     mapview,
+    privacy,
     search,
     store,
     tables,
@@ -22,6 +27,9 @@ from kindred_map import (
 from kindred_map import report as reports
 from kindred_map import view as views
 from kindred_map.schema import project_types
+from kindred_map.text import md_escape, md_table
+
+LOG = logging.getLogger("kindred_map.app")
 
 MAP_HEIGHT = 640
 MAP_KEY = "dashboard_map"
@@ -39,27 +47,48 @@ def install_assets() -> list:
     return assets.install_static()
 
 
-@st.cache_data(max_entries=4, show_spinner="Loading projects...")
+@st.cache_resource(max_entries=4, show_spinner="Loading projects...")
 def load_projects(signature: tuple):
+    """The store's projects, read once per store version and shared, never copied: read-only."""
     return store.read_projects(signature[0])
 
 
-@st.cache_data(max_entries=32)
+@st.cache_resource(max_entries=4)
+def masked_projects(signature: tuple):
+    """The projects with home-run ones at their ward's centre (`privacy.mask_ward_only`), once."""
+    return privacy.mask_ward_only(load_projects(signature))
+
+
+@st.cache_data(max_entries=64)
+def shown_rows(signature: tuple, filters: views.View) -> np.ndarray:
+    """Row positions of the shown projects: a small array per filter choice, not a pickled
+    GeoDataFrame (``filters``: `views.filter_view`)."""
+    masked = masked_projects(signature)
+    kept = views.shown_projects(load_projects(signature), filters)
+    return masked.index.get_indexer(kept.index)
+
+
 def shown_projects(signature: tuple, view: views.View):
-    return views.shown_projects(load_projects(signature), view)
+    return masked_projects(signature).iloc[shown_rows(signature, views.filter_view(view))]
 
 
 @st.cache_data(max_entries=16, show_spinner="Working out who lives within reach...")
-def coverage_for(signature: tuple, types: tuple, distance: int) -> dict:
-    return figures.coverage_summary(load_projects(signature), types, distance)
+def coverage_for(signature: tuple, types: tuple, distance: int, examples: bool = False) -> dict:
+    return figures.coverage_summary(load_projects(signature), types, distance, examples)
 
 
 @st.cache_data(max_entries=32)
 def area_figures(signature: tuple, view: views.View, level: str):
     gaps = None
     if figures.needs_coverage(view):
-        gaps = coverage_for(signature, view.types, view.distance)["areas"][level]
+        gaps = coverage_for(signature, view.types, view.distance, view.examples)["areas"][level]
     return figures.area_figures(level, shown_projects(signature, view), gaps)
+
+
+@st.cache_data(max_entries=16, show_spinner="Building the table...")
+def project_table(signature: tuple, filters: views.View, today: date):
+    """The table of the shown projects, built (dates parsed) once per filter choice."""
+    return tables.project_table(shown_projects(signature, filters), today)
 
 
 @st.cache_resource(max_entries=4, show_spinner="Preparing the map...")
@@ -74,7 +103,7 @@ def map_payload(signature: tuple, view: views.View, today: date) -> str:
     part of ``view`` here: panning needs no new payload)."""
     areas = None
     if figures.needs_coverage(view):
-        areas = coverage_for(signature, view.types, view.distance)["areas"]
+        areas = coverage_for(signature, view.types, view.distance, view.examples)["areas"]
     payload = mapview.view_payload(
         load_projects(signature), view, map_files(signature, today), coverage_areas=areas
     )
@@ -100,14 +129,14 @@ def restore_view() -> None:
         view, problems = views.view_from_query(st.query_params.to_dict())
         st.session_state[SAVED_VIEW] = view
         for problem in problems:
-            st.warning(problem)
+            st.warning(md_escape(problem))  # the link's text is shown as typed, never as Markdown
     for key, value in views.widget_values(st.session_state[SAVED_VIEW]).items():
         st.session_state.setdefault(key, value)
     if "basemap" not in st.session_state:
         try:
             st.session_state["basemap"] = maps.basemap_choice()
         except ValueError as error:
-            st.warning(f"{error}: using the plain background")
+            st.warning(f"{md_escape(error)}: using the plain background")
             st.session_state["basemap"] = "none"
     st.session_state.setdefault("grouped", True)
 
@@ -162,6 +191,12 @@ def sidebar() -> None:
             help="Home-run projects carry no decile (it would place them too precisely), so "
             "they drop out when a decile is chosen.",
         )
+        st.toggle(
+            "Show illustrative examples",
+            key="examples",
+            help="Made-up example records for project types with no open data. They are not "
+            "real projects: left out of the map, tables, figures and coverage unless shown.",
+        )
         st.header("Map")
         st.selectbox(
             "Shade areas",
@@ -174,6 +209,7 @@ def sidebar() -> None:
             list(figures.MEASURES),
             format_func=lambda measure: figures.MEASURES[measure]["label"],
             key="measure",
+            help=figures.MEASURES[st.session_state["measure"]]["help"],
         )
         st.number_input(
             "Reach distance (metres, straight line)",
@@ -221,18 +257,63 @@ def postcode_search(view: views.View, shown) -> None:
     try:
         point = search.find_postcode(view.postcode)
     except ValueError as error:
-        st.error(str(error))
+        st.error(md_escape(error))
         return
     nearest = search.nearest_projects(shown, point, view.distance)
     within = int(nearest["Within reach"].sum())
     st.markdown(
-        f"**{within:,} project(s) within {view.distance:,} m of {point['postcode']}** "
+        f"**{within:,} project(s) within {view.distance:,} m of {md_escape(point['postcode'])}** "
         "(straight line). Nearest first:"
     )
     if point["note"]:
-        st.caption(point["note"])
+        st.caption(md_escape(point["note"]))
     listed = nearest.head(search.NEAREST_LIMIT)[["Name", "Type", "Distance (m)", "Note"]]
+    listed = md_table(listed, ["Name", "Type", "Note"])  # st.table cells are Markdown
     st.table(listed.style.format({"Distance (m)": "{:,}"}), hide_index=True)
+
+
+def project_search(view: views.View, shown, today: date) -> None:
+    """Find a shown project by name (case, accents and punctuation ignored); choosing one
+    shows its details and puts its id in the link (``project``)."""
+    query = st.text_input(
+        "Find a project by name",
+        key="name_query",
+        placeholder="e.g. food bank, St Mary",
+        help="Part of the name or organisation; capitals and accents do not matter.",
+    )
+    try:
+        found = search.find_by_name(shown, query)
+    except ValueError as error:
+        st.error(md_escape(error))
+        found = search.find_by_name(shown, "")
+    labels = found["Name"] + " (" + found["Type"] + ", " + found["Ward"] + ")"
+    choices = dict(zip(found["Id"], labels, strict=True))
+    selected = st.session_state.get("project") or ""
+    st.session_state["project"] = selected or None  # None: nothing chosen (index=None)
+    if selected and selected not in choices:
+        names = shown.loc[shown["id"].astype(str) == selected, "name"]
+        choices[selected] = str(names.iloc[0]) if len(names) else selected
+    if query.strip() and not len(found):
+        st.caption(f"No project shown here has {md_escape(query.strip())} in its name.")
+    if not choices:
+        return
+    chosen = st.selectbox(
+        f"Projects found ({len(found):,}{'+' if len(found) == search.NAME_LIMIT else ''})",
+        list(choices),
+        format_func=choices.get,
+        index=None,
+        key="project",
+        placeholder="Choose a project",
+    )
+    if not chosen:
+        return
+    try:
+        card = tables.project_card(shown, chosen, today)
+    except ValueError as error:
+        st.info(md_escape(error))
+        return
+    st.markdown(f"**{card['title']}**")
+    st.table(card["facts"], hide_index=True)
 
 
 def area_panel(view: views.View, signature: tuple, shown, today: date) -> None:
@@ -246,6 +327,8 @@ def area_panel(view: views.View, signature: tuple, shown, today: date) -> None:
         ["", *codes],
         format_func=lambda c: choices.get(c, f"Choose a {noun.lower()}"),
         key="area",
+        help="The keyboard way to an area: type to filter the list. The map's shapes are "
+        "left out of the tab order.",
     )
     if not code:
         return
@@ -258,6 +341,7 @@ def area_panel(view: views.View, signature: tuple, shown, today: date) -> None:
         f"- Projects shown: **{panel['projects']:,}** ({per} per 10,000 residents)\n"
         f"- {panel['imd']}"
     )
+    st.caption(figures.MEASURES["per_10k"]["help"])
     if panel["gap"]:
         gap = panel["gap"]
         st.write(
@@ -265,6 +349,7 @@ def area_panel(view: views.View, signature: tuple, shown, today: date) -> None:
             f"{gap['beyond_reach']:,} beyond reach; gap score {gap['gap_score']:,.0f} "
             f"({gap['gap_per_1000']:,.0f} per 1,000 residents)."
         )
+        st.caption(f"{figures.GAP_SCORE_HELP} {figures.PER_1000_HELP}")
     for note in panel["notes"]:
         st.caption(note)
     if len(panel["by_type"]):
@@ -331,14 +416,40 @@ def keep_map_position(result: dict) -> None:
     st.query_params.update({name: str(value) for name, value in position.items()})
 
 
-def projects_table(view: views.View, shown, today: date) -> None:
+PROJECT_COLUMN_HELP = {
+    "Check due": f"'yes' when last checked over {tables.STALE_MONTHS} months ago: the project "
+    "may have stopped.",
+    "Location": "exact, approximate (a street or place centre) or a home-run project shown at "
+    "its ward's centre.",
+    "IMD decile": "IMD 2025 decile of the project's small area: 1 = most deprived 10% in England.",
+    "Illustrative (not real)": "Made-up examples, shown only with 'Show illustrative examples'.",
+    "Deanery (approx.)": "Deanery boundaries are approximate (derived from the parish list).",
+}
+
+
+def projects_table(view: views.View, signature: tuple, shown, today: date) -> None:
     st.subheader("The projects shown, as a table")
-    table = tables.project_table(shown, today)
+    if not st.toggle(
+        "Show the table",
+        key="show_table",
+        help="The same projects as the map, one row each: the accessible way to read them.",
+    ):
+        st.caption(f"{len(shown):,} projects: turn on to list, sort and search them.")
+        return
+    table = project_table(signature, views.filter_view(view), today)
     st.caption(
         f"{tables.table_summary(table)} Sort by clicking a column heading; search with the "
         "magnifier above the table."
     )
-    st.dataframe(table, hide_index=True, key="projects_table")
+    st.dataframe(
+        table,
+        hide_index=True,
+        key="projects_table",
+        column_config={
+            heading: st.column_config.Column(help=text)
+            for heading, text in PROJECT_COLUMN_HELP.items()
+        },
+    )
     left, right = st.columns(2)
     left.download_button(
         "Download CSV",
@@ -358,20 +469,34 @@ def projects_table(view: views.View, shown, today: date) -> None:
 
 
 def coverage_section(view: views.View, signature: tuple) -> None:
+    st.subheader("Coverage and gaps")
     wanted = st.toggle(
-        "Coverage and gaps: who lives beyond reach",
+        "Show who lives beyond reach",
         key="show_coverage",
         value=view.gaps or figures.needs_coverage(view),
     )
     if not wanted:
         return
-    summary = coverage_for(signature, view.types, view.distance)
+    summary = coverage_for(signature, view.types, view.distance, view.examples)
     st.text(summary["headline"])
     level = st.radio(
         "Rank gaps by", ["ward", "deanery", "borough"], horizontal=True, key="gaps_level"
     )
-    ranked = summary["gaps"][level]
-    st.dataframe(ranked.head(25), hide_index=True, key="gaps_table")
+    ranked = tables.gaps_table(summary["gaps"][level], level)
+    st.caption(f"{figures.GAP_SCORE_HELP} {figures.PER_1000_HELP}")
+    st.dataframe(
+        ranked.head(25),
+        hide_index=True,
+        key="gaps_table",
+        column_config={
+            heading: st.column_config.NumberColumn(
+                help=tables.column_help(heading),
+                format="%.1f" if heading.endswith("(%)") else "localized",
+            )
+            for heading in ranked.columns
+            if tables.column_help(heading)
+        },
+    )
     if "note" in ranked.attrs:
         st.caption(ranked.attrs["note"])
 
@@ -379,21 +504,22 @@ def coverage_section(view: views.View, signature: tuple) -> None:
 def upload_section(store_file) -> None:
     st.subheader("Add projects from a spreadsheet")
     st.caption(
-        f"CSV or XLSX. Nothing is saved until you confirm; then the store "
-        f"({store.shown_location(store_file)}) is "
-        "updated by project id (importing the same file twice changes nothing)."
+        "CSV or XLSX. Nothing is saved until you confirm; then the project store is updated "
+        "by project id (importing the same file twice changes nothing)."
     )
     uploaded = st.file_uploader("Project file", type=["csv", "xlsx"], key="upload")
     if uploaded is None:
         return
     data = uploaded.getvalue()
+    name = upload.safe_file_name(uploaded.name)
+    shown_name = md_escape(uploaded.name)
     try:
-        projects, report = preview_upload(uploaded.name, data)
+        projects, report = preview_upload(name, data)
     except ValueError as error:
-        st.error(f"{uploaded.name} could not be read: {error}")
+        st.error(f"{shown_name} could not be read: {md_escape(error)}")
         return
     st.markdown(
-        f"**Import report for {uploaded.name}**: {report.rows_read:,} rows read = "
+        f"**Import report for {shown_name}**: {report.rows_read:,} rows read = "
         f"{report.imported:,} to import + {report.rejected:,} rejected; "
         f"{len(projects):,} projects"
     )
@@ -403,7 +529,7 @@ def upload_section(store_file) -> None:
     st.download_button(
         "Download this report (CSV)",
         data=reports.to_csv_bytes(report),
-        file_name=f"import-report-{uploaded.name}.csv",
+        file_name=f"import-report-{name}.csv",
         mime="text/csv",
         on_click="ignore",
     )
@@ -415,7 +541,7 @@ def upload_section(store_file) -> None:
     if saved and saved[0] == upload_id:
         st.success(saved[1])
     elif st.button(f"Save {len(projects):,} projects to the store", key="confirm_upload"):
-        result = upload.save_upload(uploaded.name, data, store_file)
+        result = upload.save_upload(name, data, store_file)
         message = (
             f"Saved: {result.new or 0:,} new, {result.updated or 0:,} updated, "
             f"{result.unchanged or 0:,} unchanged."
@@ -424,29 +550,49 @@ def upload_section(store_file) -> None:
         st.rerun()  # the map, counts and table now read the updated store
 
 
+MAP_ROW = "km-map-row"
+# Below 640 px Streamlit stacks columns; there the side column (searches, area chooser) is
+# shown before the map. The order in the page (and by keyboard) stays map, then side column.
+PHONE_ORDER = f"""<style>
+@media (max-width: 640px) {{
+  .st-key-{MAP_ROW} [data-testid="stHorizontalBlock"] > [data-testid="stColumn"]:last-child {{
+    order: -1;
+  }}
+}}
+</style>"""
+
+
 def map_page() -> None:
+    st.title("Kindred Map", anchor=False)  # no heading link: one Tab fewer to the searches
     restore_view()
     sidebar()
     store_file = upload.store_path()
     signature = upload.store_signature(store_file)
     today = date.today()
     view = views.view_from_state(st.session_state)
-    st.title("Kindred Map")
     try:
         projects = load_projects(signature)
     except ValueError as error:
-        st.error(f"{error}. Check KINDRED_MAP_STORE or rebuild the store.")
+        LOG.warning("cannot read the project store %s: %s", store.shown_location(store_file), error)
+        st.error(f"{md_escape(error)}. Check KINDRED_MAP_STORE or rebuild the store.")
         st.stop()
     shown = shown_projects(signature, view)
     st.markdown(f"**{tables.counts_text(shown, len(projects))}**")
-    map_column, side_column = st.columns([2.8, 1], gap="medium")
-    with map_column:
-        show_map(view, signature, today)
-    with side_column:
-        postcode_search(view, shown)
-        area_panel(view, signature, shown, today)
+    if not view.examples:
+        st.caption("Illustrative examples are hidden: every figure counts real projects only.")
+    # The searches and the area chooser beside the map; on a phone (columns stacked) they come
+    # first (PHONE_ORDER). By keyboard: "Skip to main content", then "Skip the map".
+    st.html(PHONE_ORDER)
+    with st.container(key=MAP_ROW):
+        map_column, side_column = st.columns([2.8, 1], gap="medium")
+        with side_column:
+            postcode_search(view, shown)
+            project_search(view, shown, today)
+            area_panel(view, signature, shown, today)
+        with map_column:
+            show_map(view, signature, today)
     keep_view_in_url(views.view_from_state(st.session_state))
-    projects_table(view, shown, today)
+    projects_table(view, signature, shown, today)
     coverage_section(view, signature)
     upload_section(store_file)
 
@@ -470,11 +616,13 @@ def about_page() -> None:
     try:
         projects = load_projects(upload.store_signature(upload.store_path()))
     except ValueError as error:
-        st.error(str(error))
+        st.error(md_escape(error))
         projects = store.empty_projects()
     sources = export.project_sources(projects)
-    if sources:
-        st.table(tables.source_table(sources), hide_index=True)
+    if sources:  # source names come from uploaded files: shown as typed
+        st.table(
+            md_table(tables.source_table(sources), ["Source", "Licence", "Note"]), hide_index=True
+        )
     notes = tables.data_sources_text()
     if notes:
         with st.expander("Project data sources in detail"):
@@ -486,12 +634,38 @@ def about_page() -> None:
     st.markdown(tables.METHOD_NOTES)
 
 
+# What a visitor sees of an unexpected error: no traceback, no server path (those go to the log,
+# under the same reference). Comments, not docstrings, for constants in this file: Streamlit's
+# "magic" would write a bare string into the page.
+ERROR_MESSAGE = (
+    "Sorry, something went wrong showing this page (reference {reference}). Try another view "
+    "or reload; the details are in the server's log."
+)
+
+
+def guarded(page):
+    """``page`` with any unexpected error turned into ERROR_MESSAGE and a log line.
+
+    Streamlit's own stop and rerun signals are BaseExceptions and pass through."""
+
+    @functools.wraps(page)
+    def run() -> None:
+        try:
+            page()
+        except Exception:
+            reference = uuid.uuid4().hex[:8]
+            LOG.exception("error on the %s (reference %s)", page.__name__, reference)
+            st.error(ERROR_MESSAGE.format(reference=reference))
+
+    return run
+
+
 def main() -> None:
     st.set_page_config(page_title="Kindred Map", layout="wide")
     install_assets()
     pages = [
-        st.Page(map_page, title="Map", default=True),
-        st.Page(about_page, title="About", url_path="about"),
+        st.Page(guarded(map_page), title="Map", default=True),
+        st.Page(guarded(about_page), title="About", url_path="about"),
     ]
     st.navigation(pages).run()
 

@@ -39,15 +39,59 @@ HOME_RUN_LSOA_NOTE = (
 )
 
 
+def _weight_words() -> str:
+    """The gap score's weights in words, from `coverage.deprivation_weight` itself."""
+    one, three, five = coverage.deprivation_weight([1, 3, 5])
+    return f"{one:g} in IMD 2025 deciles 1-2, {three:g} in deciles 3-4 and {five:g} otherwise"
+
+
+GAP_SCORE_HELP = (
+    "Gap score = the people beyond reach, each counted by the deprivation of their small "
+    f"area (LSOA): weight {_weight_words()}. 1,000 people beyond reach in the most deprived "
+    "20% score 2,000."
+)
+"""The gap score's formula and weights, shown wherever the score is."""
+
+
+PER_1000_HELP = (
+    "Gap score per 1,000 residents = gap score / residents x 1,000, so areas of different size "
+    "compare: 0 means everyone is within reach; the most it can be is 2,000 (everyone beyond "
+    "reach and in deciles 1-2)."
+)
+
+
 MEASURES = {
-    "projects": {"label": "Projects", "decimals": 0},
-    "per_10k": {"label": "Projects per 10,000 residents", "decimals": 1},
-    "imd_decile": {"label": "IMD 2025 decile (1 = most deprived)", "decimals": 0},
-    "gap_score": {"label": "Gap score (need-weighted people beyond reach)", "decimals": 0},
-    "gap_per_1000": {"label": "Gap score per 1,000 residents", "decimals": 0},
+    "projects": {
+        "label": "Projects",
+        "decimals": 0,
+        "help": "How many of the projects shown (after the filters) are in each area.",
+    },
+    "per_10k": {
+        "label": "Projects per 10,000 residents",
+        "decimals": 1,
+        "help": "Projects shown per 10,000 residents (Census 2021), to compare areas of "
+        "different size: 5 means one project for every 2,000 people.",
+    },
+    "imd_decile": {
+        "label": "IMD 2025 decile (1 = most deprived)",
+        "decimals": 0,
+        "help": "Deprivation: 1 = among the most deprived 10% of small areas in England, 10 = "
+        "the least. Wards, deaneries and boroughs have no official decile: the "
+        "population-weighted median of their residents' LSOA deciles is shown.",
+    },
+    "gap_score": {
+        "label": "Gap score (need-weighted people beyond reach)",
+        "decimals": 0,
+        "help": GAP_SCORE_HELP,
+    },
+    "gap_per_1000": {
+        "label": "Gap score per 1,000 residents",
+        "decimals": 0,
+        "help": PER_1000_HELP,
+    },
 }
-"""What the areas can be shaded by. The gap measures come from `kindred_map.coverage` for the
-chosen project types and distance."""
+"""What the areas can be shaded by, with a one-line "what this means" (``help``). The gap
+measures come from `kindred_map.coverage` for the chosen project types and distance."""
 
 
 GAP_MEASURES = ("gap_score", "gap_per_1000")
@@ -235,10 +279,14 @@ def area_figures(
     return table
 
 
-def coverage_summary(projects: gpd.GeoDataFrame, types: Iterable[str], distance_m: float) -> dict:
+def coverage_summary(
+    projects: gpd.GeoDataFrame, types: Iterable[str], distance_m: float, examples: bool = False
+) -> dict:
     """Coverage for the chosen types and distance: headline text, per-area figures and ranked
-    gaps by level (ward, deanery, borough; LSOA for shading), from `kindred_map.coverage`."""
-    result = coverage.assess(projects, list(types) or None, distance_m)
+    gaps by level (ward, deanery, borough; LSOA for shading), from `kindred_map.coverage`.
+
+    Illustrative (synthetic) records reach nobody unless ``examples``: they are not real."""
+    result = coverage.assess(projects, list(types) or None, distance_m, include_synthetic=examples)
     return {
         "headline": result.headline_text(),
         "areas": {level: result.by_area(level) for level in LEVELS},

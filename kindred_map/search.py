@@ -1,6 +1,8 @@
-"""Postcode search: a postcode's position and the shown projects nearest to it."""
+"""Postcode and name search: a postcode's position and the shown projects nearest to it;
+projects found by name."""
 
 import re
+import unicodedata
 from collections.abc import Mapping
 
 import geopandas as gpd
@@ -11,6 +13,9 @@ from kindred_map import boundaries, geocode, privacy
 from kindred_map.tables import cell_text, type_label
 
 NEAREST_LIMIT = 10
+NAME_LIMIT = 20
+"""Most projects a name search lists (the first, best matches)."""
+NAME_QUERY_MAX_CHARS = 100
 
 
 def find_postcode(text: str) -> dict:
@@ -94,3 +99,43 @@ def nearest_text(point: Mapping, nearest: pd.DataFrame, within_m: float, limit: 
         place = ", ".join(part for part in (row.Ward, row.Borough) if part)
         lines.append(f"{row[2]:>7,} m  {row.Name} ({row.Type}; {place}){note}")
     return "\n".join(lines)
+
+
+def folded(text) -> str:
+    """Text for matching names: accents removed, case folded, runs of spaces and punctuation
+    made one space ("Café  Zoë's" -> "cafe zoe s")."""
+    decomposed = unicodedata.normalize("NFKD", str(text or ""))
+    plain = "".join(char for char in decomposed if not unicodedata.combining(char))
+    return " ".join(re.sub(r"[\W_]+", " ", plain.casefold()).split())
+
+
+def find_by_name(shown: pd.DataFrame, text: str, limit: int = NAME_LIMIT) -> pd.DataFrame:
+    """Shown projects whose name (or organisation) holds ``text``, ignoring case, accents and
+    punctuation: Id, Name, Type, Ward, Borough; names starting with it first, then by name.
+
+    An empty query finds nothing (it would list every project); a query over
+    NAME_QUERY_MAX_CHARS characters raises a ValueError."""
+    if len(str(text or "")) > NAME_QUERY_MAX_CHARS:
+        raise ValueError(f"Search for at most {NAME_QUERY_MAX_CHARS} characters of a name")
+    wanted = folded(text)
+    columns = ["Id", "Name", "Type", "Ward", "Borough"]
+    if not wanted or not len(shown):
+        return pd.DataFrame(columns=columns)
+    names = shown["name"].map(cell_text)
+    keys = names.map(folded)
+    organisations = shown["organisation"].map(cell_text).map(folded)
+    found = keys.str.contains(wanted, regex=False) | organisations.str.contains(wanted, regex=False)
+    matches = shown[found.to_numpy()]
+    table = pd.DataFrame(
+        {
+            "Id": matches["id"].map(cell_text).to_numpy(),
+            "Name": names[found].replace("", "Unnamed project").to_numpy(),
+            "Type": matches["type"].map(cell_text).map(type_label).to_numpy(),
+            "Ward": matches["WD24NM"].map(cell_text).to_numpy(),
+            "Borough": matches["LAD25NM"].map(cell_text).to_numpy(),
+            "_first": (~keys[found].str.startswith(wanted)).to_numpy(),
+            "_key": keys[found].to_numpy(),
+        }
+    )
+    table = table.sort_values(["_first", "_key", "Id"], kind="stable").head(limit)
+    return table[columns].reset_index(drop=True)

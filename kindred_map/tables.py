@@ -7,16 +7,19 @@ from pathlib import Path
 import geopandas as gpd
 import pandas as pd
 
-from kindred_map import boundaries, export, privacy
+from kindred_map import boundaries, coverage, export, privacy
 from kindred_map.figures import (
     DEANERY_NOTE,
+    GAP_SCORE_HELP,
     HOME_RUN_LSOA_NOTE,
     LEVELS,
+    PER_1000_HELP,
     PROJECT_AREA_COLUMNS,
     check_level,
 )
 from kindred_map.paths import DATA_DIR
 from kindred_map.schema import project_types
+from kindred_map.text import md_escape
 from kindred_map.view import View, filter_words
 
 STALE_MONTHS = 12
@@ -302,3 +305,91 @@ def source_table(sources: list[dict]) -> pd.DataFrame:
         for source in sources
     ]
     return pd.DataFrame(rows, columns=["Source", "Projects", "Licence", "Note"])
+
+
+GAP_COLUMNS = {
+    "gap_rank": ("Rank", "1 = the biggest gap score: where most people in need are unreached."),
+    "population": ("Residents (people)", "Census 2021 residents."),
+    "pct_covered": (
+        "Within reach (%)",
+        "Share of residents within the reach distance (straight line) of a project shown.",
+    ),
+    "beyond_reach": ("Beyond reach (people)", "Residents further than the reach distance."),
+    "beyond_reach_deciles_1_2": (
+        "Beyond reach, most deprived 20% (people)",
+        "Residents beyond reach who live in IMD 2025 deciles 1-2 (England's most deprived 20%).",
+    ),
+    "pct_deciles_1_2": (
+        "Residents in most deprived 20% (%)",
+        "Share of all residents living in IMD 2025 deciles 1-2.",
+    ),
+    "median_distance_m": (
+        "Median distance to nearest (metres)",
+        "Half the residents live closer than this to a project shown (straight line).",
+    ),
+    "gap_score": ("Gap score", GAP_SCORE_HELP),
+    "gap_per_1000": ("Gap score per 1,000 residents", PER_1000_HELP),
+}
+"""The gaps table's columns as shown: heading with unit, and a one-line "what this means"."""
+
+
+def gaps_table(ranked: pd.DataFrame, level: str) -> pd.DataFrame:
+    """A `CoverageResult.gaps` table for reading: human headings with units (see GAP_COLUMNS),
+    whole people and metres, percentages to 1 decimal, scores to whole numbers."""
+    check_level(level)
+    if level not in coverage.AREA_LEVELS:
+        raise ValueError(f"gaps are ranked by {', '.join(coverage.AREA_LEVELS)}, not {level!r}")
+    code, name = coverage.LEVELS[level]
+    out = pd.DataFrame({"Rank": ranked["gap_rank"].astype("int64")})
+    out[LEVELS[level]["noun"]] = ranked[name].astype(str)
+    if level == "ward" and "LAD25NM" in ranked.columns:
+        out["Borough"] = ranked["LAD25NM"].astype(str)
+    for column, (heading, _help) in list(GAP_COLUMNS.items())[1:]:
+        values = pd.to_numeric(ranked[column], errors="coerce")
+        if column in ("pct_covered", "pct_deciles_1_2"):
+            out[heading] = values.round(1)
+        else:
+            out[heading] = values.round(0).astype("Int64")
+    out.attrs = {"code": ranked[code].astype(str).tolist(), **ranked.attrs}
+    return out.reset_index(drop=True)
+
+
+def column_help(heading: str) -> str:
+    """The "what this means" line of a gaps-table heading ("" for name columns)."""
+    return next((text for shown, text in GAP_COLUMNS.values() if shown == heading), "")
+
+
+CARD_FIELDS = (
+    "Type",
+    "Organisation",
+    "Address",
+    "Postcode",
+    "Ward",
+    "Borough",
+    "Opening hours",
+    "Website",
+    "Last checked",
+    "Check due",
+    "Location",
+)
+
+
+def project_card(shown: pd.DataFrame, project_id: str, today: date | None = None) -> dict:
+    """One shown project for the name search's answer: ``title`` (Markdown-escaped) and its
+    non-empty fields as a two-column table (escaped for ``st.table``).
+
+    Home-run projects arrive masked (ward centre, no address or postcode) and the location
+    line says so. Raises ValueError when the id is not among the shown projects."""
+    rows = shown[shown["id"].astype(str) == str(project_id)]
+    if not len(rows):
+        raise ValueError(f"no project with id {project_id!r} is shown with these filters")
+    table = project_table(rows.head(1), today)
+    record = table.iloc[0]
+    facts = [(field, cell_text(record[field])) for field in CARD_FIELDS]
+    if record["Illustrative (not real)"]:
+        facts.append(("Illustrative", "yes: an example, not a real project"))
+    frame = pd.DataFrame([f for f in facts if f[1]], columns=["Field", "Value"])
+    return {
+        "title": md_escape(record["Name"] or "Unnamed project"),
+        "facts": frame.assign(Value=frame["Value"].map(md_escape)),
+    }

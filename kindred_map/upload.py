@@ -2,7 +2,9 @@
 
 import contextlib
 import os
+import re
 import tempfile
+import unicodedata
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -11,12 +13,35 @@ from kindred_map.paths import DEFAULT_STORE
 STORE_ENV = "KINDRED_MAP_STORE"
 
 
+NAME_MAX_CHARS = 80
+"""Longest stem kept from an uploaded file's name (file systems allow 255 bytes)."""
+SUFFIX_MAX_CHARS = 10
+_UNSAFE = re.compile(r"[^A-Za-z0-9 ._()+-]+")
+
+
+def safe_file_name(name: str) -> str:
+    """An uploaded file's name made safe to use as a file name: the last path part, accents
+    folded to ASCII, anything but letters, digits, spaces and ``._()+-`` replaced by ``_``,
+    no leading dots, the stem cut to NAME_MAX_CHARS characters (the suffix kept, as readers
+    go by it); "upload" when nothing is left.
+
+    The browser sends the name: it is data, so it never becomes a path as given (a
+    300-character name, ``../``, NUL or a Windows device name cannot reach the file system)."""
+    last = re.split(r"[/\\]", str(name or ""))[-1]
+    folded = unicodedata.normalize("NFKD", last).encode("ascii", "ignore").decode("ascii")
+    cleaned = _UNSAFE.sub("_", folded).strip(" .")
+    stem, dot, suffix = cleaned.rpartition(".")
+    if not dot or len(suffix) > SUFFIX_MAX_CHARS:
+        stem, suffix = cleaned, ""
+    stem = stem[:NAME_MAX_CHARS].strip(" .") or "upload"
+    return f"{stem}.{suffix.lower()}" if suffix else stem
+
+
 @contextlib.contextmanager
 def _as_file(name: str, data: bytes):
-    """The uploaded bytes as a file of the same name in a temporary folder."""
-    safe = Path(str(name)).name or "upload"
+    """The uploaded bytes as a file in a temporary folder, named by `safe_file_name`."""
     with tempfile.TemporaryDirectory(prefix="kindred-upload-") as folder:
-        path = Path(folder) / safe
+        path = Path(folder) / safe_file_name(name)
         path.write_bytes(data)
         yield path
 

@@ -22,14 +22,19 @@ MIN_SAMPLES_LIMITS = (3, 50)
 POSTCODE_MAX_CHARS = 16
 
 
+PROJECT_ID_MAX_CHARS = 64
+"""Longest project id a link may carry (the selected project; ids are checked on the page)."""
+
+
 @dataclass(frozen=True)
 class View:
     """Everything that decides what the dashboard shows; a link carries it (see `view_to_query`).
 
     Area filters hold codes (ward and borough GSS codes, deanery ids as text). ``area`` is the
     selected area of ``layer`` whose panel is open. ``examples``: illustrative (synthetic)
-    records are shown only when asked for. ``zoom``/``lat``/``lon``: where the map is (0 =
-    not set: the map opens on the region)."""
+    records are shown only when asked for. ``project``: the id of the project chosen in the
+    name search. ``zoom``/``lat``/``lon``: where the map is (0 = not set: the map opens on
+    the region)."""
 
     types: tuple[str, ...] = ()
     boroughs: tuple[str, ...] = ()
@@ -41,6 +46,7 @@ class View:
     postcode: str = ""
     distance: int = int(coverage.DEFAULT_DISTANCE_M)
     area: str = ""
+    project: str = ""
     gaps: bool = False
     clusters: bool = False
     examples: bool = False
@@ -157,6 +163,11 @@ def view_from_query(params: Mapping) -> tuple[View, list[str]]:
         problems.append("Ignored the postcode in the link: too long to be a postcode")
     elif postcode:
         chosen["postcode"] = postcode
+    project = _last(params.get("project"))
+    if len(project) > PROJECT_ID_MAX_CHARS:
+        problems.append("Ignored the project in the link: too long to be a project id")
+    elif project:
+        chosen["project"] = project
     for name, limits, what in (
         ("distance", DISTANCE_LIMITS_M, "distance"),
         ("eps", EPS_LIMITS_M, "cluster distance"),
@@ -232,7 +243,18 @@ def filter_words(view: View) -> dict[str, str]:
         deaneries=[area_choices("deanery")[code] for code in view.deaneries],
         wards=[area_choices("ward")[code] for code in view.wards],
         imd_deciles=list(view.imd),
+        include_synthetic=view.examples,
     )
+
+
+FILTER_FIELDS = (*LIST_FIELDS, "examples")
+"""The fields that decide which projects are shown (the rest decide how)."""
+
+
+def filter_view(view: View) -> View:
+    """The view with only its FILTER_FIELDS kept: one cache key for every view that shows the
+    same projects (whatever their shading, search or selection)."""
+    return replace(DEFAULT_VIEW, **{name: getattr(view, name) for name in FILTER_FIELDS})
 
 
 def split_types(text: str | None) -> list[str]:

@@ -10,6 +10,7 @@ from streamlit.testing.v1 import AppTest
 from kindred_map import search, store, tables, upload
 from kindred_map import view as views
 from kindred_map.paths import PROJECT_ROOT
+from kindred_map.text import md_escape
 
 APP = PROJECT_ROOT / "app.py"
 FIXTURE = Path(__file__).parent / "fixtures" / "dashboard_projects.csv"
@@ -125,7 +126,7 @@ def test_bad_link_values_are_reported_not_fatal(store_file):
     app = _app({"boroughs": "Atlantis", "distance": "lots"})
     _no_exception(app)
     warnings = " ".join(w.value for w in app.warning)
-    assert "Atlantis" in warnings and "'lots'" in warnings
+    assert "Atlantis" in warnings and md_escape("'lots'") in warnings
     assert app.query_params == {}
 
 
@@ -138,8 +139,9 @@ def test_postcode_search_lists_nearest_projects(store_file):
     nearest = search.nearest_projects(shown, point, 800)
     assert headline.startswith(f"**{int(nearest['Within reach'].sum())} project(s) within 800 m")
     table = app.table[0].value
-    assert table["Name"].tolist() == nearest["Name"].head(search.NEAREST_LIMIT).tolist()
-    assert table["Name"].iloc[0] == XSS
+    expected = nearest["Name"].head(search.NEAREST_LIMIT).map(md_escape).tolist()
+    assert table["Name"].tolist() == expected, "names escaped: st.table cells are Markdown"
+    assert table["Name"].iloc[0] == md_escape(XSS)
     assert table["Distance (m)"].is_monotonic_increasing
 
 
@@ -179,6 +181,7 @@ def test_area_of_another_layer_resets_when_the_layer_changes(store_file):
 
 def test_table_flags_stale_and_illustrative_records(store_file):
     app = _app({"examples": "1"})
+    app.toggle(key="show_table").set_value(True).run()
     table = _table_with(app, "Illustrative (not real)")
     assert len(table) == 12
     assert table.loc[table["Name"] == XSS, "Check due"].item().startswith("yes")
@@ -209,7 +212,7 @@ def test_unreadable_upload_is_an_error_not_a_crash(store_file):
     uploaded = ("broken.xlsx", b"not a spreadsheet", "application/octet-stream")
     app.file_uploader(key="upload").set_value(uploaded).run()
     _no_exception(app)
-    assert any("broken.xlsx could not be read" in e.value for e in app.error)
+    assert any(md_escape("broken.xlsx") + " could not be read" in e.value for e in app.error)
 
 
 def test_coverage_section_shows_headline_and_ranked_gaps(store_file):
@@ -217,8 +220,8 @@ def test_coverage_section_shows_headline_and_ranked_gaps(store_file):
     app.toggle(key="show_coverage").set_value(True).run()
     _no_exception(app)
     assert any("residents" in text.value for text in app.text)
-    gaps = _table_with(app, "gap_rank")
-    assert gaps["gap_rank"].tolist() == list(range(1, len(gaps) + 1))
+    gaps = _table_with(app, "Rank")
+    assert gaps["Rank"].tolist() == list(range(1, len(gaps) + 1))
 
 
 def test_gap_measure_shades_by_coverage(store_file):
@@ -250,3 +253,111 @@ def test_about_page_lists_sources_licences_and_attribution(store_file):
     text = " ".join(m.value for m in app.markdown)
     assert "Office for National Statistics" in text and "OpenStreetMap" in text
     assert "Leaflet" in text
+
+
+def _page_text(app: AppTest) -> str:
+    """Every text the page shows in Markdown-rendering elements (and plain text ones)."""
+    kinds = ("markdown", "caption", "warning", "error", "info", "success", "text", "subheader")
+    return "\n".join(str(element.value) for kind in kinds for element in getattr(app, kind))
+
+
+REMOTE = "http://attacker.example/pixel.png"
+
+
+def test_markdown_in_a_link_is_shown_as_typed_not_rendered(store_file):
+    typed = f"![x]({REMOTE})"
+    app = _app({"types": typed, "postcode": f"[{REMOTE}]"})
+    _no_exception(app)
+    warnings = [w.value for w in app.warning]
+    assert any(md_escape(typed) in w for w in warnings), warnings
+    assert "](http" not in _page_text(app) and "http://" not in _page_text(app)
+
+
+def test_upload_with_a_hostile_long_name_is_shown_as_typed(store_file):
+    name = "[win](http://attacker.example/) " + "x" * 300 + ".csv"
+    app = _app()
+    app.file_uploader(key="upload").set_value((name, FIXTURE.read_bytes(), "text/csv")).run()
+    _no_exception(app)
+    headline = next(m.value for m in app.markdown if m.value.startswith("**Import report"))
+    assert md_escape(name) in headline and "](http" not in headline
+    assert str(store_file) not in _page_text(app), "no server path in the page"
+    assert str(store_file.parent) not in _page_text(app)
+
+
+def test_name_search_selects_a_project_and_keeps_it_in_the_link(store_file):
+    app = _app()
+    app.text_input(key="name_query").input("WARM space").run()
+    _no_exception(app)
+    found = app.selectbox(key="project")
+    names = [option.split(" (")[0] for option in found.options]
+    assert names == ["City Centre Warm Space", "Halton Warm Space", "Wigan Warm Space"]
+    assert found.value is None, "nothing chosen until the user chooses"
+    found.set_value("dashboard-projects:dash-05").run()
+    _no_exception(app)
+    assert app.query_params["project"] == "dashboard-projects:dash-05"
+    assert any(m.value == "**Wigan Warm Space**" for m in app.markdown)
+    reopened = _app({"project": "dashboard-projects:dash-05"})
+    _no_exception(reopened)
+    assert reopened.selectbox(key="project").value == "dashboard-projects:dash-05"
+    assert any(m.value == "**Wigan Warm Space**" for m in reopened.markdown)
+
+
+def test_illustrative_examples_are_left_out_until_shown(store_file):
+    app = _app({"postcode": "L8 0AB"})
+    app.toggle(key="show_table").set_value(True).run()
+    _no_exception(app)
+    assert "Example Pantry" not in set(_table_with(app, "Location")["Name"])
+    assert md_escape("Example Pantry") not in set(app.table[0].value["Name"])
+    app.toggle(key="examples").set_value(True).run()
+    _no_exception(app)
+    assert "Example Pantry" in set(_table_with(app, "Location")["Name"])
+    assert md_escape("Example Pantry") in set(app.table[0].value["Name"])
+    assert app.query_params["examples"] == "1"
+
+
+def test_an_unexpected_error_is_a_short_message_and_a_log_line(store_file, monkeypatch, caplog):
+    def broken(*_args):
+        raise RuntimeError("/srv/secret/place exploded")
+
+    monkeypatch.setattr(tables, "counts_text", broken)
+    app = _app()
+    assert not app.exception, "no traceback element"
+    assert any(e.value.startswith("Sorry, something went wrong") for e in app.error)
+    assert "/srv/secret" not in _page_text(app)
+    assert "/srv/secret/place exploded" in caplog.text
+
+
+def test_store_path_is_not_shown_when_the_store_is_broken(store_file, tmp_path, monkeypatch):
+    broken = tmp_path / "private-folder" / "broken.gpkg"
+    broken.parent.mkdir()
+    broken.write_bytes(b"this is not a GeoPackage")
+    monkeypatch.setenv(upload.STORE_ENV, str(broken))
+    app = _app()
+    _no_exception(app)
+    assert app.error and "private-folder" not in _page_text(app)
+
+
+def test_about_page_shows_source_names_from_files_as_typed(tmp_path, monkeypatch):
+    hostile = "![x](http://attacker.example/p.png) partner list"
+    csv = FIXTURE.read_text(encoding="utf-8").replace("Dashboard test fixture", hostile)
+    source_file = tmp_path / "hostile.csv"
+    source_file.write_text(csv, encoding="utf-8")
+    path = tmp_path / "projects.gpkg"
+    store.import_file(source_file, path)
+    monkeypatch.setenv(upload.STORE_ENV, str(path))
+    app = AppTest.from_function(_about, default_timeout=TIMEOUT_S).run()
+    _no_exception(app)
+    sources = app.table[1].value["Source"].tolist()
+    assert md_escape(hostile) in sources, sources
+    assert hostile not in sources
+
+
+def test_column_headers_in_an_upload_message_are_shown_as_typed(store_file):
+    header = "[click](http://attacker.example/)"
+    data = f"{header},**bold**\n1,2\n".encode()
+    app = _app()
+    app.file_uploader(key="upload").set_value(("cols.csv", data, "text/csv")).run()
+    _no_exception(app)
+    message = next(e.value for e in app.error if "could not be read" in e.value)
+    assert md_escape(header) in message and md_escape("**bold**") in message
+    assert "](http" not in message and "**bold**" not in message

@@ -83,3 +83,20 @@ def test_resolve_area_by_code_or_name():
     assert figures.resolve_area("borough", LIVERPOOL.lower()) == LIVERPOOL
     with pytest.raises(ValueError, match="no borough"):
         figures.resolve_area("borough", "Atlantis")
+
+
+def test_illustrative_records_reach_nobody_unless_shown(projects):
+    synthetic = projects["synthetic"].fillna(False).astype(bool)
+    pantries = ("pantry",)
+    real = figures.coverage_summary(projects, pantries, 800)
+    with_examples = figures.coverage_summary(projects, pantries, 800, examples=True)
+    alone = figures.coverage_summary(projects[~synthetic.to_numpy()], pantries, 800, examples=True)
+    assert real["headline"] == alone["headline"]
+    assert real["headline"] != with_examples["headline"]
+
+
+def test_every_measure_says_what_it_means():
+    for measure, spec in figures.MEASURES.items():
+        assert spec["help"].strip() and "\n" not in spec["help"], measure
+    assert "weight 2 in IMD 2025 deciles 1-2" in figures.MEASURES["gap_score"]["help"]
+    assert "2,000" in figures.MEASURES["gap_per_1000"]["help"]

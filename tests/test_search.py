@@ -60,3 +60,33 @@ def test_cli_nearest_and_area(store_file, capsys):
     assert code == 0
     out = capsys.readouterr().out
     assert out.startswith("Borough: Liverpool") and "Population (Census 2021)" in out
+
+
+def test_name_search_ignores_case_accents_and_punctuation(shown):
+    renamed = shown.assign(name=shown["name"].replace("Wigan Warm Space", "Café Zoë's Wárm Space"))
+    found = search.find_by_name(renamed, "cafe zoes")
+    assert found.empty, "an apostrophe splits words: 'zoe s', not 'zoes'"
+    found = search.find_by_name(renamed, "  CAFÉ zoe  ")
+    assert found["Name"].tolist() == ["Café Zoë's Wárm Space"]
+    assert found["Id"].tolist() == ["dashboard-projects:dash-05"]
+    warm = search.find_by_name(renamed, "warm space")
+    assert set(warm["Id"]) == {
+        "dashboard-projects:dash-05",
+        "dashboard-projects:dash-08",
+        "dashboard-projects:dash-11",
+    }
+    assert search.find_by_name(renamed, "").empty, "an empty query lists nothing"
+
+
+def test_name_search_puts_names_starting_with_the_query_first(shown):
+    found = search.find_by_name(shown, "pantry")
+    assert found["Name"].tolist() == ["Coordinates Only Pantry", "Example Pantry"]
+    found = search.find_by_name(shown, "example")
+    assert found["Name"].tolist()[0] == "Example Pantry", "starts with the query"
+    assert len(search.find_by_name(shown, "a", limit=2)) == 2
+
+
+def test_name_search_finds_by_organisation_and_refuses_long_queries(shown):
+    assert search.find_by_name(shown, "trussell")["Id"].tolist() == ["dashboard-projects:dash-04"]
+    with pytest.raises(ValueError, match="at most"):
+        search.find_by_name(shown, "x" * (search.NAME_QUERY_MAX_CHARS + 1))

@@ -12,6 +12,7 @@ from kindred_map import (
     tables,
 )
 from kindred_map import view as views
+from kindred_map.text import md_escape
 
 XSS = "<img src=x onerror=alert(1)>"
 TODAY = date(2025, 11, 1)
@@ -91,3 +92,41 @@ def test_table_summary_counts_stale_and_undated(shown):
         f"{len(shown)} projects: 2 last checked over 12 months ago (stale), "
         "1 with no check date recorded."
     )
+
+
+@pytest.mark.parametrize("level", ["ward", "deanery", "borough"])
+def test_gaps_table_has_human_headings_units_and_rounding(level, projects):
+    ranked = figures.coverage_summary(projects, ("food_bank",), 800)["gaps"][level]
+    table = tables.gaps_table(ranked, level)
+    assert not [c for c in table.columns if "_" in c], "no raw column names"
+    assert {"Within reach (%)", "Residents (people)", "Median distance to nearest (metres)"} <= set(
+        table.columns
+    )
+    assert table["Rank"].tolist() == ranked["gap_rank"].tolist()
+    covered = table["Within reach (%)"]
+    assert (covered == ranked["pct_covered"].round(1)).all()
+    assert (covered * 10).round(6).mod(1).eq(0).all(), "1 decimal"
+    assert (
+        table["Residents in most deprived 20% (%)"] - ranked["pct_deciles_1_2"]
+    ).abs().max() <= 0.05 + 1e-9
+    assert (table["Gap score"] - ranked["gap_score"]).abs().max() <= 0.5
+    for heading in table.columns[2:]:
+        assert tables.column_help(heading) or heading == "Borough", heading
+    assert "2 in IMD 2025 deciles 1-2, 1.5 in deciles 3-4 and 1 otherwise" in tables.column_help(
+        "Gap score"
+    )
+
+
+def test_project_card_escapes_text_and_keeps_home_run_private(shown, by_name):
+    card = tables.project_card(shown, "dashboard-projects:dash-01", TODAY)
+    assert card["title"] == md_escape(XSS)
+    facts = dict(zip(card["facts"]["Field"], card["facts"]["Value"], strict=True))
+    assert facts["Website"] == md_escape("javascript:alert(1)")
+    assert facts["Check due"].startswith("yes")
+    home = tables.project_card(shown, "dashboard-projects:dash-03", TODAY)
+    facts = dict(zip(home["facts"]["Field"], home["facts"]["Value"], strict=True))
+    assert "Address" not in facts and facts["Postcode"] == "L20", "the district only"
+    assert "0AD" not in " ".join(facts.values()) and "Private" not in " ".join(facts.values())
+    assert by_name(shown, "Home Welcome")["WD24NM"] in set(home["facts"]["Value"])
+    with pytest.raises(ValueError, match="dash-99"):
+        tables.project_card(shown, "dash-99", TODAY)

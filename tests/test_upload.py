@@ -29,3 +29,20 @@ def test_store_path_follows_the_environment(monkeypatch, tmp_path):
     assert upload.store_path() == tmp_path / "x.gpkg"
     monkeypatch.delenv(upload.STORE_ENV)
     assert upload.store_path() == Path(store.DEFAULT_STORE)
+
+
+def test_an_uploaded_name_never_becomes_a_path_as_given(tmp_path):
+    data = FIXTURE.read_bytes()
+    long_name = "ä" * 300 + ".csv"
+    preview, report = upload.preview_upload(long_name, data)
+    assert report.rows_read == 13 and len(preview) == 12
+    assert upload.safe_file_name(long_name) == "a" * upload.NAME_MAX_CHARS + ".csv"
+    for hostile in ("../../etc/passwd.csv", "..\\\\x\\\\y.CSV", "\x00.csv", "..", ""):
+        safe = upload.safe_file_name(hostile)
+        assert "/" not in safe and "\\" not in safe and "\x00" not in safe
+        assert safe not in ("", ".", "..") and len(safe.encode()) <= 255
+    assert upload.safe_file_name("../../etc/passwd.csv") == "passwd.csv"
+    assert upload.safe_file_name("Café list (May).XLSX") == "Cafe list (May).xlsx"
+    target = tmp_path / "store.gpkg"
+    upload.save_upload("x" * 300 + ".csv", data, target)
+    assert store.read_imports(target)["file"].tolist() == ["x" * upload.NAME_MAX_CHARS + ".csv"]

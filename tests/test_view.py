@@ -1,12 +1,17 @@
 """The view carried by the link: query <-> view <-> widgets, and what a view shows."""
 
+from dataclasses import fields
+
 import pandas as pd
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from kindred_map import (
     figures,
     privacy,
 )
 from kindred_map import view as views
+from kindred_map.schema import project_types
 
 LIVERPOOL = "E08000012"
 
@@ -119,3 +124,34 @@ def test_map_position_goes_into_the_link_and_back():
     wrong, problems = views.view_from_query({"zoom": "13", "lat": "953", "lon": "-2.9"})
     assert (wrong.zoom, wrong.lat, wrong.lon) == (0, 0.0, 0.0)
     assert len(problems) == 1 and "map position" in problems[0]
+
+
+QUERY_KEYS = [spec.name for spec in fields(views.View)] + ["other", "TYPES", ""]
+QUERY_TEXT = st.one_of(
+    st.text(max_size=40),
+    st.sampled_from(["1", "0", "-1", "nan", "inf", "1e400", "ward", "lsoa", "gap_score", "L1 8JQ"]),
+    st.sampled_from(["pantry,food_bank", LIVERPOOL, "E05015288", "53.4", "-2.99", "13", ",,"]),
+)
+QUERIES = st.dictionaries(
+    st.sampled_from(QUERY_KEYS),
+    st.one_of(QUERY_TEXT, st.lists(QUERY_TEXT, max_size=3)),
+    max_size=8,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(QUERIES)
+def test_any_link_gives_a_valid_view_and_messages_never_an_exception(query):
+    view, problems = views.view_from_query(query)
+    assert isinstance(view, views.View)
+    assert all(isinstance(problem, str) and problem for problem in problems)
+    assert set(view.types) <= set(project_types())
+    assert view.layer in figures.LEVELS and view.measure in figures.MEASURES
+    assert all(1 <= decile <= 10 for decile in view.imd)
+    low, high = views.DISTANCE_LIMITS_M
+    assert low <= view.distance <= high
+    assert not view.area or view.area in figures.area_choices(view.layer)
+    assert len(view.postcode) <= views.POSTCODE_MAX_CHARS
+    assert len(view.project) <= views.PROJECT_ID_MAX_CHARS
+    again, more = views.view_from_query(views.view_to_query(view))
+    assert again == view and more == [], "a valid view's own link reproduces it silently"

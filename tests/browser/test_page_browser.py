@@ -1,0 +1,139 @@
+"""The dashboard page as a user meets it in Chromium: by keyboard to the postcode search in a
+few presses, a Markdown link in the URL shown as text, searches before the map on a phone, the
+name search and the lazy table at 1440x1000."""
+
+import re
+from urllib.parse import quote, urlsplit
+
+import pytest
+
+from kindred_map.text import WORD_JOINER
+
+pytestmark = pytest.mark.browser
+
+LOAD_TIMEOUT_MS = 90_000
+STEP_TIMEOUT_MS = 60_000
+MAP_FRAME = 'iframe[title="streamlit_folium.st_folium"]'
+ATTACKER = "attacker.example"
+MOST_PRESSES_TO_SEARCH = 6
+DESKTOP = {"width": 1440, "height": 1000}
+PHONE = {"width": 390, "height": 844}
+
+
+@pytest.fixture(scope="module")
+def page_url(serve_dashboard, store_copy) -> str:
+    return serve_dashboard(store_copy("page-browser"))
+
+
+def _loaded(page, url: str) -> None:
+    page.goto(url)
+    page.get_by_text(re.compile(r"^Showing \d")).wait_for(timeout=LOAD_TIMEOUT_MS)
+    drawn = page.frame_locator(MAP_FRAME).first.locator(".leaflet-control-zoom-in")
+    drawn.wait_for(timeout=LOAD_TIMEOUT_MS)  # Leaflet (and its CSS) in place
+    page.wait_for_timeout(1000)
+
+
+def _focused(page) -> dict:
+    return page.evaluate(
+        """() => { const e = document.activeElement;
+                   return {tag: e.tagName, label: e.getAttribute('aria-label') || '',
+                           text: (e.textContent || '').trim().slice(0, 60)}; }"""
+    )
+
+
+def test_keyboard_reaches_the_postcode_search_in_a_few_presses(page_url, page, network, screenshot):
+    """From the top: Tab to Streamlit's "Skip to main content", Enter, Tab to "Skip the map",
+    Enter, then Tab to the postcode box: past the sidebar's filters and the map's controls and
+    never through the map's shapes."""
+    page.set_viewport_size(DESKTOP)
+    _loaded(page, page_url)
+    presses = []
+    while _focused(page)["label"] != "Find projects near a postcode":
+        assert len(presses) < MOST_PRESSES_TO_SEARCH, (
+            f"still not there: {presses}, {_focused(page)}"
+        )
+        page.keyboard.press("Tab")
+        presses.append("Tab")
+        if _focused(page)["text"].startswith("Skip"):
+            page.keyboard.press("Enter")
+            presses.append(f"Enter on {_focused(page)['text'] or 'skip link'}")
+    assert presses.count("Tab") <= 4, presses
+    page.keyboard.type("L1 8JQ")
+    page.keyboard.press("Enter")
+    page.get_by_text(re.compile(r"project\(s\) within 800 m of L1 8JQ")).wait_for(
+        timeout=STEP_TIMEOUT_MS
+    )
+    page.locator('[data-testid="stTable"] tbody tr').first.wait_for(timeout=STEP_TIMEOUT_MS)
+    path = screenshot(page, "page_keyboard_postcode")
+    assert len(presses) <= MOST_PRESSES_TO_SEARCH, path
+    network.assert_stayed_local()
+
+
+def test_a_markdown_link_in_the_url_is_shown_as_text(page_url, page, network, screenshot):
+    typed = f"![x](http://{ATTACKER}/pixel.png)"
+    page.set_viewport_size(DESKTOP)
+    _loaded(page, f"{page_url}/?types={quote(typed)}&postcode={quote(f'[go](http://{ATTACKER})')}")
+    warning = page.locator('[data-testid="stAlertContentWarning"]').first
+    warning.wait_for(timeout=STEP_TIMEOUT_MS)
+    path = screenshot(page, "page_markdown_injection")
+    assert typed in warning.inner_text().replace(WORD_JOINER, ""), path
+    remote = f'img[src*="{ATTACKER}"], a[href*="{ATTACKER}"], [srcset*="{ATTACKER}"]'
+    assert page.locator(remote).count() == 0, path
+    assert page.locator('[data-testid="stException"]').count() == 0
+    network.assert_stayed_local()
+    assert ATTACKER not in {urlsplit(url).hostname for url in network.requests}
+
+
+def test_on_a_phone_the_searches_come_before_the_map(page_url, page, network, screenshot):
+    page.set_viewport_size(PHONE)
+    _loaded(page, page_url)
+    path = screenshot(page, "page_phone_top")
+    postcode = page.get_by_label("Find projects near a postcode", exact=True).bounding_box()
+    name = page.get_by_label("Find a project by name", exact=True).bounding_box()
+    map_box = page.locator(MAP_FRAME).bounding_box()
+    assert postcode["y"] + postcode["height"] <= PHONE["height"], path
+    assert name["y"] + name["height"] <= PHONE["height"], path
+    assert postcode["y"] < map_box["y"] and name["y"] < map_box["y"], path
+    sidebar_button = page.locator('[data-testid="stExpandSidebarButton"]')
+    assert sidebar_button.bounding_box()["y"] < postcode["y"], "the filters' button is on top"
+    network.assert_stayed_local()
+
+
+def test_name_search_chooses_a_project_and_the_table_loads_when_asked(
+    page_url, page, network, screenshot, artifacts_dir
+):
+    page.set_viewport_size(DESKTOP)
+    _loaded(page, page_url)
+    assert page.locator('[data-testid="stDataFrame"]').count() == 0, "the table waits"
+    box = page.get_by_label("Find a project by name", exact=True)
+    box.fill("BOOTLE")
+    box.press("Enter")
+    chooser = page.get_by_label(re.compile(r"^Projects found"))
+    chooser.wait_for(timeout=STEP_TIMEOUT_MS)
+    chooser.click()
+    option = page.get_by_role("option").first
+    chosen = option.inner_text().split(" (")[0]
+    option.click()
+    page.get_by_text(chosen, exact=True).first.wait_for(timeout=STEP_TIMEOUT_MS)
+    page.wait_for_function("() => location.search.includes('project=')", timeout=STEP_TIMEOUT_MS)
+    page.get_by_text("Show the table", exact=True).click()
+    page.locator('[data-testid="stDataFrame"]').first.wait_for(timeout=STEP_TIMEOUT_MS)
+    page.wait_for_timeout(1500)
+    screenshot(page, "page_desktop_name_search")
+    page.screenshot(path=str(artifacts_dir / "page_desktop_full.png"), full_page=True)
+    assert page.locator('[data-testid="stException"]').count() == 0
+    network.assert_stayed_local()
+
+
+def test_the_area_chooser_is_the_keyboard_route_to_an_area(page_url, page, network, screenshot):
+    page.set_viewport_size(DESKTOP)
+    _loaded(page, page_url)
+    chooser = page.get_by_label(re.compile(r"^Ward details"))
+    chooser.focus()
+    page.keyboard.type("Anfield")
+    page.keyboard.press("Enter")
+    page.get_by_text("Ward: Anfield (Liverpool)", exact=True).wait_for(timeout=STEP_TIMEOUT_MS)
+    page.wait_for_function("() => location.search.includes('area=')", timeout=STEP_TIMEOUT_MS)
+    screenshot(page, "page_keyboard_area")
+    assert page.locator('[data-testid="stException"]').count() == 0
+    network.assert_stayed_local()
