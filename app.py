@@ -11,11 +11,14 @@ import numpy as np
 import streamlit as st
 from streamlit_folium import st_folium
 
+import editor
 from kindred_map import (
     assets,
     boundaries,
     export,
     figures,
+    freshness,
+    hours,
     maps,
     mapview,
     privacy,
@@ -73,15 +76,19 @@ def shown_projects(signature: tuple, view: views.View):
 
 
 @st.cache_data(max_entries=16, show_spinner="Working out who lives within reach...")
-def coverage_for(signature: tuple, types: tuple, distance: int, examples: bool = False) -> dict:
-    return figures.coverage_summary(load_projects(signature), types, distance, examples)
+def coverage_for(
+    signature: tuple, types: tuple, distance: int, examples: bool = False, open_at: str = ""
+) -> dict:
+    return figures.coverage_summary(load_projects(signature), types, distance, examples, open_at)
 
 
 @st.cache_data(max_entries=32)
 def area_figures(signature: tuple, view: views.View, level: str):
     gaps = None
     if figures.needs_coverage(view):
-        gaps = coverage_for(signature, view.types, view.distance, view.examples)["areas"][level]
+        gaps = coverage_for(signature, view.types, view.distance, view.examples, view.open_at)[
+            "areas"
+        ][level]
     return figures.area_figures(level, shown_projects(signature, view), gaps)
 
 
@@ -103,7 +110,9 @@ def map_payload(signature: tuple, view: views.View, today: date) -> str:
     part of ``view`` here: panning needs no new payload)."""
     areas = None
     if figures.needs_coverage(view):
-        areas = coverage_for(signature, view.types, view.distance, view.examples)["areas"]
+        areas = coverage_for(signature, view.types, view.distance, view.examples, view.open_at)[
+            "areas"
+        ]
     payload = mapview.view_payload(
         load_projects(signature), view, map_files(signature, today), coverage_areas=areas
     )
@@ -111,8 +120,8 @@ def map_payload(signature: tuple, view: views.View, today: date) -> str:
 
 
 @st.cache_data(max_entries=4, show_spinner="Checking the file...")
-def preview_upload(name: str, data: bytes):
-    return upload.preview_upload(name, data)
+def preview_upload(name: str, data: bytes, mapping: tuple = ()):
+    return upload.preview_upload(name, data, dict(mapping))
 
 
 @st.cache_data
@@ -191,6 +200,13 @@ def sidebar() -> None:
             help="Home-run projects carry no decile (it would place them too precisely), so "
             "they drop out when a decile is chosen.",
         )
+        st.multiselect(
+            "Freshness (when last checked)",
+            list(freshness.FRESHNESS),
+            format_func=freshness.FRESHNESS.get,
+            key="fresh",
+            placeholder="Checked, stale or never checked",
+        )
         st.toggle(
             "Show illustrative examples",
             key="examples",
@@ -220,6 +236,14 @@ def sidebar() -> None:
             help="Used by the postcode search circle, the gap score and the gap layer. "
             "800 m is about a 10-minute walk.",
         )
+        st.selectbox(
+            "Open at",
+            ["", *hours.OPEN_CHOICES],
+            format_func=lambda choice: choice or "any time",
+            key="open_at",
+            help="Coverage counts only projects open then (from their structured opening "
+            "hours); projects with unknown hours are counted apart, never as open.",
+        )
         st.checkbox("Show where people are beyond reach", key="gaps")
         st.checkbox("Show clusters of projects (exploratory)", key="clusters")
         left, right = st.columns(2)
@@ -243,6 +267,7 @@ def sidebar() -> None:
         st.selectbox(
             "Background map", list(maps.BASEMAPS), format_func=BASEMAP_LABELS.get, key="basemap"
         )
+        editor.sign_in_box()
 
 
 def postcode_search(view: views.View, shown) -> None:
@@ -345,7 +370,8 @@ def area_panel(view: views.View, signature: tuple, shown, today: date) -> None:
     if panel["gap"]:
         gap = panel["gap"]
         st.write(
-            f"Within {view.distance:,} m: {gap['pct_covered']:.1f}% of residents; "
+            f"Within {view.distance:,} m{views.open_words(view)}: "
+            f"{gap['pct_covered']:.1f}% of residents; "
             f"{gap['beyond_reach']:,} beyond reach; gap score {gap['gap_score']:,.0f} "
             f"({gap['gap_per_1000']:,.0f} per 1,000 residents)."
         )
@@ -477,7 +503,7 @@ def coverage_section(view: views.View, signature: tuple) -> None:
     )
     if not wanted:
         return
-    summary = coverage_for(signature, view.types, view.distance, view.examples)
+    summary = coverage_for(signature, view.types, view.distance, view.examples, view.open_at)
     st.text(summary["headline"])
     level = st.radio(
         "Rank gaps by", ["ward", "deanery", "borough"], horizontal=True, key="gaps_level"
@@ -501,12 +527,13 @@ def coverage_section(view: views.View, signature: tuple) -> None:
         st.caption(ranked.attrs["note"])
 
 
-def upload_section(store_file) -> None:
+def upload_section(store_file, user) -> None:
     st.subheader("Add projects from a spreadsheet")
     st.caption(
         "CSV or XLSX. Nothing is saved until you confirm; then the project store is updated "
         "by project id (importing the same file twice changes nothing)."
     )
+    editor.upload_templates()
     uploaded = st.file_uploader("Project file", type=["csv", "xlsx"], key="upload")
     if uploaded is None:
         return
@@ -514,7 +541,8 @@ def upload_section(store_file) -> None:
     name = upload.safe_file_name(uploaded.name)
     shown_name = md_escape(uploaded.name)
     try:
-        projects, report = preview_upload(name, data)
+        mapping = editor.column_mapping(name, data)
+        projects, report = preview_upload(name, data, tuple(mapping.items()))
     except ValueError as error:
         st.error(f"{shown_name} could not be read: {md_escape(error)}")
         return
@@ -536,15 +564,17 @@ def upload_section(store_file) -> None:
     if not len(projects):
         st.warning("No row could be placed: nothing to save.")
         return
+    choices = editor.duplicate_choices(name, data, store_file, mapping)
     upload_id = (uploaded.name, hashlib.sha256(data).hexdigest(), str(store_file))
     saved = st.session_state.get(SAVED_UPLOAD)
     if saved and saved[0] == upload_id:
         st.success(saved[1])
     elif st.button(f"Save {len(projects):,} projects to the store", key="confirm_upload"):
-        result = upload.save_upload(name, data, store_file)
+        result = upload.save_upload(name, data, store_file, mapping, who=user.name, choices=choices)
         message = (
             f"Saved: {result.new or 0:,} new, {result.updated or 0:,} updated, "
-            f"{result.unchanged or 0:,} unchanged."
+            f"{result.unchanged or 0:,} unchanged (import {result.import_id}; undo it under "
+            "Imports)."
         )
         st.session_state[SAVED_UPLOAD] = (upload_id, message)
         st.rerun()  # the map, counts and table now read the updated store
@@ -578,6 +608,7 @@ def map_page() -> None:
         st.stop()
     shown = shown_projects(signature, view)
     st.markdown(f"**{tables.counts_text(shown, len(projects))}**")
+    editor.freshness_counts(projects if view.examples else projects[~projects["synthetic"]])
     if not view.examples:
         st.caption("Illustrative examples are hidden: every figure counts real projects only.")
     # The searches and the area chooser beside the map; on a phone (columns stacked) they come
@@ -594,7 +625,10 @@ def map_page() -> None:
     keep_view_in_url(views.view_from_state(st.session_state))
     projects_table(view, signature, shown, today)
     coverage_section(view, signature)
-    upload_section(store_file)
+    user = editor.current_user()
+    if user is not None:  # viewers get no editor controls at all
+        upload_section(store_file, user)
+        editor.editor_panel(store_file, user)
 
 
 # --- the about page -----------------------------------------------------------------------

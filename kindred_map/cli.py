@@ -143,16 +143,192 @@ def _print_report(report, csv_path: str | None) -> None:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from kindred_map import store
+    from kindred_map import stewardship, store
 
     mapping = _parse_mapping(args.map)
     report = store.import_file(
-        Path(args.file), store.locate(args.store), mapping, args.sheet, source=args.source
+        Path(args.file),
+        store.locate(args.store),
+        mapping,
+        args.sheet,
+        source=args.source,
+        who=args.who or stewardship.default_who(),
     )
     _print_report(report, args.report_csv)
+    if report.import_id:
+        print(f"import {report.import_id} (undo with: kindred-map undo-import {report.import_id})")
     if report.imported == 0 or (args.strict and report.rejected):
         return 1
     return 0
+
+
+def _pairs(pairs: list[str]) -> dict[str, str]:
+    """``["name=Hope Pantry", "postcode=L8 7SQ"]`` -> a dict of field values."""
+    values = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name.strip():
+            raise ValueError(f"give changes as FIELD=VALUE, got {pair!r}")
+        values[name.strip()] = value
+    return values
+
+
+def _print_saved(action: str, record: dict) -> None:
+    print(f"{action} {record['id']} ({record['name']}): now version {record['version']}")
+
+
+def cmd_add(args: argparse.Namespace) -> int:
+    from kindred_map import stewardship, store
+
+    record = stewardship.add_project(store.locate(args.store), _pairs(args.values), args.who, "cli")
+    _print_saved("added", record)
+    return 0
+
+
+def cmd_edit(args: argparse.Namespace) -> int:
+    from kindred_map import stewardship, store
+
+    record = stewardship.edit_project(
+        store.locate(args.store), args.id, _pairs(args.values), args.expect_version, args.who, "cli"
+    )
+    _print_saved("edited", record)
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from datetime import date
+
+    from kindred_map import stewardship, store
+
+    on = date.fromisoformat(args.on) if args.on else None
+    record = stewardship.verify_project(
+        store.locate(args.store), args.id, args.who, args.expect_version, on, "cli"
+    )
+    _print_saved(f"checked on {record['last_checked']}:", record)
+    return 0
+
+
+def cmd_retire(args: argparse.Namespace) -> int:
+    from kindred_map import stewardship, store
+
+    record = stewardship.retire_project(
+        store.locate(args.store), args.id, args.reason, args.who, args.expect_version, "cli"
+    )
+    _print_saved("retired", record)
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    from kindred_map import stewardship, store
+
+    record = stewardship.restore_project(
+        store.locate(args.store), args.id, args.who, args.expect_version, "cli"
+    )
+    _print_saved("restored", record)
+    return 0
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from kindred_map import stewardship, store
+
+    events = stewardship.read_history(store.locate(args.store), args.id)
+    if events.empty:
+        raise ValueError(f"no history for {args.id!r} in {store.shown_name(args.store)}")
+    for event in events.itertuples():
+        number = f" import {event.import_id}" if pd.notna(event.import_id) else ""
+        print(
+            f"v{event.version} {event.at} {event.action} by {event.who or '-'} "
+            f"({event.source}{number})"
+        )
+        for line in stewardship.describe_change(event.before, event.after):
+            print(f"    {line}")
+    return 0
+
+
+def cmd_undo_import(args: argparse.Namespace) -> int:
+    from kindred_map import stewardship, store
+
+    report = stewardship.undo_import(store.locate(args.store), args.import_id, args.who)
+    print(
+        f"import {report.import_id} undone: {len(report.reverted)} project(s) put back, "
+        f"{len(report.removed)} removed, {len(report.conflicts)} left alone"
+    )
+    for conflict in report.conflicts:
+        print(f"  left alone (a later change is kept): {conflict}")
+    return 0
+
+
+def cmd_imports(args: argparse.Namespace) -> int:
+    from kindred_map import store
+
+    log = store.read_imports(store.locate(args.store))
+    for entry in log.itertuples():
+        print(
+            f"{entry.import_id:>4}  {entry.imported_at or '(no date)'}  {entry.who or '-'}  "
+            f"{entry.file}: {entry.new} new, {entry.updated} updated, {entry.unchanged} unchanged"
+        )
+    return 0
+
+
+def cmd_freshness(args: argparse.Namespace) -> int:
+    from kindred_map import freshness, store
+
+    projects = store.read_projects(store.locate(args.store))
+    for name, count in freshness.counts(projects).items():
+        print(f"{count:>6}  {freshness.FRESHNESS[name]}")
+    if args.call_sheet:
+        Path(args.call_sheet).write_bytes(freshness.call_sheet_csv(projects))
+        print(
+            f"call sheet ({len(freshness.needs_checking(projects))} to check) "
+            f"written to {args.call_sheet}"
+        )
+    return 0
+
+
+def _add_stewardship_commands(commands) -> None:
+    """add, edit, verify, retire, restore, history, undo-import, freshness."""
+    from kindred_map.stewardship import default_who
+
+    def command(name, help_text, func, with_id=True, versioned=True):
+        sub = commands.add_parser(name, help=help_text, description=help_text)
+        if with_id:
+            sub.add_argument("id", help="the project's id (as stored, e.g. partner:17)")
+        sub.add_argument("--store", default=str(DEFAULT_STORE), help="project store")
+        sub.add_argument("--who", default=default_who(), help="who (default: the OS user)")
+        if versioned:
+            sub.add_argument(
+                "--expect-version",
+                type=int,
+                help="the version you read: refuse if someone changed it since",
+            )
+        sub.set_defaults(func=func)
+        return sub
+
+    adder = command("add", "add one project, checked like an import row", cmd_add, False, False)
+    adder.add_argument("values", nargs="+", metavar="FIELD=VALUE", help="e.g. name='Hope Pantry'")
+    editor = command("edit", "change fields of one project (postcode looked up again)", cmd_edit)
+    editor.add_argument("values", nargs="+", metavar="FIELD=VALUE")
+    verifier = command("verify", "mark a project checked (today, or --on DATE)", cmd_verify)
+    verifier.add_argument("--on", help="check date YYYY-MM-DD (default today)")
+    retirer = command("retire", "close a project: kept, hidden, restorable", cmd_retire)
+    retirer.add_argument("--reason", required=True, help="why (e.g. 'closed in March')")
+    command("restore", "reopen a retired project", cmd_restore)
+    command("history", "every change to a project: who, when, what", cmd_history, True, False)
+    undo = command(
+        "undo-import", "revert one import batch (later changes kept)", cmd_undo_import, False, False
+    )
+    undo.add_argument("import_id", type=int, help="the import's number (kindred-map import says)")
+    command("imports", "the import log: number, when, who, file, counts", cmd_imports, False, False)
+    fresh = command(
+        "freshness",
+        "counts of checked, stale and never-checked projects",
+        cmd_freshness,
+        False,
+        False,
+    )
+    fresh.add_argument("--call-sheet", help="write the 'needs checking' call sheet CSV here")
 
 
 def cmd_join(args: argparse.Namespace) -> int:
@@ -308,7 +484,10 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     from kindred_map.paths import PROJECT_ROOT
 
     mapview.warm_up()
-    command = ["run", str(PROJECT_ROOT / "app.py"), *args.streamlit_options]
+    options = list(args.streamlit_options)
+    if not any(o.startswith("--server.address") for o in options):
+        options += ["--server.address", "localhost"]  # this machine only, unless told
+    command = ["run", str(PROJECT_ROOT / "app.py"), *options]
     return streamlit_cli.main(command, standalone_mode=False) or 0
 
 
@@ -480,6 +659,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_reading_options(importer)
     importer.add_argument("--report-csv", metavar="PATH", help="also write the report as CSV")
     importer.add_argument("--strict", action="store_true", help="fail if any row is rejected")
+    importer.add_argument("--who", help="who imports, for the history (default: the OS user)")
     importer.set_defaults(func=cmd_import)
 
     joiner = commands.add_parser(
@@ -668,6 +848,7 @@ def build_parser() -> argparse.ArgumentParser:
     remover.add_argument("username")
     actions.add_parser("list", help="list users and roles")
     users.set_defaults(func=cmd_users)
+    _add_stewardship_commands(commands)
     return parser
 
 

@@ -280,13 +280,25 @@ def area_figures(
 
 
 def coverage_summary(
-    projects: gpd.GeoDataFrame, types: Iterable[str], distance_m: float, examples: bool = False
+    projects: gpd.GeoDataFrame,
+    types: Iterable[str],
+    distance_m: float,
+    examples: bool = False,
+    open_at: str = "",
 ) -> dict:
     """Coverage for the chosen types and distance: headline text, per-area figures and ranked
     gaps by level (ward, deanery, borough; LSOA for shading), from `kindred_map.coverage`.
 
-    Illustrative (synthetic) records reach nobody unless ``examples``: they are not real."""
-    result = coverage.assess(projects, list(types) or None, distance_m, include_synthetic=examples)
+    Illustrative (synthetic) records reach nobody unless ``examples``: they are not real.
+    ``open_at`` ("sat 10:00", "weekend"...; "" = any time): only projects open then reach
+    anyone; those with unknown hours are counted apart in the headline, never as open."""
+    result = coverage.assess(
+        projects,
+        list(types) or None,
+        distance_m,
+        include_synthetic=examples,
+        open_at=open_at or None,
+    )
     return {
         "headline": result.headline_text(),
         "areas": {level: result.by_area(level) for level in LEVELS},

@@ -11,7 +11,17 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from kindred_map import assets, boundaries, coverage, export, geocode, maps, popups, privacy
+from kindred_map import (
+    assets,
+    boundaries,
+    coverage,
+    export,
+    geocode,
+    hours,
+    maps,
+    popups,
+    privacy,
+)
 from kindred_map.colours import DIRECTIONS, colour_classes, legend_notes, number_text, type_legend
 from kindred_map.figures import (
     LEVELS,
@@ -92,11 +102,20 @@ def _rounded_geojson(frame: gpd.GeoDataFrame, properties: pd.DataFrame) -> dict:
 
 
 def gap_overlay(projects: gpd.GeoDataFrame, view: View) -> dict:
-    """The part of the region beyond reach of the chosen types (not clickable: areas below are)."""
+    """The part of the region beyond reach of the chosen types (not clickable: areas below are).
+
+    With ``view.open_at`` only projects open then draw a circle: unknown hours count as not
+    open here, as in `coverage.assess` (the headline gives the unknown-hours count)."""
     shown = shown_projects(projects, view)
     chosen = projects[projects["id"].isin(shown["id"])]
+    when = ""
+    if view.open_at:
+        window = hours.window(view.open_at)
+        status = coverage.open_status(chosen, window)
+        chosen = chosen[status.eq(True).fillna(False).to_numpy(dtype=bool)]
+        when = f" Only projects open {window.label} count; unknown hours count as not open."
     surface = coverage.gap_surface(chosen, list(view.types) or None, view.distance)
-    properties = pd.DataFrame({"note": surface["note"].astype(str)})
+    properties = pd.DataFrame({"note": surface["note"].astype(str) + when})
     return {
         "geojson": _rounded_geojson(surface, properties),
         "style": maps.GAP_STYLE,

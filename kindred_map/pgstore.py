@@ -94,7 +94,9 @@ def _schema_statements() -> list[str]:
         f"{_quote(name)} {_sql_type(name)}" + (" PRIMARY KEY" if name == "id" else "")
         for name in store.STORE_FIELDS
     )
-    log_columns = ", ".join(f"{_quote(n)} {_sql_type(n)}" for n in store.IMPORT_LOG_FIELDS)
+    log_columns = ", ".join(
+        f"{_quote(n)} {_sql_type(n)}" for n in store.IMPORT_LOG_FIELDS if n != "import_id"
+    )
     public = ", ".join(
         f"{_quote(n)} {'text' if n == 'location_note' else _sql_type(n)}" for n in PUBLIC_FIELDS
     )
@@ -155,14 +157,15 @@ def _view_statements() -> list[str]:
                 {counts}, {rates}, b.geom::geometry(MultiPolygon, {BNG}) AS geom
             FROM boundary_{layer} b
             LEFT JOIN projects p ON p.{_quote(key)} = b.{_quote(key)} AND NOT p.synthetic
+                AND coalesce(p.retired_at, '') = ''
             GROUP BY {area_columns}, b.population, b.geom"""
         )
-    public = ", ".join(_quote(n) for n in PUBLIC_FIELDS)
     statements.append(
         f"""CREATE OR REPLACE VIEW projects_public AS
-        SELECT public_id AS id, {public}, postcode_district,
-            geom::geometry(Point, {BNG}) AS geom
-        FROM projects_public_rows WHERE NOT synthetic"""
+        SELECT r.public_id AS id, {", ".join(f"r.{_quote(n)}" for n in PUBLIC_FIELDS)},
+            r.postcode_district, r.geom::geometry(Point, {BNG}) AS geom
+        FROM projects_public_rows r JOIN projects p ON p.id = r.store_id
+        WHERE NOT r.synthetic AND coalesce(p.retired_at, '') = ''"""
     )
     return statements
 
@@ -295,12 +298,14 @@ def _select(conn, where: str = "", parameters=(), lock: bool = False) -> gpd.Geo
     return _frame(rows, columns)
 
 
-def read_projects(dsn: str) -> gpd.GeoDataFrame:
-    """Every stored project, as `kindred_map.store.read_projects` returns them (sorted by id)."""
+def read_projects(dsn: str, include_retired: bool = False) -> gpd.GeoDataFrame:
+    """The stored projects, as `kindred_map.store.read_projects` returns them (sorted by id;
+    retired ones only with ``include_retired``)."""
     with connect(dsn) as conn:
         if not _ready(conn):
             return store.empty_projects()
-        return _select(conn).reset_index(drop=True)
+        where = "" if include_retired else "WHERE coalesce(retired_at, '') = ''"
+        return _select(conn, where).reset_index(drop=True)
 
 
 def read_imports(dsn: str) -> pd.DataFrame:
@@ -461,6 +466,10 @@ def write_store(projects: gpd.GeoDataFrame, imports: pd.DataFrame, dsn: str, sec
             write_batch(conn, projects, None)
         for _, entry in imports.iterrows():
             write_log(conn, entry.to_dict())
+        conn.execute(
+            "SELECT setval(pg_get_serial_sequence('imports', 'import_id'), "
+            "coalesce(max(import_id), 0) + 1, false) FROM imports"
+        )
         if secret is not None:
             conn.execute(
                 "INSERT INTO kindred_private VALUES ('id_secret', %s) "
@@ -472,6 +481,8 @@ def write_store(projects: gpd.GeoDataFrame, imports: pd.DataFrame, dsn: str, sec
 def write_log(conn, entry: dict) -> None:
     """Append one import log entry."""
     fields = list(store.IMPORT_LOG_FIELDS)
+    if not _plain(entry.get("import_id")):  # a new import: the database numbers it
+        fields.remove("import_id")
     conn.execute(
         f"INSERT INTO imports ({', '.join(map(_quote, fields))}) "
         f"VALUES ({', '.join(['%s'] * len(fields))})",

@@ -8,7 +8,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from kindred_map import maps, privacy
+from kindred_map import hours, maps, privacy
 from kindred_map.schema import project_types
 from kindred_map.tables import STALE_MONTHS, cell_text, check_status, location_note, type_label
 
@@ -20,6 +20,7 @@ POPUP_FIELDS = (
     ("address", "Address"),
     ("postcode", "Postcode"),
     ("opening_hours", "Opening hours"),
+    ("sector", "Sector"),
     ("parish", "Parish"),
     ("WD24NM", "Ward"),
     ("LAD25NM", "Borough"),
@@ -31,6 +32,9 @@ POPUP_FIELDS = (
 def popup_html(record: Mapping, check: str = "") -> str:
     """A project's popup, every value escaped; illustrative, approximate, stale records say so.
 
+    Opening hours always show: `hours.describe` of its ``schedules`` (else "hours unknown",
+    with the listed text), so a missing line never reads as "no hours needed".
+
     ``check`` is the record's `check_status` ("stale", "not recorded" or "")."""
     name = cell_text(record.get("name")) or "Unnamed project"
     parts = [
@@ -41,6 +45,8 @@ def popup_html(record: Mapping, check: str = "") -> str:
         parts.append("<em><strong>Illustrative example, not a real project</strong></em>")
     for column, label in POPUP_FIELDS:
         value = cell_text(record.get(column))
+        if column == "opening_hours":
+            value = hours.describe(record.get("schedules"), value)
         if value:
             parts.append(f"{maps.html_text(label)}: {maps.html_text(value)}")
     website = cell_text(record.get("website"))

@@ -59,6 +59,8 @@ class ImportReport:
     new: int | None = None
     updated: int | None = None
     unchanged: int | None = None
+    import_id: int | None = None
+    """The import's number in the store's log (for `kindred_map.stewardship.undo_import`)."""
 
     @property
     def rows_read(self) -> int:

@@ -370,7 +370,9 @@ def build_sample_store(
         reports.append(report.issues.assign(file=file))
         log.append(
             {
-                "imported_at": "",
+                "import_id": len(log) + 1,
+                "who": "build-sample-data",
+                "imported_at": BUILD_TIMESTAMP,
                 "file": file,
                 "file_sha256": "",
                 "rows_read": report.rows_read,

@@ -59,6 +59,12 @@ record's own postcode), ``nearest_postcode`` (coordinates only: the nearest live
 500 m) or ``polygon`` (the generalised ward polygon); ``*_note`` explain disagreements or why a
 field is empty."""
 
+STEWARD_FIELDS = ("version", "checked_by", "retired_at", "retired_reason", "created_at")
+"""Fields the store keeps about each record's upkeep (`kindred_map.history`): ``version`` (1 when
+first stored, +1 per change; the editors' conflict check), ``checked_by`` (who last set
+``last_checked``), ``retired_at`` (ISO date; blank while the project is open),
+``retired_reason`` and ``created_at`` (ISO 8601 UTC of the project's first event)."""
+
 
 @cache
 def project_types() -> dict[str, dict[str, str]]:

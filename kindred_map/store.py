@@ -25,10 +25,10 @@ import pandas as pd
 import pyogrio
 import shapely
 
-from kindred_map import ingest, pgstore
+from kindred_map import history, ingest, pgstore
 from kindred_map.paths import BOUNDARIES_DIR, DEFAULT_STORE
 from kindred_map.report import ImportReport, build_report, issues_for
-from kindred_map.schema import JOINED_FIELDS, RECORD_FIELDS
+from kindred_map.schema import JOINED_FIELDS, RECORD_FIELDS, STEWARD_FIELDS
 
 WGS84 = "EPSG:4326"
 PROJECTS_LAYER = "projects"
@@ -37,12 +37,14 @@ STORE_LAYERS = (PROJECTS_LAYER, IMPORTS_LAYER)
 PRIVATE_TABLE = "kindred_private"
 """Key/value table for the store's secret (the HMAC key of derived ids). Not registered in
 ``gpkg_contents``, so GDAL, QGIS and every export ignore it; it never leaves the store."""
-STORE_FIELDS = (*RECORD_FIELDS, *JOINED_FIELDS)
+STORE_FIELDS = (*RECORD_FIELDS, *JOINED_FIELDS, *STEWARD_FIELDS)
 FLOAT_FIELDS = {"lat": 6, "lon": 6, "easting": 1, "northing": 1}
 """Float fields and the decimals they are stored with (0.1 m; 6 decimals of a degree ~0.1 m)."""
 BOOL_FIELDS = ("synthetic", "in_region")
-INT_FIELDS = ("deanery_id", "imd_decile")
+INT_FIELDS = ("deanery_id", "imd_decile", "version")
 IMPORT_LOG_FIELDS = {
+    "import_id": "int64",
+    "who": "str",
     "imported_at": "str",
     "file": "str",
     "file_sha256": "str",
@@ -114,15 +116,17 @@ def store_target(path: Path) -> Path:
     return Path(os.path.realpath(Path(path)))
 
 
-def read_projects(path: Path = DEFAULT_STORE) -> gpd.GeoDataFrame:
-    """Every stored project: RECORD_FIELDS + JOINED_FIELDS, points in EPSG:4326, sorted by id.
+def read_projects(path: Path = DEFAULT_STORE, include_retired: bool = False) -> gpd.GeoDataFrame:
+    """The stored projects: STORE_FIELDS, points in EPSG:4326, sorted by id.
 
-    A ``ward_only`` project's point is its true position: keep it inside the tool (use
-    `kindred_map.privacy.mask_ward_only` before anything leaves). A missing store reads as
-    empty. Leftovers of a killed import are cleaned first when no import is running.
+    Retired projects (``retired_at`` set) are left out unless ``include_retired``: the map,
+    coverage and exports show open projects only. A ``ward_only`` project's point is its true
+    position: keep it inside the tool (use `kindred_map.privacy.mask_ward_only` before anything
+    leaves). A missing store reads as empty. A store from before history reads as if migrated
+    (version 1). Leftovers of a killed import are cleaned first when no import is running.
     """
     if pgstore.is_dsn(path):
-        return pgstore.read_projects(path)
+        return pgstore.read_projects(path, include_retired)
     path = store_target(path)
     if not path.exists():
         return empty_projects()
@@ -131,7 +135,11 @@ def read_projects(path: Path = DEFAULT_STORE) -> gpd.GeoDataFrame:
         frame = pyogrio.read_dataframe(path, layer=PROJECTS_LAYER)
     except Exception as error:  # pyogrio raises several DataSourceError kinds
         raise ValueError(f"cannot read the project store {path}: {error}") from error
-    return conform(frame).sort_values("id", kind="stable").reset_index(drop=True)
+    projects = conform(frame)
+    projects["version"] = projects["version"].fillna(1)
+    if not include_retired:
+        projects = projects[projects["retired_at"].eq("")]
+    return projects.sort_values("id", kind="stable").reset_index(drop=True)
 
 
 def read_imports(path: Path = DEFAULT_STORE) -> pd.DataFrame:
@@ -147,6 +155,8 @@ def read_imports(path: Path = DEFAULT_STORE) -> pd.DataFrame:
         if name not in log:
             log[name] = empty[name]
         log[name] = log[name].fillna(0 if kind == "int64" else "").astype(kind)
+    unnumbered = log["import_id"].eq(0)
+    log.loc[unnumbered, "import_id"] = np.flatnonzero(unnumbered) + 1  # as `_migrate` numbers them
     return log[list(IMPORT_LOG_FIELDS)]
 
 
@@ -309,7 +319,7 @@ def _write_layers(
     )
     if secret is not None:
         with _connection(path) as conn:
-            _migrate(conn)
+            conn.execute(f"CREATE TABLE {PRIVATE_TABLE} (key TEXT PRIMARY KEY, value BLOB)")
             conn.execute(f"INSERT INTO {PRIVATE_TABLE} VALUES ('id_secret', ?)", (secret,))
 
 
@@ -420,8 +430,10 @@ def _declared_type(name: str) -> str:
     return "TEXT"
 
 
-def _migrate(conn: sqlite3.Connection) -> None:
-    """Add columns new schema fields need to an older store, and the id index imports use."""
+def _migrate(conn: sqlite3.Connection, path: Path) -> None:
+    """Bring an older store up to date inside the caller's transaction: columns new schema
+    fields need, the id index, the private and history tables, import ids (the log's row
+    order) and a ``baseline`` event for each project without a version (`kindred_map.history`)."""
     for table, wanted in ((PROJECTS_LAYER, STORE_FIELDS), (IMPORTS_LAYER, IMPORT_LOG_FIELDS)):
         present = set(_table_columns(conn, table))
         for name in wanted:
@@ -431,6 +443,78 @@ def _migrate(conn: sqlite3.Connection) -> None:
                 )
     conn.execute(f"CREATE INDEX IF NOT EXISTS projects_id_index ON {PROJECTS_LAYER}(id)")
     conn.execute(f"CREATE TABLE IF NOT EXISTS {PRIVATE_TABLE} (key TEXT PRIMARY KEY, value BLOB)")
+    conn.execute(f"UPDATE {IMPORTS_LAYER} SET import_id = fid WHERE import_id IS NULL")
+    conn.execute(
+        f"CREATE UNIQUE INDEX IF NOT EXISTS imports_id_index ON {IMPORTS_LAYER}(import_id)"
+    )
+    if history.create(conn):
+        at = history.baseline_time(conn, path, IMPORTS_LAYER)
+        conn.execute(
+            f"UPDATE {PROJECTS_LAYER} SET version = coalesce(version, 1), "
+            "created_at = coalesce(nullif(created_at, ''), ?)",
+            (at,),
+        )
+        every = f"SELECT {', '.join(map(_quote, STORE_FIELDS))} FROM {PROJECTS_LAYER}"
+        history.insert(conn, [baseline_event(r, at) for r in _typed_rows(conn, every)])
+
+
+def baseline_event(record: dict, at: str) -> dict:
+    """The event a project stored before history gets: it counts from ``at``."""
+    return {
+        "project_id": record["id"],
+        "at": at,
+        "who": "",
+        "action": "baseline",
+        "source": "stored before history",
+        "import_id": None,
+        "before": None,
+        "after": history.record_json(record),
+        "version": record["version"],
+    }
+
+
+def _typed(name: str, value):
+    """A stored SQLite value as the history's JSON keeps it (see `kindred_map.history`)."""
+    if name in BOOL_FIELDS:
+        return bool(value)
+    if name in FLOAT_FIELDS:
+        return (
+            None
+            if value is None or (isinstance(value, float) and math.isnan(value))
+            else float(value)
+        )
+    if name in INT_FIELDS:
+        return None if value is None else int(value)
+    return "" if value is None else str(value)
+
+
+def _typed_rows(conn: sqlite3.Connection, sql: str, params=()) -> list[dict]:
+    """Rows of STORE_FIELDS selected by ``sql`` as typed record dicts."""
+    return [
+        {name: _typed(name, value) for name, value in zip(STORE_FIELDS, row, strict=True)}
+        for row in conn.execute(sql, params)
+    ]
+
+
+def records(projects: gpd.GeoDataFrame) -> list[dict]:
+    """Projects as typed record dicts (STORE_FIELDS), as the history keeps them."""
+    rows = _sql_values(conform(projects), list(STORE_FIELDS))
+    return [
+        {name: _typed(name, value) for name, value in zip(STORE_FIELDS, row, strict=True)}
+        for row in rows
+    ]
+
+
+def from_records(rows: list[dict]) -> gpd.GeoDataFrame:
+    """Record dicts (from the history) as store projects; the point is (lon, lat)."""
+    frame = pd.DataFrame(list(rows), columns=list(STORE_FIELDS))
+    lon = pd.to_numeric(frame["lon"], errors="coerce")
+    lat = pd.to_numeric(frame["lat"], errors="coerce")
+    points = [
+        None if math.isnan(x) or math.isnan(y) else shapely.Point(x, y)
+        for x, y in zip(lon.to_numpy(float), lat.to_numpy(float), strict=True)
+    ]
+    return conform(gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(points, crs=WGS84)))
 
 
 def _geometry_column(conn: sqlite3.Connection) -> str:
@@ -478,9 +562,17 @@ def _stored_projects(path: Path, ids) -> gpd.GeoDataFrame:
             rows += conn.execute(
                 f"SELECT {select} FROM {PROJECTS_LAYER} WHERE id IN ({marks})", chunk
             ).fetchall()
+        migrated = conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (history.TABLE,)
+        ).fetchone()
+        baseline = None if migrated else history.baseline_time(conn, path, IMPORTS_LAYER)
     frame = pd.DataFrame(rows, columns=["__geometry", *columns])
     points = [shapely.from_wkb(w) if (w := _wkb(b)) else None for b in frame.pop("__geometry")]
-    return conform(gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(points, crs=WGS84)))
+    projects = conform(gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(points, crs=WGS84)))
+    if baseline is not None:  # as `_migrate` will set them, in the same transaction
+        projects["version"] = projects["version"].fillna(1)
+        projects["created_at"] = projects["created_at"].replace("", baseline)
+    return projects
 
 
 def _sql_values(projects: gpd.GeoDataFrame, columns: list[str]) -> list[list]:
@@ -527,15 +619,17 @@ def _write_batch(
     log_entry: dict | None,
     timestamp: str,
     secret: bytes | None,
-) -> None:
-    """Insert new ids, update stored ones and log the import, in one SQLite transaction.
+    events: list[dict] = (),
+    deletes: list[str] = (),
+) -> int | None:
+    """Insert new ids, update stored ones, remove ``deletes``, log the import and append its
+    history ``events``, in one SQLite transaction: a kill leaves all of it or none.
 
-    Anything that must change with the batch (a history of the values it replaces, say) goes
-    into this same transaction, so a kill leaves all of it or none."""
+    A logged import gets the next ``import_id``, also set on events that name none; returned."""
     with _connection(path) as conn:
         conn.execute("BEGIN IMMEDIATE")
         try:
-            _migrate(conn)
+            _migrate(conn, path)
             geometry = _geometry_column(conn)
             columns = list(STORE_FIELDS)
             values = _sql_values(projects, columns)
@@ -569,7 +663,18 @@ def _write_batch(
                     f"VALUES ({', '.join('?' * len(names))})",
                     inserts,
                 )
+            for start in range(0, len(deletes), SQL_CHUNK):
+                chunk = list(deletes[start : start + SQL_CHUNK])
+                conn.execute(
+                    f"DELETE FROM {PROJECTS_LAYER} WHERE id IN ({', '.join('?' * len(chunk))})",
+                    chunk,
+                )
+            import_id = None
             if log_entry is not None:
+                import_id = conn.execute(
+                    f"SELECT coalesce(max(import_id), 0) + 1 FROM {IMPORTS_LAYER}"
+                ).fetchone()[0]
+                log_entry = log_entry | {"import_id": import_id}
                 log_names = list(IMPORT_LOG_FIELDS)
                 conn.execute(
                     f"INSERT INTO {IMPORTS_LAYER} ({', '.join(map(_quote, log_names))}) "
@@ -581,6 +686,7 @@ def _write_batch(
                     f"INSERT OR IGNORE INTO {PRIVATE_TABLE} (key, value) VALUES ('id_secret', ?)",
                     (secret,),
                 )
+            history.insert(conn, [e | {"import_id": e["import_id"] or import_id} for e in events])
             for sql in counters:
                 conn.execute(sql)
             _update_contents(conn, timestamp)
@@ -588,6 +694,7 @@ def _write_batch(
         except BaseException:
             conn.execute("ROLLBACK")
             raise
+    return import_id
 
 
 @contextmanager
@@ -674,36 +781,94 @@ def _check_ids(projects: pd.DataFrame) -> None:
         raise ValueError("every project needs a unique, non-empty id before it is stored")
 
 
+def _carry_upkeep(projects: gpd.GeoDataFrame, stored: gpd.GeoDataFrame, who: str):
+    """What an import keeps of the stored records it updates: version, created_at, retirement
+    (an import never reopens a retired project: `restore` does), and a check date the file does
+    not give. A file giving a new ``last_checked`` is credited to the importer (``checked_by``)."""
+    projects = projects.copy()
+    before = stored.set_index("id").reindex(projects["id"])
+    known = projects["id"].isin(stored["id"]).to_numpy()
+    for name in ("version", "created_at", "retired_at", "retired_reason"):
+        projects.loc[known, name] = before.loc[known, name].to_numpy()
+    was = before["last_checked"].fillna("").to_numpy()
+    blank = known & projects["last_checked"].eq("").to_numpy()
+    projects.loc[blank, "last_checked"] = was[blank]
+    same = projects["last_checked"].to_numpy() == was
+    projects["checked_by"] = np.where(
+        known & same,
+        before["checked_by"].fillna("").to_numpy(),
+        np.where(projects["last_checked"].eq(""), "", who),
+    )
+    return projects
+
+
+def _import_events(
+    projects: gpd.GeoDataFrame, stored: gpd.GeoDataFrame, timestamp: str, who: str, sources
+) -> tuple[gpd.GeoDataFrame, list[dict]]:
+    """Versions and created_at of new and changed rows, and one ``import`` event for each."""
+    projects = projects.copy()
+    old = _fingerprints(stored) if len(stored) else pd.Series(dtype="uint64")
+    new = _fingerprints(projects)
+    known = new.index.isin(old.index)
+    changed = ~known | (new.to_numpy() != old.reindex(new.index).to_numpy())
+    projects.loc[~known, "version"] = 1
+    projects.loc[~known, "created_at"] = timestamp
+    projects.loc[known & changed, "version"] = projects.loc[known & changed, "version"] + 1
+    befores = {r["id"]: r for r in records(stored)}
+    events = [
+        {
+            "project_id": after["id"],
+            "at": timestamp,
+            "who": who,
+            "action": "import",
+            "source": source,
+            "import_id": None,
+            "before": history.record_json(befores[after["id"]]) if after["id"] in befores else None,
+            "after": history.record_json(after),
+            "version": after["version"],
+        }
+        for after, source, change in zip(records(projects), sources, changed, strict=True)
+        if change
+    ]
+    return projects, events
+
+
 def _store_batch(
     path: Path,
     projects: gpd.GeoDataFrame,
     log_entry: dict | None,
     timestamp: str | None,
     secret: bytes | None = None,
+    who: str = "",
 ) -> dict[str, int]:
-    """Write one batch (folder lock held): counts of new, updated and unchanged projects."""
+    """Write one batch (folder lock held): counts of new, updated and unchanged projects, and
+    the batch's ``import_id`` (None when not logged). Each new or changed row gets an
+    ``import`` event naming its file row (the private ``_row`` column) when known."""
+    rows = projects["_row"] if "_row" in projects else pd.Series("", index=projects.index)
+    named = projects["source"].astype(str)
+    if log_entry is not None and log_entry.get("file"):
+        named = pd.Series(f"file {log_entry['file']}", index=projects.index)
+    sources = [f"{s} row {r}" if r else s for s, r in zip(named, rows.astype(str), strict=True)]
     projects = conform(projects)
-    counts = _counts(projects, _stored_projects(path, projects["id"]))
+    stored = _stored_projects(path, projects["id"])
     timestamp = timestamp or _now()
-    log_entry = _log_entry(log_entry, counts, timestamp)
+    projects = _carry_upkeep(projects, stored, who)
+    counts = _counts(projects, stored)
+    projects, events = _import_events(projects, stored, timestamp, who, sources)
+    if log_entry is not None:
+        entry = {name: "" for name in IMPORT_LOG_FIELDS} | log_entry | counts | {"import_id": 0}
+        entry["imported_at"] = entry["imported_at"] or timestamp
+        entry["who"] = entry["who"] or who
+        log_entry = {
+            name: int(entry[name]) if kind == "int64" else str(entry[name])
+            for name, kind in IMPORT_LOG_FIELDS.items()
+        }
     try:
         _prepare_target(path, timestamp)
-        _write_batch(path, projects, log_entry, timestamp, secret)
+        import_id = _write_batch(path, projects, log_entry, timestamp, secret, events)
     except sqlite3.Error as error:
         raise ValueError(f"cannot write the store {path.name}: {error}; it is unchanged") from error
-    return counts
-
-
-def _log_entry(log_entry: dict | None, counts: dict[str, int], timestamp: str) -> dict | None:
-    """An import log row: every field, with the batch's counts and a time when none is given."""
-    if log_entry is None:
-        return None
-    entry = {name: "" for name in IMPORT_LOG_FIELDS} | log_entry | counts
-    entry["imported_at"] = entry["imported_at"] or timestamp
-    return {
-        name: int(entry[name]) if kind == "int64" else str(entry[name])
-        for name, kind in IMPORT_LOG_FIELDS.items()
-    }
+    return counts | {"import_id": import_id}
 
 
 def upsert(
@@ -711,6 +876,7 @@ def upsert(
     path: Path = DEFAULT_STORE,
     log_entry: dict | None = None,
     timestamp: str | None = None,
+    who: str = "",
 ) -> dict[str, int]:
     """Insert new projects and replace those whose id is already stored, in one transaction.
 
@@ -721,21 +887,21 @@ def upsert(
     """
     _check_ids(projects)
     if not len(projects):
-        return {"new": 0, "updated": 0, "unchanged": 0}
+        return {"new": 0, "updated": 0, "unchanged": 0, "import_id": None}
     if pgstore.is_dsn(path):
         projects = conform(projects)
         with pgstore.transaction(path) as conn:
             pgstore.lock_ids(conn, projects["id"])
             counts = _counts(projects, pgstore.stored_projects(conn, projects["id"]))
-            entry = _log_entry(log_entry, counts, timestamp or _now())
+            entry = _pg_log_entry(log_entry, counts, timestamp or _now(), who)
             pgstore.write_batch(conn, projects, entry)
-        return counts
+        return counts | {"import_id": None}
     path = store_target(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with _locked(path.parent):
         _clean(path)
         other_layers(path)
-        return _store_batch(path, projects, log_entry, timestamp)
+        return _store_batch(path, projects, log_entry, timestamp, who=who)
 
 
 # --- imports: ids, collisions and sticky privacy ----------------------------------------
@@ -881,6 +1047,8 @@ def import_file(
     sheet: str | None = None,
     directory: Path = BOUNDARIES_DIR,
     source: str | None = None,
+    who: str = "",
+    choices: dict | None = None,
 ) -> ImportReport:
     """Import a project file into the store: read, check, place, join, reconcile, upsert, log.
 
@@ -888,74 +1056,168 @@ def import_file(
     (``--source``) or else the file's name without its extension, tidied by
     `kindred_map.ingest.id_namespace`; derived ids use the store's secret. Re-importing the
     same file changes no project. Nothing is written if any step fails or no row is imported.
-    On PostGIS the file is read and joined before any lock is taken; the ids it names are then
-    locked (`kindred_map.pgstore.lock_ids`) while they are reconciled and written.
+    ``choices`` are the editor's answers about likely duplicates, by file row
+    (`kindred_map.duplicates.apply_choices`); ``who`` is named in the history and the log.
     """
-    from kindred_map import join
+    from kindred_map import duplicates, join, privacy
 
     path = Path(path)
-    namespace = ingest.id_namespace(source if source else path.stem)
     if pgstore.is_dsn(store):
-        pgstore.ensure(store)
-        secret = pgstore.read_secret(store)
-        projects, report = join.prepare_file(path, mapping, sheet, directory, secret, namespace)
-        with pgstore.transaction(store) as conn:
-            pgstore.lock_ids(conn, {*projects["id"], *projects["_file_id"]})
-            stored = pgstore.stored_projects(conn, {*projects["id"], *projects["_file_id"]})
-            projects, entry = _reconciled(
-                path, store, namespace, projects, report, stored, pgstore.stored_homes(conn)
-            )
-            if projects.empty:
-                return report
-            counts = _counts(conform(projects), stored)
-            pgstore.write_batch(conn, conform(projects), _log_entry(entry, counts, _now()))
-        return _with_counts(report, counts)
+        return _import_into_postgis(path, store, mapping, sheet, directory, source, who, choices)
     target = store_target(store)
     target.parent.mkdir(parents=True, exist_ok=True)
+    namespace = ingest.id_namespace(source if source else path.stem)
     with _locked(target.parent):
         _clean(target)
         other_layers(target)
         stored_secret = read_secret(target)
         secret = stored_secret or secrets.token_bytes(32)
         projects, report = join.prepare_file(path, mapping, sheet, directory, secret, namespace)
+        projects, chosen = duplicates.apply_choices(projects, choices)
         stored = _stored_projects(target, {*projects["id"], *projects["_file_id"]})
-        projects, entry = _reconciled(
-            path, store, namespace, projects, report, stored, _stored_homes(target)
-        )
+        projects, issues = reconcile(projects, stored, _stored_homes(target))
+        issues = [chosen, issues, privacy.address_issues(projects.rename(columns={"_row": "row"}))]
+        report.issues = build_report(report.file, [], [report.issues, *issues]).issues
+        report.records = len(projects)
+        report.store = str(store)
+        report.new = report.updated = report.unchanged = 0
         if projects.empty:
             return report
-        new_secret = None if stored_secret else secret
-        counts = _store_batch(target, projects, entry, None, new_secret)
-    return _with_counts(report, counts)
-
-
-def _reconciled(path, store, namespace, projects, report, stored, homes):
-    """The records an import writes (`reconcile`d with the stored ones) and its log entry;
-    ``report`` gains the reconciliation's issues and the record count."""
-    from kindred_map import privacy
-
-    projects, issues = reconcile(projects, stored, homes)
-    issues = [issues, privacy.address_issues(projects.rename(columns={"_row": "row"}))]
-    report.issues = build_report(report.file, [], [report.issues, *issues]).issues
-    report.records = len(projects)
-    report.store = pgstore.shown_dsn(store) if pgstore.is_dsn(store) else str(store)
-    report.new = report.updated = report.unchanged = 0
-    entry = {
-        "file": path.name,
-        "file_sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
-        "rows_read": report.rows_read,
-        "imported": report.imported,
-        "rejected": report.rejected,
-        "warned": report.warned,
-        "projects": report.records,
-        "note": f"ids namespaced {namespace!r}",
-    }
-    if not projects.empty:
+        entry = {
+            "file": path.name,
+            "file_sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+            "rows_read": report.rows_read,
+            "imported": report.imported,
+            "rejected": report.rejected,
+            "warned": report.warned,
+            "projects": report.records,
+            "note": f"ids namespaced {namespace!r}",
+        }
         _check_ids(projects)
-    return projects, entry
+        new_secret = None if stored_secret else secret
+        counts = _store_batch(target, projects, entry, None, new_secret, who)
+    report.new, report.updated, report.unchanged, report.import_id = (
+        counts["new"],
+        counts["updated"],
+        counts["unchanged"],
+        counts["import_id"],
+    )
+    return report
 
 
-def _with_counts(report: ImportReport, counts: dict[str, int]) -> ImportReport:
+# --- single changes: the editors' writes (`kindred_map.stewardship`) ---------------------
+
+
+@contextmanager
+def editing(path: Path = DEFAULT_STORE):
+    """Hold the store's folder lock for a read-check-write change; yields the store's file.
+
+    Leftovers of a killed write are cleaned first; a file that is not a GeoPackage is refused.
+    History and single edits are not on PostGIS yet (see README): a DSN is refused."""
+    if pgstore.is_dsn(path):
+        raise ValueError(
+            "editing one project, history and undo need a GeoPackage store for now; "
+            "PostGIS stores take imports only (kindred-map store copy moves a store)"
+        )
+    target = store_target(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with _locked(target.parent):
+        _clean(target)
+        other_layers(target)
+        yield target
+
+
+def stored_projects(target: Path, ids) -> gpd.GeoDataFrame:
+    """The stored projects with these ids, retired or not, as the next write will see them
+    (an older store's version 1 and baseline time filled in). Call inside `editing`."""
+    return _stored_projects(target, ids)
+
+
+def write_changes(
+    target: Path,
+    projects: gpd.GeoDataFrame,
+    events: list[dict],
+    deletes: list[str] = (),
+    timestamp: str | None = None,
+) -> None:
+    """Write changed records, removals and their history events in one transaction (inside
+    `editing`). The records must carry their new ``version``; each event its ``import_id``."""
+    timestamp = timestamp or _now()
+    try:
+        _prepare_target(target, timestamp)
+        _write_batch(target, conform(projects), None, timestamp, None, events, list(deletes))
+    except sqlite3.Error as error:
+        raise ValueError(
+            f"cannot write the store {target.name}: {error}; it is unchanged"
+        ) from error
+
+
+def baseline_history(path: Path = DEFAULT_STORE) -> pd.DataFrame:
+    """The ``baseline`` events an unmigrated store will get on its next write (nothing written)."""
+    path = store_target(path)
+    with _connection(path) as conn:
+        at = history.baseline_time(conn, path, IMPORTS_LAYER)
+    projects = read_projects(path, include_retired=True)
+    projects["created_at"] = projects["created_at"].replace("", at)
+    events = [baseline_event(record, at) for record in records(projects)]
+    rows = [[number, *e.values()] for number, e in enumerate(events, start=1)]
+    return history.frame(rows)
+
+
+# --- PostGIS imports (no history there yet) ----------------------------------------------
+
+
+def _pg_log_entry(log_entry: dict | None, counts: dict, timestamp: str, who: str) -> dict | None:
+    """An import log row for PostGIS: every field, the batch's counts, a time and who; its
+    ``import_id`` is drawn by the database."""
+    if log_entry is None:
+        return None
+    entry = {name: "" for name in IMPORT_LOG_FIELDS} | log_entry | counts | {"import_id": 0}
+    entry["imported_at"] = entry["imported_at"] or timestamp
+    entry["who"] = entry["who"] or who
+    return {
+        name: int(entry[name]) if kind == "int64" else str(entry[name])
+        for name, kind in IMPORT_LOG_FIELDS.items()
+    }
+
+
+def _import_into_postgis(path, dsn, mapping, sheet, directory, source, who, choices):
+    """`import_file` on PostGIS: the file is read and joined with no lock held; then, in one
+    transaction, the ids it names are locked (`kindred_map.pgstore.lock_ids`), reconciled with
+    the stored rows and written with the log entry. No history events yet (see README)."""
+    from kindred_map import duplicates, join, privacy
+
+    namespace = ingest.id_namespace(source if source else path.stem)
+    pgstore.ensure(dsn)
+    secret = pgstore.read_secret(dsn)
+    projects, report = join.prepare_file(path, mapping, sheet, directory, secret, namespace)
+    projects, chosen = duplicates.apply_choices(projects, choices)
+    with pgstore.transaction(dsn) as conn:
+        named = {*projects["id"], *projects["_file_id"]}
+        pgstore.lock_ids(conn, named)
+        stored = pgstore.stored_projects(conn, named)
+        projects, issues = reconcile(projects, stored, pgstore.stored_homes(conn))
+        issues = [chosen, issues, privacy.address_issues(projects.rename(columns={"_row": "row"}))]
+        report.issues = build_report(report.file, [], [report.issues, *issues]).issues
+        report.records = len(projects)
+        report.store = pgstore.shown_dsn(dsn)
+        report.new = report.updated = report.unchanged = 0
+        if projects.empty:
+            return report
+        _check_ids(projects)
+        entry = {
+            "file": path.name,
+            "file_sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+            "rows_read": report.rows_read,
+            "imported": report.imported,
+            "rejected": report.rejected,
+            "warned": report.warned,
+            "projects": report.records,
+            "note": f"ids namespaced {namespace!r}",
+        }
+        projects = conform(projects)
+        counts = _counts(projects, stored)
+        pgstore.write_batch(conn, projects, _pg_log_entry(entry, counts, _now(), who))
     report.new, report.updated, report.unchanged = (
         counts["new"],
         counts["updated"],
@@ -985,7 +1247,7 @@ def init(location, create: bool = True) -> str:
         _prepare_target(path, _now())
         with _connection(path) as conn:
             conn.execute("BEGIN IMMEDIATE")
-            _migrate(conn)
+            _migrate(conn, path)
             conn.execute(
                 f"INSERT OR IGNORE INTO {PRIVATE_TABLE} (key, value) VALUES ('id_secret', ?)",
                 (secrets.token_bytes(32),),

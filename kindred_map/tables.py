@@ -7,7 +7,7 @@ from pathlib import Path
 import geopandas as gpd
 import pandas as pd
 
-from kindred_map import boundaries, coverage, export, privacy
+from kindred_map import boundaries, coverage, export, hours, privacy
 from kindred_map.figures import (
     DEANERY_NOTE,
     GAP_SCORE_HELP,
@@ -105,13 +105,17 @@ TABLE_COLUMNS = {
     "location": "Location",
     "illustrative": "Illustrative (not real)",
     "opening_hours": "Opening hours",
+    "sector": "Sector",
     "website": "Website",
     "id": "Id",
 }
 
 
 def project_table(shown: pd.DataFrame, today: date | None = None) -> pd.DataFrame:
-    """The same projects as the map, as a plain table (the accessible equivalent of the map)."""
+    """The same projects as the map, as a plain table (the accessible equivalent of the map).
+
+    "Opening hours" is `hours.describe` of the structured ``schedules`` ("hours unknown" with
+    the listed text when there are none); "Sector" is empty where no source gives one."""
     table = pd.DataFrame(shown).drop(columns="geometry", errors="ignore").copy()
     table["type_label"] = table["type"].map(type_label)
     status = check_status(table["last_checked"], today)
@@ -124,6 +128,9 @@ def project_table(shown: pd.DataFrame, today: date | None = None) -> pd.DataFram
         for record in records
     ]
     table["illustrative"] = table["synthetic"].fillna(False).astype(bool)
+    table["opening_hours"] = hours.describe_projects(table)
+    if "sector" not in table.columns:
+        table["sector"] = ""
     table["imd_decile"] = pd.to_numeric(table["imd_decile"], errors="coerce").astype("Int64")
     for column in TABLE_COLUMNS:
         if column not in ("imd_decile", "illustrative"):
@@ -367,6 +374,7 @@ CARD_FIELDS = (
     "Ward",
     "Borough",
     "Opening hours",
+    "Sector",
     "Website",
     "Last checked",
     "Check due",

@@ -54,12 +54,33 @@ def preview_upload(name: str, data: bytes, mapping: Mapping | None = None):
         return join.join_file(path, dict(mapping or {}))
 
 
-def save_upload(name: str, data: bytes, store: Path, mapping: Mapping | None = None):
-    """Import an uploaded file into the store (upsert by id, logged); returns the report."""
+def save_upload(name: str, data: bytes, store: Path, mapping: Mapping | None = None, **options):
+    """Import an uploaded file into the store (upsert by id, logged); returns the report.
+
+    ``options`` go to `kindred_map.store.import_file` (``who``, ``choices``)."""
     from kindred_map import store as stores
 
     with _as_file(name, data) as path:
-        return stores.import_file(path, stores.locate(store), dict(mapping or {}))
+        return stores.import_file(path, stores.locate(store), dict(mapping or {}), **options)
+
+
+def upload_columns(name: str, data: bytes) -> tuple[list[str], dict[str, list[str]]]:
+    """An uploaded file's columns and which record field each feeds as recognised."""
+    from kindred_map import ingest
+
+    with _as_file(name, data) as path:
+        columns = list(ingest.read_table(path).frame.columns)
+    return [c for c in columns if c != "row"], ingest.recognise_columns(columns)
+
+
+def upload_duplicates(name: str, data: bytes, store: Path, mapping: Mapping | None = None):
+    """Likely duplicates of an uploaded file's rows among stored projects
+    (`kindred_map.duplicates.find_in_file`)."""
+    from kindred_map import duplicates
+    from kindred_map import store as stores
+
+    with _as_file(name, data) as path:
+        return duplicates.find_in_file(path, stores.locate(store), dict(mapping or {}))
 
 
 def store_path() -> Path | str:

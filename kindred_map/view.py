@@ -6,7 +6,7 @@ from dataclasses import dataclass, fields, replace
 
 import geopandas as gpd
 
-from kindred_map import coverage, filters, privacy
+from kindred_map import coverage, filters, freshness, hours, privacy
 from kindred_map.figures import AREA_FILTER_LEVELS, LEVELS, MEASURES, area_choices
 from kindred_map.schema import project_types, resolve_types
 
@@ -34,13 +34,16 @@ class View:
     selected area of ``layer`` whose panel is open. ``examples``: illustrative (synthetic)
     records are shown only when asked for. ``project``: the id of the project chosen in the
     name search. ``zoom``/``lat``/``lon``: where the map is (0 = not set: the map opens on
-    the region)."""
+    the region). ``open_at``: coverage counts only projects open then (one of
+    `hours.OPEN_CHOICES`, "" = any time); carried in the link as ``open=``."""
 
     types: tuple[str, ...] = ()
     boroughs: tuple[str, ...] = ()
     deaneries: tuple[str, ...] = ()
     wards: tuple[str, ...] = ()
     imd: tuple[int, ...] = ()
+    fresh: tuple[str, ...] = ()
+    """Freshness statuses shown (`kindred_map.freshness.FRESHNESS`); empty: all."""
     layer: str = "ward"
     measure: str = "projects"
     postcode: str = ""
@@ -55,6 +58,7 @@ class View:
     zoom: int = 0
     lat: float = 0.0
     lon: float = 0.0
+    open_at: str = ""
 
 
 DEFAULT_VIEW = View()
@@ -64,7 +68,9 @@ BOOL_FIELDS = ("gaps", "clusters", "examples")
 POSITION_LIMITS = {"zoom": (6, 18), "lat": (49.0, 61.0), "lon": (-9.0, 2.0)}
 """A map position in a link: zoom and centre near the region (Great Britain's extent)."""
 POSITION_DECIMALS = 5
-LIST_FIELDS = ("types", "boroughs", "deaneries", "wards", "imd")
+LIST_FIELDS = ("types", "boroughs", "deaneries", "wards", "imd", "fresh")
+QUERY_NAMES = {"open_at": "open"}
+"""View fields whose link parameter has another name (the rest use the field's name)."""
 
 
 def _split(value) -> list[str]:
@@ -150,6 +156,11 @@ def view_from_query(params: Mapping) -> tuple[View, list[str]]:
         if decile is not None and decile not in deciles:
             deciles.append(decile)
     chosen["imd"] = tuple(sorted(deciles))
+    fresh = _split(params.get("fresh"))
+    for status in fresh:
+        if status not in freshness.FRESHNESS:
+            problems.append(f"Ignored unknown freshness {status!r} in the link")
+    chosen["fresh"] = tuple(s for s in freshness.FRESHNESS if s in fresh)
     for name, options in (("layer", LEVELS), ("measure", MEASURES)):
         text = _last(params.get(name))
         if text and text not in options:
@@ -180,6 +191,13 @@ def view_from_query(params: Mapping) -> tuple[View, list[str]]:
     for name in BOOL_FIELDS:
         chosen[name] = _last(params.get(name)).lower() in ("1", "true", "yes", "on")
     chosen |= _map_position(params, problems)
+    open_at = " ".join(_last(params.get("open")).lower().split())
+    if open_at in hours.OPEN_CHOICES:
+        chosen["open_at"] = open_at
+    elif open_at:
+        problems.append(
+            f"Ignored open {open_at!r} in the link; expected one of {', '.join(hours.OPEN_CHOICES)}"
+        )
     view = replace(DEFAULT_VIEW, **chosen)
     area = _last(params.get("area"))
     if area and area in area_choices(view.layer):
@@ -196,12 +214,13 @@ def view_to_query(view: View) -> dict[str, str]:
         value = getattr(view, spec.name)
         if value == getattr(DEFAULT_VIEW, spec.name):
             continue
+        name = QUERY_NAMES.get(spec.name, spec.name)
         if spec.name in LIST_FIELDS:
-            query[spec.name] = ",".join(str(item) for item in value)
+            query[name] = ",".join(str(item) for item in value)
         elif isinstance(value, bool):
-            query[spec.name] = "1"
+            query[name] = "1"
         else:
-            query[spec.name] = str(value)
+            query[name] = str(value)
     return query
 
 
@@ -275,7 +294,7 @@ def shown_projects(projects: gpd.GeoDataFrame, view: View) -> gpd.GeoDataFrame:
     with an IMD decile filter they drop out (they carry no decile). Illustrative (synthetic)
     records are left out unless ``view.examples``."""
     masked = privacy.mask_ward_only(projects)
-    return filters.filter_projects(
+    shown = filters.filter_projects(
         masked,
         types=list(view.types),
         boroughs=list(view.boroughs),
@@ -284,6 +303,15 @@ def shown_projects(projects: gpd.GeoDataFrame, view: View) -> gpd.GeoDataFrame:
         imd_deciles=list(view.imd),
         include_synthetic=view.examples,
     )
+    if view.fresh:
+        shown = shown[freshness.status(shown).isin(view.fresh).to_numpy()]
+    return shown
+
+
+def open_words(view: View) -> str:
+    """ " of a project open at weekend (any time Saturday or Sunday)" for captions, "" when
+    the view counts projects open at any time."""
+    return f" of a project open {hours.window(view.open_at).label}" if view.open_at else ""
 
 
 def type_words(view: View) -> str:

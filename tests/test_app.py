@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from kindred_map import search, store, tables, upload
+from kindred_map import auth, search, store, tables, upload
 from kindred_map import view as views
 from kindred_map.paths import PROJECT_ROOT
 from kindred_map.text import md_escape
@@ -36,9 +36,15 @@ def store_file(fixture_store, tmp_path, monkeypatch) -> Path:
     return path
 
 
-def _app(query: dict | None = None) -> AppTest:
+EDITOR = auth.User("ann", "Ann Editor", "editor")
+
+
+def _app(query: dict | None = None, user: auth.User | None = None) -> AppTest:
+    """The dashboard run once; ``user`` signed in (as `editor.sign_in_box` would) if given."""
     app = AppTest.from_file(str(APP), default_timeout=TIMEOUT_S)
     app.query_params.update(query or {})
+    if user is not None:
+        app.session_state["signed_in_user"] = user
     return app.run()
 
 
@@ -192,7 +198,7 @@ def test_table_flags_stale_and_illustrative_records(store_file):
 def test_upload_shows_the_report_before_anything_is_saved(store_file, tmp_path, monkeypatch):
     target = tmp_path / "empty" / "projects.gpkg"
     monkeypatch.setenv(upload.STORE_ENV, str(target))
-    app = _app()
+    app = _app(user=EDITOR)
     app.file_uploader(key="upload").set_value(("projects.csv", FIXTURE.read_bytes(), "text/csv"))
     app.run()
     _no_exception(app)
@@ -208,7 +214,7 @@ def test_upload_shows_the_report_before_anything_is_saved(store_file, tmp_path, 
 
 
 def test_unreadable_upload_is_an_error_not_a_crash(store_file):
-    app = _app()
+    app = _app(user=EDITOR)
     uploaded = ("broken.xlsx", b"not a spreadsheet", "application/octet-stream")
     app.file_uploader(key="upload").set_value(uploaded).run()
     _no_exception(app)
@@ -222,6 +228,34 @@ def test_coverage_section_shows_headline_and_ranked_gaps(store_file):
     assert any("residents" in text.value for text in app.text)
     gaps = _table_with(app, "Rank")
     assert gaps["Rank"].tolist() == list(range(1, len(gaps) + 1))
+
+
+def test_open_at_in_the_link_counts_projects_open_then_and_unknown_hours_apart(store_file):
+    app = _app({"open": "weekend"})
+    _no_exception(app)
+    assert app.selectbox(key="open_at").value == "weekend"
+    app.toggle(key="show_coverage").set_value(True).run()
+    _no_exception(app)
+    headline = next(t.value for t in app.text if "residents" in t.value)
+    projects = store.read_projects(store_file)
+    real = projects[~projects["synthetic"].fillna(False).astype(bool)]
+    assert "Open weekend (any time Saturday or Sunday)" in headline
+    assert f"{len(real)} with unknown hours are counted apart, not as open" in headline
+    assert app.query_params == {"open": "weekend"}
+    app.selectbox(key="open_at").set_value("").run()
+    _no_exception(app)
+    assert not any("unknown hours" in t.value for t in app.text)
+    assert app.query_params == {}
+
+
+def test_bad_open_at_in_the_link_is_a_message_not_an_error(store_file):
+    app = _app({"open": "midnight {{7*7}}"})
+    _no_exception(app)
+    assert not app.error
+    warnings = " ".join(w.value for w in app.warning)
+    assert "Ignored open" in warnings and md_escape("'midnight {{7*7}}'") in warnings
+    assert app.selectbox(key="open_at").value == ""
+    assert app.query_params == {}
 
 
 def test_gap_measure_shades_by_coverage(store_file):
@@ -275,7 +309,7 @@ def test_markdown_in_a_link_is_shown_as_typed_not_rendered(store_file):
 
 def test_upload_with_a_hostile_long_name_is_shown_as_typed(store_file):
     name = "[win](http://attacker.example/) " + "x" * 300 + ".csv"
-    app = _app()
+    app = _app(user=EDITOR)
     app.file_uploader(key="upload").set_value((name, FIXTURE.read_bytes(), "text/csv")).run()
     _no_exception(app)
     headline = next(m.value for m in app.markdown if m.value.startswith("**Import report"))
@@ -355,7 +389,7 @@ def test_about_page_shows_source_names_from_files_as_typed(tmp_path, monkeypatch
 def test_column_headers_in_an_upload_message_are_shown_as_typed(store_file):
     header = "[click](http://attacker.example/)"
     data = f"{header},**bold**\n1,2\n".encode()
-    app = _app()
+    app = _app(user=EDITOR)
     app.file_uploader(key="upload").set_value(("cols.csv", data, "text/csv")).run()
     _no_exception(app)
     message = next(e.value for e in app.error if "could not be read" in e.value)

@@ -1,6 +1,6 @@
 """Every option of the dashboard's view renders (AppTest): each area level x measure, every pair
-of toggles, type subsets from none to all, with and without a postcode search, a selected area
-and a chosen project; no exception and no error message in any."""
+of toggles, type subsets from none to all, with and without a postcode search, a selected area,
+a chosen project and each "open at" choice; no exception and no error message in any."""
 
 import shutil
 from pathlib import Path
@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from kindred_map import figures, store, upload
+from kindred_map import figures, hours, store, upload
 from kindred_map.paths import PROJECT_ROOT
 from kindred_map.schema import project_types
 
@@ -28,6 +28,9 @@ def _type_subsets() -> list[tuple[str, ...]]:
     return [(), kinds, *[(kind,) for kind in kinds]]
 
 
+OPEN_AT = ("", *hours.OPEN_CHOICES)
+
+
 def _views() -> list[dict]:
     """One case per level x measure; toggles, types, search and selection spread over them so
     that every value of every option appears and every toggle pair is covered per level."""
@@ -41,6 +44,7 @@ def _views() -> list[dict]:
             case["postcode"] = "L1 8JQ" if index % 2 else ""
             case["area"] = next(iter(figures.area_choices(level))) if (index // 2) % 2 else ""
             case["project"] = "dashboard-projects:dash-05" if index % 3 == 0 else ""
+            case["open_at"] = OPEN_AT[index % len(OPEN_AT)]
             cases.append(case)
     return cases
 
@@ -60,6 +64,7 @@ def test_the_sweep_covers_every_option_and_every_toggle_pair():
                 assert pairs == {(0, 0), (0, 1), (1, 0), (1, 1)}, (first, second)
     for field in ("postcode", "area", "project"):
         assert {bool(c[field]) for c in CASES} == {True, False}, field
+    assert {c["open_at"] for c in CASES} == set(OPEN_AT)
 
 
 @pytest.fixture(scope="module")
@@ -75,6 +80,8 @@ def _query(case: dict) -> dict:
         query["types"] = ",".join(case["types"])
     query |= {name: "1" for name in ("gaps", "clusters", "examples") if case[name]}
     query |= {name: case[name] for name in ("postcode", "area", "project") if case[name]}
+    if case["open_at"]:
+        query["open"] = case["open_at"]
     return query
 
 

@@ -54,10 +54,15 @@ def test_dashboard_warms_up_then_passes_streamlit_options_on(monkeypatch):
 
     monkeypatch.setattr(streamlit_cli, "main", fake_streamlit)
     assert cli.main(["dashboard", "--server.port", "8502", "--server.headless=true"]) == 0
+    app = str(PROJECT_ROOT / "app.py")
+    local = ["--server.address", "localhost"]
     assert calls == [
         "warm_up",
-        ["run", str(PROJECT_ROOT / "app.py"), "--server.port", "8502", "--server.headless=true"],
+        ["run", app, "--server.port", "8502", "--server.headless=true", *local],
     ]
+    calls.clear()
+    assert cli.main(["dashboard", "--server.address=0.0.0.0"]) == 0
+    assert calls == ["warm_up", ["run", app, "--server.address=0.0.0.0"]]
 
 
 def test_warm_up_fills_the_caches_the_first_page_reads():

@@ -234,7 +234,7 @@ def secrets(projects) -> pd.DataFrame:
 
 
 def test_sample_follows_store_contract(projects):
-    assert list(projects.columns) == [*RECORD_FIELDS, *JOINED_FIELDS, "geometry"]
+    assert list(projects.columns) == [*store.STORE_FIELDS, "geometry"]
     assert projects.crs.to_epsg() == 4326
     assert projects.loc[projects["id"] == "fb1", "WD24CD"].item().startswith("E05")
 

@@ -7,8 +7,9 @@ from datetime import date
 
 import pandas as pd
 import pytest
+import shapely
 
-from kindred_map import assets, figures, maps, mapview, store
+from kindred_map import assets, coverage, figures, hours, maps, mapview, store
 from kindred_map import view as views
 
 XSS = "<img src=x onerror=alert(1)>"
@@ -169,3 +170,29 @@ def test_basemap_choice_reaches_the_map(projects):
     places = _static(_options(offline)["placesUrl"])
     kinds = {place["kind"] for place in places}
     assert kinds == {"town", "suburb"} and {"Bootle", "Birkenhead"} <= {p["name"] for p in places}
+
+
+def test_open_at_limits_the_beyond_reach_layer_and_popups_carry_described_hours(projects):
+    """Only projects open then draw a reach circle (unknown hours never count as open), and the
+    popup files the map fetches hold the described hours, escaped."""
+    saturday = hours.dumps([hours.schedule("SA", "10:00", "12:00", note=XSS)])
+    real = projects[~projects["synthetic"].fillna(False).astype(bool)]
+    first = real["id"].iloc[0]
+    timed = projects.assign(schedules=projects["id"].map({first: saturday}).fillna(""))
+    weekend = mapview.gap_overlay(timed, views.View(gaps=True, open_at="weekend"))
+    evening = mapview.gap_overlay(timed, views.View(gaps=True, open_at="evening"))
+    any_time = mapview.gap_overlay(timed, views.View(gaps=True))
+    alone = coverage.gap_surface(timed[timed["id"] == first])
+    nobody = coverage.gap_surface(timed.iloc[:0])
+    area = [
+        round(shapely.geometry.shape(overlay["geojson"]["features"][0]["geometry"]).area, 6)
+        for overlay in (weekend, evening, any_time)
+    ]
+    assert area[0] == round(alone.geometry.iloc[0].area, 6)
+    assert area[1] == round(nobody.geometry.iloc[0].area, 6) > area[0] > area[2]
+    assert "open weekend" in weekend["geojson"]["features"][0]["properties"]["note"]
+    files = mapview.project_files(timed, TODAY)
+    served = "".join(json.dumps(_static(url)) for url in files["popups"])
+    described = html.escape(hours.describe(saturday))
+    assert json.dumps(f"Opening hours: {described}")[1:-1] in served
+    assert XSS not in served and "hours unknown" in served

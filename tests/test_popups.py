@@ -54,3 +54,40 @@ def test_only_http_websites_become_links():
     assert '<a href="https://a.org/x?y=1"' in safe
     unsafe = popups.popup_html({"name": "B", "type": "other", "website": "javascript:alert(1)"})
     assert "<a " not in unsafe and "javascript:alert(1)" in unsafe
+
+
+def test_popups_card_and_table_show_described_hours_and_sector(shown):
+    """Structured hours read as words everywhere; without them "hours unknown" and the listed
+    text; hostile text in a schedule's note, the listed hours or the sector stays text."""
+    from kindred_map import hours, tables
+    from kindred_map.text import md_escape
+
+    timed = hours.dumps([hours.schedule("MO,TU,WE", "10:00", "14:00", note=XSS)])
+    named = shown["name"].isin(["Wigan Warm Space", "Knowsley Lunch Club"])
+    with_hours = shown[named].assign(
+        schedules=lambda f: [timed if n == "Wigan Warm Space" else "" for n in f["name"]],
+        sector=lambda f: [XSS if n == "Wigan Warm Space" else "" for n in f["name"]],
+    )
+    with_hours["opening_hours"] = [
+        "" if n == "Wigan Warm Space" else f"Wednesday 12 - 2 {XSS}" for n in with_hours["name"]
+    ]
+    timed_text = hours.describe(timed)
+    unknown_text = hours.describe("", f"Wednesday 12 - 2 {XSS}")
+    assert timed_text.startswith("Mon–Wed 10:00–14:00") and unknown_text.startswith(hours.UNKNOWN)
+    _, by_name, _ = _markers(with_hours)
+    assert f"Opening hours: {html.escape(timed_text)}" in by_name["Wigan Warm Space"]
+    assert f"Sector: {html.escape(XSS)}" in by_name["Wigan Warm Space"]
+    assert f"Opening hours: {html.escape(unknown_text)}" in by_name["Knowsley Lunch Club"]
+    assert "Sector" not in by_name["Knowsley Lunch Club"]
+    assert all(XSS not in text for text in by_name.values())
+    table = tables.project_table(with_hours, TODAY).set_index("Name")
+    assert table.loc["Wigan Warm Space", "Opening hours"] == timed_text
+    assert table.loc["Knowsley Lunch Club", "Opening hours"] == unknown_text
+    assert table.loc["Wigan Warm Space", "Sector"] == XSS
+    for name, expected in (("Wigan Warm Space", timed_text), ("Knowsley Lunch Club", unknown_text)):
+        row = with_hours[with_hours["name"] == name].iloc[0]
+        card = tables.project_card(with_hours, row["id"], TODAY)["facts"]
+        facts = dict(zip(card["Field"], card["Value"], strict=True))
+        assert facts["Opening hours"] == md_escape(expected)
+    no_hours = tables.project_table(shown.assign(schedules="", opening_hours=""), TODAY)
+    assert set(no_hours["Opening hours"]) == {hours.UNKNOWN}

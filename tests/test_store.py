@@ -17,7 +17,6 @@ import pyogrio
 import pytest
 
 from kindred_map import boundaries, cli, join, privacy, report, store
-from kindred_map.schema import JOINED_FIELDS, RECORD_FIELDS
 
 FIXTURES = Path(__file__).parent / "fixtures"
 MESSY_FILES = [
@@ -48,7 +47,7 @@ def test_messy_files_import_with_every_row_accounted_for(name, tmp_path, target)
     projects = store.read_projects(target)
     _accounted(result, projects)
     assert result.new == len(projects)
-    assert set(projects.columns) == {*RECORD_FIELDS, *JOINED_FIELDS, "geometry"}
+    assert set(projects.columns) == {*store.STORE_FIELDS, "geometry"}
 
 
 def test_the_messy_csv_names_each_problem(tmp_path, target):
@@ -180,7 +179,7 @@ def test_report_text_and_csv(tmp_path, target):
 def test_empty_store_reads_as_no_projects(target):
     projects = store.read_projects(target)
     assert projects.empty and projects.crs.to_epsg() == 4326
-    assert list(projects.columns) == [*RECORD_FIELDS, *JOINED_FIELDS, "geometry"]
+    assert list(projects.columns) == [*store.STORE_FIELDS, "geometry"]
     assert store.read_imports(target).empty
 
 

@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from kindred_map import (
     figures,
+    hours,
     privacy,
 )
 from kindred_map import view as views
@@ -39,10 +40,12 @@ def test_every_view_field_round_trips_through_the_query():
         clusters=True,
         eps=300,
         min_samples=4,
+        open_at="sat 10:00",
     )
     query = views.view_to_query(view)
     assert all(isinstance(value, str) for value in query.values())
     assert query["boroughs"] == f"{LIVERPOOL},E08000014"
+    assert query["open"] == "sat 10:00" and "open_at" not in query
     assert views.view_from_query(query) == (view, [])
     # Widgets hold lists and numbers: the same view comes back from them.
     assert views.view_from_state(views.widget_values(view)) == view
@@ -67,12 +70,13 @@ def test_bad_link_values_are_ignored_with_a_message_each():
             "distance": "-5",
             "eps": "1e9",
             "area": "E05999999",
+            "open": "3am",
         }
     )
     assert view == views.View(types=("food_bank",), imd=(3,))
-    assert len(problems) == 8
+    assert len(problems) == 9
     joined = " ".join(problems)
-    for word in ("spaceship", "Atlantis", "'0'", "'x'", "parish", "'-5'", "E05999999"):
+    for word in ("spaceship", "Atlantis", "'0'", "'x'", "parish", "'-5'", "E05999999", "'3am'"):
         assert word in joined
 
 
@@ -126,11 +130,13 @@ def test_map_position_goes_into_the_link_and_back():
     assert len(problems) == 1 and "map position" in problems[0]
 
 
-QUERY_KEYS = [spec.name for spec in fields(views.View)] + ["other", "TYPES", ""]
+QUERY_KEYS = [spec.name for spec in fields(views.View)] + ["open", "other", "TYPES", ""]
 QUERY_TEXT = st.one_of(
     st.text(max_size=40),
     st.sampled_from(["1", "0", "-1", "nan", "inf", "1e400", "ward", "lsoa", "gap_score", "L1 8JQ"]),
-    st.sampled_from(["pantry,food_bank", LIVERPOOL, "E05015288", "53.4", "-2.99", "13", ",,"]),
+    st.sampled_from(
+        ["pantry,food_bank", LIVERPOOL, "E05015288", "53.4", "-2.99", "13", ",,", "Weekend"]
+    ),
 )
 QUERIES = st.dictionaries(
     st.sampled_from(QUERY_KEYS),
@@ -153,5 +159,6 @@ def test_any_link_gives_a_valid_view_and_messages_never_an_exception(query):
     assert not view.area or view.area in figures.area_choices(view.layer)
     assert len(view.postcode) <= views.POSTCODE_MAX_CHARS
     assert len(view.project) <= views.PROJECT_ID_MAX_CHARS
+    assert view.open_at in ("", *hours.OPEN_CHOICES)
     again, more = views.view_from_query(views.view_to_query(view))
     assert again == view and more == [], "a valid view's own link reproduces it silently"

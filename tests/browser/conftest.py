@@ -159,16 +159,43 @@ def store_copy(tmp_path_factory):
     return copy
 
 
+EDITOR = ("ann", "a long password", "Ann Editor")
+"""The editor every dashboard server knows (user name, password, display name)."""
+
+
 @pytest.fixture(scope="session")
-def serve_dashboard(browser_tools, artifacts_dir):
+def users_file(tmp_path_factory) -> Path:
+    """A temporary credentials file (KINDRED_MAP_USERS) holding the EDITOR."""
+    from kindred_map import auth
+
+    path = tmp_path_factory.mktemp("users") / "users.json"
+    auth.add_user(EDITOR[0], EDITOR[1], name=EDITOR[2], path=path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def sign_in():
+    """sign_in(page): sign the EDITOR in with the sidebar form; waits until the page says so."""
+
+    def sign(page, timeout_ms: int = 60_000) -> None:
+        page.get_by_label("User name").fill(EDITOR[0])
+        page.get_by_label("Password", exact=True).fill(EDITOR[1])
+        page.get_by_role("button", name="Sign in").click()
+        page.get_by_text("Signed in as").wait_for(timeout=timeout_ms)
+
+    return sign
+
+
+@pytest.fixture(scope="session")
+def serve_dashboard(browser_tools, artifacts_dir, users_file):
     """serve_dashboard(store_path) -> URL of the app reading (and writing) that project store,
-    with no basemap tiles; one server per store for the session."""
+    with no basemap tiles and the EDITOR able to sign in; one server per store."""
     servers: dict[Path, tuple[str, subprocess.Popen]] = {}
 
     def serve(store_path: Path) -> str:
         if store_path not in servers:
             log = artifacts_dir / f"streamlit-server-{store_path.stem}.log"
-            env = {"KINDRED_MAP_STORE": str(store_path)}
+            env = {"KINDRED_MAP_STORE": str(store_path), "KINDRED_MAP_USERS": str(users_file)}
             servers[store_path] = _start_app("none", log, env)
         return servers[store_path][0]
 

@@ -298,13 +298,15 @@ OPEN_POPUP_JS = """([selector, tooltip]) => {
 
 
 def test_upload_shows_its_report_before_saving(
-    serve_dashboard, store_copy, page, network, screenshot
+    serve_dashboard, store_copy, page, network, screenshot, sign_in
 ):
     target = store_copy("dashboard-upload")
     url = serve_dashboard(target)
     projects, _, located = _expected(target, views.View())
     before = target.stat().st_mtime_ns, target.stat().st_size
     _open(page, url, located)
+    assert page.locator('[data-testid="stFileUploaderDropzoneInput"]').count() == 0  # viewers
+    sign_in(page)
 
     page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(UPLOAD))
     page.get_by_text("Import report for dashboard_projects.csv").wait_for(timeout=STEP_TIMEOUT_MS)
@@ -334,7 +336,7 @@ def test_upload_shows_its_report_before_saving(
     shown_popup = page.wait_for_function(
         OPEN_POPUP_JS, arg=[MAP_FRAME, html.escape(XSS)], timeout=STEP_TIMEOUT_MS
     ).json_value()
-    screenshot(page.locator(MAP_FRAME), "dashboard_escaped_popup")
+    screenshot(page.locator(MAP_FRAME).first, "dashboard_escaped_popup")
     assert shown_popup["text"].startswith(XSS), shown_popup
     assert shown_popup["images"] == 0
     assert page.locator('img[src="x"]').count() == 0

@@ -1,0 +1,72 @@
+"""Freshness of the directory: which records were checked lately, which need a call."""
+
+from datetime import date
+
+import pandas as pd
+
+from kindred_map import export
+
+FRESHNESS = {
+    "checked": "checked in the last 12 months",
+    "stale": "stale (last checked over 12 months ago)",
+    "never": "never checked",
+}
+"""Freshness statuses (the dashboard's ``fresh`` filter values) and what they mean."""
+CALL_SHEET_COLUMNS = (
+    "id",
+    "name",
+    "organisation",
+    "type",
+    "website",
+    "address",
+    "postcode",
+    "ward",
+    "last_checked",
+    "checked_by",
+)
+"""The call sheet: who to ring or look up. The schema has no phone field: the website is the
+contact; a home-run (ward_only) project's address and postcode are left blank (its ward only)."""
+
+
+def status(projects: pd.DataFrame, today: date | None = None) -> pd.Series:
+    """``checked``, ``stale`` or ``never`` per record, from ``last_checked`` (12 months, as the
+    map's stale flag; an unreadable date counts as never checked)."""
+    from kindred_map import tables  # which imports the view, which filters by freshness
+
+    checks = tables.check_status(projects["last_checked"], today)
+    return checks.map({"": "checked", "stale": "stale", "not recorded": "never"})
+
+
+def counts(projects: pd.DataFrame, today: date | None = None) -> dict[str, int]:
+    """How many records are in each freshness status (every status named, zeros included)."""
+    found = status(projects, today).value_counts()
+    return {name: int(found.get(name, 0)) for name in FRESHNESS}
+
+
+def needs_checking(projects: pd.DataFrame, today: date | None = None) -> pd.DataFrame:
+    """Stale and never-checked records, oldest check first (never checked before any date),
+    then by name; with their ``freshness``. Illustrative (synthetic) records are left out:
+    there is no one to call."""
+    fresh = status(projects, today)
+    real = ~projects["synthetic"].astype(bool) if "synthetic" in projects else True
+    due = pd.DataFrame(projects[fresh.ne("checked") & real]).assign(freshness=fresh)
+    when = due["last_checked"].where(due["freshness"].eq("stale"), "")  # ISO dates sort as text
+    order = pd.DataFrame({"when": when, "name": due["name"].str.casefold()})
+    return due.loc[order.sort_values(["when", "name"], kind="stable").index]
+
+
+def call_sheet(projects: pd.DataFrame, today: date | None = None) -> pd.DataFrame:
+    """The "needs checking" list as a call sheet for volunteers (CALL_SHEET_COLUMNS): no
+    position, and no address or postcode of a home-run project."""
+    due = needs_checking(projects, today)
+    home = due["location_precision"].eq("ward_only")
+    sheet = pd.DataFrame({name: due[name] for name in CALL_SHEET_COLUMNS if name in due}).assign(
+        ward=due["WD24NM"]
+    )
+    sheet.loc[home, ["address", "postcode"]] = ""
+    return sheet[list(CALL_SHEET_COLUMNS)].reset_index(drop=True)
+
+
+def call_sheet_csv(projects: pd.DataFrame, today: date | None = None) -> bytes:
+    """The call sheet as CSV bytes (UTF-8 with BOM, for Excel)."""
+    return export.csv_bytes(call_sheet(projects, today))

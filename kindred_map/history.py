@@ -1,0 +1,152 @@
+"""Every change to a stored project, as events in the store's private ``history`` table.
+
+Contract (issues 12, 13 and 15 build on it; a PostGIS backend keeps the same table and rules):
+
+- Table ``history`` in the store's GeoPackage, private to the tool: not registered in
+  ``gpkg_contents``, so GDAL, QGIS and every export ignore it. Columns:
+  ``event_id INTEGER PRIMARY KEY`` (increasing: the order of events), ``project_id TEXT``,
+  ``at TEXT`` (ISO 8601 UTC, seconds, e.g. ``2026-11-30T01:20:00+00:00``), ``who TEXT``,
+  ``action TEXT`` (one of ACTIONS), ``source TEXT`` (``file partner.csv row 7``, ``form``,
+  ``cli``, ``undo of import 3``...), ``import_id INTEGER NULL`` (the import batch the event
+  belongs to; also set on ``undo`` events of an undone import), ``before TEXT`` (the full
+  record as JSON, `record_json`, or NULL for a new project), ``after TEXT`` (the full record as
+  JSON, never NULL: a retire keeps the record with ``retired_at``/``retired_reason`` set; an
+  undo that removes a project an import created writes the removed record with
+  ``"removed": true``), ``version INTEGER`` (the record's version after the event; 0 after a
+  removal).
+- The events hold home-run (``ward_only``) projects' true positions, like the projects table:
+  the history is shown to signed-in editors only and never leaves the store.
+- A record's JSON holds every field of ``store.STORE_FIELDS`` (which includes lon/lat, the
+  point) with the store's types: numbers as numbers, NULL for missing, booleans as booleans.
+  Replaying ``after`` of a project's last event up to a date gives the project as of that date.
+- Every write that changes projects (an import, add, edit, verify, retire, restore, undo)
+  writes its rows and its events in the same SQLite transaction (`store._write_batch`) under
+  the folder lock: a kill leaves both or neither. An import writes one event per new or
+  changed row (unchanged rows: none), all with the batch's ``import_id``.
+- Migration: a store without the table gets it on its first write, with one ``baseline`` event
+  per existing project at the earliest ``imported_at`` of the import log (else the file's
+  modification time): imports from before history existed count from their import date. A
+  store that has not been written since can still be read: `read_history` gives those same
+  baseline events without writing them.
+"""
+
+import json
+import os
+import sqlite3
+from pathlib import Path
+
+import pandas as pd
+
+TABLE = "history"
+ACTIONS = ("import", "add", "edit", "verify", "retire", "restore", "undo", "baseline")
+COLUMNS = (
+    "event_id",
+    "project_id",
+    "at",
+    "who",
+    "action",
+    "source",
+    "import_id",
+    "before",
+    "after",
+    "version",
+)
+EVENT_FIELDS = COLUMNS[1:]
+"""What a caller gives for each event (``event_id`` is assigned by SQLite, in order)."""
+
+
+def record_json(record: dict) -> str:
+    """A record as the JSON the history keeps: keys in field order, compact, UTF-8 as typed."""
+    return json.dumps(record, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
+def create(conn: sqlite3.Connection) -> bool:
+    """Create the history table and its project index if missing; True when it was created."""
+    exists = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (TABLE,)
+    ).fetchone()
+    if exists:
+        return False
+    conn.execute(
+        f"CREATE TABLE {TABLE} (event_id INTEGER PRIMARY KEY, project_id TEXT NOT NULL, "
+        "at TEXT NOT NULL, who TEXT NOT NULL, action TEXT NOT NULL, source TEXT NOT NULL, "
+        "import_id INTEGER, before TEXT, after TEXT NOT NULL, version INTEGER NOT NULL)"
+    )
+    conn.execute(f"CREATE INDEX {TABLE}_project_index ON {TABLE}(project_id, event_id)")
+    conn.execute(f"CREATE INDEX {TABLE}_import_index ON {TABLE}(import_id)")
+    return True
+
+
+def insert(conn: sqlite3.Connection, events: list[dict]) -> None:
+    """Append events (dicts with EVENT_FIELDS) inside the caller's transaction."""
+    unknown = {e["action"] for e in events} - set(ACTIONS)
+    if unknown:
+        raise ValueError(f"unknown history action(s) {sorted(unknown)}; valid: {ACTIONS}")
+    conn.executemany(
+        f"INSERT INTO {TABLE} ({', '.join(EVENT_FIELDS)}) "
+        f"VALUES ({', '.join('?' * len(EVENT_FIELDS))})",
+        [[event[name] for name in EVENT_FIELDS] for event in events],
+    )
+
+
+def baseline_time(conn: sqlite3.Connection, path: Path, imports_table: str) -> str:
+    """When a store's pre-history projects count from: its first import, else the file's mtime."""
+    first = conn.execute(
+        f"SELECT min(imported_at) FROM {imports_table} WHERE coalesce(imported_at, '') != ''"
+    ).fetchone()[0]
+    if first:
+        return str(first)
+    mtime = pd.Timestamp(os.stat(path).st_mtime, unit="s", tz="UTC")
+    return mtime.isoformat(timespec="seconds")
+
+
+def frame(rows: list, project_id: str | None = None) -> pd.DataFrame:
+    """Events as a DataFrame with COLUMNS (``import_id`` nullable), oldest first."""
+    events = pd.DataFrame(rows, columns=list(COLUMNS))
+    if project_id is not None:
+        events = events[events["project_id"] == project_id]
+    events["event_id"] = events["event_id"].astype("int64")
+    events["version"] = events["version"].astype("int64")
+    events["import_id"] = events["import_id"].astype("Int64")
+    for name in ("project_id", "at", "who", "action", "source", "before", "after"):
+        events[name] = events[name].astype(object).where(events[name].notna(), None)
+    return events.sort_values("event_id", kind="stable").reset_index(drop=True)
+
+
+def stored_events(path: Path, project_id: str | None = None) -> list | None:
+    """The history table's rows (of one project, or all), or None when the store has none."""
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
+        if not conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (TABLE,)
+        ).fetchone():
+            return None
+        where, params = ("WHERE project_id = ?", (project_id,)) if project_id else ("", ())
+        return conn.execute(
+            f"SELECT {', '.join(COLUMNS)} FROM {TABLE} {where} ORDER BY event_id", params
+        ).fetchall()
+
+
+def import_events(path: Path, import_id: int) -> list:
+    """(event_id, project_id, action, before, after, who, at) of one import's events."""
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
+        return conn.execute(
+            f"SELECT event_id, project_id, action, before, after, who, at FROM {TABLE} "
+            "WHERE import_id = ? ORDER BY event_id",
+            (int(import_id),),
+        ).fetchall()
+
+
+def latest_events(path: Path, ids) -> dict[str, tuple]:
+    """``{project_id: (event_id, who, at, action)}`` of each project's latest event."""
+    ids = sorted(set(ids))
+    latest = {}
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            rows = conn.execute(
+                f"SELECT project_id, max(event_id), who, at, action FROM {TABLE} "
+                f"WHERE project_id IN ({', '.join('?' * len(chunk))}) GROUP BY project_id",
+                chunk,
+            )
+            latest |= {row[0]: row[1:] for row in rows}
+    return latest

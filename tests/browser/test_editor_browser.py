@@ -1,0 +1,132 @@
+"""An editor's day in Chromium: sign in, fix a postcode, mark three checked, retire one, watch
+the freshness counts change, download the call sheet."""
+
+import csv
+import io
+import re
+import time
+
+import pytest
+
+from kindred_map import stewardship, store
+
+pytestmark = pytest.mark.browser
+
+STEP_TIMEOUT_MS = 60_000
+
+
+def _count(page, label: str) -> int:
+    metric = page.locator('[data-testid="stMetric"]').filter(has_text=label).first
+    return int(metric.locator('[data-testid="stMetricValue"]').inner_text().replace(",", ""))
+
+
+def _wait_for_count(page, label: str, value: int, timeout_ms: int = STEP_TIMEOUT_MS) -> None:
+    page.wait_for_function(
+        """([label, value]) => Array.from(document.querySelectorAll('[data-testid="stMetric"]'))
+            .some(m => m.innerText.includes(label) &&
+                 m.querySelector('[data-testid="stMetricValue"]').innerText.replace(/,/g, '')
+                 === String(value))""",
+        arg=[label, value],
+        timeout=timeout_ms,
+    )
+
+
+IDLE_JS = """() => !document.querySelector(
+    '[data-testid="stStatusWidgetRunningIcon"], [data-testid="stStatusWidgetRunningManIcon"]')"""
+"""True when Streamlit is not running the script (its "running" icon is gone)."""
+
+
+def _button(page, name: str):
+    """The one button called ``name`` once the page has finished rerunning (a click during a
+    rerun may be lost; a rerun keeps the previous run's elements on screen for a moment)."""
+    time.sleep(0.5)
+    page.wait_for_function(IDLE_JS, timeout=STEP_TIMEOUT_MS)
+    buttons = page.get_by_role("button", name=name, exact=True)
+    deadline = time.monotonic() + STEP_TIMEOUT_MS / 1000
+    while buttons.count() != 1 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return buttons
+
+
+def _done(page, text: str) -> None:
+    page.get_by_text(re.compile(text)).first.wait_for(timeout=STEP_TIMEOUT_MS)
+
+
+def _check_today(page, checked: int) -> None:
+    """Click "Checked today" until the count of checked projects reads ``checked`` (on a busy
+    machine a click that lands as a rerun starts can be lost; checking twice changes no count)."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    for attempt in range(3):
+        _button(page, "Checked today").click()
+        try:
+            _wait_for_count(page, "Checked in the last 12", checked, timeout_ms=20_000)
+            return
+        except PlaywrightTimeout:
+            if attempt == 2:
+                raise
+
+
+def _pick_next_project(page) -> None:
+    """Move the project chooser to the next project (keyboard, as a user would)."""
+    chooser = page.locator('[data-testid="stSelectbox"]').filter(has_text="Project").first
+    page.wait_for_function(IDLE_JS, timeout=STEP_TIMEOUT_MS)
+    chooser.click()
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("Enter")
+    time.sleep(0.5)
+    page.wait_for_function(IDLE_JS, timeout=STEP_TIMEOUT_MS)
+
+
+def test_an_editors_day(serve_dashboard, store_copy, page, screenshot, sign_in, tmp_path):
+    target = store_copy("editor-day")
+    url = serve_dashboard(target)
+    page.goto(url)
+    page.get_by_text("Never checked").first.wait_for(timeout=STEP_TIMEOUT_MS)
+    assert page.get_by_role("button", name="Checked today").count() == 0  # a viewer
+    never, checked = _count(page, "Never checked"), _count(page, "Checked in the last 12")
+    assert checked == 0
+    sign_in(page)
+    page.get_by_text("Keep the directory true").scroll_into_view_if_needed()
+    screenshot(page, "editor_signed_in")
+
+    first = store.read_projects(target)["id"].iloc[0]
+    form = page.locator('[data-testid="stForm"]').filter(has_text="Save changes")
+    form.get_by_label("Postcode").fill("L1 8JQ")
+    page.wait_for_function(IDLE_JS, timeout=STEP_TIMEOUT_MS)
+    form.get_by_role("button", name="Save changes").click()
+    _done(page, r"^Saved ")
+    fixed = store.read_projects(target).set_index("id").loc[first]
+    assert (fixed["postcode"], fixed["WD24NM"]) == ("L1 8JQ", "City Centre North")
+    screenshot(page, "editor_fixed_postcode")
+
+    for number in range(3):
+        _check_today(page, number + 1)
+        screenshot(page, f"editor_checked_{number + 1}")
+        _pick_next_project(page)
+    _wait_for_count(page, "Never checked", never - 3)
+
+    page.get_by_label("Reason for retiring").fill("closed in March")
+    _button(page, "Retire").click()
+    _done(page, r"^Retired ")
+    _wait_for_count(page, "Never checked", never - 4)
+    assert _count(page, "Checked in the last 12") == 3
+    screenshot(page, "editor_checked_and_retired")
+
+    page.get_by_role("tab", name="Needs checking").click()
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Download the call sheet (CSV)").click()
+    text = download.value.path().read_text(encoding="utf-8-sig")
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert len(rows) == never - 4
+    screenshot(page, "editor_needs_checking")
+
+    events = stewardship.read_history(target)
+    changed = events[events["action"] != "baseline"]
+    assert changed["action"].iloc[[0, -1]].tolist() == ["edit", "retire"]
+    verified = changed[changed["action"] == "verify"]
+    assert verified["project_id"].nunique() == 3
+    assert set(changed["who"]) == {"Ann Editor"}
+    homes = store.read_projects(target).query("location_precision == 'ward_only'")
+    for home in homes.itertuples():
+        assert not any(home.postcode and row["postcode"] == home.postcode for row in rows)

@@ -1,0 +1,149 @@
+"""Editor controls in the dashboard (AppTest): viewers see none, editors change the store."""
+
+import shutil
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from kindred_map import auth, store, upload
+from kindred_map import stewardship as st
+from kindred_map import view as views
+from kindred_map.paths import DEFAULT_STORE, PROJECT_ROOT
+
+APP = PROJECT_ROOT / "app.py"
+TIMEOUT_S = 120
+EDITOR_KEYS = ("upload", "edit_pick", "verify_today", "retire", "undo_import", "add_name")
+
+
+@pytest.fixture
+def store_file(tmp_path, monkeypatch) -> Path:
+    """A copy of the shipped sample store plus one partner import (so there is one to undo)."""
+    path = tmp_path / "projects.gpkg"
+    shutil.copy(DEFAULT_STORE, path)
+    partner = tmp_path / "partner.csv"
+    partner.write_text("id,name,postcode\na,Aardvark Pantry,L1 8JQ\n", encoding="utf-8")
+    store.import_file(partner, path, who="importer")
+    for name, value in (
+        (upload.STORE_ENV, path),
+        ("KINDRED_MAP_BASEMAP", "none"),
+        (auth.USERS_ENV, tmp_path / "users.json"),
+    ):
+        monkeypatch.setenv(name, str(value))
+    return path
+
+
+def _keys(app: AppTest) -> set[str]:
+    found = set()
+    for kind in ("button", "selectbox", "file_uploader", "text_input"):
+        try:
+            found |= {w.key for w in getattr(app, kind) if w.key}
+        except AttributeError:
+            continue
+    return found
+
+
+def _no_exception(app: AppTest) -> None:
+    assert not app.exception, [e.message for e in app.exception]
+
+
+def _run(user: auth.User | None = None) -> AppTest:
+    app = AppTest.from_file(str(APP), default_timeout=TIMEOUT_S)
+    if user is not None:
+        app.session_state["signed_in_user"] = user
+    return app.run()
+
+
+def test_without_users_the_page_is_read_only_and_says_how_to_enable_editing(store_file):
+    app = _run()
+    _no_exception(app)
+    assert any("kindred-map users add NAME" in i.value for i in app.info)
+    assert not set(EDITOR_KEYS) & _keys(app)
+    assert "sign_in_user" not in _keys(app)
+
+
+def test_a_visitor_sees_the_sign_in_form_but_no_editor_controls(store_file):
+    auth.add_user("ann", "a long password", name="Ann Editor")
+    written = store_file.read_bytes()
+    app = _run()
+    _no_exception(app)
+    assert "sign_in_user" in _keys(app)
+    assert not set(EDITOR_KEYS) & _keys(app)
+    assert any("never checked" in m.label.casefold() for m in app.metric)
+    app.text_input(key="sign_in_user").input("ann")
+    app.text_input(key="sign_in_password").input("wrong password!")
+    app.button[[b.label for b in app.button].index("Sign in")].click().run()
+    assert not set(EDITOR_KEYS) & _keys(app)
+    assert store_file.read_bytes() == written
+
+
+def test_an_editor_signs_in_edits_checks_retires_and_undoes(store_file):
+    auth.add_user("ann", "a long password", name="Ann Editor")
+    app = _run()
+    app.text_input(key="sign_in_user").input("ann")
+    app.text_input(key="sign_in_password").input("a long password")
+    app.button[[b.label for b in app.button].index("Sign in")].click().run()
+    _no_exception(app)
+    assert set(EDITOR_KEYS) <= _keys(app)
+    pid = "partner:a"
+    app.selectbox(key="edit_pick").set_value(pid).run()
+    app.text_input(key=f"edit_postcode_{pid}_1").input("L20 4RW")
+    app.button[[b.label for b in app.button].index("Save changes")].click().run()
+    _no_exception(app)
+    assert "Saved" in app.success[0].value
+    record = store.read_projects(store_file).set_index("id").loc[pid]
+    assert (record["postcode"], record["LAD25NM"], record["version"]) == ("L20 4RW", "Sefton", 2)
+    app.button(key="verify_today").click().run()
+    app.text_input(key="retire_reason").input("closed in March")
+    app.button(key="retire").click().run()
+    _no_exception(app)
+    assert pid not in set(store.read_projects(store_file)["id"])
+    events = st.read_history(store_file, pid)
+    assert events["action"].tolist() == ["import", "edit", "verify", "retire"]
+    assert set(events["who"].iloc[1:]) == {"Ann Editor"}
+    app.button(key="undo_import").click().run()
+    _no_exception(app)
+    assert "left alone" in app.success[0].value  # the edited project keeps its edits
+
+
+def test_a_stale_form_is_refused_with_who_changed_it(store_file):
+    editor = auth.User("bob", "Bob", "editor")
+    app = _run(editor)
+    pid = app.selectbox(key="edit_pick").value
+    st.edit_project(store_file, pid, {"website": "https://other.example"}, 1, "Cat")
+    app.text_input(key=f"edit_name_{pid}_1").input("Bob's new name")
+    app.button[[b.label for b in app.button].index("Save changes")].click().run()
+    _no_exception(app)
+    assert any("changed by Cat" in e.value for e in app.error)
+    assert store.read_projects(store_file).set_index("id").loc[pid, "website"] == (
+        "https://other.example"
+    )
+
+
+def test_an_upload_lists_likely_duplicates_and_saves_the_editors_choice(store_file):
+    editor = auth.User("bob", "Bob", "editor")
+    app = _run(editor)
+    text = "Project,Postcode\nAardvark pantry,L1 8JQ\nZebra club,L20 4RW\n"
+    app.file_uploader(key="upload").set_value(("again.csv", text.encode(), "text/csv")).run()
+    _no_exception(app)
+    assert [r.key for r in app.radio] == ["duplicate_2"]
+    app.radio(key="duplicate_2").set_value("skip").run()
+    app.button(key="confirm_upload").click().run()
+    _no_exception(app)
+    assert "Saved: 1 new" in app.success[0].value
+    names = set(store.read_projects(store_file)["name"])
+    assert "Zebra club" in names and "Aardvark pantry" not in names
+    assert store.read_imports(store_file)["who"].iloc[-1] == "Bob"
+
+
+def test_the_freshness_filter_and_counts_follow_a_check(store_file):
+    pid = store.read_projects(store_file)["id"].iloc[0]
+    st.verify_project(store_file, pid, "Ann")
+    app = _run()
+    app.multiselect(key="fresh").set_value(["checked"]).run()
+    _no_exception(app)
+    checked = [m for m in app.metric if "in the last 12 months" in m.label]
+    assert checked[0].value == "1"
+    assert app.query_params["fresh"] == "checked"  # the link keeps it
+    shown = views.shown_projects(store.read_projects(store_file), views.View(fresh=("checked",)))
+    assert shown["id"].tolist() == [pid]

@@ -1,0 +1,339 @@
+"""Editors' changes and their history: add, edit, verify, retire, restore, undo, conflicts."""
+
+import datetime as dt
+import json
+import multiprocessing
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from kindred_map import boundaries, history, store
+from kindred_map import stewardship as st
+from kindred_map.paths import DEFAULT_STORE
+
+ROOT = Path(store.__file__).parents[1]
+
+
+def _csv(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def _values(projects: pd.DataFrame, drop=("version",)) -> dict:
+    """Every field of every project (by id) as the history keeps it, minus ``drop``."""
+    return {r["id"]: {k: v for k, v in r.items() if k not in drop} for r in store.records(projects)}
+
+
+@pytest.fixture
+def sample(tmp_path) -> Path:
+    """A copy of the shipped sample store (written before history existed)."""
+    target = tmp_path / "projects.gpkg"
+    shutil.copy2(DEFAULT_STORE, target)
+    return target
+
+
+def test_the_sample_store_reads_as_migrated_and_migrates_on_first_write(sample):
+    untouched = sample.read_bytes()
+    baseline = st.read_history(sample)
+    projects = store.read_projects(sample, include_retired=True)
+    assert sample.read_bytes() == untouched  # reading never writes
+    assert len(baseline) == len(projects) and set(baseline["action"]) == {"baseline"}
+    first_import = store.read_imports(sample)["imported_at"].min()
+    assert first_import and set(baseline["at"]) == {first_import}
+    assert set(projects["version"]) == {1}
+
+    one = projects["id"].iloc[0]
+    st.verify_project(sample, one, "ann", expected_version=1)
+    events = st.read_history(sample)
+    assert events["action"].value_counts().to_dict() == {"baseline": len(projects), "verify": 1}
+    stored = events[events["action"] == "baseline"].drop(columns="event_id")
+    pd.testing.assert_frame_equal(
+        stored.sort_values("project_id").reset_index(drop=True),
+        baseline.drop(columns="event_id").sort_values("project_id").reset_index(drop=True),
+    )
+    after = store.read_projects(sample, include_retired=True)
+    assert set(after["created_at"]) == {first_import}
+    log = store.read_imports(sample)
+    assert log["import_id"].tolist() == list(range(1, len(log) + 1))
+
+
+def test_a_store_whose_log_has_no_dates_counts_from_the_files_time(sample, tmp_path):
+    undated = tmp_path / "undated.gpkg"
+    log = store.read_imports(sample).assign(imported_at="")
+    store.write_store(store.read_projects(sample), log, undated, "2025-01-01T00:00:00Z")
+    stamp = dt.datetime(2025, 6, 1, 9, 0, tzinfo=dt.UTC).timestamp()
+    os.utime(undated, (stamp, stamp))
+    assert set(st.read_history(undated)["at"]) == {"2025-06-01T09:00:00+00:00"}
+    st.verify_project(undated, store.read_projects(undated)["id"].iloc[0], "ann")
+    baseline = st.read_history(undated).query("action == 'baseline'")
+    assert set(baseline["at"]) == {"2025-06-01T09:00:00+00:00"}
+
+
+def test_each_change_is_in_the_history_with_before_and_after(sample):
+    added = st.add_project(
+        sample, {"name": "Hope Pantry", "type": "food_bank", "postcode": "l8 7sq"}, "ann"
+    )
+    assert added["id"].startswith("form:") and added["version"] == 1
+    assert added["postcode"] == "L8 7SQ" and added["LAD25NM"] == "Liverpool"
+    pid = added["id"]
+    edited = st.edit_project(sample, pid, {"postcode": "L20 4RW"}, 1, "bob")
+    assert edited["LAD25NM"] == "Sefton" and edited["lat"] != added["lat"]
+    st.verify_project(sample, pid, "cat", expected_version=2, on=dt.date(2026, 1, 5))
+    st.retire_project(sample, pid, "closed in March", "dan", 3)
+    assert pid not in set(store.read_projects(sample)["id"])
+    assert pid in set(store.read_projects(sample, include_retired=True)["id"])
+    restored = st.restore_project(sample, pid, "eve", 4)
+    assert restored["retired_at"] == "" and restored["version"] == 5
+
+    events = st.read_history(sample, pid)
+    assert events["action"].tolist() == ["add", "edit", "verify", "retire", "restore"]
+    assert events["who"].tolist() == ["ann", "bob", "cat", "dan", "eve"]
+    assert events["version"].tolist() == [1, 2, 3, 4, 5]
+    assert events["before"].iloc[0] is None
+    befores = [json.loads(b) for b in events["before"].iloc[1:]]
+    afters = [json.loads(a) for a in events["after"]]
+    assert befores == afters[:-1]  # each change starts from the one before
+    assert (befores[0]["postcode"], afters[1]["postcode"]) == ("L8 7SQ", "L20 4RW")
+    assert afters[2]["last_checked"] == "2026-01-05" and afters[2]["checked_by"] == "cat"
+    assert afters[3]["retired_reason"] == "closed in March"
+    assert set(afters[1]) == set(store.STORE_FIELDS)
+    assert (
+        afters[-1]
+        == store.records(store.read_projects(sample).set_index("id").loc[[pid]].reset_index())[0]
+    )
+
+
+def test_a_home_stays_ward_only_when_edited(sample):
+    home = st.add_project(
+        sample,
+        {"name": "Kitchen table club", "postcode": "L8 7SQ", "location_precision": "ward_only"},
+        "ann",
+    )
+    edited = st.edit_project(sample, home["id"], {"postcode": "L20 4RW"}, 1, "ann")
+    assert edited["location_precision"] == "ward_only"
+
+
+def test_bad_edits_are_refused_and_write_nothing(sample):
+    pid = store.read_projects(sample)["id"].iloc[0]
+    untouched = sample.read_bytes()
+    with pytest.raises(ValueError, match="no project name"):
+        st.edit_project(sample, pid, {"name": "  "}, 1, "ann")
+    with pytest.raises(ValueError, match="cannot edit"):
+        st.edit_project(sample, pid, {"WD24CD": "E05000001"}, 1, "ann")
+    with pytest.raises(ValueError, match="say who"):
+        st.verify_project(sample, pid, " ")
+    with pytest.raises(ValueError, match="give a reason"):
+        st.retire_project(sample, pid, "", "ann")
+    with pytest.raises(ValueError, match="not retired"):
+        st.restore_project(sample, pid, "ann")
+    assert sample.read_bytes() == untouched
+
+
+def _edit(path, pid, name, barrier, results):
+    barrier.wait()
+    try:
+        st.edit_project(path, pid, {"name": name}, 1, name)
+        results.put(("saved", name))
+    except st.VersionConflict as error:
+        results.put(("conflict", str(error)))
+
+
+def test_two_editors_saving_one_record_one_saves_one_is_told(sample):
+    pid = store.read_projects(sample)["id"].iloc[5]
+    context = multiprocessing.get_context("fork")
+    barrier, results = context.Barrier(2), context.Queue()
+    workers = [
+        context.Process(target=_edit, args=(sample, pid, name, barrier, results))
+        for name in ("Alice", "Bilal")
+    ]
+    for worker in workers:
+        worker.start()
+    outcomes = sorted(results.get(timeout=120) for _ in workers)
+    for worker in workers:
+        worker.join()
+    (conflict, message), (saved, winner) = outcomes
+    assert (conflict, saved) == ("conflict", "saved")
+    loser = ({"Alice", "Bilal"} - {winner}).pop()
+    assert f"changed by {winner}" in message and "you had version 1" in message
+    assert json.dumps({"name": loser}) in message  # the loser's change is handed back
+    stored = store.read_projects(sample).set_index("id").loc[pid]
+    assert (stored["name"], stored["version"]) == (winner, 2)
+    assert st.read_history(sample, pid)["action"].tolist() == ["baseline", "edit"]
+
+
+def test_undo_import_restores_every_field_and_keeps_later_edits(tmp_path):
+    target = tmp_path / "projects.gpkg"
+    first = "id,name,postcode,type\n" + "\n".join(
+        f"p{i},Project {i},{pc},food_bank"
+        for i, pc in enumerate(["L1 8JQ", "L20 4RW", "L7 3HJ", "L8 7SQ"])
+    )
+    store.import_file(_csv(tmp_path / "a" / "partner.csv", first), target)
+    st.verify_project(target, "partner:p3", "ann")
+    before = store.read_projects(target, include_retired=True)
+    second = (
+        "id,name,postcode,type\n"
+        "p0,Project 0 renamed,L1 8JQ,warm_space\n"
+        "p1,Project 1,L7 3HJ,food_bank\n"
+        "p2,Project 2 moved,L8 7SQ,food_bank\n"
+        "p3,Project 3,L8 7SQ,food_bank\n"
+        "p9,Project 9,L20 4RW,sto\n"
+    )
+    report = store.import_file(_csv(tmp_path / "b" / "partner.csv", second), target, who="bob")
+    assert (report.new, report.updated, report.unchanged) == (1, 3, 1)
+    st.edit_project(target, "partner:p3", {"website": "https://p3.example"}, 2, "cat")
+    st.edit_project(target, "partner:p2", {"opening_hours": "Mo 10:00-12:00"}, 2, "cat")
+    kept = store.read_projects(target, include_retired=True).set_index("id")
+
+    undone = st.undo_import(target, report.import_id, "dan")
+    assert sorted(undone.reverted) == ["partner:p0", "partner:p1"]
+    assert undone.removed == ["partner:p9"]
+    assert [c.split(":")[1] for c in undone.conflicts] == ["p2"]
+    assert "changed by cat" in undone.conflicts[0]
+
+    after = _values(store.read_projects(target, include_retired=True))
+    wanted = _values(before)
+    wanted["partner:p2"] = _values(kept.loc[["partner:p2"]].reset_index())["partner:p2"]
+    wanted["partner:p3"] = _values(kept.loc[["partner:p3"]].reset_index())["partner:p3"]
+    assert after == wanted
+    points = store.read_projects(target, include_retired=True).set_index("id").geometry
+    old = before.set_index("id").geometry
+    assert (
+        points.loc[old.index]
+        .geom_equals_exact(old, tolerance=0)
+        .drop(["partner:p2", "partner:p3"])
+        .all()
+    )
+    events = st.read_history(target)
+    undo = events[events["action"] == "undo"]
+    assert set(undo["import_id"]) == {report.import_id} and len(undo) == 3
+    assert json.loads(undo.set_index("project_id").loc["partner:p9", "after"])["removed"]
+    with pytest.raises(ValueError, match="already undone by dan"):
+        st.undo_import(target, report.import_id, "dan")
+    with pytest.raises(ValueError, match="no import 99"):
+        st.undo_import(target, 99, "dan")
+
+
+def test_an_import_records_one_event_per_changed_row_with_its_file_row(tmp_path):
+    target = tmp_path / "projects.gpkg"
+    text = "id,name,postcode\na,Hub,L1 8JQ\nb,Cafe,L20 4RW\n"
+    report = store.import_file(_csv(tmp_path / "partner.csv", text), target, who="ann")
+    again = store.import_file(_csv(tmp_path / "partner.csv", text), target, who="ann")
+    events = st.read_history(target)
+    assert events["source"].tolist() == ["file partner.csv row 2", "file partner.csv row 3"]
+    assert set(events["import_id"]) == {report.import_id} and again.import_id == 2
+    assert store.read_imports(target)["who"].tolist() == ["ann", "ann"]
+
+
+def _batch(tmp_path: Path, rows: int) -> Path:
+    postcodes = boundaries.load("postcode")
+    live = postcodes[postcodes["status"] == "live"].sample(rows, random_state=3)
+    frame = pd.DataFrame(
+        {"id": [f"k{i}" for i in range(rows)], "name": [f"Kill {i}" for i in range(rows)]}
+    )
+    frame["postcode"] = live["postcode"].to_numpy()
+    path = tmp_path / "batch.csv"
+    frame.to_csv(path, index=False)
+    return path
+
+
+CHILD = (
+    "import sys\n"
+    "from kindred_map import geocode, join, store\n"
+    "join.reference(); geocode.postcode_index()\n"
+    "print('ready', flush=True)\n"
+    "store.import_file(sys.argv[1], sys.argv[2], who='kill')\n"
+    "print('done', flush=True)\n"
+)
+"""An import in a child process that says when its layers are loaded and the import starts."""
+
+
+def _child(batch: Path, target: Path) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    command = [sys.executable, "-c", CHILD, str(batch), str(target)]
+    child = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True)
+    assert child.stdout.readline().strip() == "ready"
+    return child
+
+
+def test_kill_9_during_an_import_leaves_all_or_none_with_its_history(tmp_path):
+    batch = _batch(tmp_path, 2_000)
+    base = tmp_path / "base.gpkg"
+    shutil.copy2(DEFAULT_STORE, base)
+    st.verify_project(base, store.read_projects(base)["id"].iloc[0], "ann")  # migrated
+    probe = tmp_path / "probe.gpkg"
+    shutil.copy2(base, probe)
+    child = _child(batch, probe)
+    started = time.perf_counter()
+    assert child.stdout.readline().strip() == "done"
+    duration = time.perf_counter() - started
+    child.wait()
+    stored, logged = len(store.read_projects(base)), len(store.read_imports(base))
+    rng = np.random.default_rng(12)
+    for trial in range(20):
+        target = tmp_path / f"t{trial}" / "projects.gpkg"
+        target.parent.mkdir()
+        shutil.copy2(base, target)
+        child = _child(batch, target)
+        # Even trials anywhere in the import; odd ones in its last 30%, where it writes.
+        share = rng.uniform(0.0, 1.1) if trial % 2 == 0 else rng.uniform(0.7, 1.05)
+        time.sleep(share * duration)
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+        projects = store.read_projects(target)  # opens (and cleans up)
+        imported = st.read_history(target).query("action == 'import'")
+        whole = len(projects) == stored + 2_000
+        assert whole or len(projects) == stored
+        assert len(imported) == (2_000 if whole else 0)
+        assert len(store.read_imports(target)) == logged + whole
+        assert sorted(p.name for p in target.parent.iterdir()) == ["projects.gpkg"]
+
+
+def test_history_table_is_not_a_layer(sample):
+    st.verify_project(sample, store.read_projects(sample)["id"].iloc[0], "ann")
+    import pyogrio
+
+    assert history.TABLE not in set(pyogrio.list_layers(sample)[:, 0])
+
+
+def test_the_cli_does_each_change_and_shows_the_history(sample, tmp_path, capsys):
+    from kindred_map.cli import main
+
+    where = ["--store", str(sample), "--who", "ann"]
+    assert main(["add", "name=Hope Pantry", "postcode=L8 7SQ", "type=food_bank", *where]) == 0
+    pid = capsys.readouterr().out.split()[1]
+    assert main(["edit", pid, "postcode=L20 4RW", "--expect-version", "1", *where]) == 0
+    assert main(["edit", pid, "name=Late", "--expect-version", "1", *where]) == 2
+    assert "changed by ann" in capsys.readouterr().err
+    assert main(["verify", pid, "--on", "2026-01-05", *where]) == 0
+    assert main(["retire", pid, "--reason", "closed", *where]) == 0
+    assert main(["restore", pid, *where]) == 0
+    capsys.readouterr()
+    assert main(["history", pid, "--store", str(sample)]) == 0
+    shown = capsys.readouterr().out
+    assert [line.split()[2] for line in shown.splitlines() if line.startswith("v")] == [
+        "add",
+        "edit",
+        "verify",
+        "retire",
+        "restore",
+    ]
+    assert "postcode: 'L8 7SQ' -> 'L20 4RW'" in shown
+    partner = _csv(tmp_path / "partner.csv", "id,name,postcode\na,Hub,L1 8JQ\n")
+    assert main(["import", str(partner), *where]) == 0
+    number = capsys.readouterr().out.split("undo-import ")[1].split(")")[0]
+    assert main(["imports", "--store", str(sample)]) == 0
+    assert f"{number:>4}" in capsys.readouterr().out.splitlines()[-1]
+    assert main(["undo-import", number, *where]) == 0
+    assert "1 removed" in capsys.readouterr().out
+    sheet = tmp_path / "calls.csv"
+    assert main(["freshness", "--store", str(sample), "--call-sheet", str(sheet)]) == 0
+    assert "never checked" in capsys.readouterr().out and sheet.exists()
