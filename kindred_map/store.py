@@ -1215,9 +1215,12 @@ def _import_into_postgis(path, dsn, mapping, sheet, directory, source, who, choi
             "projects": report.records,
             "note": f"ids namespaced {namespace!r}",
         }
-        projects = conform(projects)
+        timestamp = _now()
+        projects = _carry_upkeep(conform(projects), stored, who)
         counts = _counts(projects, stored)
-        pgstore.write_batch(conn, projects, _pg_log_entry(entry, counts, _now(), who))
+        # Versions and created_at as on a GeoPackage; the events are not stored here yet.
+        projects, _ = _import_events(projects, stored, timestamp, who, [""] * len(projects))
+        pgstore.write_batch(conn, projects, _pg_log_entry(entry, counts, timestamp, who))
     report.new, report.updated, report.unchanged = (
         counts["new"],
         counts["updated"],
