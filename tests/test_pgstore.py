@@ -293,3 +293,13 @@ def test_the_dashboard_runs_on_a_postgis_store(pg_store, monkeypatch):
     shown = views.shown_projects(projects, views.View())
     expected = f"**{tables.counts_text(shown, len(projects))}**"
     assert expected in [m.value for m in app.markdown]
+
+
+def test_single_edits_and_history_refuse_a_postgis_store_for_now(pg_store, capsys):
+    store.import_file(FIXTURES / "projects_utf8_bom.csv", pg_store)
+    project = store.read_projects(pg_store).iloc[0]
+    assert project["version"] == 1 and project["created_at"]
+    command = ["verify", project["id"], "--store", pg_store, "--who", "Ann"]
+    assert cli.main(command) == 2
+    assert "need a GeoPackage store for now" in capsys.readouterr().err
+    assert store.read_projects(pg_store).iloc[0]["version"] == 1
