@@ -606,12 +606,11 @@ def map_page() -> None:
     try:
         projects = load_projects(signature)
     except ValueError as error:
-        LOG.warning("cannot read the project store %s: %s", store_file, error)
+        LOG.warning("cannot read the project store %s: %s", store.shown_location(store_file), error)
         st.error(f"{md_escape(error)}. Check KINDRED_MAP_STORE or rebuild the store.")
         st.stop()
     shown = shown_projects(signature, view)
     st.markdown(f"**{tables.counts_text(shown, len(projects))}**")
-    editor.freshness_counts(projects if view.examples else projects[~projects["synthetic"]])
     if not view.examples:
         st.caption("Illustrative examples are hidden: every figure counts real projects only.")
     # The searches and the area chooser beside the map; on a phone (columns stacked) they come
@@ -620,6 +619,9 @@ def map_page() -> None:
     with st.container(key=MAP_ROW):
         map_column, side_column = st.columns([2.8, 1], gap="medium")
         with side_column:
+            # Beside the map, not above it: a row of cards above the map pushed it down and
+            # made clicks on the map's areas miss (the ward-click browser test).
+            editor.freshness_counts(projects if view.examples else projects[~projects["synthetic"]])
             postcode_search(view, shown)
             project_search(view, shown, today)
             area_panel(view, signature, shown, today)

@@ -77,9 +77,8 @@ def _md(text) -> str:
 def freshness_counts(projects: pd.DataFrame) -> None:
     """Checked / stale / never checked counts (the first screen, for everyone)."""
     counts = freshness.counts(projects)
-    columns = st.columns(len(counts))
-    for column, (name, count) in zip(columns, counts.items(), strict=True):
-        column.metric(freshness.FRESHNESS[name].capitalize(), f"{count:,}", border=True)
+    for name, count in counts.items():
+        st.metric(freshness.FRESHNESS[name].capitalize(), f"{count:,}", border=True)
 
 
 def _announce() -> None:

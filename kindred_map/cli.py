@@ -54,8 +54,8 @@ def _stored(args: argparse.Namespace):
 
     as_of = getattr(args, "as_of", None)
     if as_of:
-        return store.read_projects(Path(args.store), as_of=as_of)
-    return store.read_projects(Path(args.store))
+        return store.read_projects(store.locate(args.store), as_of=as_of)
+    return store.read_projects(store.locate(args.store))
 
 
 def _read_projects(args: argparse.Namespace):
@@ -196,7 +196,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     mapping = _parse_mapping(args.map)
     report = store.import_file(
         Path(args.file),
-        Path(args.store),
+        store.locate(args.store),
         mapping,
         args.sheet,
         source=args.source,
@@ -226,18 +226,18 @@ def _print_saved(action: str, record: dict) -> None:
 
 
 def cmd_add(args: argparse.Namespace) -> int:
-    from kindred_map import stewardship
+    from kindred_map import stewardship, store
 
-    record = stewardship.add_project(Path(args.store), _pairs(args.values), args.who, "cli")
+    record = stewardship.add_project(store.locate(args.store), _pairs(args.values), args.who, "cli")
     _print_saved("added", record)
     return 0
 
 
 def cmd_edit(args: argparse.Namespace) -> int:
-    from kindred_map import stewardship
+    from kindred_map import stewardship, store
 
     record = stewardship.edit_project(
-        Path(args.store), args.id, _pairs(args.values), args.expect_version, args.who, "cli"
+        store.locate(args.store), args.id, _pairs(args.values), args.expect_version, args.who, "cli"
     )
     _print_saved("edited", record)
     return 0
@@ -246,31 +246,31 @@ def cmd_edit(args: argparse.Namespace) -> int:
 def cmd_verify(args: argparse.Namespace) -> int:
     from datetime import date
 
-    from kindred_map import stewardship
+    from kindred_map import stewardship, store
 
     on = date.fromisoformat(args.on) if args.on else None
     record = stewardship.verify_project(
-        Path(args.store), args.id, args.who, args.expect_version, on, "cli"
+        store.locate(args.store), args.id, args.who, args.expect_version, on, "cli"
     )
     _print_saved(f"checked on {record['last_checked']}:", record)
     return 0
 
 
 def cmd_retire(args: argparse.Namespace) -> int:
-    from kindred_map import stewardship
+    from kindred_map import stewardship, store
 
     record = stewardship.retire_project(
-        Path(args.store), args.id, args.reason, args.who, args.expect_version, "cli"
+        store.locate(args.store), args.id, args.reason, args.who, args.expect_version, "cli"
     )
     _print_saved("retired", record)
     return 0
 
 
 def cmd_restore(args: argparse.Namespace) -> int:
-    from kindred_map import stewardship
+    from kindred_map import stewardship, store
 
     record = stewardship.restore_project(
-        Path(args.store), args.id, args.who, args.expect_version, "cli"
+        store.locate(args.store), args.id, args.who, args.expect_version, "cli"
     )
     _print_saved("restored", record)
     return 0
@@ -279,11 +279,11 @@ def cmd_restore(args: argparse.Namespace) -> int:
 def cmd_history(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from kindred_map import stewardship
+    from kindred_map import stewardship, store
 
-    events = stewardship.read_history(Path(args.store), args.id)
+    events = stewardship.read_history(store.locate(args.store), args.id)
     if events.empty:
-        raise ValueError(f"no history for {args.id!r} in {Path(args.store).name}")
+        raise ValueError(f"no history for {args.id!r} in {store.shown_name(args.store)}")
     for event in events.itertuples():
         number = f" import {event.import_id}" if pd.notna(event.import_id) else ""
         print(
@@ -296,9 +296,9 @@ def cmd_history(args: argparse.Namespace) -> int:
 
 
 def cmd_undo_import(args: argparse.Namespace) -> int:
-    from kindred_map import stewardship
+    from kindred_map import stewardship, store
 
-    report = stewardship.undo_import(Path(args.store), args.import_id, args.who)
+    report = stewardship.undo_import(store.locate(args.store), args.import_id, args.who)
     print(
         f"import {report.import_id} undone: {len(report.reverted)} project(s) put back, "
         f"{len(report.removed)} removed, {len(report.conflicts)} left alone"
@@ -311,7 +311,7 @@ def cmd_undo_import(args: argparse.Namespace) -> int:
 def cmd_imports(args: argparse.Namespace) -> int:
     from kindred_map import store
 
-    log = store.read_imports(Path(args.store))
+    log = store.read_imports(store.locate(args.store))
     for entry in log.itertuples():
         print(
             f"{entry.import_id:>4}  {entry.imported_at or '(no date)'}  {entry.who or '-'}  "
@@ -323,7 +323,7 @@ def cmd_imports(args: argparse.Namespace) -> int:
 def cmd_freshness(args: argparse.Namespace) -> int:
     from kindred_map import freshness, store
 
-    projects = store.read_projects(Path(args.store))
+    projects = store.read_projects(store.locate(args.store))
     for name, count in freshness.counts(projects).items():
         print(f"{count:>6}  {freshness.FRESHNESS[name]}")
     if args.call_sheet:
@@ -410,7 +410,7 @@ def _joined(values: list[str] | None) -> str | None:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from kindred_map import export, filters
+    from kindred_map import export, filters, store
 
     chosen = {
         "types": args.types,
@@ -423,7 +423,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     everything = _stored(args)
     projects = filters.filter_projects(everything, **chosen)
     described = filters.describe_filters(**chosen)
-    parameters = {"Project store": Path(args.store).name, **described} | _as_of_words(args)
+    parameters = {"Project store": store.shown_name(args.store), **described} | _as_of_words(args)
     figures = None
     if args.distance is not None:
         reachable = filters.filter_projects(
@@ -586,7 +586,7 @@ def cmd_profile(args: argparse.Namespace) -> int:
         types=args.types,
         distance_m=args.distance,
         include_synthetic=args.include_synthetic,
-        store_path=Path(args.store),
+        store_path=args.store,
     )
     if args.all:
         written = profile.write_all(Path(args.out), args.borough, ctx, args.format)
@@ -624,6 +624,26 @@ def _new_password(from_stdin: bool) -> str:
     if getpass.getpass("Password again: ") != first:
         raise ValueError("the two passwords differ")
     return first
+
+
+def cmd_store(args: argparse.Namespace) -> int:
+    from kindred_map import pgstore, store
+
+    if args.action in ("init", "migrate"):
+        print(store.init(store.locate(args.store), create=args.action == "init"))
+    elif args.action == "grant-reader":
+        if not pgstore.is_dsn(args.store):
+            raise ValueError("grant-reader needs a PostGIS store: --store postgresql://...")
+        password = sys.stdin.readline().rstrip("\n") if args.password_stdin else None
+        pgstore.grant_reader(args.store, args.name, password)
+        print(f"{args.name} may read {', '.join(pgstore.READER_VIEWS)} and nothing else")
+    else:
+        counts = store.copy(store.locate(args.source), store.locate(args.destination))
+        print(
+            f"copied {counts['projects']:,} projects and {counts['imports']:,} import log entries "
+            f"to {store.shown_name(args.destination)}; read back, identical"
+        )
+    return 0
 
 
 def cmd_users(args: argparse.Namespace) -> int:
@@ -703,7 +723,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     gaps.add_argument("--top", type=int, default=10, help="gaps to print (10)")
     gaps.add_argument("-o", "--out", help="write the ranked table (.geojson, .gpkg, .csv)")
-    gaps.add_argument("--store", default=str(DEFAULT_STORE), help="project store")
+    gaps.add_argument(
+        "--store",
+        default=str(DEFAULT_STORE),
+        help="project store: GeoPackage path or postgresql:// DSN",
+    )
     _add_synthetic_option(gaps, as_of=True)
     gaps.set_defaults(func=cmd_gaps)
 
@@ -771,7 +795,11 @@ def build_parser() -> argparse.ArgumentParser:
     cluster.add_argument("--alpha", type=float, default=0.05, help="false-discovery rate")
     cluster.add_argument("-o", "--out", help="write the hulls (.geojson, .gpkg, .csv)")
     cluster.add_argument("--hot-spots", help="write the ward hot spots (.geojson, .gpkg, .csv)")
-    cluster.add_argument("--store", default=str(DEFAULT_STORE), help="project store")
+    cluster.add_argument(
+        "--store",
+        default=str(DEFAULT_STORE),
+        help="project store: GeoPackage path or postgresql:// DSN",
+    )
     _add_synthetic_option(cluster)
     cluster.set_defaults(func=cmd_clusters)
     importer = commands.add_parser(
@@ -786,7 +814,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--strict and a row was rejected; 2: the file or store could not be used.",
     )
     importer.add_argument("file", help="the project file")
-    importer.add_argument("--store", default=str(DEFAULT_STORE), help="project store (GeoPackage)")
+    importer.add_argument(
+        "--store",
+        default=str(DEFAULT_STORE),
+        help="project store: GeoPackage path or postgresql:// DSN",
+    )
     importer.add_argument(
         "--source",
         metavar="NAME",
@@ -857,7 +889,11 @@ def build_parser() -> argparse.ArgumentParser:
     exporter.add_argument(
         "--distance", type=float, help="add coverage and gap figures for this reach in metres"
     )
-    exporter.add_argument("--store", default=str(DEFAULT_STORE), help="project store")
+    exporter.add_argument(
+        "--store",
+        default=str(DEFAULT_STORE),
+        help="project store: GeoPackage path or postgresql:// DSN",
+    )
     exporter.add_argument("-o", "--out", required=True, help="output file")
     exporter.add_argument(
         "--change-from",
@@ -879,7 +915,11 @@ def build_parser() -> argparse.ArgumentParser:
     nearest.add_argument("--distance", type=float, default=800.0, help="reach in metres (800)")
     nearest.add_argument("--types", help="TYPE[,TYPE] (default: every type)")
     nearest.add_argument("--limit", type=int, default=10, help="projects to list (10)")
-    nearest.add_argument("--store", default=str(DEFAULT_STORE), help="project store")
+    nearest.add_argument(
+        "--store",
+        default=str(DEFAULT_STORE),
+        help="project store: GeoPackage path or postgresql:// DSN",
+    )
     _add_synthetic_option(nearest, as_of=True)
     nearest.set_defaults(func=cmd_nearest)
 
@@ -894,7 +934,11 @@ def build_parser() -> argparse.ArgumentParser:
     area.add_argument("area", help="the area's code (e.g. E05015289) or name")
     area.add_argument("--types", help="TYPE[,TYPE] (default: every type)")
     area.add_argument("--distance", type=float, help="add coverage at this reach (metres)")
-    area.add_argument("--store", default=str(DEFAULT_STORE), help="project store")
+    area.add_argument(
+        "--store",
+        default=str(DEFAULT_STORE),
+        help="project store: GeoPackage path or postgresql:// DSN",
+    )
     _add_synthetic_option(area, as_of=True)
     area.set_defaults(func=cmd_area)
     profiler = commands.add_parser(
@@ -916,7 +960,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     profiler.add_argument("--types", help="TYPE[,TYPE] (default: every type)")
     profiler.add_argument("--distance", type=float, default=800.0, help="reach in metres (800)")
-    profiler.add_argument("--store", default=str(DEFAULT_STORE), help="project store")
+    profiler.add_argument(
+        "--store",
+        default=str(DEFAULT_STORE),
+        help="project store: GeoPackage path or postgresql:// DSN",
+    )
     _add_synthetic_option(profiler)
     profiler.set_defaults(func=cmd_profile)
     board = commands.add_parser(
@@ -927,6 +975,33 @@ def build_parser() -> argparse.ArgumentParser:
         "kindred-map dashboard --server.port 8502.",
     )
     board.set_defaults(func=cmd_dashboard, streamlit_options=[])
+
+    stores = commands.add_parser(
+        "store",
+        help="create, migrate or copy a project store; give partners read access (PostGIS)",
+        description="A store is a GeoPackage path (the default) or a PostGIS database "
+        "(postgresql://user@host/db). init creates it (PostGIS: tables, boundary layers, the "
+        "partner views ward_summary, deanery_summary, borough_summary and projects_public, the "
+        "kindred_reader role); migrate brings an older one up to date; grant-reader makes a "
+        "login that can read those views only; copy moves every record, the import log and the "
+        "secret between stores, either backend to either.",
+    )
+    store_actions = stores.add_subparsers(dest="action", required=True, metavar="ACTION")
+    for action, text in (("init", "create a store"), ("migrate", "update an existing store")):
+        step = store_actions.add_parser(action, help=text)
+        step.add_argument("--store", default=str(DEFAULT_STORE), help="GeoPackage path or DSN")
+    reader = store_actions.add_parser(
+        "grant-reader", help="a login with SELECT on the partner views only"
+    )
+    reader.add_argument("name", help="role name (letters, digits, _)")
+    reader.add_argument("--store", default=str(DEFAULT_STORE), help="postgresql:// DSN")
+    reader.add_argument(
+        "--password-stdin", action="store_true", help="read the password from standard input"
+    )
+    copier = store_actions.add_parser("copy", help="copy a store to a new one, losslessly")
+    copier.add_argument("source", help="GeoPackage path or DSN")
+    copier.add_argument("destination", help="GeoPackage path or DSN (must be empty)")
+    stores.set_defaults(func=cmd_store)
 
     users = commands.add_parser(
         "users",

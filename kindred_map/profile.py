@@ -79,7 +79,7 @@ def context(
     from kindred_map import store
 
     if projects is None:
-        projects = store.read_projects(Path(store_path))
+        projects = store.read_projects(store.locate(store_path))
     chosen = resolve_types(types)
     real = export.real_projects(projects, include_synthetic)
     shown = filters.filter_projects(

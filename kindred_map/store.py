@@ -1,4 +1,10 @@
-"""The project store: one GeoPackage, grown in place in SQLite transactions, with an import log."""
+"""The project store: a GeoPackage (default) or PostGIS database, with an import log.
+
+Every public function takes a store location: a path names a GeoPackage, grown in place in
+SQLite transactions under a folder lock; a ``postgresql://`` DSN names a PostGIS database
+(`kindred_map.pgstore`), written in PostgreSQL transactions with row locks. Both give the same
+records, counts, reports and log for the same calls; `locate` turns a setting into either.
+"""
 
 import datetime as dt
 import fcntl
@@ -19,7 +25,7 @@ import pandas as pd
 import pyogrio
 import shapely
 
-from kindred_map import history, ingest
+from kindred_map import history, ingest, pgstore
 from kindred_map.paths import BOUNDARIES_DIR, DEFAULT_STORE
 from kindred_map.report import ImportReport, build_report, issues_for
 from kindred_map.schema import JOINED_FIELDS, RECORD_FIELDS, STEWARD_FIELDS
@@ -88,6 +94,23 @@ def _empty_imports() -> pd.DataFrame:
     return pd.DataFrame({k: pd.Series(dtype=v) for k, v in IMPORT_LOG_FIELDS.items()})
 
 
+def locate(location) -> Path | str:
+    """A store setting (``--store``, ``KINDRED_MAP_STORE``) as a location: the DSN string for
+    PostGIS (a `Path` would fold its ``//``), else a `Path` to a GeoPackage."""
+    text = str(location)
+    return text if pgstore.is_dsn(text) else Path(text)
+
+
+def shown_location(location) -> str:
+    """A store's full path, or its DSN without password (for the dashboard)."""
+    return pgstore.shown_dsn(location) if pgstore.is_dsn(location) else str(location)
+
+
+def shown_name(location) -> str:
+    """How a store is named in reports: a GeoPackage's file name, a DSN without password."""
+    return pgstore.shown_dsn(location) if pgstore.is_dsn(location) else Path(location).name
+
+
 def store_target(path: Path) -> Path:
     """The file a store path names: a symlinked store is written through to its target."""
     return Path(os.path.realpath(Path(path)))
@@ -108,9 +131,13 @@ def read_projects(
     ``include_retired``.
     """
     if as_of is not None:
+        if pgstore.is_dsn(path):
+            raise ValueError("as-of reads need the store's history: not yet on PostGIS")
         from kindred_map import asof
 
         return asof.projects_as_of(path, as_of, include_retired)
+    if pgstore.is_dsn(path):
+        return pgstore.read_projects(path, include_retired)
     path = store_target(path)
     if not path.exists():
         return empty_projects()
@@ -128,6 +155,8 @@ def read_projects(
 
 def read_imports(path: Path = DEFAULT_STORE) -> pd.DataFrame:
     """The import log: one row per import (when, file, counts), oldest first."""
+    if pgstore.is_dsn(path):
+        return pgstore.read_imports(path)
     path = store_target(path)
     empty = _empty_imports()
     if not path.exists() or IMPORTS_LAYER not in pyogrio.list_layers(path)[:, 0]:
@@ -247,7 +276,11 @@ def other_layers(path: Path) -> list[str]:
 
 
 def write_store(
-    projects: gpd.GeoDataFrame, imports: pd.DataFrame, path: Path, timestamp: str
+    projects: gpd.GeoDataFrame,
+    imports: pd.DataFrame,
+    path: Path,
+    timestamp: str,
+    secret: bytes | None = None,
 ) -> None:
     """Replace the whole store with these projects and this log (sample builds, tests).
 
@@ -255,8 +288,12 @@ def write_store(
     into place, keeping the file's mode; a failure leaves the store as it was. A GeoPackage that
     holds other layers is refused rather than replaced. ``timestamp`` (ISO 8601) is what the
     GeoPackage records as its last change, so the same content always gives the same bytes.
-    Imports do not use this: they add and update rows in place (`upsert`).
+    Imports do not use this: they add and update rows in place (`upsert`). ``secret`` (from
+    another store, by `copy`) becomes this store's key for derived ids.
     """
+    if pgstore.is_dsn(path):
+        pgstore.write_store(projects, imports, path, secret)
+        return
     path = store_target(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     projects = conform(projects).sort_values("id", kind="stable").reset_index(drop=True)
@@ -272,12 +309,16 @@ def write_store(
         mode = _mode(path)
         pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": timestamp})
         try:
-            _replace_atomically(path, lambda tmp: _write_layers(projects, imports, tmp), mode)
+            _replace_atomically(
+                path, lambda tmp: _write_layers(projects, imports, tmp, secret), mode
+            )
         finally:
             pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": None})
 
 
-def _write_layers(projects: gpd.GeoDataFrame, imports: pd.DataFrame, path: Path) -> None:
+def _write_layers(
+    projects: gpd.GeoDataFrame, imports: pd.DataFrame, path: Path, secret: bytes | None
+) -> None:
     pyogrio.write_dataframe(
         projects, path, layer=PROJECTS_LAYER, driver="GPKG", geometry_type="Point"
     )
@@ -287,6 +328,10 @@ def _write_layers(projects: gpd.GeoDataFrame, imports: pd.DataFrame, path: Path)
         layer=IMPORTS_LAYER,
         driver="GPKG",
     )
+    if secret is not None:
+        with _connection(path) as conn:
+            conn.execute(f"CREATE TABLE {PRIVATE_TABLE} (key TEXT PRIMARY KEY, value BLOB)")
+            conn.execute(f"INSERT INTO {PRIVATE_TABLE} VALUES ('id_secret', ?)", (secret,))
 
 
 def _add_store_layers(path: Path, timestamp: str) -> None:
@@ -494,6 +539,8 @@ def _geometry_column(conn: sqlite3.Connection) -> str:
 
 def read_secret(path: Path = DEFAULT_STORE) -> bytes | None:
     """The store's secret key for derived ids, or None for a missing store or one without."""
+    if pgstore.is_dsn(path):
+        return pgstore.read_secret(path)
     path = store_target(path)
     if not path.exists():
         return None
@@ -852,6 +899,14 @@ def upsert(
     _check_ids(projects)
     if not len(projects):
         return {"new": 0, "updated": 0, "unchanged": 0, "import_id": None}
+    if pgstore.is_dsn(path):
+        projects = conform(projects)
+        with pgstore.transaction(path) as conn:
+            pgstore.lock_ids(conn, projects["id"])
+            counts = _counts(projects, pgstore.stored_projects(conn, projects["id"]))
+            entry = _pg_log_entry(log_entry, counts, timestamp or _now(), who)
+            pgstore.write_batch(conn, projects, entry)
+        return counts | {"import_id": None}
     path = store_target(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with _locked(path.parent):
@@ -1018,6 +1073,8 @@ def import_file(
     from kindred_map import duplicates, join, privacy
 
     path = Path(path)
+    if pgstore.is_dsn(store):
+        return _import_into_postgis(path, store, mapping, sheet, directory, source, who, choices)
     target = store_target(store)
     target.parent.mkdir(parents=True, exist_ok=True)
     namespace = ingest.id_namespace(source if source else path.stem)
@@ -1066,7 +1123,13 @@ def import_file(
 def editing(path: Path = DEFAULT_STORE):
     """Hold the store's folder lock for a read-check-write change; yields the store's file.
 
-    Leftovers of a killed write are cleaned first; a file that is not a GeoPackage is refused."""
+    Leftovers of a killed write are cleaned first; a file that is not a GeoPackage is refused.
+    History and single edits are not on PostGIS yet (see README): a DSN is refused."""
+    if pgstore.is_dsn(path):
+        raise ValueError(
+            "editing one project, history and undo need a GeoPackage store for now; "
+            "PostGIS stores take imports only (kindred-map store copy moves a store)"
+        )
     target = store_target(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     with _locked(target.parent):
@@ -1110,3 +1173,128 @@ def baseline_history(path: Path = DEFAULT_STORE) -> pd.DataFrame:
     events = [baseline_event(record, at) for record in records(projects)]
     rows = [[number, *e.values()] for number, e in enumerate(events, start=1)]
     return history.frame(rows)
+
+
+# --- PostGIS imports (no history there yet) ----------------------------------------------
+
+
+def _pg_log_entry(log_entry: dict | None, counts: dict, timestamp: str, who: str) -> dict | None:
+    """An import log row for PostGIS: every field, the batch's counts, a time and who; its
+    ``import_id`` is drawn by the database."""
+    if log_entry is None:
+        return None
+    entry = {name: "" for name in IMPORT_LOG_FIELDS} | log_entry | counts | {"import_id": 0}
+    entry["imported_at"] = entry["imported_at"] or timestamp
+    entry["who"] = entry["who"] or who
+    return {
+        name: int(entry[name]) if kind == "int64" else str(entry[name])
+        for name, kind in IMPORT_LOG_FIELDS.items()
+    }
+
+
+def _import_into_postgis(path, dsn, mapping, sheet, directory, source, who, choices):
+    """`import_file` on PostGIS: the file is read and joined with no lock held; then, in one
+    transaction, the ids it names are locked (`kindred_map.pgstore.lock_ids`), reconciled with
+    the stored rows and written with the log entry. No history events yet (see README)."""
+    from kindred_map import duplicates, join, privacy
+
+    namespace = ingest.id_namespace(source if source else path.stem)
+    pgstore.ensure(dsn)
+    secret = pgstore.read_secret(dsn)
+    projects, report = join.prepare_file(path, mapping, sheet, directory, secret, namespace)
+    projects, chosen = duplicates.apply_choices(projects, choices)
+    with pgstore.transaction(dsn) as conn:
+        named = {*projects["id"], *projects["_file_id"]}
+        pgstore.lock_ids(conn, named)
+        stored = pgstore.stored_projects(conn, named)
+        projects, issues = reconcile(projects, stored, pgstore.stored_homes(conn))
+        issues = [chosen, issues, privacy.address_issues(projects.rename(columns={"_row": "row"}))]
+        report.issues = build_report(report.file, [], [report.issues, *issues]).issues
+        report.records = len(projects)
+        report.store = pgstore.shown_dsn(dsn)
+        report.new = report.updated = report.unchanged = 0
+        if projects.empty:
+            return report
+        _check_ids(projects)
+        entry = {
+            "file": path.name,
+            "file_sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+            "rows_read": report.rows_read,
+            "imported": report.imported,
+            "rejected": report.rejected,
+            "warned": report.warned,
+            "projects": report.records,
+            "note": f"ids namespaced {namespace!r}",
+        }
+        timestamp = _now()
+        projects = _carry_upkeep(conform(projects), stored, who)
+        counts = _counts(projects, stored)
+        # Versions and created_at as on a GeoPackage; the events are not stored here yet.
+        projects, _ = _import_events(projects, stored, timestamp, who, [""] * len(projects))
+        pgstore.write_batch(conn, projects, _pg_log_entry(entry, counts, timestamp, who))
+    report.new, report.updated, report.unchanged = (
+        counts["new"],
+        counts["updated"],
+        counts["unchanged"],
+    )
+    return report
+
+
+# --- whole stores: create, migrate, copy between backends -------------------------------
+
+
+def init(location, create: bool = True) -> str:
+    """Create a store (tables, secret; on PostGIS also the boundary tables, partner views and
+    reader role) or bring an existing one up to date. Idempotent; keeps every record.
+
+    ``create=False`` (``store migrate``) refuses a GeoPackage that does not exist yet."""
+    if pgstore.is_dsn(location):
+        version = pgstore.migrate(location)
+        return f"PostGIS store {pgstore.shown_dsn(location)} at schema version {version}"
+    path = store_target(location)
+    if not create and not path.exists():
+        raise ValueError(f"no store at {path}: create it with `kindred-map store init`")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with _locked(path.parent):
+        _clean(path)
+        other_layers(path)
+        _prepare_target(path, _now())
+        with _connection(path) as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            _migrate(conn, path)
+            conn.execute(
+                f"INSERT OR IGNORE INTO {PRIVATE_TABLE} (key, value) VALUES ('id_secret', ?)",
+                (secrets.token_bytes(32),),
+            )
+            conn.execute("COMMIT")
+    return f"GeoPackage store {path}"
+
+
+def same_projects(first: gpd.GeoDataFrame, second: gpd.GeoDataFrame) -> bool:
+    """True when two reads of a store hold the same records: every value, every point exactly."""
+    if not first.drop(columns="geometry").equals(second.drop(columns="geometry")):
+        return False
+    missing = first.geometry.isna().to_numpy() | first.geometry.is_empty.to_numpy()
+    other_missing = second.geometry.isna().to_numpy() | second.geometry.is_empty.to_numpy()
+    exact = first.geometry.geom_equals_exact(second.geometry, 0).to_numpy()
+    return bool(((missing & other_missing) | (~missing & ~other_missing & exact)).all())
+
+
+def copy(source, destination) -> dict[str, int]:
+    """Copy a store to another location, either backend to either: every project, the import
+    log and the secret (so derived ids stay the same; a store without one, made before
+    secrets, leaves the destination's own). The destination must hold no projects
+    and no log (nothing is merged or overwritten); the copy is read back and compared.
+    Returns the counts copied."""
+    projects, log = read_projects(source), read_imports(source)
+    if len(read_projects(destination)) or len(read_imports(destination)):
+        raise ValueError(
+            f"{shown_name(destination)} already holds projects or imports: copy into a new store"
+        )
+    write_store(projects, log, destination, _now(), read_secret(source))
+    copied, copied_log = read_projects(destination), read_imports(destination)
+    secret = read_secret(source)
+    same = copied_log.equals(log) and secret in (None, read_secret(destination))
+    if not (same and same_projects(copied, projects)):
+        raise ValueError(f"the copy in {shown_name(destination)} differs from its source")
+    return {"projects": len(projects), "imports": len(log)}

@@ -61,7 +61,7 @@ def save_upload(name: str, data: bytes, store: Path, mapping: Mapping | None = N
     from kindred_map import store as stores
 
     with _as_file(name, data) as path:
-        return stores.import_file(path, Path(store), dict(mapping or {}), **options)
+        return stores.import_file(path, stores.locate(store), dict(mapping or {}), **options)
 
 
 def upload_columns(name: str, data: bytes) -> tuple[list[str], dict[str, list[str]]]:
@@ -77,19 +77,28 @@ def upload_duplicates(name: str, data: bytes, store: Path, mapping: Mapping | No
     """Likely duplicates of an uploaded file's rows among stored projects
     (`kindred_map.duplicates.find_in_file`)."""
     from kindred_map import duplicates
+    from kindred_map import store as stores
 
     with _as_file(name, data) as path:
-        return duplicates.find_in_file(path, Path(store), dict(mapping or {}))
+        return duplicates.find_in_file(path, stores.locate(store), dict(mapping or {}))
 
 
-def store_path() -> Path:
-    """The project store: env KINDRED_MAP_STORE (read now, not at import), else the default."""
+def store_path() -> Path | str:
+    """The project store: env KINDRED_MAP_STORE (read now, not at import), else the default;
+    a ``postgresql://`` DSN names a PostGIS store."""
+    from kindred_map import store
+
     configured = os.environ.get(STORE_ENV, "").strip()
-    return Path(configured) if configured else Path(DEFAULT_STORE)
+    return store.locate(configured or DEFAULT_STORE)
 
 
-def store_signature(path: Path) -> tuple[str, int, int]:
-    """(path, modification time, size): changes whenever the store is rewritten."""
+def store_signature(path: Path | str) -> tuple[str, int, int]:
+    """(path, modification time, size) of a GeoPackage, (DSN, rows, last writing transaction)
+    of a PostGIS store: changes whenever the store is written."""
+    from kindred_map import pgstore
+
+    if pgstore.is_dsn(path):
+        return (path, *pgstore.signature(path))
     path = Path(path)
     try:
         stat = path.stat()

@@ -1,6 +1,11 @@
-"""Fixtures shared by the tests: where artifacts are written; the dashboard fixture store."""
+"""Fixtures shared by the tests: where artifacts are written; the dashboard fixture store;
+empty stores of each backend (GeoPackage, PostGIS)."""
 
+import os
+import re
+import uuid
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -54,3 +59,70 @@ def by_name():
         return rows.iloc[0]
 
     return find
+
+
+PG_ENV = "KINDRED_MAP_TEST_PG"
+"""A superuser DSN of a PostgreSQL server with PostGIS (`.ci/pg_cluster start DIR` prints one)."""
+
+
+def _database(dsn: str, name: str) -> str:
+    """The DSN of database ``name`` on the same server."""
+    return urlsplit(dsn)._replace(path=f"/{name}").geturl()
+
+
+def _admin(dsn: str, *statements: str) -> None:
+    import psycopg
+
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        for statement in statements:
+            conn.execute(statement)
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> str:
+    """The test server's DSN; skips (outside CI) or fails (CI=true) without a reachable one."""
+    dsn = os.environ.get(PG_ENV, "").strip()
+    problem = "" if dsn else f"{PG_ENV} is not set"
+    if dsn:
+        try:
+            _admin(dsn, "SELECT 1")
+        except Exception as error:  # psycopg raises several kinds
+            problem = f"cannot connect to {PG_ENV}: {error}"
+    if problem:
+        reason = f"PostGIS store tests need a PostgreSQL server with PostGIS: {problem}"
+        if os.environ.get("CI", "").strip().lower() == "true":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return dsn
+
+
+@pytest.fixture(scope="module")
+def pg_template(pg_server, request) -> str:
+    """A fresh database for this test module with the store's schema (`store init`), used
+    as the template each test's own database is cloned from."""
+    from kindred_map import pgstore
+
+    name = re.sub(r"\W", "_", f"km_{request.module.__name__}_{os.getpid()}").lower()
+    _admin(pg_server, f"DROP DATABASE IF EXISTS {name}", f"CREATE DATABASE {name}")
+    dsn = _database(pg_server, name)
+    pgstore.migrate(dsn)
+    yield dsn
+    _admin(pg_server, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture
+def pg_store(pg_server, pg_template) -> str:
+    """A new, empty PostGIS store for one test (a clone of the module's database)."""
+    name = f"km_test_{uuid.uuid4().hex[:12]}"
+    template = urlsplit(pg_template).path.lstrip("/")
+    _admin(pg_server, f"CREATE DATABASE {name} TEMPLATE {template}")
+    yield _database(pg_server, name)
+    _admin(pg_server, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture(params=["gpkg", "postgis"])
+def target(request, tmp_path):
+    """An empty store of each backend: a GeoPackage path, or a PostGIS DSN."""
+    if request.param == "gpkg":
+        return tmp_path / "projects.gpkg"
+    return request.getfixturevalue("pg_store")

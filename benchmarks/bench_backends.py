@@ -1,0 +1,180 @@
+"""Benchmark the two store backends in one run: a 100,000-row import and the dashboard's first map.
+
+Data: 100,000 rows of real live postcodes (fixed seed), four project types, one CSV. Each
+backend starts empty: a GeoPackage in a temporary folder, and a new PostGIS database (on the
+server KINDRED_MAP_BENCH_PG names, else a throwaway cluster started with `.ci/pg_cluster`,
+default settings, fsync on). Boundary layers and the postcode index are loaded first (not
+timed), as in bench_import.py.
+
+Timed per backend: `store.import_file` of the file into the empty store (read, geocode, join,
+reconcile, write, log); the same file imported again (every record unchanged); and the
+dashboard's first map in Python: `store.read_projects` + `mapview.build_map` for the default
+view + the map's HTML rendered (what Streamlit sends), median of READS runs. The browser
+benchmark (bench_dashboard.py) drives the real page; this one isolates what the backend
+changes. Writes benchmarks/results/backends.md.
+
+Run: PYTHONPATH=. python benchmarks/bench_backends.py
+"""
+
+import os
+import platform
+import statistics
+import subprocess
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import numpy as np
+import pandas as pd
+import psycopg
+
+from kindred_map import boundaries, geocode, join, mapview, store
+from kindred_map import view as views
+from kindred_map.paths import PROJECT_ROOT
+
+RESULTS = Path(__file__).parent / "results" / "backends.md"
+ROWS = 100_000
+READS = 3
+SEED = 15
+TYPES = ["Food Pantry", "warm hub", "sto", "Place of Welcome"]
+
+
+def _rows_file(folder: Path) -> Path:
+    postcodes = boundaries.load("postcode")
+    live = postcodes.loc[postcodes["status"] == "live", "postcode"].to_numpy()
+    rng = np.random.default_rng(SEED)
+    path = folder / "bench_projects.csv"
+    pd.DataFrame(
+        {
+            "id": [f"p{i}" for i in range(ROWS)],
+            "name": [f"Project {i}" for i in range(ROWS)],
+            "type": rng.choice(TYPES, ROWS),
+            "postcode": rng.choice(live, ROWS),
+        }
+    ).to_csv(path, index=False)
+    return path
+
+
+def _timed(function):
+    start = time.perf_counter()
+    result = function()
+    return time.perf_counter() - start, result
+
+
+def _first_map(location) -> tuple[float, int]:
+    """Seconds for read + map build + HTML, and the HTML's length."""
+
+    def run():
+        projects = store.read_projects(location)
+        return mapview.build_map(projects, views.View()).get_root().render()
+
+    seconds, html = _timed(run)
+    return seconds, len(html)
+
+
+def _measure(location, source: Path) -> dict:
+    first, report = _timed(lambda: store.import_file(source, location))
+    assert (report.new, report.rejected) == (ROWS, 0), (report.new, report.rejected)
+    again, repeat = _timed(lambda: store.import_file(source, location))
+    assert repeat.unchanged == ROWS
+    maps = [_first_map(location) for _ in range(READS)]
+    read, projects = _timed(lambda: store.read_projects(location))
+    assert len(projects) == ROWS
+    return {
+        "import": first,
+        "reimport": again,
+        "read": read,
+        "map": statistics.median(seconds for seconds, _ in maps),
+        "map_first": maps[0][0],
+        "html": maps[0][1],
+    }
+
+
+def _server(folder: Path) -> tuple[str, bool]:
+    """A server DSN, and whether this run started it (and must stop it)."""
+    given = os.environ.get("KINDRED_MAP_BENCH_PG", "").strip()
+    if given:
+        return given, False
+    out = subprocess.run(
+        [str(PROJECT_ROOT / ".ci" / "pg_cluster"), "start", str(folder / "pg")],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return out.stdout.strip(), True
+
+
+def main() -> None:
+    join.reference()
+    geocode.postcode_index()
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        os.chmod(folder, 0o755)  # the throwaway cluster's owner must reach its folder
+        source = _rows_file(folder)
+        server, started = _server(folder)
+        database = f"kindred_bench_{uuid.uuid4().hex[:8]}"
+        with psycopg.connect(server, autocommit=True) as conn:
+            conn.execute(f"CREATE DATABASE {database}")
+            version = conn.execute("SELECT version()").fetchone()[0].split(" on ")[0]
+        dsn = urlsplit(server)._replace(path=f"/{database}").geturl()
+        try:
+            results = {
+                "GeoPackage": _measure(folder / "projects.gpkg", source),
+                "PostGIS": _measure(dsn, source),
+            }
+            with psycopg.connect(dsn) as conn:
+                postgis = conn.execute("SELECT postgis_lib_version()").fetchone()[0]
+        finally:
+            with psycopg.connect(server, autocommit=True) as conn:
+                conn.execute(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
+            if started:
+                subprocess.run(
+                    [str(PROJECT_ROOT / ".ci" / "pg_cluster"), "stop", str(folder / "pg")],
+                    check=False,
+                )
+    _write(results, version, postgis, started)
+
+
+def _write(results: dict, version: str, postgis: str, started: bool) -> None:
+    gpkg, pg = results["GeoPackage"], results["PostGIS"]
+    server = "a throwaway local cluster (default settings, fsync on)" if started else "a server"
+    rows = [
+        ("import 100,000 rows into an empty store (s)", "import"),
+        ("import the same file again, every record unchanged (s)", "reimport"),
+        ("read every project (`read_projects`) (s)", "read"),
+        (f"first map: read + `build_map` + HTML, median of {READS} (s)", "map"),
+        ("first map, the very first run (s)", "map_first"),
+    ]
+    lines = [
+        "# Store backends: GeoPackage and PostGIS",
+        "",
+        f"Measured {time.strftime('%Y-%m-%d')} by `benchmarks/bench_backends.py` on "
+        f"{platform.platform()}, Python {platform.python_version()}, {os.cpu_count()} CPUs "
+        f"(load average at the end {' / '.join(f'{x:.1f}' for x in os.getloadavg())}; the "
+        "machine was shared with other work, so treat single figures as indicative). "
+        f"{version} with PostGIS {postgis} on {server}, same machine, TCP on 127.0.0.1. "
+        f"{ROWS:,} rows of real live postcodes (seed {SEED}), one CSV; each backend starts "
+        "empty. Boundary layers and the postcode index loaded before timing.",
+        "",
+        "| | GeoPackage | PostGIS | PostGIS / GeoPackage |",
+        "|---|---|---|---|",
+    ]
+    for label, key in rows:
+        lines.append(f"| {label} | {gpkg[key]:.2f} | {pg[key]:.2f} | {pg[key] / gpkg[key]:.2f} |")
+    lines += [
+        f"| map page HTML (bytes; markers and popups are static files) | {gpkg['html']:,} | "
+        f"{pg['html']:,} | |",
+        "",
+        "The first map is the default view (wards by projects, every project) built in Python "
+        "by `mapview.build_map`: the marker and popup files written, the view's payload and the "
+        "page's HTML; Streamlit and the browser add the same time to both (see dashboard.md).",
+        "",
+    ]
+    RESULTS.write_text("\n".join(lines), encoding="utf-8")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,517 @@
+"""The project store on PostgreSQL/PostGIS: the GeoPackage store's records, for many writers."""
+
+import hashlib
+import re
+import secrets
+from contextlib import contextmanager
+
+import geopandas as gpd
+import pandas as pd
+import shapely
+
+from kindred_map import boundaries, privacy, schema, store
+from kindred_map.paths import BOUNDARIES_DIR, DSN_PREFIXES
+
+SCHEMA_VERSION = 1
+"""Bumped when `migrate` has something new to add; stored in ``kindred_meta``."""
+BNG = 27700
+SUMMARY_LAYERS = {
+    "ward": ("ward_summary", "WD24CD", ("WD24CD", "WD24NM", "LAD24CD", "LAD24NM")),
+    "deanery": ("deanery_summary", "deanery_id", ("deanery_id", "deanery_name")),
+    "borough": ("borough_summary", "LAD25CD", ("LAD25CD", "LAD25NM", "in_lcr_ca")),
+}
+"""Boundary layer -> (summary view, the key projects carry, the layer's columns shown)."""
+PUBLIC_FIELDS = (
+    "name",
+    "type",
+    "organisation",
+    "sector",
+    "opening_hours",
+    "website",
+    "parish",
+    "last_checked",
+    "location_precision",
+    "location_note",
+    "WD24CD",
+    "WD24NM",
+    "LAD25CD",
+    "LAD25NM",
+    "deanery_id",
+    "deanery_name",
+    "in_region",
+)
+"""What ``projects_public`` shows besides its public id, postcode district and point: no
+address, full postcode, coordinates, LSOA or notes, and only real (not synthetic) projects."""
+READER_ROLE = "kindred_reader"
+READER_VIEWS = ("projects_public", *(view for view, _, _ in SUMMARY_LAYERS.values()))
+SCHEMA_LOCK = 7_150_001
+"""Advisory lock key held while the schema is created or migrated."""
+ID_LOCK_SPACE = 7_150
+ID_LOCK_BUCKETS = 128
+"""Advisory locks (in ID_LOCK_SPACE) that writers' ids hash into: see `lock_ids`."""
+
+
+def is_dsn(location) -> bool:
+    """True when a store location names a PostgreSQL database rather than a GeoPackage file."""
+    return isinstance(location, str) and location.startswith(DSN_PREFIXES)
+
+
+def _sql_type(name: str) -> str:
+    if name in store.FLOAT_FIELDS:
+        return "double precision"
+    if name in store.BOOL_FIELDS:
+        return "boolean"
+    if name in store.INT_FIELDS or store.IMPORT_LOG_FIELDS.get(name) == "int64":
+        return "bigint"
+    return "text"
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+@contextmanager
+def connect(dsn: str):
+    """A connection to the store's database; ValueError (not a driver error) when unreachable."""
+    import psycopg
+
+    try:
+        conn = psycopg.connect(dsn, connect_timeout=10)
+    except psycopg.Error as error:
+        raise ValueError(f"cannot connect to the PostGIS store: {error}".strip()) from error
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+# --- schema: created and migrated in place ----------------------------------------------
+
+
+def _schema_statements() -> list[str]:
+    """Idempotent DDL for every table of the store (run by `migrate` in one transaction)."""
+    columns = ",\n".join(
+        f"{_quote(name)} {_sql_type(name)}" + (" PRIMARY KEY" if name == "id" else "")
+        for name in store.STORE_FIELDS
+    )
+    log_columns = ", ".join(
+        f"{_quote(n)} {_sql_type(n)}" for n in store.IMPORT_LOG_FIELDS if n != "import_id"
+    )
+    public = ", ".join(
+        f"{_quote(n)} {'text' if n == 'location_note' else _sql_type(n)}" for n in PUBLIC_FIELDS
+    )
+    statements = [
+        "CREATE EXTENSION IF NOT EXISTS postgis",
+        "CREATE TABLE IF NOT EXISTS kindred_meta (key text PRIMARY KEY, value text NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS kindred_private (key text PRIMARY KEY, value bytea NOT NULL)",
+        f"""CREATE TABLE IF NOT EXISTS projects (
+            {columns},
+            wgs84 geometry(Point, 4326),
+            geom geometry(Point, {BNG}) GENERATED ALWAYS AS (ST_Transform(wgs84, {BNG})) STORED
+        )""",
+        "CREATE INDEX IF NOT EXISTS projects_geom_index ON projects USING gist (geom)",
+        f"CREATE TABLE IF NOT EXISTS imports (import_id bigserial PRIMARY KEY, {log_columns})",
+        f"""CREATE TABLE IF NOT EXISTS projects_public_rows (
+            store_id text PRIMARY KEY REFERENCES projects (id) ON DELETE CASCADE,
+            public_id text NOT NULL, postcode_district text, synthetic boolean NOT NULL,
+            {public}, geom geometry(Point, {BNG})
+        )""",
+    ]
+    for name, wanted in (("projects", store.STORE_FIELDS), ("imports", store.IMPORT_LOG_FIELDS)):
+        statements += [
+            f"ALTER TABLE {name} ADD COLUMN IF NOT EXISTS {_quote(n)} {_sql_type(n)}"
+            for n in wanted
+        ]
+    for layer, (_, key, shown) in SUMMARY_LAYERS.items():
+        fields = ", ".join(f"{_quote(n)} {_boundary_type(n)}" for n in shown)
+        statements.append(
+            f"CREATE TABLE IF NOT EXISTS boundary_{layer} ({fields}, population bigint, "
+            f"centre geometry(Point, 4326), geom geometry(MultiPolygon, {BNG}), "
+            f"PRIMARY KEY ({_quote(key)}))"
+        )
+    return statements
+
+
+def _boundary_type(name: str) -> str:
+    return {"deanery_id": "bigint", "in_lcr_ca": "boolean"}.get(name, "text")
+
+
+def _view_statements() -> list[str]:
+    """The partner views: per-area counts by type (and per 10,000 residents), public projects."""
+    types = list(schema.project_types())
+    statements = []
+    for layer, (view, key, shown) in SUMMARY_LAYERS.items():
+        counts = ", ".join(
+            f"count(p.id) FILTER (WHERE p.type = '{kind}') AS {_quote(kind)}" for kind in types
+        )
+        rates = ", ".join(
+            f"round(10000.0 * count(p.id) FILTER (WHERE p.type = '{kind}') "
+            f"/ nullif(b.population, 0), 2) AS {_quote(kind + '_per_10k')}"
+            for kind in types
+        )
+        area_columns = ", ".join(f"b.{_quote(n)}" for n in shown)
+        statements.append(
+            f"""CREATE OR REPLACE VIEW {view} AS
+            SELECT {area_columns}, b.population, count(p.id) AS projects,
+                round(10000.0 * count(p.id) / nullif(b.population, 0), 2) AS projects_per_10k,
+                {counts}, {rates}, b.geom::geometry(MultiPolygon, {BNG}) AS geom
+            FROM boundary_{layer} b
+            LEFT JOIN projects p ON p.{_quote(key)} = b.{_quote(key)} AND NOT p.synthetic
+                AND coalesce(p.retired_at, '') = ''
+            GROUP BY {area_columns}, b.population, b.geom"""
+        )
+    statements.append(
+        f"""CREATE OR REPLACE VIEW projects_public AS
+        SELECT r.public_id AS id, {", ".join(f"r.{_quote(n)}" for n in PUBLIC_FIELDS)},
+            r.postcode_district, r.geom::geometry(Point, {BNG}) AS geom
+        FROM projects_public_rows r JOIN projects p ON p.id = r.store_id
+        WHERE NOT r.synthetic AND coalesce(p.retired_at, '') = ''"""
+    )
+    return statements
+
+
+def _reader_statements() -> list[str]:
+    """The group role partners' logins join: SELECT on the views and nothing else."""
+    grants = ", ".join(READER_VIEWS)
+    return [
+        f"""DO $$ BEGIN
+            IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{READER_ROLE}') THEN
+                CREATE ROLE {READER_ROLE} NOLOGIN;
+            END IF;
+        END $$""",
+        "REVOKE ALL ON ALL TABLES IN SCHEMA public FROM PUBLIC",
+        f"REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {READER_ROLE}",
+        "REVOKE CREATE ON SCHEMA public FROM PUBLIC",
+        f"GRANT USAGE ON SCHEMA public TO {READER_ROLE}",
+        f"GRANT SELECT ON {grants} TO {READER_ROLE}",
+        f"GRANT SELECT ON spatial_ref_sys TO {READER_ROLE}",
+        "GRANT SELECT ON geometry_columns, geography_columns TO PUBLIC",
+    ]
+
+
+def migrate(dsn: str, directory=BOUNDARIES_DIR) -> int:
+    """Create the store's tables, views and reader role, or bring an older schema up to date.
+
+    Idempotent and safe to run while others write (one advisory lock serialises migrations).
+    Boundary layers are (re)loaded from ``directory``; the store's secret is made once.
+    Returns the schema version."""
+    with connect(dsn) as conn, conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
+        for statement in _schema_statements():
+            conn.execute(statement)
+        _load_boundaries(conn, directory)
+        for statement in [*_view_statements(), *_reader_statements()]:
+            conn.execute(statement)
+        conn.execute(
+            "INSERT INTO kindred_private (key, value) VALUES ('id_secret', %s) "
+            "ON CONFLICT (key) DO NOTHING",
+            (secrets.token_bytes(32),),
+        )
+        conn.execute(
+            "INSERT INTO kindred_meta VALUES ('schema_version', %s) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (str(SCHEMA_VERSION),),
+        )
+    return SCHEMA_VERSION
+
+
+def _load_boundaries(conn, directory) -> None:
+    """Replace the boundary tables with the current layers (the summaries' areas and centres)."""
+    for layer, (_, _, shown) in SUMMARY_LAYERS.items():
+        frame = boundaries.load(layer, directory)
+        centres = privacy.ward_centres(frame) if layer == "ward" else frame.representative_point()
+        centres = pd.Series(list(centres), index=frame.index)
+        metric = frame.to_crs(BNG)
+        rows = [
+            (
+                *[_plain(record[n]) for n in shown],
+                int(record["population"]),
+                shapely.to_wkb(centre, hex=True),
+                shapely.to_wkb(shapely.multipolygons(shapely.get_parts(geometry)), hex=True),
+            )
+            for (_, record), centre, geometry in zip(
+                frame.iterrows(), centres, metric.geometry, strict=True
+            )
+        ]
+        names = ", ".join(_quote(n) for n in shown)
+        marks = ", ".join(["%s"] * len(shown))
+        conn.execute(f"DELETE FROM boundary_{layer}")
+        with conn.cursor() as cursor:
+            cursor.executemany(
+                f"INSERT INTO boundary_{layer} ({names}, population, centre, geom) VALUES "
+                f"({marks}, %s, ST_SetSRID(%s::geometry, 4326), ST_SetSRID(%s::geometry, {BNG}))",
+                rows,
+            )
+
+
+def _plain(value):
+    """A Python value psycopg can send (numpy scalars and NA are not)."""
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return None
+    return value.item() if hasattr(value, "item") else value
+
+
+def _ready(conn) -> bool:
+    return conn.execute("SELECT to_regclass('public.projects') IS NOT NULL").fetchone()[0]
+
+
+def _columns(conn, table: str) -> set[str]:
+    rows = conn.execute(
+        "SELECT column_name FROM information_schema.columns "
+        "WHERE table_schema = 'public' AND table_name = %s",
+        (table,),
+    ).fetchall()
+    return {row[0] for row in rows}
+
+
+def ensure(dsn: str) -> None:
+    """Create the schema when the database has none yet (the first write to a new store), or
+    migrate it when the schema has fields the database lacks; otherwise take no lock at all."""
+    with connect(dsn) as conn:
+        current = _ready(conn) and not (
+            set(store.STORE_FIELDS) - _columns(conn, "projects")
+            or set(store.IMPORT_LOG_FIELDS) - _columns(conn, "imports")
+        )
+    if not current:
+        migrate(dsn)
+
+
+# --- reading ----------------------------------------------------------------------------
+
+
+def _frame(rows: list, columns: list[str]) -> gpd.GeoDataFrame:
+    """Conformed projects from rows of (WKB point, *columns)."""
+    frame = pd.DataFrame(rows, columns=["__wkb", *columns])
+    points = shapely.from_wkb(frame.pop("__wkb").to_numpy())
+    return store.conform(gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(points, crs=4326)))
+
+
+def _select(conn, where: str = "", parameters=(), lock: bool = False) -> gpd.GeoDataFrame:
+    present = _columns(conn, "projects")
+    columns = [name for name in store.STORE_FIELDS if name in present]
+    names = ", ".join(_quote(n) for n in columns)
+    rows = conn.execute(
+        f"SELECT ST_AsBinary(wgs84), {names} FROM projects {where} ORDER BY id"
+        + (" FOR UPDATE" if lock else ""),
+        parameters,
+    ).fetchall()
+    return _frame(rows, columns)
+
+
+def read_projects(dsn: str, include_retired: bool = False) -> gpd.GeoDataFrame:
+    """The stored projects, as `kindred_map.store.read_projects` returns them (sorted by id;
+    retired ones only with ``include_retired``)."""
+    with connect(dsn) as conn:
+        if not _ready(conn):
+            return store.empty_projects()
+        where = "" if include_retired else "WHERE coalesce(retired_at, '') = ''"
+        return _select(conn, where).reset_index(drop=True)
+
+
+def read_imports(dsn: str) -> pd.DataFrame:
+    """The import log, oldest first, with the GeoPackage log's columns and types."""
+    fields = store.IMPORT_LOG_FIELDS
+    with connect(dsn) as conn:
+        if not _ready(conn):
+            return store._empty_imports()
+        rows = conn.execute(
+            f"SELECT {', '.join(map(_quote, fields))} FROM imports ORDER BY import_id"
+        ).fetchall()
+    log = pd.DataFrame(rows, columns=list(fields))
+    for name, kind in fields.items():
+        log[name] = log[name].fillna(0 if kind == "int64" else "").astype(kind)
+    return log
+
+
+def read_secret(dsn: str) -> bytes | None:
+    """The store's secret key for derived ids (None before the schema exists)."""
+    with connect(dsn) as conn:
+        if not _ready(conn):
+            return None
+        row = conn.execute("SELECT value FROM kindred_private WHERE key = 'id_secret'").fetchone()
+    return bytes(row[0]) if row else None
+
+
+def signature(dsn: str) -> tuple[int, int]:
+    """(projects, newest writing transaction id): changes with every committed write, so the
+    dashboard knows when to read again. One scan of the projects' system column."""
+    with connect(dsn) as conn:
+        if not _ready(conn):
+            return 0, 0
+        row = conn.execute(
+            "SELECT count(*), coalesce(max(xmin::text::bigint), 0) FROM projects"
+        ).fetchone()
+    return int(row[0]), int(row[1])
+
+
+def shown_dsn(dsn: str) -> str:
+    """The DSN without its password, for reports and messages."""
+    return re.sub(r"://([^:@/]*):[^@/]*@", r"://\1:***@", dsn)
+
+
+def stored_homes(conn) -> pd.DataFrame:
+    """Id, name and postcode of every stored ward_only record."""
+    rows = conn.execute(
+        "SELECT id, name, postcode FROM projects WHERE location_precision = 'ward_only'"
+    ).fetchall()
+    return pd.DataFrame(rows, columns=["id", "name", "postcode"]).fillna("").astype("str")
+
+
+# --- writing ----------------------------------------------------------------------------
+
+
+def lock_ids(conn, ids) -> None:
+    """Hold, until the transaction ends, the lock of each id's bucket (stored or not, taken in
+    a fixed order so no two writers deadlock): concurrent writers naming the same ids take
+    turns, and none decides on a stale read or inserts over another's new record. The stored
+    rows are then read ``FOR UPDATE`` (`stored_projects`). Ids share ID_LOCK_BUCKETS locks
+    because PostgreSQL's lock table is small; a big batch takes most of them."""
+    buckets = sorted({_lock_bucket(str(i)) for i in ids if str(i)})
+    if buckets:
+        conn.execute(
+            "SELECT pg_advisory_xact_lock(%s, b) FROM unnest(%s::int[]) AS b",
+            (ID_LOCK_SPACE, buckets),
+        )
+
+
+def _lock_bucket(identifier: str) -> int:
+    digest = hashlib.blake2b(identifier.encode(), digest_size=4).digest()
+    return int.from_bytes(digest, "big") % ID_LOCK_BUCKETS
+
+
+def stored_projects(conn, ids) -> gpd.GeoDataFrame:
+    """The stored projects with these ids, locked for this transaction."""
+    ids = sorted({str(i) for i in ids if str(i)})
+    return _select(conn, "WHERE id = ANY(%s)", (ids,), lock=True)
+
+
+def write_batch(conn, projects: gpd.GeoDataFrame, log_entry: dict | None) -> None:
+    """Insert or replace these projects (by id), refresh their public rows and log the import,
+    inside the caller's transaction."""
+    columns = {name: projects[name] for name in store.STORE_FIELDS}
+    columns["wgs84"] = pd.Series(_ewkb(projects.geometry, 4326), index=projects.index)
+    _copy_upsert(conn, "projects", "id", columns)
+    _write_public(conn, projects)
+    if log_entry is not None:
+        write_log(conn, log_entry)
+
+
+def _write_public(conn, projects: gpd.GeoDataFrame) -> None:
+    """The public rows of these projects: `kindred_map.privacy.mask_ward_only` applied, as in
+    every export, so ward_only projects sit at their ward's centre with no address or postcode."""
+    masked = privacy.mask_ward_only(projects, _wards(conn)).to_crs(BNG)
+    columns = {
+        "store_id": projects["id"],
+        "public_id": masked["id"],
+        "postcode_district": masked["postcode"].map(privacy.outward_code),
+        "synthetic": masked["synthetic"].astype(bool),
+        **{name: masked[name] for name in PUBLIC_FIELDS},
+        "geom": pd.Series(_ewkb(masked.geometry, BNG), index=masked.index),
+    }
+    _copy_upsert(conn, "projects_public_rows", "store_id", columns)
+
+
+def _ewkb(geometries: gpd.GeoSeries, srid: int) -> list:
+    """Hex EWKB (with the SRID) of each geometry, None for a missing or empty one."""
+    values = geometries.to_numpy()
+    missing = shapely.is_missing(values) | shapely.is_empty(values)
+    hex_ewkb = shapely.to_wkb(shapely.set_srid(values, srid), hex=True, include_srid=True)
+    return [None if gone else text for gone, text in zip(missing, hex_ewkb, strict=True)]
+
+
+def _python_values(column: pd.Series) -> list:
+    """A column as plain Python values (None for any missing value), for COPY."""
+    values = column.astype(object).tolist()
+    return [None if v is None or (not isinstance(v, str) and pd.isna(v)) else v for v in values]
+
+
+def _copy_upsert(conn, table: str, key: str, columns: dict[str, pd.Series]) -> None:
+    """Insert or replace rows (by ``key``) of ``table``: COPY into a temporary table, then one
+    ``INSERT ... ON CONFLICT DO UPDATE`` (much faster than a statement per row)."""
+    names = list(columns)
+    quoted = ", ".join(_quote(n) for n in names)
+    conn.execute(f"CREATE TEMP TABLE staged ON COMMIT DROP AS SELECT {quoted} FROM {table} LIMIT 0")
+    rows = zip(*(_python_values(column) for column in columns.values()), strict=True)
+    with conn.cursor().copy(f"COPY staged ({quoted}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
+    updates = ", ".join(f"{_quote(n)} = excluded.{_quote(n)}" for n in names if n != key)
+    conn.execute(
+        f"INSERT INTO {table} ({quoted}) SELECT {quoted} FROM staged "
+        f"ON CONFLICT ({_quote(key)}) DO UPDATE SET {updates}"
+    )
+    conn.execute("DROP TABLE staged")
+
+
+def _wards(conn) -> gpd.GeoDataFrame:
+    """The wards' centres as loaded by `migrate` (points stand in for the polygons: the
+    representative point of a point is itself)."""
+    rows = conn.execute('SELECT "WD24CD", ST_AsBinary(centre) FROM boundary_ward').fetchall()
+    return gpd.GeoDataFrame(
+        {"WD24CD": [r[0] for r in rows]},
+        geometry=[shapely.from_wkb(bytes(r[1])) for r in rows],
+        crs=4326,
+    )
+
+
+def write_store(projects: gpd.GeoDataFrame, imports: pd.DataFrame, dsn: str, secret=None) -> None:
+    """Replace every project and the import log (and the secret, when given) in one transaction."""
+    ensure(dsn)
+    projects = store.conform(projects)
+    with connect(dsn) as conn, conn.transaction():
+        conn.execute("LOCK TABLE projects, imports IN EXCLUSIVE MODE")
+        conn.execute("DELETE FROM projects")
+        conn.execute("DELETE FROM imports")
+        if len(projects):
+            write_batch(conn, projects, None)
+        for _, entry in imports.iterrows():
+            write_log(conn, entry.to_dict())
+        conn.execute(
+            "SELECT setval(pg_get_serial_sequence('imports', 'import_id'), "
+            "coalesce(max(import_id), 0) + 1, false) FROM imports"
+        )
+        if secret is not None:
+            conn.execute(
+                "INSERT INTO kindred_private VALUES ('id_secret', %s) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (secret,),
+            )
+
+
+def write_log(conn, entry: dict) -> None:
+    """Append one import log entry."""
+    fields = list(store.IMPORT_LOG_FIELDS)
+    if not _plain(entry.get("import_id")):  # a new import: the database numbers it
+        fields.remove("import_id")
+    conn.execute(
+        f"INSERT INTO imports ({', '.join(map(_quote, fields))}) "
+        f"VALUES ({', '.join(['%s'] * len(fields))})",
+        [_plain(entry[n]) for n in fields],
+    )
+
+
+@contextmanager
+def transaction(dsn: str):
+    """A connection inside one transaction (schema created first if the database has none)."""
+    ensure(dsn)
+    with connect(dsn) as conn, conn.transaction():
+        yield conn
+
+
+def grant_reader(dsn: str, name: str, password: str | None) -> None:
+    """A login role ``name`` in ``kindred_reader``: SELECT on the partner views and nothing
+    else. ``name`` may be ``kindred_reader`` itself, which then may log in."""
+    from psycopg import sql
+
+    if not name or not name.replace("_", "").isalnum() or not name[0].isalpha():
+        raise ValueError(f"role name {name!r}: use letters, digits and _ (starting with a letter)")
+    ensure(dsn)
+    with connect(dsn) as conn, conn.transaction():
+        role = sql.Identifier(name)
+        exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (name,)).fetchone()
+        verb = sql.SQL("ALTER" if exists else "CREATE")
+        conn.execute(sql.SQL("{} ROLE {} LOGIN").format(verb, role))
+        if password is not None:
+            conn.execute(sql.SQL("ALTER ROLE {} PASSWORD {}").format(role, sql.Literal(password)))
+        if name != READER_ROLE:
+            conn.execute(sql.SQL("GRANT {} TO {}").format(sql.Identifier(READER_ROLE), role))

@@ -1,0 +1,305 @@
+"""The PostGIS store: copies between backends, concurrent writers, the partners' read-only role."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from urllib.parse import quote, urlsplit
+
+import numpy as np
+import pandas as pd
+import psycopg
+import pytest
+import shapely
+
+from kindred_map import boundaries, cli, pgstore, privacy, store, tables, upload
+from kindred_map import view as views
+
+FIXTURES = Path(__file__).parent / "fixtures"
+HOME = (
+    "id,name,type,address,postcode,location_precision\n"
+    "home-001,Kitchen Table Club,pantry,14 Acacia Avenue,PR8 2FF,ward_only\n"
+    "hall-002,Church Hall Cafe,place_of_welcome,1 Hall Road,L1 8JQ,street\n"
+)
+
+
+def _csv(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_copy_geopackage_to_postgis_and_back_keeps_every_record(tmp_path, pg_store, capsys):
+    source = tmp_path / "source.gpkg"
+    store.import_file(FIXTURES / "messy_projects_cp1252.csv", source)
+    store.import_file(_csv(tmp_path / "homes.csv", HOME), source)
+    back = tmp_path / "back.gpkg"
+    assert cli.main(["store", "copy", str(source), pg_store]) == 0
+    assert cli.main(["store", "copy", pg_store, str(back)]) == 0
+    assert "read back, identical" in capsys.readouterr().out
+    for copied in (pg_store, back):
+        assert store.same_projects(store.read_projects(copied), store.read_projects(source))
+        pd.testing.assert_frame_equal(store.read_imports(copied), store.read_imports(source))
+        assert store.read_secret(copied) == store.read_secret(source) is not None
+    # The same secret derives the same ids: re-importing into the copy changes nothing.
+    again = store.import_file(FIXTURES / "messy_projects_cp1252.csv", pg_store)
+    assert (again.new, again.updated) == (0, 0) and again.unchanged > 0
+    assert cli.main(["store", "copy", str(source), pg_store]) == 2
+    assert "already holds projects" in capsys.readouterr().err
+
+
+def test_a_failed_import_leaves_the_database_as_it_was(tmp_path, pg_store, monkeypatch):
+    store.import_file(FIXTURES / "projects_utf8_bom.csv", pg_store)
+    before, log = store.read_projects(pg_store), store.read_imports(pg_store)
+
+    def fail_midway(conn, projects):
+        assert conn.execute("SELECT count(*) FROM projects").fetchone()[0] > len(before)
+        raise OSError("disk full")
+
+    monkeypatch.setattr(pgstore, "_write_public", fail_midway)
+    with pytest.raises(OSError, match="disk full"):
+        store.import_file(FIXTURES / "messy_projects_cp1252.csv", pg_store)
+    assert store.same_projects(store.read_projects(pg_store), before)
+    pd.testing.assert_frame_equal(store.read_imports(pg_store), log)
+
+
+def test_store_init_and_migrate_on_both_backends(tmp_path, pg_store, capsys):
+    gpkg = tmp_path / "new.gpkg"
+    assert cli.main(["store", "migrate", "--store", str(gpkg)]) == 2
+    assert "store init" in capsys.readouterr().err
+    for location in (str(gpkg), pg_store):
+        assert cli.main(["store", "init", "--store", location]) == 0
+        secret = store.read_secret(location)
+        assert len(secret) == 32
+        assert cli.main(["store", "migrate", "--store", location]) == 0
+        assert store.read_secret(location) == secret and store.read_projects(location).empty
+
+
+def test_the_dashboard_sees_each_postgis_write(pg_store, monkeypatch):
+    monkeypatch.setenv(upload.STORE_ENV, pg_store)
+    assert upload.store_path() == pg_store
+    first = upload.store_signature(pg_store)
+    store.import_file(FIXTURES / "projects_utf8_bom.csv", pg_store)
+    second = upload.store_signature(pg_store)
+    assert first != second
+    projects = store.read_projects(pg_store)
+    projects.loc[0, "name"] = "Renamed"
+    store.upsert(projects.head(1), pg_store)
+    assert upload.store_signature(pg_store) != second
+
+
+# --- 8 writer processes ------------------------------------------------------------------
+
+WRITERS = 8
+OWN_ROWS = 1_000
+SHARED = 40
+"""Records every writer edits (the same name at the same place: an update each time)."""
+CLASHES = 25
+"""Ids every writer claims for a project of its own, far from the others': one wins each."""
+
+
+WRITER = """
+import json, sys
+from pathlib import Path
+from kindred_map import store
+dsn, *files = sys.argv[1:]
+reports = [
+    store.import_file(Path(path), dsn, source=source)
+    for path, source in zip(files, (None, "shared", "claims"))
+]
+print(json.dumps([(r.new, r.updated, r.unchanged, r.rejected) for r in reports]))
+"""
+"""One writer process: its own file, the shared edits, its claims; (new, updated, unchanged,
+rejected) of each import as JSON. A fresh interpreter each (not multiprocessing: the app
+tests leave a __main__ that spawned workers would try to run)."""
+
+
+def test_eight_writer_processes_lose_nothing_and_report_every_clash(tmp_path, pg_store):
+    live = boundaries.load("postcode").query("status == 'live'")["postcode"].to_numpy()
+    rng = np.random.default_rng(15)
+    seed = pd.DataFrame(
+        {"id": [f"s{i}" for i in range(SHARED)], "name": "Shared hub", "postcode": "L1 8JQ"}
+    )
+    seed_file = _csv(tmp_path / "seed.csv", seed.to_csv(index=False))
+    store.import_file(seed_file, pg_store, source="shared")
+    # Claims sit far apart: a different borough for each writer (a clearly different project).
+    far = ["L1 8JQ", "PR8 2FF", "WA10 2DT", "L34 2AA", "L26 0TY", "L20 4RW", "L7 3HJ", "L32 8UE"]
+    jobs = []
+    for writer in range(WRITERS):
+        own = pd.DataFrame(
+            {
+                "id": [f"w{writer}-{i}" for i in range(OWN_ROWS)],
+                "name": [f"Writer {writer} project {i}" for i in range(OWN_ROWS)],
+                "postcode": rng.choice(live, OWN_ROWS),
+            }
+        )
+        edits = seed.assign(name=f"Shared hub (edited by writer {writer})")
+        claims = pd.DataFrame(
+            {
+                "id": [f"c{i}" for i in range(CLASHES)],
+                "name": [f"Claim by writer {writer} number {i}" for i in range(CLASHES)],
+                "postcode": far[writer],
+            }
+        )
+        paths = []
+        for kind, frame in (("own", own), ("edits", edits), ("claims", claims)):
+            path = tmp_path / f"{kind}_{writer}" / f"{kind}.csv"
+            path.parent.mkdir()
+            paths.append(str(_csv(path, frame.to_csv(index=False))))
+        jobs.append(paths)
+    environment = {**os.environ, "PYTHONPATH": str(Path(store.__file__).parents[1])}
+    writers = [
+        subprocess.Popen(
+            [sys.executable, "-c", WRITER, pg_store, *paths],
+            stdout=subprocess.PIPE,
+            env=environment,
+            text=True,
+        )
+        for paths in jobs
+    ]
+    outputs = [writer.communicate(timeout=600)[0] for writer in writers]
+    assert [writer.returncode for writer in writers] == [0] * WRITERS
+    results = [json.loads(output) for output in outputs]
+    own, edits, claims = (np.array([r[k] for r in results]) for k in range(3))
+    assert (own[:, 0] == OWN_ROWS).all() and (own[:, 1:] == 0).all()
+    assert (edits[:, 1] == SHARED).all() and (edits[:, [0, 3]] == 0).all()
+    # Every claimed id: one writer's project stored, every other writer told it was refused.
+    assert claims[:, 0].sum() == CLASHES
+    assert claims[:, 3].sum() == CLASHES * (WRITERS - 1)
+    projects = store.read_projects(pg_store).set_index("id")
+    assert len(projects) == WRITERS * OWN_ROWS + SHARED + CLASHES
+    for writer in range(WRITERS):
+        mine = projects.loc[[f"own:w{writer}-{i}" for i in range(OWN_ROWS)], "name"]
+        assert mine.str.startswith(f"Writer {writer} ").all()
+    shared = projects.loc[[f"shared:s{i}" for i in range(SHARED)], "name"]
+    assert shared.str.match(r"Shared hub \(edited by writer \d\)").all()
+    winners = projects.loc[[f"claims:c{i}" for i in range(CLASHES)], "name"]
+    won = winners.str.extract(r"writer (\d)")[0].astype(int).value_counts()
+    assert (won.reindex(range(WRITERS), fill_value=0).to_numpy() == claims[:, 0]).all()
+    log = store.read_imports(pg_store)
+    # An import whose every row is refused writes nothing, its log entry included (as before).
+    assert len(log) == 1 + 2 * WRITERS + (claims[:, 0] > 0).sum()
+    assert log["new"].sum() == len(projects)
+
+
+# --- the partners' role ------------------------------------------------------------------
+
+
+def _reader_dsn(dsn: str, name: str, password: str) -> str:
+    parts = urlsplit(dsn)
+    return parts._replace(netloc=f"{name}:{quote(password)}@{parts.hostname}:{parts.port}").geturl()
+
+
+def _readable(conn) -> set[str]:
+    """Every table and view in the database's own schemas the connected role may SELECT."""
+    rows = conn.execute(
+        "SELECT table_name FROM information_schema.tables "
+        "WHERE table_schema NOT IN ('pg_catalog', 'information_schema') "
+        "AND has_table_privilege(quote_ident(table_schema) || '.' || quote_ident(table_name), "
+        "'SELECT')"
+    ).fetchall()
+    return {row[0] for row in rows}
+
+
+def test_the_reader_role_sees_the_views_and_never_a_home(tmp_path, pg_store, monkeypatch):
+    store.import_file(_csv(tmp_path / "homes.csv", HOME), pg_store)
+    stored = store.read_projects(pg_store).set_index("name")
+    home = stored.loc["Kitchen Table Club"]
+    monkeypatch.setattr("sys.stdin", __import__("io").StringIO("partner pass\n"))
+    grant = ["store", "grant-reader", "council_gis", "--store", pg_store, "--password-stdin"]
+    assert cli.main(grant) == 0
+    assert cli.main(["store", "grant-reader", "x;drop", "--store", pg_store]) == 2
+    reader = _reader_dsn(pg_store, "council_gis", "partner pass")
+    with psycopg.connect(reader, autocommit=True) as conn:
+        assert _readable(conn) == {
+            *pgstore.READER_VIEWS,
+            "spatial_ref_sys",
+            "geometry_columns",
+            "geography_columns",
+        }
+        public = conn.execute(
+            "SELECT name, postcode_district, location_note, ST_X(geom), ST_Y(geom) "
+            "FROM projects_public ORDER BY name"
+        ).fetchall()
+        for table in ("projects", "projects_public_rows", "kindred_private", "imports"):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute(f"SELECT * FROM {table}")
+        for statement in (
+            "DELETE FROM projects_public",
+            "UPDATE ward_summary SET projects = 0",
+            "INSERT INTO projects (id) VALUES ('x')",
+            "CREATE TABLE mine (x int)",
+            "REFRESH MATERIALIZED VIEW ward_summary",
+        ):
+            with pytest.raises(psycopg.Error):
+                conn.execute(statement)
+        total = conn.execute("SELECT sum(projects) FROM ward_summary").fetchone()[0]
+    assert total == 2
+    # The home sits at its ward's centre, with a district and no address or full postcode.
+    rows = {row[0]: row[1:] for row in public}
+    district, note, x, y = rows["Kitchen Table Club"]
+    assert (district, rows["Church Hall Cafe"][0]) == ("PR8", "L1")
+    assert note == privacy.SHOWN_AT_WARD_CENTRE
+    centre = privacy.ward_centres()[home["WD24CD"]]
+    true_point = shapely.Point(home["easting"], home["northing"])
+    shown = shapely.Point(x, y)
+    assert true_point.distance(shown) > 50
+    assert shown.distance(store.gpd.GeoSeries([centre], crs=4326).to_crs(27700)[0]) < 0.01
+    assert "Acacia" not in repr(public) and "2FF" not in repr(public)
+
+
+@pytest.mark.skipif(not shutil.which("ogrinfo"), reason="needs GDAL's ogrinfo (gdal-bin)")
+def test_ogrinfo_as_the_reader_lists_the_summary_layers_with_geometry(pg_store):
+    store.import_file(FIXTURES / "projects_utf8_bom.csv", pg_store)
+    pgstore.grant_reader(pg_store, "qgis_reader", "qgis pass")
+    parts = urlsplit(pg_store)
+    connection = (
+        f"PG:host={parts.hostname} port={parts.port} dbname={parts.path.lstrip('/')} "
+        "user=qgis_reader password='qgis pass'"
+    )
+    for layer, count in (
+        ("ward_summary", 221),
+        ("deanery_summary", 14),
+        ("borough_summary", 9),
+    ):
+        out = subprocess.run(
+            ["ogrinfo", "-ro", "-so", connection, layer], capture_output=True, text=True
+        )
+        assert out.returncode == 0, out.stderr
+        assert "Geometry: Multi Polygon" in out.stdout
+        assert f"Feature Count: {count}" in out.stdout and '"EPSG",27700' in out.stdout
+    listed = subprocess.run(["ogrinfo", "-ro", connection], capture_output=True, text=True)
+    assert "projects_public (Point)" in listed.stdout
+    denied = subprocess.run(
+        ["ogrinfo", "-ro", connection, "-sql", "SELECT * FROM projects"],
+        capture_output=True,
+        text=True,
+    )
+    assert "permission denied" in denied.stderr
+
+
+def test_the_dashboard_runs_on_a_postgis_store(pg_store, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    from kindred_map.paths import PROJECT_ROOT
+
+    store.import_file(FIXTURES / "dashboard_projects.csv", pg_store)
+    monkeypatch.setenv(upload.STORE_ENV, pg_store)
+    monkeypatch.setenv("KINDRED_MAP_BASEMAP", "none")
+    app = AppTest.from_file(str(PROJECT_ROOT / "app.py"), default_timeout=120).run()
+    assert not app.exception, [e.message for e in app.exception]
+    projects = store.read_projects(pg_store)
+    shown = views.shown_projects(projects, views.View())
+    expected = f"**{tables.counts_text(shown, len(projects))}**"
+    assert expected in [m.value for m in app.markdown]
+
+
+def test_single_edits_and_history_refuse_a_postgis_store_for_now(pg_store, capsys):
+    store.import_file(FIXTURES / "projects_utf8_bom.csv", pg_store)
+    project = store.read_projects(pg_store).iloc[0]
+    assert project["version"] == 1 and project["created_at"]
+    command = ["verify", project["id"], "--store", pg_store, "--who", "Ann"]
+    assert cli.main(command) == 2
+    assert "need a GeoPackage store for now" in capsys.readouterr().err
+    assert store.read_projects(pg_store).iloc[0]["version"] == 1
