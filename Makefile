@@ -21,8 +21,16 @@ run: $(STAMP)
 	$(BIN)/kindred-map dashboard
 
 # pytest exit code 5 means "no tests collected": a failure, never a pass.
+# The PostGIS store tests need a server: with none given (KINDRED_MAP_TEST_PG) and PostgreSQL
+# installed, a throwaway cluster is started for the run and removed after it (.ci/pg_cluster).
 test: $(STAMP)
-	@$(BIN)/pytest $(PYTEST_ARGS); status=$$?; \
+	@status=0; pg_dir=""; \
+	if [ -z "$$KINDRED_MAP_TEST_PG" ] && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+		pg_dir=$$(mktemp -d /tmp/kindred-map-pg.XXXXXX); \
+		KINDRED_MAP_TEST_PG=$$(.ci/pg_cluster start "$$pg_dir") && export KINDRED_MAP_TEST_PG; \
+	fi; \
+	$(BIN)/pytest $(PYTEST_ARGS) || status=$$?; \
+	if [ -n "$$pg_dir" ]; then .ci/pg_cluster stop "$$pg_dir"; fi; \
 	if [ $$status -eq 5 ]; then echo "make test: FAILED, pytest collected no tests" >&2; fi; \
 	exit $$status
 
