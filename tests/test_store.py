@@ -481,3 +481,12 @@ def test_a_store_that_is_not_a_geopackage_is_refused_untouched(tmp_path, capsys)
     err = capsys.readouterr().err
     assert "store.gpkg is not a GeoPackage" in err and str(tmp_path) not in err
     assert target.read_text() == "not a GeoPackage"
+
+
+def test_public_ids_stay_unique_in_the_order_of_the_original_ids():
+    ids = pd.Series(["b-L34 2AA", "a-L34 2AA", "kept", "b-L34", "c-L34 9ZZ", "b-L34 2AA x"])
+    public = privacy.public_ids(ids)
+    assert public.tolist() == ["b-L34#2", "a-L34", "kept", "b-L34", "c-L34", "b-L34 x"]
+    many = pd.Series([f"home-L34 {n % 10}AA" for n in range(2_000)])
+    assert privacy.public_ids(many).is_unique
+    assert not privacy.public_ids(many).str.contains(r"L34 \dAA").any()
