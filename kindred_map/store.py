@@ -787,6 +787,20 @@ def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
+def _log_entry(path: Path, report: ImportReport, namespace: str) -> dict:
+    """The import log's row for one file's import (both backends write the same)."""
+    return {
+        "file": path.name,
+        "file_sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+        "rows_read": report.rows_read,
+        "imported": report.imported,
+        "rejected": report.rejected,
+        "warned": report.warned,
+        "projects": report.records,
+        "note": f"ids namespaced {namespace!r}",
+    }
+
+
 def _check_ids(projects: pd.DataFrame) -> None:
     if projects["id"].eq("").any() or projects["id"].duplicated().any():
         raise ValueError("every project needs a unique, non-empty id before it is stored")
@@ -1094,16 +1108,7 @@ def import_file(
         report.new = report.updated = report.unchanged = 0
         if projects.empty:
             return report
-        entry = {
-            "file": path.name,
-            "file_sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
-            "rows_read": report.rows_read,
-            "imported": report.imported,
-            "rejected": report.rejected,
-            "warned": report.warned,
-            "projects": report.records,
-            "note": f"ids namespaced {namespace!r}",
-        }
+        entry = _log_entry(path, report, namespace)
         _check_ids(projects)
         new_secret = None if stored_secret else secret
         counts = _store_batch(target, projects, entry, None, new_secret, who)
@@ -1216,16 +1221,7 @@ def _import_into_postgis(path, dsn, mapping, sheet, directory, source, who, choi
         if projects.empty:
             return report
         _check_ids(projects)
-        entry = {
-            "file": path.name,
-            "file_sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
-            "rows_read": report.rows_read,
-            "imported": report.imported,
-            "rejected": report.rejected,
-            "warned": report.warned,
-            "projects": report.records,
-            "note": f"ids namespaced {namespace!r}",
-        }
+        entry = _log_entry(path, report, namespace)
         timestamp = _now()
         projects = _carry_upkeep(conform(projects), stored, who)
         counts = _counts(projects, stored)
