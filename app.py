@@ -70,8 +70,7 @@ def shown_rows(signature: tuple, filters: views.View) -> np.ndarray:
     """Row positions of the shown projects: a small array per filter choice, not a pickled
     GeoDataFrame (``filters``: `views.filter_view`)."""
     masked = masked_projects(signature)
-    kept = views.shown_projects(load_projects(signature), filters)
-    return masked.index.get_indexer(kept.index)
+    return masked.index.get_indexer(views.filter_masked(masked, filters).index)
 
 
 def shown_projects(signature: tuple, view: views.View):
@@ -108,18 +107,21 @@ def map_files(signature: tuple, today: date) -> dict:
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
-def map_payload(signature: tuple, view: views.View, today: date) -> str:
-    """One view's map data as safe JSON, computed once per view (the map's position is not
-    part of ``view`` here: panning needs no new payload)."""
+def map_payload(signature: tuple, view: views.View, today: date) -> dict:
+    """One view's map data, computed once per view (the map's position and the searched
+    postcode are not part of ``view`` here: panning and searching need no new payload)."""
     areas = None
     if figures.needs_coverage(view):
         areas = coverage_for(signature, view.types, view.distance, view.examples, view.open_at)[
             "areas"
         ]
-    payload = mapview.view_payload(
-        load_projects(signature), view, map_files(signature, today), coverage_areas=areas
+    return mapview.view_payload(
+        load_projects(signature),
+        view,
+        map_files(signature, today),
+        coverage_areas=areas,
+        masked=masked_projects(signature),
     )
-    return maps.safe_json(payload)
 
 
 @st.cache_data(max_entries=4, show_spinner="Checking the file...")
@@ -404,7 +406,8 @@ def show_map(view: views.View, signature: tuple, today: date) -> None:
     )
     files = map_files(signature, today)
     placed = view.zoom > 0
-    payload = map_payload(signature, replace(view, zoom=0, lat=0.0, lon=0.0), today)
+    unplaced = replace(view, zoom=0, lat=0.0, lon=0.0, postcode="")
+    payload = maps.safe_json(mapview.with_search(map_payload(signature, unplaced, today), view))
     base = mapview.base_map(
         view.layer, files, st.session_state["basemap"], st.session_state["grouped"]
     )
@@ -598,7 +601,6 @@ PHONE_ORDER = f"""<style>
 def map_page() -> None:
     st.title("Kindred Map", anchor=False)  # no heading link: one Tab fewer to the searches
     restore_view()
-    sidebar()
     store_file = upload.store_path()
     signature = upload.store_signature(store_file)
     today = date.today()
@@ -618,6 +620,12 @@ def map_page() -> None:
     st.html(PHONE_ORDER)
     with st.container(key=MAP_ROW):
         map_column, side_column = st.columns([2.8, 1], gap="medium")
+        # The map is sent first, then the column beside it and the sidebar (their places on
+        # the page are fixed by the layout, not by this order): the browser starts the map's
+        # frame before it loads the other widgets' code. The view was read from the session
+        # (`restore_view`) before any widget is drawn, so the order changes no value.
+        with map_column:
+            show_map(view, signature, today)
         with side_column:
             # Beside the map, not above it: a row of cards above the map pushed it down and
             # made clicks on the map's areas miss (the ward-click browser test).
@@ -625,8 +633,7 @@ def map_page() -> None:
             postcode_search(view, shown)
             project_search(view, shown, today)
             area_panel(view, signature, shown, today)
-        with map_column:
-            show_map(view, signature, today)
+    sidebar()
     keep_view_in_url(views.view_from_state(st.session_state))
     projects_table(view, signature, shown, today)
     coverage_section(view, signature)

@@ -37,7 +37,7 @@ from urllib.parse import urlsplit
 import numpy as np
 import pandas as pd
 
-from kindred_map import boundaries, figures, store
+from kindred_map import assets, boundaries, figures, store
 from kindred_map import view as views
 from kindred_map.paths import PROJECT_ROOT
 
@@ -85,8 +85,9 @@ def staged(script: Path, folder: Path) -> Path:
     target = folder / "pages" / script.name
     target.parent.mkdir(exist_ok=True)
     shutil.copy(script, target)
-    if not (target.parent / "static").exists():
-        (target.parent / "static").symlink_to(PROJECT_ROOT / "static")
+    link = target.parent / "static"
+    if not link.is_symlink():
+        link.symlink_to(PROJECT_ROOT / "static")
     return target
 
 
@@ -295,6 +296,7 @@ def main() -> None:
     sizes = [int(size) for size in arguments.sizes.split(",") if size]
     loads = arguments.loads
     folder = Path(tempfile.mkdtemp(prefix="kindred-bench-"))
+    assets.install_static()  # the baseline pages link to the same local Leaflet
     try:
         shipped = folder / "projects.gpkg"
         shutil.copy(SHIPPED_STORE, shipped)

@@ -335,8 +335,8 @@ class DashboardLayers(JSCSSMixin, MacroElement):
         super().__init__()
         self._name = "DashboardLayers"
         self.options_json = safe_json(options)
-        self.default_js = assets.folium_js("markercluster") + assets.folium_js("kindred")
-        self.default_css = assets.folium_css("markercluster")
+        self.default_js = []  # in the map's one script file (`assets.combined_js`)
+        self.default_css = []  # in the map's one CSS file (`assets.combined_css`)
 
     def render(self, **kwargs):
         header = self.get_root().header
@@ -366,6 +366,10 @@ class ViewData(MacroElement):
 def dashboard_base(options: dict, tiles: str | None = None) -> folium.Map:
     """The dashboard's map without a view: what stays while filters change."""
     fmap = base_map(tiles=tiles)
+    # Leaflet, markercluster and dashboard.js in one file, their CSS in another: st_folium
+    # loads scripts one after another, and each request takes one of few connections.
+    fmap.default_js = [("leaflet", assets.combined_js())]
+    fmap.default_css = [("leaflet_css", assets.combined_css())]
     fmap.options["maxZoom"] = MAX_ZOOM
     fmap.options["zoomSnap"] = ZOOM_SNAP
     DashboardLayers(options).add_to(fmap)

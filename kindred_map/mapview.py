@@ -1,6 +1,5 @@
 """The dashboard map of a view: shaded areas, markers, search circle, gap and cluster layers."""
 
-import contextlib
 import json
 from collections.abc import Iterable, Mapping
 from datetime import date
@@ -35,7 +34,7 @@ from kindred_map.figures import (
 from kindred_map.schema import project_types
 from kindred_map.search import find_postcode
 from kindred_map.upload import store_path
-from kindred_map.view import DEFAULT_VIEW, View, shown_projects
+from kindred_map.view import DEFAULT_VIEW, View, filter_masked, shown_projects
 
 
 def warm_up() -> None:
@@ -289,12 +288,14 @@ def view_payload(
     files: Mapping,
     *,
     coverage_areas: Mapping[str, pd.DataFrame] | None = None,
+    masked: gpd.GeoDataFrame | None = None,
 ) -> dict:
     """One view's data for the map: each area's colour class and value (in `area_order`), the
     legend, the shown projects as runs of marker indices, the searched postcode, the gap and
     cluster layers, the chosen area and where to fit. No geometry unless gaps or clusters are
-    asked for; everything as JSON data, for `maps.safe_json`."""
-    shown = shown_projects(projects, view)
+    asked for; everything as JSON data, for `maps.safe_json`. ``masked``: the projects as
+    `privacy.mask_ward_only` gives them, when the caller keeps that already."""
+    shown = shown_projects(projects, view) if masked is None else filter_masked(masked, view)
     level = view.layer
     if needs_coverage(view) and not coverage_areas:
         raise ValueError(f"the {view.measure} measure needs the coverage figures")
@@ -337,22 +338,30 @@ def view_payload(
     }
     if view.area in order:
         payload["fit"] = {"key": f"area:{level}:{view.area}", "bounds": None, "maxZoom": 15}
-    if view.postcode:
-        with contextlib.suppress(ValueError):
-            point = find_postcode(view.postcode)
-            payload["search"] = {
-                "lat": point["lat"],
-                "lon": point["lon"],
-                "radius_m": view.distance,
-            }
-            if not payload["fit"]:
-                west, south, east, north = _search_bounds(point, view.distance)
-                key = f"search:{point['postcode']}:{view.distance}"
-                payload["fit"] = {"key": key, "bounds": [[south, west], [north, east]]}
     if view.gaps:
         payload["overlays"].append(gap_overlay(projects, view))
     if view.clusters:
         payload["overlays"].append(cluster_overlay(projects, view))
+    return with_search(payload, view)
+
+
+def with_search(payload: dict, view: View) -> dict:
+    """``payload`` with the searched postcode's circle (and, unless an area is chosen, the fit
+    to it). Apart from the rest of the payload because it is cheap: the dashboard caches each
+    view's payload without the postcode and adds the search here, so a search costs no
+    recomputation of colours, legend or markers. An unknown postcode draws nothing."""
+    payload = payload | {"search": None}
+    if not view.postcode:
+        return payload
+    try:
+        point = find_postcode(view.postcode)
+    except ValueError:
+        return payload
+    payload["search"] = {"lat": point["lat"], "lon": point["lon"], "radius_m": view.distance}
+    if not payload["fit"]:
+        west, south, east, north = _search_bounds(point, view.distance)
+        key = f"search:{point['postcode']}:{view.distance}"
+        payload["fit"] = {"key": key, "bounds": [[south, west], [north, east]]}
     return payload
 
 

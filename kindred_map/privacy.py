@@ -3,6 +3,7 @@
 import re
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 
 from kindred_map import boundaries
@@ -118,9 +119,11 @@ def public_ids(ids: pd.Series) -> pd.Series:
     # The last suffix given to each replaced id: numbering goes on from it, so that 10,000 ids
     # replaced by the same text take linear time, not quadratic (155 s before, at 10,000).
     last_number: dict[str, int] = {}
-    renamed = {}
-    for index in original[changed].sort_values(kind="stable").index:
-        base = public[index]
+    unique = public.to_numpy(dtype=object, copy=True)
+    order = np.flatnonzero(changed.to_numpy())
+    order = order[np.argsort(original.to_numpy(dtype=object)[order], kind="stable")]
+    for position in order.tolist():
+        base = unique[position]
         number = last_number.get(base, 1)
         candidate = base if number == 1 else f"{base}#{number}"
         while candidate in taken:
@@ -128,8 +131,8 @@ def public_ids(ids: pd.Series) -> pd.Series:
             candidate = f"{base}#{number}"
         last_number[base] = number
         taken.add(candidate)
-        renamed[index] = candidate
-    return public.where(~changed, pd.Series(renamed, dtype="object").reindex(public.index))
+        unique[position] = candidate
+    return pd.Series(unique, index=public.index, dtype="object")
 
 
 def address_issues(projects: pd.DataFrame) -> pd.DataFrame:

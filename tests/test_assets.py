@@ -85,6 +85,21 @@ def test_inline_assets_are_self_contained():
     assert not re.search(r"url\(\s*['\"]?(https?:)?//", css), "CSS would fetch from another host"
 
 
+def test_the_dashboard_map_loads_one_script_and_one_stylesheet(tmp_path):
+    """streamlit-folium loads scripts one after another: the dashboard's come in one file (Leaflet,
+    then markercluster, then dashboard.js), named by content, served from static/data/."""
+    script_url = assets.combined_js(static_dir=tmp_path)
+    style_url = assets.combined_css(static_dir=tmp_path)
+    assert script_url == assets.combined_js(static_dir=tmp_path), "same content, same file"
+    script = (tmp_path / "data" / script_url.rsplit("/", 1)[1]).read_text(encoding="utf-8")
+    order = [script.find(xstatic_leaflet.VERSION), script.find("markerClusterGroup")]
+    assert -1 < order[0] < order[1] < script.find("KM.init")
+    style = (tmp_path / "data" / style_url.rsplit("/", 1)[1]).read_text(encoding="utf-8")
+    assert style == assets.inline_css() and style_url.endswith(".css")
+    with pytest.raises(ValueError, match="suffix"):
+        assets.publish("map", b"x", tmp_path, suffix=".html")
+
+
 def test_inline_assets_can_be_limited_to_leaflet():
     assert "markerClusterGroup" not in assets.inline_js(("leaflet",))
     assert ".marker-cluster" not in assets.inline_css(("leaflet",))

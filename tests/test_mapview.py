@@ -51,7 +51,8 @@ def test_map_uses_local_assets_only_and_hides_home_run_positions(projects, by_na
     view = views.View(postcode="L1 8JQ", clusters=True, gaps=True, layer="lsoa", examples=True)
     page = _render(mapview.build_map(projects, view, today=TODAY, tiles="none"))
     sources = re.findall(r'(?:src|href)="([^"]+)"', page)
-    assert sources and all(s.startswith("/app/static/vendor/") for s in sources), sources
+    local = ("/app/static/vendor/", "/app/static/data/map-")  # the map's one .js and .css
+    assert sources and all(s.startswith(local) for s in sources), sources
     for host in ("cdn", "unpkg", "d3js", "googleapis", "bootstrap", "jquery"):
         assert host not in page.lower().replace("bootstrap-", "")
     options = _options(page)
@@ -196,3 +197,26 @@ def test_open_at_limits_the_beyond_reach_layer_and_popups_carry_described_hours(
     described = html.escape(hours.describe(saturday))
     assert json.dumps(f"Opening hours: {described}")[1:-1] in served
     assert XSS not in served and "hours unknown" in served
+
+
+def test_the_dashboards_cached_parts_give_the_same_payload(projects):
+    """The dashboard masks the store once (``masked``) and adds the postcode search to a payload
+    cached without it (`mapview.with_search`): the result is the payload built in one go."""
+    from kindred_map import privacy
+
+    files = mapview.project_files(projects, TODAY)
+    masked = privacy.mask_ward_only(projects)
+    ward = figures.areas_in_view("ward", views.View(boroughs=(LIVERPOOL,)))[0]
+    for view in (
+        views.View(postcode="L1 8JQ", distance=1200),
+        views.View(postcode="L1 8JQ", area=ward),
+        views.View(postcode="NOT A POSTCODE", boroughs=(LIVERPOOL,)),
+        views.View(types=("pantry",), imd=(1, 2)),
+    ):
+        whole = mapview.view_payload(projects, view, files)
+        unsearched = mapview.view_payload(
+            projects, views.View(**(vars(view) | {"postcode": ""})), files, masked=masked
+        )
+        assert mapview.with_search(unsearched, view) == whole
+    searched = mapview.view_payload(projects, views.View(postcode="L1 8JQ"), files)
+    assert searched["search"]["radius_m"] == 800 and searched["fit"]["key"].startswith("search:")

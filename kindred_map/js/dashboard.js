@@ -368,6 +368,8 @@
     });
     fetchJson(opts.placesUrl).then(drawPlaces);
     var projects = fetchJson(opts.projectsUrl).then(function (data) { state.projects = data; });
-    state.ready = Promise.all([areas, projects].concat(outlines));
+    /* The borough and deanery outlines draw when they come: the areas and projects do not wait. */
+    Promise.all(outlines).catch(function (error) { console.error("Kindred Map:", error); });
+    state.ready = Promise.all([areas, projects]);
   };
 })();

@@ -115,7 +115,8 @@ def test_page_loads_offline_with_markers_matching_the_data(
     legend = frame.locator(".km-legend").inner_text()
     assert "Ward: Projects" in legend and "Projects" in legend
     assert frame.locator("img.leaflet-tile").count() == 0
-    assert any("/app/static/vendor/leaflet.markercluster" in url for url in network.requests)
+    # Leaflet, markercluster and the map's code come in one local file (`assets.combined_js`)
+    assert any(re.search(r"/app/static/data/map-\w+\.js$", url) for url in network.requests)
     assert page.locator('[data-testid="stException"]').count() == 0
     network.assert_stayed_local()
 
