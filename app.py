@@ -94,6 +94,14 @@ def area_figures(signature: tuple, view: views.View, level: str):
     return figures.area_figures(level, shown_projects(signature, view), gaps)
 
 
+@st.cache_data(max_entries=8, show_spinner=False)
+def freshness_numbers(signature: tuple, examples: bool, today: date) -> dict[str, int]:
+    """Checked / stale / never checked counts of the store (illustrative records only with
+    ``examples``), once per store version and day."""
+    projects = load_projects(signature)
+    return freshness.counts(projects if examples else projects[~projects["synthetic"]], today)
+
+
 @st.cache_data(max_entries=16, show_spinner="Building the table...")
 def project_table(signature: tuple, filters: views.View, today: date):
     """The table of the shown projects, built (dates parsed) once per filter choice."""
@@ -289,17 +297,18 @@ def postcode_search(view: views.View, shown) -> None:
     except ValueError as error:
         st.error(md_escape(error))
         return
-    nearest = search.nearest_projects(shown, point, view.distance)
-    within = int(nearest["Within reach"].sum())
+    within = int((search.distances_m(shown, point) <= view.distance).sum())
+    nearest = search.nearest_projects(shown, point, view.distance, limit=search.NEAREST_LIMIT)
     st.markdown(
         f"**{within:,} project(s) within {view.distance:,} m of {md_escape(point['postcode'])}** "
         "(straight line). Nearest first:"
     )
     if point["note"]:
         st.caption(md_escape(point["note"]))
-    listed = nearest.head(search.NEAREST_LIMIT)[["Name", "Type", "Distance (m)", "Note"]]
+    listed = nearest[["Name", "Type", "Distance (m)", "Note"]].copy()
+    listed["Distance (m)"] = listed["Distance (m)"].map("{:,}".format)  # no Styler: it is slow
     listed = md_table(listed, ["Name", "Type", "Note"])  # st.table cells are Markdown
-    st.table(listed.style.format({"Distance (m)": "{:,}"}), hide_index=True)
+    st.table(listed, hide_index=True)
 
 
 def project_search(view: views.View, shown, today: date) -> None:
@@ -620,19 +629,21 @@ def map_page() -> None:
     st.html(PHONE_ORDER)
     with st.container(key=MAP_ROW):
         map_column, side_column = st.columns([2.8, 1], gap="medium")
-        # The map is sent first, then the column beside it and the sidebar (their places on
-        # the page are fixed by the layout, not by this order): the browser starts the map's
-        # frame before it loads the other widgets' code. The view was read from the session
-        # (`restore_view`) before any widget is drawn, so the order changes no value.
-        with map_column:
-            show_map(view, signature, today)
+        # Sent in this order (their places on the page are fixed by the layout): the answers
+        # beside the map first, so a search's answer shows before the map's frame starts
+        # redrawing (it shares the page's one thread); then the map; the sidebar's widgets
+        # last, so the map's frame starts before the browser loads their code. The view was
+        # read from the session (`restore_view`) before any widget is drawn, so the order
+        # changes no value.
         with side_column:
             # Beside the map, not above it: a row of cards above the map pushed it down and
             # made clicks on the map's areas miss (the ward-click browser test).
-            editor.freshness_counts(projects if view.examples else projects[~projects["synthetic"]])
+            editor.freshness_counts(freshness_numbers(signature, view.examples, today))
             postcode_search(view, shown)
             project_search(view, shown, today)
             area_panel(view, signature, shown, today)
+        with map_column:
+            show_map(view, signature, today)
     sidebar()
     keep_view_in_url(views.view_from_state(st.session_state))
     projects_table(view, signature, shown, today)

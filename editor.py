@@ -74,9 +74,9 @@ def _md(text) -> str:
     return md_escape(str(text))
 
 
-def freshness_counts(projects: pd.DataFrame) -> None:
-    """Checked / stale / never checked counts (the first screen, for everyone)."""
-    counts = freshness.counts(projects)
+def freshness_counts(counts: dict[str, int]) -> None:
+    """Checked / stale / never checked counts (`freshness.counts`; the first screen, for
+    everyone)."""
     for name, count in counts.items():
         st.metric(freshness.FRESHNESS[name].capitalize(), f"{count:,}", border=True)
 

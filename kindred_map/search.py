@@ -50,28 +50,53 @@ def find_postcode(text: str) -> dict:
     }
 
 
-def nearest_projects(shown: gpd.GeoDataFrame, point: Mapping, within_m: float) -> pd.DataFrame:
-    """Every shown project with a position, nearest first: straight-line metres (EPSG:27700)
-    from the point, and whether it is within ``within_m``.
+def distances_m(shown: gpd.GeoDataFrame, point: Mapping) -> np.ndarray:
+    """Straight-line metres (EPSG:27700) from the point to each shown project, in row order;
+    NaN where a project has no position."""
+    geometry = shown.geometry
+    located = (geometry.notna() & ~geometry.is_empty).to_numpy()
+    distance = np.full(len(shown), np.nan)
+    grid = geometry[located].to_crs(boundaries.BNG)
+    distance[located] = np.hypot(
+        grid.x.to_numpy() - point["easting"], grid.y.to_numpy() - point["northing"]
+    )
+    return distance
 
-    Home-run projects are measured to their ward's centre, where the map shows them."""
-    located = shown[shown.geometry.notna() & ~shown.geometry.is_empty]
-    grid = located.geometry.to_crs(boundaries.BNG)
-    distance = np.hypot(grid.x.to_numpy() - point["easting"], grid.y.to_numpy() - point["northing"])
-    records = located.to_dict("records")
+
+def nearest_projects(
+    shown: gpd.GeoDataFrame, point: Mapping, within_m: float, limit: int | None = None
+) -> pd.DataFrame:
+    """Every shown project with a position (or the nearest ``limit``), nearest first (then by
+    name): straight-line metres from the point, and whether it is within ``within_m``.
+
+    Home-run projects are measured to their ward's centre, where the map shows them. The
+    table's text is built for the listed rows only: a search of 10,000 projects stays quick."""
+    distance = distances_m(shown, point)
+    located = ~np.isnan(distance)
+    names = shown["name"].to_numpy(dtype=object)[located]
+    order = pd.DataFrame(
+        {
+            "metres": np.round(distance[located]).astype("int64"),
+            "name": [cell_text(name) or "Unnamed project" for name in names],
+        }
+    ).sort_values(["metres", "name"], kind="stable")
+    if limit is not None:
+        order = order.head(limit)
+    records = shown[located].iloc[order.index].to_dict("records")
     table = pd.DataFrame(
         {
-            "Name": [cell_text(r.get("name")) or "Unnamed project" for r in records],
+            "Name": order["name"].to_numpy(dtype=object),
             "Type": [type_label(cell_text(r.get("type"))) for r in records],
-            "Distance (m)": np.round(distance).astype("int64"),
-            "Within reach": distance <= within_m,
+            "Distance (m)": order["metres"].to_numpy(),
+            "Within reach": distance[located][order.index] <= within_m,
             "Ward": [cell_text(r.get("WD24NM")) for r in records],
             "Borough": [cell_text(r.get("LAD25NM")) for r in records],
             "Note": [_distance_note(r) for r in records],
             "Id": [cell_text(r.get("id")) for r in records],
         }
     )
-    return table.sort_values(["Distance (m)", "Name"], kind="stable").reset_index(drop=True)
+    text = ["Name", "Type", "Ward", "Borough", "Note", "Id"]
+    return table.astype(dict.fromkeys(text, "str"))  # text even when no row is listed
 
 
 def _distance_note(record: Mapping) -> str:

@@ -148,7 +148,9 @@ def test_postcode_search_lists_nearest_projects(store_file):
     expected = nearest["Name"].head(search.NEAREST_LIMIT).map(md_escape).tolist()
     assert table["Name"].tolist() == expected, "names escaped: st.table cells are Markdown"
     assert table["Name"].iloc[0] == md_escape(XSS)
-    assert table["Distance (m)"].is_monotonic_increasing
+    metres = table["Distance (m)"].str.replace(",", "").astype(int)  # shown as 4,278
+    assert metres.is_monotonic_increasing
+    assert metres.tolist() == nearest["Distance (m)"].head(search.NEAREST_LIMIT).tolist()
 
 
 def test_unknown_postcode_gets_a_clear_message(store_file):

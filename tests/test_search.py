@@ -50,6 +50,21 @@ def test_nearest_projects_are_sorted_by_grid_distance(shown):
     assert len(text.splitlines()) == 4
 
 
+def test_the_nearest_few_are_the_head_of_the_whole_list(shown):
+    """The dashboard asks for the nearest ten only: the same rows, in the same order."""
+    point = search.find_postcode("WN1 1XL")
+    everything = search.nearest_projects(shown, point, 5000)
+    for limit in (0, 1, 3, len(everything) + 5):
+        few = search.nearest_projects(shown, point, 5000, limit=limit)
+        assert few.equals(everything.head(limit).reset_index(drop=True))
+    distance = search.distances_m(shown, point)
+    assert int((distance <= 5000).sum()) == int(everything["Within reach"].sum())
+    unplaced = shown.copy()
+    unplaced.loc[unplaced.index[0], unplaced.geometry.name] = None
+    assert np.isnan(search.distances_m(unplaced, point)[0])
+    assert len(search.nearest_projects(unplaced, point, 800)) == len(shown) - 1
+
+
 def test_cli_nearest_and_area(store_file, capsys):
     assert cli.main(["nearest", "l18jq", "--distance", "800", "--store", str(store_file)]) == 0
     out = capsys.readouterr().out
