@@ -14,7 +14,8 @@ import psycopg
 import pytest
 import shapely
 
-from kindred_map import boundaries, cli, pgstore, privacy, store, tables, upload
+from kindred_map import boundaries, cli, history, pgstore, privacy, store, tables, upload
+from kindred_map import stewardship as st
 from kindred_map import view as views
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -30,18 +31,32 @@ def _csv(path: Path, text: str) -> Path:
     return path
 
 
-def test_copy_geopackage_to_postgis_and_back_keeps_every_record(tmp_path, pg_store, capsys):
+def test_copy_geopackage_to_postgis_and_back_keeps_every_record_and_event(
+    tmp_path, pg_store, capsys
+):
     source = tmp_path / "source.gpkg"
     store.import_file(FIXTURES / "messy_projects_cp1252.csv", source)
     store.import_file(_csv(tmp_path / "homes.csv", HOME), source)
+    one, two = store.read_projects(source)["id"].iloc[:2]
+    st.edit_project(source, one, {"website": "https://example.org/ünï"}, 1, "Zoë")
+    st.retire_project(source, two, "closed", "ann")
     back = tmp_path / "back.gpkg"
     assert cli.main(["store", "copy", str(source), pg_store]) == 0
     assert cli.main(["store", "copy", pg_store, str(back)]) == 0
-    assert "read back, identical" in capsys.readouterr().out
+    assert "history events" in capsys.readouterr().out
+    events = st.read_history(source)
+    assert set(events["action"]) == {"import", "edit", "retire"}
     for copied in (pg_store, back):
-        assert store.same_projects(store.read_projects(copied), store.read_projects(source))
+        assert store.same_projects(
+            store.read_projects(copied, include_retired=True),
+            store.read_projects(source, include_retired=True),
+        )
         pd.testing.assert_frame_equal(store.read_imports(copied), store.read_imports(source))
+        pd.testing.assert_frame_equal(st.read_history(copied), events)
         assert store.read_secret(copied) == store.read_secret(source) is not None
+    # The copies go on as the source would: the next event is numbered after the copied ones.
+    st.verify_project(pg_store, one, "ann", expected_version=2)
+    assert st.read_history(pg_store)["event_id"].iloc[-1] == events["event_id"].max() + 1
     # The same secret derives the same ids: re-importing into the copy changes nothing.
     again = store.import_file(FIXTURES / "messy_projects_cp1252.csv", pg_store)
     assert (again.new, again.updated) == (0, 0) and again.unchanged > 0
@@ -222,7 +237,8 @@ def test_the_reader_role_sees_the_views_and_never_a_home(tmp_path, pg_store, mon
             "SELECT name, postcode_district, location_note, ST_X(geom), ST_Y(geom) "
             "FROM projects_public ORDER BY name"
         ).fetchall()
-        for table in ("projects", "projects_public_rows", "kindred_private", "imports"):
+        private = ("projects", "projects_public_rows", "kindred_private", "imports")
+        for table in (*private, history.TABLE):
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
                 conn.execute(f"SELECT * FROM {table}")
         for statement in (
@@ -295,11 +311,21 @@ def test_the_dashboard_runs_on_a_postgis_store(pg_store, monkeypatch):
     assert expected in [m.value for m in app.markdown]
 
 
-def test_single_edits_and_history_refuse_a_postgis_store_for_now(pg_store, capsys):
+def test_a_postgis_store_from_before_history_gets_baseline_events_once(pg_store):
     store.import_file(FIXTURES / "projects_utf8_bom.csv", pg_store)
-    project = store.read_projects(pg_store).iloc[0]
-    assert project["version"] == 1 and project["created_at"]
-    command = ["verify", project["id"], "--store", pg_store, "--who", "Ann"]
-    assert cli.main(command) == 2
-    assert "need a GeoPackage store for now" in capsys.readouterr().err
-    assert store.read_projects(pg_store).iloc[0]["version"] == 1
+    with psycopg.connect(pg_store, autocommit=True) as conn:  # as schema 1 left it
+        conn.execute("DROP TABLE history")
+        conn.execute("UPDATE kindred_meta SET value = '1' WHERE key = 'schema_version'")
+    projects = store.read_projects(pg_store, include_retired=True)
+    first_import = store.read_imports(pg_store)["imported_at"].min()
+    events = st.read_history(pg_store)  # migrates: one baseline event per project
+    assert sorted(events["project_id"]) == sorted(projects["id"])
+    assert set(events["action"]) == {"baseline"} and set(events["at"]) == {first_import}
+    assert [json.loads(a) for a in events.sort_values("project_id")["after"]] == store.records(
+        projects
+    )
+    assert cli.main(["store", "migrate", "--store", pg_store]) == 0
+    assert st.read_history(pg_store).equals(events)  # done once
+    with psycopg.connect(pg_store) as conn:
+        version = conn.execute("SELECT value FROM kindred_meta WHERE key = 'schema_version'")
+        assert version.fetchone()[0] == str(pgstore.SCHEMA_VERSION)
