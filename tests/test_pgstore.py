@@ -112,22 +112,38 @@ SHARED = 40
 """Records every writer edits (the same name at the same place: an update each time)."""
 CLASHES = 25
 """Ids every writer claims for a project of its own, far from the others': one wins each."""
+EDITED = 20
+"""Records every writer edits one at a time (`stewardship.edit_project`) with the version it
+read before its imports: each save is one version, every other attempt a VersionConflict."""
 
 
 WRITER = """
 import json, sys
 from pathlib import Path
-from kindred_map import store
-dsn, *files = sys.argv[1:]
+from kindred_map import stewardship, store
+dsn, writer, count, *files = sys.argv[1:]
+who = f"writer {writer}"
+edited = [f"edit:e{i}" for i in range(int(count))]
+read = store.read_projects(dsn).set_index("id").loc[edited, "version"].astype(int).to_dict()
 reports = [
-    store.import_file(Path(path), dsn, source=source)
+    store.import_file(Path(path), dsn, source=source, who=who)
     for path, source in zip(files, (None, "shared", "claims"))
 ]
-print(json.dumps([(r.new, r.updated, r.unchanged, r.rejected) for r in reports]))
+edits = []
+for pid in edited:
+    change = {"website": f"https://writer{writer}.example/{pid[5:]}"}
+    try:
+        saved = stewardship.edit_project(dsn, pid, change, read[pid], who)
+        edits.append((pid, "saved", saved["version"]))
+    except stewardship.VersionConflict as conflict:
+        edits.append((pid, "conflict", str(conflict)))
+counts = [(r.new, r.updated, r.unchanged, r.rejected) for r in reports]
+print(json.dumps({"imports": counts, "edits": edits}))
 """
-"""One writer process: its own file, the shared edits, its claims; (new, updated, unchanged,
-rejected) of each import as JSON. A fresh interpreter each (not multiprocessing: the app
-tests leave a __main__ that spawned workers would try to run)."""
+"""One writer process: reads the edited records' versions, imports its own file, the shared
+edits and its claims, then edits each shared record; (new, updated, unchanged, rejected) of
+each import and each edit's outcome as JSON. A fresh interpreter each (not multiprocessing:
+the app tests leave a __main__ that spawned workers would try to run)."""
 
 
 def test_eight_writer_processes_lose_nothing_and_report_every_clash(tmp_path, pg_store):
@@ -138,6 +154,9 @@ def test_eight_writer_processes_lose_nothing_and_report_every_clash(tmp_path, pg
     )
     seed_file = _csv(tmp_path / "seed.csv", seed.to_csv(index=False))
     store.import_file(seed_file, pg_store, source="shared")
+    edited = [f"edit:e{i}" for i in range(EDITED)]
+    common = pd.DataFrame({"id": [e[5:] for e in edited], "name": "Common", "postcode": "L7 3HJ"})
+    store.import_file(_csv(tmp_path / "edit.csv", common.to_csv(index=False)), pg_store)
     # Claims sit far apart: a different borough for each writer (a clearly different project).
     far = ["L1 8JQ", "PR8 2FF", "WA10 2DT", "L34 2AA", "L26 0TY", "L20 4RW", "L7 3HJ", "L32 8UE"]
     jobs = []
@@ -166,24 +185,24 @@ def test_eight_writer_processes_lose_nothing_and_report_every_clash(tmp_path, pg
     environment = {**os.environ, "PYTHONPATH": str(Path(store.__file__).parents[1])}
     writers = [
         subprocess.Popen(
-            [sys.executable, "-c", WRITER, pg_store, *paths],
+            [sys.executable, "-c", WRITER, pg_store, str(number), str(EDITED), *paths],
             stdout=subprocess.PIPE,
             env=environment,
             text=True,
         )
-        for paths in jobs
+        for number, paths in enumerate(jobs)
     ]
     outputs = [writer.communicate(timeout=600)[0] for writer in writers]
     assert [writer.returncode for writer in writers] == [0] * WRITERS
     results = [json.loads(output) for output in outputs]
-    own, edits, claims = (np.array([r[k] for r in results]) for k in range(3))
+    own, edits, claims = (np.array([r["imports"][k] for r in results]) for k in range(3))
     assert (own[:, 0] == OWN_ROWS).all() and (own[:, 1:] == 0).all()
     assert (edits[:, 1] == SHARED).all() and (edits[:, [0, 3]] == 0).all()
     # Every claimed id: one writer's project stored, every other writer told it was refused.
     assert claims[:, 0].sum() == CLASHES
     assert claims[:, 3].sum() == CLASHES * (WRITERS - 1)
     projects = store.read_projects(pg_store).set_index("id")
-    assert len(projects) == WRITERS * OWN_ROWS + SHARED + CLASHES
+    assert len(projects) == WRITERS * OWN_ROWS + SHARED + CLASHES + EDITED
     for writer in range(WRITERS):
         mine = projects.loc[[f"own:w{writer}-{i}" for i in range(OWN_ROWS)], "name"]
         assert mine.str.startswith(f"Writer {writer} ").all()
@@ -194,8 +213,31 @@ def test_eight_writer_processes_lose_nothing_and_report_every_clash(tmp_path, pg
     assert (won.reindex(range(WRITERS), fill_value=0).to_numpy() == claims[:, 0]).all()
     log = store.read_imports(pg_store)
     # An import whose every row is refused writes nothing, its log entry included (as before).
-    assert len(log) == 1 + 2 * WRITERS + (claims[:, 0] > 0).sum()
+    assert len(log) == 2 + 2 * WRITERS + (claims[:, 0] > 0).sum()
     assert log["new"].sum() == len(projects)
+    # Single edits: every attempt saved or told, every save one version and one event.
+    outcomes = [(w, *edit) for w, r in enumerate(results) for edit in r["edits"]]
+    saved = {(pid, f"writer {w}", v) for w, pid, kind, v in outcomes if kind == "saved"}
+    told = [(pid, message) for _, pid, kind, message in outcomes if kind == "conflict"]
+    assert len(saved) + len(told) == len(outcomes) == WRITERS * EDITED
+    assert all("Nothing was saved" in message and pid in message for pid, message in told)
+    assert told and {pid for pid, _, _ in saved} == set(edited)
+    every = st.read_history(pg_store)
+    own_events = every[every["source"].str.startswith("file own.csv row ")]
+    assert own_events["who"].value_counts().to_dict() == {
+        f"writer {w}": OWN_ROWS for w in range(WRITERS)
+    }
+    events = every.query("action == 'edit'")
+    assert set(zip(events["project_id"], events["who"], events["version"], strict=True)) == saved
+    assert len(events) == len(saved)
+    versions = store.read_projects(pg_store).set_index("id").loc[edited, "version"]
+    for pid in edited:
+        assert versions[pid] == 1 + sum(1 for p, _, _ in saved if p == pid)
+    # The record holds the last saved edit's change.
+    last = events.sort_values("event_id").drop_duplicates("project_id", keep="last")
+    websites = store.read_projects(pg_store).set_index("id")["website"]
+    for pid, who in zip(last["project_id"], last["who"], strict=True):
+        assert websites[pid] == f"https://writer{who[-1]}.example/{pid[5:]}"
 
 
 # --- the partners' role ------------------------------------------------------------------
