@@ -1,6 +1,6 @@
 """Every change to a stored project, as events in the store's private ``history`` table.
 
-Contract (issues 12, 13 and 15 build on it; a PostGIS backend keeps the same table and rules):
+Contract (issues 12, 13 and 15 build on it; both store backends keep the same table and rules):
 
 - Table ``history`` in the store's GeoPackage, private to the tool: not registered in
   ``gpkg_contents``, so GDAL, QGIS and every export ignore it. Columns:
@@ -14,20 +14,30 @@ Contract (issues 12, 13 and 15 build on it; a PostGIS backend keeps the same tab
   undo that removes a project an import created writes the removed record with
   ``"removed": true``), ``version INTEGER`` (the record's version after the event; 0 after a
   removal).
+- On PostGIS (`kindred_map.pgstore`, schema 2) the table ``history`` has the same columns:
+  ``event_id bigserial`` primary key, ``import_id`` and ``version`` bigint, the rest text
+  (``before``/``after`` text, not jsonb, so the JSON round-trips byte for byte), indexed on
+  (project_id, event_id) and import_id, and not granted to ``kindred_reader``. Events of one
+  project are numbered in the order their transactions took its row lock.
 - The events hold home-run (``ward_only``) projects' true positions, like the projects table:
   the history is shown to signed-in editors only and never leaves the store.
 - A record's JSON holds every field of ``store.STORE_FIELDS`` (which includes lon/lat, the
   point) with the store's types: numbers as numbers, NULL for missing, booleans as booleans.
   Replaying ``after`` of a project's last event up to a date gives the project as of that date.
 - Every write that changes projects (an import, add, edit, verify, retire, restore, undo)
-  writes its rows and its events in the same SQLite transaction (`store._write_batch`) under
-  the folder lock: a kill leaves both or neither. An import writes one event per new or
-  changed row (unchanged rows: none), all with the batch's ``import_id``.
-- Migration: a store without the table gets it on its first write, with one ``baseline`` event
-  per existing project at the earliest ``imported_at`` of the import log (else the file's
-  modification time): imports from before history existed count from their import date. A
-  store that has not been written since can still be read: `read_history` gives those same
-  baseline events without writing them.
+  writes its rows and its events in the same transaction: SQLite's (`store._write_batch`)
+  under the folder lock, or PostgreSQL's (`pgstore.write_batch`) with the ids' rows locked: a
+  kill leaves both or neither. An import writes one event per new or changed row (unchanged
+  rows: none), all with the batch's ``import_id``.
+- Migration: a GeoPackage store without the table gets it on its first write, with one
+  ``baseline`` event per existing project at the earliest ``imported_at`` of the import log
+  (else the file's modification time): imports from before history existed count from their
+  import date. A store that has not been written since can still be read: `read_history`
+  gives those same baseline events without writing them. A PostGIS store from before history
+  gets the table and the same baseline events (else dated at the migration) once, in
+  `pgstore.migrate` under its schema lock, run by ``store migrate`` or the next write or
+  history read.
+- ``store copy`` copies the table as it is (event ids, times, JSON text) between backends.
 """
 
 import json
