@@ -558,8 +558,8 @@ def write_store(
     events: pd.DataFrame | None = None,
 ) -> None:
     """Replace every project, the import log and the history (``events`` with their
-    `kindred_map.history.COLUMNS`, ids kept; None: no events) and the secret, when given, in
-    one transaction."""
+    `kindred_map.history.COLUMNS`, ids kept; None: a baseline event per project, as
+    `_add_baseline` dates them) and the secret, when given, in one transaction."""
     ensure(dsn)
     projects = store.conform(projects)
     with connect(dsn) as conn, conn.transaction():
@@ -569,7 +569,9 @@ def write_store(
         write_batch(conn, projects, None)
         for _, entry in imports.iterrows():
             write_log(conn, entry.to_dict())
-        if events is not None:
+        if events is None:  # as a GeoPackage written whole gets them on its next write
+            _add_baseline(conn)
+        else:
             insert_history(conn, events.astype(object).to_dict("records"))
         for table, key in (("imports", "import_id"), (history.TABLE, "event_id")):
             conn.execute(
