@@ -640,8 +640,9 @@ def cmd_store(args: argparse.Namespace) -> int:
     else:
         counts = store.copy(store.locate(args.source), store.locate(args.destination))
         print(
-            f"copied {counts['projects']:,} projects and {counts['imports']:,} import log entries "
-            f"to {store.shown_name(args.destination)}; read back, identical"
+            f"copied {counts['projects']:,} projects, {counts['imports']:,} import log entries "
+            f"and {counts['events']:,} history events to {store.shown_name(args.destination)}; "
+            "read back, identical"
         )
     return 0
 

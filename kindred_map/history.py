@@ -1,6 +1,6 @@
 """Every change to a stored project, as events in the store's private ``history`` table.
 
-Contract (issues 12, 13 and 15 build on it; a PostGIS backend keeps the same table and rules):
+Contract (issues 12, 13 and 15 build on it; both store backends keep the same table and rules):
 
 - Table ``history`` in the store's GeoPackage, private to the tool: not registered in
   ``gpkg_contents``, so GDAL, QGIS and every export ignore it. Columns:
@@ -14,25 +14,36 @@ Contract (issues 12, 13 and 15 build on it; a PostGIS backend keeps the same tab
   undo that removes a project an import created writes the removed record with
   ``"removed": true``), ``version INTEGER`` (the record's version after the event; 0 after a
   removal).
+- On PostGIS (`kindred_map.pgstore`, schema 2) the table ``history`` has the same columns:
+  ``event_id bigserial`` primary key, ``import_id`` and ``version`` bigint, the rest text
+  (``before``/``after`` text, not jsonb, so the JSON round-trips byte for byte), indexed on
+  (project_id, event_id) and import_id, and not granted to ``kindred_reader``. Events of one
+  project are numbered in the order their transactions took its row lock.
 - The events hold home-run (``ward_only``) projects' true positions, like the projects table:
   the history is shown to signed-in editors only and never leaves the store.
 - A record's JSON holds every field of ``store.STORE_FIELDS`` (which includes lon/lat, the
   point) with the store's types: numbers as numbers, NULL for missing, booleans as booleans.
   Replaying ``after`` of a project's last event up to a date gives the project as of that date.
 - Every write that changes projects (an import, add, edit, verify, retire, restore, undo)
-  writes its rows and its events in the same SQLite transaction (`store._write_batch`) under
-  the folder lock: a kill leaves both or neither. An import writes one event per new or
-  changed row (unchanged rows: none), all with the batch's ``import_id``.
-- Migration: a store without the table gets it on its first write, with one ``baseline`` event
-  per existing project at the earliest ``imported_at`` of the import log (else the file's
-  modification time): imports from before history existed count from their import date. A
-  store that has not been written since can still be read: `read_history` gives those same
-  baseline events without writing them.
+  writes its rows and its events in the same transaction: SQLite's (`store._write_batch`)
+  under the folder lock, or PostgreSQL's (`pgstore.write_batch`) with the ids' rows locked: a
+  kill leaves both or neither. An import writes one event per new or changed row (unchanged
+  rows: none), all with the batch's ``import_id``.
+- Migration: a GeoPackage store without the table gets it on its first write, with one
+  ``baseline`` event per existing project at the earliest ``imported_at`` of the import log
+  (else the file's modification time): imports from before history existed count from their
+  import date. A store that has not been written since can still be read: `read_history`
+  gives those same baseline events without writing them. A PostGIS store from before history
+  gets the table and the same baseline events (else dated at the migration) once, in
+  `pgstore.migrate` under its schema lock, run by ``store migrate`` or the next write or
+  history read.
+- ``store copy`` copies the table as it is (event ids, times, JSON text) between backends.
 """
 
 import json
 import os
 import sqlite3
+from contextlib import closing, contextmanager
 from pathlib import Path
 
 import pandas as pd
@@ -77,16 +88,29 @@ def create(conn: sqlite3.Connection) -> bool:
     return True
 
 
-def insert(conn: sqlite3.Connection, events: list[dict]) -> None:
-    """Append events (dicts with EVENT_FIELDS) inside the caller's transaction."""
+def check_actions(events: list[dict]) -> None:
+    """Refuse events whose action is not one of ACTIONS (both backends check before writing)."""
     unknown = {e["action"] for e in events} - set(ACTIONS)
     if unknown:
         raise ValueError(f"unknown history action(s) {sorted(unknown)}; valid: {ACTIONS}")
+
+
+def insert(conn: sqlite3.Connection, events: list[dict]) -> None:
+    """Append events (dicts with EVENT_FIELDS, and ``event_id`` when each has one: a copied
+    store keeps its numbers) inside the caller's transaction."""
+    check_actions(events)
+    names = COLUMNS if events and "event_id" in events[0] else EVENT_FIELDS
     conn.executemany(
-        f"INSERT INTO {TABLE} ({', '.join(EVENT_FIELDS)}) "
-        f"VALUES ({', '.join('?' * len(EVENT_FIELDS))})",
-        [[event[name] for name in EVENT_FIELDS] for event in events],
+        f"INSERT INTO {TABLE} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})",
+        [[_sqlite_value(event[name]) for name in names] for event in events],
     )
+
+
+def _sqlite_value(value):
+    """A value SQLite binds: numpy scalars as Python ones, pandas' NA as NULL."""
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return None
+    return value.item() if hasattr(value, "item") else value
 
 
 def baseline_time(conn: sqlite3.Connection, path: Path, imports_table: str) -> str:
@@ -113,40 +137,68 @@ def frame(rows: list, project_id: str | None = None) -> pd.DataFrame:
     return events.sort_values("event_id", kind="stable").reset_index(drop=True)
 
 
+@contextmanager
+def _query(target):
+    """``run(sql, params) -> rows`` on a GeoPackage file (read-only) or inside an open PostGIS
+    transaction (`kindred_map.pgstore.Transaction`): the one place history reads dispatch.
+    SQL is written with ``?`` marks, as ``%s`` for PostgreSQL. A GeoPackage without the
+    history table (not written since history existed) has no stored events: no rows."""
+    if isinstance(target, Path):
+        with closing(sqlite3.connect(f"file:{target}?mode=ro", uri=True)) as conn:
+            present = _present(conn)
+            yield lambda sql, params=(): conn.execute(sql, params).fetchall() if present else []
+    else:
+        yield lambda sql, params=(): target.conn.execute(sql.replace("?", "%s"), params).fetchall()
+
+
+def _present(conn: sqlite3.Connection) -> bool:
+    return bool(
+        conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (TABLE,)
+        ).fetchone()
+    )
+
+
+def exists(path: Path) -> bool:
+    """True when the GeoPackage store has a history table (it has been written since)."""
+    with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as conn:
+        return _present(conn)
+
+
 def stored_events(path: Path, project_id: str | None = None) -> list | None:
     """The history table's rows (of one project, or all), or None when the store has none."""
-    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
-        if not conn.execute(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (TABLE,)
-        ).fetchone():
-            return None
-        where, params = ("WHERE project_id = ?", (project_id,)) if project_id else ("", ())
-        return conn.execute(
-            f"SELECT {', '.join(COLUMNS)} FROM {TABLE} {where} ORDER BY event_id", params
-        ).fetchall()
+    if not exists(path):
+        return None
+    where, params = ("WHERE project_id = ?", (project_id,)) if project_id else ("", ())
+    with _query(path) as run:
+        return run(f"SELECT {', '.join(COLUMNS)} FROM {TABLE} {where} ORDER BY event_id", params)
 
 
-def import_events(path: Path, import_id: int) -> list:
-    """(event_id, project_id, action, before, after, who, at) of one import's events."""
-    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
-        return conn.execute(
+def import_events(target, import_id: int) -> list:
+    """(event_id, project_id, action, before, after, who, at) of one import's events (a store's
+    file, or a PostGIS transaction)."""
+    with _query(target) as run:
+        return run(
             f"SELECT event_id, project_id, action, before, after, who, at FROM {TABLE} "
             "WHERE import_id = ? ORDER BY event_id",
             (int(import_id),),
-        ).fetchall()
+        )
 
 
-def latest_events(path: Path, ids) -> dict[str, tuple]:
-    """``{project_id: (event_id, who, at, action)}`` of each project's latest event."""
+def latest_events(target, ids) -> dict[str, tuple]:
+    """``{project_id: (event_id, who, at, action)}`` of each project's latest event (a store's
+    file, or a PostGIS transaction)."""
     ids = sorted(set(ids))
     latest = {}
-    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
+    with _query(target) as run:
         for start in range(0, len(ids), 500):
             chunk = ids[start : start + 500]
-            rows = conn.execute(
-                f"SELECT project_id, max(event_id), who, at, action FROM {TABLE} "
-                f"WHERE project_id IN ({', '.join('?' * len(chunk))}) GROUP BY project_id",
+            marks = ", ".join("?" * len(chunk))
+            rows = run(
+                f"SELECT project_id, event_id, who, at, action FROM {TABLE} WHERE event_id IN "
+                f"(SELECT max(event_id) FROM {TABLE} WHERE project_id IN ({marks}) "
+                "GROUP BY project_id)",
                 chunk,
             )
-            latest |= {row[0]: row[1:] for row in rows}
+            latest |= {row[0]: tuple(row[1:]) for row in rows}
     return latest

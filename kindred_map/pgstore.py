@@ -4,16 +4,17 @@ import hashlib
 import re
 import secrets
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 import geopandas as gpd
 import pandas as pd
 import shapely
 
-from kindred_map import boundaries, privacy, schema, store
+from kindred_map import boundaries, history, privacy, schema, store
 from kindred_map.paths import BOUNDARIES_DIR, DSN_PREFIXES
 
-SCHEMA_VERSION = 1
-"""Bumped when `migrate` has something new to add; stored in ``kindred_meta``."""
+SCHEMA_VERSION = 2
+"""Bumped when `migrate` has something new to add; stored in ``kindred_meta``. 2: history."""
 BNG = 27700
 SUMMARY_LAYERS = {
     "ward": ("ward_summary", "WD24CD", ("WD24CD", "WD24NM", "LAD24CD", "LAD24NM")),
@@ -111,6 +112,14 @@ def _schema_statements() -> list[str]:
         )""",
         "CREATE INDEX IF NOT EXISTS projects_geom_index ON projects USING gist (geom)",
         f"CREATE TABLE IF NOT EXISTS imports (import_id bigserial PRIMARY KEY, {log_columns})",
+        f"""CREATE TABLE IF NOT EXISTS {history.TABLE} (
+            event_id bigserial PRIMARY KEY, project_id text NOT NULL, at text NOT NULL,
+            who text NOT NULL, action text NOT NULL, source text NOT NULL, import_id bigint,
+            before text, after text NOT NULL, version bigint NOT NULL
+        )""",
+        f"CREATE INDEX IF NOT EXISTS {history.TABLE}_project_index "
+        f"ON {history.TABLE} (project_id, event_id)",
+        f"CREATE INDEX IF NOT EXISTS {history.TABLE}_import_index ON {history.TABLE} (import_id)",
         f"""CREATE TABLE IF NOT EXISTS projects_public_rows (
             store_id text PRIMARY KEY REFERENCES projects (id) ON DELETE CASCADE,
             public_id text NOT NULL, postcode_district text, synthetic boolean NOT NULL,
@@ -197,8 +206,11 @@ def migrate(dsn: str, directory=BOUNDARIES_DIR) -> int:
     Returns the schema version."""
     with connect(dsn) as conn, conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
+        had_history = _has_history(conn)
         for statement in _schema_statements():
             conn.execute(statement)
+        if not had_history:
+            _add_baseline(conn)
         _load_boundaries(conn, directory)
         for statement in [*_view_statements(), *_reader_statements()]:
             conn.execute(statement)
@@ -213,6 +225,26 @@ def migrate(dsn: str, directory=BOUNDARIES_DIR) -> int:
             (str(SCHEMA_VERSION),),
         )
     return SCHEMA_VERSION
+
+
+def _has_history(conn) -> bool:
+    return conn.execute(f"SELECT to_regclass('public.{history.TABLE}') IS NOT NULL").fetchone()[0]
+
+
+def _add_baseline(conn) -> None:
+    """A store from before history (schema 1): each project gets its version (1), its
+    created_at and one ``baseline`` event, dated at the log's first import (else now), as a
+    GeoPackage store's migration does (`kindred_map.history`)."""
+    first = conn.execute(
+        "SELECT min(imported_at) FROM imports WHERE coalesce(imported_at, '') != ''"
+    ).fetchone()[0]
+    at = str(first) if first else store._now()
+    conn.execute(
+        "UPDATE projects SET version = coalesce(version, 1), "
+        "created_at = coalesce(nullif(created_at, ''), %s)",
+        (at,),
+    )
+    insert_history(conn, [store.baseline_event(r, at) for r in store.records(_select(conn))])
 
 
 def _load_boundaries(conn, directory) -> None:
@@ -266,11 +298,16 @@ def _columns(conn, table: str) -> set[str]:
 
 def ensure(dsn: str) -> None:
     """Create the schema when the database has none yet (the first write to a new store), or
-    migrate it when the schema has fields the database lacks; otherwise take no lock at all."""
+    migrate it when the schema has fields or the history table the database lacks; otherwise
+    take no lock at all."""
     with connect(dsn) as conn:
-        current = _ready(conn) and not (
-            set(store.STORE_FIELDS) - _columns(conn, "projects")
-            or set(store.IMPORT_LOG_FIELDS) - _columns(conn, "imports")
+        current = (
+            _ready(conn)
+            and _has_history(conn)
+            and not (
+                set(store.STORE_FIELDS) - _columns(conn, "projects")
+                or set(store.IMPORT_LOG_FIELDS) - _columns(conn, "imports")
+            )
         )
     if not current:
         migrate(dsn)
@@ -308,19 +345,38 @@ def read_projects(dsn: str, include_retired: bool = False) -> gpd.GeoDataFrame:
         return _select(conn, where).reset_index(drop=True)
 
 
-def read_imports(dsn: str) -> pd.DataFrame:
-    """The import log, oldest first, with the GeoPackage log's columns and types."""
-    fields = store.IMPORT_LOG_FIELDS
-    with connect(dsn) as conn:
+def read_imports(location) -> pd.DataFrame:
+    """The import log, oldest first, with the GeoPackage log's columns and types; of a DSN or
+    inside an open `Transaction`."""
+    if isinstance(location, Transaction):
+        return _imports(location.conn)
+    with connect(location) as conn:
         if not _ready(conn):
             return store._empty_imports()
-        rows = conn.execute(
-            f"SELECT {', '.join(map(_quote, fields))} FROM imports ORDER BY import_id"
-        ).fetchall()
+        return _imports(conn)
+
+
+def _imports(conn) -> pd.DataFrame:
+    fields = store.IMPORT_LOG_FIELDS
+    rows = conn.execute(
+        f"SELECT {', '.join(map(_quote, fields))} FROM imports ORDER BY import_id"
+    ).fetchall()
     log = pd.DataFrame(rows, columns=list(fields))
     for name, kind in fields.items():
         log[name] = log[name].fillna(0 if kind == "int64" else "").astype(kind)
     return log
+
+
+def read_history(dsn: str, project_id: str | None = None) -> list:
+    """The history table's rows (`kindred_map.history.COLUMNS`), of one project or all, in
+    event order. A store from before history is migrated first (its baseline events)."""
+    ensure(dsn)
+    where, params = ("WHERE project_id = %s", (project_id,)) if project_id else ("", ())
+    with connect(dsn) as conn:
+        return conn.execute(
+            f"SELECT {', '.join(history.COLUMNS)} FROM {history.TABLE} {where} ORDER BY event_id",
+            params,
+        ).fetchall()
 
 
 def read_secret(dsn: str) -> bytes | None:
@@ -379,21 +435,61 @@ def _lock_bucket(identifier: str) -> int:
     return int.from_bytes(digest, "big") % ID_LOCK_BUCKETS
 
 
+@dataclass
+class Transaction:
+    """One open PostgreSQL transaction on a store: what `kindred_map.store.editing` yields for
+    a DSN, so that a read-check-write change (`kindred_map.stewardship`) runs in it."""
+
+    conn: object
+    dsn: str
+
+    @property
+    def name(self) -> str:
+        """How the store is named in messages (no password)."""
+        return shown_dsn(self.dsn)
+
+
 def stored_projects(conn, ids) -> gpd.GeoDataFrame:
     """The stored projects with these ids, locked for this transaction."""
     ids = sorted({str(i) for i in ids if str(i)})
     return _select(conn, "WHERE id = ANY(%s)", (ids,), lock=True)
 
 
-def write_batch(conn, projects: gpd.GeoDataFrame, log_entry: dict | None) -> None:
-    """Insert or replace these projects (by id), refresh their public rows and log the import,
-    inside the caller's transaction."""
-    columns = {name: projects[name] for name in store.STORE_FIELDS}
-    columns["wgs84"] = pd.Series(_ewkb(projects.geometry, 4326), index=projects.index)
-    _copy_upsert(conn, "projects", "id", columns)
-    _write_public(conn, projects)
-    if log_entry is not None:
-        write_log(conn, log_entry)
+def write_batch(
+    conn,
+    projects: gpd.GeoDataFrame,
+    log_entry: dict | None,
+    events: list[dict] = (),
+    deletes=(),
+) -> int | None:
+    """Insert or replace these projects (by id), remove ``deletes``, refresh the public rows,
+    log the import and append its history ``events``, inside the caller's transaction.
+
+    A logged import's ``import_id`` is drawn by the database, set on the events that name
+    none, and returned."""
+    if len(projects):
+        columns = {name: projects[name] for name in store.STORE_FIELDS}
+        columns["wgs84"] = pd.Series(_ewkb(projects.geometry, 4326), index=projects.index)
+        _copy_upsert(conn, "projects", "id", columns)
+        _write_public(conn, projects)
+    if len(deletes):
+        conn.execute("DELETE FROM projects WHERE id = ANY(%s)", (list(deletes),))
+    import_id = None if log_entry is None else write_log(conn, log_entry)
+    insert_history(conn, [e | {"import_id": e["import_id"] or import_id} for e in events])
+    return import_id
+
+
+def insert_history(conn, events: list[dict]) -> None:
+    """Append history events (`kindred_map.history.EVENT_FIELDS`, and ``event_id`` when each
+    event has one: a copied store keeps its numbers) with one COPY, inside the caller's
+    transaction."""
+    if not events:
+        return
+    history.check_actions(events)
+    names = history.COLUMNS if "event_id" in events[0] else history.EVENT_FIELDS
+    with conn.cursor().copy(f"COPY {history.TABLE} ({', '.join(names)}) FROM STDIN") as copy:
+        for event in events:
+            copy.write_row([_plain(event[name]) for name in names])
 
 
 def _write_public(conn, projects: gpd.GeoDataFrame) -> None:
@@ -454,22 +550,34 @@ def _wards(conn) -> gpd.GeoDataFrame:
     )
 
 
-def write_store(projects: gpd.GeoDataFrame, imports: pd.DataFrame, dsn: str, secret=None) -> None:
-    """Replace every project and the import log (and the secret, when given) in one transaction."""
+def write_store(
+    projects: gpd.GeoDataFrame,
+    imports: pd.DataFrame,
+    dsn: str,
+    secret=None,
+    events: pd.DataFrame | None = None,
+) -> None:
+    """Replace every project, the import log and the history (``events`` with their
+    `kindred_map.history.COLUMNS`, ids kept; None: a baseline event per project, as
+    `_add_baseline` dates them) and the secret, when given, in one transaction."""
     ensure(dsn)
     projects = store.conform(projects)
     with connect(dsn) as conn, conn.transaction():
-        conn.execute("LOCK TABLE projects, imports IN EXCLUSIVE MODE")
-        conn.execute("DELETE FROM projects")
-        conn.execute("DELETE FROM imports")
-        if len(projects):
-            write_batch(conn, projects, None)
+        conn.execute(f"LOCK TABLE projects, imports, {history.TABLE} IN EXCLUSIVE MODE")
+        for table in ("projects", "imports", history.TABLE):
+            conn.execute(f"DELETE FROM {table}")
+        write_batch(conn, projects, None)
         for _, entry in imports.iterrows():
             write_log(conn, entry.to_dict())
-        conn.execute(
-            "SELECT setval(pg_get_serial_sequence('imports', 'import_id'), "
-            "coalesce(max(import_id), 0) + 1, false) FROM imports"
-        )
+        if events is None:  # as a GeoPackage written whole gets them on its next write
+            _add_baseline(conn)
+        else:
+            insert_history(conn, events.astype(object).to_dict("records"))
+        for table, key in (("imports", "import_id"), (history.TABLE, "event_id")):
+            conn.execute(
+                f"SELECT setval(pg_get_serial_sequence('{table}', '{key}'), "
+                f"coalesce(max({key}), 0) + 1, false) FROM {table}"
+            )
         if secret is not None:
             conn.execute(
                 "INSERT INTO kindred_private VALUES ('id_secret', %s) "
@@ -478,16 +586,16 @@ def write_store(projects: gpd.GeoDataFrame, imports: pd.DataFrame, dsn: str, sec
             )
 
 
-def write_log(conn, entry: dict) -> None:
-    """Append one import log entry."""
+def write_log(conn, entry: dict) -> int:
+    """Append one import log entry; its ``import_id`` (drawn by the database for a new one)."""
     fields = list(store.IMPORT_LOG_FIELDS)
     if not _plain(entry.get("import_id")):  # a new import: the database numbers it
         fields.remove("import_id")
-    conn.execute(
+    return conn.execute(
         f"INSERT INTO imports ({', '.join(map(_quote, fields))}) "
-        f"VALUES ({', '.join(['%s'] * len(fields))})",
+        f"VALUES ({', '.join(['%s'] * len(fields))}) RETURNING import_id",
         [_plain(entry[n]) for n in fields],
-    )
+    ).fetchone()[0]
 
 
 @contextmanager

@@ -124,14 +124,14 @@ def _event(action, before: dict | None, after: dict, who, source, at, import_id=
     }
 
 
-def _stored_one(target: Path, project_id: str) -> dict:
+def _stored_one(target, project_id: str) -> dict:
     found = store.records(store.stored_projects(target, [project_id]))
     if not found:
         raise ValueError(f"no project with id {project_id!r} in the store {target.name}")
     return found[0]
 
 
-def _check_version(target: Path, before: dict, expected_version, changes: dict) -> None:
+def _check_version(target, before: dict, expected_version, changes: dict) -> None:
     """Raise VersionConflict when the stored version is not the one the editor read."""
     if expected_version is None or int(expected_version) == before["version"]:
         return
@@ -146,7 +146,7 @@ def _check_version(target: Path, before: dict, expected_version, changes: dict) 
     )
 
 
-def _save(target: Path, before: dict | None, after: dict, action, who, source) -> dict:
+def _save(target, before: dict | None, after: dict, action, who, source) -> dict:
     """Write one record and its event; the record as saved (with its new version)."""
     at = _now()
     after = after | {"version": (before["version"] if before else 0) + 1}
@@ -303,18 +303,9 @@ def restore_project(
 
 
 def read_history(path: Path = DEFAULT_STORE, project_id: str | None = None) -> pd.DataFrame:
-    """History events (`kindred_map.history.COLUMNS`), oldest first; of one project if given.
-
-    A store not written since history existed gives the baseline events its next write will
-    store (nothing is written). A missing store has no history."""
-    target = store.store_target(path)
-    if not target.exists():
-        return history.frame([])
-    rows = history.stored_events(target, project_id)
-    if rows is None:
-        events = store.baseline_history(target)
-        return history.frame(events.to_numpy().tolist(), project_id)
-    return history.frame(rows)
+    """History events (`kindred_map.history.COLUMNS`), oldest first; of one project if given
+    (`kindred_map.store.read_history`: a store not yet migrated gives its baseline events)."""
+    return store.read_history(path, project_id)
 
 
 def undo_import(path: Path, import_id: int, who: str) -> UndoReport:
@@ -341,8 +332,9 @@ def undo_import(path: Path, import_id: int, who: str) -> UndoReport:
             raise ValueError(
                 f"import {import_id} changed no project, or predates the store's history"
             )
-        latest = history.latest_events(target, [e[1] for e in events])
-        current = {r["id"]: r for r in store.records(store.stored_projects(target, latest))}
+        named = sorted({e[1] for e in events})
+        current = {r["id"]: r for r in store.records(store.stored_projects(target, named))}
+        latest = history.latest_events(target, named)  # read after the rows are held
         at, source = _now(), f"undo of import {import_id}"
         writes, deletes, new_events = [], [], []
         for event_id, project_id, _, before, _, _, _ in events:

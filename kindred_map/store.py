@@ -131,8 +131,6 @@ def read_projects(
     ``include_retired``.
     """
     if as_of is not None:
-        if pgstore.is_dsn(path):
-            raise ValueError("as-of reads need the store's history: not yet on PostGIS")
         from kindred_map import asof
 
         return asof.projects_as_of(path, as_of, include_retired)
@@ -154,8 +152,9 @@ def read_projects(
 
 
 def read_imports(path: Path = DEFAULT_STORE) -> pd.DataFrame:
-    """The import log: one row per import (when, file, counts), oldest first."""
-    if pgstore.is_dsn(path):
+    """The import log: one row per import (when, file, counts), oldest first. Also inside
+    `editing`, given what it yields."""
+    if pgstore.is_dsn(path) or isinstance(path, pgstore.Transaction):
         return pgstore.read_imports(path)
     path = store_target(path)
     empty = _empty_imports()
@@ -281,6 +280,7 @@ def write_store(
     path: Path,
     timestamp: str,
     secret: bytes | None = None,
+    events: pd.DataFrame | None = None,
 ) -> None:
     """Replace the whole store with these projects and this log (sample builds, tests).
 
@@ -289,10 +289,12 @@ def write_store(
     holds other layers is refused rather than replaced. ``timestamp`` (ISO 8601) is what the
     GeoPackage records as its last change, so the same content always gives the same bytes.
     Imports do not use this: they add and update rows in place (`upsert`). ``secret`` (from
-    another store, by `copy`) becomes this store's key for derived ids.
+    another store, by `copy`) becomes this store's key for derived ids. ``events`` (history
+    events with `kindred_map.history.COLUMNS`, by `copy`) become its history, numbers kept;
+    without them the store gets its baseline events on its first write.
     """
     if pgstore.is_dsn(path):
-        pgstore.write_store(projects, imports, path, secret)
+        pgstore.write_store(projects, imports, path, secret, events)
         return
     path = store_target(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -310,14 +312,18 @@ def write_store(
         pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": timestamp})
         try:
             _replace_atomically(
-                path, lambda tmp: _write_layers(projects, imports, tmp, secret), mode
+                path, lambda tmp: _write_layers(projects, imports, tmp, secret, events), mode
             )
         finally:
             pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": None})
 
 
 def _write_layers(
-    projects: gpd.GeoDataFrame, imports: pd.DataFrame, path: Path, secret: bytes | None
+    projects: gpd.GeoDataFrame,
+    imports: pd.DataFrame,
+    path: Path,
+    secret: bytes | None,
+    events: pd.DataFrame | None,
 ) -> None:
     pyogrio.write_dataframe(
         projects, path, layer=PROJECTS_LAYER, driver="GPKG", geometry_type="Point"
@@ -328,10 +334,15 @@ def _write_layers(
         layer=IMPORTS_LAYER,
         driver="GPKG",
     )
-    if secret is not None:
-        with _connection(path) as conn:
+    with _connection(path) as conn:
+        if secret is not None:
             conn.execute(f"CREATE TABLE {PRIVATE_TABLE} (key TEXT PRIMARY KEY, value BLOB)")
             conn.execute(f"INSERT INTO {PRIVATE_TABLE} VALUES ('id_secret', ?)", (secret,))
+        if events is not None:
+            conn.execute("BEGIN")
+            history.create(conn)
+            history.insert(conn, events.astype(object).to_dict("records"))
+            conn.execute("COMMIT")
 
 
 def _add_store_layers(path: Path, timestamp: str) -> None:
@@ -858,6 +869,43 @@ def _import_events(
     return projects, events
 
 
+def _batch(
+    projects: gpd.GeoDataFrame,
+    stored: gpd.GeoDataFrame,
+    log_entry: dict | None,
+    timestamp: str,
+    who: str,
+) -> tuple[gpd.GeoDataFrame, list[dict], dict[str, int], dict | None]:
+    """What one batch writes on either backend, given the stored records it names: the records
+    (upkeep carried, versions counted), one ``import`` event per new or changed row naming its
+    file row (the private ``_row`` column) when known, the counts of new, updated and
+    unchanged projects, and the full log entry (None when not logged)."""
+    rows = projects["_row"] if "_row" in projects else pd.Series("", index=projects.index)
+    named = projects["source"].astype(str)
+    if log_entry is not None and log_entry.get("file"):
+        named = pd.Series(f"file {log_entry['file']}", index=projects.index)
+    sources = [f"{s} row {r}" if r else s for s, r in zip(named, rows.astype(str), strict=True)]
+    projects = _carry_upkeep(conform(projects), stored, who)
+    counts = _counts(projects, stored)
+    projects, events = _import_events(projects, stored, timestamp, who, sources)
+    return projects, events, counts, _full_log_entry(log_entry, counts, timestamp, who)
+
+
+def _full_log_entry(log_entry: dict | None, counts: dict, timestamp: str, who: str):
+    """An import log row: every field (0 or blank when not given), the batch's counts, a time
+    and who; its ``import_id`` is drawn when it is written."""
+    if log_entry is None:
+        return None
+    blank = {name: 0 if kind == "int64" else "" for name, kind in IMPORT_LOG_FIELDS.items()}
+    entry = blank | log_entry | counts | {"import_id": 0}
+    entry["imported_at"] = entry["imported_at"] or timestamp
+    entry["who"] = entry["who"] or who
+    return {
+        name: int(entry[name]) if kind == "int64" else str(entry[name])
+        for name, kind in IMPORT_LOG_FIELDS.items()
+    }
+
+
 def _store_batch(
     path: Path,
     projects: gpd.GeoDataFrame,
@@ -866,34 +914,24 @@ def _store_batch(
     secret: bytes | None = None,
     who: str = "",
 ) -> dict[str, int]:
-    """Write one batch (folder lock held): counts of new, updated and unchanged projects, and
-    the batch's ``import_id`` (None when not logged). Each new or changed row gets an
-    ``import`` event naming its file row (the private ``_row`` column) when known."""
-    rows = projects["_row"] if "_row" in projects else pd.Series("", index=projects.index)
-    named = projects["source"].astype(str)
-    if log_entry is not None and log_entry.get("file"):
-        named = pd.Series(f"file {log_entry['file']}", index=projects.index)
-    sources = [f"{s} row {r}" if r else s for s, r in zip(named, rows.astype(str), strict=True)]
-    projects = conform(projects)
-    stored = _stored_projects(path, projects["id"])
+    """Write one batch to a GeoPackage (folder lock held): counts of new, updated and
+    unchanged projects, and the batch's ``import_id`` (None when not logged)."""
     timestamp = timestamp or _now()
-    projects = _carry_upkeep(projects, stored, who)
-    counts = _counts(projects, stored)
-    projects, events = _import_events(projects, stored, timestamp, who, sources)
-    if log_entry is not None:
-        entry = {name: "" for name in IMPORT_LOG_FIELDS} | log_entry | counts | {"import_id": 0}
-        entry["imported_at"] = entry["imported_at"] or timestamp
-        entry["who"] = entry["who"] or who
-        log_entry = {
-            name: int(entry[name]) if kind == "int64" else str(entry[name])
-            for name, kind in IMPORT_LOG_FIELDS.items()
-        }
+    stored = _stored_projects(path, projects["id"])
+    projects, events, counts, log_entry = _batch(projects, stored, log_entry, timestamp, who)
     try:
         _prepare_target(path, timestamp)
         import_id = _write_batch(path, projects, log_entry, timestamp, secret, events)
     except sqlite3.Error as error:
         raise ValueError(f"cannot write the store {path.name}: {error}; it is unchanged") from error
     return counts | {"import_id": import_id}
+
+
+def _pg_batch(conn, projects: gpd.GeoDataFrame, stored, log_entry, timestamp, who) -> dict:
+    """Write one batch to PostGIS inside the caller's transaction (its ids locked): counts and
+    ``import_id`` as `_store_batch` returns them."""
+    projects, events, counts, log_entry = _batch(projects, stored, log_entry, timestamp, who)
+    return counts | {"import_id": pgstore.write_batch(conn, projects, log_entry, events)}
 
 
 def upsert(
@@ -914,13 +952,10 @@ def upsert(
     if not len(projects):
         return {"new": 0, "updated": 0, "unchanged": 0, "import_id": None}
     if pgstore.is_dsn(path):
-        projects = conform(projects)
         with pgstore.transaction(path) as conn:
             pgstore.lock_ids(conn, projects["id"])
-            counts = _counts(projects, pgstore.stored_projects(conn, projects["id"]))
-            entry = _pg_log_entry(log_entry, counts, timestamp or _now(), who)
-            pgstore.write_batch(conn, projects, entry)
-        return counts | {"import_id": None}
+            stored = pgstore.stored_projects(conn, projects["id"])
+            return _pg_batch(conn, projects, stored, log_entry, timestamp or _now(), who)
     path = store_target(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with _locked(path.parent):
@@ -1112,12 +1147,17 @@ def import_file(
         _check_ids(projects)
         new_secret = None if stored_secret else secret
         counts = _store_batch(target, projects, entry, None, new_secret, who)
-    report.new, report.updated, report.unchanged, report.import_id = (
+    return _counted(report, counts)
+
+
+def _counted(report: ImportReport, counts: dict) -> ImportReport:
+    """The report with the batch's counts and import number."""
+    report.new, report.updated, report.unchanged = (
         counts["new"],
         counts["updated"],
         counts["unchanged"],
-        counts["import_id"],
     )
+    report.import_id = counts["import_id"]
     return report
 
 
@@ -1126,15 +1166,18 @@ def import_file(
 
 @contextmanager
 def editing(path: Path = DEFAULT_STORE):
-    """Hold the store's folder lock for a read-check-write change; yields the store's file.
+    """The store held for one read-check-write change: yields what `stored_projects`,
+    `write_changes`, `read_imports` and `kindred_map.history`'s readers take.
 
-    Leftovers of a killed write are cleaned first; a file that is not a GeoPackage is refused.
-    History and single edits are not on PostGIS yet (see README): a DSN is refused."""
+    A GeoPackage: its folder lock is held and its file yielded (leftovers of a killed write
+    are cleaned first; a file that is not a GeoPackage is refused). PostGIS: one transaction
+    is open (`kindred_map.pgstore.Transaction`); `stored_projects` locks the rows it reads,
+    so a concurrent change to the same project waits and then sees the new version. Leaving
+    the block commits; an exception rolls back (nothing written)."""
     if pgstore.is_dsn(path):
-        raise ValueError(
-            "editing one project, history and undo need a GeoPackage store for now; "
-            "PostGIS stores take imports only (kindred-map store copy moves a store)"
-        )
+        with pgstore.transaction(path) as conn:
+            yield pgstore.Transaction(conn, path)
+        return
     target = store_target(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     with _locked(target.parent):
@@ -1143,14 +1186,18 @@ def editing(path: Path = DEFAULT_STORE):
         yield target
 
 
-def stored_projects(target: Path, ids) -> gpd.GeoDataFrame:
+def stored_projects(target, ids) -> gpd.GeoDataFrame:
     """The stored projects with these ids, retired or not, as the next write will see them
-    (an older store's version 1 and baseline time filled in). Call inside `editing`."""
+    (an older store's version 1 and baseline time filled in). Call inside `editing`; on
+    PostGIS the ids are locked until the change ends (`kindred_map.pgstore.lock_ids`)."""
+    if isinstance(target, pgstore.Transaction):
+        pgstore.lock_ids(target.conn, ids)
+        return pgstore.stored_projects(target.conn, ids)
     return _stored_projects(target, ids)
 
 
 def write_changes(
-    target: Path,
+    target,
     projects: gpd.GeoDataFrame,
     events: list[dict],
     deletes: list[str] = (),
@@ -1158,6 +1205,9 @@ def write_changes(
 ) -> None:
     """Write changed records, removals and their history events in one transaction (inside
     `editing`). The records must carry their new ``version``; each event its ``import_id``."""
+    if isinstance(target, pgstore.Transaction):
+        pgstore.write_batch(target.conn, conform(projects), None, events, list(deletes))
+        return
     timestamp = timestamp or _now()
     try:
         _prepare_target(target, timestamp)
@@ -1166,6 +1216,24 @@ def write_changes(
         raise ValueError(
             f"cannot write the store {target.name}: {error}; it is unchanged"
         ) from error
+
+
+def read_history(location=DEFAULT_STORE, project_id: str | None = None) -> pd.DataFrame:
+    """History events (`kindred_map.history.COLUMNS`), oldest first; of one project if given.
+
+    A GeoPackage not written since history existed gives the baseline events its next write
+    will store (nothing is written); a PostGIS store from before history is migrated. A
+    missing store has no history."""
+    if pgstore.is_dsn(location):
+        return history.frame(pgstore.read_history(location, project_id))
+    target = store_target(location)
+    if not target.exists():
+        return history.frame([])
+    rows = history.stored_events(target, project_id)
+    if rows is None:
+        events = baseline_history(target)
+        return history.frame(events.to_numpy().tolist(), project_id)
+    return history.frame(rows)
 
 
 def baseline_history(path: Path = DEFAULT_STORE) -> pd.DataFrame:
@@ -1180,27 +1248,13 @@ def baseline_history(path: Path = DEFAULT_STORE) -> pd.DataFrame:
     return history.frame(rows)
 
 
-# --- PostGIS imports (no history there yet) ----------------------------------------------
-
-
-def _pg_log_entry(log_entry: dict | None, counts: dict, timestamp: str, who: str) -> dict | None:
-    """An import log row for PostGIS: every field, the batch's counts, a time and who; its
-    ``import_id`` is drawn by the database."""
-    if log_entry is None:
-        return None
-    entry = {name: "" for name in IMPORT_LOG_FIELDS} | log_entry | counts | {"import_id": 0}
-    entry["imported_at"] = entry["imported_at"] or timestamp
-    entry["who"] = entry["who"] or who
-    return {
-        name: int(entry[name]) if kind == "int64" else str(entry[name])
-        for name, kind in IMPORT_LOG_FIELDS.items()
-    }
+# --- PostGIS imports ---------------------------------------------------------------------
 
 
 def _import_into_postgis(path, dsn, mapping, sheet, directory, source, who, choices):
     """`import_file` on PostGIS: the file is read and joined with no lock held; then, in one
     transaction, the ids it names are locked (`kindred_map.pgstore.lock_ids`), reconciled with
-    the stored rows and written with the log entry. No history events yet (see README)."""
+    the stored rows and written with the log entry and history events (`_batch`)."""
     from kindred_map import duplicates, join, privacy
 
     namespace = ingest.id_namespace(source if source else path.stem)
@@ -1222,18 +1276,8 @@ def _import_into_postgis(path, dsn, mapping, sheet, directory, source, who, choi
             return report
         _check_ids(projects)
         entry = _log_entry(path, report, namespace)
-        timestamp = _now()
-        projects = _carry_upkeep(conform(projects), stored, who)
-        counts = _counts(projects, stored)
-        # Versions and created_at as on a GeoPackage; the events are not stored here yet.
-        projects, _ = _import_events(projects, stored, timestamp, who, [""] * len(projects))
-        pgstore.write_batch(conn, projects, _pg_log_entry(entry, counts, timestamp, who))
-    report.new, report.updated, report.unchanged = (
-        counts["new"],
-        counts["updated"],
-        counts["unchanged"],
-    )
-    return report
+        counts = _pg_batch(conn, projects, stored, entry, _now(), who)
+    return _counted(report, counts)
 
 
 # --- whole stores: create, migrate, copy between backends -------------------------------
@@ -1277,20 +1321,29 @@ def same_projects(first: gpd.GeoDataFrame, second: gpd.GeoDataFrame) -> bool:
 
 
 def copy(source, destination) -> dict[str, int]:
-    """Copy a store to another location, either backend to either: every project, the import
-    log and the secret (so derived ids stay the same; a store without one, made before
-    secrets, leaves the destination's own). The destination must hold no projects
-    and no log (nothing is merged or overwritten); the copy is read back and compared.
-    Returns the counts copied."""
-    projects, log = read_projects(source), read_imports(source)
-    if len(read_projects(destination)) or len(read_imports(destination)):
+    """Copy a store to another location, either backend to either: every project (retired
+    ones too), the import log, the history (event numbers, times and JSON text as they are)
+    and the secret (so derived ids stay the same; a store without one, made before secrets,
+    leaves the destination's own). A GeoPackage not written since history existed is copied
+    as its next write would migrate it: its baseline events, its projects' created_at. The
+    destination must hold no projects and no log (nothing is merged or overwritten); the
+    copy is read back and compared. Returns the counts copied."""
+    projects, log = read_projects(source, include_retired=True), read_imports(source)
+    events = read_history(source)
+    if not pgstore.is_dsn(source) and len(projects) and not history.exists(store_target(source)):
+        projects["created_at"] = projects["created_at"].replace("", events["at"].iloc[0])
+    if len(read_projects(destination, include_retired=True)) or len(read_imports(destination)):
         raise ValueError(
             f"{shown_name(destination)} already holds projects or imports: copy into a new store"
         )
-    write_store(projects, log, destination, _now(), read_secret(source))
-    copied, copied_log = read_projects(destination), read_imports(destination)
     secret = read_secret(source)
-    same = copied_log.equals(log) and secret in (None, read_secret(destination))
+    write_store(projects, log, destination, _now(), secret, events)
+    copied, copied_log = read_projects(destination, include_retired=True), read_imports(destination)
+    same = (
+        copied_log.equals(log)
+        and read_history(destination).equals(events)
+        and secret in (None, read_secret(destination))
+    )
     if not (same and same_projects(copied, projects)):
         raise ValueError(f"the copy in {shown_name(destination)} differs from its source")
-    return {"projects": len(projects), "imports": len(log)}
+    return {"projects": len(projects), "imports": len(log), "events": len(events)}

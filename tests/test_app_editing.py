@@ -16,21 +16,37 @@ TIMEOUT_S = 120
 EDITOR_KEYS = ("upload", "edit_pick", "verify_today", "retire", "undo_import", "add_name")
 
 
-@pytest.fixture
-def store_file(tmp_path, monkeypatch) -> Path:
-    """A copy of the shipped sample store plus one partner import (so there is one to undo)."""
-    path = tmp_path / "projects.gpkg"
-    shutil.copy(DEFAULT_STORE, path)
+def _served(location, tmp_path, monkeypatch):
+    """The sample store at ``location`` plus one partner import (so there is one to undo),
+    served by the app."""
     partner = tmp_path / "partner.csv"
     partner.write_text("id,name,postcode\na,Aardvark Pantry,L1 8JQ\n", encoding="utf-8")
-    store.import_file(partner, path, who="importer")
+    store.import_file(partner, location, who="importer")
     for name, value in (
-        (upload.STORE_ENV, path),
+        (upload.STORE_ENV, location),
         ("KINDRED_MAP_BASEMAP", "none"),
         (auth.USERS_ENV, tmp_path / "users.json"),
     ):
         monkeypatch.setenv(name, str(value))
-    return path
+    return location
+
+
+@pytest.fixture
+def store_file(tmp_path, monkeypatch) -> Path:
+    """A copy of the shipped sample store plus one partner import."""
+    path = tmp_path / "projects.gpkg"
+    shutil.copy(DEFAULT_STORE, path)
+    return _served(path, tmp_path, monkeypatch)
+
+
+@pytest.fixture(params=["gpkg", "postgis"])
+def any_store(request, tmp_path, monkeypatch):
+    """The same on each backend (PostGIS: the sample copied in with `store.copy`)."""
+    if request.param == "gpkg":
+        return request.getfixturevalue("store_file")
+    dsn = request.getfixturevalue("pg_store")
+    store.copy(DEFAULT_STORE, dsn)
+    return _served(dsn, tmp_path, monkeypatch)
 
 
 def _keys(app: AppTest) -> set[str]:
@@ -77,7 +93,8 @@ def test_a_visitor_sees_the_sign_in_form_but_no_editor_controls(store_file):
     assert store_file.read_bytes() == written
 
 
-def test_an_editor_signs_in_edits_checks_retires_and_undoes(store_file):
+def test_an_editor_signs_in_edits_checks_retires_and_undoes(any_store):
+    store_file = any_store
     auth.add_user("ann", "a long password", name="Ann Editor")
     app = _run()
     app.text_input(key="sign_in_user").input("ann")

@@ -269,8 +269,11 @@ def _liverpool_reached(positions):
 @pytest.mark.parametrize(
     "when", ["2025-01-09", "2025-01-10", "2025-02-20", "2025-03-05", "2025-04-01"]
 )
-def test_store_as_of_each_date_gives_the_projects_and_reach_then(tmp_path, when):
+def test_store_as_of_each_date_gives_the_projects_and_reach_then(tmp_path, when, target):
     path = _history_store(tmp_path)
+    if isinstance(target, str):  # a PostGIS DSN: the same store and history, copied in
+        store.copy(path, target)
+        path = target
     projects = store.read_projects(path, as_of=when)
     expected = _open_at(when)
     assert sorted(zip(projects["lon"], projects["lat"], strict=True)) == sorted(expected)

@@ -14,7 +14,8 @@ import psycopg
 import pytest
 import shapely
 
-from kindred_map import boundaries, cli, pgstore, privacy, store, tables, upload
+from kindred_map import boundaries, cli, history, pgstore, privacy, store, tables, upload
+from kindred_map import stewardship as st
 from kindred_map import view as views
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -30,18 +31,32 @@ def _csv(path: Path, text: str) -> Path:
     return path
 
 
-def test_copy_geopackage_to_postgis_and_back_keeps_every_record(tmp_path, pg_store, capsys):
+def test_copy_geopackage_to_postgis_and_back_keeps_every_record_and_event(
+    tmp_path, pg_store, capsys
+):
     source = tmp_path / "source.gpkg"
     store.import_file(FIXTURES / "messy_projects_cp1252.csv", source)
     store.import_file(_csv(tmp_path / "homes.csv", HOME), source)
+    one, two = store.read_projects(source)["id"].iloc[:2]
+    st.edit_project(source, one, {"website": "https://example.org/ünï"}, 1, "Zoë")
+    st.retire_project(source, two, "closed", "ann")
     back = tmp_path / "back.gpkg"
     assert cli.main(["store", "copy", str(source), pg_store]) == 0
     assert cli.main(["store", "copy", pg_store, str(back)]) == 0
-    assert "read back, identical" in capsys.readouterr().out
+    assert "history events" in capsys.readouterr().out
+    events = st.read_history(source)
+    assert set(events["action"]) == {"import", "edit", "retire"}
     for copied in (pg_store, back):
-        assert store.same_projects(store.read_projects(copied), store.read_projects(source))
+        assert store.same_projects(
+            store.read_projects(copied, include_retired=True),
+            store.read_projects(source, include_retired=True),
+        )
         pd.testing.assert_frame_equal(store.read_imports(copied), store.read_imports(source))
+        pd.testing.assert_frame_equal(st.read_history(copied), events)
         assert store.read_secret(copied) == store.read_secret(source) is not None
+    # The copies go on as the source would: the next event is numbered after the copied ones.
+    st.verify_project(pg_store, one, "ann", expected_version=2)
+    assert st.read_history(pg_store)["event_id"].iloc[-1] == events["event_id"].max() + 1
     # The same secret derives the same ids: re-importing into the copy changes nothing.
     again = store.import_file(FIXTURES / "messy_projects_cp1252.csv", pg_store)
     assert (again.new, again.updated) == (0, 0) and again.unchanged > 0
@@ -97,22 +112,38 @@ SHARED = 40
 """Records every writer edits (the same name at the same place: an update each time)."""
 CLASHES = 25
 """Ids every writer claims for a project of its own, far from the others': one wins each."""
+EDITED = 20
+"""Records every writer edits one at a time (`stewardship.edit_project`) with the version it
+read before its imports: each save is one version, every other attempt a VersionConflict."""
 
 
 WRITER = """
 import json, sys
 from pathlib import Path
-from kindred_map import store
-dsn, *files = sys.argv[1:]
+from kindred_map import stewardship, store
+dsn, writer, count, *files = sys.argv[1:]
+who = f"writer {writer}"
+edited = [f"edit:e{i}" for i in range(int(count))]
+read = store.read_projects(dsn).set_index("id").loc[edited, "version"].astype(int).to_dict()
 reports = [
-    store.import_file(Path(path), dsn, source=source)
+    store.import_file(Path(path), dsn, source=source, who=who)
     for path, source in zip(files, (None, "shared", "claims"))
 ]
-print(json.dumps([(r.new, r.updated, r.unchanged, r.rejected) for r in reports]))
+edits = []
+for pid in edited:
+    change = {"website": f"https://writer{writer}.example/{pid[5:]}"}
+    try:
+        saved = stewardship.edit_project(dsn, pid, change, read[pid], who)
+        edits.append((pid, "saved", saved["version"]))
+    except stewardship.VersionConflict as conflict:
+        edits.append((pid, "conflict", str(conflict)))
+counts = [(r.new, r.updated, r.unchanged, r.rejected) for r in reports]
+print(json.dumps({"imports": counts, "edits": edits}))
 """
-"""One writer process: its own file, the shared edits, its claims; (new, updated, unchanged,
-rejected) of each import as JSON. A fresh interpreter each (not multiprocessing: the app
-tests leave a __main__ that spawned workers would try to run)."""
+"""One writer process: reads the edited records' versions, imports its own file, the shared
+edits and its claims, then edits each shared record; (new, updated, unchanged, rejected) of
+each import and each edit's outcome as JSON. A fresh interpreter each (not multiprocessing:
+the app tests leave a __main__ that spawned workers would try to run)."""
 
 
 def test_eight_writer_processes_lose_nothing_and_report_every_clash(tmp_path, pg_store):
@@ -123,6 +154,9 @@ def test_eight_writer_processes_lose_nothing_and_report_every_clash(tmp_path, pg
     )
     seed_file = _csv(tmp_path / "seed.csv", seed.to_csv(index=False))
     store.import_file(seed_file, pg_store, source="shared")
+    edited = [f"edit:e{i}" for i in range(EDITED)]
+    common = pd.DataFrame({"id": [e[5:] for e in edited], "name": "Common", "postcode": "L7 3HJ"})
+    store.import_file(_csv(tmp_path / "edit.csv", common.to_csv(index=False)), pg_store)
     # Claims sit far apart: a different borough for each writer (a clearly different project).
     far = ["L1 8JQ", "PR8 2FF", "WA10 2DT", "L34 2AA", "L26 0TY", "L20 4RW", "L7 3HJ", "L32 8UE"]
     jobs = []
@@ -151,24 +185,24 @@ def test_eight_writer_processes_lose_nothing_and_report_every_clash(tmp_path, pg
     environment = {**os.environ, "PYTHONPATH": str(Path(store.__file__).parents[1])}
     writers = [
         subprocess.Popen(
-            [sys.executable, "-c", WRITER, pg_store, *paths],
+            [sys.executable, "-c", WRITER, pg_store, str(number), str(EDITED), *paths],
             stdout=subprocess.PIPE,
             env=environment,
             text=True,
         )
-        for paths in jobs
+        for number, paths in enumerate(jobs)
     ]
     outputs = [writer.communicate(timeout=600)[0] for writer in writers]
     assert [writer.returncode for writer in writers] == [0] * WRITERS
     results = [json.loads(output) for output in outputs]
-    own, edits, claims = (np.array([r[k] for r in results]) for k in range(3))
+    own, edits, claims = (np.array([r["imports"][k] for r in results]) for k in range(3))
     assert (own[:, 0] == OWN_ROWS).all() and (own[:, 1:] == 0).all()
     assert (edits[:, 1] == SHARED).all() and (edits[:, [0, 3]] == 0).all()
     # Every claimed id: one writer's project stored, every other writer told it was refused.
     assert claims[:, 0].sum() == CLASHES
     assert claims[:, 3].sum() == CLASHES * (WRITERS - 1)
     projects = store.read_projects(pg_store).set_index("id")
-    assert len(projects) == WRITERS * OWN_ROWS + SHARED + CLASHES
+    assert len(projects) == WRITERS * OWN_ROWS + SHARED + CLASHES + EDITED
     for writer in range(WRITERS):
         mine = projects.loc[[f"own:w{writer}-{i}" for i in range(OWN_ROWS)], "name"]
         assert mine.str.startswith(f"Writer {writer} ").all()
@@ -179,8 +213,31 @@ def test_eight_writer_processes_lose_nothing_and_report_every_clash(tmp_path, pg
     assert (won.reindex(range(WRITERS), fill_value=0).to_numpy() == claims[:, 0]).all()
     log = store.read_imports(pg_store)
     # An import whose every row is refused writes nothing, its log entry included (as before).
-    assert len(log) == 1 + 2 * WRITERS + (claims[:, 0] > 0).sum()
+    assert len(log) == 2 + 2 * WRITERS + (claims[:, 0] > 0).sum()
     assert log["new"].sum() == len(projects)
+    # Single edits: every attempt saved or told, every save one version and one event.
+    outcomes = [(w, *edit) for w, r in enumerate(results) for edit in r["edits"]]
+    saved = {(pid, f"writer {w}", v) for w, pid, kind, v in outcomes if kind == "saved"}
+    told = [(pid, message) for _, pid, kind, message in outcomes if kind == "conflict"]
+    assert len(saved) + len(told) == len(outcomes) == WRITERS * EDITED
+    assert all("Nothing was saved" in message and pid in message for pid, message in told)
+    assert told and {pid for pid, _, _ in saved} == set(edited)
+    every = st.read_history(pg_store)
+    own_events = every[every["source"].str.startswith("file own.csv row ")]
+    assert own_events["who"].value_counts().to_dict() == {
+        f"writer {w}": OWN_ROWS for w in range(WRITERS)
+    }
+    events = every.query("action == 'edit'")
+    assert set(zip(events["project_id"], events["who"], events["version"], strict=True)) == saved
+    assert len(events) == len(saved)
+    versions = store.read_projects(pg_store).set_index("id").loc[edited, "version"]
+    for pid in edited:
+        assert versions[pid] == 1 + sum(1 for p, _, _ in saved if p == pid)
+    # The record holds the last saved edit's change.
+    last = events.sort_values("event_id").drop_duplicates("project_id", keep="last")
+    websites = store.read_projects(pg_store).set_index("id")["website"]
+    for pid, who in zip(last["project_id"], last["who"], strict=True):
+        assert websites[pid] == f"https://writer{who[-1]}.example/{pid[5:]}"
 
 
 # --- the partners' role ------------------------------------------------------------------
@@ -222,7 +279,8 @@ def test_the_reader_role_sees_the_views_and_never_a_home(tmp_path, pg_store, mon
             "SELECT name, postcode_district, location_note, ST_X(geom), ST_Y(geom) "
             "FROM projects_public ORDER BY name"
         ).fetchall()
-        for table in ("projects", "projects_public_rows", "kindred_private", "imports"):
+        private = ("projects", "projects_public_rows", "kindred_private", "imports")
+        for table in (*private, history.TABLE):
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
                 conn.execute(f"SELECT * FROM {table}")
         for statement in (
@@ -295,11 +353,21 @@ def test_the_dashboard_runs_on_a_postgis_store(pg_store, monkeypatch):
     assert expected in [m.value for m in app.markdown]
 
 
-def test_single_edits_and_history_refuse_a_postgis_store_for_now(pg_store, capsys):
+def test_a_postgis_store_from_before_history_gets_baseline_events_once(pg_store):
     store.import_file(FIXTURES / "projects_utf8_bom.csv", pg_store)
-    project = store.read_projects(pg_store).iloc[0]
-    assert project["version"] == 1 and project["created_at"]
-    command = ["verify", project["id"], "--store", pg_store, "--who", "Ann"]
-    assert cli.main(command) == 2
-    assert "need a GeoPackage store for now" in capsys.readouterr().err
-    assert store.read_projects(pg_store).iloc[0]["version"] == 1
+    with psycopg.connect(pg_store, autocommit=True) as conn:  # as schema 1 left it
+        conn.execute("DROP TABLE history")
+        conn.execute("UPDATE kindred_meta SET value = '1' WHERE key = 'schema_version'")
+    projects = store.read_projects(pg_store, include_retired=True)
+    first_import = store.read_imports(pg_store)["imported_at"].min()
+    events = st.read_history(pg_store)  # migrates: one baseline event per project
+    assert sorted(events["project_id"]) == sorted(projects["id"])
+    assert set(events["action"]) == {"baseline"} and set(events["at"]) == {first_import}
+    assert [json.loads(a) for a in events.sort_values("project_id")["after"]] == store.records(
+        projects
+    )
+    assert cli.main(["store", "migrate", "--store", pg_store]) == 0
+    assert st.read_history(pg_store).equals(events)  # done once
+    with psycopg.connect(pg_store) as conn:
+        version = conn.execute("SELECT value FROM kindred_meta WHERE key = 'schema_version'")
+        assert version.fetchone()[0] == str(pgstore.SCHEMA_VERSION)

@@ -1,4 +1,7 @@
-"""Editors' changes and their history: add, edit, verify, retire, restore, undo, conflicts."""
+"""Editors' changes and their history: add, edit, verify, retire, restore, undo, conflicts.
+
+Tests of store behaviour run on both backends (``target``, ``sample_store``: a GeoPackage and a
+PostGIS database); migration of old files, kill -9 and file layers are the GeoPackage's own."""
 
 import datetime as dt
 import json
@@ -41,6 +44,30 @@ def sample(tmp_path) -> Path:
     return target
 
 
+@pytest.fixture(params=["gpkg", "postgis"])
+def sample_store(request, tmp_path):
+    """The shipped sample store on each backend: a copied file (not yet migrated), or a PostGIS
+    database it was copied into (`store.copy`: its baseline events come along)."""
+    if request.param == "gpkg":
+        return request.getfixturevalue("sample")
+    dsn = request.getfixturevalue("pg_store")
+    store.copy(DEFAULT_STORE, dsn)
+    return dsn
+
+
+def _snapshot(location):
+    """What a refused change must leave as it was: a GeoPackage's bytes; on PostGIS every
+    record, the log and the history."""
+    if isinstance(location, Path):
+        return location.read_bytes()
+    projects = store.read_projects(location, include_retired=True)
+    return (
+        store.records(projects),
+        store.read_imports(location).to_dict("records"),
+        st.read_history(location).to_dict("records"),
+    )
+
+
 def test_the_sample_store_reads_as_migrated_and_migrates_on_first_write(sample):
     untouched = sample.read_bytes()
     baseline = st.read_history(sample)
@@ -78,7 +105,8 @@ def test_a_store_whose_log_has_no_dates_counts_from_the_files_time(sample, tmp_p
     assert set(baseline["at"]) == {"2025-06-01T09:00:00+00:00"}
 
 
-def test_each_change_is_in_the_history_with_before_and_after(sample):
+def test_each_change_is_in_the_history_with_before_and_after(sample_store):
+    sample = sample_store
     added = st.add_project(
         sample, {"name": "Hope Pantry", "type": "food_bank", "postcode": "l8 7sq"}, "ann"
     )
@@ -112,7 +140,8 @@ def test_each_change_is_in_the_history_with_before_and_after(sample):
     )
 
 
-def test_a_home_stays_ward_only_when_edited(sample):
+def test_a_home_stays_ward_only_when_edited(sample_store):
+    sample = sample_store
     home = st.add_project(
         sample,
         {"name": "Kitchen table club", "postcode": "L8 7SQ", "location_precision": "ward_only"},
@@ -122,9 +151,10 @@ def test_a_home_stays_ward_only_when_edited(sample):
     assert edited["location_precision"] == "ward_only"
 
 
-def test_bad_edits_are_refused_and_write_nothing(sample):
+def test_bad_edits_are_refused_and_write_nothing(sample_store):
+    sample = sample_store
     pid = store.read_projects(sample)["id"].iloc[0]
-    untouched = sample.read_bytes()
+    untouched = _snapshot(sample)
     with pytest.raises(ValueError, match="no project name"):
         st.edit_project(sample, pid, {"name": "  "}, 1, "ann")
     with pytest.raises(ValueError, match="cannot edit"):
@@ -135,7 +165,11 @@ def test_bad_edits_are_refused_and_write_nothing(sample):
         st.retire_project(sample, pid, "", "ann")
     with pytest.raises(ValueError, match="not retired"):
         st.restore_project(sample, pid, "ann")
-    assert sample.read_bytes() == untouched
+    with pytest.raises(st.VersionConflict, match="you had version 7"):
+        st.verify_project(sample, pid, "ann", expected_version=7)
+    with pytest.raises(ValueError, match="no project with id 'nope'"):
+        st.verify_project(sample, "nope", "ann")
+    assert _snapshot(sample) == untouched
 
 
 def _edit(path, pid, name, barrier, results):
@@ -147,7 +181,8 @@ def _edit(path, pid, name, barrier, results):
         results.put(("conflict", str(error)))
 
 
-def test_two_editors_saving_one_record_one_saves_one_is_told(sample):
+def test_two_editors_saving_one_record_one_saves_one_is_told(sample_store):
+    sample = sample_store
     pid = store.read_projects(sample)["id"].iloc[5]
     context = multiprocessing.get_context("fork")
     barrier, results = context.Barrier(2), context.Queue()
@@ -170,8 +205,7 @@ def test_two_editors_saving_one_record_one_saves_one_is_told(sample):
     assert st.read_history(sample, pid)["action"].tolist() == ["baseline", "edit"]
 
 
-def test_undo_import_restores_every_field_and_keeps_later_edits(tmp_path):
-    target = tmp_path / "projects.gpkg"
+def test_undo_import_restores_every_field_and_keeps_later_edits(tmp_path, target):
     first = "id,name,postcode,type\n" + "\n".join(
         f"p{i},Project {i},{pc},food_bank"
         for i, pc in enumerate(["L1 8JQ", "L20 4RW", "L7 3HJ", "L8 7SQ"])
@@ -222,15 +256,28 @@ def test_undo_import_restores_every_field_and_keeps_later_edits(tmp_path):
         st.undo_import(target, 99, "dan")
 
 
-def test_an_import_records_one_event_per_changed_row_with_its_file_row(tmp_path):
-    target = tmp_path / "projects.gpkg"
+def test_an_import_records_one_event_per_changed_row_with_its_file_row(tmp_path, target):
     text = "id,name,postcode\na,Hub,L1 8JQ\nb,Cafe,L20 4RW\n"
     report = store.import_file(_csv(tmp_path / "partner.csv", text), target, who="ann")
     again = store.import_file(_csv(tmp_path / "partner.csv", text), target, who="ann")
     events = st.read_history(target)
     assert events["source"].tolist() == ["file partner.csv row 2", "file partner.csv row 3"]
-    assert set(events["import_id"]) == {report.import_id} and again.import_id == 2
-    assert store.read_imports(target)["who"].tolist() == ["ann", "ann"]
+    assert set(events["import_id"]) == {report.import_id}
+    log = store.read_imports(target)
+    assert log["import_id"].tolist() == [report.import_id, again.import_id]
+    assert again.import_id > report.import_id and log["who"].tolist() == ["ann", "ann"]
+    projects = store.read_projects(target)
+    moved = projects.assign(name=projects["name"] + " (renamed)").head(1)
+    counts = store.upsert(moved, target, {"file": "fix.csv"}, who="bob")
+    assert counts["updated"] == 1 and counts["import_id"] == again.import_id + 1
+    last = st.read_history(target).iloc[-1]
+    assert (last["action"], last["who"], last["import_id"], last["version"]) == (
+        "import",
+        "bob",
+        counts["import_id"],
+        2,
+    )
+    assert json.loads(last["before"])["name"] == "Hub" and last["source"] == "file fix.csv"
 
 
 def _batch(tmp_path: Path, rows: int) -> Path:
@@ -304,9 +351,10 @@ def test_history_table_is_not_a_layer(sample):
     assert history.TABLE not in set(pyogrio.list_layers(sample)[:, 0])
 
 
-def test_the_cli_does_each_change_and_shows_the_history(sample, tmp_path, capsys):
+def test_the_cli_does_each_change_and_shows_the_history(sample_store, tmp_path, capsys):
     from kindred_map.cli import main
 
+    sample = sample_store
     where = ["--store", str(sample), "--who", "ann"]
     assert main(["add", "name=Hope Pantry", "postcode=L8 7SQ", "type=food_bank", *where]) == 0
     pid = capsys.readouterr().out.split()[1]
