@@ -61,7 +61,21 @@
     return { w: rect.width, h: rect.height };
   }
 
+  function whenSized(action) {
+    /* A map not laid out yet (its frame still 0 px wide or high, as happens on a busy page)
+       would fit any bounds at its greatest zoom, and that place would then be kept: wait. */
+    var map = state.map;
+    map.invalidateSize();
+    var size = map.getSize();
+    if (size.x > 0 && size.y > 0) { action(); return; }
+    window.requestAnimationFrame(function () { whenSized(action); });
+  }
+
   function fitClear(bounds, maxZoom) {
+    whenSized(function () { fitNow(bounds, maxZoom); });
+  }
+
+  function fitNow(bounds, maxZoom) {
     var map = state.map, margin = 24, best = null;
     var tl = cornerSize(".leaflet-top.leaflet-left"), tr = cornerSize(".leaflet-top.leaflet-right");
     var bottom = Math.max(cornerSize(".leaflet-bottom.leaflet-right").h,
