@@ -23,6 +23,7 @@ import shapely
 
 from kindred_map import __version__, assets, boundaries, columns, files, filters, privacy
 from kindred_map.schema import JOINED_FIELDS, RECORD_FIELDS, project_types
+from kindred_map.text import spreadsheet_safe
 
 FORMATS = ("geojson", "gpkg", "csv", "html", "pack", "oruk", "oruk-csv")
 """``oruk``: Open Referral UK JSON; ``oruk-csv``: its zipped CSV package (`kindred_map.oruk`)."""
@@ -456,8 +457,9 @@ def geojson_bytes(frame: gpd.GeoDataFrame, id_column: str | None, about: Mapping
 
 
 def csv_bytes(frame: pd.DataFrame) -> bytes:
-    """A plain CSV (no geometry column), UTF-8 with BOM, one header row, for Excel and GIS."""
-    table = pd.DataFrame(frame).drop(columns="geometry", errors="ignore")
+    """A plain CSV (no geometry column), UTF-8 with BOM, one header row, for Excel and GIS.
+    Text that a spreadsheet would run as a formula starts with ``'`` (`text.spreadsheet_safe`)."""
+    table = spreadsheet_safe(pd.DataFrame(frame).drop(columns="geometry", errors="ignore"))
     return table.to_csv(index=False, lineterminator="\r\n").encode(CSV_ENCODING)
 
 
@@ -1201,7 +1203,10 @@ def csv_about_text(
         projects, what, coverage=coverage, area_filters=area_filters, include_synthetic=True
     )
     summaries = {} if what == "projects" else {what: table}
-    contents = {f"{what}.csv": f"{what} table, UTF-8 with BOM, one header row"}
+    contents = {
+        f"{what}.csv": f"{what} table, UTF-8 with BOM, one header row; text that a spreadsheet "
+        "would run as a formula (starting = + - @) begins with '"
+    }
     covered = tuple(level for level in summaries if (coverage or {}).get(level) is not None)
     return readme_text(
         projects,

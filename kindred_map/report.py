@@ -5,6 +5,8 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from kindred_map.text import spreadsheet_safe
+
 ISSUE_COLUMNS = ("row", "name", "field", "level", "reason")
 LEVELS = ("rejected", "warning")
 
@@ -138,7 +140,7 @@ def to_text(report: ImportReport, limit: int | None = 200) -> str:
 def to_csv_bytes(report: ImportReport) -> bytes:
     """The issues as CSV (UTF-8 with BOM so that Excel shows accented names correctly)."""
     buffer = io.StringIO()
-    report.issues[list(ISSUE_COLUMNS)].to_csv(buffer, index=False)
+    spreadsheet_safe(report.issues[list(ISSUE_COLUMNS)]).to_csv(buffer, index=False)
     return buffer.getvalue().encode("utf-8-sig")
 
 

@@ -1,4 +1,4 @@
-"""Text from users, files and links made safe for Streamlit's Markdown (shown as typed)."""
+"""Text from users, files and links made safe: Markdown shown as typed, CSV cells kept text."""
 
 import re
 import string
@@ -34,3 +34,27 @@ def md_table(frame: pd.DataFrame, columns) -> pd.DataFrame:
     for column in columns:
         escaped[column] = escaped[column].map(md_escape)
     return escaped
+
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+"""What makes Excel, LibreOffice or Google Sheets read a CSV cell as a formula."""
+
+
+def spreadsheet_safe(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy of ``frame`` whose text cells that a spreadsheet would run as a formula (starting
+    with = + - @, a tab or a carriage return) begin with ``'`` instead: OWASP's advice for CSV
+    files, so a partner's ``=HYPERLINK(...)`` opens as text in a council's Excel. Number, date
+    and boolean columns are left alone; so is every other cell."""
+    safe = frame.copy()
+    for column in safe.columns:
+        values = safe[column]
+        if not (pd.api.types.is_object_dtype(values) or pd.api.types.is_string_dtype(values)):
+            continue
+        risky = values.map(
+            lambda value: isinstance(value, str) and value.startswith(FORMULA_STARTS)
+        )
+        if risky.any():
+            safe[column] = values.astype("object").where(
+                ~risky, "'" + values.astype("object").where(risky, "")
+            )
+    return safe

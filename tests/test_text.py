@@ -1,6 +1,7 @@
 """Markdown escaping: text from users, files and links renders exactly as typed."""
 
 import html
+import io
 
 import pandas as pd
 import pytest
@@ -8,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from markdown_it import MarkdownIt
 
-from kindred_map.text import WORD_JOINER, md_escape, md_table
+from kindred_map.text import WORD_JOINER, md_escape, md_table, spreadsheet_safe
 
 PAYLOADS = [
     "![x](http://evil.example/pixel.png)",
@@ -66,3 +67,38 @@ def test_bare_links_are_broken_by_an_invisible_word_joiner(typed, trigger):
     assert trigger + WORD_JOINER in unescaped
     for pattern in ("://", "www.", "@evil"):
         assert pattern not in unescaped
+
+
+def test_csv_cells_that_a_spreadsheet_would_run_stay_text():
+    """OWASP's CSV advice: text starting = + - @ (or a tab or CR) gets a leading ', through
+    every CSV the tool writes (exports, call sheet, import report); numbers are untouched."""
+    from kindred_map import export, report
+
+    frame = pd.DataFrame(
+        {
+            "name": ['=HYPERLINK("http://evil.example","x")', "+44 151 000", "@SUM(A1)", "Hall"],
+            "note": ["-2+3", "\tTab", "fine = yes", None],
+            "count": [-3, 4, 5, 6],
+            "share": [-0.5, 1.0, 2.5, 3.0],
+        }
+    )
+    safe = spreadsheet_safe(frame)
+    assert safe["name"].tolist() == [
+        '\'=HYPERLINK("http://evil.example","x")',
+        "'+44 151 000",
+        "'@SUM(A1)",
+        "Hall",
+    ]
+    assert safe["note"].tolist()[:3] == ["'-2+3", "'\tTab", "fine = yes"]
+    assert safe["note"].isna().tolist() == [False, False, False, True]
+    assert safe["count"].tolist() == [-3, 4, 5, 6] and safe["share"].iloc[0] == -0.5
+    assert frame["name"].iloc[0].startswith("="), "the caller's frame is not changed"
+    written = pd.read_csv(io.BytesIO(export.csv_bytes(frame)), encoding="utf-8-sig")
+    assert not written["name"].str.startswith(("=", "+", "@")).any()
+    assert written["count"].tolist() == [-3, 4, 5, 6]
+    issues = pd.DataFrame(
+        {"row": [2], "name": ["=1+1"], "field": ["name"], "level": ["warning"], "reason": ["x"]}
+    )
+    reported = report.ImportReport(file="f.csv", rows=[2], issues=issues)
+    lines = report.to_csv_bytes(reported).decode("utf-8-sig").splitlines()
+    assert lines[1].startswith("2,'=1+1,")
