@@ -61,13 +61,16 @@
     return { w: rect.width, h: rect.height };
   }
 
+  var FIT_MIN_PX = 120;  /* the least room, after the controls, that a fit may count on */
+
   function whenSized(action) {
-    /* A map not laid out yet (its frame still 0 px wide or high, as happens on a busy page)
-       would fit any bounds at its greatest zoom, and that place would then be kept: wait. */
+    /* A map not laid out yet (its frame 0 px or a sliver wide or high, as happens on a busy
+       page) would fit any bounds at its greatest zoom, and that place would then be kept:
+       wait until it has room. */
     var map = state.map;
     map.invalidateSize();
     var size = map.getSize();
-    if (size.x > 0 && size.y > 0) { action(); return; }
+    if (size.x >= FIT_MIN_PX && size.y >= FIT_MIN_PX) { action(); return; }
     window.requestAnimationFrame(function () { whenSized(action); });
   }
 
@@ -84,11 +87,14 @@
       var left = margin + (choice[0] ? tl.w : 0), right = margin + (choice[1] ? tr.w : 0);
       var top = margin + Math.max(choice[0] ? 0 : tl.h, choice[1] ? 0 : tr.h);
       var pad = L.point(left + right, top + margin + bottom);
+      var room = map.getSize().subtract(pad);
+      if (room.x < FIT_MIN_PX || room.y < FIT_MIN_PX) { return; }  /* controls fill it */
       var zoom = map.getBoundsZoom(bounds, false, pad);
       if (!best || zoom > best.zoom) {
         best = { zoom: zoom, topLeft: [left, top], bottomRight: [right, margin + bottom] };
       }
     });
+    best = best || { topLeft: [margin, margin], bottomRight: [margin, margin] };
     map.fitBounds(bounds, {
       paddingTopLeft: best.topLeft, paddingBottomRight: best.bottomRight,
       maxZoom: maxZoom || state.opts.maxFitZoom, animate: false

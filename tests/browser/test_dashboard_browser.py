@@ -109,6 +109,9 @@ def test_page_loads_offline_with_markers_matching_the_data(
     assert _count_text(page) == tables.counts_text(shown, len(projects))
     west, south, east, north = boundaries.load("borough").total_bounds
     assert south < state["centre"]["lat"] < north and west < state["centre"]["lng"] < east
+    # The whole region, not a sliver of it: a fit made while the frame was still being laid
+    # out once zoomed to 16 at the region's centre (and the link kept that place).
+    assert state["zoom"] <= 11, state
     frame = page.frame_locator(MAP_FRAME).first
     attribution = frame.locator(".leaflet-control-attribution").inner_text()
     assert "Office for National Statistics" in attribution
