@@ -297,8 +297,11 @@ def postcode_search(view: views.View, shown) -> None:
     except ValueError as error:
         st.error(md_escape(error))
         return
-    within = int((search.distances_m(shown, point) <= view.distance).sum())
-    nearest = search.nearest_projects(shown, point, view.distance, limit=search.NEAREST_LIMIT)
+    distance = search.distances_m(shown, point)  # once: the count and the list both need it
+    within = int((distance <= view.distance).sum())
+    nearest = search.nearest_projects(
+        shown, point, view.distance, limit=search.NEAREST_LIMIT, distance=distance
+    )
     st.markdown(
         f"**{within:,} project(s) within {view.distance:,} m of {md_escape(point['postcode'])}** "
         "(straight line). Nearest first:"

@@ -64,14 +64,19 @@ def distances_m(shown: gpd.GeoDataFrame, point: Mapping) -> np.ndarray:
 
 
 def nearest_projects(
-    shown: gpd.GeoDataFrame, point: Mapping, within_m: float, limit: int | None = None
+    shown: gpd.GeoDataFrame,
+    point: Mapping,
+    within_m: float,
+    limit: int | None = None,
+    distance: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """Every shown project with a position (or the nearest ``limit``), nearest first (then by
     name): straight-line metres from the point, and whether it is within ``within_m``.
 
     Home-run projects are measured to their ward's centre, where the map shows them. The
-    table's text is built for the listed rows only: a search of 10,000 projects stays quick."""
-    distance = distances_m(shown, point)
+    table's text is built for the listed rows only: a search of 10,000 projects stays quick.
+    ``distance``: `distances_m` of the same projects and point, when the caller has it."""
+    distance = distances_m(shown, point) if distance is None else distance
     located = ~np.isnan(distance)
     names = shown["name"].to_numpy(dtype=object)[located]
     order = pd.DataFrame(
