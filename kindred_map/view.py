@@ -8,10 +8,14 @@ import geopandas as gpd
 
 from kindred_map import coverage, filters, freshness, hours, privacy
 from kindred_map.figures import AREA_FILTER_LEVELS, LEVELS, MEASURES, area_choices
+from kindred_map.maps import ZOOM_SNAP
 from kindred_map.schema import project_types, resolve_types
 
 DISTANCE_LIMITS_M = (100, 20_000)
-
+DISTANCE_CHOICES_M = (400, 800, 1_200, 1_600, 2_000, 3_000, 5_000)
+"""The reach distances offered in the dashboard (a link may carry any within the limits)."""
+WALKING_M_PER_MINUTE = 80
+"""About 4.8 km/h: the walking pace behind "800 m is about a 10-minute walk"."""
 
 EPS_LIMITS_M = (50, 5_000)
 
@@ -34,8 +38,9 @@ class View:
     selected area of ``layer`` whose panel is open. ``examples``: illustrative (synthetic)
     records are shown only when asked for. ``project``: the id of the project chosen in the
     name search. ``zoom``/``lat``/``lon``: where the map is (0 = not set: the map opens on
-    the region). ``open_at``: coverage counts only projects open then (one of
-    `hours.OPEN_CHOICES`, "" = any time); carried in the link as ``open=``."""
+    the region; zoom in the map's half steps, `maps.ZOOM_SNAP`). ``open_at``: coverage counts
+    only projects open then (one of `hours.OPEN_CHOICES`, "" = any time); carried in the link
+    as ``open=``."""
 
     types: tuple[str, ...] = ()
     boroughs: tuple[str, ...] = ()
@@ -55,7 +60,7 @@ class View:
     examples: bool = False
     eps: int = 500
     min_samples: int = 3
-    zoom: int = 0
+    zoom: float = 0.0
     lat: float = 0.0
     lon: float = 0.0
     open_at: str = ""
@@ -131,8 +136,13 @@ def _map_position(params: Mapping, problems: list[str]) -> dict:
             )
             return {}
         chosen[name] = round(number, POSITION_DECIMALS)
-    chosen["zoom"] = int(chosen["zoom"])
+    chosen["zoom"] = snap_zoom(chosen["zoom"])
     return chosen
+
+
+def snap_zoom(zoom: float) -> float:
+    """A zoom level on the map's half steps (`maps.ZOOM_SNAP`): 11.4 -> 11.5."""
+    return round(float(zoom) / ZOOM_SNAP) * ZOOM_SNAP
 
 
 def view_from_query(params: Mapping) -> tuple[View, list[str]]:
@@ -219,6 +229,8 @@ def view_to_query(view: View) -> dict[str, str]:
             query[name] = ",".join(str(item) for item in value)
         elif isinstance(value, bool):
             query[name] = "1"
+        elif spec.name == "zoom":
+            query[name] = f"{value:g}"  # 11 or 11.5
         else:
             query[name] = str(value)
     return query
@@ -233,8 +245,10 @@ def view_from_state(state: Mapping) -> View:
         value = state[spec.name]
         if spec.name in LIST_FIELDS:
             value = tuple(int(v) if spec.name == "imd" else str(v) for v in value)
-        elif spec.name in ("distance", "eps", "min_samples", "zoom"):
+        elif spec.name in ("distance", "eps", "min_samples"):
             value = int(value)
+        elif spec.name == "zoom":
+            value = snap_zoom(value)
         elif spec.name in ("lat", "lon"):
             value = round(float(value), POSITION_DECIMALS)
         elif spec.name in BOOL_FIELDS:
@@ -279,6 +293,19 @@ def filter_view(view: View) -> View:
 def split_types(text: str | None) -> list[str]:
     """Project types from "a,b" (None or "" = every type); unknown ones raise a ValueError."""
     return list(resolve_types(text)) if text else []
+
+
+def distance_choices(current: int) -> list[int]:
+    """The offered reach distances, with ``current`` (from a link, say 850) among them."""
+    return sorted(set(DISTANCE_CHOICES_M) | {int(current)})
+
+
+def distance_label(metres: int) -> str:
+    """ "800 m (about a 10-minute walk)"; beyond a half-hour walk, kilometres."""
+    minutes = round(metres / WALKING_M_PER_MINUTE)
+    if minutes <= 30:
+        return f"{metres:,} m (about a {minutes}-minute walk)"
+    return f"{metres:,} m ({metres / 1000:g} km)"
 
 
 def decile_label(decile: int) -> str:

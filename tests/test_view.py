@@ -128,6 +128,9 @@ def test_map_position_goes_into_the_link_and_back():
     wrong, problems = views.view_from_query({"zoom": "13", "lat": "953", "lon": "-2.9"})
     assert (wrong.zoom, wrong.lat, wrong.lon) == (0, 0.0, 0.0)
     assert len(problems) == 1 and "map position" in problems[0]
+    half = views.View(zoom=11.5, lat=53.4, lon=-3.0)  # the map zooms in half steps
+    assert views.view_to_query(half)["zoom"] == "11.5"
+    assert views.view_from_query({"zoom": "11.4", "lat": "53.4", "lon": "-3"})[0] == half
 
 
 QUERY_KEYS = [spec.name for spec in fields(views.View)] + ["open", "other", "TYPES", ""]
