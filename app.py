@@ -39,6 +39,7 @@ LOG = logging.getLogger("kindred_map.app")
 
 MAP_HEIGHT = 640
 MAP_KEY = "dashboard_map"
+TABLE_ANCHOR = "projects-table"
 SAVED_VIEW = "saved_view"
 SAVED_UPLOAD = "saved_upload"
 BASEMAP_LABELS = {"osm": "OpenStreetMap (needs internet)", "none": "Plain background (offline)"}
@@ -240,14 +241,16 @@ def sidebar() -> None:
             key="measure",
             help=figures.MEASURES[st.session_state["measure"]]["help"],
         )
-        st.number_input(
-            "Reach distance (metres, straight line)",
-            min_value=views.DISTANCE_LIMITS_M[0],
-            max_value=views.DISTANCE_LIMITS_M[1],
-            step=100,
+        st.selectbox(
+            "Reach distance (straight line)",
+            st.session_state.setdefault(  # the same list all session, a link's 850 kept in it
+                "distance_offered", views.distance_choices(st.session_state["distance"])
+            ),
+            format_func=views.distance_label,
             key="distance",
             help="Used by the postcode search circle, the gap score and the gap layer. "
-            "800 m is about a 10-minute walk.",
+            f"Walking times at {views.WALKING_M_PER_MINUTE} m a minute; a link may carry any "
+            f"distance from {views.DISTANCE_LIMITS_M[0]:,} to {views.DISTANCE_LIMITS_M[1]:,} m.",
         )
         st.selectbox(
             "Open at",
@@ -259,23 +262,25 @@ def sidebar() -> None:
         )
         st.checkbox("Show where people are beyond reach", key="gaps")
         st.checkbox("Show clusters of projects (exploratory)", key="clusters")
-        left, right = st.columns(2)
-        left.number_input(
-            "Cluster distance (m)",
-            min_value=views.EPS_LIMITS_M[0],
-            max_value=views.EPS_LIMITS_M[1],
-            step=50,
-            key="eps",
-            disabled=not st.session_state["clusters"],
-        )
-        right.number_input(
-            "At least (projects)",
-            min_value=views.MIN_SAMPLES_LIMITS[0],
-            max_value=views.MIN_SAMPLES_LIMITS[1],
-            step=1,
-            key="min_samples",
-            disabled=not st.session_state["clusters"],
-        )
+        if st.session_state["clusters"]:  # their settings only while clustering
+            left, right = st.columns(2)
+            left.number_input(
+                "Cluster distance (m)",
+                min_value=views.EPS_LIMITS_M[0],
+                max_value=views.EPS_LIMITS_M[1],
+                step=50,
+                key="eps",
+            )
+            right.number_input(
+                "At least (projects)",
+                min_value=views.MIN_SAMPLES_LIMITS[0],
+                max_value=views.MIN_SAMPLES_LIMITS[1],
+                step=1,
+                key="min_samples",
+            )
+        else:  # kept while hidden (Streamlit drops the state of a widget not drawn)
+            for key in ("eps", "min_samples"):
+                st.session_state[key] = st.session_state[key]
         st.checkbox("Group nearby markers", key="grouped")
         st.selectbox(
             "Background map", list(maps.BASEMAPS), format_func=BASEMAP_LABELS.get, key="basemap"
@@ -308,10 +313,11 @@ def postcode_search(view: views.View, shown) -> None:
     )
     if point["note"]:
         st.caption(md_escape(point["note"]))
-    listed = nearest[["Name", "Type", "Distance (m)", "Note"]].copy()
+    listed = md_table(nearest[["Name", "Type", "Distance (m)", "Note"]], ["Name", "Type", "Note"])
+    noted = listed["Note"] != ""  # with the name: three columns fit beside the map
+    listed.loc[noted, "Name"] += " (" + listed.loc[noted, "Note"] + ")"
     listed["Distance (m)"] = listed["Distance (m)"].map("{:,}".format)  # no Styler: it is slow
-    listed = md_table(listed, ["Name", "Type", "Note"])  # st.table cells are Markdown
-    st.table(listed, hide_index=True)
+    st.table(listed.drop(columns="Note"), hide_index=True)  # st.table cells are Markdown
 
 
 def project_search(view: views.View, shown, today: date) -> None:
@@ -411,11 +417,11 @@ def area_panel(view: views.View, signature: tuple, shown, today: date) -> None:
 def show_map(view: views.View, signature: tuple, today: date) -> None:
     """The map: its fixed layers are sent when the area level, background or grouping changes;
     otherwise only the view's payload (colours, marker runs, legend) is, and Leaflet keeps its
-    zoom and centre. Panning reruns only this fragment, to keep the position in the link."""
-    st.markdown(
-        '<a href="#after-map" class="km-skip">Skip the map (to the postcode search)</a>',
-        unsafe_allow_html=True,
-    )
+    zoom and centre. Moving the map reruns only this fragment, to keep the position in the
+    link; the map's first placement is not reported (dashboard.js), as it would rerun the
+    fragment while the map is still fetching its layers, and a link without a position
+    opens on that same fit."""
+    st.markdown(f"[Skip the map (to the table of projects)](#{TABLE_ANCHOR})")
     files = map_files(signature, today)
     placed = view.zoom > 0
     unplaced = replace(view, zoom=0, lat=0.0, lon=0.0, postcode="")
@@ -433,7 +439,6 @@ def show_map(view: views.View, signature: tuple, today: date) -> None:
         zoom=view.zoom if placed else None,
         returned_objects=["last_active_drawing", "last_object_clicked", "center", "zoom"],
     )
-    st.markdown('<div id="after-map"></div>', unsafe_allow_html=True)
     result = result or {}
     keep_map_position(result)
     clicked = mapview.area_from_click(result.get("last_active_drawing"), view.layer)
@@ -445,12 +450,13 @@ def show_map(view: views.View, signature: tuple, today: date) -> None:
 
 
 def keep_map_position(result: dict) -> None:
-    """The map's zoom and centre into the session and the link (rounded: ~1 m)."""
+    """The map's zoom and centre into the session and the link (rounded: ~1 m), once someone
+    has moved the map (dashboard.js keeps the first placement, a fit, to itself)."""
     centre, zoom = result.get("center"), result.get("zoom")
     if not isinstance(centre, dict) or not isinstance(zoom, int | float):
         return
     position = {
-        "zoom": int(zoom),
+        "zoom": views.snap_zoom(zoom),
         "lat": round(float(centre.get("lat", 0.0)), views.POSITION_DECIMALS),
         "lon": round(float(centre.get("lng", 0.0)), views.POSITION_DECIMALS),
     }
@@ -472,7 +478,7 @@ PROJECT_COLUMN_HELP = {
 
 
 def projects_table(view: views.View, signature: tuple, shown, today: date) -> None:
-    st.subheader("The projects shown, as a table")
+    st.subheader("The projects shown, as a table", anchor=TABLE_ANCHOR)
     if not st.toggle(
         "Show the table",
         key="show_table",
@@ -598,18 +604,6 @@ def upload_section(store_file, user) -> None:
         st.rerun()  # the map, counts and table now read the updated store
 
 
-MAP_ROW = "km-map-row"
-# Below 640 px Streamlit stacks columns; there the side column (searches, area chooser) is
-# shown before the map. The order in the page (and by keyboard) stays map, then side column.
-PHONE_ORDER = f"""<style>
-@media (max-width: 640px) {{
-  .st-key-{MAP_ROW} [data-testid="stHorizontalBlock"] > [data-testid="stColumn"]:last-child {{
-    order: -1;
-  }}
-}}
-</style>"""
-
-
 def map_page() -> None:
     st.title("Kindred Map", anchor=False)  # no heading link: one Tab fewer to the searches
     restore_view()
@@ -627,26 +621,20 @@ def map_page() -> None:
     st.markdown(f"**{tables.counts_text(shown, len(projects))}**")
     if not view.examples:
         st.caption("Illustrative examples are hidden: every figure counts real projects only.")
-    # The searches and the area chooser beside the map; on a phone (columns stacked) they come
-    # first (PHONE_ORDER). By keyboard: "Skip to main content", then "Skip the map".
-    st.html(PHONE_ORDER)
-    with st.container(key=MAP_ROW):
-        map_column, side_column = st.columns([2.8, 1], gap="medium")
-        # Sent in this order (their places on the page are fixed by the layout): the answers
-        # beside the map first, so a search's answer shows before the map's frame starts
-        # redrawing (it shares the page's one thread); then the map; the sidebar's widgets
-        # last, so the map's frame starts before the browser loads their code. The view was
-        # read from the session (`restore_view`) before any widget is drawn, so the order
-        # changes no value.
-        with side_column:
-            # Beside the map, not above it: a row of cards above the map pushed it down and
-            # made clicks on the map's areas miss (the ward-click browser test).
-            editor.freshness_counts(freshness_numbers(signature, view.examples, today))
-            postcode_search(view, shown)
-            project_search(view, shown, today)
-            area_panel(view, signature, shown, today)
-        with map_column:
-            show_map(view, signature, today)
+    # The searches and the area chooser in a column left of the map: first on a phone (where
+    # columns stack) and first by keyboard, after "Skip to main content". Sent first, so that
+    # a search's answer shows before the map's frame (which shares the page's one thread)
+    # starts redrawing; the sidebar's widgets last, so that the map's frame starts before the
+    # browser loads their code. The view was read from the session (`restore_view`) before
+    # any widget is drawn, so the order changes no value.
+    side_column, map_column = st.columns([1.3, 2.7], gap="medium")
+    with side_column:
+        editor.freshness_counts(freshness_numbers(signature, view.examples, today))
+        postcode_search(view, shown)
+        project_search(view, shown, today)
+        area_panel(view, signature, shown, today)
+    with map_column:
+        show_map(view, signature, today)
     sidebar()
     keep_view_in_url(views.view_from_state(st.session_state))
     projects_table(view, signature, shown, today)

@@ -3,6 +3,7 @@ the dashboard's own script, and the map's data files, all served from static/.""
 
 import base64
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -172,21 +173,24 @@ def inline_js(names: tuple[str, ...] = ("leaflet", "markercluster")) -> str:
 
 
 def combined_js(
-    names: tuple[str, ...] = ("leaflet", "markercluster", "kindred"), static_dir: Path = STATIC_DIR
+    names: tuple[str, ...] = ("leaflet", "markercluster", "kindred"),
+    css_names: tuple[str, ...] = ("leaflet", "markercluster"),
+    static_dir: Path = STATIC_DIR,
 ) -> str:
-    """The bundles' JavaScript published as one served file (named by its content); its URL.
+    """The bundles' JavaScript, and the CSS of ``css_names`` (images inlined) put into the page
+    by the same file, published as one served file named by its content; its URL.
 
-    streamlit-folium loads a map's scripts one after another, so three files cost three round
-    trips before the map can start; one file costs one (the dashboard's warm first map)."""
-    return publish("map", inline_js(names).encode("utf-8"), static_dir, suffix=".js")
-
-
-def combined_css(
-    names: tuple[str, ...] = ("leaflet", "markercluster"), static_dir: Path = STATIC_DIR
-) -> str:
-    """The bundles' CSS (images inlined) published as one served file; its URL. One request
-    instead of three, leaving the browser's few connections to the map's data."""
-    return publish("map", inline_css(names).encode("utf-8"), static_dir, suffix=".css")
+    streamlit-folium loads a map's scripts one after another, and every request of a new
+    visitor's page waits its turn on the server and for one of the browser's few connections:
+    one file for the map's code and style costs one request instead of five."""
+    script = inline_js(names)
+    if css_names:
+        style = json.dumps(inline_css(css_names))  # a JavaScript string: the CSS as data
+        script = (
+            "(function () { var style = document.createElement('style');"
+            f" style.textContent = {style}; document.head.appendChild(style); }})();\n;\n" + script
+        )
+    return publish("map", script.encode("utf-8"), static_dir, suffix=".js")
 
 
 def inline_css(names: tuple[str, ...] = ("leaflet", "markercluster")) -> str:

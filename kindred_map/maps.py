@@ -336,7 +336,7 @@ class DashboardLayers(JSCSSMixin, MacroElement):
         self._name = "DashboardLayers"
         self.options_json = safe_json(options)
         self.default_js = []  # in the map's one script file (`assets.combined_js`)
-        self.default_css = []  # in the map's one CSS file (`assets.combined_css`)
+        self.default_css = []  # put into the page by that file too
 
     def render(self, **kwargs):
         header = self.get_root().header
@@ -366,10 +366,10 @@ class ViewData(MacroElement):
 def dashboard_base(options: dict, tiles: str | None = None) -> folium.Map:
     """The dashboard's map without a view: what stays while filters change."""
     fmap = base_map(tiles=tiles)
-    # Leaflet, markercluster and dashboard.js in one file, their CSS in another: st_folium
-    # loads scripts one after another, and each request takes one of few connections.
+    # Leaflet, markercluster, dashboard.js and their CSS in one file: st_folium loads scripts
+    # one after another, and each request takes one of few connections.
     fmap.default_js = [("leaflet", assets.combined_js())]
-    fmap.default_css = [("leaflet_css", assets.combined_css())]
+    fmap.default_css = []
     fmap.options["maxZoom"] = MAX_ZOOM
     fmap.options["zoomSnap"] = ZOOM_SNAP
     DashboardLayers(options).add_to(fmap)

@@ -152,10 +152,9 @@ def cluster_overlay(projects: gpd.GeoDataFrame, view: View) -> dict:
 # --- static files: what stays the same while filters change --------------------------------
 
 
-@cache
-def area_file(level: str) -> str:
-    """URL of the areas of ``level`` as GeoJSON (rounded), each with its index, code, level,
-    label, population, IMD text and note: served once, kept by the browser."""
+def _area_geojson(level: str) -> dict:
+    """The areas of ``level`` as GeoJSON (rounded), each with its index, code, level, label,
+    population, IMD text and note."""
     figures = area_figures(level, pd.DataFrame())
     layer = boundaries.load(level)
     codes = boundaries.code_texts(layer[boundaries.LAYERS[level]["key"]])
@@ -173,34 +172,48 @@ def area_file(level: str) -> str:
     )
     if level == "deanery":
         properties["note"] = "approximate (derived), not official"
-    geojson = _rounded_geojson(layer, properties)
-    return assets.publish(f"areas-{level}", json.dumps(geojson, separators=(",", ":")).encode())
+    return _rounded_geojson(layer, properties)
 
 
 @cache
 def area_order(level: str) -> pd.Index:
-    """Codes of ``level`` in the order of `area_file`'s features (their ``index``)."""
+    """Codes of ``level`` in the order of the layers file's areas (their ``index``)."""
     layer = boundaries.load(level)
     return pd.Index(boundaries.code_texts(layer[boundaries.LAYERS[level]["key"]]))
 
 
-@cache
-def outline_file(name: str) -> str:
-    """URL of a reference outline layer (boroughs, deaneries) as bare GeoJSON geometry."""
+def outline_names(level: str) -> list[str]:
+    """The reference outlines drawn over areas of ``level`` (never a layer over itself)."""
+    return [name for name in maps.OUTLINE_LAYERS if name != level]
+
+
+def _outline_geojson(name: str) -> dict:
+    """A reference outline layer (boroughs, deaneries) as bare GeoJSON geometry."""
     layer = boundaries.load(name)
-    geojson = _rounded_geojson(layer, pd.DataFrame(index=range(len(layer))))
-    return assets.publish(f"outline-{name}", json.dumps(geojson, separators=(",", ":")).encode())
+    return _rounded_geojson(layer, pd.DataFrame(index=range(len(layer))))
 
 
-@cache
-def places_file() -> str:
-    """URL of the place labels (OS Open Names towns, suburbs, villages): name, kind, position."""
+def _place_records() -> list[dict]:
+    """The place labels (OS Open Names towns, suburbs, villages): name, kind, position."""
     places = boundaries.load("place")
-    records = [
+    return [
         {"name": name, "kind": kind, "lat": round(point.y, 4), "lon": round(point.x, 4)}
         for name, kind, point in zip(places["name"], places["kind"], places.geometry, strict=True)
     ]
-    return assets.publish("places", json.dumps(records, separators=(",", ":")).encode())
+
+
+@cache
+def layers_file(level: str) -> str:
+    """URL of the map's fixed layers for areas of ``level``, served once and kept by the
+    browser: the areas, the outlines drawn over them (`outline_names` order) and the place
+    labels. One file, because every request of a new visitor's page waits its turn on the
+    server and for one of the browser's few connections."""
+    layers = {
+        "areas": _area_geojson(level),
+        "outlines": [_outline_geojson(name) for name in outline_names(level)],
+        "places": _place_records(),
+    }
+    return assets.publish(f"layers-{level}", json.dumps(layers, separators=(",", ":")).encode())
 
 
 POPUP_CHUNK = 500
@@ -236,20 +249,17 @@ def map_options(level: str, files: Mapping, cluster_markers: bool = True) -> dic
     """What dashboard.js needs to draw the fixed layers of a map shading ``level``."""
     west, south, east, north = bounds_of("borough", [])
     return {
-        "areasUrl": area_file(level),
+        "layersUrl": layers_file(level),
         "areaLabel": LEVELS[level]["label"],
         "noun": LEVELS[level]["noun"],
         "imdLabel": "IMD 2025 decile" if level == "lsoa" else "IMD 2025 decile (weighted)",
         "outlines": [
             {
-                "url": outline_file(name),
                 "label": maps.BOUNDARY_LAYERS[name]["label"],
                 "style": maps.BOUNDARY_LAYERS[name]["style"] | {"fill": False},
             }
-            for name in maps.OUTLINE_LAYERS
-            if name != level
+            for name in outline_names(level)
         ],
-        "placesUrl": places_file(),
         "placesLabel": "Place names (OS Open Names)",
         "placeZooms": maps.PLACE_ZOOMS,
         "projectsUrl": files["projects"],

@@ -57,6 +57,11 @@ def _table_with(app: AppTest, column: str):
     return next(frame.value for frame in app.dataframe if column in frame.value.columns)
 
 
+def _listed_names(app: AppTest) -> set[str]:
+    """Names in the postcode search's list (each may carry its note: "Name (note)")."""
+    return {name.split(" (")[0] for name in app.table[0].value["Name"]}
+
+
 def _count_text(app: AppTest) -> str:
     return next(m.value for m in app.markdown if m.value.startswith("**Showing "))
 
@@ -108,7 +113,7 @@ def test_changed_filters_go_into_the_url_and_the_link_reproduces_them(store_file
     app.multiselect(key="boroughs").set_value([LIVERPOOL, "E08000015"]).run()
     app.multiselect(key="imd").set_value([1, 2]).run()
     app.selectbox(key="measure").set_value("per_10k").run()
-    app.number_input(key="distance").set_value(1200).run()
+    app.selectbox(key="distance").set_value(1200).run()
     _no_exception(app)
     expected = {
         "boroughs": f"{LIVERPOOL},E08000015",
@@ -124,7 +129,7 @@ def test_changed_filters_go_into_the_url_and_the_link_reproduces_them(store_file
     _no_exception(reopened)
     assert _count_text(reopened) == counts
     assert reopened.multiselect(key="imd").value == [1, 2]
-    assert reopened.number_input(key="distance").value == 1200
+    assert reopened.selectbox(key="distance").value == 1200
     assert reopened.query_params == expected
 
 
@@ -145,9 +150,13 @@ def test_postcode_search_lists_nearest_projects(store_file):
     nearest = search.nearest_projects(shown, point, 800)
     assert headline.startswith(f"**{int(nearest['Within reach'].sum())} project(s) within 800 m")
     table = app.table[0].value
-    expected = nearest["Name"].head(search.NEAREST_LIMIT).map(md_escape).tolist()
-    assert table["Name"].tolist() == expected, "names escaped: st.table cells are Markdown"
-    assert table["Name"].iloc[0] == md_escape(XSS)
+    listed = nearest.head(search.NEAREST_LIMIT)
+    expected = [  # escaped (st.table cells are Markdown), each with its note
+        md_escape(name) + (f" ({md_escape(note)})" if note else "")
+        for name, note in zip(listed["Name"], listed["Note"], strict=True)
+    ]
+    assert table["Name"].tolist() == expected
+    assert table["Name"].iloc[0].startswith(md_escape(XSS))  # the hostile name, escaped
     metres = table["Distance (m)"].str.replace(",", "").astype(int)  # shown as 4,278
     assert metres.is_monotonic_increasing
     assert metres.tolist() == nearest["Distance (m)"].head(search.NEAREST_LIMIT).tolist()
@@ -343,11 +352,11 @@ def test_illustrative_examples_are_left_out_until_shown(store_file):
     app.toggle(key="show_table").set_value(True).run()
     _no_exception(app)
     assert "Example Pantry" not in set(_table_with(app, "Location")["Name"])
-    assert md_escape("Example Pantry") not in set(app.table[0].value["Name"])
+    assert md_escape("Example Pantry") not in _listed_names(app)
     app.toggle(key="examples").set_value(True).run()
     _no_exception(app)
     assert "Example Pantry" in set(_table_with(app, "Location")["Name"])
-    assert md_escape("Example Pantry") in set(app.table[0].value["Name"])
+    assert md_escape("Example Pantry") in _listed_names(app)
     assert app.query_params["examples"] == "1"
 
 

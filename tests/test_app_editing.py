@@ -85,7 +85,7 @@ def test_a_visitor_sees_the_sign_in_form_but_no_editor_controls(store_file):
     _no_exception(app)
     assert "sign_in_user" in _keys(app)
     assert not set(EDITOR_KEYS) & _keys(app)
-    assert any("never checked" in m.label.casefold() for m in app.metric)
+    assert any("never checked: **" in m.value.casefold() for m in app.markdown)
     app.text_input(key="sign_in_user").input("ann")
     app.text_input(key="sign_in_password").input("wrong password!")
     app.button[[b.label for b in app.button].index("Sign in")].click().run()
@@ -159,8 +159,8 @@ def test_the_freshness_filter_and_counts_follow_a_check(store_file):
     app = _run()
     app.multiselect(key="fresh").set_value(["checked"]).run()
     _no_exception(app)
-    checked = [m for m in app.metric if "in the last 12 months" in m.label]
-    assert checked[0].value == "1"
+    counts = next(m.value for m in app.markdown if "in the last 12 months" in m.value)
+    assert "Checked in the last 12 months: **1**" in counts.splitlines()[0]
     assert app.query_params["fresh"] == "checked"  # the link keeps it
     shown = views.shown_projects(store.read_projects(store_file), views.View(fresh=("checked",)))
     assert shown["id"].tolist() == [pid]

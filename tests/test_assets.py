@@ -85,17 +85,18 @@ def test_inline_assets_are_self_contained():
     assert not re.search(r"url\(\s*['\"]?(https?:)?//", css), "CSS would fetch from another host"
 
 
-def test_the_dashboard_map_loads_one_script_and_one_stylesheet(tmp_path):
-    """streamlit-folium loads scripts one after another: the dashboard's come in one file (Leaflet,
-    then markercluster, then dashboard.js), named by content, served from static/data/."""
+def test_the_dashboard_map_loads_one_file_for_its_code_and_style(tmp_path):
+    """streamlit-folium loads scripts one after another: the dashboard's come in one file (the
+    CSS put into the page first, then Leaflet, markercluster and dashboard.js), named by
+    content, served from static/data/."""
     script_url = assets.combined_js(static_dir=tmp_path)
-    style_url = assets.combined_css(static_dir=tmp_path)
     assert script_url == assets.combined_js(static_dir=tmp_path), "same content, same file"
+    assert script_url.endswith(".js")
     script = (tmp_path / "data" / script_url.rsplit("/", 1)[1]).read_text(encoding="utf-8")
     order = [script.find(xstatic_leaflet.VERSION), script.find("markerClusterGroup")]
-    assert -1 < order[0] < order[1] < script.find("KM.init")
-    style = (tmp_path / "data" / style_url.rsplit("/", 1)[1]).read_text(encoding="utf-8")
-    assert style == assets.inline_css() and style_url.endswith(".css")
+    style_at = script.find(json.dumps(assets.inline_css()))
+    assert -1 < style_at < order[0] < order[1] < script.find("KM.init")
+    assert script.find("document.head.appendChild(style)") < order[0]
     with pytest.raises(ValueError, match="suffix"):
         assets.publish("map", b"x", tmp_path, suffix=".html")
 

@@ -56,7 +56,7 @@ def test_map_uses_local_assets_only_and_hides_home_run_positions(projects, by_na
     for host in ("cdn", "unpkg", "d3js", "googleapis", "bootstrap", "jquery"):
         assert host not in page.lower().replace("bootstrap-", "")
     options = _options(page)
-    files = [options["projectsUrl"], *options["popupUrls"], options["areasUrl"]]
+    files = [options["projectsUrl"], *options["popupUrls"], options["layersUrl"]]
     assert all(url.startswith("/app/static/data/") for url in files)
     served = page + "".join(json.dumps(_static(url)) for url in files)
     home = by_name(projects, "Home Welcome")
@@ -81,7 +81,7 @@ def test_payload_colours_the_areas_in_view_and_lists_the_shown_projects(projects
     order = mapview.area_order("ward")
     coloured = {order[i] for i, fill in enumerate(payload["fill"]) if fill >= 0}
     assert coloured == set(wards)
-    areas = _static(options["areasUrl"])["features"]
+    areas = _static(options["layersUrl"])["areas"]["features"]
     assert [f["properties"]["code"] for f in areas] == list(order)
     assert {f["properties"]["level"] for f in areas} == {"ward"}
     assert "Red = most deprived" in payload["legend"]
@@ -168,7 +168,7 @@ def test_basemap_choice_reaches_the_map(projects):
     assert "tile.openstreetmap.org" in online
     assert "tile.openstreetmap.org" not in offline
     assert '"maxZoom": 18' in offline  # marker clustering needs it when no tiles give one
-    places = _static(_options(offline)["placesUrl"])
+    places = _static(_options(offline)["layersUrl"])["places"]
     kinds = {place["kind"] for place in places}
     assert kinds == {"town", "suburb"} and {"Bootle", "Birkenhead"} <= {p["name"] for p in places}
 

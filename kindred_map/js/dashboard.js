@@ -101,6 +101,25 @@
     });
   }
 
+  /* --- reports to the page: none until someone moves or clicks the map --- */
+  function quietUntilTouched(map) {
+    /* streamlit-folium reports the map's place (its center and zoom, kept in the link) after
+       every move, the first placement included. That first one is a fit the view already
+       implies (a link without a place opens on the same fit), and its report would rerun the
+       page's map while the map is still fetching its layers: reports wait for a pointer,
+       wheel or key on the map. window.Streamlit is streamlit-folium's component API. */
+    var api = window.Streamlit;
+    if (api && api.setComponentValue && !api.kmQuiet) {
+      var send = api.setComponentValue.bind(api);
+      api.setComponentValue = function (value) { if (state.touched) { send(value); } };
+      api.kmQuiet = true;
+    }
+    ["pointerdown", "wheel", "keydown", "touchstart"].forEach(function (name) {
+      map.getContainer().addEventListener(name, function () { state.touched = true; },
+        { capture: true, passive: true });
+    });
+  }
+
   /* --- the shaded areas --- */
   function areaStyle(feature) {
     var p = state.payload, index = feature.properties.index, fill = null;
@@ -146,24 +165,33 @@
     if (path) { path.setAttribute("tabindex", "-1"); path.setAttribute("focusable", "false"); }
   }
 
-  /* --- place labels: towns from zoom 10, suburbs and villages from zoom 12 --- */
+  /* --- place labels: towns from zoom 9, suburbs and villages from zoom 11.5 --- */
   function drawPlaces(places) {
-    var layer = state.places;
+    state.unlabelled = {};
     places.forEach(function (place) {
-      var label = L.tooltip({
-        permanent: true, direction: "center", interactive: false, pane: "kmPlaces",
-        className: "km-place km-place-" + place.kind
-      }).setLatLng([place.lat, place.lon]).setContent(element(null, "span", null, place.name));
-      label.kmKind = place.kind;
-      layer.addLayer(label);
+      (state.unlabelled[place.kind] = state.unlabelled[place.kind] || []).push(place);
     });
     showPlaces();
   }
 
+  function label(place) {
+    var made = L.tooltip({
+      permanent: true, direction: "center", interactive: false, pane: "kmPlaces",
+      className: "km-place km-place-" + place.kind
+    }).setLatLng([place.lat, place.lon]).setContent(element(null, "span", null, place.name));
+    state.places.addLayer(made);
+  }
+
   function showPlaces() {
+    /* A kind's labels are made when its zoom is first reached: 500 suburb labels, placed
+       again on every zoom while hidden, cost the first map tens of milliseconds for nothing. */
     var zoom = state.map.getZoom(), pane = state.map.getPane("kmPlaces");
-    pane.classList.toggle("km-show-towns", zoom >= state.opts.placeZooms.town);
-    pane.classList.toggle("km-show-suburbs", zoom >= state.opts.placeZooms.suburb);
+    var zooms = state.opts.placeZooms, waiting = state.unlabelled || {};
+    Object.keys(zooms).forEach(function (kind) {
+      var shown = zoom >= zooms[kind];
+      if (shown && waiting[kind]) { waiting[kind].forEach(label); waiting[kind] = null; }
+      pane.classList.toggle("km-show-" + kind + "s", shown);  /* km-show-towns, ...-suburbs */
+    });
   }
 
   /* --- projects: circles, grouped by markercluster, popups fetched on demand --- */
@@ -316,6 +344,7 @@
   KM.init = function (map, opts) {
     state = { map: map, opts: opts, markerCache: {}, placed: false, lastFit: null };
     KM.current = state;  /* read by the browser tests and the benchmark */
+    quietUntilTouched(map);
     state.popupOptions = {
       maxWidth: 320, autoPanPaddingTopLeft: L.point(60, 70), autoPanPaddingBottomRight: L.point(20, 40)
     };
@@ -347,7 +376,7 @@
       var layer = L.geoJSON(null, { style: function () { return outline.style; }, interactive: false });
       layer.addTo(map);
       overlays[outline.label] = layer;
-      return fetchJson(outline.url).then(function (data) { layer.addData(data); });
+      return layer;
     });
     state.places = L.layerGroup().addTo(map);
     overlays[opts.placesLabel] = state.places;
@@ -383,13 +412,14 @@
     });
     try { window.parent.addEventListener("resize", fitHeight); } catch (error) { /* no parent */ }
     fitHeight();
-    var areas = fetchJson(opts.areasUrl).then(function (data) {
-      state.areaLayer.addData(data);
+    /* The fixed layers (areas, outlines, place labels) come in one file, the projects in
+       another: a new visitor's map waits for two requests, not five. */
+    var layers = fetchJson(opts.layersUrl).then(function (data) {
+      state.areaLayer.addData(data.areas);
+      outlines.forEach(function (layer, index) { layer.addData(data.outlines[index]); });
+      drawPlaces(data.places);
     });
-    fetchJson(opts.placesUrl).then(drawPlaces);
     var projects = fetchJson(opts.projectsUrl).then(function (data) { state.projects = data; });
-    /* The borough and deanery outlines draw when they come: the areas and projects do not wait. */
-    Promise.all(outlines).catch(function (error) { console.error("Kindred Map:", error); });
-    state.ready = Promise.all([areas, projects]);
+    state.ready = Promise.all([layers, projects]);
   };
 })();
