@@ -82,6 +82,10 @@ def freshness_counts(counts: dict[str, int]) -> None:
         for name, count in counts.items()
     ]
     st.markdown("\n".join(lines))  # Markdown, not metric cards: seven fewer scripts to load
+    st.caption(
+        "When staff last confirmed that each project still runs (Checked today in the editor); "
+        "a stale project may have stopped."
+    )
 
 
 def _announce() -> None:

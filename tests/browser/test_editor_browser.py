@@ -15,17 +15,21 @@ pytestmark = pytest.mark.browser
 STEP_TIMEOUT_MS = 60_000
 
 
+COUNT_JS = """(label) => {
+    // The freshness counts: a list of "Never checked: 416" items above the searches.
+    const item = Array.from(document.querySelectorAll('[data-testid="stMarkdownContainer"] li'))
+        .find((li) => li.innerText.startsWith(label));
+    return item ? Number(item.innerText.split(':').pop().replace(/[^0-9]/g, '')) : null;
+}"""
+
+
 def _count(page, label: str) -> int:
-    metric = page.locator('[data-testid="stMetric"]').filter(has_text=label).first
-    return int(metric.locator('[data-testid="stMetricValue"]').inner_text().replace(",", ""))
+    return page.evaluate(COUNT_JS, label)
 
 
 def _wait_for_count(page, label: str, value: int, timeout_ms: int = STEP_TIMEOUT_MS) -> None:
     page.wait_for_function(
-        """([label, value]) => Array.from(document.querySelectorAll('[data-testid="stMetric"]'))
-            .some(m => m.innerText.includes(label) &&
-                 m.querySelector('[data-testid="stMetricValue"]').innerText.replace(/,/g, '')
-                 === String(value))""",
+        f"([label, value]) => ({COUNT_JS})(label) === value",
         arg=[label, value],
         timeout=timeout_ms,
     )
