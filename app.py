@@ -463,7 +463,7 @@ def keep_map_position(result: dict) -> None:
     if all(st.session_state.get(name) == value for name, value in position.items()):
         return
     st.session_state.update(position)
-    st.query_params.update({name: str(value) for name, value in position.items()})
+    st.query_params.update(views.view_to_query(views.View(**position)))  # as the link writes it
 
 
 PROJECT_COLUMN_HELP = {
@@ -627,7 +627,7 @@ def map_page() -> None:
     # starts redrawing; the sidebar's widgets last, so that the map's frame starts before the
     # browser loads their code. The view was read from the session (`restore_view`) before
     # any widget is drawn, so the order changes no value.
-    side_column, map_column = st.columns([1.3, 2.7], gap="medium")
+    side_column, map_column = st.columns([1, 2.8], gap="medium")
     with side_column:
         editor.freshness_counts(freshness_numbers(signature, view.examples, today))
         postcode_search(view, shown)

@@ -301,10 +301,10 @@ def distance_choices(current: int) -> list[int]:
 
 
 def distance_label(metres: int) -> str:
-    """ "800 m (about a 10-minute walk)"; beyond a half-hour walk, kilometres."""
+    """ "800 m (10 min walk)"; beyond a half-hour walk, kilometres: short for the sidebar."""
     minutes = round(metres / WALKING_M_PER_MINUTE)
     if minutes <= 30:
-        return f"{metres:,} m (about a {minutes}-minute walk)"
+        return f"{metres:,} m ({minutes} min walk)"
     return f"{metres:,} m ({metres / 1000:g} km)"
 
 

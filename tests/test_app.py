@@ -406,3 +406,15 @@ def test_column_headers_in_an_upload_message_are_shown_as_typed(store_file):
     message = next(e.value for e in app.error if "could not be read" in e.value)
     assert md_escape(header) in message and md_escape("**bold**") in message
     assert "](http" not in message and "**bold**" not in message
+
+
+def test_a_linked_reach_distance_stays_on_offer(store_file):
+    app = _app({"distance": "850"})
+    _no_exception(app)
+    chooser = app.selectbox(key="distance")
+    linked = views.distance_label(850)
+    assert chooser.value == 850 and linked in chooser.options
+    chooser.set_value(1200).run()
+    _no_exception(app)
+    assert app.query_params["distance"] == "1200"
+    assert linked in app.selectbox(key="distance").options  # the same list all session

@@ -165,3 +165,13 @@ def test_any_link_gives_a_valid_view_and_messages_never_an_exception(query):
     assert view.open_at in ("", *hours.OPEN_CHOICES)
     again, more = views.view_from_query(views.view_to_query(view))
     assert again == view and more == [], "a valid view's own link reproduces it silently"
+
+
+def test_reach_distances_offered_with_walking_times():
+    assert views.distance_label(800) == "800 m (10 min walk)"
+    assert views.distance_label(850) == "850 m (11 min walk)"
+    assert views.distance_label(5000) == "5,000 m (5 km)"
+    assert views.distance_choices(800) == list(views.DISTANCE_CHOICES_M)
+    offered = views.distance_choices(850)  # a link's distance is offered among the rest
+    assert 850 in offered and offered == sorted(offered)
+    assert set(views.DISTANCE_CHOICES_M) < set(offered)
