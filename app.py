@@ -5,7 +5,7 @@ import hashlib
 import logging
 import uuid
 from dataclasses import replace
-from datetime import date, timedelta
+from datetime import date
 
 import numpy as np
 import streamlit as st
@@ -658,18 +658,44 @@ def area_timeline(signature, level, code, start, end, types: tuple, distance):
     return change.timeline(signature[0], level, code, start, end, types or None, distance, 8)
 
 
+SAVED_CHANGE = "saved_change"
+
+
+def restore_change_view(today: date) -> None:
+    """The Change page's widgets from its link on the session's first visit, else from its last
+    view (Streamlit forgets a page's widgets while another page is shown)."""
+    measures = list(changecharts.MEASURES)
+    if SAVED_CHANGE not in st.session_state:
+        view, problems = views.change_view_from_query(st.query_params.to_dict(), measures)
+        st.session_state[SAVED_CHANGE] = view
+        for problem in problems:
+            st.warning(md_escape(problem))  # the link's text is shown as typed
+    saved = st.session_state[SAVED_CHANGE]
+    for key, value in views.change_widget_values(saved, today, measures).items():
+        st.session_state.setdefault(key, value)
+
+
+def keep_change_in_url(view: views.ChangeView) -> None:
+    st.session_state[SAVED_CHANGE] = view
+    query = views.change_view_to_query(view)
+    if st.query_params.to_dict() != query:
+        st.query_params.from_dict(query)
+
+
 def change_page() -> None:
     """Two dates (default a year ago and today): the map of the change, the ranked table and a
-    small chart of the chosen area over time."""
+    small chart of the chosen area over time; the choices are kept in the link."""
     st.title("Change over time")
     signature = upload.store_signature(upload.store_path())
     today = date.today()
+    restore_change_view(today)
     kinds = project_types()
     left, middle, right = st.columns(3)
-    start = left.date_input("From", today - timedelta(days=365), key="change_from")
-    end = left.date_input("To", today, key="change_to")
+    start = left.date_input("From", key="change_from")
+    end = left.date_input("To", key="change_to")
     level = middle.radio("Areas", change.LEVELS, horizontal=True, key="change_level")
-    distance = middle.number_input("Reach (metres)", 100, 5000, 800, 100, key="change_distance")
+    low, high = views.CHANGE_DISTANCE_LIMITS_M
+    distance = middle.number_input("Reach (metres)", low, high, step=100, key="change_distance")
     types = right.multiselect(
         "Project types",
         list(kinds),
@@ -699,7 +725,14 @@ def change_page() -> None:
     st.dataframe(changecharts.ranked_table(layer, level), width="stretch")
     code, name = coverage.LEVELS[level]
     names = dict(zip(layer[code].astype(str), layer[name].astype(str), strict=True))
+    if st.session_state.get("change_area") not in names:  # another level's, or none yet
+        st.session_state["change_area"] = next(iter(names), None)
     chosen = st.selectbox("Area over time", list(names), format_func=names.get, key="change_area")
+    keep_change_in_url(
+        views.change_view_from_state(
+            st.session_state, today, list(changecharts.MEASURES), next(iter(names), "")
+        )
+    )
     if chosen:
         series = area_timeline(signature, level, chosen, start, end, tuple(types), distance)
         st.altair_chart(changecharts.timeline_chart(series, names[chosen]))

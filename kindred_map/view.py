@@ -3,6 +3,7 @@
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
+from datetime import date, timedelta
 
 import geopandas as gpd
 
@@ -106,6 +107,16 @@ def _whole_number(text: str, limits: tuple[int, int], what: str, problems: list[
     return int(number)
 
 
+def _types(params: Mapping, problems: list[str]) -> tuple[str, ...]:
+    """Known project types from a link's ``types`` (once each, in order); others reported."""
+    known_types = project_types()
+    types = _split(params.get("types"))
+    for kind in types:
+        if kind not in known_types:
+            problems.append(f"Ignored unknown project type {kind!r} in the link")
+    return tuple(dict.fromkeys(t for t in types if t in known_types))
+
+
 def _area_codes(argument: str, values: list[str], problems: list[str]) -> tuple[str, ...]:
     codes: list[str] = []
     for value in values:
@@ -152,12 +163,7 @@ def view_from_query(params: Mapping) -> tuple[View, list[str]]:
     raise: the default is kept and the problem is reported."""
     problems: list[str] = []
     chosen: dict = {}
-    known_types = project_types()
-    types = _split(params.get("types"))
-    for kind in types:
-        if kind not in known_types:
-            problems.append(f"Ignored unknown project type {kind!r} in the link")
-    chosen["types"] = tuple(dict.fromkeys(t for t in types if t in known_types))
+    chosen["types"] = _types(params, problems)
     for argument in AREA_FILTER_LEVELS:
         chosen[argument] = _area_codes(argument, _split(params.get(argument)), problems)
     deciles = []
@@ -348,3 +354,124 @@ def open_words(view: View) -> str:
 
 def type_words(view: View) -> str:
     return coverage.type_phrase(resolve_types(list(view.types) or None))
+
+
+# --- the Change page's choices, carried by its own link ----------------------------------
+
+CHANGE_DAYS_BACK = 365
+"""The Change page compares today with this many days before, unless its link gives dates."""
+CHANGE_DISTANCE_LIMITS_M = (100, 5_000)
+CHANGE_KEYS = {
+    "start": "change_from",
+    "end": "change_to",
+    "level": "change_level",
+    "distance": "change_distance",
+    "types": "change_types",
+    "measure": "change_measure",
+    "area": "change_area",
+}
+"""ChangeView field -> the Change page's widget key."""
+
+
+@dataclass(frozen=True)
+class ChangeView:
+    """What the Change page shows. ``start``/``end``: the two dates (None: `CHANGE_DAYS_BACK`
+    days ago and today, so a link without dates stays relative to the day it is opened);
+    ``level``: ward, deanery or borough; ``distance``: reach in metres; ``types``: project
+    types (empty: all); ``measure``: the map's colour ("": the first measure); ``area``: the
+    area whose timeline is drawn ("": the first listed). In the link as ``from``, ``to``,
+    ``level``, ``distance``, ``types``, ``measure``, ``area``."""
+
+    start: date | None = None
+    end: date | None = None
+    level: str = "ward"
+    distance: int = int(coverage.DEFAULT_DISTANCE_M)
+    types: tuple[str, ...] = ()
+    measure: str = ""
+    area: str = ""
+
+
+CHANGE_QUERY_NAMES = {"start": "from", "end": "to"}
+
+
+def change_dates(view: ChangeView, today: date) -> tuple[date, date]:
+    """The view's two dates, the defaults filled in for ``today``."""
+    return view.start or today - timedelta(days=CHANGE_DAYS_BACK), view.end or today
+
+
+def change_view_from_query(params: Mapping, measures) -> tuple[ChangeView, list[str]]:
+    """The Change page's view a link describes, and a message for every value ignored
+    (``measures``: the map's measure names). Never raises; unknown parameters are left alone."""
+    problems: list[str] = []
+    chosen: dict = {}
+    for field in ("start", "end"):
+        name = CHANGE_QUERY_NAMES[field]
+        text = _last(params.get(name))
+        if not text:
+            continue
+        try:
+            chosen[field] = date.fromisoformat(text)
+        except ValueError:
+            problems.append(f"Ignored {name} {text!r} in the link: give a date as YYYY-MM-DD")
+    for name, options in (("level", coverage.AREA_LEVELS), ("measure", tuple(measures))):
+        text = _last(params.get(name))
+        if text in options:
+            chosen[name] = text
+        elif text:
+            problems.append(
+                f"Ignored {name} {text!r} in the link; expected one of {', '.join(options)}"
+            )
+    text = _last(params.get("distance"))
+    number = _whole_number(text, CHANGE_DISTANCE_LIMITS_M, "distance", problems) if text else None
+    if number is not None:
+        chosen["distance"] = number
+    chosen["types"] = _types(params, problems)
+    area = _last(params.get("area"))
+    if len(area) > PROJECT_ID_MAX_CHARS:
+        problems.append("Ignored the area in the link: too long to be an area code")
+    elif area:
+        chosen["area"] = area  # checked against the level's areas by the page
+    return ChangeView(**chosen), problems
+
+
+def change_view_to_query(view: ChangeView) -> dict[str, str]:
+    """The Change page's view as query parameters: only what differs from the default."""
+    query = {}
+    for spec in fields(ChangeView):
+        value = getattr(view, spec.name)
+        if value == spec.default:
+            continue
+        name = CHANGE_QUERY_NAMES.get(spec.name, spec.name)
+        if spec.name == "types":
+            query[name] = ",".join(value)
+        elif isinstance(value, date):
+            query[name] = value.isoformat()
+        else:
+            query[name] = str(value)
+    return query
+
+
+def change_widget_values(view: ChangeView, today: date, measures) -> dict:
+    """Initial widget values (keyed by `CHANGE_KEYS`) for the Change page's view."""
+    start, end = change_dates(view, today)
+    values = {"start": start, "end": end, "level": view.level, "distance": view.distance}
+    values |= {"types": list(view.types), "measure": view.measure or list(measures)[0]}
+    values["area"] = view.area or None
+    return {CHANGE_KEYS[field]: value for field, value in values.items()}
+
+
+def change_view_from_state(state: Mapping, today: date, measures, first_area: str) -> ChangeView:
+    """The Change page's view from its widgets; a value equal to its default is left out of the
+    view (dates relative to ``today``, the first measure, ``first_area``), so that the link
+    carries only what was chosen."""
+    value = {field: state.get(key) for field, key in CHANGE_KEYS.items()}
+    default_start, _ = change_dates(ChangeView(), today)
+    return ChangeView(
+        start=None if value["start"] in (None, default_start) else value["start"],
+        end=None if value["end"] in (None, today) else value["end"],
+        level=str(value["level"] or ChangeView.level),
+        distance=int(value["distance"] or ChangeView.distance),
+        types=tuple(str(kind) for kind in value["types"] or ()),
+        measure="" if value["measure"] in (None, list(measures)[0]) else str(value["measure"]),
+        area="" if value["area"] in (None, first_area) else str(value["area"]),
+    )

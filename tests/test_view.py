@@ -1,6 +1,7 @@
 """The view carried by the link: query <-> view <-> widgets, and what a view shows."""
 
 from dataclasses import fields
+from datetime import date
 
 import pandas as pd
 from hypothesis import given, settings
@@ -175,3 +176,69 @@ def test_reach_distances_offered_with_walking_times():
     offered = views.distance_choices(850)  # a link's distance is offered among the rest
     assert 850 in offered and offered == sorted(offered)
     assert set(views.DISTANCE_CHOICES_M) < set(offered)
+
+
+MEASURES = ["reached_change", "gap_score_change"]
+
+
+def test_change_view_goes_into_its_link_and_back():
+    view = views.ChangeView(
+        start=date(2025, 6, 1),
+        level="deanery",
+        distance=1200,
+        types=("pantry", "warm_space"),
+        measure="gap_score_change",
+        area="7",
+    )
+    query = views.change_view_to_query(view)
+    assert query == {
+        "from": "2025-06-01",
+        "level": "deanery",
+        "distance": "1200",
+        "types": "pantry,warm_space",
+        "measure": "gap_score_change",
+        "area": "7",
+    }
+    assert views.change_view_from_query(query, MEASURES) == (view, [])
+    assert views.change_view_to_query(views.ChangeView()) == {}
+
+
+def test_change_link_values_that_make_no_sense_are_reported_and_left_out():
+    query = {"from": "last year", "level": "parish", "distance": "99999", "measure": "x"}
+    view, problems = views.change_view_from_query(query | {"types": "pantry,ghosts"}, MEASURES)
+    assert view == views.ChangeView(types=("pantry",))
+    assert len(problems) == 5
+    assert "'last year'" in problems[0] and "YYYY-MM-DD" in problems[0]
+
+
+def test_change_widgets_left_at_their_defaults_leave_the_link_empty():
+    today = date(2026, 11, 30)
+    values = views.change_widget_values(views.ChangeView(), today, MEASURES)
+    assert values["change_from"] == date(2025, 11, 30) and values["change_to"] == today
+    assert values["change_measure"] == "reached_change" and values["change_area"] is None
+    state = values | {"change_area": "E05000001"}  # the page's first area
+    assert views.change_view_from_state(state, today, MEASURES, "E05000001") == views.ChangeView()
+    later = views.change_view_from_state(state, date(2026, 12, 1), MEASURES, "E05000001")
+    assert later.start == date(2025, 11, 30) and later.end == today  # kept, not relative
+
+
+CHANGE_QUERIES = st.dictionaries(
+    st.sampled_from(["from", "to", "level", "distance", "types", "measure", "area", "other"]),
+    st.one_of(
+        QUERY_TEXT,
+        st.sampled_from(["2025-06-01", "2026-02-30", "deanery", "gap_score_change", "800"]),
+        st.lists(QUERY_TEXT, max_size=3),
+    ),
+    max_size=8,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(CHANGE_QUERIES)
+def test_any_change_link_gives_a_valid_view_and_messages_never_an_exception(query):
+    view, problems = views.change_view_from_query(query, MEASURES)
+    assert all(isinstance(problem, str) and problem for problem in problems)
+    assert view.level in ("ward", "deanery", "borough") and view.measure in ("", *MEASURES)
+    low, high = views.CHANGE_DISTANCE_LIMITS_M
+    assert low <= view.distance <= high and set(view.types) <= set(project_types())
+    assert views.change_view_from_query(views.change_view_to_query(view), MEASURES) == (view, [])

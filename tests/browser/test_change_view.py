@@ -2,6 +2,7 @@
 
 import datetime as dt
 import io
+from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
 import pytest
@@ -64,4 +65,32 @@ def test_change_page_shows_the_map_table_and_an_area_over_time(
     screenshot(page, "dashboard_change")
     charts.nth(1).scroll_into_view_if_needed()
     screenshot(charts.nth(1), "dashboard_change_area")
+    network.assert_stayed_local()
+
+
+def test_the_change_page_link_reproduces_its_choices(
+    serve_dashboard, dated_store, page, network, screenshot
+):
+    start = dt.date.today() - dt.timedelta(days=200)
+    link = f"/change?from={start}&level=deanery&distance=1200&measure=gap_score_change"
+    page.goto(f"{serve_dashboard(dated_store)}{link}")
+    page.get_by_text("Ranked: where the gap grew most").wait_for(timeout=LOAD_TIMEOUT_MS)
+    distance = page.get_by_label("Reach (metres)", exact=True)
+    assert distance.input_value() == "1200"
+    assert page.get_by_role("radio", name="deanery").is_checked()
+    chosen = page.locator('[data-testid="stDateInput"]').filter(has_text="From").locator("input")
+    assert chosen.input_value() == start.isoformat()
+    expected = change.change_between(dated_store, start, dt.date.today(), "deanery", None, 1200)
+    opened = int(expected["opened"].sum())
+    assert (
+        f"{start} to {dt.date.today()}: {opened} projects opened"
+        in page.locator("body").inner_text()
+    )
+    distance.fill("1500")
+    distance.press("Enter")
+    page.wait_for_function("() => location.search.includes('distance=1500')", timeout=60_000)
+    query = parse_qs(urlsplit(page.url).query)
+    screenshot(page, "dashboard_change_link")
+    assert query["from"] == [start.isoformat()] and query["level"] == ["deanery"]
+    assert query["measure"] == ["gap_score_change"] and "to" not in query  # still "today"
     network.assert_stayed_local()
