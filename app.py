@@ -659,6 +659,7 @@ def area_timeline(signature, level, code, start, end, types: tuple, distance):
 
 
 SAVED_CHANGE = "saved_change"
+LINKED_CHANGE_AREA = "linked_change_area"
 
 
 def restore_change_view(today: date) -> None:
@@ -668,6 +669,7 @@ def restore_change_view(today: date) -> None:
     if SAVED_CHANGE not in st.session_state:
         view, problems = views.change_view_from_query(st.query_params.to_dict(), measures)
         st.session_state[SAVED_CHANGE] = view
+        st.session_state[LINKED_CHANGE_AREA] = view.area  # checked once the areas are known
         for problem in problems:
             st.warning(md_escape(problem))  # the link's text is shown as typed
     saved = st.session_state[SAVED_CHANGE]
@@ -725,6 +727,9 @@ def change_page() -> None:
     st.dataframe(changecharts.ranked_table(layer, level), width="stretch")
     code, name = coverage.LEVELS[level]
     names = dict(zip(layer[code].astype(str), layer[name].astype(str), strict=True))
+    linked = st.session_state.pop(LINKED_CHANGE_AREA, "")
+    if linked and linked not in names:
+        st.warning(md_escape(f"Ignored area {linked!r} in the link: not a {level} code"))
     if st.session_state.get("change_area") not in names:  # another level's, or none yet
         st.session_state["change_area"] = next(iter(names), None)
     chosen = st.selectbox("Area over time", list(names), format_func=names.get, key="change_area")

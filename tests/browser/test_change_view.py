@@ -72,9 +72,11 @@ def test_the_change_page_link_reproduces_its_choices(
     serve_dashboard, dated_store, page, network, screenshot
 ):
     start = dt.date.today() - dt.timedelta(days=200)
-    link = f"/change?from={start}&level=deanery&distance=1200&measure=gap_score_change"
+    link = f"/change?from={start}&level=deanery&distance=1200&measure=gap_score_change&area=X9"
     page.goto(f"{serve_dashboard(dated_store)}{link}")
     page.get_by_text("Ranked: where the gap grew most").wait_for(timeout=LOAD_TIMEOUT_MS)
+    warning = page.locator('[data-testid="stAlertContentWarning"]').first
+    assert "Ignored area 'X9' in the link: not a deanery code" in warning.inner_text()
     distance = page.get_by_label("Reach (metres)", exact=True)
     assert distance.input_value() == "1200"
     assert page.get_by_role("radio", name="deanery").is_checked()
