@@ -49,13 +49,6 @@ BUNDLES = {
         },
         "images": (),
     },
-    "kindred": {
-        "source": Path(__file__).parent / "js",
-        "folder": "kindred-map",
-        "js": {"kindred_dashboard": "dashboard.js"},
-        "css": {},
-        "images": (),
-    },
 }
 """Files served per bundle. The js/css keys are folium's own link names, so a local link
 replaces folium's CDN link of the same name."""
@@ -172,18 +165,22 @@ def inline_js(names: tuple[str, ...] = ("leaflet", "markercluster")) -> str:
     return "\n;\n".join(parts)
 
 
+DASHBOARD_JS = Path(__file__).parent / "js" / "dashboard.js"
+"""The dashboard map's own code (`dashboard.js`), served only inside `combined_js`."""
+
+
 def combined_js(
-    names: tuple[str, ...] = ("leaflet", "markercluster", "kindred"),
+    names: tuple[str, ...] = ("leaflet", "markercluster"),
     css_names: tuple[str, ...] = ("leaflet", "markercluster"),
     static_dir: Path = STATIC_DIR,
 ) -> str:
-    """The bundles' JavaScript, and the CSS of ``css_names`` (images inlined) put into the page
-    by the same file, published as one served file named by its content; its URL.
+    """The bundles' JavaScript, then `DASHBOARD_JS`, and the CSS of ``css_names`` (images
+    inlined) put into the page by the same file: one served file named by its content; its URL.
 
     streamlit-folium loads a map's scripts one after another, and every request of a new
     visitor's page waits its turn on the server and for one of the browser's few connections:
     one file for the map's code and style costs one request instead of five."""
-    script = inline_js(names)
+    script = inline_js(names) + "\n;\n" + DASHBOARD_JS.read_text(encoding="utf-8")
     if css_names:
         style = json.dumps(inline_css(css_names))  # a JavaScript string: the CSS as data
         script = (
