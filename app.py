@@ -174,6 +174,13 @@ def keep_view_in_url(view: views.View) -> None:
 # --- the map page -------------------------------------------------------------------------
 
 
+CLUSTER_SETTINGS = (
+    ("Cluster distance (m)", "eps", views.EPS_LIMITS_M, 50),
+    ("At least (projects)", "min_samples", views.MIN_SAMPLES_LIMITS, 1),
+)
+# label, key, (least, most), step of the sidebar's cluster settings
+
+
 def sidebar() -> None:
     types = project_types()
     boroughs = figures.area_choices("borough")
@@ -263,23 +270,14 @@ def sidebar() -> None:
         st.checkbox("Show where people are beyond reach", key="gaps")
         st.checkbox("Show clusters of projects (exploratory)", key="clusters")
         if st.session_state["clusters"]:  # their settings only while clustering
-            left, right = st.columns(2)
-            left.number_input(
-                "Cluster distance (m)",
-                min_value=views.EPS_LIMITS_M[0],
-                max_value=views.EPS_LIMITS_M[1],
-                step=50,
-                key="eps",
-            )
-            right.number_input(
-                "At least (projects)",
-                min_value=views.MIN_SAMPLES_LIMITS[0],
-                max_value=views.MIN_SAMPLES_LIMITS[1],
-                step=1,
-                key="min_samples",
-            )
+            for column, (label, key, limits, step) in zip(
+                st.columns(2), CLUSTER_SETTINGS, strict=True
+            ):
+                column.number_input(
+                    label, min_value=limits[0], max_value=limits[1], step=step, key=key
+                )
         else:  # kept while hidden (Streamlit drops the state of a widget not drawn)
-            for key in ("eps", "min_samples"):
+            for _, key, _, _ in CLUSTER_SETTINGS:
                 st.session_state[key] = st.session_state[key]
         st.checkbox("Group nearby markers", key="grouped")
         st.selectbox(

@@ -179,7 +179,7 @@ def combined_js(
 
     streamlit-folium loads a map's scripts one after another, and every request of a new
     visitor's page waits its turn on the server and for one of the browser's few connections:
-    one file for the map's code and style costs one request instead of five."""
+    one file for the map's code and style costs one request instead of six."""
     script = inline_js(names) + "\n;\n" + DASHBOARD_JS.read_text(encoding="utf-8")
     if css_names:
         style = json.dumps(inline_css(css_names))  # a JavaScript string: the CSS as data
