@@ -605,16 +605,16 @@ def upload_section(store_file, user) -> None:
 def map_page() -> None:
     st.title("Kindred Map", anchor=False)  # no heading link: one Tab fewer to the searches
     restore_view()
-    store_file = upload.store_path()
-    signature = upload.store_signature(store_file)
     today = date.today()
     view = views.view_from_state(st.session_state)
     try:
+        signature = upload.store_signature()  # the configured store, resolved once per run
         projects = load_projects(signature)
     except ValueError as error:
-        LOG.warning("cannot read the project store %s: %s", store.shown_location(store_file), error)
+        LOG.warning("cannot read the project store: %s", error)
         st.error(f"{md_escape(error)}. Check KINDRED_MAP_STORE or rebuild the store.")
         st.stop()
+    store_file = signature[0]
     shown = shown_projects(signature, view)
     st.markdown(f"**{tables.counts_text(shown, len(projects))}**")
     if not view.examples:
@@ -656,6 +656,11 @@ def area_timeline(signature, level, code, start, end, types: tuple, distance):
     return change.timeline(signature[0], level, code, start, end, types or None, distance, 8)
 
 
+@st.cache_data(max_entries=4, show_spinner=False)
+def history_start(signature: tuple):
+    return change.history_start(signature[0])
+
+
 SAVED_CHANGE = "saved_change"
 LINKED_CHANGE_AREA = "linked_change_area"
 
@@ -675,6 +680,15 @@ def restore_change_view(today: date) -> None:
         st.session_state.setdefault(key, value)
 
 
+def known_change_dates(begins) -> str:
+    """The page's dates moved to the history's first day when before it (before any date
+    widget is drawn); the note saying so, or ""."""
+    start, end = st.session_state["change_from"], st.session_state["change_to"]
+    start, end, note = change.known_dates(begins, start, end)
+    st.session_state["change_from"], st.session_state["change_to"] = start, end
+    return note
+
+
 def keep_change_in_url(view: views.ChangeView) -> None:
     st.session_state[SAVED_CHANGE] = view
     query = views.change_view_to_query(view)
@@ -683,16 +697,28 @@ def keep_change_in_url(view: views.ChangeView) -> None:
 
 
 def change_page() -> None:
-    """Two dates (default a year ago and today): the map of the change, the ranked table and a
-    small chart of the chosen area over time; the choices are kept in the link."""
+    """Two dates (default a year ago and today, never before the store's history starts): the
+    map of the change, where the gap grew and shrank most (only areas that moved that way) and
+    a small chart of the chosen area over time; the choices are kept in the link. When nothing
+    changed (a history that is only its baseline) the page says so instead of mapping zeros."""
     st.title("Change over time")
-    signature = upload.store_signature(upload.store_path())
+    try:
+        signature = upload.store_signature()
+        begins = history_start(signature)
+    except ValueError as error:
+        st.error(md_escape(error))
+        st.stop()
     today = date.today()
     restore_change_view(today)
+    note = known_change_dates(begins)
+    st.caption(md_escape(begins.text() if begins else "The store has no history yet."))
+    if note:
+        st.info(md_escape(note))
     kinds = project_types()
     left, middle, right = st.columns(3)
-    start = left.date_input("From", key="change_from")
-    end = left.date_input("To", key="change_to")
+    first_day = begins.on if begins else None
+    start = left.date_input("From", key="change_from", min_value=first_day)
+    end = left.date_input("To", key="change_to", min_value=first_day)
     level = middle.radio("Areas", change.LEVELS, horizontal=True, key="change_level")
     low, high = views.CHANGE_DISTANCE_LIMITS_M
     distance = middle.number_input("Reach (metres)", low, high, step=100, key="change_distance")
@@ -709,20 +735,37 @@ def change_page() -> None:
         format_func=lambda key: changecharts.MEASURES[key][0],
         key="change_measure",
     )
+    measures = list(changecharts.MEASURES)
     try:
         layer = change_layer(signature, start, end, level, tuple(types), distance)
     except ValueError as error:
         st.error(md_escape(error))
         st.stop()
     st.caption(
-        f"{md_escape(change.summary_text(layer, level, 0))}. Projects open at each date come "
-        "from the "
-        "store's history; both dates count the same Census 2021 residents, straight-line reach. "
-        "Blue: better, orange: worse, white: no change."
+        f"{md_escape(change.totals_text(layer, level))}. Projects open at each date come from "
+        "the store's history; both dates count the same Census 2021 residents, straight-line "
+        "reach. Blue: better, orange: worse, white: no change."
     )
+    if change.unchanged(layer):
+        st.info(
+            f"Nothing changed between {start} and {end}: no project opened, closed or moved, "
+            f"so no {level}'s reach or gap moved. There is nothing to map or rank."
+        )
+        keep_change_in_url(views.change_view_from_state(st.session_state, today, measures, ""))
+        return
     st.altair_chart(changecharts.choropleth(layer, level, measure))
-    st.subheader("Ranked: where the gap grew most")
-    st.dataframe(changecharts.ranked_table(layer, level), width="stretch")
+    formats = {
+        heading: st.column_config.NumberColumn(format=shown)
+        for heading, shown in changecharts.table_formats().items()
+    }
+    for direction, heading in change.DIRECTIONS.items():
+        st.subheader(f"Ranked: {heading}")
+        moved = change.ranked(layer, direction)
+        if moved.empty:
+            st.caption(f"None: no {level}'s gap {direction} between {start} and {end}.")
+            continue
+        shown = changecharts.ranked_table(moved, level)
+        st.dataframe(shown, column_config=formats, width="stretch")
     code, name = coverage.LEVELS[level]
     names = dict(zip(layer[code].astype(str), layer[name].astype(str), strict=True))
     linked = st.session_state.pop(LINKED_CHANGE_AREA, "")
@@ -732,9 +775,7 @@ def change_page() -> None:
         st.session_state["change_area"] = next(iter(names), None)
     chosen = st.selectbox("Area over time", list(names), format_func=names.get, key="change_area")
     keep_change_in_url(
-        views.change_view_from_state(
-            st.session_state, today, list(changecharts.MEASURES), next(iter(names), "")
-        )
+        views.change_view_from_state(st.session_state, today, measures, next(iter(names), ""))
     )
     if chosen:
         series = area_timeline(signature, level, chosen, start, end, tuple(types), distance)
@@ -758,7 +799,7 @@ def about_page() -> None:
         st.markdown(deanery_method())
     st.subheader("Project data")
     try:
-        projects = load_projects(upload.store_signature(upload.store_path()))
+        projects = load_projects(upload.store_signature())
     except ValueError as error:
         st.error(md_escape(error))
         projects = store.empty_projects()

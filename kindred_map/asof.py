@@ -14,11 +14,14 @@ Rules (issue 13, on the history contract of issue 12):
   ``retired_at`` typed into the record.
 - Records keep the values they had then, position included: an edit of position moves the
   project from the edit's time on.
+- The history starts on the date of its first event (`history_start`): what the store held at
+  the end of that day was there already (a ``baseline`` of projects stored before history
+  existed, or a first import), not opened then; before that day the store is unknown.
 """
 
 import datetime as dt
 import json
-from pathlib import Path
+from dataclasses import dataclass
 
 import geopandas as gpd
 import pandas as pd
@@ -73,12 +76,58 @@ def records_as_of(events: pd.DataFrame, when, include_retired: bool = False) -> 
     return out
 
 
-def projects_as_of(path: Path, when, include_retired: bool = False) -> gpd.GeoDataFrame:
-    """The store's projects open at ``when`` with their values then (see the module rules),
-    as `store.read_projects` gives them: store columns, points in EPSG:4326, sorted by id.
-    A store not yet migrated replays the baseline events its next write will store."""
-    from kindred_map import stewardship, store
+def projects_at(events: pd.DataFrame, when, include_retired: bool = False) -> gpd.GeoDataFrame:
+    """The projects open at ``when`` from history events (`records_as_of`), as
+    `store.read_projects` gives them: store columns, points in EPSG:4326, sorted by id."""
+    from kindred_map import store
 
-    records = records_as_of(stewardship.read_history(path), when, include_retired)
-    projects = store.from_records(records)
+    projects = store.from_records(records_as_of(events, when, include_retired))
     return projects.sort_values("id", kind="stable").reset_index(drop=True)
+
+
+def projects_as_of(path, when, include_retired: bool = False) -> gpd.GeoDataFrame:
+    """The store's projects open at ``when`` with their values then (see the module rules).
+    A store not yet migrated replays the baseline events its next write will store."""
+    from kindred_map import stewardship
+
+    return projects_at(stewardship.read_history(path), when, include_retired)
+
+
+@dataclass(frozen=True)
+class HistoryStart:
+    """When a store's history starts: ``on`` the (UTC) date of its first event; ``baseline``
+    the projects whose history is a ``baseline`` event (stored before history existed: when
+    they opened is not known); ``changes`` the events other than baselines."""
+
+    on: dt.date
+    baseline: int
+    changes: int
+
+    def text(self) -> str:
+        """One sentence for people: when the history starts and what it holds."""
+        day = f"{self.on.day} {self.on:%b %Y}"
+        if not self.baseline:
+            return f"The store's history starts on {day}, with its first recorded event."
+        since = (
+            "nothing has been recorded since"
+            if not self.changes
+            else f"{self.changes:,} change{'s' * (self.changes != 1)} recorded since"
+        )
+        return (
+            f"The store's history starts on {day} with a baseline: the {self.baseline:,} "
+            "projects stored when the history began, whose opening dates are not known; "
+            f"{since}."
+        )
+
+
+def history_start(events: pd.DataFrame, include_synthetic: bool = False) -> HistoryStart | None:
+    """When the history of these events (contract columns) starts; None when there are none.
+    Baseline projects are counted as the figures count them: illustrative (synthetic) ones
+    only with ``include_synthetic``."""
+    if not len(events):
+        return None
+    first = event_times(events).min()
+    baseline = events["action"].eq("baseline").to_numpy()
+    records = [json.loads(text) for text in events.loc[baseline, "after"]]
+    counted = {r["id"] for r in records if include_synthetic or not r.get("synthetic")}
+    return HistoryStart(first.date(), len(counted), int((~baseline).sum()))

@@ -13,10 +13,15 @@ the population's. Per area:
   postcodes within reach at ``to`` and not at ``from``) and ``newly_beyond_reach`` (the
   reverse), so newly_reached - newly_beyond_reach = reached_change exactly, per area; the same
   for residents of IMD 2025 deciles 1-2;
-- gap score at each date and its change (the table is ranked by it: where the need-weighted
-  gap grew most first), and the gap rank at each date (rank 1 = biggest
-  gap); ``gap_rank_change`` = rank then - rank now: positive when the area moved up the list of
+- gap score at each date and its change (whole need-weighted people; the table is ordered by
+  it: where the gap grew most first), and the gap rank at each date (rank 1 = biggest gap);
+  ``gap_rank_change`` = rank then - rank now: positive when the area moved up the list of
   gaps (relatively worse), negative when it moved down.
+
+The store's history starts on the day of its first event (`kindred_map.asof.history_start`):
+what it held then (a baseline, or a first import) was there already, not opened; before that
+day the store is unknown. A from-date before it is moved to it, with a note (`known_dates`).
+Rankings (`ranked`, `summary_text`) name only the areas that moved in the ranked direction.
 """
 
 import datetime as dt
@@ -25,10 +30,11 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from kindred_map import boundaries, coverage, export, store
+from kindred_map import asof, boundaries, coverage, export, store
 from kindred_map.schema import resolve_types
 
 LEVELS = coverage.AREA_LEVELS
+PLURALS = {"ward": "wards", "deanery": "deaneries", "borough": "boroughs"}
 
 
 def parse_date(text: "str | dt.date | None", today: dt.date | None = None) -> dt.date:
@@ -112,9 +118,12 @@ def change_by_area(
     for label, frame in (("from", then), ("to", now)):
         for column in ("reached", "pct_covered", "gap_score", "gap_rank"):
             table[f"{column}_{label}"] = frame[column].reindex(table.index)
+    for label in ("from", "to"):  # whole people and tenths of a percent: no false precision
+        table[f"pct_covered_{label}"] = table[f"pct_covered_{label}"].round(1)
+        table[f"gap_score_{label}"] = table[f"gap_score_{label}"].round(0)
     table["reached_change"] = table["reached_to"] - table["reached_from"]
-    table["pct_covered_change"] = (table["pct_covered_to"] - table["pct_covered_from"]).round(2)
-    table["gap_score_change"] = (table["gap_score_to"] - table["gap_score_from"]).round(1)
+    table["pct_covered_change"] = (table["pct_covered_to"] - table["pct_covered_from"]).round(1)
+    table["gap_score_change"] = table["gap_score_to"] - table["gap_score_from"]
     table["gap_rank_change"] = table["gap_rank_from"] - table["gap_rank_to"]
     newly = _newly(results, code)
     table = table.join(newly, how="left")
@@ -137,6 +146,29 @@ def change_by_area(
     return ranked
 
 
+def history_start(path, include_synthetic: bool = False) -> "asof.HistoryStart | None":
+    """When the history of the store at ``path`` starts (`kindred_map.asof.history_start`)."""
+    return asof.history_start(store.read_history(path), include_synthetic)
+
+
+def known_dates(
+    begins: "asof.HistoryStart | None", start: dt.date, end: dt.date
+) -> tuple[dt.date, dt.date, str]:
+    """``start`` and ``end`` moved to the history's first day when before it, and a note saying
+    so ("" when nothing moved): the store before its history is unknown, so a figure from
+    then would count what the history starts with (a baseline) as opened."""
+    if begins is None or start >= begins.on:
+        return start, end, ""
+    moved = f"{start} is before"
+    if end < begins.on:
+        moved = f"{start} and {end} are before"
+    note = (
+        f"{moved} the store's history starts ({begins.on}): the store before then is "
+        f"unknown, so the change is counted from {begins.on}."
+    )
+    return begins.on, max(end, begins.on), note
+
+
 def change_between(
     path,
     date_from,
@@ -149,17 +181,23 @@ def change_between(
 ) -> gpd.GeoDataFrame:
     """The change per area between two dates of the store at ``path`` (projects as of each
     date from its history), with ``date_from``/``date_to`` columns and the area polygons
-    (EPSG:4326). ``date_from`` must not be after ``date_to``."""
+    (EPSG:4326). ``date_from`` must not be after ``date_to``; dates before the history starts
+    are moved to its first day (`known_dates`). ``attrs``: ``dates``, ``history`` (when the
+    history starts and what it holds, `HistoryStart.text`) and ``note`` (the move, or "")."""
     start, end = parse_date(date_from, today), parse_date(date_to, today)
     if start > end:
         raise ValueError(f"--from {start} is after --to {end}")
-    before = store.read_projects(path, as_of=start)
-    after = store.read_projects(path, as_of=end)
+    events = store.read_history(path)
+    begins = asof.history_start(events, include_synthetic)
+    start, end, note = known_dates(begins, start, end)
+    before = asof.projects_at(events, start)
+    after = asof.projects_at(events, end)
     table = change_by_area(before, after, level, types, distance_m, None, include_synthetic)
     table.insert(2, "date_from", start.isoformat())
     table.insert(3, "date_to", end.isoformat())
     layer = coverage.area_layer(export.typed_table(table, f"change_{level}"), level)
-    layer.attrs |= {"dates": f"{start} to {end}"}
+    history = begins.text() if begins else "The store has no history yet: no project is stored."
+    layer.attrs |= {"dates": f"{start} to {end}", "history": history, "note": note}
     return layer
 
 
@@ -175,8 +213,9 @@ def timeline(
     include_synthetic: bool = False,
     today: dt.date | None = None,
 ) -> pd.DataFrame:
-    """One area over time: at ``steps`` evenly spaced dates from ``date_from`` to ``date_to``
-    (both included), its open projects of the types, residents within reach, % covered and
+    """One area over time: at ``steps`` evenly spaced dates from ``date_from`` (moved to the
+    history's first day when before it, as `change_between` does) to ``date_to`` (both
+    included), its open projects of the types, residents within reach, % covered and
     residents of IMD deciles 1-2 within reach (the small "over time" chart)."""
     if level not in LEVELS:
         raise ValueError(f"unknown level {level!r}; choose one of {', '.join(LEVELS)}")
@@ -185,6 +224,8 @@ def timeline(
     start, end = parse_date(date_from, today), parse_date(date_to, today)
     if start > end:
         raise ValueError(f"--from {start} is after --to {end}")
+    events = store.read_history(path)
+    start, end, _ = known_dates(asof.history_start(events, include_synthetic), start, end)
     code = coverage.LEVELS[level][0]
     wanted = boundaries.code_text(area)
     span = (end - start).days
@@ -192,7 +233,7 @@ def timeline(
     types = resolve_types(types)
     rows = []
     for day in days:
-        projects = export.real_projects(store.read_projects(path, as_of=day), include_synthetic)
+        projects = export.real_projects(asof.projects_at(events, day), include_synthetic)
         chosen = projects[projects["type"].astype(str).isin(types).to_numpy()]
         result = coverage.assess(chosen, types, distance_m, include_synthetic=include_synthetic)
         table = result.by_area(level)
@@ -214,25 +255,77 @@ def timeline(
     return pd.DataFrame(rows)
 
 
-def summary_text(table: pd.DataFrame, level: str, top: int = 10) -> str:
-    """Printable lines: the totals, then the areas whose gap grew most."""
-    code, name = coverage.LEVELS[level]
+DIRECTIONS = {"grew": "where the gap grew most", "shrank": "where the gap shrank most"}
+"""Ranking direction -> its heading: areas whose gap score rose, or fell."""
+
+
+def ranked(table: pd.DataFrame, direction: str = "grew") -> pd.DataFrame:
+    """The areas whose gap score moved in ``direction`` (one of DIRECTIONS), most first; an
+    area whose gap did not move that way is not ranked (an empty table: none did). Ties: more
+    residents of IMD deciles 1-2 newly beyond reach (grew) or newly reached (shrank) first."""
+    if direction not in DIRECTIONS:
+        raise ValueError(f"unknown direction {direction!r}; choose one of {', '.join(DIRECTIONS)}")
+    grew = direction == "grew"
+    change = pd.to_numeric(table["gap_score_change"], errors="coerce")
+    moved = table.assign(_change=change)[(change > 0) if grew else (change < 0)]
+    deprived = "newly_beyond_reach_deciles_1_2" if grew else "newly_reached_deciles_1_2"
+    order = moved.sort_values(["_change", deprived], ascending=[not grew, False], kind="stable")
+    return order.drop(columns="_change")
+
+
+def unchanged(table: pd.DataFrame) -> bool:
+    """True when no area changed between the dates: no project opened, closed or moved, and
+    no resident came within or went beyond reach."""
+    moving = ["opened", "closed", "moved_in", "moved_out", "newly_reached", "newly_beyond_reach"]
+    return not table[moving].to_numpy().any()
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count:,} {noun}{'' if count == 1 else 's'}"
+
+
+def totals_text(table: pd.DataFrame, level: str) -> str:
+    """One line: the dates, projects opened and closed, residents newly within and beyond reach
+    (all, and in IMD deciles 1-2), and how many areas of the level there are."""
     dates = f"{table['date_from'].iloc[0]} to {table['date_to'].iloc[0]}" if len(table) else ""
     totals = table[["opened", "closed", "newly_reached", "newly_beyond_reach"]].sum()
     deprived = table[["newly_reached_deciles_1_2", "newly_beyond_reach_deciles_1_2"]].sum()
-    lines = [
-        f"{dates}: {totals['opened']} projects opened, {totals['closed']} closed; "
-        f"{totals['newly_reached']:,} residents newly within reach, "
-        f"{totals['newly_beyond_reach']:,} newly beyond reach (IMD deciles 1-2: "
-        f"{deprived.iloc[0]:,} and {deprived.iloc[1]:,}); {level} areas: {len(table)}"
-    ]
-    for row in table.head(top).itertuples(index=False):
-        row = row._asdict()
-        lines.append(
-            f"  {row[name]} ({row[code]}): covered {row['pct_covered_from']}% -> "
-            f"{row['pct_covered_to']}%, gap score {row['gap_score_change']:+}, gap rank "
-            f"{row['gap_rank_from']} -> {row['gap_rank_to']}"
-        )
+    return (
+        f"{dates}: {_plural(int(totals['opened']), 'project')} opened, "
+        f"{int(totals['closed']):,} closed; {int(totals['newly_reached']):,} residents newly "
+        f"within reach, {int(totals['newly_beyond_reach']):,} newly beyond reach (IMD deciles "
+        f"1-2: {int(deprived.iloc[0]):,} and {int(deprived.iloc[1]):,}); "
+        f"{len(table):,} {PLURALS[level]} compared"
+    )
+
+
+def area_text(row: dict, level: str) -> str:
+    """One area's change on one line, numbers formatted: gap score and rank, share within reach
+    (percentage points), residents within reach."""
+    code, name = coverage.LEVELS[level]
+    return (
+        f"{row[name]} ({row[code]}): gap score {row['gap_score_change']:+,.0f} "
+        f"({row['gap_score_from']:,.0f} -> {row['gap_score_to']:,.0f} need-weighted people), "
+        f"gap rank {row['gap_rank_from']:,.0f} -> {row['gap_rank_to']:,.0f}; within reach "
+        f"{row['pct_covered_from']:.1f}% -> {row['pct_covered_to']:.1f}% "
+        f"({row['pct_covered_change']:+.1f} points, {row['reached_change']:+,.0f} residents)"
+    )
+
+
+def summary_text(table: pd.DataFrame, level: str, top: int = 10) -> str:
+    """Printable lines: the totals, then up to ``top`` areas where the gap grew most and where
+    it shrank most, each naming only areas that moved that way (else saying none did)."""
+    lines = [totals_text(table, level)]
+    if top <= 0:
+        return lines[0]
+    for direction, heading in DIRECTIONS.items():
+        moved = ranked(table, direction)
+        if moved.empty:
+            lines.append(f"{heading.capitalize()}: none, no {level}'s gap {direction}")
+            continue
+        shown = f"{min(top, len(moved)):,} of the {len(moved):,} whose gap {direction}"
+        lines.append(f"{heading.capitalize()} ({shown}):")
+        lines += [f"  {area_text(row, level)}" for row in moved.head(top).to_dict("records")]
     return "\n".join(lines)
 
 

@@ -28,22 +28,23 @@ MEASURES = {
 """Measure -> (label, True when a higher value is better)."""
 
 TABLE_COLUMNS = {
-    "gap_score_change": "Gap score change",
-    "gap_rank_from": "Gap rank then",
-    "gap_rank_to": "Gap rank now",
-    "pct_covered_from": "% covered then",
-    "pct_covered_to": "% covered now",
-    "reached_change": "Residents within reach: change",
-    "newly_reached": "Newly within reach",
-    "newly_beyond_reach": "Newly beyond reach",
-    "newly_reached_deciles_1_2": "Deciles 1-2 newly within reach",
-    "newly_beyond_reach_deciles_1_2": "Deciles 1-2 newly beyond reach",
-    "opened": "Projects opened",
-    "closed": "Projects closed",
-    "projects_from": "Projects then",
-    "projects_to": "Projects now",
+    "gap_score_change": ("Gap score change", "%+,d"),
+    "gap_rank_from": ("Gap rank then", "%d"),
+    "gap_rank_to": ("Gap rank now", "%d"),
+    "pct_covered_from": ("% within reach then", "%.1f%%"),
+    "pct_covered_to": ("% within reach now", "%.1f%%"),
+    "reached_change": ("Residents within reach: change", "%+,d"),
+    "newly_reached": ("Newly within reach", "%,d"),
+    "newly_beyond_reach": ("Newly beyond reach", "%,d"),
+    "newly_reached_deciles_1_2": ("Deciles 1-2 newly within reach", "%,d"),
+    "newly_beyond_reach_deciles_1_2": ("Deciles 1-2 newly beyond reach", "%,d"),
+    "opened": ("Projects opened", "%,d"),
+    "closed": ("Projects closed", "%,d"),
+    "projects_from": ("Projects then", "%,d"),
+    "projects_to": ("Projects now", "%,d"),
 }
-"""The ranked table's columns and their headings, in order after the area's name."""
+"""The ranked table's columns after the area's name: (heading, how the page shows the number:
+printf-style with ``,`` for thousands, as Streamlit's NumberColumn takes it)."""
 
 
 def _clockwise(geometry):
@@ -94,22 +95,28 @@ def choropleth(layer: gpd.GeoDataFrame, level: str, measure: str, height: int = 
                 alt.Tooltip("properties.area:N", title=level.capitalize()),
                 alt.Tooltip("properties.code:N", title="Code"),
                 alt.Tooltip("properties.value:Q", title=label, format=",.2~f"),
-                alt.Tooltip("properties.covered_then:Q", title="% covered then"),
-                alt.Tooltip("properties.covered_now:Q", title="% covered now"),
+                alt.Tooltip("properties.covered_then:Q", title="% within reach then", format=".1f"),
+                alt.Tooltip("properties.covered_now:Q", title="% within reach now", format=".1f"),
             ],
         )
         .project(type="mercator")
     )
 
 
-def ranked_table(layer: gpd.GeoDataFrame, level: str) -> pd.DataFrame:
-    """The change table as shown: ranked (biggest growth of the gap first), readable headings."""
+def ranked_table(ranked: pd.DataFrame, level: str) -> pd.DataFrame:
+    """A ranking of `change.ranked` as shown: readable headings, numbers kept numbers (so they
+    sort), ranks from 1; `table_formats` says how to show them."""
     name = coverage.LEVELS[level][1]
-    table = pd.DataFrame(layer.drop(columns="geometry"))
+    table = pd.DataFrame(ranked.drop(columns="geometry", errors="ignore"))
     shown = table[[name, *TABLE_COLUMNS]].rename(columns={name: level.capitalize()})
-    shown = shown.rename(columns=TABLE_COLUMNS)
+    shown = shown.rename(columns={key: heading for key, (heading, _) in TABLE_COLUMNS.items()})
     shown.index = pd.RangeIndex(1, len(shown) + 1, name="Rank")
     return shown
+
+
+def table_formats() -> dict[str, str]:
+    """The ranked table's heading -> number format (thousands separators, signs, units)."""
+    return dict(TABLE_COLUMNS.values())
 
 
 def timeline_chart(series: pd.DataFrame, area: str, height: int = 180):

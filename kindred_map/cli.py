@@ -4,7 +4,13 @@ import argparse
 import sys
 from pathlib import Path
 
+from kindred_map.location import resolve
 from kindred_map.paths import BOUNDARIES_DIR, DEFAULT_RAW_DIR, DEFAULT_STORE
+
+STORE_HELP = (
+    "project store: a GeoPackage path or a postgresql:// DSN (default: $KINDRED_MAP_STORE, "
+    "else data/projects.gpkg)"
+)
 
 
 def _parse_mapping(pairs: list[str] | None) -> dict[str, str]:
@@ -54,8 +60,8 @@ def _stored(args: argparse.Namespace):
 
     as_of = getattr(args, "as_of", None)
     if as_of:
-        return store.read_projects(store.locate(args.store), as_of=as_of)
-    return store.read_projects(store.locate(args.store))
+        return store.read_projects(args.store, as_of=as_of)
+    return store.read_projects(args.store)
 
 
 def _read_projects(args: argparse.Namespace):
@@ -97,17 +103,24 @@ def cmd_gaps(args: argparse.Namespace) -> int:
 
 
 def cmd_need(args: argparse.Namespace) -> int:
-    from kindred_map import coverage, export, need, store
+    from datetime import date
+
+    from kindred_map import change, coverage, export, need, store
 
     projects = _read_projects(args)
     options = {"include_synthetic": args.include_synthetic}
     now = coverage.assess(projects, args.types, args.distance, **options).by_area(args.by)
     before, reach = None, "coverage now below the region's (no earlier date given)"
     if args.reach_from:
-        then = store.read_projects(Path(args.store), as_of=args.reach_from)
+        since = change.parse_date(args.reach_from)
+        begins = change.history_start(args.store, args.include_synthetic)
+        since, _, note = change.known_dates(begins, since, max(since, date.today()))
+        if note:
+            print(f"note: {note}", file=sys.stderr)
+        then = store.read_projects(args.store, as_of=since)
         then = export.real_projects(then, args.include_synthetic)
         before = coverage.assess(then, args.types, args.distance, **options).by_area(args.by)
-        reach = f"coverage now not above coverage on {args.reach_from} (from the history)"
+        reach = f"coverage now not above coverage on {since} (from the history)"
     table = need.need_and_reach(need.need_by_area(args.by), now, before)
     parameters = {"types": args.types or "all", "distance_m": args.distance, "by": args.by}
     parameters |= _synthetic_words(args) | {"reach did not": reach}
@@ -196,7 +209,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     mapping = _parse_mapping(args.map)
     report = store.import_file(
         Path(args.file),
-        store.locate(args.store),
+        args.store,
         mapping,
         args.sheet,
         source=args.source,
@@ -226,18 +239,18 @@ def _print_saved(action: str, record: dict) -> None:
 
 
 def cmd_add(args: argparse.Namespace) -> int:
-    from kindred_map import stewardship, store
+    from kindred_map import stewardship
 
-    record = stewardship.add_project(store.locate(args.store), _pairs(args.values), args.who, "cli")
+    record = stewardship.add_project(args.store, _pairs(args.values), args.who, "cli")
     _print_saved("added", record)
     return 0
 
 
 def cmd_edit(args: argparse.Namespace) -> int:
-    from kindred_map import stewardship, store
+    from kindred_map import stewardship
 
     record = stewardship.edit_project(
-        store.locate(args.store), args.id, _pairs(args.values), args.expect_version, args.who, "cli"
+        args.store, args.id, _pairs(args.values), args.expect_version, args.who, "cli"
     )
     _print_saved("edited", record)
     return 0
@@ -246,32 +259,30 @@ def cmd_edit(args: argparse.Namespace) -> int:
 def cmd_verify(args: argparse.Namespace) -> int:
     from datetime import date
 
-    from kindred_map import stewardship, store
+    from kindred_map import stewardship
 
     on = date.fromisoformat(args.on) if args.on else None
     record = stewardship.verify_project(
-        store.locate(args.store), args.id, args.who, args.expect_version, on, "cli"
+        args.store, args.id, args.who, args.expect_version, on, "cli"
     )
     _print_saved(f"checked on {record['last_checked']}:", record)
     return 0
 
 
 def cmd_retire(args: argparse.Namespace) -> int:
-    from kindred_map import stewardship, store
+    from kindred_map import stewardship
 
     record = stewardship.retire_project(
-        store.locate(args.store), args.id, args.reason, args.who, args.expect_version, "cli"
+        args.store, args.id, args.reason, args.who, args.expect_version, "cli"
     )
     _print_saved("retired", record)
     return 0
 
 
 def cmd_restore(args: argparse.Namespace) -> int:
-    from kindred_map import stewardship, store
+    from kindred_map import stewardship
 
-    record = stewardship.restore_project(
-        store.locate(args.store), args.id, args.who, args.expect_version, "cli"
-    )
+    record = stewardship.restore_project(args.store, args.id, args.who, args.expect_version, "cli")
     _print_saved("restored", record)
     return 0
 
@@ -279,11 +290,11 @@ def cmd_restore(args: argparse.Namespace) -> int:
 def cmd_history(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from kindred_map import stewardship, store
+    from kindred_map import stewardship
 
-    events = stewardship.read_history(store.locate(args.store), args.id)
+    events = stewardship.read_history(args.store, args.id)
     if events.empty:
-        raise ValueError(f"no history for {args.id!r} in {store.shown_name(args.store)}")
+        raise ValueError(f"no history for {args.id!r} in {args.store.name}")
     for event in events.itertuples():
         number = f" import {event.import_id}" if pd.notna(event.import_id) else ""
         print(
@@ -296,9 +307,9 @@ def cmd_history(args: argparse.Namespace) -> int:
 
 
 def cmd_undo_import(args: argparse.Namespace) -> int:
-    from kindred_map import stewardship, store
+    from kindred_map import stewardship
 
-    report = stewardship.undo_import(store.locate(args.store), args.import_id, args.who)
+    report = stewardship.undo_import(args.store, args.import_id, args.who)
     print(
         f"import {report.import_id} undone: {len(report.reverted)} project(s) put back, "
         f"{len(report.removed)} removed, {len(report.conflicts)} left alone"
@@ -311,7 +322,7 @@ def cmd_undo_import(args: argparse.Namespace) -> int:
 def cmd_imports(args: argparse.Namespace) -> int:
     from kindred_map import store
 
-    log = store.read_imports(store.locate(args.store))
+    log = store.read_imports(args.store)
     for entry in log.itertuples():
         print(
             f"{entry.import_id:>4}  {entry.imported_at or '(no date)'}  {entry.who or '-'}  "
@@ -323,7 +334,7 @@ def cmd_imports(args: argparse.Namespace) -> int:
 def cmd_freshness(args: argparse.Namespace) -> int:
     from kindred_map import freshness, store
 
-    projects = store.read_projects(store.locate(args.store))
+    projects = store.read_projects(args.store)
     for name, count in freshness.counts(projects).items():
         print(f"{count:>6}  {freshness.FRESHNESS[name]}")
     if args.call_sheet:
@@ -343,7 +354,7 @@ def _add_stewardship_commands(commands) -> None:
         sub = commands.add_parser(name, help=help_text, description=help_text)
         if with_id:
             sub.add_argument("id", help="the project's id (as stored, e.g. partner:17)")
-        sub.add_argument("--store", default=str(DEFAULT_STORE), help="project store")
+        sub.add_argument("--store", help=STORE_HELP)
         sub.add_argument("--who", default=default_who(), help="who (default: the OS user)")
         if versioned:
             sub.add_argument(
@@ -410,7 +421,7 @@ def _joined(values: list[str] | None) -> str | None:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from kindred_map import export, filters, store
+    from kindred_map import export, filters
 
     chosen = {
         "types": args.types,
@@ -423,7 +434,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     everything = _stored(args)
     projects = filters.filter_projects(everything, **chosen)
     described = filters.describe_filters(**chosen)
-    parameters = {"Project store": store.shown_name(args.store), **described} | _as_of_words(args)
+    parameters = {"Project store": args.store.name, **described} | _as_of_words(args)
     figures = None
     if args.distance is not None:
         reachable = filters.filter_projects(
@@ -479,7 +490,7 @@ def _export_changes(args: argparse.Namespace, parameters: dict) -> dict:
     end = args.as_of or "today"
     tables = {
         level: change.change_between(
-            Path(args.store),
+            args.store,
             args.change_from,
             end,
             level,
@@ -489,10 +500,16 @@ def _export_changes(args: argparse.Namespace, parameters: dict) -> dict:
         )
         for level in change.LEVELS
     }
+    first = next(iter(tables.values()))
+    dates = f"{first['date_from'].iloc[0]} to {first['date_to'].iloc[0]}"
     parameters["Change"] = (
-        f"from {args.change_from} to {end}, reach {distance:g} m, types {args.types or 'all'}: "
-        "projects open at each date from the store's history, same Census 2021 residents"
+        f"{dates}, reach {distance:g} m, types {args.types or 'all'}: projects open at each "
+        "date from the store's history, same Census 2021 residents"
     )
+    parameters["History"] = first.attrs["history"]
+    if first.attrs["note"]:
+        parameters["Change dates"] = first.attrs["note"]
+        print(f"note: {first.attrs['note']}", file=sys.stderr)
     return tables
 
 
@@ -500,7 +517,7 @@ def cmd_change(args: argparse.Namespace) -> int:
     from kindred_map import change, export
 
     table = change.change_between(
-        Path(args.store),
+        args.store,
         args.date_from,
         args.date_to,
         args.by,
@@ -510,11 +527,15 @@ def cmd_change(args: argparse.Namespace) -> int:
     )
     parameters = {"types": args.types or "all", "distance_m": args.distance, "by": args.by}
     parameters |= {"from": table["date_from"].iloc[0], "to": table["date_to"].iloc[0]}
-    parameters |= _synthetic_words(args)
+    parameters |= _synthetic_words(args) | {"history": table.attrs["history"]}
+    if table.attrs["note"]:
+        parameters["dates moved"] = table.attrs["note"]
+        print(f"note: {table.attrs['note']}", file=sys.stderr)
+    print(table.attrs["history"])
     print(change.summary_text(table, args.by, args.top))
     if args.timeline:
         series = change.timeline(
-            Path(args.store),
+            args.store,
             args.by,
             args.timeline,
             args.date_from,
@@ -586,7 +607,7 @@ def cmd_profile(args: argparse.Namespace) -> int:
         types=args.types,
         distance_m=args.distance,
         include_synthetic=args.include_synthetic,
-        store_path=args.store,
+        location=args.store,
     )
     if args.all:
         written = profile.write_all(Path(args.out), args.borough, ctx, args.format)
@@ -630,18 +651,18 @@ def cmd_store(args: argparse.Namespace) -> int:
     from kindred_map import pgstore, store
 
     if args.action in ("init", "migrate"):
-        print(store.init(store.locate(args.store), create=args.action == "init"))
+        print(store.init(args.store, create=args.action == "init"))
     elif args.action == "grant-reader":
-        if not pgstore.is_dsn(args.store):
+        if not args.store.is_postgis:
             raise ValueError("grant-reader needs a PostGIS store: --store postgresql://...")
         password = sys.stdin.readline().rstrip("\n") if args.password_stdin else None
         pgstore.grant_reader(args.store, args.name, password)
         print(f"{args.name} may read {', '.join(pgstore.READER_VIEWS)} and nothing else")
     else:
-        counts = store.copy(store.locate(args.source), store.locate(args.destination))
+        counts = store.copy(args.source, args.destination)
         print(
             f"copied {counts['projects']:,} projects, {counts['imports']:,} import log entries "
-            f"and {counts['events']:,} history events to {store.shown_name(args.destination)}; "
+            f"and {counts['events']:,} history events to {args.destination}; "
             "read back, identical"
         )
     return 0
@@ -724,11 +745,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     gaps.add_argument("--top", type=int, default=10, help="gaps to print (10)")
     gaps.add_argument("-o", "--out", help="write the ranked table (.geojson, .gpkg, .csv)")
-    gaps.add_argument(
-        "--store",
-        default=str(DEFAULT_STORE),
-        help="project store: GeoPackage path or postgresql:// DSN",
-    )
+    gaps.add_argument("--store", help=STORE_HELP)
     _add_synthetic_option(gaps, as_of=True)
     gaps.set_defaults(func=cmd_gaps)
 
@@ -752,7 +769,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     changer.add_argument("--steps", type=int, default=12, help="dates on the timeline (12)")
     changer.add_argument("-o", "--out", help="write the table (.gpkg, .geojson, .csv)")
-    changer.add_argument("--store", default=str(DEFAULT_STORE), help="project store")
+    changer.add_argument("--store", help=STORE_HELP)
     _add_synthetic_option(changer)
     changer.set_defaults(func=cmd_change)
 
@@ -776,7 +793,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     needs.add_argument("--top", type=int, default=10, help="flagged areas to print (10)")
     needs.add_argument("-o", "--out", help="write the table (.csv, .geojson, .gpkg)")
-    needs.add_argument("--store", default=str(DEFAULT_STORE), help="project store")
+    needs.add_argument("--store", help=STORE_HELP)
     _add_synthetic_option(needs)
     needs.set_defaults(func=cmd_need)
 
@@ -796,11 +813,7 @@ def build_parser() -> argparse.ArgumentParser:
     cluster.add_argument("--alpha", type=float, default=0.05, help="false-discovery rate")
     cluster.add_argument("-o", "--out", help="write the hulls (.geojson, .gpkg, .csv)")
     cluster.add_argument("--hot-spots", help="write the ward hot spots (.geojson, .gpkg, .csv)")
-    cluster.add_argument(
-        "--store",
-        default=str(DEFAULT_STORE),
-        help="project store: GeoPackage path or postgresql:// DSN",
-    )
+    cluster.add_argument("--store", help=STORE_HELP)
     _add_synthetic_option(cluster)
     cluster.set_defaults(func=cmd_clusters)
     importer = commands.add_parser(
@@ -815,11 +828,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--strict and a row was rejected; 2: the file or store could not be used.",
     )
     importer.add_argument("file", help="the project file")
-    importer.add_argument(
-        "--store",
-        default=str(DEFAULT_STORE),
-        help="project store: GeoPackage path or postgresql:// DSN",
-    )
+    importer.add_argument("--store", help=STORE_HELP)
     importer.add_argument(
         "--source",
         metavar="NAME",
@@ -890,11 +899,7 @@ def build_parser() -> argparse.ArgumentParser:
     exporter.add_argument(
         "--distance", type=float, help="add coverage and gap figures for this reach in metres"
     )
-    exporter.add_argument(
-        "--store",
-        default=str(DEFAULT_STORE),
-        help="project store: GeoPackage path or postgresql:// DSN",
-    )
+    exporter.add_argument("--store", help=STORE_HELP)
     exporter.add_argument("-o", "--out", required=True, help="output file")
     exporter.add_argument(
         "--change-from",
@@ -916,11 +921,7 @@ def build_parser() -> argparse.ArgumentParser:
     nearest.add_argument("--distance", type=float, default=800.0, help="reach in metres (800)")
     nearest.add_argument("--types", help="TYPE[,TYPE] (default: every type)")
     nearest.add_argument("--limit", type=int, default=10, help="projects to list (10)")
-    nearest.add_argument(
-        "--store",
-        default=str(DEFAULT_STORE),
-        help="project store: GeoPackage path or postgresql:// DSN",
-    )
+    nearest.add_argument("--store", help=STORE_HELP)
     _add_synthetic_option(nearest, as_of=True)
     nearest.set_defaults(func=cmd_nearest)
 
@@ -935,11 +936,7 @@ def build_parser() -> argparse.ArgumentParser:
     area.add_argument("area", help="the area's code (e.g. E05015289) or name")
     area.add_argument("--types", help="TYPE[,TYPE] (default: every type)")
     area.add_argument("--distance", type=float, help="add coverage at this reach (metres)")
-    area.add_argument(
-        "--store",
-        default=str(DEFAULT_STORE),
-        help="project store: GeoPackage path or postgresql:// DSN",
-    )
+    area.add_argument("--store", help=STORE_HELP)
     _add_synthetic_option(area, as_of=True)
     area.set_defaults(func=cmd_area)
     profiler = commands.add_parser(
@@ -961,11 +958,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     profiler.add_argument("--types", help="TYPE[,TYPE] (default: every type)")
     profiler.add_argument("--distance", type=float, default=800.0, help="reach in metres (800)")
-    profiler.add_argument(
-        "--store",
-        default=str(DEFAULT_STORE),
-        help="project store: GeoPackage path or postgresql:// DSN",
-    )
+    profiler.add_argument("--store", help=STORE_HELP)
     _add_synthetic_option(profiler)
     profiler.set_defaults(func=cmd_profile)
     board = commands.add_parser(
@@ -990,12 +983,12 @@ def build_parser() -> argparse.ArgumentParser:
     store_actions = stores.add_subparsers(dest="action", required=True, metavar="ACTION")
     for action, text in (("init", "create a store"), ("migrate", "update an existing store")):
         step = store_actions.add_parser(action, help=text)
-        step.add_argument("--store", default=str(DEFAULT_STORE), help="GeoPackage path or DSN")
+        step.add_argument("--store", help=STORE_HELP)
     reader = store_actions.add_parser(
         "grant-reader", help="a login with SELECT on the partner views only"
     )
     reader.add_argument("name", help="role name (letters, digits, _)")
-    reader.add_argument("--store", default=str(DEFAULT_STORE), help="postgresql:// DSN")
+    reader.add_argument("--store", help=STORE_HELP)
     reader.add_argument(
         "--password-stdin", action="store_true", help="read the password from standard input"
     )
@@ -1029,7 +1022,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run a command; a ValueError becomes a one-line message and exit code 2."""
+    """Run a command; a ValueError (a bad setting, an unreachable store...) becomes a one-line
+    message and exit code 2."""
     parser = build_parser()
     args, passed_on = parser.parse_known_args(argv)
     if args.command == "dashboard":
@@ -1037,9 +1031,13 @@ def main(argv: list[str] | None = None) -> int:
     elif passed_on:
         parser.error(f"unrecognized arguments: {' '.join(passed_on)}")
     try:
+        copying = ("source", "destination") if args.command == "store" else ()
+        for name in ("store", *copying):  # every store setting, resolved once, here
+            if name in vars(args):
+                setattr(args, name, resolve(getattr(args, name)))
         return args.func(args)
     except ValueError as error:
-        print(f"kindred-map {args.command}: {error}", file=sys.stderr)
+        print(f"kindred-map {args.command}: {' '.join(str(error).split())}", file=sys.stderr)
         return 2
 
 

@@ -374,10 +374,10 @@ def _change_specs() -> list[tuple[str, str, str, str]]:
             (f"pct_covered_{when}", FLOAT, PERCENT, f"Share of residents within reach {words}"),
             (
                 f"gap_score_{when}",
-                FLOAT,
+                INT,
                 "need-weighted people",
                 f"Gap score {words} (residents beyond reach weighted 2 in IMD 2025 deciles 1-2, "
-                "1.5 in 3-4, 1 otherwise)",
+                "1.5 in 3-4, 1 otherwise), to the nearest whole",
             ),
             (
                 f"gap_rank_{when}",
@@ -397,7 +397,7 @@ def _change_specs() -> list[tuple[str, str, str, str]]:
         ("pct_covered_change", FLOAT, "percentage points", "pct_covered_to - pct_covered_from"),
         (
             "gap_score_change",
-            FLOAT,
+            INT,
             "need-weighted people",
             "gap_score_to - gap_score_from (positive = the gap grew)",
         ),

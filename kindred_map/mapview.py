@@ -31,16 +31,17 @@ from kindred_map.figures import (
     areas_in_view,
     needs_coverage,
 )
+from kindred_map.location import Setting
 from kindred_map.schema import project_types
 from kindred_map.search import find_postcode
-from kindred_map.upload import store_path
 from kindred_map.view import DEFAULT_VIEW, View, filter_masked, shown_projects
 
 
-def warm_up() -> None:
+def warm_up(location: Setting = None) -> None:
     """Read and build once what the first page needs (boundary layers, area lists, deprivation
-    by area, the postcode index, the map's static files), so the first visitor of a fresh
-    server waits for none of it. `kindred-map dashboard` calls it before Streamlit starts.
+    by area, the postcode index, the map's static files of the store at ``location``, default
+    the configured one), so the first visitor of a fresh server waits for none of it.
+    `kindred-map dashboard` calls it before Streamlit starts.
     """
     for level in LEVELS:
         area_choices(level)
@@ -48,7 +49,7 @@ def warm_up() -> None:
     geocode.postcode_index()
     from kindred_map import store as stores
 
-    build_map(stores.read_projects(store_path()), DEFAULT_VIEW)
+    build_map(stores.read_projects(location), DEFAULT_VIEW)
 
 
 def area_from_click(drawing, level: str) -> str | None:

@@ -7,11 +7,6 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 BOUNDARIES_DIR = Path(os.environ.get("KINDRED_MAP_BOUNDARIES", PROJECT_ROOT / "boundaries"))
 DATA_DIR = Path(os.environ.get("KINDRED_MAP_DATA", PROJECT_ROOT / "data"))
 DEFAULT_RAW_DIR = PROJECT_ROOT.parent / "shared" / "data" / "raw"
-DSN_PREFIXES = ("postgresql://", "postgres://")
-"""A store setting starting so names a PostGIS database (`kindred_map.pgstore`), not a file."""
-_STORE_SETTING = os.environ.get("KINDRED_MAP_STORE", "").strip()
-DEFAULT_STORE = (
-    _STORE_SETTING
-    if _STORE_SETTING.startswith(DSN_PREFIXES)
-    else Path(_STORE_SETTING or DATA_DIR / "projects.gpkg")
-)
+DEFAULT_STORE = DATA_DIR / "projects.gpkg"
+"""The shipped sample store (a GeoPackage): what `kindred_map.location.resolve` gives when no
+store is configured."""

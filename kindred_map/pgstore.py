@@ -1,7 +1,6 @@
 """The project store on PostgreSQL/PostGIS: the GeoPackage store's records, for many writers."""
 
 import hashlib
-import re
 import secrets
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -11,7 +10,8 @@ import pandas as pd
 import shapely
 
 from kindred_map import boundaries, history, privacy, schema, store
-from kindred_map.paths import BOUNDARIES_DIR, DSN_PREFIXES
+from kindred_map.location import StoreLocation, resolve
+from kindred_map.paths import BOUNDARIES_DIR
 
 SCHEMA_VERSION = 2
 """Bumped when `migrate` has something new to add; stored in ``kindred_meta``. 2: history."""
@@ -52,11 +52,6 @@ ID_LOCK_BUCKETS = 128
 """Advisory locks (in ID_LOCK_SPACE) that writers' ids hash into: see `lock_ids`."""
 
 
-def is_dsn(location) -> bool:
-    """True when a store location names a PostgreSQL database rather than a GeoPackage file."""
-    return isinstance(location, str) and location.startswith(DSN_PREFIXES)
-
-
 def _sql_type(name: str) -> str:
     if name in store.FLOAT_FIELDS:
         return "double precision"
@@ -72,14 +67,19 @@ def _quote(name: str) -> str:
 
 
 @contextmanager
-def connect(dsn: str):
-    """A connection to the store's database; ValueError (not a driver error) when unreachable."""
+def connect(dsn: StoreLocation | str):
+    """A connection to the store's database (a `StoreLocation` or its DSN); a one-line
+    ValueError naming the store, password masked (not a driver error), when unreachable."""
     import psycopg
 
+    where = resolve(dsn)
+    if not where.is_postgis:
+        raise ValueError(f"{where} is a GeoPackage, not a PostGIS store (postgresql://...)")
     try:
-        conn = psycopg.connect(dsn, connect_timeout=10)
+        conn = psycopg.connect(where.dsn, connect_timeout=10)
     except psycopg.Error as error:
-        raise ValueError(f"cannot connect to the PostGIS store: {error}".strip()) from error
+        reason = where.hide(error)
+        raise ValueError(f"cannot connect to the PostGIS store {where}: {reason}") from None
     try:
         yield conn
     finally:
@@ -400,11 +400,6 @@ def signature(dsn: str) -> tuple[int, int]:
     return int(row[0]), int(row[1])
 
 
-def shown_dsn(dsn: str) -> str:
-    """The DSN without its password, for reports and messages."""
-    return re.sub(r"://([^:@/]*):[^@/]*@", r"://\1:***@", dsn)
-
-
 def stored_homes(conn) -> pd.DataFrame:
     """Id, name and postcode of every stored ward_only record."""
     rows = conn.execute(
@@ -441,12 +436,12 @@ class Transaction:
     a DSN, so that a read-check-write change (`kindred_map.stewardship`) runs in it."""
 
     conn: object
-    dsn: str
+    location: StoreLocation
 
     @property
     def name(self) -> str:
         """How the store is named in messages (no password)."""
-        return shown_dsn(self.dsn)
+        return str(self.location)
 
 
 def stored_projects(conn, ids) -> gpd.GeoDataFrame:

@@ -30,7 +30,7 @@ import pandas as pd
 import shapely
 
 from kindred_map import boundaries, coverage, export, files, filters, privacy
-from kindred_map.paths import DEFAULT_STORE
+from kindred_map.location import Setting
 from kindred_map.schema import project_types, resolve_types
 
 LEVELS = ("ward", "deanery", "borough")
@@ -73,13 +73,14 @@ def context(
     types: Iterable[str] | str | None = None,
     distance_m: float = coverage.DEFAULT_DISTANCE_M,
     include_synthetic: bool = False,
-    store_path: Path = DEFAULT_STORE,
+    location: Setting = None,
 ) -> Context:
-    """Projects and coverage for profiles (``projects`` default: the store's)."""
+    """Projects and coverage for profiles (``projects`` default: those of the store at
+    ``location``, default the configured one)."""
     from kindred_map import store
 
     if projects is None:
-        projects = store.read_projects(store.locate(store_path))
+        projects = store.read_projects(location)
     chosen = resolve_types(types)
     real = export.real_projects(projects, include_synthetic)
     shown = filters.filter_projects(

@@ -11,7 +11,8 @@ import geopandas as gpd
 import pandas as pd
 
 from kindred_map import geocode, history, hours, ingest, join, store
-from kindred_map.paths import BOUNDARIES_DIR, DEFAULT_STORE
+from kindred_map.location import Setting
+from kindred_map.paths import BOUNDARIES_DIR
 from kindred_map.schema import RECORD_FIELDS
 
 EDITABLE_FIELDS = tuple(name for name in RECORD_FIELDS if name != "id")
@@ -159,7 +160,7 @@ def _save(target, before: dict | None, after: dict, action, who, source) -> dict
 
 
 def add_project(
-    path: Path = DEFAULT_STORE,
+    path: Setting = None,
     record: dict | None = None,
     who: str = "",
     source: str = "form",
@@ -190,7 +191,7 @@ def add_project(
 
 
 def edit_project(
-    path: Path,
+    path: Setting,
     project_id: str,
     changes: dict,
     expected_version: int | None,
@@ -241,7 +242,7 @@ def _upkeep(path, project_id, expected_version, who, action, source, change) -> 
 
 
 def verify_project(
-    path: Path,
+    path: Setting,
     project_id: str,
     who: str,
     expected_version: int | None = None,
@@ -264,7 +265,7 @@ def verify_project(
 
 
 def retire_project(
-    path: Path,
+    path: Setting,
     project_id: str,
     reason: str,
     who: str,
@@ -286,7 +287,7 @@ def retire_project(
 
 
 def restore_project(
-    path: Path,
+    path: Setting,
     project_id: str,
     who: str,
     expected_version: int | None = None,
@@ -302,13 +303,13 @@ def restore_project(
     return _upkeep(path, project_id, expected_version, who, "restore", source, change)
 
 
-def read_history(path: Path = DEFAULT_STORE, project_id: str | None = None) -> pd.DataFrame:
+def read_history(path: Setting = None, project_id: str | None = None) -> pd.DataFrame:
     """History events (`kindred_map.history.COLUMNS`), oldest first; of one project if given
     (`kindred_map.store.read_history`: a store not yet migrated gives its baseline events)."""
     return store.read_history(path, project_id)
 
 
-def undo_import(path: Path, import_id: int, who: str) -> UndoReport:
+def undo_import(path: Setting, import_id: int, who: str) -> UndoReport:
     """Revert one import exactly, in one transaction: projects it created are removed, projects
     it changed get back every value they had before it (their version goes on counting).
 

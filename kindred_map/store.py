@@ -1,9 +1,10 @@
 """The project store: a GeoPackage (default) or PostGIS database, with an import log.
 
-Every public function takes a store location: a path names a GeoPackage, grown in place in
-SQLite transactions under a folder lock; a ``postgresql://`` DSN names a PostGIS database
-(`kindred_map.pgstore`), written in PostgreSQL transactions with row locks. Both give the same
-records, counts, reports and log for the same calls; `locate` turns a setting into either.
+Every public function takes a store location (`kindred_map.location.StoreLocation`, or a
+setting it resolves: a path or a DSN; none: the configured store): a GeoPackage is grown in
+place in SQLite transactions under a folder lock; a PostGIS database (`kindred_map.pgstore`) is
+written in PostgreSQL transactions with row locks. Both give the same records, counts, reports
+and log for the same calls.
 """
 
 import datetime as dt
@@ -26,7 +27,8 @@ import pyogrio
 import shapely
 
 from kindred_map import history, ingest, pgstore
-from kindred_map.paths import BOUNDARIES_DIR, DEFAULT_STORE
+from kindred_map.location import resolve
+from kindred_map.paths import BOUNDARIES_DIR
 from kindred_map.report import ImportReport, build_report, issues_for
 from kindred_map.schema import JOINED_FIELDS, RECORD_FIELDS, STEWARD_FIELDS
 
@@ -94,31 +96,15 @@ def _empty_imports() -> pd.DataFrame:
     return pd.DataFrame({k: pd.Series(dtype=v) for k, v in IMPORT_LOG_FIELDS.items()})
 
 
-def locate(location) -> Path | str:
-    """A store setting (``--store``, ``KINDRED_MAP_STORE``) as a location: the DSN string for
-    PostGIS (a `Path` would fold its ``//``), else a `Path` to a GeoPackage."""
-    text = str(location)
-    return text if pgstore.is_dsn(text) else Path(text)
+def store_target(location) -> Path:
+    """The file a GeoPackage store names: a symlinked store is written through to its target."""
+    where = resolve(location)
+    if where.is_postgis:
+        raise ValueError(f"{where} is a PostGIS store, not a GeoPackage file")
+    return Path(os.path.realpath(where.path))
 
 
-def shown_location(location) -> str:
-    """A store's full path, or its DSN without password (for the dashboard)."""
-    return pgstore.shown_dsn(location) if pgstore.is_dsn(location) else str(location)
-
-
-def shown_name(location) -> str:
-    """How a store is named in reports: a GeoPackage's file name, a DSN without password."""
-    return pgstore.shown_dsn(location) if pgstore.is_dsn(location) else Path(location).name
-
-
-def store_target(path: Path) -> Path:
-    """The file a store path names: a symlinked store is written through to its target."""
-    return Path(os.path.realpath(Path(path)))
-
-
-def read_projects(
-    path: Path = DEFAULT_STORE, include_retired: bool = False, as_of=None
-) -> gpd.GeoDataFrame:
+def read_projects(path=None, include_retired: bool = False, as_of=None) -> gpd.GeoDataFrame:
     """The stored projects: STORE_FIELDS, points in EPSG:4326, sorted by id.
 
     Retired projects (``retired_at`` set) are left out unless ``include_retired``: the map,
@@ -130,13 +116,14 @@ def read_projects(
     replayed from the store's history (`kindred_map.asof`); retired ones only with
     ``include_retired``.
     """
+    location = resolve(path)
     if as_of is not None:
         from kindred_map import asof
 
-        return asof.projects_as_of(path, as_of, include_retired)
-    if pgstore.is_dsn(path):
-        return pgstore.read_projects(path, include_retired)
-    path = store_target(path)
+        return asof.projects_as_of(location, as_of, include_retired)
+    if location.is_postgis:
+        return pgstore.read_projects(location, include_retired)
+    path = store_target(location)
     if not path.exists():
         return empty_projects()
     recover(path)
@@ -151,12 +138,15 @@ def read_projects(
     return projects.sort_values("id", kind="stable").reset_index(drop=True)
 
 
-def read_imports(path: Path = DEFAULT_STORE) -> pd.DataFrame:
+def read_imports(path=None) -> pd.DataFrame:
     """The import log: one row per import (when, file, counts), oldest first. Also inside
     `editing`, given what it yields."""
-    if pgstore.is_dsn(path) or isinstance(path, pgstore.Transaction):
+    if isinstance(path, pgstore.Transaction):
         return pgstore.read_imports(path)
-    path = store_target(path)
+    location = resolve(path)
+    if location.is_postgis:
+        return pgstore.read_imports(location)
+    path = store_target(location)
     empty = _empty_imports()
     if not path.exists() or IMPORTS_LAYER not in pyogrio.list_layers(path)[:, 0]:
         return empty
@@ -215,7 +205,7 @@ def _clean(path: Path) -> None:
             conn.execute("COMMIT")
 
 
-def recover(path: Path = DEFAULT_STORE) -> None:
+def recover(path=None) -> None:
     """Clean up after a killed import (see `_clean`) unless an import is running now."""
     path = store_target(path)
     if not path.parent.exists():
@@ -293,10 +283,11 @@ def write_store(
     events with `kindred_map.history.COLUMNS`, by `copy`) become its history, numbers kept;
     without them the store gets its baseline events on its first write.
     """
-    if pgstore.is_dsn(path):
-        pgstore.write_store(projects, imports, path, secret, events)
+    location = resolve(path)
+    if location.is_postgis:
+        pgstore.write_store(projects, imports, location, secret, events)
         return
-    path = store_target(path)
+    path = store_target(location)
     path.parent.mkdir(parents=True, exist_ok=True)
     projects = conform(projects).sort_values("id", kind="stable").reset_index(drop=True)
     with _locked(path.parent):
@@ -548,11 +539,12 @@ def _geometry_column(conn: sqlite3.Connection) -> str:
     return row[0]
 
 
-def read_secret(path: Path = DEFAULT_STORE) -> bytes | None:
+def read_secret(path=None) -> bytes | None:
     """The store's secret key for derived ids, or None for a missing store or one without."""
-    if pgstore.is_dsn(path):
-        return pgstore.read_secret(path)
-    path = store_target(path)
+    location = resolve(path)
+    if location.is_postgis:
+        return pgstore.read_secret(location)
+    path = store_target(location)
     if not path.exists():
         return None
     with _connection(path) as conn:
@@ -936,7 +928,7 @@ def _pg_batch(conn, projects: gpd.GeoDataFrame, stored, log_entry, timestamp, wh
 
 def upsert(
     projects: gpd.GeoDataFrame,
-    path: Path = DEFAULT_STORE,
+    path=None,
     log_entry: dict | None = None,
     timestamp: str | None = None,
     who: str = "",
@@ -951,12 +943,13 @@ def upsert(
     _check_ids(projects)
     if not len(projects):
         return {"new": 0, "updated": 0, "unchanged": 0, "import_id": None}
-    if pgstore.is_dsn(path):
-        with pgstore.transaction(path) as conn:
+    location = resolve(path)
+    if location.is_postgis:
+        with pgstore.transaction(location) as conn:
             pgstore.lock_ids(conn, projects["id"])
             stored = pgstore.stored_projects(conn, projects["id"])
             return _pg_batch(conn, projects, stored, log_entry, timestamp or _now(), who)
-    path = store_target(path)
+    path = store_target(location)
     path.parent.mkdir(parents=True, exist_ok=True)
     with _locked(path.parent):
         _clean(path)
@@ -1102,7 +1095,7 @@ def _stored_homes(path: Path) -> pd.DataFrame:
 
 def import_file(
     path: Path,
-    store: Path = DEFAULT_STORE,
+    store=None,
     mapping: dict[str, str] | None = None,
     sheet: str | None = None,
     directory: Path = BOUNDARIES_DIR,
@@ -1122,9 +1115,10 @@ def import_file(
     from kindred_map import duplicates, join, privacy
 
     path = Path(path)
-    if pgstore.is_dsn(store):
-        return _import_into_postgis(path, store, mapping, sheet, directory, source, who, choices)
-    target = store_target(store)
+    location = resolve(store)
+    if location.is_postgis:
+        return _import_into_postgis(path, location, mapping, sheet, directory, source, who, choices)
+    target = store_target(location)
     target.parent.mkdir(parents=True, exist_ok=True)
     namespace = ingest.id_namespace(source if source else path.stem)
     with _locked(target.parent):
@@ -1139,7 +1133,7 @@ def import_file(
         issues = [chosen, issues, privacy.address_issues(projects.rename(columns={"_row": "row"}))]
         report.issues = build_report(report.file, [], [report.issues, *issues]).issues
         report.records = len(projects)
-        report.store = str(store)
+        report.store = str(location)
         report.new = report.updated = report.unchanged = 0
         if projects.empty:
             return report
@@ -1165,7 +1159,7 @@ def _counted(report: ImportReport, counts: dict) -> ImportReport:
 
 
 @contextmanager
-def editing(path: Path = DEFAULT_STORE):
+def editing(path=None):
     """The store held for one read-check-write change: yields what `stored_projects`,
     `write_changes`, `read_imports` and `kindred_map.history`'s readers take.
 
@@ -1174,11 +1168,12 @@ def editing(path: Path = DEFAULT_STORE):
     is open (`kindred_map.pgstore.Transaction`); `stored_projects` locks the rows it reads,
     so a concurrent change to the same project waits and then sees the new version. Leaving
     the block commits; an exception rolls back (nothing written)."""
-    if pgstore.is_dsn(path):
-        with pgstore.transaction(path) as conn:
-            yield pgstore.Transaction(conn, path)
+    location = resolve(path)
+    if location.is_postgis:
+        with pgstore.transaction(location) as conn:
+            yield pgstore.Transaction(conn, location)
         return
-    target = store_target(path)
+    target = store_target(location)
     target.parent.mkdir(parents=True, exist_ok=True)
     with _locked(target.parent):
         _clean(target)
@@ -1218,13 +1213,14 @@ def write_changes(
         ) from error
 
 
-def read_history(location=DEFAULT_STORE, project_id: str | None = None) -> pd.DataFrame:
+def read_history(location=None, project_id: str | None = None) -> pd.DataFrame:
     """History events (`kindred_map.history.COLUMNS`), oldest first; of one project if given.
 
     A GeoPackage not written since history existed gives the baseline events its next write
     will store (nothing is written); a PostGIS store from before history is migrated. A
     missing store has no history."""
-    if pgstore.is_dsn(location):
+    location = resolve(location)
+    if location.is_postgis:
         return history.frame(pgstore.read_history(location, project_id))
     target = store_target(location)
     if not target.exists():
@@ -1236,7 +1232,7 @@ def read_history(location=DEFAULT_STORE, project_id: str | None = None) -> pd.Da
     return history.frame(rows)
 
 
-def baseline_history(path: Path = DEFAULT_STORE) -> pd.DataFrame:
+def baseline_history(path=None) -> pd.DataFrame:
     """The ``baseline`` events an unmigrated store will get on its next write (nothing written)."""
     path = store_target(path)
     with _connection(path) as conn:
@@ -1251,18 +1247,18 @@ def baseline_history(path: Path = DEFAULT_STORE) -> pd.DataFrame:
 # --- PostGIS imports ---------------------------------------------------------------------
 
 
-def _import_into_postgis(path, dsn, mapping, sheet, directory, source, who, choices):
+def _import_into_postgis(path, location, mapping, sheet, directory, source, who, choices):
     """`import_file` on PostGIS: the file is read and joined with no lock held; then, in one
     transaction, the ids it names are locked (`kindred_map.pgstore.lock_ids`), reconciled with
     the stored rows and written with the log entry and history events (`_batch`)."""
     from kindred_map import duplicates, join, privacy
 
     namespace = ingest.id_namespace(source if source else path.stem)
-    pgstore.ensure(dsn)
-    secret = pgstore.read_secret(dsn)
+    pgstore.ensure(location)
+    secret = pgstore.read_secret(location)
     projects, report = join.prepare_file(path, mapping, sheet, directory, secret, namespace)
     projects, chosen = duplicates.apply_choices(projects, choices)
-    with pgstore.transaction(dsn) as conn:
+    with pgstore.transaction(location) as conn:
         named = {*projects["id"], *projects["_file_id"]}
         pgstore.lock_ids(conn, named)
         stored = pgstore.stored_projects(conn, named)
@@ -1270,7 +1266,7 @@ def _import_into_postgis(path, dsn, mapping, sheet, directory, source, who, choi
         issues = [chosen, issues, privacy.address_issues(projects.rename(columns={"_row": "row"}))]
         report.issues = build_report(report.file, [], [report.issues, *issues]).issues
         report.records = len(projects)
-        report.store = pgstore.shown_dsn(dsn)
+        report.store = str(location)
         report.new = report.updated = report.unchanged = 0
         if projects.empty:
             return report
@@ -1288,9 +1284,10 @@ def init(location, create: bool = True) -> str:
     reader role) or bring an existing one up to date. Idempotent; keeps every record.
 
     ``create=False`` (``store migrate``) refuses a GeoPackage that does not exist yet."""
-    if pgstore.is_dsn(location):
+    location = resolve(location)
+    if location.is_postgis:
         version = pgstore.migrate(location)
-        return f"PostGIS store {pgstore.shown_dsn(location)} at schema version {version}"
+        return f"PostGIS store {location} at schema version {version}"
     path = store_target(location)
     if not create and not path.exists():
         raise ValueError(f"no store at {path}: create it with `kindred-map store init`")
@@ -1328,13 +1325,14 @@ def copy(source, destination) -> dict[str, int]:
     as its next write would migrate it: its baseline events, its projects' created_at. The
     destination must hold no projects and no log (nothing is merged or overwritten); the
     copy is read back and compared. Returns the counts copied."""
+    source, destination = resolve(source), resolve(destination)
     projects, log = read_projects(source, include_retired=True), read_imports(source)
     events = read_history(source)
-    if not pgstore.is_dsn(source) and len(projects) and not history.exists(store_target(source)):
+    if not source.is_postgis and len(projects) and not history.exists(store_target(source)):
         projects["created_at"] = projects["created_at"].replace("", events["at"].iloc[0])
     if len(read_projects(destination, include_retired=True)) or len(read_imports(destination)):
         raise ValueError(
-            f"{shown_name(destination)} already holds projects or imports: copy into a new store"
+            f"{destination.name} already holds projects or imports: copy into a new store"
         )
     secret = read_secret(source)
     write_store(projects, log, destination, _now(), secret, events)
@@ -1345,5 +1343,5 @@ def copy(source, destination) -> dict[str, int]:
         and secret in (None, read_secret(destination))
     )
     if not (same and same_projects(copied, projects)):
-        raise ValueError(f"the copy in {shown_name(destination)} differs from its source")
+        raise ValueError(f"the copy in {destination.name} differs from its source")
     return {"projects": len(projects), "imports": len(log), "events": len(events)}

@@ -1,17 +1,13 @@
 """Uploads and the store: preview or save an uploaded file, where the store is."""
 
 import contextlib
-import os
 import re
 import tempfile
 import unicodedata
 from collections.abc import Mapping
 from pathlib import Path
 
-from kindred_map.paths import DEFAULT_STORE
-
-STORE_ENV = "KINDRED_MAP_STORE"
-
+from kindred_map.location import Setting, StoreLocation, resolve
 
 NAME_MAX_CHARS = 80
 """Longest stem kept from an uploaded file's name (file systems allow 255 bytes)."""
@@ -54,14 +50,14 @@ def preview_upload(name: str, data: bytes, mapping: Mapping | None = None):
         return join.join_file(path, dict(mapping or {}))
 
 
-def save_upload(name: str, data: bytes, store: Path, mapping: Mapping | None = None, **options):
+def save_upload(name: str, data: bytes, store: Setting, mapping: Mapping | None = None, **options):
     """Import an uploaded file into the store (upsert by id, logged); returns the report.
 
     ``options`` go to `kindred_map.store.import_file` (``who``, ``choices``)."""
     from kindred_map import store as stores
 
     with _as_file(name, data) as path:
-        return stores.import_file(path, stores.locate(store), dict(mapping or {}), **options)
+        return stores.import_file(path, resolve(store), dict(mapping or {}), **options)
 
 
 def upload_columns(name: str, data: bytes) -> tuple[list[str], dict[str, list[str]]]:
@@ -73,35 +69,26 @@ def upload_columns(name: str, data: bytes) -> tuple[list[str], dict[str, list[st
     return [c for c in columns if c != "row"], ingest.recognise_columns(columns)
 
 
-def upload_duplicates(name: str, data: bytes, store: Path, mapping: Mapping | None = None):
+def upload_duplicates(name: str, data: bytes, store: Setting, mapping: Mapping | None = None):
     """Likely duplicates of an uploaded file's rows among stored projects
     (`kindred_map.duplicates.find_in_file`)."""
     from kindred_map import duplicates
-    from kindred_map import store as stores
 
     with _as_file(name, data) as path:
-        return duplicates.find_in_file(path, stores.locate(store), dict(mapping or {}))
+        return duplicates.find_in_file(path, resolve(store), dict(mapping or {}))
 
 
-def store_path() -> Path | str:
-    """The project store: env KINDRED_MAP_STORE (read now, not at import), else the default;
-    a ``postgresql://`` DSN names a PostGIS store."""
-    from kindred_map import store
-
-    configured = os.environ.get(STORE_ENV, "").strip()
-    return store.locate(configured or DEFAULT_STORE)
-
-
-def store_signature(path: Path | str) -> tuple[str, int, int]:
-    """(path, modification time, size) of a GeoPackage, (DSN, rows, last writing transaction)
-    of a PostGIS store: changes whenever the store is written."""
+def store_signature(location: Setting = None) -> tuple[StoreLocation, int, int]:
+    """(location, modification time, size) of a GeoPackage, (location, rows, last writing
+    transaction) of a PostGIS store: changes whenever the store is written. The location (the
+    configured store by default, `kindred_map.location.resolve`) is what the pages read."""
     from kindred_map import pgstore
 
-    if pgstore.is_dsn(path):
-        return (path, *pgstore.signature(path))
-    path = Path(path)
+    location = resolve(location)
+    if location.is_postgis:
+        return (location, *pgstore.signature(location))
     try:
-        stat = path.stat()
+        stat = location.path.stat()
     except FileNotFoundError:
-        return str(path), 0, 0
-    return str(path), stat.st_mtime_ns, stat.st_size
+        return location, 0, 0
+    return location, stat.st_mtime_ns, stat.st_size

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from kindred_map import auth, search, store, tables, upload
+from kindred_map import auth, location, search, store, tables
 from kindred_map import view as views
 from kindred_map.paths import PROJECT_ROOT
 from kindred_map.text import md_escape
@@ -31,7 +31,7 @@ def store_file(fixture_store, tmp_path, monkeypatch) -> Path:
     """A fresh copy of the fixture store, which the app under test reads (and may write)."""
     path = tmp_path / "projects.gpkg"
     shutil.copy(fixture_store, path)
-    monkeypatch.setenv(upload.STORE_ENV, str(path))
+    monkeypatch.setenv(location.STORE_ENV, str(path))
     monkeypatch.setenv("KINDRED_MAP_BASEMAP", "none")
     return path
 
@@ -81,7 +81,7 @@ def test_page_shows_every_project_by_default(store_file):
 
 
 def test_missing_store_shows_an_empty_map(store_file, tmp_path, monkeypatch):
-    monkeypatch.setenv(upload.STORE_ENV, str(tmp_path / "none" / "projects.gpkg"))
+    monkeypatch.setenv(location.STORE_ENV, str(tmp_path / "none" / "projects.gpkg"))
     app = _app()
     _no_exception(app)
     assert _count_text(app) == "**Showing 0 of 0 projects**"
@@ -90,7 +90,7 @@ def test_missing_store_shows_an_empty_map(store_file, tmp_path, monkeypatch):
 def test_unreadable_store_is_an_error_not_a_crash(store_file, tmp_path, monkeypatch):
     broken = tmp_path / "broken.gpkg"
     broken.write_bytes(b"this is not a GeoPackage")
-    monkeypatch.setenv(upload.STORE_ENV, str(broken))
+    monkeypatch.setenv(location.STORE_ENV, str(broken))
     app = _app()
     _no_exception(app)
     assert "cannot read the project store" in app.error[0].value
@@ -208,7 +208,7 @@ def test_table_flags_stale_and_illustrative_records(store_file):
 
 def test_upload_shows_the_report_before_anything_is_saved(store_file, tmp_path, monkeypatch):
     target = tmp_path / "empty" / "projects.gpkg"
-    monkeypatch.setenv(upload.STORE_ENV, str(target))
+    monkeypatch.setenv(location.STORE_ENV, str(target))
     app = _app(user=EDITOR)
     app.file_uploader(key="upload").set_value(("projects.csv", FIXTURE.read_bytes(), "text/csv"))
     app.run()
@@ -376,7 +376,7 @@ def test_store_path_is_not_shown_when_the_store_is_broken(store_file, tmp_path, 
     broken = tmp_path / "private-folder" / "broken.gpkg"
     broken.parent.mkdir()
     broken.write_bytes(b"this is not a GeoPackage")
-    monkeypatch.setenv(upload.STORE_ENV, str(broken))
+    monkeypatch.setenv(location.STORE_ENV, str(broken))
     app = _app()
     _no_exception(app)
     assert app.error and "private-folder" not in _page_text(app)
@@ -389,7 +389,7 @@ def test_about_page_shows_source_names_from_files_as_typed(tmp_path, monkeypatch
     source_file.write_text(csv, encoding="utf-8")
     path = tmp_path / "projects.gpkg"
     store.import_file(source_file, path)
-    monkeypatch.setenv(upload.STORE_ENV, str(path))
+    monkeypatch.setenv(location.STORE_ENV, str(path))
     app = AppTest.from_function(_about, default_timeout=TIMEOUT_S).run()
     _no_exception(app)
     sources = app.table[1].value["Source"].tolist()

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from kindred_map import auth, store, upload
+from kindred_map import auth, location, store
 from kindred_map import stewardship as st
 from kindred_map import view as views
 from kindred_map.paths import DEFAULT_STORE, PROJECT_ROOT
@@ -16,19 +16,19 @@ TIMEOUT_S = 120
 EDITOR_KEYS = ("upload", "edit_pick", "verify_today", "retire", "undo_import", "add_name")
 
 
-def _served(location, tmp_path, monkeypatch):
-    """The sample store at ``location`` plus one partner import (so there is one to undo),
+def _served(where, tmp_path, monkeypatch):
+    """The sample store at ``where`` plus one partner import (so there is one to undo),
     served by the app."""
     partner = tmp_path / "partner.csv"
     partner.write_text("id,name,postcode\na,Aardvark Pantry,L1 8JQ\n", encoding="utf-8")
-    store.import_file(partner, location, who="importer")
+    store.import_file(partner, where, who="importer")
     for name, value in (
-        (upload.STORE_ENV, location),
+        (location.STORE_ENV, where),
         ("KINDRED_MAP_BASEMAP", "none"),
         (auth.USERS_ENV, tmp_path / "users.json"),
     ):
         monkeypatch.setenv(name, str(value))
-    return location
+    return where
 
 
 @pytest.fixture

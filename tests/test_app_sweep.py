@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from kindred_map import figures, hours, store, upload
+from kindred_map import figures, hours, location, store
 from kindred_map.paths import PROJECT_ROOT
 from kindred_map.schema import project_types
 
@@ -91,7 +91,7 @@ def _query(case: dict) -> dict:
 def test_every_view_renders_without_an_error(case, sweep_store, tmp_path, monkeypatch):
     path = tmp_path / "projects.gpkg"
     shutil.copy(sweep_store, path)
-    monkeypatch.setenv(upload.STORE_ENV, str(path))
+    monkeypatch.setenv(location.STORE_ENV, str(path))
     monkeypatch.setenv("KINDRED_MAP_BASEMAP", "none")
     app = AppTest.from_file(str(APP), default_timeout=TIMEOUT_S)
     app.query_params.update(_query(case))

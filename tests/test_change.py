@@ -220,12 +220,15 @@ def test_parse_date():
 # --- a real store with a history table, on the shipped population --------------------------
 
 LIVERPOOL = "E08000012"
+WIGAN = "E08000010"
 STORE_EVENTS = [
-    # (event_id, id, at, action, lon, lat, retired)
-    (1, "s1", "2025-01-10T09:00:00+00:00", "add", -2.9800, 53.4050, ""),
-    (2, "s2", "2025-02-01T12:00:00+00:00", "add", -2.9500, 53.4100, ""),
-    (3, "s1", "2025-03-05T10:00:00+00:00", "edit", -2.9000, 53.4200, ""),
-    (4, "s2", "2025-04-01T08:00:00+00:00", "retire", -2.9500, 53.4100, "2025-04-01"),
+    # (event_id, id, at, action, lon, lat, retired); s0 (a pantry in Wigan, 25 km from every
+    # Liverpool postcode) is the history's first event: it starts on 2024-12-02.
+    (1, "s0", "2024-12-02T09:00:00+00:00", "add", -2.6310, 53.5450, ""),
+    (2, "s1", "2025-01-10T09:00:00+00:00", "add", -2.9800, 53.4050, ""),
+    (3, "s2", "2025-02-01T12:00:00+00:00", "add", -2.9500, 53.4100, ""),
+    (4, "s1", "2025-03-05T10:00:00+00:00", "edit", -2.9000, 53.4200, ""),
+    (5, "s2", "2025-04-01T08:00:00+00:00", "retire", -2.9500, 53.4100, "2025-04-01"),
 ]
 
 
@@ -234,8 +237,9 @@ def _history_store(tmp_path):
     last = {}
     rows = []
     for _event_id, pid, at, action, lon, lat, retired in STORE_EVENTS:
-        record = _record(pid, lon, lat, "", LAD25CD=LIVERPOOL, retired_at=retired)
-        record |= {"type": "food_bank"}
+        wigan = pid == "s0"
+        record = _record(pid, lon, lat, "", LAD25CD=WIGAN if wigan else LIVERPOOL)
+        record |= {"type": "pantry" if wigan else "food_bank", "retired_at": retired}
         last[pid] = record
         rows.append((pid, at, action, record))
     path = tmp_path / "store.gpkg"
@@ -245,10 +249,12 @@ def _history_store(tmp_path):
     return path
 
 
-def _open_at(when):
+def _open_at(when, food_banks_only=False):
     """The positions open at a date, worked out here from STORE_EVENTS."""
     state = {}
     for _id, pid, at, _action, lon, lat, retired in STORE_EVENTS:
+        if food_banks_only and pid == "s0":
+            continue
         if pd.Timestamp(at) <= asof.cutoff(when):
             state[pid] = None if retired else (lon, lat)
     return [position for position in state.values() if position]
@@ -379,7 +385,7 @@ def test_timeline_follows_the_events(tmp_path, capsys):
     )
     assert series["date"].iloc[0] == "2025-01-01" and series["date"].iloc[-1] == "2025-04-30"
     for row in series.itertuples():
-        expected = _open_at(row.date)
+        expected = _open_at(row.date, food_banks_only=True)
         assert row.projects == len(expected)
         assert row.reached == _liverpool_reached(expected)
     argv = ["change", "--from", "2025-01-01", "--to", "2025-04-30", "--types", "food_bank"]

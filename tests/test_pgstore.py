@@ -14,7 +14,7 @@ import psycopg
 import pytest
 import shapely
 
-from kindred_map import boundaries, cli, history, pgstore, privacy, store, tables, upload
+from kindred_map import boundaries, cli, history, location, pgstore, privacy, store, tables, upload
 from kindred_map import stewardship as st
 from kindred_map import view as views
 
@@ -83,17 +83,17 @@ def test_store_init_and_migrate_on_both_backends(tmp_path, pg_store, capsys):
     gpkg = tmp_path / "new.gpkg"
     assert cli.main(["store", "migrate", "--store", str(gpkg)]) == 2
     assert "store init" in capsys.readouterr().err
-    for location in (str(gpkg), pg_store):
-        assert cli.main(["store", "init", "--store", location]) == 0
-        secret = store.read_secret(location)
+    for where in (str(gpkg), pg_store):
+        assert cli.main(["store", "init", "--store", where]) == 0
+        secret = store.read_secret(where)
         assert len(secret) == 32
-        assert cli.main(["store", "migrate", "--store", location]) == 0
-        assert store.read_secret(location) == secret and store.read_projects(location).empty
+        assert cli.main(["store", "migrate", "--store", where]) == 0
+        assert store.read_secret(where) == secret and store.read_projects(where).empty
 
 
 def test_the_dashboard_sees_each_postgis_write(pg_store, monkeypatch):
-    monkeypatch.setenv(upload.STORE_ENV, pg_store)
-    assert upload.store_path() == pg_store
+    monkeypatch.setenv(location.STORE_ENV, pg_store)
+    assert upload.store_signature()[0] == location.resolve(pg_store)
     first = upload.store_signature(pg_store)
     store.import_file(FIXTURES / "projects_utf8_bom.csv", pg_store)
     second = upload.store_signature(pg_store)
@@ -343,7 +343,7 @@ def test_the_dashboard_runs_on_a_postgis_store(pg_store, monkeypatch):
     from kindred_map.paths import PROJECT_ROOT
 
     store.import_file(FIXTURES / "dashboard_projects.csv", pg_store)
-    monkeypatch.setenv(upload.STORE_ENV, pg_store)
+    monkeypatch.setenv(location.STORE_ENV, pg_store)
     monkeypatch.setenv("KINDRED_MAP_BASEMAP", "none")
     app = AppTest.from_file(str(PROJECT_ROOT / "app.py"), default_timeout=120).run()
     assert not app.exception, [e.message for e in app.exception]

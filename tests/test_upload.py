@@ -3,9 +3,11 @@
 from pathlib import Path
 
 from kindred_map import (
+    location,
     store,
     upload,
 )
+from kindred_map.paths import DEFAULT_STORE
 
 FIXTURE = Path(__file__).parent / "fixtures" / "dashboard_projects.csv"
 
@@ -24,11 +26,11 @@ def test_preview_does_not_store_and_save_upserts(tmp_path):
     assert store.read_imports(target)["file"].tolist() == ["projects.csv", "projects.csv"]
 
 
-def test_store_path_follows_the_environment(monkeypatch, tmp_path):
-    monkeypatch.setenv(upload.STORE_ENV, str(tmp_path / "x.gpkg"))
-    assert upload.store_path() == tmp_path / "x.gpkg"
-    monkeypatch.delenv(upload.STORE_ENV)
-    assert upload.store_path() == Path(store.DEFAULT_STORE)
+def test_the_store_follows_the_environment_read_at_each_call(monkeypatch, tmp_path):
+    monkeypatch.setenv(location.STORE_ENV, str(tmp_path / "x.gpkg"))
+    assert upload.store_signature() == (location.StoreLocation(path=tmp_path / "x.gpkg"), 0, 0)
+    monkeypatch.delenv(location.STORE_ENV)
+    assert upload.store_signature()[0].path == DEFAULT_STORE
 
 
 def test_an_uploaded_name_never_becomes_a_path_as_given(tmp_path):

@@ -14,7 +14,7 @@ from kindred_map.colours import colour_classes
 @st.cache_data
 def layers() -> tuple[dict, list]:
     """The shaded wards' GeoJSON and the markers (lat, lon, escaped name), read once."""
-    projects = views.shown_projects(store.read_projects(mapview.store_path()), views.View())
+    projects = views.shown_projects(store.read_projects(), views.View())
     counts = figures.area_figures("ward", projects)
     fills, _ = colour_classes(counts["projects"], "projects")
     geojson = maps.boundary_geojson("ward")
