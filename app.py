@@ -747,9 +747,16 @@ def change_page() -> None:
         "reach. Blue: better, orange: worse, white: no change."
     )
     if change.unchanged(layer):
+        only_baseline = bool(begins and begins.baseline and not begins.changes)
         st.info(
             f"Nothing changed between {start} and {end}: no project opened, closed or moved, "
             f"so no {level}'s reach or gap moved. There is nothing to map or rank."
+            + (
+                " The history is only its baseline so far: change shows from the first "
+                "import, addition, edit or retirement after it."
+                if only_baseline
+                else ""
+            )
         )
         keep_change_in_url(views.change_view_from_state(st.session_state, today, measures, ""))
         return

@@ -2,15 +2,19 @@
 
 import datetime as dt
 import json
+import re
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
-from history_fixture import write_history
+from history_fixture import dated_copy, write_history
 from pyproj import Geod
+from streamlit.testing.v1 import AppTest
 
-from kindred_map import asof, change, cli, columns, coverage, store
+from kindred_map import asof, change, changecharts, cli, columns, coverage, location, store
+from kindred_map.paths import DEFAULT_STORE
+from kindred_map.text import md_escape
 
 GEOD = Geod(ellps="WGS84")
 DISTANCE = 800.0
@@ -399,8 +403,6 @@ def test_timeline_follows_the_events(tmp_path, capsys):
 def test_choropleth_is_centred_on_no_change_and_coloured_by_direction(tmp_path):
     import shapely
 
-    from kindred_map import changecharts
-
     path = _history_store(tmp_path)
     layer = change.change_between(path, "2025-01-01", "2025-03-31", "borough", "food_bank")
     for measure, (_label, higher_is_better) in changecharts.MEASURES.items():
@@ -413,8 +415,171 @@ def test_choropleth_is_centred_on_no_change_and_coloured_by_direction(tmp_path):
     for feature in features:
         for polygon in shapely.geometry.shape(feature["geometry"]).geoms:
             assert not polygon.exterior.is_ccw  # d3 reads clockwise exteriors
-    table = changecharts.ranked_table(layer, "borough")
-    assert list(table.index) == list(range(1, 10))
-    assert table.iloc[0]["Gap score change"] == layer["gap_score_change"].max()
+    # Two food banks opened in Liverpool: its gap shrank; no other borough moved, none is ranked.
+    assert change.ranked(layer, "grew").empty
+    table = changecharts.ranked_table(change.ranked(layer, "shrank"), "borough")
+    assert list(table.index) == [1] and table.iloc[0]["Borough"] == "Liverpool"
+    assert table.iloc[0]["Gap score change"] == layer["gap_score_change"].min() < 0
     with pytest.raises(ValueError, match="unknown measure"):
         changecharts.choropleth(layer, "borough", "colour")
+
+
+# --- when the history starts; rankings of areas that moved; formatted numbers -------------
+
+
+def test_dates_before_the_history_starts_are_moved_to_its_first_day():
+    begins = asof.history_start(EVENTS)
+    assert begins == asof.HistoryStart(dt.date(2025, 1, 10), baseline=0, changes=len(EVENTS))
+    day = dt.date
+    assert change.known_dates(begins, day(2025, 2, 1), day(2025, 3, 1)) == (
+        day(2025, 2, 1),
+        day(2025, 3, 1),
+        "",
+    )
+    start, end, note = change.known_dates(begins, day(2024, 6, 1), day(2025, 3, 1))
+    assert (start, end) == (day(2025, 1, 10), day(2025, 3, 1))
+    assert "2024-06-01 is before the store's history starts (2025-01-10)" in note
+    start, end, note = change.known_dates(begins, day(2024, 6, 1), day(2024, 7, 1))
+    assert (start, end) == (day(2025, 1, 10), day(2025, 1, 10)) and "are before" in note
+    assert change.known_dates(None, day(2024, 6, 1), day(2024, 7, 1))[2] == ""
+    baseline = EVENTS.assign(action="baseline").head(2)
+    assert asof.history_start(baseline) == asof.HistoryStart(day(2025, 1, 10), 2, 0)
+    assert "with a baseline: the 2 projects" in asof.history_start(baseline).text()
+    assert "nothing has been recorded since" in asof.history_start(baseline).text()
+
+
+def test_rankings_name_only_the_areas_that_moved_that_way():
+    jan = _frame(asof.records_as_of(EVENTS, "2025-01-31"))
+    feb = _frame(asof.records_as_of(EVENTS, "2025-02-15"))  # p2 opened in W2; W1 unchanged
+    table = change.change_by_area(jan, feb, "ward", "pantry", DISTANCE, POSTCODES)
+    table = table.assign(date_from="2025-01-31", date_to="2025-02-15")
+    assert table.set_index("WD24CD").loc["W1", "gap_score_change"] == 0
+    assert change.ranked(table, "grew").empty
+    assert change.ranked(table, "shrank")["WD24CD"].tolist() == ["W2"]
+    text = change.summary_text(table, "ward")
+    assert "Where the gap grew most: none, no ward's gap grew" in text
+    assert "Two (W2): gap score -" in text
+    assert "One (W1)" not in text  # an area that did not move is not ranked
+    back = change.change_by_area(feb, jan, "ward", "pantry", DISTANCE, POSTCODES)
+    back = back.assign(date_from="2025-02-15", date_to="2025-01-31")
+    assert change.ranked(back, "grew")["WD24CD"].tolist() == ["W2"]
+    assert change.ranked(back, "shrank").empty
+    with pytest.raises(ValueError, match="unknown direction"):
+        change.ranked(table, "sideways")
+
+
+def _history_start_of_shipped_store() -> dt.date:
+    return pd.Timestamp(store.read_history(DEFAULT_STORE)["at"].min()).date()
+
+
+def test_the_shipped_store_history_is_a_baseline_not_openings(capsys):
+    events = store.read_history(DEFAULT_STORE)
+    assert set(events["action"]) == {"baseline"}  # none of the sources gives opening dates
+    start = _history_start_of_shipped_store()
+    argv = ["change", "--from", "2025-01-01", "--by", "borough", "--store", str(DEFAULT_STORE)]
+    assert cli.main(argv) == 0
+    out, err = capsys.readouterr()
+    assert f"note: 2025-01-01 is before the store's history starts ({start})" in err
+    real = int((~store.read_projects(DEFAULT_STORE)["synthetic"]).sum())
+    assert f"with a baseline: the {real:,} projects stored when the history began" in out
+    assert f"{start} to {dt.date.today()}: 0 projects opened, 0 closed" in out
+    assert "Where the gap grew most: none, no borough's gap grew" in out
+    assert "Where the gap shrank most: none, no borough's gap shrank" in out
+    assert "covered 0.0%" not in out and f"{real} projects opened" not in out
+
+
+@pytest.fixture(scope="module")
+def dated_store(tmp_path_factory):
+    """The shipped store with made-up openings over the last two years, some retired."""
+    target = tmp_path_factory.mktemp("dated") / "dated.gpkg"
+    return dated_copy(DEFAULT_STORE, target, dt.date.today())
+
+
+def test_change_numbers_are_formatted_in_the_cli_and_rounded_in_the_table(
+    dated_store, tmp_path, capsys
+):
+    out_csv = tmp_path / "change.csv"
+    start = dt.date.today() - dt.timedelta(days=365)
+    argv = ["change", "--from", str(start), "--by", "ward", "--store", str(dated_store)]
+    assert cli.main([*argv, "--top", "50", "-o", str(out_csv)]) == 0
+    out = capsys.readouterr().out
+    ranking = [line for line in out.splitlines() if line.startswith("  ")]
+    assert len(ranking) > 20
+    for line in ranking:
+        plain = re.sub(r"\(E\d{8}\)", "", line)  # area codes are not numbers
+        grouped = re.sub(r"\d{1,3}(?:,\d{3})+", "", plain)
+        assert not re.search(r"\d{4}|\.\d{2}", grouped), line  # 16293.5 would fail both
+        assert re.search(r"gap score [+-][\d,]+ \([\d,]+ -> [\d,]+ need-weighted people\)", line)
+        assert re.search(r"within reach \d+\.\d% -> \d+\.\d% \([+-]\d+\.\d points", line)
+    table = pd.read_csv(out_csv, encoding="utf-8-sig")
+    for column in ("gap_score_from", "gap_score_to", "gap_score_change"):
+        assert pd.api.types.is_integer_dtype(table[column]), column
+    for column in ("pct_covered_from", "pct_covered_to", "pct_covered_change"):
+        assert (table[column].round(1) == table[column]).all(), column
+    assert (table["gap_score_to"] - table["gap_score_from"] == table["gap_score_change"]).all()
+
+
+# --- the Change page (AppTest) -------------------------------------------------------------
+
+
+def _change_page():
+    import sys
+
+    from kindred_map.paths import PROJECT_ROOT
+
+    sys.path.insert(0, str(PROJECT_ROOT))
+    import app as dashboard_app
+
+    dashboard_app.change_page()
+
+
+def _page(store_path, monkeypatch, query=None) -> AppTest:
+    monkeypatch.setenv(location.STORE_ENV, str(store_path))
+    app = AppTest.from_function(_change_page, default_timeout=180)
+    app.query_params.update(query or {})
+    app.run()
+    assert not app.exception, [e.message for e in app.exception]
+    return app
+
+
+def _texts(app) -> str:
+    kinds = ("markdown", "caption", "info", "warning", "error", "subheader")
+    return "\n".join(str(element.value) for kind in kinds for element in getattr(app, kind))
+
+
+def test_the_change_page_says_the_shipped_history_is_a_baseline(tmp_path, monkeypatch):
+    copy = tmp_path / "projects.gpkg"
+    copy.write_bytes(DEFAULT_STORE.read_bytes())
+    start = _history_start_of_shipped_store()
+    app = _page(copy, monkeypatch, {"from": "2025-01-01"})
+    text = _texts(app)
+    assert md_escape(f"history starts on {start.day} {start:%b %Y} with a baseline") in text
+    assert md_escape(f"2025-01-01 is before the store's history starts ({start})") in text
+    assert app.date_input(key="change_from").value == start
+    assert f"Nothing changed between {start} and {dt.date.today()}" in text
+    assert not app.dataframe  # no table of zeros, no ranking of areas that did not move
+    assert not app.get("vega_lite_chart")
+
+
+def test_the_change_page_ranks_only_areas_that_moved_with_formatted_numbers(
+    dated_store, monkeypatch
+):
+    app = _page(dated_store, monkeypatch)
+    text = _texts(app)
+    assert "with its first recorded event" in text and "is before" not in text
+    today = dt.date.today()
+    layer = change.change_between(dated_store, today - dt.timedelta(days=365), today, "ward")
+    grew, shrank = (change.ranked(layer, d) for d in ("grew", "shrank"))
+    assert 0 < len(grew) < len(layer) and 0 < len(shrank) < len(layer)
+    assert [len(frame.value) for frame in app.dataframe] == [len(grew), len(shrank)]
+    first = app.dataframe[0].value
+    assert first["Ward"].tolist() == grew["WD24NM"].tolist()
+    assert (first["Gap score change"] > 0).all()
+    assert (app.dataframe[1].value["Gap score change"] < 0).all()
+    formats = {
+        column.get("label", name): column
+        for name, column in json.loads(app.dataframe[0].proto.columns).items()
+    }
+    assert formats["Gap score change"]["type_config"]["format"] == "%+,d"
+    assert formats["% within reach now"]["type_config"]["format"] == "%.1f%%"
+    assert len(app.get("vega_lite_chart")) == 2  # the map and the chosen area over time

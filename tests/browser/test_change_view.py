@@ -56,9 +56,14 @@ def test_change_page_shows_the_map_table_and_an_area_over_time(
     seen = _colours(charts.first.screenshot())
     assert seen["blue"] > 500 and seen["orange"] > 50, seen
     assert charts.first.locator("path[aria-roledescription='geoshape']").count() == len(expected)
-    # The ranked table starts with the area whose gap grew most.
+    # Two rankings: where the gap grew most and where it shrank most, each of the areas that
+    # moved that way only (a ward whose gap did not move is in neither).
+    page.get_by_text("Ranked: where the gap shrank most").wait_for(timeout=LOAD_TIMEOUT_MS)
     grid = page.locator('[data-testid="stDataFrame"]')
-    assert grid.count() == 1 and grid.bounding_box()["height"] > 300
+    assert grid.count() == 2 and grid.first.bounding_box()["height"] > 300
+    moved = len(change.ranked(expected, "grew")) + len(change.ranked(expected, "shrank"))
+    assert 0 < moved < len(expected)
+    assert "history starts on" in text
     # The chosen area's chart over time is drawn and titled with its name.
     first = str(expected.iloc[0]["WD24NM"])
     assert f"{first} over time" in text
