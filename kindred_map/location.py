@@ -30,7 +30,7 @@ class StoreLocation:
 
     def __post_init__(self) -> None:
         if (self.path is None) == (self.dsn is None):
-            raise ValueError("a store location is a GeoPackage path or a PostGIS DSN, not both")
+            raise ValueError("a store location is one GeoPackage path or one PostGIS DSN")
 
     @property
     def is_postgis(self) -> bool:

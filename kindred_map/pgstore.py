@@ -1,4 +1,7 @@
-"""The project store on PostgreSQL/PostGIS: the GeoPackage store's records, for many writers."""
+"""The project store on PostgreSQL/PostGIS: the GeoPackage store's records, for many writers.
+
+Every function takes the store as a `kindred_map.location.StoreLocation` (or its DSN text);
+`connect` alone hands the DSN to the driver and names the store, password masked, in errors."""
 
 import hashlib
 import secrets
@@ -198,7 +201,7 @@ def _reader_statements() -> list[str]:
     ]
 
 
-def migrate(dsn: str, directory=BOUNDARIES_DIR) -> int:
+def migrate(dsn: StoreLocation | str, directory=BOUNDARIES_DIR) -> int:
     """Create the store's tables, views and reader role, or bring an older schema up to date.
 
     Idempotent and safe to run while others write (one advisory lock serialises migrations).
@@ -296,7 +299,7 @@ def _columns(conn, table: str) -> set[str]:
     return {row[0] for row in rows}
 
 
-def ensure(dsn: str) -> None:
+def ensure(dsn: StoreLocation | str) -> None:
     """Create the schema when the database has none yet (the first write to a new store), or
     migrate it when the schema has fields or the history table the database lacks; otherwise
     take no lock at all."""
@@ -335,7 +338,7 @@ def _select(conn, where: str = "", parameters=(), lock: bool = False) -> gpd.Geo
     return _frame(rows, columns)
 
 
-def read_projects(dsn: str, include_retired: bool = False) -> gpd.GeoDataFrame:
+def read_projects(dsn: StoreLocation | str, include_retired: bool = False) -> gpd.GeoDataFrame:
     """The stored projects, as `kindred_map.store.read_projects` returns them (sorted by id;
     retired ones only with ``include_retired``)."""
     with connect(dsn) as conn:
@@ -367,7 +370,7 @@ def _imports(conn) -> pd.DataFrame:
     return log
 
 
-def read_history(dsn: str, project_id: str | None = None) -> list:
+def read_history(dsn: StoreLocation | str, project_id: str | None = None) -> list:
     """The history table's rows (`kindred_map.history.COLUMNS`), of one project or all, in
     event order. A store from before history is migrated first (its baseline events)."""
     ensure(dsn)
@@ -379,7 +382,7 @@ def read_history(dsn: str, project_id: str | None = None) -> list:
         ).fetchall()
 
 
-def read_secret(dsn: str) -> bytes | None:
+def read_secret(dsn: StoreLocation | str) -> bytes | None:
     """The store's secret key for derived ids (None before the schema exists)."""
     with connect(dsn) as conn:
         if not _ready(conn):
@@ -388,7 +391,7 @@ def read_secret(dsn: str) -> bytes | None:
     return bytes(row[0]) if row else None
 
 
-def signature(dsn: str) -> tuple[int, int]:
+def signature(dsn: StoreLocation | str) -> tuple[int, int]:
     """(projects, newest writing transaction id): changes with every committed write, so the
     dashboard knows when to read again. One scan of the projects' system column."""
     with connect(dsn) as conn:
@@ -548,7 +551,7 @@ def _wards(conn) -> gpd.GeoDataFrame:
 def write_store(
     projects: gpd.GeoDataFrame,
     imports: pd.DataFrame,
-    dsn: str,
+    dsn: StoreLocation | str,
     secret=None,
     events: pd.DataFrame | None = None,
 ) -> None:
@@ -594,14 +597,14 @@ def write_log(conn, entry: dict) -> int:
 
 
 @contextmanager
-def transaction(dsn: str):
+def transaction(dsn: StoreLocation | str):
     """A connection inside one transaction (schema created first if the database has none)."""
     ensure(dsn)
     with connect(dsn) as conn, conn.transaction():
         yield conn
 
 
-def grant_reader(dsn: str, name: str, password: str | None) -> None:
+def grant_reader(dsn: StoreLocation | str, name: str, password: str | None) -> None:
     """A login role ``name`` in ``kindred_reader``: SELECT on the partner views and nothing
     else. ``name`` may be ``kindred_reader`` itself, which then may log in."""
     from psycopg import sql
