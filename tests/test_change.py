@@ -583,3 +583,18 @@ def test_the_change_page_ranks_only_areas_that_moved_with_formatted_numbers(
     assert formats["Gap score change"]["type_config"]["format"] == "%+,d"
     assert formats["% within reach now"]["type_config"]["format"] == "%.1f%%"
     assert len(app.get("vega_lite_chart")) == 2  # the map and the chosen area over time
+
+
+def test_need_reach_from_before_the_history_is_judged_from_its_start(tmp_path, capsys):
+    out = tmp_path / "need.csv"
+    argv = ["need", "--by", "borough", "--reach-from", "2025-01-01", "-o", str(out)]
+    assert cli.main([*argv, "--store", str(DEFAULT_STORE)]) == 0
+    start = _history_start_of_shipped_store()
+    assert f"note: 2025-01-01 is before the store's history starts ({start})" in (
+        capsys.readouterr().err
+    )
+    table = pd.read_csv(out, encoding="utf-8-sig")
+    # Nothing changed since the baseline: coverage then is coverage now, not 0% (every project
+    # "opened" since), so reach improved nowhere.
+    assert (table["pct_covered_before"] > 0).all()
+    assert table["reach_not_improved"].all()
