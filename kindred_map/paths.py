@@ -7,6 +7,13 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 BOUNDARIES_DIR = Path(os.environ.get("KINDRED_MAP_BOUNDARIES", PROJECT_ROOT / "boundaries"))
 DATA_DIR = Path(os.environ.get("KINDRED_MAP_DATA", PROJECT_ROOT / "data"))
 DEFAULT_RAW_DIR = PROJECT_ROOT.parent / "shared" / "data" / "raw"
+STATIC_DIR = PROJECT_ROOT / "static"
+"""Streamlit serves `static/` beside app.py (server.enableStaticServing)."""
+PUBLISHED_DATA_DIR = STATIC_DIR / "data"
+PUBLISHED_PROJECT_FILES = ("projects", "popups")
+"""Prefixes of the files in PUBLISHED_DATA_DIR built from the store's projects (marker
+positions and popups, `kindred_map.mapview.project_files`): a save that makes a position
+private removes them (`kindred_map.store.forget_published_positions`)."""
 DSN_PREFIXES = ("postgresql://", "postgres://")
 """A store setting starting so names a PostGIS database (`kindred_map.pgstore`), not a file."""
 _STORE_SETTING = os.environ.get("KINDRED_MAP_STORE", "").strip()
