@@ -306,12 +306,13 @@ def area_summary(
     10,000 residents, and the coverage and gap figures when given (keyed by area code).
     Synthetic records count only with ``include_synthetic`` (coverage figures likewise).
 
-    Projects count in the area their joined code names (the postcode's ward where known).
+    Projects count in the area their joined code names (the postcode's ward where known), as
+    their public view (`privacy.public_records`) gives it: a type only a home gives is scrubbed.
     ``area_filters`` (boroughs, deaneries, wards, as for `filters.filter_projects`; other keys
     are ignored) keep only the areas inside the filtered region, zero-project areas included."""
     if level not in LEVELS:
         raise ValueError(f"no summary by {level!r}; choose one of {', '.join(LEVELS)}")
-    projects = real_projects(projects, include_synthetic)
+    projects = privacy.public_records(real_projects(projects, include_synthetic))
     _check_coverage(coverage, include_synthetic)
     key = boundaries.LAYERS[level]["key"]
     areas = boundaries.load(level)

@@ -40,9 +40,7 @@ DEGREES_IN_TEXT = re.compile(
     flags=re.IGNORECASE,
 )
 """Degrees and minutes (and seconds): 53°24'44.4"N, 53° 24.74'."""
-GRID_IN_TEXT = re.compile(
-    r"(?<![\d.,])(?:\d{6,7}(?:\.\d+)?|\d{3},\d{3}(?:\.\d+)?)(?![\d,])", flags=re.IGNORECASE
-)
+GRID_IN_TEXT = re.compile(r"(?<![\d.])(?<!\d,)(?:\d{6,7}|\d{3},\d{3})(?:\.\d+)?(?!\d|,\d)")
 """British National Grid eastings and northings in metres (6 or 7 digits, "E351234",
 "351,234")."""
 NUMBER_WORDS = (
@@ -278,6 +276,9 @@ def public_records(projects: pd.DataFrame, wards: gpd.GeoDataFrame | None = None
     if "location_note" not in public.columns:
         public["location_note"] = pd.Series(pd.NA, index=public.index, dtype="object")
     public["location_note"] = public["location_note"].astype("object")
+    if "location_precision" in public.columns and hidden.any():
+        public["location_precision"] = public["location_precision"].astype("object")
+        public.loc[hidden, "location_precision"] = WARD_ONLY  # as every output compares it
     if not located:
         public.loc[hidden, "location_note"] = SHOWN_AT_WARD_CENTRE
         return public
