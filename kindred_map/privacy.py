@@ -83,7 +83,10 @@ def normalised(value) -> str:
     """Text as the scrubber reads it: NFKC (no-break and other odd spaces become spaces, full-
     width digits plain digits) with format characters (zero-width spaces, soft hyphens) removed,
     so that none of them can hide a postcode or a number."""
-    text = unicodedata.normalize("NFKC", str(value))
+    text = str(value)
+    if text.isascii():
+        return text
+    text = unicodedata.normalize("NFKC", text)
     return "".join(char for char in text if unicodedata.category(char) != "Cf")
 
 
@@ -93,7 +96,10 @@ def scrub_text(value):
     text comes back normalised (see `normalised`). Safe to apply twice."""
     if value is None or (not isinstance(value, str) and pd.isna(value)):
         return value
-    text = POSTCODE_IN_TEXT.sub(lambda match: match.group(1).upper(), normalised(value))
+    text = normalised(value)
+    if not any(char.isdigit() for char in text):  # only a house number in words is possible
+        return STREET_IN_TEXT.sub(WITHHELD, text)
+    text = POSTCODE_IN_TEXT.sub(lambda match: match.group(1).upper(), text)
     for pattern in PLACE_PATTERNS:
         text = pattern.sub(WITHHELD, text)
     return text
@@ -216,33 +222,37 @@ def ward_centres(wards: gpd.GeoDataFrame | None = None) -> pd.Series:
 
 def _shown_as(values: pd.Series, rule: str, name: str) -> pd.Series:
     """``values`` as a record may show them under ``rule`` (a `columns.VISIBILITIES` entry;
-    ids are made public by `public_ids`, over the whole column)."""
+    ids are made public by `public_ids`, over the whole column). Each distinct text is
+    scrubbed once."""
     if rule == columns.SHOWN or rule == columns.PUBLIC_ID:
         return values
-    if rule == columns.SCRUBBED:
-        return values.map(SCRUBBERS.get(name, scrub_text))
-    if rule == columns.DISTRICT:
-        return values.map(outward_code)
+    if rule in (columns.SCRUBBED, columns.DISTRICT):
+        change = outward_code if rule == columns.DISTRICT else SCRUBBERS.get(name, scrub_text)
+        distinct = {value: change(value) for value in values.dropna().unique()}
+        return values.astype("object").map(lambda value: distinct.get(value, value))
     return pd.Series([None] * len(values), index=values.index, dtype="object")
+
+
+def _public_column(values: pd.Series, hidden: np.ndarray, name: str) -> pd.Series | None:
+    """`public_values` of one column, with ``hidden`` (`is_ward_only`) given."""
+    home, other = columns.visibility(name, True), columns.visibility(name, False)
+    if home == other == columns.WITHHELD:
+        return None
+    as_stored = {columns.SHOWN, columns.PUBLIC_ID}  # ids are made public over the whole column
+    if home == other or hidden.all():
+        return _shown_as(values, home, name)
+    if not hidden.any() or {home, other} <= as_stored:
+        return _shown_as(values, other, name)
+    public = _shown_as(values, other, name).astype("object").copy()
+    public[hidden] = _shown_as(values[hidden], home, name).to_numpy(dtype=object)
+    return public
 
 
 def public_values(projects: pd.DataFrame, name: str) -> pd.Series | None:
     """Column ``name`` of ``projects`` as it may leave the tool, by the column's declaration in
     `kindred_map.columns` (home-run and other records apart); None when no record may show any
     of it (withheld, or never declared). Ids are made public by `public_records`."""
-    hidden = is_ward_only(projects).to_numpy()
-    home, other = columns.visibility(name, True), columns.visibility(name, False)
-    if home == other == columns.WITHHELD:
-        return None
-    values = projects[name]
-    if home == other or hidden.all():
-        return _shown_as(values, home, name)
-    if not hidden.any():
-        return _shown_as(values, other, name)
-    public = values.astype("object").copy()
-    public[hidden] = _shown_as(values[hidden], home, name).to_numpy(dtype=object)
-    public[~hidden] = _shown_as(values[~hidden], other, name).to_numpy(dtype=object)
-    return public
+    return _public_column(projects[name], is_ward_only(projects).to_numpy(), name)
 
 
 def public_records(projects: pd.DataFrame, wards: gpd.GeoDataFrame | None = None):
@@ -264,7 +274,7 @@ def public_records(projects: pd.DataFrame, wards: gpd.GeoDataFrame | None = None
     for name in frame.columns:
         if located and name == frame.geometry.name:
             continue
-        values = public_values(frame, name)
+        values = _public_column(frame[name], hidden.to_numpy(), name)
         if values is not None:
             kept[name] = values
     public = pd.DataFrame(kept, index=frame.index)
