@@ -296,10 +296,12 @@ def write_store(
     Imports do not use this: they add and update rows in place (`upsert`). ``secret`` (from
     another store, by `copy`) becomes this store's key for derived ids. ``events`` (history
     events with `kindred_map.history.COLUMNS`, by `copy`) become its history, numbers kept;
-    without them the store gets its baseline events on its first write.
+    without them the store gets its baseline events on its first write. The map's published
+    project files are removed (`forget_published_positions`): any position may have changed.
     """
     if pgstore.is_dsn(path):
         pgstore.write_store(projects, imports, path, secret, events)
+        forget_published_positions()  # any stored position may have become private
         return
     path = store_target(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -321,6 +323,7 @@ def write_store(
             )
         finally:
             pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": None})
+    forget_published_positions()
 
 
 def _write_layers(

@@ -40,6 +40,7 @@ from kindred_map import (
     geocode,
     mapview,
     oruk,
+    pgstore,
     privacy,
     profile,
     schema,
@@ -267,6 +268,7 @@ def test_every_column_states_what_a_home_may_show_and_only_the_tools_own_are_sho
     assert all({c.home, c.other} <= set(columns.VISIBILITIES) for c in declared.values())
     shown = {name for name, c in declared.items() if c.home == columns.SHOWN}
     assert shown == SHOWN_FOR_HOMES
+    assert set(pgstore.PUBLIC_FIELDS) <= set(declared), "projects_public shows declared columns"
     assert columns.visibility("phone", home=True) == columns.WITHHELD
     assert columns.visibility("phone", home=False) == columns.WITHHELD
 
@@ -564,9 +566,14 @@ def test_a_position_made_private_is_no_longer_served(target, tmp_path):
         stewardship.edit_project(target, cafe, {"location_precision": "ward_only"}, 1, "ann")
         assert [status(url) for url in urls] == [404] * len(urls), "gone before the save returned"
     assert not any(path.exists() for path in published.values())
-    mapview.project_files(store.read_projects(target))  # the dashboard's next run
+    again = mapview.project_files(store.read_projects(target))  # the dashboard's next run
     served = {path.name: path.read_bytes() for path in (assets.STATIC_DIR / "data").iterdir()}
     _assert_private(served, tmp_path / "opened")
+    everything = store.read_projects(target, include_retired=True)
+    store.write_store(everything, store.read_imports(target), target, "2026-01-01T00:00:00Z")
+    assert not (
+        assets.STATIC_DIR / again["projects"].removeprefix(f"{assets.STATIC_URL}/")
+    ).exists()
 
 
 # --- the scrubber ---------------------------------------------------------------------------
