@@ -354,7 +354,10 @@ def test_no_command_line_output_holds_the_home(home_store, home, tmp_path, capsy
         ["nearest", NEIGHBOUR, "--distance", "3000"],
         ["area", "ward", home["WD24CD"]],
         ["freshness", "--call-sheet", str(tmp_path / "calls.csv")],
-        ["clusters", "--min-samples", "3", "-o", str(tmp_path / "hulls.geojson")],
+        ["clusters", "-o", str(tmp_path / "hulls.geojson"), "--permutations", "99"]
+        + ["--hot-spots", str(tmp_path / "spots.csv")],
+        ["gaps", "-o", str(tmp_path / "gaps.csv")],
+        ["change", "--from", yesterday, "-o", str(tmp_path / "change.csv")],
         ["profile", "ward", home["WD24CD"], "--format", "html", "-o", str(tmp_path / "p.html")],
     ]
     for command in commands:
