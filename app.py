@@ -62,8 +62,8 @@ def load_projects(signature: tuple):
 
 @st.cache_resource(max_entries=4)
 def masked_projects(signature: tuple):
-    """The projects with home-run ones at their ward's centre (`privacy.mask_ward_only`), once."""
-    return privacy.mask_ward_only(load_projects(signature))
+    """The projects with home-run ones at their ward's centre (`privacy.public_records`), once."""
+    return privacy.public_records(load_projects(signature))
 
 
 @st.cache_data(max_entries=64)

@@ -14,13 +14,12 @@ from pathlib import Path
 import xstatic.pkg.leaflet as xstatic_leaflet
 import xstatic.pkg.leaflet_markercluster as xstatic_markercluster
 
-from kindred_map.paths import PROJECT_ROOT
+from kindred_map.paths import PUBLISHED_DATA_DIR, STATIC_DIR
 
-STATIC_DIR = PROJECT_ROOT / "static"
-"""Streamlit serves `static/` beside app.py at STATIC_URL (server.enableStaticServing)."""
 STATIC_URL = "/app/static"
+"""Where Streamlit serves STATIC_DIR."""
 VENDOR = "vendor"
-DATA = "data"
+DATA = PUBLISHED_DATA_DIR.name
 """static/data/: the map's data files (geometry, places, project positions and popups), named
 by their content's hash so that a browser may keep them."""
 DATA_KEEP_SECONDS = 2 * 24 * 3600

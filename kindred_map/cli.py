@@ -561,7 +561,7 @@ def _shown(args: argparse.Namespace):
     centre); illustrative ones only with --include-synthetic."""
     from kindred_map import filters, privacy
 
-    masked = privacy.mask_ward_only(_read_projects(args))
+    masked = privacy.public_records(_read_projects(args))
     return filters.filter_projects(
         masked, types=args.types, include_synthetic=args.include_synthetic
     )

@@ -4,6 +4,10 @@ The pack README's data dictionary, the GeoPackage ``about`` table and ``gpkg_dat
 and a CSV's ``_about.txt`` are all written from here, so they cannot disagree. A writer asks
 `describe` for each column it ships; a column without an entry raises a ValueError instead of
 leaving undescribed. Percentages are 0-100 everywhere and named ``pct_*``.
+
+Each project column also states what a record may show of it outside the tool (``home``: a
+home-run, ``ward_only`` record; ``other``: any other record): `kindred_map.privacy` builds the
+one public view of a record from these statements, and a column without one is withheld.
 """
 
 import re
@@ -33,34 +37,70 @@ NO_UNIT = "none (text)"
 CODE_UNIT = "none (identifier)"
 FLAG = "none (true/false)"
 
+SHOWN, SCRUBBED, WITHHELD, DISTRICT, PUBLIC_ID = (
+    "shown",
+    "scrubbed",
+    "withheld",
+    "district",
+    "public id",
+)
+VISIBILITIES = (SHOWN, SCRUBBED, WITHHELD, DISTRICT, PUBLIC_ID)
+"""What a record may show of a column outside the tool: the value as stored; scrubbed (free
+text through `kindred_map.privacy.scrub_text`: postcodes cut to their district, addresses,
+coordinates and grid references withheld; schedules keep their times, their notes scrubbed);
+withheld (blank); a postcode's district only; a public id (`kindred_map.privacy.public_ids`).
+Columns the tool computes itself (type_label, location_note, boundary_vintage) and the
+position columns are written after the projection, from the public values."""
+
 
 @dataclass(frozen=True)
 class Column:
     """One exported column: its type (one of KINDS), unit, description and the tables that
-    carry it."""
+    carry it; for project columns, what a home-run (``home``) and any other record (``other``)
+    may show of it (one of VISIBILITIES; withheld unless stated)."""
 
     name: str
     kind: str
     unit: str
     description: str
     tables: tuple[str, ...]
+    home: str = WITHHELD
+    other: str = WITHHELD
 
 
 def _columns(tables: tuple[str, ...], *specs: tuple[str, str, str, str]) -> dict[str, Column]:
     return {name: Column(name, kind, unit, text, tables) for name, kind, unit, text in specs}
 
 
-PROJECT_COLUMNS = _columns(
+def _project_columns(tables: tuple[str, ...], *specs: tuple) -> dict[str, Column]:
+    """Columns from (name, kind, unit, description, home[, other]): ``other`` is SHOWN unless
+    given."""
+    found = {}
+    for name, kind, unit, text, home, *other in specs:
+        shown = other[0] if other else SHOWN
+        if not {home, shown} <= set(VISIBILITIES):
+            raise ValueError(f"column {name!r}: visibility must be one of {VISIBILITIES}")
+        found[name] = Column(name, kind, unit, text, tables, home, shown)
+    return found
+
+
+PROJECT_COLUMNS = _project_columns(
     PROJECTS,
-    ("id", CODE, CODE_UNIT, "Stable project id"),
-    ("name", TEXT, NO_UNIT, "Project name"),
-    ("type", CODE, CODE_UNIT, "Project type key (see type_label)"),
-    ("type_label", TEXT, NO_UNIT, "Project type, in words"),
-    ("organisation", TEXT, NO_UNIT, "Organisation running the project"),
-    ("sector", TEXT, NO_UNIT, "The organisation's sector, where the source gives one"),
-    ("address", TEXT, NO_UNIT, "Address (blank for home-run projects)"),
-    ("postcode", TEXT, NO_UNIT, "Postcode (only the district, e.g. L8, for home-run projects)"),
-    ("opening_hours", TEXT, NO_UNIT, "Opening hours as recorded"),
+    ("id", CODE, CODE_UNIT, "Stable project id", PUBLIC_ID),
+    ("name", TEXT, NO_UNIT, "Project name", SCRUBBED),
+    ("type", CODE, CODE_UNIT, "Project type key (see type_label)", SCRUBBED),
+    ("type_label", TEXT, NO_UNIT, "Project type, in words", SCRUBBED),
+    ("organisation", TEXT, NO_UNIT, "Organisation running the project", SCRUBBED),
+    ("sector", TEXT, NO_UNIT, "The organisation's sector, where the source gives one", SCRUBBED),
+    ("address", TEXT, NO_UNIT, "Address (blank for home-run projects)", WITHHELD),
+    (
+        "postcode",
+        TEXT,
+        NO_UNIT,
+        "Postcode (only the district, e.g. L8, for home-run projects)",
+        DISTRICT,
+    ),
+    ("opening_hours", TEXT, NO_UNIT, "Opening hours as recorded", SCRUBBED),
     (
         "schedules",
         TEXT,
@@ -68,22 +108,30 @@ PROJECT_COLUMNS = _columns(
         "Structured opening hours as JSON: a list of {byday (MO,TU,...), opens_at, closes_at "
         "(HH:MM), valid_from, valid_to (YYYY-MM-DD), note}; blank when only the text is known "
         "(hours unknown)",
+        SCRUBBED,
     ),
-    ("website", TEXT, NO_UNIT, "Website as recorded"),
-    ("parish", TEXT, NO_UNIT, "Church of England parish, where recorded"),
-    ("last_checked", DATE, "date (YYYY-MM-DD)", "Date the record was last checked"),
+    ("website", TEXT, NO_UNIT, "Website as recorded", SCRUBBED),
+    ("parish", TEXT, NO_UNIT, "Church of England parish, where recorded", SCRUBBED),
+    ("last_checked", DATE, "date (YYYY-MM-DD)", "Date the record was last checked", SCRUBBED),
     (
         "location_precision",
         CODE,
         CODE_UNIT,
         "exact (the building), street (a street, postcode or place centroid) or ward_only "
         "(home-run project: shown at its ward's centre, never at its address)",
+        SHOWN,
     ),
-    ("location_note", TEXT, NO_UNIT, "How the position shown was chosen, where it is not exact"),
-    ("synthetic", BOOL, FLAG, "True for illustrative records that are NOT real projects"),
-    ("source", TEXT, NO_UNIT, "Where the record came from"),
-    ("WD24CD", CODE, CODE_UNIT, "Ward code (ONS GSS, wards of May 2024)"),
-    ("WD24NM", TEXT, NO_UNIT, "Ward name"),
+    (
+        "location_note",
+        TEXT,
+        NO_UNIT,
+        "How the position shown was chosen, where it is not exact",
+        WITHHELD,
+    ),
+    ("synthetic", BOOL, FLAG, "True for illustrative records that are NOT real projects", SHOWN),
+    ("source", TEXT, NO_UNIT, "Where the record came from", SCRUBBED),
+    ("WD24CD", CODE, CODE_UNIT, "Ward code (ONS GSS, wards of May 2024)", SHOWN),
+    ("WD24NM", TEXT, NO_UNIT, "Ward name", SHOWN),
     (
         "ward_source",
         CODE,
@@ -91,34 +139,105 @@ PROJECT_COLUMNS = _columns(
         "How the ward was found: postcode (the ONS assignment of its postcode), "
         "nearest_postcode (that of the nearest live postcode) or polygon (the point in the "
         "generalised ward polygon)",
+        SHOWN,
     ),
-    ("ward_note", TEXT, NO_UNIT, "Why the ward may be doubtful"),
-    ("LAD25CD", CODE, CODE_UNIT, "Borough code (ONS GSS, local authority districts May 2025)"),
-    ("LAD25NM", TEXT, NO_UNIT, "Borough name"),
-    ("deanery_id", CODE, CODE_UNIT, "Church of England deanery id"),
-    ("deanery_name", TEXT, NO_UNIT, "Deanery name (approximate: derived deanery boundaries)"),
-    ("deanery_note", TEXT, NO_UNIT, "Why the deanery is empty or doubtful"),
-    ("LSOA21CD", CODE, CODE_UNIT, "LSOA 2021 code (ONS GSS; blank for home-run projects)"),
+    ("ward_note", TEXT, NO_UNIT, "Why the ward may be doubtful", WITHHELD),
+    (
+        "LAD25CD",
+        CODE,
+        CODE_UNIT,
+        "Borough code (ONS GSS, local authority districts May 2025)",
+        SHOWN,
+    ),
+    ("LAD25NM", TEXT, NO_UNIT, "Borough name", SHOWN),
+    ("deanery_id", CODE, CODE_UNIT, "Church of England deanery id", SHOWN),
+    (
+        "deanery_name",
+        TEXT,
+        NO_UNIT,
+        "Deanery name (approximate: derived deanery boundaries)",
+        SHOWN,
+    ),
+    ("deanery_note", TEXT, NO_UNIT, "Why the deanery is empty or doubtful", SCRUBBED),
+    (
+        "LSOA21CD",
+        CODE,
+        CODE_UNIT,
+        "LSOA 2021 code (ONS GSS; blank for home-run projects)",
+        WITHHELD,
+    ),
     (
         "imd_decile",
         INT,
         "decile (1-10)",
         "IMD 2025 decile of the project's LSOA, 1 = most deprived 10% in England (blank for "
         "home-run projects)",
+        WITHHELD,
     ),
-    ("in_region", BOOL, FLAG, "True if the position lies in the 9 boroughs of the region"),
-    ("lon", FLOAT, "degrees (WGS84 longitude)", "Longitude of the position shown, 6 decimals"),
-    ("lat", FLOAT, "degrees (WGS84 latitude)", "Latitude of the position shown, 6 decimals"),
-    ("easting", INT, "metres (British National Grid)", "Easting of the position shown"),
-    ("northing", INT, "metres (British National Grid)", "Northing of the position shown"),
+    (
+        "in_region",
+        BOOL,
+        FLAG,
+        "True if the position lies in the 9 boroughs of the region",
+        SHOWN,
+    ),
+    (
+        "lon",
+        FLOAT,
+        "degrees (WGS84 longitude)",
+        "Longitude of the position shown, 6 decimals",
+        WITHHELD,
+    ),
+    (
+        "lat",
+        FLOAT,
+        "degrees (WGS84 latitude)",
+        "Latitude of the position shown, 6 decimals",
+        WITHHELD,
+    ),
+    ("easting", INT, "metres (British National Grid)", "Easting of the position shown", WITHHELD),
+    (
+        "northing",
+        INT,
+        "metres (British National Grid)",
+        "Northing of the position shown",
+        WITHHELD,
+    ),
     (
         "boundary_vintage",
         TEXT,
         NO_UNIT,
         "Vintage of the boundary and reference layers the area fields come from",
+        SHOWN,
     ),
 )
-"""Every project column an export carries, in order."""
+"""Every project column an export carries, in order, with what a home-run record shows of it.
+
+A home-run record's lat/lon/easting/northing are withheld by the projection; exports then
+write those of the position shown (its ward's centre). Its location_note is the tool's own
+(`kindred_map.privacy.SHOWN_AT_WARD_CENTRE`), never one that came with the record."""
+
+UPKEEP_COLUMNS = _project_columns(
+    (),
+    ("version", INT, "versions", "Changes to the record so far (1 when first stored)", SHOWN),
+    ("checked_by", TEXT, NO_UNIT, "Who last set last_checked", SCRUBBED),
+    ("retired_at", DATE, "date (YYYY-MM-DD)", "When the project was retired", SHOWN),
+    ("retired_reason", TEXT, NO_UNIT, "Why the project was retired", SCRUBBED),
+    ("created_at", TEXT, "ISO 8601 UTC", "When the record was first stored", SHOWN),
+)
+"""The store's upkeep fields (`kindred_map.schema.STEWARD_FIELDS`): not exported (no table
+carries them), but the public view of a record keeps them for the dashboard and the call
+sheet."""
+
+
+def visibility(name: str, home: bool) -> str:
+    """What a home-run (``home``) or other record may show of column ``name``: its declared
+    VISIBILITIES entry, WITHHELD for a column nobody declared (default-deny)."""
+    column = PROJECT_COLUMNS.get(name) or UPKEEP_COLUMNS.get(name)
+    if column is None:
+        return WITHHELD
+    return column.home if home else column.other
+
 
 AREA_KEYS = {
     "ward": _columns(

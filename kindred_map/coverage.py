@@ -10,7 +10,7 @@ coordinates; the distance to it is then measured as the WGS84 geodesic (pyproj.G
 a true ground distance rather than a grid distance (the grid is 0.03-0.04% short in this region).
 
 Home-run (``ward_only``) projects count for coverage at their ward's centre, as every export
-and the map show them (`kindred_map.privacy.mask_ward_only`), so no figure depends on their
+and the map show them (`kindred_map.privacy.public_records`), so no figure depends on their
 private position; LSOA figures and the gap surface leave them out altogether.
 
 Coverage by time (``open_at``: "sat 10:00", "weekend", "evening"; see `kindred_map.hours`):
@@ -512,7 +512,7 @@ def assess(
     if not include_synthetic:
         projects = projects[~synthetic_mask(projects)]
     if "WD24CD" in projects.columns and ward_only_mask(projects).any():
-        projects = privacy.mask_ward_only(projects)
+        projects = privacy.public_records(projects)
     chosen, unlocated = chosen_projects(projects, types)
     window = hours.window(open_at) if isinstance(open_at, str) else open_at
     status = open_status(chosen, window)

@@ -208,7 +208,7 @@ def project_table(projects: gpd.GeoDataFrame, include_synthetic: bool = False) -
     """The projects as they may leave the tool: synthetic records dropped (unless
     ``include_synthetic``), ward_only records masked, columns in `columns.PROJECT_COLUMNS`
     order, lon/lat and easting/northing of the position shown, EPSG:4326."""
-    table = privacy.mask_ward_only(real_projects(projects, include_synthetic))
+    table = privacy.public_records(real_projects(projects, include_synthetic))
     shown = table.geometry
     located = (shown.notna() & ~shown.is_empty).to_numpy()
     grid = shown.to_crs(boundaries.BNG)
@@ -306,12 +306,13 @@ def area_summary(
     10,000 residents, and the coverage and gap figures when given (keyed by area code).
     Synthetic records count only with ``include_synthetic`` (coverage figures likewise).
 
-    Projects count in the area their joined code names (the postcode's ward where known).
+    Projects count in the area their joined code names (the postcode's ward where known), as
+    their public view (`privacy.public_records`) gives it: a type only a home gives is scrubbed.
     ``area_filters`` (boroughs, deaneries, wards, as for `filters.filter_projects`; other keys
     are ignored) keep only the areas inside the filtered region, zero-project areas included."""
     if level not in LEVELS:
         raise ValueError(f"no summary by {level!r}; choose one of {', '.join(LEVELS)}")
-    projects = real_projects(projects, include_synthetic)
+    projects = privacy.public_records(real_projects(projects, include_synthetic))
     _check_coverage(coverage, include_synthetic)
     key = boundaries.LAYERS[level]["key"]
     areas = boundaries.load(level)
@@ -365,7 +366,7 @@ def coverage_figures(
     synthetic records count only with ``include_synthetic``."""
     from kindred_map import coverage
 
-    public = privacy.mask_ward_only(projects)
+    public = privacy.public_records(projects)
     public = public[public.geometry.notna() & ~public.geometry.is_empty]
     distance = coverage.DEFAULT_DISTANCE_M if distance_m is None else distance_m
     result = coverage.assess(public, types, distance, include_synthetic=include_synthetic)
@@ -602,7 +603,7 @@ def project_sources(projects: pd.DataFrame) -> list[dict]:
     grouped by the text before their first ": " (e.g. a news item, without its detail)."""
     if "source" not in projects.columns:
         return []
-    sources = privacy.scrub_ward_only_text(projects)["source"].astype("string").str.strip()
+    sources = privacy.public_values(projects, "source").astype("string").str.strip()
     sources = sources[sources.notna() & (sources != "")]
     lowered = sources.str.lower()
     found, matched = [], pd.Series(False, index=sources.index)

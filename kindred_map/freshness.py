@@ -4,7 +4,7 @@ from datetime import date
 
 import pandas as pd
 
-from kindred_map import export
+from kindred_map import export, privacy
 
 FRESHNESS = {
     "checked": "checked in the last 12 months",
@@ -25,7 +25,9 @@ CALL_SHEET_COLUMNS = (
     "checked_by",
 )
 """The call sheet: who to ring or look up. The schema has no phone field: the website is the
-contact; a home-run (ward_only) project's address and postcode are left blank (its ward only)."""
+contact. Built from the public view of each record (`kindred_map.privacy.public_records`): a
+home-run (ward_only) project shows its public id, its scrubbed name and organisation, its
+postcode district and no address."""
 
 
 def status(projects: pd.DataFrame, today: date | None = None) -> pd.Series:
@@ -56,15 +58,13 @@ def needs_checking(projects: pd.DataFrame, today: date | None = None) -> pd.Data
 
 
 def call_sheet(projects: pd.DataFrame, today: date | None = None) -> pd.DataFrame:
-    """The "needs checking" list as a call sheet for volunteers (CALL_SHEET_COLUMNS): no
-    position, and no address or postcode of a home-run project."""
-    due = needs_checking(projects, today)
-    home = due["location_precision"].eq("ward_only")
-    sheet = pd.DataFrame({name: due[name] for name in CALL_SHEET_COLUMNS if name in due}).assign(
-        ward=due["WD24NM"]
-    )
-    sheet.loc[home, ["address", "postcode"]] = ""
-    return sheet[list(CALL_SHEET_COLUMNS)].reset_index(drop=True)
+    """The "needs checking" list as a call sheet for volunteers (CALL_SHEET_COLUMNS), from the
+    records' public view: no position, and nothing of a home-run project that places it more
+    precisely than its ward (not its address, full postcode, or an id or name that holds one)."""
+    due = needs_checking(privacy.public_records(projects), today)
+    sheet = pd.DataFrame({name: due[name] for name in CALL_SHEET_COLUMNS if name in due})
+    sheet = sheet.assign(ward=due["WD24NM"])[list(CALL_SHEET_COLUMNS)].astype("object")
+    return sheet.where(sheet.notna(), "").reset_index(drop=True)
 
 
 def call_sheet_csv(projects: pd.DataFrame, today: date | None = None) -> bytes:

@@ -350,9 +350,9 @@ def join_file(
 def write_joined(projects: gpd.GeoDataFrame, path: Path) -> Path:
     """Write joined projects as .geojson (RFC 7946), .gpkg (EPSG:27700) or .csv, attributed.
 
-    ``ward_only`` projects go through `kindred_map.privacy.mask_ward_only`: they are written
+    ``ward_only`` projects go through `kindred_map.privacy.public_records`: they are written
     at their ward's centre, without address, coordinates, LSOA or full postcode.
     """
     from kindred_map import export
 
-    return export.write_table(privacy.mask_ward_only(projects), path, "projects", projects)
+    return export.write_table(privacy.public_records(projects), path, "projects", projects)

@@ -32,6 +32,7 @@ from kindred_map.figures import (
     needs_coverage,
 )
 from kindred_map.location import Setting
+from kindred_map.paths import PUBLISHED_PROJECT_FILES
 from kindred_map.schema import project_types
 from kindred_map.search import find_postcode
 from kindred_map.view import DEFAULT_VIEW, View, filter_masked, shown_projects
@@ -222,22 +223,26 @@ POPUP_CHUNK = 500
 
 
 def project_files(projects: gpd.GeoDataFrame, today: date | None = None) -> dict:
-    """The store's projects, home-run ones masked (`privacy.mask_ward_only`), as static files:
-    marker arrays (positions, types, names) and popups in chunks. Returns their URLs and the
-    project ids in marker order (sorted by type, borough and ward, so that a filter's projects
-    form few runs). Built once per store and day: a filter change sends only runs of indices."""
-    masked = privacy.mask_ward_only(projects)
+    """The store's projects as they may leave the tool (`privacy.public_records`), as static
+    files: marker arrays (positions, types, names) and popups in chunks. Returns their URLs and
+    the project ids in marker order (sorted by type, borough and ward, so that a filter's
+    projects form few runs). Built once per store and day: a filter change sends only runs of
+    indices. A save that makes a position private removes these files at once
+    (`kindred_map.store.forget_published_positions`)."""
+    masked = privacy.public_records(projects)
     located = masked[masked.geometry.notna() & ~masked.geometry.is_empty]
     located = located.sort_values(
         ["type", "LAD25CD", "WD24CD", "id"], kind="stable", key=lambda s: s.astype(str)
     )
     markers, popup_texts = popups.marker_data(located, today)
+    marker_file, popup_file = PUBLISHED_PROJECT_FILES
     popup_urls = [
-        assets.publish("popups", json.dumps(popup_texts[i : i + POPUP_CHUNK]).encode())
+        assets.publish(popup_file, json.dumps(popup_texts[i : i + POPUP_CHUNK]).encode())
         for i in range(0, len(popup_texts), POPUP_CHUNK)
     ]
+    markers_json = json.dumps(markers, separators=(",", ":")).encode()
     return {
-        "projects": assets.publish("projects", json.dumps(markers, separators=(",", ":")).encode()),
+        "projects": assets.publish(marker_file, markers_json),
         "popups": popup_urls,
         "order": pd.Index(located["id"].astype(str)),
     }
@@ -305,7 +310,7 @@ def view_payload(
     legend, the shown projects as runs of marker indices, the searched postcode, the gap and
     cluster layers, the chosen area and where to fit. No geometry unless gaps or clusters are
     asked for; everything as JSON data, for `maps.safe_json`. ``masked``: the projects as
-    `privacy.mask_ward_only` gives them, when the caller keeps that already."""
+    `privacy.public_records` gives them, when the caller keeps that already."""
     shown = shown_projects(projects, view) if masked is None else filter_masked(masked, view)
     level = view.layer
     if needs_coverage(view) and not coverage_areas:

@@ -2,7 +2,7 @@
 
 Export (`export_json`, `export_csv_zip`): each project is one service with its organisation,
 one service-at-location with its location (latitude/longitude of the position Kindred Map
-shows: home-run projects only at their ward's centre, via `privacy.mask_ward_only`, with no
+shows: home-run projects only at their ward's centre, via `privacy.public_records`, with no
 address and a ``ward_only`` attribute), its schedules and taxonomy terms for its type, sector,
 location precision and synthetic flag. Ids are UUIDs derived from the project id (uuid5), so
 exporting twice gives the same ids; the project id travels as the location's
@@ -42,6 +42,7 @@ import pandas as pd
 from kindred_map import export, hours
 from kindred_map.ingest import Table
 from kindred_map.schema import project_types
+from kindred_map.text import spreadsheet_safe
 
 NAMESPACE = uuid.UUID("6f1c2b7e-3d0a-5e8f-9a41-6b2d0c7e5a13")
 """Kindred Map's uuid5 namespace for ORUK ids."""
@@ -394,12 +395,15 @@ def export_csv_zip(
     settings: Mapping[str, str] | None = None,
     include_synthetic: bool = False,
 ) -> bytes:
-    """The ORUK tabular package (one CSV per table, UTF-8) and ``about.txt``, as a .zip."""
+    """The ORUK tabular package (one CSV per table, UTF-8) and ``about.txt``, as a .zip. Text
+    a spreadsheet would run as a formula starts with ``'`` (`text.spreadsheet_safe`), as in
+    every CSV the tool writes."""
     moment = generated or datetime.now(UTC)
     facts = _about(projects, parameters, moment, settings)
     members = {}
     for name, frame in tables(services(projects, include_synthetic)).items():
-        members[CSV_TABLES[name][0]] = frame.to_csv(index=False, lineterminator="\n").encode()
+        safe = spreadsheet_safe(frame)  # a cell like =HYPERLINK(...) opens as text
+        members[CSV_TABLES[name][0]] = safe.to_csv(index=False, lineterminator="\n").encode()
     lines = [f"{key}: {json.dumps(value, ensure_ascii=False)}" for key, value in facts.items()]
     members["about.txt"] = ("\n".join(lines) + "\n").encode("utf-8")
     buffer = io.BytesIO()

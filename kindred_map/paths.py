@@ -10,3 +10,10 @@ DEFAULT_RAW_DIR = PROJECT_ROOT.parent / "shared" / "data" / "raw"
 DEFAULT_STORE = DATA_DIR / "projects.gpkg"
 """The shipped sample store (a GeoPackage): what `kindred_map.location.resolve` gives when no
 store is configured."""
+STATIC_DIR = PROJECT_ROOT / "static"
+"""Streamlit serves `static/` beside app.py (server.enableStaticServing)."""
+PUBLISHED_DATA_DIR = STATIC_DIR / "data"
+PUBLISHED_PROJECT_FILES = ("projects", "popups")
+"""Prefixes of the files in PUBLISHED_DATA_DIR built from the store's projects (marker
+positions and popups, `kindred_map.mapview.project_files`): a save that makes a position
+private removes them (`kindred_map.store.forget_published_positions`)."""

@@ -16,8 +16,9 @@ from kindred_map import boundaries, history, privacy, schema, store
 from kindred_map.location import StoreLocation, resolve
 from kindred_map.paths import BOUNDARIES_DIR
 
-SCHEMA_VERSION = 2
-"""Bumped when `migrate` has something new to add; stored in ``kindred_meta``. 2: history."""
+SCHEMA_VERSION = 3
+"""Bumped when `migrate` has something new to add; stored in ``kindred_meta``. 2: history;
+3: homes' points moved to HOME_POINTS, no spatial index on projects."""
 BNG = 27700
 SUMMARY_LAYERS = {
     "ward": ("ward_summary", "WD24CD", ("WD24CD", "WD24NM", "LAD24CD", "LAD24NM")),
@@ -46,6 +47,17 @@ PUBLIC_FIELDS = (
 )
 """What ``projects_public`` shows besides its public id, postcode district and point: no
 address, full postcode, coordinates, LSOA or notes, and only real (not synthetic) projects."""
+HOME_POINTS = "home_points"
+"""Where a home-run (ward_only) record's exact point lives: as WKB in a ``bytea`` column (no
+geometry type, so no spatial index, and no statistics: its statistics target is 0), never in
+``projects.wgs84``/``geom``. PostGIS's ``_postgis_index_extent``, ``_postgis_stats``,
+``_postgis_selectivity`` and ``ST_EstimatedExtent`` read any table's geometry index and
+statistics whatever the caller's rights (an OID names a table in any schema), so a reader
+could learn a home's position from any geometry column that held it; this table has none."""
+IS_HOME = (
+    "lower(regexp_replace(coalesce(location_precision, ''), '^\\s+|\\s+$', '', 'g')) = 'ward_only'"
+)
+"""SQL: the row is a home-run record (as `kindred_map.privacy.is_ward_only` reads it)."""
 READER_ROLE = "kindred_reader"
 READER_VIEWS = ("projects_public", *(view for view, _, _ in SUMMARY_LAYERS.values()))
 SCHEMA_LOCK = 7_150_001
@@ -113,7 +125,13 @@ def _schema_statements() -> list[str]:
             wgs84 geometry(Point, 4326),
             geom geometry(Point, {BNG}) GENERATED ALWAYS AS (ST_Transform(wgs84, {BNG})) STORED
         )""",
-        "CREATE INDEX IF NOT EXISTS projects_geom_index ON projects USING gist (geom)",
+        # No spatial index: nothing queries projects by position, and a GiST index keeps the
+        # extent of points since changed (its keys never shrink), which a reader can read.
+        "DROP INDEX IF EXISTS projects_geom_index",
+        f"""CREATE TABLE IF NOT EXISTS {HOME_POINTS} (
+            id text PRIMARY KEY REFERENCES projects (id) ON DELETE CASCADE, wkb bytea NOT NULL
+        )""",
+        f"ALTER TABLE {HOME_POINTS} ALTER COLUMN wkb SET STATISTICS 0",
         f"CREATE TABLE IF NOT EXISTS imports (import_id bigserial PRIMARY KEY, {log_columns})",
         f"""CREATE TABLE IF NOT EXISTS {history.TABLE} (
             event_id bigserial PRIMARY KEY, project_id text NOT NULL, at text NOT NULL,
@@ -214,6 +232,7 @@ def migrate(dsn: StoreLocation | str, directory=BOUNDARIES_DIR) -> int:
             conn.execute(statement)
         if not had_history:
             _add_baseline(conn)
+        _move_home_points(conn)
         _load_boundaries(conn, directory)
         for statement in [*_view_statements(), *_reader_statements()]:
             conn.execute(statement)
@@ -231,7 +250,32 @@ def migrate(dsn: StoreLocation | str, directory=BOUNDARIES_DIR) -> int:
 
 
 def _has_history(conn) -> bool:
-    return conn.execute(f"SELECT to_regclass('public.{history.TABLE}') IS NOT NULL").fetchone()[0]
+    return _has_table(conn, history.TABLE)
+
+
+def _has_table(conn, table: str) -> bool:
+    return conn.execute("SELECT to_regclass(%s) IS NOT NULL", (f"public.{table}",)).fetchone()[0]
+
+
+def _move_home_points(conn) -> None:
+    """A store from before HOME_POINTS (schema 2): homes' exact points move out of the
+    projects' geometry columns, whose statistics are then made again without them."""
+    conn.execute(
+        f"INSERT INTO {HOME_POINTS} (id, wkb) SELECT id, ST_AsBinary(wgs84) FROM projects "
+        f"WHERE {IS_HOME} AND wgs84 IS NOT NULL "
+        "ON CONFLICT (id) DO UPDATE SET wkb = excluded.wkb"
+    )
+    moved = conn.execute(f"UPDATE projects SET wgs84 = NULL WHERE {IS_HOME} AND wgs84 IS NOT NULL")
+    if moved.rowcount:
+        _forget_statistics(conn)
+
+
+def _forget_statistics(conn) -> None:
+    """Geometry statistics made again from the rows as this transaction leaves them (ANALYZE
+    skips the old versions of rows this transaction changed), so that no statistic a reader's
+    PostGIS function reads holds a position that has just become private."""
+    conn.execute("ANALYZE projects")
+    conn.execute("ANALYZE projects_public_rows")
 
 
 def _add_baseline(conn) -> None:
@@ -310,6 +354,7 @@ def ensure(dsn: StoreLocation | str) -> None:
             and not (
                 set(store.STORE_FIELDS) - _columns(conn, "projects")
                 or set(store.IMPORT_LOG_FIELDS) - _columns(conn, "imports")
+                or not _has_table(conn, HOME_POINTS)
             )
         )
     if not current:
@@ -327,12 +372,14 @@ def _frame(rows: list, columns: list[str]) -> gpd.GeoDataFrame:
 
 
 def _select(conn, where: str = "", parameters=(), lock: bool = False) -> gpd.GeoDataFrame:
+    """Projects (``p``) with their exact points, homes' from HOME_POINTS (``h``)."""
     present = _columns(conn, "projects")
     columns = [name for name in store.STORE_FIELDS if name in present]
-    names = ", ".join(_quote(n) for n in columns)
+    names = ", ".join(f"p.{_quote(n)}" for n in columns)
     rows = conn.execute(
-        f"SELECT ST_AsBinary(wgs84), {names} FROM projects {where} ORDER BY id"
-        + (" FOR UPDATE" if lock else ""),
+        f"SELECT coalesce(h.wkb, ST_AsBinary(p.wgs84)), {names} FROM projects p "
+        f"LEFT JOIN {HOME_POINTS} h ON h.id = p.id {where} ORDER BY p.id"
+        + (" FOR UPDATE OF p" if lock else ""),
         parameters,
     ).fetchall()
     return _frame(rows, columns)
@@ -344,7 +391,7 @@ def read_projects(dsn: StoreLocation | str, include_retired: bool = False) -> gp
     with connect(dsn) as conn:
         if not _ready(conn):
             return store.empty_projects()
-        where = "" if include_retired else "WHERE coalesce(retired_at, '') = ''"
+        where = "" if include_retired else "WHERE coalesce(p.retired_at, '') = ''"
         return _select(conn, where).reset_index(drop=True)
 
 
@@ -450,7 +497,7 @@ class Transaction:
 def stored_projects(conn, ids) -> gpd.GeoDataFrame:
     """The stored projects with these ids, locked for this transaction."""
     ids = sorted({str(i) for i in ids if str(i)})
-    return _select(conn, "WHERE id = ANY(%s)", (ids,), lock=True)
+    return _select(conn, "WHERE p.id = ANY(%s)", (ids,), lock=True)
 
 
 def write_batch(
@@ -463,18 +510,43 @@ def write_batch(
     """Insert or replace these projects (by id), remove ``deletes``, refresh the public rows,
     log the import and append its history ``events``, inside the caller's transaction.
 
+    Homes' exact points go to HOME_POINTS, never to a geometry column. When a stored record
+    becomes a home, the geometry statistics are made again in the transaction and the map's
+    published files are removed (`kindred_map.store.forget_published_positions`).
     A logged import's ``import_id`` is drawn by the database, set on the events that name
     none, and returned."""
     if len(projects):
+        homes = privacy.is_ward_only(projects).to_numpy()
+        turned = conn.execute(
+            f"SELECT count(*) FROM projects WHERE id = ANY(%s) AND NOT {IS_HOME}",
+            (projects["id"][homes].astype(str).tolist(),),
+        ).fetchone()[0]
         columns = {name: projects[name] for name in store.STORE_FIELDS}
-        columns["wgs84"] = pd.Series(_ewkb(projects.geometry, 4326), index=projects.index)
+        points = pd.Series(_ewkb(projects.geometry, 4326), index=projects.index)
+        columns["wgs84"] = points.where(~homes, None)
         _copy_upsert(conn, "projects", "id", columns)
+        _write_home_points(conn, projects, homes)
         _write_public(conn, projects)
+        if turned:
+            _forget_statistics(conn)
+            store.forget_published_positions()
     if len(deletes):
         conn.execute("DELETE FROM projects WHERE id = ANY(%s)", (list(deletes),))
     import_id = None if log_entry is None else write_log(conn, log_entry)
     insert_history(conn, [e | {"import_id": e["import_id"] or import_id} for e in events])
     return import_id
+
+
+def _write_home_points(conn, projects: gpd.GeoDataFrame, homes) -> None:
+    """Homes' exact points as WKB in HOME_POINTS; the batch's other records hold none there."""
+    conn.execute(
+        f"DELETE FROM {HOME_POINTS} WHERE id = ANY(%s)",
+        (projects["id"][~homes].astype(str).tolist(),),
+    )
+    placed = projects[homes & ~(projects.geometry.isna() | projects.geometry.is_empty).to_numpy()]
+    if len(placed):
+        wkb = pd.Series(list(shapely.to_wkb(placed.geometry.to_numpy())), index=placed.index)
+        _copy_upsert(conn, HOME_POINTS, "id", {"id": placed["id"], "wkb": wkb})
 
 
 def insert_history(conn, events: list[dict]) -> None:
@@ -491,9 +563,10 @@ def insert_history(conn, events: list[dict]) -> None:
 
 
 def _write_public(conn, projects: gpd.GeoDataFrame) -> None:
-    """The public rows of these projects: `kindred_map.privacy.mask_ward_only` applied, as in
-    every export, so ward_only projects sit at their ward's centre with no address or postcode."""
-    masked = privacy.mask_ward_only(projects, _wards(conn)).to_crs(BNG)
+    """The public rows of these projects: `kindred_map.privacy.public_records` applied, as in
+    every export, so ward_only projects sit at their ward's centre with no address or postcode,
+    their text scrubbed and their ids public."""
+    masked = privacy.public_records(projects, _wards(conn)).to_crs(BNG)
     columns = {
         "store_id": projects["id"],
         "public_id": masked["id"],
@@ -565,6 +638,7 @@ def write_store(
         for table in ("projects", "imports", history.TABLE):
             conn.execute(f"DELETE FROM {table}")
         write_batch(conn, projects, None)
+        _forget_statistics(conn)  # the replaced rows' points may have become homes' now
         for _, entry in imports.iterrows():
             write_log(conn, entry.to_dict())
         if events is None:  # as a GeoPackage written whole gets them on its next write

@@ -84,7 +84,7 @@ def context(
     chosen = resolve_types(types)
     real = export.real_projects(projects, include_synthetic)
     shown = filters.filter_projects(
-        privacy.mask_ward_only(real), types=list(chosen), include_synthetic=True
+        privacy.public_records(real), types=list(chosen), include_synthetic=True
     )
     result = coverage.assess(real, chosen, distance_m, include_synthetic=True)
     gaps = {}

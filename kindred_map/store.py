@@ -26,9 +26,9 @@ import pandas as pd
 import pyogrio
 import shapely
 
-from kindred_map import history, ingest, pgstore
+from kindred_map import history, ingest, pgstore, privacy
 from kindred_map.location import resolve
-from kindred_map.paths import BOUNDARIES_DIR
+from kindred_map.paths import BOUNDARIES_DIR, PUBLISHED_DATA_DIR, PUBLISHED_PROJECT_FILES
 from kindred_map.report import ImportReport, build_report, issues_for
 from kindred_map.schema import JOINED_FIELDS, RECORD_FIELDS, STEWARD_FIELDS
 
@@ -109,7 +109,7 @@ def read_projects(path=None, include_retired: bool = False, as_of=None) -> gpd.G
 
     Retired projects (``retired_at`` set) are left out unless ``include_retired``: the map,
     coverage and exports show open projects only. A ``ward_only`` project's point is its true
-    position: keep it inside the tool (use `kindred_map.privacy.mask_ward_only` before anything
+    position: keep it inside the tool (use `kindred_map.privacy.public_records` before anything
     leaves). A missing store reads as empty. A store from before history reads as if migrated
     (version 1). Leftovers of a killed import are cleaned first when no import is running.
     ``as_of`` (a date, ISO time or "today"): the projects open then, with their values then,
@@ -281,11 +281,13 @@ def write_store(
     Imports do not use this: they add and update rows in place (`upsert`). ``secret`` (from
     another store, by `copy`) becomes this store's key for derived ids. ``events`` (history
     events with `kindred_map.history.COLUMNS`, by `copy`) become its history, numbers kept;
-    without them the store gets its baseline events on its first write.
+    without them the store gets its baseline events on its first write. The map's published
+    project files are removed (`forget_published_positions`): any position may have changed.
     """
     location = resolve(path)
     if location.is_postgis:
         pgstore.write_store(projects, imports, location, secret, events)
+        forget_published_positions()  # any stored position may have become private
         return
     path = store_target(location)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -307,6 +309,7 @@ def write_store(
             )
         finally:
             pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": None})
+    forget_published_positions()
 
 
 def _write_layers(
@@ -637,9 +640,12 @@ def _write_batch(
     deletes: list[str] = (),
 ) -> int | None:
     """Insert new ids, update stored ones, remove ``deletes``, log the import and append its
-    history ``events``, in one SQLite transaction: a kill leaves all of it or none.
+    history ``events``, in one SQLite transaction: a kill leaves all of it or none. When a
+    stored record becomes home-run, the map's published files go before this returns
+    (`forget_published_positions`).
 
     A logged import gets the next ``import_id``, also set on events that name none; returned."""
+    homes = set(projects.loc[privacy.is_ward_only(projects).to_numpy(), "id"])
     with _connection(path) as conn:
         conn.execute("BEGIN IMMEDIATE")
         try:
@@ -648,17 +654,18 @@ def _write_batch(
             columns = list(STORE_FIELDS)
             values = _sql_values(projects, columns)
             blobs = [gpkg_geometry(g) for g in projects.geometry]
-            known = set()
+            stored = []
             ids = projects["id"].tolist()
             for start in range(0, len(ids), SQL_CHUNK):
                 chunk = ids[start : start + SQL_CHUNK]
                 marks = ", ".join("?" * len(chunk))
-                known |= {
-                    row[0]
-                    for row in conn.execute(
-                        f"SELECT id FROM {PROJECTS_LAYER} WHERE id IN ({marks})", chunk
-                    )
-                }
+                stored += conn.execute(
+                    f"SELECT id, location_precision FROM {PROJECTS_LAYER} WHERE id IN ({marks})",
+                    chunk,
+                ).fetchall()
+            stored = pd.DataFrame(stored, columns=["id", "location_precision"])
+            known = set(stored["id"])
+            turned_private = bool((stored["id"].isin(homes) & ~privacy.is_ward_only(stored)).any())
             names = [geometry, *columns]
             updates = [
                 [blob, *row, row[0]]
@@ -708,7 +715,23 @@ def _write_batch(
         except BaseException:
             conn.execute("ROLLBACK")
             raise
+    if turned_private:
+        forget_published_positions()
     return import_id
+
+
+def forget_published_positions(folder: Path = PUBLISHED_DATA_DIR) -> list[Path]:
+    """Remove the map's files built from the store's projects (marker positions, popups:
+    `kindred_map.paths.PUBLISHED_PROJECT_FILES`), called when a save makes a stored position
+    private (and by whole-store writes): the files holding it are no longer served (Streamlit
+    answers 404), not kept for the days `kindred_map.assets.publish` keeps old files. The
+    dashboard writes new ones on its next run (the store changed). Returns the files removed."""
+    removed = []
+    for prefix in PUBLISHED_PROJECT_FILES:
+        for path in Path(folder).glob(f"{prefix}-*.json"):
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
 
 
 @contextmanager

@@ -326,11 +326,11 @@ def shown_projects(projects: gpd.GeoDataFrame, view: View) -> gpd.GeoDataFrame:
     Masking comes first, so no filter can reveal more about a home-run project than its ward:
     with an IMD decile filter they drop out (they carry no decile). Illustrative (synthetic)
     records are left out unless ``view.examples``."""
-    return filter_masked(privacy.mask_ward_only(projects), view)
+    return filter_masked(privacy.public_records(projects), view)
 
 
 def filter_masked(masked: gpd.GeoDataFrame, view: View) -> gpd.GeoDataFrame:
-    """`shown_projects` of projects already masked by `privacy.mask_ward_only`: the dashboard
+    """`shown_projects` of projects already masked by `privacy.public_records`: the dashboard
     masks each store once (masking 10,000 projects takes longer than any filter)."""
     shown = filters.filter_projects(
         masked,

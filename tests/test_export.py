@@ -382,8 +382,8 @@ def test_home_run_free_text_names_no_postcode_or_coordinate():
 
 
 def test_masking_twice_changes_nothing(projects):
-    once = privacy.mask_ward_only(projects)
-    twice = privacy.mask_ward_only(once)
+    once = privacy.public_records(projects)
+    twice = privacy.public_records(once)
     assert once.geometry.equals(twice.geometry)
     pd.testing.assert_frame_equal(
         pd.DataFrame(once.drop(columns="geometry")), pd.DataFrame(twice.drop(columns="geometry"))

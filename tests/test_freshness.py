@@ -54,7 +54,7 @@ def test_the_call_sheet_never_carries_a_home_address():
     sheet = freshness.call_sheet(_projects(), TODAY)
     assert list(sheet.columns) == list(freshness.CALL_SHEET_COLUMNS)
     home = sheet.set_index("id").loc["c"]
-    assert (home["address"], home["postcode"], home["ward"]) == ("", "", "Canning")
+    assert (home["address"], home["postcode"], home["ward"]) == ("", "L8", "Canning")
     assert sheet.set_index("id").loc["b", "website"] == "https://able.example"
     text = freshness.call_sheet_csv(_projects(), TODAY).decode("utf-8-sig")
     assert "3 Home Rd" not in text and "L8 7SQ" not in text and "2 Low St" in text

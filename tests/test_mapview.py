@@ -205,7 +205,7 @@ def test_the_dashboards_cached_parts_give_the_same_payload(projects):
     from kindred_map import privacy
 
     files = mapview.project_files(projects, TODAY)
-    masked = privacy.mask_ward_only(projects)
+    masked = privacy.public_records(projects)
     ward = figures.areas_in_view("ward", views.View(boroughs=(LIVERPOOL,)))[0]
     for view in (
         views.View(postcode="L1 8JQ", distance=1200),

@@ -1,9 +1,11 @@
 """Open Referral UK: the export validates against the UK profile, re-imports as the same projects
 and schedules, keeps home-run positions private; the profile's own examples import."""
 
+import csv
 import io
 import json
 import os
+import re
 import zipfile
 from pathlib import Path
 
@@ -258,3 +260,26 @@ def test_hostile_oruk_file_imports_what_it_can_and_names_the_rest(tmp_path):
     assert row["opening_hours"] == "Mondays, ish" and row["schedules"] == ""
     rejected = report.issues[report.issues["level"] == "rejected"]
     assert set(rejected["name"]) == {"No place", "Far away"}
+
+
+def test_the_csv_package_keeps_formulas_as_text(tmp_path):
+    hostile = tmp_path / "hostile.csv"
+    hostile.write_text(
+        "id,name,type,organisation,sector,postcode,opening_hours,website\n"
+        '1,"=HYPERLINK(""http://evil.example"",""x"")",pantry,@SUM(A1:A9),-1+1,L1 8JQ,'
+        "+44 151 496 0000,=1+1\n",
+        encoding="utf-8",
+    )
+    path = tmp_path / "store.gpkg"
+    store.import_file(hostile, path)
+    package = zipfile.ZipFile(io.BytesIO(oruk.export_csv_zip(store.read_projects(path))))
+    cells = []
+    for name in package.namelist():
+        if name.endswith(".csv"):
+            rows = csv.reader(io.StringIO(package.read(name).decode("utf-8")))
+            cells += [cell for row in rows for cell in row]
+    formulas = [c for c in cells if c.startswith(("=", "+", "@", "\t", "\r"))]
+    formulas += [c for c in cells if c.startswith("-") and not re.fullmatch(r"-\d+(\.\d+)?", c)]
+    assert formulas == []
+    for typed in ('=HYPERLINK("http://evil.example","x")', "@SUM(A1:A9)", "-1+1"):
+        assert "'" + typed in cells, typed

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -371,3 +372,125 @@ def test_a_postgis_store_from_before_history_gets_baseline_events_once(pg_store)
     with psycopg.connect(pg_store) as conn:
         version = conn.execute("SELECT value FROM kindred_meta WHERE key = 'schema_version'")
         assert version.fetchone()[0] == str(pgstore.SCHEMA_VERSION)
+
+
+# --- no path from the reader to a home's position ------------------------------------------
+
+FAR = (
+    "id,name,type,address,postcode,location_precision\n"
+    "north,Hesketh Kitchen,pantry,2 Shore Road,PR4 6XS,ward_only\n"
+    "east,Tyldesley Hub,warm_space,1 Elliott Street,M28 1BD,exact\n"
+    "south,Wirral Cafe,place_of_welcome,3 Dock Road,CH62 9BG,street\n"
+    "centre,Church Hall Cafe,place_of_welcome,1 Hall Road,L1 8JQ,street\n"
+)
+"""A home at the region's northernmost postcode and a public project at its easternmost,
+which then becomes a home: either would set the extent PostGIS reports if a reader could see
+it."""
+STATISTICS_FUNCTIONS = (
+    "_postgis_index_extent('projects', 'geom')::text",
+    "_postgis_index_extent('projects', 'wgs84')::text",
+    "_postgis_index_extent({oid}::regclass, 'geom')::text",
+    "_postgis_stats('projects', 'geom')",
+    "_postgis_stats('projects', 'wgs84')",
+    "_postgis_stats({oid}::regclass, 'geom')",
+    "_postgis_stats('projects_public_rows', 'geom')",
+    "_postgis_stats('home_points', 'wkb')",
+    "_postgis_selectivity('projects', 'geom', {box})::text",
+    "_postgis_selectivity('projects_public_rows', 'geom', {box})::text",
+    "ST_EstimatedExtent('projects', 'geom')::text",
+    "ST_EstimatedExtent('public', 'projects', 'geom')::text",
+    "ST_EstimatedExtent('public', 'projects', 'wgs84')::text",
+    "ST_EstimatedExtent('public', 'projects', 'geom', true)::text",
+    "ST_EstimatedExtent('public', 'projects_public_rows', 'geom')::text",
+    "ST_EstimatedExtent('public', 'home_points', 'wkb')::text",
+)
+"""Every PostGIS function that reads a table's geometry index or statistics whatever the
+caller's rights (a table named by its OID too)."""
+
+
+def _homes(dsn: str) -> pd.DataFrame:
+    projects = store.read_projects(dsn)
+    return projects[privacy.is_ward_only(projects).to_numpy()]
+
+
+def _what_the_reader_learns(reader: str, homes: pd.DataFrame) -> dict[str, str]:
+    """Each function's answer as the reader, and any of it within 5 m of a home: a number
+    near a home's easting or northing (or longitude or latitude), or a selectivity above 0
+    for a box of 100 m around a home."""
+    learned = {}
+    points = homes.geometry.to_crs(27700)
+    with psycopg.connect(reader, autocommit=True) as conn:
+        oid = conn.execute("SELECT 'projects'::regclass::oid").fetchone()[0]
+        for number, point in enumerate(points):
+            box = (
+                f"ST_MakeEnvelope({point.x - 50}, {point.y - 50}, {point.x + 50}, "
+                f"{point.y + 50}, 27700)"
+            )
+            for function in STATISTICS_FUNCTIONS:
+                query = "SELECT " + function.format(oid=oid, box=box)
+                try:
+                    answer = str(conn.execute(query).fetchone()[0])
+                except psycopg.Error as error:  # no index, no statistics, not a geometry
+                    answer = f"refused: {error.diag.message_primary}"
+                numbers = [float(n) for n in re.findall(r"-?\d+(?:\.\d+)?(?:e-?\d+)?", answer)]
+                lon, lat = store.gpd.GeoSeries([point], crs=27700).to_crs(4326)[0].coords[0]
+                near = [
+                    n
+                    for n in numbers
+                    if min(abs(n - point.x), abs(n - point.y)) < 5
+                    or min(abs(n - lon), abs(n - lat)) < 0.00005
+                ]
+                if "selectivity" in function and numbers and numbers[0] > 0:
+                    near.append(numbers[0])
+                key = function if number == 0 else f"{function} (home {number + 1})"
+                learned[key] = answer if not near else f"LEARNED {near}: {answer}"
+    return learned
+
+
+def test_the_reader_learns_no_home_position_from_postgis_statistics(tmp_path, pg_store):
+    store.import_file(_csv(tmp_path / "far.csv", FAR), pg_store)
+    with psycopg.connect(pg_store, autocommit=True) as conn:
+        conn.execute("ANALYZE")  # as autovacuum would: statistics that hold the eastern project
+    east = store.read_projects(pg_store).set_index("name").loc["Tyldesley Hub"]
+    st.edit_project(pg_store, east["id"], {"location_precision": "ward_only"}, 1, "ann")
+    pgstore.grant_reader(pg_store, "council_gis", "partner pass")
+    homes = _homes(pg_store)
+    assert sorted(homes["name"]) == ["Hesketh Kitchen", "Tyldesley Hub"]
+    learned = _what_the_reader_learns(_reader_dsn(pg_store, "council_gis", "partner pass"), homes)
+    assert not [answer for answer in learned.values() if answer.startswith("LEARNED")], learned
+    assert "BOX" in learned["ST_EstimatedExtent('public', 'projects', 'geom')::text"]
+    with psycopg.connect(pg_store) as conn:  # the exact points are kept, where no reader goes
+        rows = conn.execute(f"SELECT count(*) FROM {pgstore.HOME_POINTS}").fetchone()[0]
+        in_geometry = conn.execute(
+            f"SELECT count(*) FROM projects WHERE {pgstore.IS_HOME} AND wgs84 IS NOT NULL"
+        ).fetchone()[0]
+    assert (rows, in_geometry) == (2, 0)
+    copy = tmp_path / "copy.gpkg"
+    assert cli.main(["store", "copy", pg_store, str(copy)]) == 0
+    assert store.same_projects(store.read_projects(copy), store.read_projects(pg_store))
+
+
+def test_store_migrate_moves_homes_out_of_an_older_postgis_store(tmp_path, pg_store):
+    store.import_file(_csv(tmp_path / "far.csv", FAR), pg_store)
+    before = store.read_projects(pg_store, include_retired=True)
+    pgstore.grant_reader(pg_store, "council_gis", "partner pass")
+    with psycopg.connect(pg_store, autocommit=True) as conn:  # as schema 2 left it
+        conn.execute(
+            f"UPDATE projects p SET wgs84 = ST_GeomFromWKB(h.wkb, 4326) "
+            f"FROM {pgstore.HOME_POINTS} h WHERE h.id = p.id"
+        )
+        conn.execute(f"DROP TABLE {pgstore.HOME_POINTS}")
+        conn.execute("CREATE INDEX projects_geom_index ON projects USING gist (geom)")
+        conn.execute("UPDATE kindred_meta SET value = '2' WHERE key = 'schema_version'")
+        conn.execute("ANALYZE")
+    reader = _reader_dsn(pg_store, "council_gis", "partner pass")
+    homes = before[privacy.is_ward_only(before).to_numpy()]
+    old = _what_the_reader_learns(reader, homes)
+    assert old["_postgis_index_extent('projects', 'geom')::text"].startswith("LEARNED")
+    assert cli.main(["store", "migrate", "--store", pg_store]) == 0
+    learned = _what_the_reader_learns(reader, homes)
+    assert not [answer for answer in learned.values() if answer.startswith("LEARNED")], learned
+    assert store.same_projects(store.read_projects(pg_store, include_retired=True), before)
+    with psycopg.connect(pg_store) as conn:
+        version = conn.execute("SELECT value FROM kindred_meta WHERE key = 'schema_version'")
+        assert version.fetchone()[0] == str(pgstore.SCHEMA_VERSION) == "3"

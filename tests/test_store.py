@@ -311,7 +311,7 @@ def test_a_user_id_holding_a_postcode_is_replaced_in_outputs(tmp_path, target):
     rows = "id,name,postcode,location_precision\nHOME-L34 2AA,Knit and Natter,L34 2AA,ward_only\n"
     rows += "HOME-L34 2AB,Other Home,L34 2AA,ward_only\n"
     store.import_file(_csv(tmp_path / "p.csv", rows), target, source="p")
-    masked = privacy.mask_ward_only(store.read_projects(target))
+    masked = privacy.public_records(store.read_projects(target))
     assert sorted(masked["id"]) == ["p:HOME-L34", "p:HOME-L34#2"]
     exported = _exported_text(target)
     assert "2AA" not in exported and "2AB" not in exported
@@ -324,7 +324,7 @@ def test_addresses_in_a_home_run_name_are_withheld_and_reported(tmp_path, target
     result = store.import_file(_csv(tmp_path / "p.csv", rows), target)
     warned = result.issues[result.issues["reason"].str.contains("looks like an address")]
     assert sorted(warned["field"]) == ["name", "organisation"] and set(warned["row"]) == {2}
-    masked = privacy.mask_ward_only(store.read_projects(target)).set_index("name")
+    masked = privacy.public_records(store.read_projects(target)).set_index("name")
     assert "[withheld] Lunch Club" in masked.index
     assert masked.loc["[withheld] Lunch Club", "organisation"] == "[withheld] group"
     # A public project's address is not a secret.
