@@ -592,6 +592,11 @@ def upload_section(store_file, user) -> None:
     if saved and saved[0] == upload_id:
         st.success(saved[1])
     elif st.button(f"Save {len(projects):,} projects to the store", key="confirm_upload"):
+        try:
+            editor.confirm_signed_in()
+        except ValueError as error:
+            st.error(md_escape(error))
+            return
         result = upload.save_upload(name, data, store_file, mapping, who=user.name, choices=choices)
         message = (
             f"Saved: {result.new or 0:,} new, {result.updated or 0:,} updated, "
