@@ -9,6 +9,8 @@ from datetime import date
 
 import numpy as np
 import streamlit as st
+from streamlit import runtime
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 from streamlit_folium import st_folium
 
 import editor
@@ -29,6 +31,7 @@ from kindred_map import (
     store,
     tables,
     upload,
+    upload_gate,
 )
 from kindred_map import report as reports
 from kindred_map import view as views
@@ -52,6 +55,16 @@ BASEMAP_LABELS = {"osm": "OpenStreetMap (needs internet)", "none": "Plain backgr
 def install_assets() -> list:
     """Copy Leaflet into static/ once per server process (served at /app/static/vendor/)."""
     return assets.install_static()
+
+
+@st.cache_resource
+def guard_uploads() -> bool:
+    """Open Streamlit's upload endpoint to editors' sessions only (`upload_gate`), once per
+    server process; False where no server runs (AppTest)."""
+    if not runtime.exists():
+        return False
+    upload_gate.install(runtime.get_instance())
+    return True
 
 
 @st.cache_resource(max_entries=4, show_spinner="Loading projects...")
@@ -643,6 +656,7 @@ def map_page() -> None:
     projects_table(view, signature, shown, today)
     coverage_section(view, signature)
     user = editor.current_user()
+    upload_gate.allow(get_script_run_ctx().session_id, user is not None and user.can("upload"))
     if user is not None:  # viewers get no editor controls at all
         upload_section(store_file, user)
         editor.editor_panel(store_file, user)
@@ -812,6 +826,7 @@ def guarded(page):
 def main() -> None:
     st.set_page_config(page_title="Kindred Map", layout="wide")
     install_assets()
+    guard_uploads()
     pages = [
         st.Page(guarded(map_page), title="Map", default=True),
         st.Page(guarded(change_page), title="Change", url_path="change"),
