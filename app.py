@@ -772,7 +772,10 @@ def about_page() -> None:
         "the Diocese of Liverpool."
     )
     st.subheader("Boundary and reference data")
-    st.table(tables.layer_sources(), hide_index=True)
+    # Layer metadata can come from `replace-layer --source/--licence/...`: text, never Markdown
+    # (an image link in it was fetched on every visit).
+    layers = tables.layer_sources()
+    st.table(md_table(layers, layers.columns), hide_index=True)
     with st.expander("How the approximate deanery boundaries were derived"):
         st.markdown(deanery_method())
     st.subheader("Project data")
@@ -792,7 +795,7 @@ def about_page() -> None:
             st.markdown(notes)
     st.subheader("Attribution")
     lines = [*export.attribution(projects), export.LEAFLET_CREDIT, tables.OSM_CREDIT]
-    st.markdown("\n".join(f"- {line}" for line in lines))
+    st.markdown("\n".join(f"- {md_escape(line)}" for line in lines))  # from layers and files
     st.subheader("Method notes")
     st.markdown(tables.METHOD_NOTES)
 

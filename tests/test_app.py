@@ -400,6 +400,28 @@ def test_about_page_shows_source_names_from_files_as_typed(tmp_path, monkeypatch
     assert hostile not in sources
 
 
+def test_about_page_shows_a_layers_source_and_attribution_as_typed(store_file, monkeypatch):
+    """`replace-layer --source` and `--attribution` text is data: an image in it was fetched on
+    every visit to the About page."""
+    from kindred_map import boundaries
+
+    image = "![x](http://127.0.0.1:9/pixel.png) **ONS**"
+    real = boundaries.metadata
+
+    def hostile(name, *args, **kwargs):
+        meta = real(name, *args, **kwargs)
+        return meta | {"source": image, "attribution": [image]} if name == "ward" else meta
+
+    monkeypatch.setattr(boundaries, "metadata", hostile)
+    app = AppTest.from_function(_about, default_timeout=TIMEOUT_S).run()
+    _no_exception(app)
+    assert md_escape(image) in app.table[0].value["Source"].tolist()
+    assert image not in app.table[0].value["Source"].tolist()
+    credits = next(m.value for m in app.markdown if "Leaflet" in m.value)
+    assert f"- {md_escape(image)}" in credits.splitlines()
+    assert "](http" not in " ".join(str(t.value.to_numpy()) for t in app.table) + credits
+
+
 def test_column_headers_in_an_upload_message_are_shown_as_typed(store_file, sign_in_as):
     header = "[click](http://attacker.example/)"
     data = f"{header},**bold**\n1,2\n".encode()
