@@ -22,6 +22,7 @@ from kindred_map import (
     coverage,
     export,
     figures,
+    files,
     freshness,
     hours,
     maps,
@@ -59,8 +60,10 @@ def install_assets() -> list:
 
 @st.cache_resource
 def guard_uploads() -> bool:
-    """Open Streamlit's upload endpoint to editors' sessions only (`upload_gate`), once per
-    server process; False where no server runs (AppTest)."""
+    """Once per server process: remove the uploads a killed server left (`files`), and open
+    Streamlit's upload endpoint to editors' sessions only (`upload_gate`; not where no server
+    runs, as under AppTest: then False)."""
+    files.clean_work_folders()
     if not runtime.exists():
         return False
     upload_gate.install(runtime.get_instance())
@@ -569,8 +572,14 @@ def upload_section(store_file, user) -> None:
         "by project id (importing the same file twice changes nothing)."
     )
     editor.upload_templates()
-    uploaded = st.file_uploader("Project file", type=["csv", "xlsx"], key="upload")
+    # No type=[...]: Streamlit checks a typed uploader's file name before the page runs and a
+    # NUL in it became a bare error box; the page checks the name itself, and says why.
+    uploaded = st.file_uploader("Project file", key="upload")
     if uploaded is None:
+        return
+    problem = upload.name_problem(uploaded.name)
+    if problem:
+        st.error(md_escape(problem))
         return
     data = uploaded.getvalue()
     name = upload.safe_file_name(uploaded.name)

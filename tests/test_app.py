@@ -422,6 +422,20 @@ def test_about_page_shows_a_layers_source_and_attribution_as_typed(store_file, m
     assert "](http" not in " ".join(str(t.value.to_numpy()) for t in app.table) + credits
 
 
+def test_an_upload_named_with_a_nul_byte_or_another_type_is_refused_with_a_reason(
+    store_file, sign_in_as
+):
+    app = _app(user=sign_in_as(*EDITOR))
+    for name, reason in (
+        ("partner\x00list.csv", "holds a NUL byte"),
+        ("partner.exe", "is not a CSV or XLSX file"),
+    ):
+        app.file_uploader(key="upload").set_value((name, FIXTURE.read_bytes(), "text/csv")).run()
+        _no_exception(app)
+        assert any(reason in error.value.replace("\\", "") for error in app.error), name
+    assert len(store.read_projects(store_file)) == 12
+
+
 def test_column_headers_in_an_upload_message_are_shown_as_typed(store_file, sign_in_as):
     header = "[click](http://attacker.example/)"
     data = f"{header},**bold**\n1,2\n".encode()
