@@ -21,14 +21,12 @@ Run once (2 shared cores, about 2 minutes): PYTHONPATH=. python benchmarks/bench
 import os
 import platform
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from datetime import date
 from pathlib import Path
 
@@ -38,6 +36,7 @@ from kindred_map import auth, view
 from kindred_map.paths import DEFAULT_STORE, PROJECT_ROOT
 
 sys.path.insert(0, str(PROJECT_ROOT / "tests"))
+from bench_dashboard import start_server  # noqa: E402
 from streamlit_client import Visitor  # noqa: E402
 
 RESULTS = PROJECT_ROOT / "benchmarks" / "results" / "visitor_memory.md"
@@ -47,12 +46,6 @@ NAME_CHARS = 900_000
 UPLOADS = 15
 UPLOAD_BYTES = 190_000_000
 SAMPLE_S = 0.2
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _rss_mb(pid: int) -> float:
@@ -85,39 +78,13 @@ def _settled_rss(pid: int, seconds: float = 5.0) -> float:
 
 
 def _start(folder: Path) -> tuple[str, subprocess.Popen]:
+    """The dashboard on a copy of the shipped store, one editor in a temporary users file."""
     store = folder / "projects.gpkg"
     shutil.copy(DEFAULT_STORE, store)
     users = folder / "users.json"
     auth.add_user("ann", "a long password", path=users)
-    port = _free_port()
-    env = os.environ | {
-        "KINDRED_MAP_STORE": str(store),
-        "KINDRED_MAP_USERS": str(users),
-        "KINDRED_MAP_BASEMAP": "none",
-    }
-    command = [
-        sys.executable,
-        "-m",
-        "streamlit",
-        "run",
-        str(PROJECT_ROOT / "app.py"),
-        "--server.headless=true",
-        "--server.address=127.0.0.1",
-        f"--server.port={port}",
-        "--server.fileWatcherType=none",
-    ]
-    log = (folder / "server.log").open("w")
-    server = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdout=log, stderr=log)
-    url = f"http://127.0.0.1:{port}"
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    for _ in range(600):
-        try:
-            with opener.open(f"{url}/_stcore/health", timeout=2):
-                return url, server
-        except OSError:
-            time.sleep(0.2)
-    server.kill()
-    raise RuntimeError("the dashboard did not start")
+    os.environ[auth.USERS_ENV] = str(users)  # start_server passes the environment on
+    return start_server(PROJECT_ROOT / "app.py", store, folder / "server.log")
 
 
 def _timed_run(visitor: Visitor, query: str = "") -> float:
