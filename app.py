@@ -9,6 +9,8 @@ from datetime import date
 
 import numpy as np
 import streamlit as st
+from streamlit import runtime
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 from streamlit_folium import st_folium
 
 import editor
@@ -20,6 +22,7 @@ from kindred_map import (
     coverage,
     export,
     figures,
+    files,
     freshness,
     hours,
     maps,
@@ -29,6 +32,7 @@ from kindred_map import (
     store,
     tables,
     upload,
+    upload_gate,
 )
 from kindred_map import report as reports
 from kindred_map import view as views
@@ -52,6 +56,18 @@ BASEMAP_LABELS = {"osm": "OpenStreetMap (needs internet)", "none": "Plain backgr
 def install_assets() -> list:
     """Copy Leaflet into static/ once per server process (served at /app/static/vendor/)."""
     return assets.install_static()
+
+
+@st.cache_resource
+def guard_uploads() -> bool:
+    """Once per server process: remove the uploads a killed server left (`files`), and open
+    Streamlit's upload endpoint to editors' sessions only (`upload_gate`; not where no server
+    runs, as under AppTest: then False)."""
+    files.clean_work_folders()
+    if not runtime.exists():
+        return False
+    upload_gate.install(runtime.get_instance())
+    return True
 
 
 @st.cache_resource(max_entries=4, show_spinner="Loading projects...")
@@ -556,8 +572,14 @@ def upload_section(store_file, user) -> None:
         "by project id (importing the same file twice changes nothing)."
     )
     editor.upload_templates()
-    uploaded = st.file_uploader("Project file", type=["csv", "xlsx"], key="upload")
+    # No type=[...]: Streamlit checks a typed uploader's file name before the page runs and a
+    # NUL in it became a bare error box; the page checks the name itself, and says why.
+    uploaded = st.file_uploader("Project file", key="upload")
     if uploaded is None:
+        return
+    problem = upload.name_problem(uploaded.name)
+    if problem:
+        st.error(md_escape(problem))
         return
     data = uploaded.getvalue()
     name = upload.safe_file_name(uploaded.name)
@@ -592,6 +614,11 @@ def upload_section(store_file, user) -> None:
     if saved and saved[0] == upload_id:
         st.success(saved[1])
     elif st.button(f"Save {len(projects):,} projects to the store", key="confirm_upload"):
+        try:
+            editor.confirm_signed_in()
+        except ValueError as error:
+            st.error(md_escape(error))
+            return
         result = upload.save_upload(name, data, store_file, mapping, who=user.name, choices=choices)
         message = (
             f"Saved: {result.new or 0:,} new, {result.updated or 0:,} updated, "
@@ -638,6 +665,7 @@ def map_page() -> None:
     projects_table(view, signature, shown, today)
     coverage_section(view, signature)
     user = editor.current_user()
+    upload_gate.allow(get_script_run_ctx().session_id, user is not None and user.can("upload"))
     if user is not None:  # viewers get no editor controls at all
         upload_section(store_file, user)
         editor.editor_panel(store_file, user)
@@ -801,7 +829,10 @@ def about_page() -> None:
         "the Diocese of Liverpool."
     )
     st.subheader("Boundary and reference data")
-    st.table(tables.layer_sources(), hide_index=True)
+    # Layer metadata can come from `replace-layer --source/--licence/...`: text, never Markdown
+    # (an image link in it was fetched on every visit).
+    layers = tables.layer_sources()
+    st.table(md_table(layers, layers.columns), hide_index=True)
     with st.expander("How the approximate deanery boundaries were derived"):
         st.markdown(deanery_method())
     st.subheader("Project data")
@@ -821,7 +852,7 @@ def about_page() -> None:
             st.markdown(notes)
     st.subheader("Attribution")
     lines = [*export.attribution(projects), export.LEAFLET_CREDIT, tables.OSM_CREDIT]
-    st.markdown("\n".join(f"- {line}" for line in lines))
+    st.markdown("\n".join(f"- {md_escape(line)}" for line in lines))  # from layers and files
     st.subheader("Method notes")
     st.markdown(tables.METHOD_NOTES)
 
@@ -855,6 +886,7 @@ def guarded(page):
 def main() -> None:
     st.set_page_config(page_title="Kindred Map", layout="wide")
     install_assets()
+    guard_uploads()
     pages = [
         st.Page(guarded(map_page), title="Map", default=True),
         st.Page(guarded(change_page), title="Change", url_path="change"),

@@ -14,6 +14,8 @@ from kindred_map.schema import LOCATION_PRECISIONS, project_types
 from kindred_map.text import md_escape
 
 SIGNED_IN = "signed_in_user"
+PASSWORD_MAX_CHARS = 200
+"""The password box's limit (bcrypt reads 72 bytes; passwords are set with `users add`)."""
 OPENED = "opened_versions"
 """Session key: {project id: the version the editor opened}, for the conflict check."""
 DONE = "editor_message"
@@ -33,31 +35,59 @@ ADD_FIELDS = (
 """Fields of the add form (the edit form offers every editable field)."""
 
 
+SIGNED_OUT = "signed_out_message"
+
+
 def current_user() -> auth.User | None:
-    """The signed-in editor or admin of this browser session, or None for a viewer."""
+    """The signed-in editor or admin of this browser session, or None for a viewer.
+
+    Checked against the users file on every run (`auth.confirm`): a user removed, or whose
+    password changed, is signed out here and told so."""
     user = st.session_state.get(SIGNED_IN)
-    return user if isinstance(user, auth.User) and user.can("edit") else None
+    if not (isinstance(user, auth.User) and user.can("edit")):
+        return None
+    try:
+        return auth.confirm(user)
+    except ValueError as error:
+        st.session_state.pop(SIGNED_IN, None)
+        st.session_state[SIGNED_OUT] = str(error)
+        return None
+
+
+def confirm_signed_in() -> auth.User:
+    """The signed-in user, checked against the users file now: called right before every
+    write, so a session whose user was removed a moment ago writes nothing."""
+    user = current_user()
+    if user is None:
+        raise ValueError(auth.SIGNED_OUT)
+    return user
 
 
 def sign_in_box() -> auth.User | None:
     """The sidebar's sign-in form (or who is signed in, with a sign-out button)."""
     st.subheader("Editors")
+    user = current_user()
+    signed_out = st.session_state.pop(SIGNED_OUT, None)
+    if signed_out:
+        st.warning(signed_out)
     if not auth.editing_enabled():
         st.info(
             "This dashboard is read-only: no editors are set up. To enable editing, run "
             "**kindred-map users add NAME** on the server, then sign in here."
         )
         return None
-    user = current_user()
     if user is not None:
         st.write(f"Signed in as **{_md(user.name)}** ({user.role}).")
         if st.button("Sign out", key="sign_out"):
             st.session_state.pop(SIGNED_IN, None)
             st.rerun()
         return user
-    with st.form("sign_in"):
-        username = st.text_input("User name", key="sign_in_user")
-        password = st.text_input("Password", type="password", key="sign_in_password")
+    # Cleared on submit: neither the password nor a huge typed name stays in the session.
+    with st.form("sign_in", clear_on_submit=True):
+        username = st.text_input("User name", key="sign_in_user", max_chars=auth.MAX_USERNAME_CHARS)
+        password = st.text_input(
+            "Password", type="password", key="sign_in_password", max_chars=PASSWORD_MAX_CHARS
+        )
         if st.form_submit_button("Sign in"):
             try:
                 st.session_state[SIGNED_IN] = auth.sign_in(username, password)
@@ -214,6 +244,7 @@ def _record_inputs(
 def _apply(change, pid: str, done: str) -> None:
     """Run one change; on success forget the opened version and report, else say why."""
     try:
+        confirm_signed_in()
         saved = change()
     except stewardship.VersionConflict as error:
         st.session_state.get(OPENED, {}).pop(pid, None)
@@ -244,6 +275,7 @@ def add_section(store_file, user: auth.User) -> None:
         if st.form_submit_button("Add project"):
             record = {k: v for k, v in values.items() if v}
             try:
+                confirm_signed_in()
                 saved = stewardship.add_project(store_file, record, user.name)
             except ValueError as error:
                 st.error(_md(error))
@@ -278,6 +310,7 @@ def imports_section(store_file, user: auth.User) -> None:
     number = st.selectbox("Import to undo", log["import_id"].iloc[::-1].tolist(), key="undo_pick")
     if st.button("Undo this import", key="undo_import"):
         try:
+            confirm_signed_in()
             report = stewardship.undo_import(store_file, number, user.name)
         except ValueError as error:
             st.error(_md(error))

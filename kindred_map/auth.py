@@ -11,12 +11,21 @@ a custom JavaScript component that Streamlit's test harness cannot drive, and ne
 signing secret to manage. bcrypt (the hashing streamlit-authenticator itself uses) with a plain
 Streamlit form gives the same protection, testable end to end, and the session lives only in
 the server's session state.
+
+A session holds the fingerprint of the credential it signed in with (`credential_of`) and is
+checked against the file before every write (`confirm`): removing a user or changing their
+password ends their sessions. Failed sign-ins are counted in a small SQLite table beside the
+users file (`ATTEMPTS_SUFFIX`), shared by every session and process: an attempt is reserved
+there before the password is checked, so 20 parallel guesses get at most MAX_FAILURES checks.
 """
 
+import contextlib
+import functools
+import hashlib
 import json
 import os
 import re
-import threading
+import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,10 +47,18 @@ BCRYPT_ROUNDS = 12
 MAX_FAILURES = 5
 """Failed sign-ins allowed per user name within LOCKOUT_S before further tries are refused."""
 LOCKOUT_S = 15 * 60
-_DUMMY_HASH = bcrypt.hashpw(b"not a password", bcrypt.gensalt(4))
-"""Checked against for unknown user names, so that timing does not tell which names exist."""
-_failures: dict[str, list[float]] = {}
-_failures_lock = threading.Lock()
+MAX_USERNAME_CHARS = 64
+"""A typed user name longer than this is refused before anything is checked or counted (real
+ones have at most 32 characters): a visitor cannot make the server hold megabytes of names."""
+MAX_TRACKED_ATTEMPTS = 10_000
+"""Rows the failure table keeps (about 1 MB): past this the oldest are pruned. Pruning lets a
+flood of other names age one name's count out early, but each row costs its sender a bcrypt
+check (about 0.25 s of the server's CPU), and a table that only grew would fill the disk."""
+ATTEMPTS_SUFFIX = ".attempts.sqlite"
+"""The failure table lives beside the users file: users.json -> users.attempts.sqlite."""
+SIGNED_OUT = (
+    "You have been signed out: your account was removed or its password changed. Sign in again."
+)
 
 
 @dataclass(frozen=True)
@@ -51,6 +68,8 @@ class User:
     username: str
     name: str
     role: str
+    credential: str = ""
+    """`credential_of` the entry signed in with ("" for a User made by hand: never confirmed)."""
 
     def can(self, action: str) -> bool:
         """Whether this user's role allows ``action`` (upload, add, edit, verify, ...)."""
@@ -135,7 +154,7 @@ def add_user(
         "password_hash": hashed.decode("ascii"),
     }
     _write_users(users, path)
-    return User(username, users[username]["name"], role)
+    return User(username, users[username]["name"], role, credential_of(users[username]))
 
 
 def remove_user(username: str, path: Path | None = None) -> None:
@@ -157,35 +176,119 @@ def list_users(path: Path | None = None) -> list[User]:
     ]
 
 
-def _locked_out(username: str, now: float) -> bool:
-    with _failures_lock:
-        recent = [t for t in _failures.get(username, []) if now - t < LOCKOUT_S]
-        _failures[username] = recent
-        return len(recent) >= MAX_FAILURES
+def credential_of(entry: dict) -> str:
+    """A fingerprint of a user's stored credential (password hash and role): it changes when the
+    password is reset, the role changes or the user is removed and added again (bcrypt salts
+    every hash afresh), so a session signed in with the old one can tell."""
+    text = json.dumps([entry.get("password_hash", ""), entry.get("role", "")])
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
 
 
-def _record_failure(username: str, now: float) -> None:
-    with _failures_lock:
-        _failures.setdefault(username, []).append(now)
+def confirm(user: User, path: Path | None = None) -> User:
+    """``user`` if their credential is still the one they signed in with, else a ValueError:
+    a session ends when its user is removed or their password or role changes. Called before
+    every write (and on every rerun of the page), not only at sign-in."""
+    try:
+        entry = read_users(path).get(user.username)
+    except ValueError:
+        entry = None
+    if not entry or not user.credential or credential_of(entry) != user.credential:
+        raise ValueError(SIGNED_OUT)
+    return user
+
+
+def _attempts_path(path: Path) -> Path:
+    return path.with_name(path.stem + ATTEMPTS_SUFFIX)
+
+
+@contextlib.contextmanager
+def _attempts(path: Path):
+    """The failure table, in one immediate (write-locked) transaction across processes."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    db = sqlite3.connect(_attempts_path(path), timeout=30, isolation_level=None)
+    try:
+        db.execute(
+            "CREATE TABLE IF NOT EXISTS attempts (id INTEGER PRIMARY KEY, username TEXT NOT "
+            "NULL, at REAL NOT NULL)"
+        )
+        db.execute("CREATE INDEX IF NOT EXISTS attempts_username ON attempts (username)")
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+    finally:
+        db.close()
+
+
+def _reserve_attempt(key: str, path: Path) -> bool:
+    """Count this attempt as a failure before the password is checked (it is forgotten if the
+    password is right); False, counting nothing, when the name already has MAX_FAILURES recent
+    failures. Old rows are pruned, and the table never holds more than MAX_TRACKED_ATTEMPTS."""
+    now = time.time()
+    with _attempts(path) as db:
+        db.execute("DELETE FROM attempts WHERE at < ?", (now - LOCKOUT_S,))
+        count = "SELECT COUNT(*) FROM attempts"
+        if db.execute(f"{count} WHERE username = ?", (key,)).fetchone()[0] >= MAX_FAILURES:
+            return False
+        excess = db.execute(count).fetchone()[0] - MAX_TRACKED_ATTEMPTS + 1
+        if excess > 0:
+            db.execute(
+                "DELETE FROM attempts WHERE id IN (SELECT id FROM attempts ORDER BY id LIMIT ?)",
+                (excess,),
+            )
+        db.execute("INSERT INTO attempts (username, at) VALUES (?, ?)", (key, now))
+    return True
+
+
+def _forget_attempts(key: str, path: Path) -> None:
+    with _attempts(path) as db:
+        db.execute("DELETE FROM attempts WHERE username = ?", (key,))
+
+
+def tracked_attempts(path: Path | None = None) -> int:
+    """How many failed (or in-progress) sign-ins the failure table holds."""
+    path = Path(path) if path is not None else users_path()
+    with _attempts(path) as db:
+        return db.execute("SELECT COUNT(*) FROM attempts").fetchone()[0]
+
+
+@functools.cache
+def _dummy_hash(cost: int) -> bytes:
+    return bcrypt.hashpw(b"not a password", bcrypt.gensalt(cost))
+
+
+def _cost(password_hash: str) -> int:
+    """The bcrypt cost of a stored hash ($2b$12$...), or BCRYPT_ROUNDS if it cannot be read."""
+    parts = str(password_hash).split("$")
+    return int(parts[2]) if len(parts) > 3 and parts[2].isdigit() else BCRYPT_ROUNDS
 
 
 def sign_in(username: str, password: str, path: Path | None = None) -> User:
     """The user whose credentials these are, or a ValueError that does not say which part was
-    wrong. After MAX_FAILURES failures within LOCKOUT_S a user name is refused for a while."""
-    now = time.monotonic()
-    key = str(username).strip().lower()
-    if _locked_out(key, now):
-        raise ValueError("too many failed sign-ins for this user name: try again in 15 minutes")
+    wrong. After MAX_FAILURES failures within LOCKOUT_S a user name is refused for a while.
+
+    The attempt is counted before the password is checked, atomically across sessions and
+    processes. An unknown name is checked against a dummy hash of the same bcrypt cost as the
+    stored ones, so it takes as long as a known name."""
+    path = Path(path) if path is not None else users_path()
+    typed = str(username)
+    if len(typed) > MAX_USERNAME_CHARS:
+        raise ValueError(f"user names have at most {MAX_USERNAME_CHARS} characters")
+    key = typed.strip().lower()
     users = read_users(path)
+    if not _reserve_attempt(key, path):
+        raise ValueError("too many failed sign-ins for this user name: try again in 15 minutes")
     entry = users.get(key)
-    stored = entry["password_hash"].encode("ascii") if entry else _DUMMY_HASH
+    cost = max((_cost(e["password_hash"]) for e in users.values()), default=BCRYPT_ROUNDS)
+    stored = entry["password_hash"].encode("ascii") if entry else _dummy_hash(cost)
     try:
         matched = bcrypt.checkpw(str(password).encode("utf-8"), stored)
     except ValueError:  # a corrupt hash in the file
         matched = False
     if not (entry and matched):
-        _record_failure(key, now)
         raise ValueError("user name or password not recognised")
-    with _failures_lock:
-        _failures.pop(key, None)
-    return User(key, entry.get("name", key), entry["role"])
+    _forget_attempts(key, path)
+    return User(key, entry.get("name", key), entry["role"], credential_of(entry))

@@ -1001,8 +1001,10 @@ def build_parser() -> argparse.ArgumentParser:
         "users",
         help="add, remove or list the editors and admins who can sign in",
         description="Manage the dashboard's sign-in. Credentials (bcrypt hashes) live in "
-        "KINDRED_MAP_USERS, default ~/.config/kindred-map/users.json, outside the repository. "
-        "Viewers need no account; with no users the dashboard is read-only.",
+        "KINDRED_MAP_USERS, default ~/.config/kindred-map/users.json, outside the repository; "
+        "failed sign-ins are counted beside it (users.attempts.sqlite). Removing a user or "
+        "setting a new password (add again) signs their open sessions out before their next "
+        "change. Viewers need no account; with no users the dashboard is read-only.",
     )
     users.add_argument("--users-file", help="credentials file (default: KINDRED_MAP_USERS)")
     actions = users.add_subparsers(dest="action", required=True, metavar="ACTION")

@@ -1,6 +1,9 @@
-"""Files written whole or not at all, with the process umask's permissions (shared drives)."""
+"""Files written whole or not at all, with the process umask's permissions (shared drives);
+temporary folders in one place, cleaned of what killed processes left."""
 
+import contextlib
 import os
+import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -59,3 +62,40 @@ def write_with(path: Path, writer: Callable[[Path], None]) -> Path:
 def write_bytes(path: Path, payload: bytes) -> Path:
     """Write ``payload`` to ``path`` atomically, with the umask's permissions."""
     return write_with(path, lambda temporary: temporary.write_bytes(payload))
+
+
+WORK_ROOT = Path(tempfile.gettempdir()) / "kindred-map"
+"""Uploaded files are written under here while they are read, in a folder per process
+(``WORK_ROOT/<pid>``); `clean_work_folders` removes those of processes that no longer run."""
+
+
+@contextlib.contextmanager
+def work_folder(prefix: str):
+    """A new private folder under this process's folder of WORK_ROOT, removed after use (or,
+    if the process is killed first, by `clean_work_folders` at the next start)."""
+    own = WORK_ROOT / str(os.getpid())
+    own.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=prefix, dir=own) as folder:
+        yield Path(folder)
+
+
+def clean_work_folders() -> list[Path]:
+    """Remove the folders under WORK_ROOT of processes that are gone (a killed dashboard's
+    uploads); those of running processes (another server on this machine) are kept. Returns
+    the folders removed."""
+    removed = []
+    for folder in sorted(WORK_ROOT.iterdir()) if WORK_ROOT.is_dir() else []:
+        if folder.name.isdigit() and not _running(int(folder.name)):
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True

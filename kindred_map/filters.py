@@ -27,24 +27,37 @@ def _values(values: Iterable | str | None) -> list[str]:
     return [str(value).strip() for value in values if str(value).strip()]
 
 
-def resolve_areas(argument: str, values: Iterable | str | None) -> list[str]:
-    """Area codes for codes or names (case-insensitive) of boroughs, deaneries or wards.
+def area_codes(argument: str, values: Iterable | str | None) -> tuple[list[str], list[str]]:
+    """(area codes, values matching none) for codes or names (case-insensitive) of boroughs,
+    deaneries or wards, the layer read once for all values (a link may carry hundreds).
 
-    A ward name shared by wards in different boroughs selects all of them. Unknown values
-    raise a ValueError naming the known ones."""
+    A ward name shared by wards in different boroughs selects all of them."""
     if argument not in AREA_FILTERS:
         raise ValueError(f"unknown area filter {argument!r}; expected one of {list(AREA_FILTERS)}")
     layer, code_column, name_column = AREA_FILTERS[argument]
     areas = boundaries.load(layer)
     codes = areas[code_column].map(code_text)
-    names = areas[name_column].astype(str).str.strip().str.casefold()
+    lookup: dict[str, list[str]] = {}
+    for code, name in zip(codes, areas[name_column].astype(str).str.strip(), strict=True):
+        for key in dict.fromkeys((code.casefold(), name.casefold())):
+            lookup.setdefault(key, []).append(code)
     selected: list[str] = []
+    unknown: list[str] = []
     for value in _values(values):
-        matches = codes[(codes.str.casefold() == value.casefold()) | (names == value.casefold())]
-        if matches.empty:
-            known = ", ".join(sorted(areas[name_column].astype(str).unique()))
-            raise ValueError(f"no {layer} called {value!r}; give a code or one of: {known}")
-        selected.extend(code for code in matches if code not in selected)
+        matches = lookup.get(value.casefold())
+        if matches is None:
+            unknown.append(value)
+        selected.extend(code for code in matches or () if code not in selected)
+    return selected, unknown
+
+
+def resolve_areas(argument: str, values: Iterable | str | None) -> list[str]:
+    """`area_codes`, or a ValueError naming the known areas when a value matches none."""
+    selected, unknown = area_codes(argument, values)
+    if unknown:
+        layer, _, name_column = AREA_FILTERS[argument]
+        known = ", ".join(sorted(boundaries.load(layer)[name_column].astype(str).unique()))
+        raise ValueError(f"no {layer} called {unknown[0]!r}; give a code or one of: {known}")
     return selected
 
 

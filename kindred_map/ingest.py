@@ -1,6 +1,7 @@
 """Read project spreadsheets as they come (CSV, XLSX, GeoJSON, GeoPackage) into project records."""
 
 import codecs
+import contextlib
 import csv
 import datetime as dt
 import hmac
@@ -32,9 +33,9 @@ HEADER_SEARCH_ROWS = 30
 """The header row is looked for among this many non-blank rows at the top of a sheet."""
 MAX_FILE_BYTES = 100_000_000
 """A project file larger than this (100 MB) is refused before it is read."""
-MAX_XLSX_UNPACKED_BYTES = 100_000_000
-"""An XLSX whose parts unpack to more than this (100 MB) is refused before it is parsed: a
-1 MB file can hold gigabytes of sheet XML (a decompression bomb)."""
+MAX_UNPACKED_BYTES = 100_000_000
+"""An XLSX or an Open Referral UK zip whose parts unpack to more than this (100 MB) is refused
+before it is parsed: a 1 MB file can hold gigabytes of XML or CSV (a decompression bomb)."""
 MAX_ROWS = 250_000
 """Rows (records, features) a file may hold."""
 MAX_CELL_CHARS = 32_767
@@ -175,19 +176,12 @@ def read_table(path: Path, sheet: str | None = None, headers=()) -> Table:
     ``headers`` are column names the caller expects (from a mapping): they help find the
     header row under a title, like the recognised names do. Whatever is wrong with the file,
     the only exception is a ValueError naming the file, the row where known and the reason
-    (limits: MAX_FILE_BYTES, MAX_XLSX_UNPACKED_BYTES, MAX_ROWS, MAX_CELL_CHARS).
+    (limits: MAX_FILE_BYTES, MAX_UNPACKED_BYTES, MAX_ROWS, MAX_CELL_CHARS).
     """
     path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"file not found: {path}")
-    size = path.stat().st_size
-    if size > MAX_FILE_BYTES:
-        raise ValueError(
-            f"{path.name} is {size / 1e6:,.0f} MB; files over {MAX_FILE_BYTES / 1e6:,.0f} MB "
-            "are not read: split it"
-        )
+    check_size(path)
     suffix = path.suffix.lower()
-    try:
+    with errors_named(path):
         with path.open("rb") as handle:
             magic = handle.read(4)
         if suffix == ".xls":
@@ -200,8 +194,33 @@ def read_table(path: Path, sheet: str | None = None, headers=()) -> Table:
             return _read_geo(path, sheet)
         if suffix in CSV_SUFFIXES or not suffix:
             return _read_csv(path, headers)
+    raise ValueError(
+        f"{path.name}: unsupported file type {suffix!r}; use .csv, .xlsx, .geojson or .gpkg"
+    )
+
+
+def check_size(path: Path) -> None:
+    """Refuse a missing file, or one over MAX_FILE_BYTES, before anything of it is read."""
+    if not path.is_file():
+        raise ValueError(f"file not found: {path}")
+    size = path.stat().st_size
+    if size > MAX_FILE_BYTES:
+        raise ValueError(
+            f"{path.name} is {size / 1e6:,.0f} MB; files over {MAX_FILE_BYTES / 1e6:,.0f} MB "
+            "are not read: split it"
+        )
+
+
+@contextlib.contextmanager
+def errors_named(path: Path):
+    """Whatever a reader raises inside becomes one ValueError line naming the file (its folder
+    hidden): zip, CSV, XML, JSON and recursion errors of a hostile file included."""
+    try:
+        yield
     except ValueError as error:
         message = hide_folder(str(error), path)
+        if path.name not in message:
+            message = f"{path.name}: {message}"
         if message == str(error):
             raise
         raise ValueError(message) from error
@@ -210,9 +229,6 @@ def read_table(path: Path, sheet: str | None = None, headers=()) -> Table:
         raise ValueError(
             f"{path.name}: cannot be read ({type(error).__name__}: {detail})"
         ) from error
-    raise ValueError(
-        f"{path.name}: unsupported file type {suffix!r}; use .csv, .xlsx, .geojson or .gpkg"
-    )
 
 
 def hide_folder(message: str, path: Path) -> str:
@@ -286,7 +302,7 @@ def _read_csv(path: Path, headers=()) -> Table:
     try:
         for number, row in enumerate(reader, start=1):
             # A spreadsheet program shows one CSV record per row: the record number is the row.
-            _check_row(path.name, number, row, len(numbered))
+            check_row(path.name, number, row, len(numbered))
             numbered.append((number, row))
             last_lines.append(reader.line_num)
     except csv.Error as error:
@@ -317,7 +333,7 @@ def _read_csv(path: Path, headers=()) -> Table:
     return table
 
 
-def _check_row(label: str, number: int, cells, rows_so_far: int) -> None:
+def check_row(label: str, number: int, cells, rows_so_far: int) -> None:
     """Refuse a file with too many rows or an over-long cell, naming the row."""
     if rows_so_far >= MAX_ROWS + HEADER_SEARCH_ROWS:
         raise ValueError(f"{label} has more than {MAX_ROWS:,} rows: split it into smaller files")
@@ -348,11 +364,11 @@ def _check_workbook(path: Path) -> bool:
         with zipfile.ZipFile(path) as archive:
             members = archive.infolist()
             unpacked = sum(member.file_size for member in members)
-            if unpacked > MAX_XLSX_UNPACKED_BYTES:
+            if unpacked > MAX_UNPACKED_BYTES:
                 raise ValueError(
                     f"{path.name} unpacks to {unpacked / 1e6:,.0f} MB of XML (from "
                     f"{path.stat().st_size / 1e6:,.1f} MB); workbooks over "
-                    f"{MAX_XLSX_UNPACKED_BYTES / 1e6:,.0f} MB unpacked are refused: save it as "
+                    f"{MAX_UNPACKED_BYTES / 1e6:,.0f} MB unpacked are refused: save it as "
                     "CSV or split it"
                 )
             sheets = [m for m in members if m.filename.startswith("xl/worksheets/")]
@@ -403,7 +419,7 @@ def _sheet_rows(label: str, worksheet, written) -> tuple[list, list[tuple[int, s
     values = worksheet.iter_rows(min_row=1, values_only=True)
     formulas = written.iter_rows(min_row=1, values_only=True) if written is not None else None
     for number, row in enumerate(values, 1):
-        _check_row(label, number, row, len(numbered))
+        check_row(label, number, row, len(numbered))
         numbered.append((number, [_cell_text(value) for value in row]))
         if formulas is None:
             continue

@@ -24,7 +24,9 @@ location (a service with no location is one row with no position, which the impo
 rejects, naming it), through the normal import checks and report. A service's schedules are
 structured only when every one is a plain weekly session (``byday`` days, ``opens_at`` and
 ``closes_at``, interval 1, no month days); otherwise their descriptions (or the rule, in words)
-become ``opening_hours`` and the hours are unknown.
+become ``opening_hours`` and the hours are unknown. The reader keeps the limits of the other
+readers (`kindred_map.ingest`: file size, unpacked size, rows, cell length), reads only the
+package's known tables, and turns any error into one ValueError line naming the file.
 """
 
 import csv
@@ -39,7 +41,7 @@ from pathlib import Path
 import geopandas as gpd
 import pandas as pd
 
-from kindred_map import export, hours
+from kindred_map import export, hours, ingest
 from kindred_map.ingest import Table
 from kindred_map.schema import project_types
 from kindred_map.text import spreadsheet_safe
@@ -437,13 +439,15 @@ def is_oruk(path: Path) -> bool:
             with zipfile.ZipFile(path) as package:
                 return any(Path(n).name.lower() == "services.csv" for n in package.namelist())
         except (zipfile.BadZipFile, OSError):
-            return False
+            return True  # no other reader takes a .zip: this one says what is wrong with it
     if suffix == ".json":
         try:
+            if path.stat().st_size > ingest.MAX_FILE_BYTES:
+                return False  # the general reader refuses it, naming the limit
             data = json.loads(path.read_bytes())
-        except (ValueError, OSError):
+            return bool(_json_services(data)) or _looks_like_oruk(data)
+        except (ValueError, OSError, RecursionError):
             return False
-        return bool(_json_services(data)) or _looks_like_oruk(data)
     return False
 
 
@@ -472,17 +476,81 @@ def _json_services(data) -> list[dict]:
     return []
 
 
-def _read_csv_tables(files: Mapping[str, bytes]) -> dict[str, list[dict]]:
+TABLE_FILES = {spelling for spellings in CSV_TABLES.values() for spelling in spellings}
+
+
+def _package_files(path: Path) -> dict[str, bytes]:
+    """The CSV package's tables (only the names in CSV_TABLES): from the zip, or from the folder
+    of a loose services.csv; refused past ingest.MAX_UNPACKED_BYTES before any is unpacked."""
+    if path.suffix.lower() != ".zip":
+        tables = [p for p in path.parent.iterdir() if p.name.lower() in TABLE_FILES]
+        _check_unpacked(path, sum(p.stat().st_size for p in tables))
+        return {p.name: p.read_bytes() for p in tables}
+    with zipfile.ZipFile(path) as package:
+        members = [m for m in package.infolist() if Path(m.filename).name.lower() in TABLE_FILES]
+        _check_unpacked(path, sum(m.file_size for m in members))
+        files, budget = {}, ingest.MAX_UNPACKED_BYTES
+        for member in members:
+            with package.open(member) as handle:
+                files[member.filename] = handle.read(budget + 1)  # sizes in a zip can lie
+            budget -= len(files[member.filename])
+            _check_unpacked(path, ingest.MAX_UNPACKED_BYTES - budget)
+    return files
+
+
+def _check_unpacked(path: Path, size: int) -> None:
+    if size > ingest.MAX_UNPACKED_BYTES:
+        raise ValueError(
+            f"{path.name} unpacks to {size / 1e6:,.0f} MB of CSV (from "
+            f"{path.stat().st_size / 1e6:,.1f} MB); packages over "
+            f"{ingest.MAX_UNPACKED_BYTES / 1e6:,.0f} MB unpacked are refused: split it"
+        )
+
+
+def _csv_rows(label: str, payload: bytes) -> list[dict]:
+    """One table's rows as dicts by header, every row and cell within the readers' limits."""
+    reader = csv.reader(io.StringIO(payload.decode("utf-8-sig"), newline=""))
+    rows: list[list[str]] = []
+    try:
+        for number, cells in enumerate(reader, start=1):
+            ingest.check_row(label, number, cells, len(rows))
+            if cells:
+                rows.append(cells)
+    except csv.Error as error:
+        raise ValueError(
+            f"{label} row {len(rows) + 1}: cannot be read as CSV ({error}); a cell may hold at "
+            f"most {ingest.MAX_CELL_CHARS:,} characters"
+        ) from error
+    header = rows[0] if rows else []
+    return [dict(zip(header, cells, strict=False)) for cells in rows[1:]]
+
+
+def _read_csv_tables(path: Path, files: Mapping[str, bytes]) -> dict[str, list[dict]]:
     found = {}
     lowered = {Path(name).name.lower(): payload for name, payload in files.items()}
     for name, spellings in CSV_TABLES.items():
-        payload = next((lowered[s] for s in spellings if s in lowered), None)
-        if payload is None:
-            found[name] = []
-            continue
-        text = payload.decode("utf-8-sig")
-        found[name] = [dict(row) for row in csv.DictReader(io.StringIO(text))]
+        spelling = next((s for s in spellings if s in lowered), None)
+        found[name] = (
+            [] if spelling is None else _csv_rows(f"{path.name}: {spelling}", lowered[spelling])
+        )
     return found
+
+
+def _check_strings(label: str, data) -> None:
+    """Refuse JSON holding a text longer than a cell may be (walked without recursion)."""
+    stack = [data]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, str) and len(item) > ingest.MAX_CELL_CHARS:
+            raise ValueError(
+                f"{label}: a value holds {len(item):,} characters; a value may hold at most "
+                f"{ingest.MAX_CELL_CHARS:,}"
+            )
 
 
 def _services_from_tables(found: dict[str, list[dict]]) -> list[dict]:
@@ -639,19 +707,25 @@ def _row(item: dict, link: dict | None, many: bool, file: str) -> dict:
 
 
 def read_table(path: Path) -> Table:
-    """An ORUK file or package as an import table: one row per service at a location."""
+    """An ORUK file or package as an import table: one row per service at a location.
+
+    Whatever is wrong with the file, the only exception is a ValueError naming it (limits as
+    `kindred_map.ingest.read_table`: MAX_FILE_BYTES, MAX_UNPACKED_BYTES, MAX_ROWS,
+    MAX_CELL_CHARS)."""
     path = Path(path)
+    ingest.check_size(path)
+    with ingest.errors_named(path):
+        return _read(path)
+
+
+def _read(path: Path) -> Table:
     if path.suffix.lower() == ".json":
         data = json.loads(path.read_bytes())
+        _check_strings(path.name, data)
         items = _json_services(data)
         kind = "Open Referral UK JSON"
     else:
-        if path.suffix.lower() == ".zip":
-            with zipfile.ZipFile(path) as package:
-                files = {name: package.read(name) for name in package.namelist()}
-        else:
-            files = {p.name: p.read_bytes() for p in path.parent.glob("*.csv")}
-        items = _services_from_tables(_read_csv_tables(files))
+        items = _services_from_tables(_read_csv_tables(path, _package_files(path)))
         kind = "Open Referral UK CSV package"
     if not items:
         raise ValueError(f"{path.name}: no Open Referral UK services found")
@@ -659,6 +733,11 @@ def read_table(path: Path) -> Table:
     for item in items:
         links = _dicts(item.get("service_at_locations"))
         for link in links or [None]:
+            if len(rows) >= ingest.MAX_ROWS:
+                raise ValueError(
+                    f"{path.name} has more than {ingest.MAX_ROWS:,} services at locations: "
+                    "split it into smaller files"
+                )
             rows.append(_row(item, link, len(links) > 1, path.name))
     frame = pd.DataFrame(rows).fillna("")
     frame["row"] = range(1, len(frame) + 1)

@@ -680,7 +680,12 @@ def transaction(dsn: StoreLocation | str):
 
 def grant_reader(dsn: StoreLocation | str, name: str, password: str | None) -> None:
     """A login role ``name`` in ``kindred_reader``: SELECT on the partner views and nothing
-    else. ``name`` may be ``kindred_reader`` itself, which then may log in."""
+    else. ``name`` may be ``kindred_reader`` itself, which then may log in.
+
+    Only a new role, or one that is already a reader login, is created or changed: an existing
+    superuser, the role running this (the store's owner), the owner of the store's tables and
+    any other existing role are refused, so that a typo cannot make the superuser a reader or
+    reset its password."""
     from psycopg import sql
 
     if not name or not name.replace("_", "").isalnum() or not name[0].isalpha():
@@ -688,7 +693,22 @@ def grant_reader(dsn: StoreLocation | str, name: str, password: str | None) -> N
     ensure(dsn)
     with connect(dsn) as conn, conn.transaction():
         role = sql.Identifier(name)
-        exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (name,)).fetchone()
+        exists = conn.execute(
+            "SELECT rolsuper, pg_has_role(oid, %s, 'MEMBER'), rolname IN (current_user, "
+            "session_user, (SELECT pg_get_userbyid(relowner) FROM pg_class WHERE oid = "
+            "to_regclass('projects'))) FROM pg_roles WHERE rolname = %s",
+            (READER_ROLE, name),
+        ).fetchone()
+        if exists and (exists[0] or exists[2]):
+            raise ValueError(
+                f"{name} is a superuser or owns the store: grant-reader makes reader logins "
+                "only; choose a new role name"
+            )
+        if exists and not exists[1]:
+            raise ValueError(
+                f"role {name} already exists and is not a {READER_ROLE} login: grant-reader "
+                "creates reader logins and resets their passwords only; choose a new role name"
+            )
         verb = sql.SQL("ALTER" if exists else "CREATE")
         conn.execute(sql.SQL("{} ROLE {} LOGIN").format(verb, role))
         if password is not None:

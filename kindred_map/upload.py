@@ -2,11 +2,10 @@
 
 import contextlib
 import re
-import tempfile
 import unicodedata
 from collections.abc import Mapping
-from pathlib import Path
 
+from kindred_map import files
 from kindred_map.location import Setting, StoreLocation, resolve
 
 NAME_MAX_CHARS = 80
@@ -33,11 +32,30 @@ def safe_file_name(name: str) -> str:
     return f"{stem}.{suffix.lower()}" if suffix else stem
 
 
+UPLOAD_SUFFIXES = (".csv", ".xlsx")
+"""What the dashboard's uploader takes (the command line reads more: `kindred-map import`)."""
+
+
+def name_problem(name: str) -> str:
+    """Why an uploaded file's name, as the browser sent it, is not taken ("" if it is): a NUL
+    byte (an invisible character no file name may hold), or not a CSV or XLSX file."""
+    shown = safe_file_name(name)
+    if "\x00" in str(name):
+        return (
+            f"The file's name holds a NUL byte (an invisible character no file name may hold): "
+            f"rename it (for example to {shown}) and upload it again."
+        )
+    if not str(name).lower().endswith(UPLOAD_SUFFIXES):
+        return f"{shown} is not a CSV or XLSX file: save it as .csv or .xlsx and upload it again."
+    return ""
+
+
 @contextlib.contextmanager
 def _as_file(name: str, data: bytes):
-    """The uploaded bytes as a file in a temporary folder, named by `safe_file_name`."""
-    with tempfile.TemporaryDirectory(prefix="kindred-upload-") as folder:
-        path = Path(folder) / safe_file_name(name)
+    """The uploaded bytes as a file in a temporary folder (`files.work_folder`: removed at the
+    next start if the server is killed meanwhile), named by `safe_file_name`."""
+    with files.work_folder("upload-") as folder:
+        path = folder / safe_file_name(name)
         path.write_bytes(data)
         yield path
 

@@ -29,6 +29,16 @@ POSTCODE_MAX_CHARS = 16
 
 PROJECT_ID_MAX_CHARS = 64
 """Longest project id a link may carry (the selected project; ids are checked on the page)."""
+LINK_LIST_MAX_VALUES = 250
+"""Values one list of a link (types, boroughs, deaneries, wards, imd, fresh) may hold: more
+than the region's 221 wards. A longer list is ignored whole, with a message."""
+LINK_LIST_MAX_CHARS = 10_000
+"""Characters one list of a link may hold: every ward by name (about 8,200) fits. Checked
+before the list is split, so a 269 KB list costs milliseconds, not a minute of CPU."""
+QUOTED_MAX_CHARS = 40
+"""A value quoted in a message is cut to this many characters."""
+MAX_PROBLEMS = 10
+"""Messages about a link shown one by one; the rest are counted in one more."""
 
 
 @dataclass(frozen=True)
@@ -87,6 +97,42 @@ def _split(value) -> list[str]:
     return [part.strip() for item in items for part in str(item).split(",") if part.strip()]
 
 
+def _list(params: Mapping, name: str, problems: list[str]) -> list[str]:
+    """The values of the link's list ``name``, or none (reported) when it is longer than
+    LINK_LIST_MAX_CHARS or holds more than LINK_LIST_MAX_VALUES values."""
+    value = params.get(name)
+    items = value if isinstance(value, list | tuple) else [] if value is None else [value]
+    length = sum(len(str(item)) + 1 for item in items) - 1
+    if length > LINK_LIST_MAX_CHARS:
+        problems.append(
+            f"Ignored {name} in the link: {length:,} characters; a list may hold at most "
+            f"{LINK_LIST_MAX_CHARS:,}"
+        )
+        return []
+    values = _split(items)
+    if len(values) > LINK_LIST_MAX_VALUES:
+        problems.append(
+            f"Ignored {name} in the link: {len(values):,} values; a list may hold at most "
+            f"{LINK_LIST_MAX_VALUES:,}"
+        )
+        return []
+    return values
+
+
+def _quoted(text: str) -> str:
+    """``text`` quoted for a message, cut to QUOTED_MAX_CHARS characters."""
+    text = str(text)
+    return repr(text if len(text) <= QUOTED_MAX_CHARS else text[:QUOTED_MAX_CHARS] + "...")
+
+
+def _summarised(problems: list[str]) -> list[str]:
+    """At most MAX_PROBLEMS messages, the rest counted in one more."""
+    if len(problems) <= MAX_PROBLEMS:
+        return problems
+    more = len(problems) - MAX_PROBLEMS + 1
+    return [*problems[: MAX_PROBLEMS - 1], f"... and {more:,} more values ignored in the link"]
+
+
 def _last(value) -> str:
     if isinstance(value, list | tuple):
         return str(value[-1]).strip() if value else ""
@@ -100,7 +146,7 @@ def _whole_number(text: str, limits: tuple[int, int], what: str, problems: list[
         number = math.nan
     if not math.isfinite(number) or number != int(number) or not limits[0] <= number <= limits[1]:
         problems.append(
-            f"Ignored {what} {text!r} in the link: give a whole number from "
+            f"Ignored {what} {_quoted(text)} in the link: give a whole number from "
             f"{limits[0]:,} to {limits[1]:,}"
         )
         return None
@@ -110,22 +156,19 @@ def _whole_number(text: str, limits: tuple[int, int], what: str, problems: list[
 def _types(params: Mapping, problems: list[str]) -> tuple[str, ...]:
     """Known project types from a link's ``types`` (once each, in order); others reported."""
     known_types = project_types()
-    types = _split(params.get("types"))
+    types = _list(params, "types", problems)
     for kind in types:
         if kind not in known_types:
-            problems.append(f"Ignored unknown project type {kind!r} in the link")
+            problems.append(f"Ignored unknown project type {_quoted(kind)} in the link")
     return tuple(dict.fromkeys(t for t in types if t in known_types))
 
 
 def _area_codes(argument: str, values: list[str], problems: list[str]) -> tuple[str, ...]:
-    codes: list[str] = []
-    for value in values:
-        try:
-            found = filters.resolve_areas(argument, [value])
-        except ValueError:
-            problems.append(f"Ignored unknown {AREA_FILTER_LEVELS[argument]} {value!r} in the link")
-            continue
-        codes.extend(code for code in found if code not in codes)
+    codes, unknown = filters.area_codes(argument, values)
+    for value in unknown:
+        problems.append(
+            f"Ignored unknown {AREA_FILTER_LEVELS[argument]} {_quoted(value)} in the link"
+        )
     return tuple(codes)
 
 
@@ -142,8 +185,8 @@ def _map_position(params: Mapping, problems: list[str]) -> dict:
             number = math.nan
         if not (math.isfinite(number) and low <= number <= high):
             problems.append(
-                f"Ignored the map position in the link: {name} {texts[name]!r} is not a number "
-                f"from {low} to {high}"
+                f"Ignored the map position in the link: {name} {_quoted(texts[name])} is not a "
+                f"number from {low} to {high}"
             )
             return {}
         chosen[name] = round(number, POSITION_DECIMALS)
@@ -165,23 +208,23 @@ def view_from_query(params: Mapping) -> tuple[View, list[str]]:
     chosen: dict = {}
     chosen["types"] = _types(params, problems)
     for argument in AREA_FILTER_LEVELS:
-        chosen[argument] = _area_codes(argument, _split(params.get(argument)), problems)
+        chosen[argument] = _area_codes(argument, _list(params, argument, problems), problems)
     deciles = []
-    for text in _split(params.get("imd")):
+    for text in _list(params, "imd", problems):
         decile = _whole_number(text, (1, 10), "IMD decile", problems)
         if decile is not None and decile not in deciles:
             deciles.append(decile)
     chosen["imd"] = tuple(sorted(deciles))
-    fresh = _split(params.get("fresh"))
+    fresh = _list(params, "fresh", problems)
     for status in fresh:
         if status not in freshness.FRESHNESS:
-            problems.append(f"Ignored unknown freshness {status!r} in the link")
+            problems.append(f"Ignored unknown freshness {_quoted(status)} in the link")
     chosen["fresh"] = tuple(s for s in freshness.FRESHNESS if s in fresh)
     for name, options in (("layer", LEVELS), ("measure", MEASURES)):
         text = _last(params.get(name))
         if text and text not in options:
             problems.append(
-                f"Ignored {name} {text!r} in the link; expected one of {', '.join(options)}"
+                f"Ignored {name} {_quoted(text)} in the link; expected one of {', '.join(options)}"
             )
         elif text:
             chosen[name] = text
@@ -212,15 +255,16 @@ def view_from_query(params: Mapping) -> tuple[View, list[str]]:
         chosen["open_at"] = open_at
     elif open_at:
         problems.append(
-            f"Ignored open {open_at!r} in the link; expected one of {', '.join(hours.OPEN_CHOICES)}"
+            f"Ignored open {_quoted(open_at)} in the link; expected one of "
+            f"{', '.join(hours.OPEN_CHOICES)}"
         )
     view = replace(DEFAULT_VIEW, **chosen)
     area = _last(params.get("area"))
     if area and area in area_choices(view.layer):
         view = replace(view, area=area)
     elif area:
-        problems.append(f"Ignored area {area!r} in the link: not a {view.layer} code")
-    return view, problems
+        problems.append(f"Ignored area {_quoted(area)} in the link: not a {view.layer} code")
+    return view, _summarised(problems)
 
 
 def view_to_query(view: View) -> dict[str, str]:
@@ -412,14 +456,16 @@ def change_view_from_query(params: Mapping, measures) -> tuple[ChangeView, list[
         try:
             chosen[field] = date.fromisoformat(text)
         except ValueError:
-            problems.append(f"Ignored {name} {text!r} in the link: give a date as YYYY-MM-DD")
+            problems.append(
+                f"Ignored {name} {_quoted(text)} in the link: give a date as YYYY-MM-DD"
+            )
     for name, options in (("level", coverage.AREA_LEVELS), ("measure", tuple(measures))):
         text = _last(params.get(name))
         if text in options:
             chosen[name] = text
         elif text:
             problems.append(
-                f"Ignored {name} {text!r} in the link; expected one of {', '.join(options)}"
+                f"Ignored {name} {_quoted(text)} in the link; expected one of {', '.join(options)}"
             )
     text = _last(params.get("distance"))
     number = _whole_number(text, CHANGE_DISTANCE_LIMITS_M, "distance", problems) if text else None
@@ -431,7 +477,7 @@ def change_view_from_query(params: Mapping, measures) -> tuple[ChangeView, list[
         problems.append("Ignored the area in the link: too long to be an area code")
     elif area:
         chosen["area"] = area  # checked against the level's areas by the page
-    return ChangeView(**chosen), problems
+    return ChangeView(**chosen), _summarised(problems)
 
 
 def change_view_to_query(view: ChangeView) -> dict[str, str]:

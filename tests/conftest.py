@@ -126,3 +126,21 @@ def target(request, tmp_path):
     if request.param == "gpkg":
         return tmp_path / "projects.gpkg"
     return request.getfixturevalue("pg_store")
+
+
+@pytest.fixture
+def sign_in_as(tmp_path, monkeypatch):
+    """sign_in_as(username, name) -> an editor added to the users file (KINDRED_MAP_USERS; a
+    temporary one if none is set) and signed in, as the dashboard's sign-in box does: the
+    session then holds a credential that `auth.confirm` accepts."""
+    from kindred_map import auth
+
+    if not os.environ.get(auth.USERS_ENV):
+        monkeypatch.setenv(auth.USERS_ENV, str(tmp_path / "users.json"))
+    monkeypatch.setattr(auth, "BCRYPT_ROUNDS", 4)  # the cost is bcrypt's, not the behaviour's
+
+    def sign_in(username: str, name: str, role: str = "editor"):
+        auth.add_user(username, "a long password", role, name)
+        return auth.sign_in(username, "a long password")
+
+    return sign_in

@@ -36,7 +36,8 @@ def store_file(fixture_store, tmp_path, monkeypatch) -> Path:
     return path
 
 
-EDITOR = auth.User("ann", "Ann Editor", "editor")
+EDITOR = ("ann", "Ann Editor")
+"""An editor's user name and display name (`sign_in_as`)."""
 
 
 def _app(query: dict | None = None, user: auth.User | None = None) -> AppTest:
@@ -206,10 +207,12 @@ def test_table_flags_stale_and_illustrative_records(store_file):
     assert table.loc[table["Name"] == "Home Welcome", "Address"].item() == ""
 
 
-def test_upload_shows_the_report_before_anything_is_saved(store_file, tmp_path, monkeypatch):
+def test_upload_shows_the_report_before_anything_is_saved(
+    store_file, tmp_path, monkeypatch, sign_in_as
+):
     target = tmp_path / "empty" / "projects.gpkg"
     monkeypatch.setenv(location.STORE_ENV, str(target))
-    app = _app(user=EDITOR)
+    app = _app(user=sign_in_as(*EDITOR))
     app.file_uploader(key="upload").set_value(("projects.csv", FIXTURE.read_bytes(), "text/csv"))
     app.run()
     _no_exception(app)
@@ -224,8 +227,8 @@ def test_upload_shows_the_report_before_anything_is_saved(store_file, tmp_path, 
     assert "Showing 11 of 12 projects" in _count_text(app)
 
 
-def test_unreadable_upload_is_an_error_not_a_crash(store_file):
-    app = _app(user=EDITOR)
+def test_unreadable_upload_is_an_error_not_a_crash(store_file, sign_in_as):
+    app = _app(user=sign_in_as(*EDITOR))
     uploaded = ("broken.xlsx", b"not a spreadsheet", "application/octet-stream")
     app.file_uploader(key="upload").set_value(uploaded).run()
     _no_exception(app)
@@ -309,7 +312,7 @@ def _page_text(app: AppTest) -> str:
 REMOTE = "http://attacker.example/pixel.png"
 
 
-def test_markdown_in_a_link_is_shown_as_typed_not_rendered(store_file):
+def test_markdown_in_a_link_is_shown_as_typed_not_rendered(store_file, sign_in_as):
     typed = f"![x]({REMOTE})"
     app = _app({"types": typed, "postcode": f"[{REMOTE}]"})
     _no_exception(app)
@@ -318,9 +321,9 @@ def test_markdown_in_a_link_is_shown_as_typed_not_rendered(store_file):
     assert "](http" not in _page_text(app) and "http://" not in _page_text(app)
 
 
-def test_upload_with_a_hostile_long_name_is_shown_as_typed(store_file):
+def test_upload_with_a_hostile_long_name_is_shown_as_typed(store_file, sign_in_as):
     name = "[win](http://attacker.example/) " + "x" * 300 + ".csv"
-    app = _app(user=EDITOR)
+    app = _app(user=sign_in_as(*EDITOR))
     app.file_uploader(key="upload").set_value((name, FIXTURE.read_bytes(), "text/csv")).run()
     _no_exception(app)
     headline = next(m.value for m in app.markdown if m.value.startswith("**Import report"))
@@ -397,10 +400,46 @@ def test_about_page_shows_source_names_from_files_as_typed(tmp_path, monkeypatch
     assert hostile not in sources
 
 
-def test_column_headers_in_an_upload_message_are_shown_as_typed(store_file):
+def test_about_page_shows_a_layers_source_and_attribution_as_typed(store_file, monkeypatch):
+    """`replace-layer --source` and `--attribution` text is data: an image in it was fetched on
+    every visit to the About page."""
+    from kindred_map import boundaries
+
+    image = "![x](http://127.0.0.1:9/pixel.png) **ONS**"
+    real = boundaries.metadata
+
+    def hostile(name, *args, **kwargs):
+        meta = real(name, *args, **kwargs)
+        return meta | {"source": image, "attribution": [image]} if name == "ward" else meta
+
+    monkeypatch.setattr(boundaries, "metadata", hostile)
+    app = AppTest.from_function(_about, default_timeout=TIMEOUT_S).run()
+    _no_exception(app)
+    assert md_escape(image) in app.table[0].value["Source"].tolist()
+    assert image not in app.table[0].value["Source"].tolist()
+    credits = next(m.value for m in app.markdown if "Leaflet" in m.value)
+    assert f"- {md_escape(image)}" in credits.splitlines()
+    assert "](http" not in " ".join(str(t.value.to_numpy()) for t in app.table) + credits
+
+
+def test_an_upload_named_with_a_nul_byte_or_another_type_is_refused_with_a_reason(
+    store_file, sign_in_as
+):
+    app = _app(user=sign_in_as(*EDITOR))
+    for name, reason in (
+        ("partner\x00list.csv", "holds a NUL byte"),
+        ("partner.exe", "is not a CSV or XLSX file"),
+    ):
+        app.file_uploader(key="upload").set_value((name, FIXTURE.read_bytes(), "text/csv")).run()
+        _no_exception(app)
+        assert any(reason in error.value.replace("\\", "") for error in app.error), name
+    assert len(store.read_projects(store_file)) == 12
+
+
+def test_column_headers_in_an_upload_message_are_shown_as_typed(store_file, sign_in_as):
     header = "[click](http://attacker.example/)"
     data = f"{header},**bold**\n1,2\n".encode()
-    app = _app(user=EDITOR)
+    app = _app(user=sign_in_as(*EDITOR))
     app.file_uploader(key="upload").set_value(("cols.csv", data, "text/csv")).run()
     _no_exception(app)
     message = next(e.value for e in app.error if "could not be read" in e.value)

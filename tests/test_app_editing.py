@@ -123,8 +123,27 @@ def test_an_editor_signs_in_edits_checks_retires_and_undoes(any_store):
     assert "left alone" in app.success[0].value  # the edited project keeps its edits
 
 
-def test_a_stale_form_is_refused_with_who_changed_it(store_file):
-    editor = auth.User("bob", "Bob", "editor")
+@pytest.mark.parametrize("change", ["removed", "new password"])
+def test_a_session_writes_nothing_once_its_user_is_removed_or_repassworded(
+    store_file, sign_in_as, change
+):
+    """The session signed in before the change; its next click writes no event and signs it
+    out, saying why."""
+    app = _run(sign_in_as("bob", "Bob"))
+    pid = app.selectbox(key="edit_pick").value
+    if change == "removed":
+        auth.remove_user("bob")
+    else:
+        auth.add_user("bob", "another long password", name="Bob")
+    app.button(key="verify_today").click().run()
+    _no_exception(app)
+    assert "verify" not in set(st.read_history(store_file, pid)["action"])
+    assert not set(EDITOR_KEYS) & _keys(app)
+    assert any("signed out" in w.value for w in app.warning)
+
+
+def test_a_stale_form_is_refused_with_who_changed_it(store_file, sign_in_as):
+    editor = sign_in_as("bob", "Bob")
     app = _run(editor)
     pid = app.selectbox(key="edit_pick").value
     st.edit_project(store_file, pid, {"website": "https://other.example"}, 1, "Cat")
@@ -137,8 +156,8 @@ def test_a_stale_form_is_refused_with_who_changed_it(store_file):
     )
 
 
-def test_an_upload_lists_likely_duplicates_and_saves_the_editors_choice(store_file):
-    editor = auth.User("bob", "Bob", "editor")
+def test_an_upload_lists_likely_duplicates_and_saves_the_editors_choice(store_file, sign_in_as):
+    editor = sign_in_as("bob", "Bob")
     app = _run(editor)
     text = "Project,Postcode\nAardvark pantry,L1 8JQ\nZebra club,L20 4RW\n"
     app.file_uploader(key="upload").set_value(("again.csv", text.encode(), "text/csv")).run()

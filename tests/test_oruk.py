@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from jsonschema import Draft202012Validator, FormatChecker
 
-from kindred_map import export, hours, join, oruk, store
+from kindred_map import export, hours, ingest, join, oruk, store
 from kindred_map.cli import main
 from kindred_map.paths import PROJECT_ROOT
 
@@ -283,3 +283,116 @@ def test_the_csv_package_keeps_formulas_as_text(tmp_path):
     assert formulas == []
     for typed in ('=HYPERLINK("http://evil.example","x")', "@SUM(A1:A9)", "-1+1"):
         assert "'" + typed in cells, typed
+
+
+# --- hostile files: every one refused in one line naming it, within the readers' limits ----
+
+SERVICES_HEADER = "id,organization_id,name,description,url,status\n"
+
+
+def _zip(path: Path, members: dict[str, bytes], method=zipfile.ZIP_DEFLATED) -> Path:
+    with zipfile.ZipFile(path, "w", compression=method) as package:
+        for name, payload in members.items():
+            package.writestr(name, payload)
+    return path
+
+
+def _bomb(path: Path) -> Path:
+    """A small zip whose services.csv unpacks past ingest.MAX_UNPACKED_BYTES (patched to 2 MB)."""
+    row = b"s1,o1,Pantry,,,active\n"
+    return _zip(path, {"services.csv": SERVICES_HEADER.encode() + row * 150_000})
+
+
+def _encrypted(path: Path) -> Path:
+    """A package whose member says it is encrypted (flag bit 0 in both of its headers)."""
+    data = bytearray(_zip(path, {"services.csv": b"id,name\ns1,Pantry\n"}).read_bytes())
+    data[6] |= 1  # the local file header's general purpose flags
+    central = data.index(b"PK\x01\x02")
+    data[central + 8] |= 1  # the central directory's copy
+    path.write_bytes(bytes(data))
+    return path
+
+
+def _bad_crc(path: Path) -> Path:
+    payload = SERVICES_HEADER.encode() + b"s1,o1,Pantry,,,active\n"
+    data = _zip(path, {"services.csv": payload}, zipfile.ZIP_STORED).read_bytes()
+    path.write_bytes(data.replace(b"Pantry", b"Pantrx", 1))
+    return path
+
+
+def _truncated(path: Path) -> Path:
+    data = _zip(path, {"services.csv": SERVICES_HEADER.encode() * 50}).read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    return path
+
+
+def _long_field(path: Path, chars: int) -> Path:
+    row = f's1,o1,"{"x" * chars}",,,active\n'
+    return _zip(path, {"services.csv": (SERVICES_HEADER + row).encode()})
+
+
+def _not_utf8(path: Path) -> Path:
+    return _zip(path, {"services.csv": SERVICES_HEADER.encode() + b"s1,o1,Caf\xe9,,,active\n"})
+
+
+def _too_many_rows(path: Path) -> Path:
+    """Services past ingest.MAX_ROWS (patched to 5)."""
+    rows = "".join(f"s{n},o1,Pantry {n},,,active\n" for n in range(20))
+    return _zip(path, {"services.csv": (SERVICES_HEADER + rows).encode()})
+
+
+def _nested_json(path: Path) -> Path:
+    path.write_text('{"contents": ' + "[" * 100_000 + "]" * 100_000 + "}", encoding="utf-8")
+    return path
+
+
+def _deep_services(path: Path) -> Path:
+    """Nesting shallow enough for the JSON parser, too deep to walk by recursion."""
+    path.write_text('{"contents": ' + "[" * 5_000 + "]" * 5_000 + "}", encoding="utf-8")
+    return path
+
+
+def _long_name_json(path: Path) -> Path:
+    service = {"id": "s1", "name": "N" * 40_000, "status": "active"}
+    path.write_text(json.dumps({"contents": [service]}), encoding="utf-8")
+    return path
+
+
+HOSTILE = {
+    "bomb.zip": (_bomb, "unpacks to"),
+    "encrypted.zip": (_encrypted, "encrypted"),
+    "bad-crc.zip": (_bad_crc, "CRC"),
+    "truncated.zip": (_truncated, "cannot be read"),
+    "field-200k.zip": (lambda path: _long_field(path, 200_000), "cannot be read as CSV"),
+    "field-40k.zip": (lambda path: _long_field(path, 40_000), "a cell holds 40,000 characters"),
+    "latin1.zip": (_not_utf8, "utf-8"),
+    "rows.zip": (_too_many_rows, "more than 5"),
+    "nested.json": (_nested_json, "cannot read"),
+    "deep.json": (_deep_services, "cannot read"),
+    "long-name.json": (_long_name_json, "a value holds 40,000 characters"),
+}
+
+
+@pytest.mark.parametrize("name", HOSTILE)
+def test_hostile_oruk_files_are_refused_in_one_line_naming_the_file(name, tmp_path, monkeypatch):
+    monkeypatch.setattr(ingest, "MAX_UNPACKED_BYTES", 2_000_000)
+    monkeypatch.setattr(ingest, "MAX_ROWS", 5)
+    build, reason = HOSTILE[name]
+    path = build(tmp_path / name)
+    with pytest.raises(ValueError) as raised:
+        join.prepare_file(path)
+    message = str(raised.value)
+    assert name in message and "\n" not in message and str(tmp_path) not in message
+    assert reason.casefold() in message.casefold()
+    assert len(message) < 400
+
+
+def test_cli_import_of_a_hostile_package_is_one_line_and_saves_nothing(
+    tmp_path, monkeypatch, capsys
+):
+    monkeypatch.setattr(ingest, "MAX_UNPACKED_BYTES", 2_000_000)
+    store_path = tmp_path / "projects.gpkg"
+    assert main(["import", str(_bomb(tmp_path / "bomb.zip")), "--store", str(store_path)]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("kindred-map import: bomb.zip unpacks to") and "\n" not in error
+    assert not store_path.exists() or store.read_projects(store_path).empty

@@ -6,6 +6,7 @@ import re
 import shutil
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 from urllib.parse import quote, urlsplit
 
@@ -306,6 +307,34 @@ def test_the_reader_role_sees_the_views_and_never_a_home(tmp_path, pg_store, mon
     assert true_point.distance(shown) > 50
     assert shown.distance(store.gpd.GeoSeries([centre], crs=4326).to_crs(27700)[0]) < 0.01
     assert "Acacia" not in repr(public) and "2FF" not in repr(public)
+
+
+def test_grant_reader_refuses_the_superuser_the_owner_and_other_roles(pg_store):
+    """Only new roles and existing reader logins: `grant-reader postgres` altered the
+    superuser (LOGIN, a reader's password, membership of kindred_reader)."""
+    with psycopg.connect(pg_store, autocommit=True) as conn:
+        superuser, owner = conn.execute(
+            "SELECT (SELECT rolname FROM pg_roles WHERE rolsuper LIMIT 1), current_user"
+        ).fetchone()
+        other = f"app_{uuid.uuid4().hex[:8]}"
+        conn.execute(f"CREATE ROLE {other} NOLOGIN")
+    for name in dict.fromkeys((superuser, owner)):
+        with pytest.raises(ValueError, match="superuser or owns the store"):
+            pgstore.grant_reader(pg_store, name, "a new password")
+    with pytest.raises(ValueError, match="not a kindred_reader login"):
+        pgstore.grant_reader(pg_store, other, "a new password")
+    reader = f"reader_{uuid.uuid4().hex[:8]}"
+    pgstore.grant_reader(pg_store, reader, "first pass")
+    pgstore.grant_reader(pg_store, reader, "second pass")  # a reader's password reset
+    with psycopg.connect(_reader_dsn(pg_store, reader, "second pass")) as conn:
+        assert conn.execute("SELECT count(*) FROM ward_summary").fetchone()[0] == 221
+    with psycopg.connect(pg_store, autocommit=True) as conn:
+        login, member = conn.execute(
+            "SELECT rolcanlogin, pg_has_role(oid, 'kindred_reader', 'MEMBER') FROM pg_roles "
+            "WHERE rolname = %s",
+            (other,),
+        ).fetchone()
+    assert (login, member) == (False, False)
 
 
 @pytest.mark.skipif(not shutil.which("ogrinfo"), reason="needs GDAL's ogrinfo (gdal-bin)")

@@ -1,8 +1,12 @@
 """Uploads: a preview stores nothing, a save upserts; the store path from the environment."""
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 from kindred_map import (
+    files,
     location,
     store,
     upload,
@@ -48,3 +52,36 @@ def test_an_uploaded_name_never_becomes_a_path_as_given(tmp_path):
     target = tmp_path / "store.gpkg"
     upload.save_upload("x" * 300 + ".csv", data, target)
     assert store.read_imports(target)["file"].tolist() == ["x" * upload.NAME_MAX_CHARS + ".csv"]
+
+
+KILLED_MID_UPLOAD = """
+import os, signal, sys
+from pathlib import Path
+from kindred_map import files, upload
+files.WORK_ROOT = Path(sys.argv[1])
+with upload._as_file("partner.csv", b"name,postcode\\nHome,L13 0AA\\n") as path:
+    print(path, flush=True)
+    os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_a_killed_servers_uploads_are_removed_at_the_next_start(tmp_path, monkeypatch):
+    """A dashboard killed while it reads an upload leaves the file (it may hold home
+    addresses); the next start (`files.clean_work_folders`, run by app.py) removes it, and
+    keeps the folder of a server still running."""
+    monkeypatch.setattr(files, "WORK_ROOT", tmp_path / "work")
+    killed = subprocess.run(
+        [sys.executable, "-c", KILLED_MID_UPLOAD, str(files.WORK_ROOT)],
+        capture_output=True,
+        text=True,
+    )
+    assert killed.returncode == -9
+    left = Path(killed.stdout.strip())
+    assert left.read_text() == "name,postcode\nHome,L13 0AA\n"
+    assert left.is_relative_to(files.WORK_ROOT)
+    with files.work_folder("upload-") as running:  # this process: still running
+        assert files.clean_work_folders() == [
+            files.WORK_ROOT / left.relative_to(files.WORK_ROOT).parts[0]
+        ]
+        assert not left.exists() and running.is_dir()
+    assert (files.WORK_ROOT / str(os.getpid())).is_dir()

@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kindred_map import (
+    boundaries,
     figures,
     hours,
     privacy,
@@ -79,6 +80,36 @@ def test_bad_link_values_are_ignored_with_a_message_each():
     joined = " ".join(problems)
     for word in ("spaceship", "Atlantis", "'0'", "'x'", "parish", "'-5'", "E05999999", "'3am'"):
         assert word in joined
+
+
+def test_a_huge_link_list_is_refused_whole_with_a_message():
+    """A 269 KB wards list (it cost 55 s of CPU) and a list of too many values are ignored,
+    each with one message; every ward of the region, by code or by name, still fits."""
+    huge = ",".join(["E05000000XX"] * 22_400)
+    view, problems = views.view_from_query({"wards": huge})
+    assert view.wards == ()
+    assert problems == [
+        f"Ignored wards in the link: {len(huge):,} characters; a list may hold at most "
+        f"{views.LINK_LIST_MAX_CHARS:,}"
+    ]
+    view, problems = views.view_from_query({"types": ["food_bank"] * 251})
+    assert view.types == ()
+    assert problems == [
+        f"Ignored types in the link: 251 values; a list may hold at most "
+        f"{views.LINK_LIST_MAX_VALUES:,}"
+    ]
+    wards = boundaries.load("ward")
+    view, problems = views.view_from_query({"wards": ",".join(wards["WD24CD"])})
+    assert len(view.wards) == len(wards) and problems == []
+    assert len(",".join(wards["WD24NM"])) <= views.LINK_LIST_MAX_CHARS
+
+
+def test_many_bad_values_give_a_few_short_messages():
+    view, problems = views.view_from_query({"boroughs": ",".join(["x" * 100] * 50)})
+    assert view.boroughs == ()
+    assert len(problems) == views.MAX_PROBLEMS
+    assert problems[-1] == "... and 41 more values ignored in the link"
+    assert all(len(problem) < 100 for problem in problems)
 
 
 def test_area_of_another_layer_is_not_taken_from_the_link():

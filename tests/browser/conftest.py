@@ -176,6 +176,12 @@ EDITOR = ("ann", "a long password", "Ann Editor")
 
 
 @pytest.fixture(scope="session")
+def editor_credentials() -> tuple[str, str]:
+    """The EDITOR's user name and password, for a client that signs in without a browser."""
+    return EDITOR[0], EDITOR[1]
+
+
+@pytest.fixture(scope="session")
 def users_file(tmp_path_factory) -> Path:
     """A temporary credentials file (KINDRED_MAP_USERS) holding the EDITOR."""
     from kindred_map import auth
