@@ -42,6 +42,7 @@ MAP_KEY = "dashboard_map"
 TABLE_ANCHOR = "projects-table"
 SAVED_VIEW = "saved_view"
 SAVED_UPLOAD = "saved_upload"
+UPLOAD_DIGEST = "upload_digest"
 BASEMAP_LABELS = {"osm": "OpenStreetMap (needs internet)", "none": "Plain background (offline)"}
 
 
@@ -95,12 +96,11 @@ def area_figures(signature: tuple, view: views.View, level: str):
     return figures.area_figures(level, shown_projects(signature, view), gaps)
 
 
-@st.cache_data(max_entries=8, show_spinner=False)
-def freshness_numbers(signature: tuple, examples: bool, today: date) -> dict[str, int]:
-    """Checked / stale / never checked counts of the store (illustrative records only with
-    ``examples``), once per store version and day."""
-    projects = load_projects(signature)
-    return freshness.counts(projects if examples else projects[~projects["synthetic"]], today)
+@st.cache_data(max_entries=16, show_spinner=False)
+def freshness_numbers(signature: tuple, filters: views.View, today: date) -> dict[str, int]:
+    """Checked / stale / never checked counts of the projects the filters show (the map's and
+    the table's), once per filter choice, store version and day."""
+    return freshness.counts(shown_projects(signature, filters), today)
 
 
 @st.cache_data(max_entries=16, show_spinner="Building the table...")
@@ -133,9 +133,42 @@ def map_payload(signature: tuple, view: views.View, today: date) -> dict:
     )
 
 
-@st.cache_data(max_entries=4, show_spinner="Checking the file...")
-def preview_upload(name: str, data: bytes, mapping: tuple = ()):
-    return upload.preview_upload(name, data, dict(mapping))
+# An upload's work is cached by the file's SHA-256 (``digest``; the bytes themselves, ``_data``,
+# are not hashed again on every rerun) and by what changes the result: the column mapping and
+# constants, the store (its signature where stored projects matter), the duplicate choices.
+# Resources, not data: a 100,000-row file is not pickled and copied on every rerun; read-only.
+# A file that cannot be read is cached as its error, so it is not read again either.
+
+
+@st.cache_resource(max_entries=4, show_spinner="Reading the file's columns...")
+def upload_columns(digest: str, name: str, _data: bytes):
+    try:
+        return upload.upload_columns(name, _data), None
+    except ValueError as error:
+        return None, str(error)
+
+
+@st.cache_resource(max_entries=4, show_spinner="Checking and placing every row...")
+def prepared_upload(digest: str, name: str, mapping, constants, location: str, _data: bytes):
+    try:
+        return upload.prepare_upload(name, _data, location, dict(mapping), dict(constants)), None
+    except ValueError as error:
+        return None, str(error)
+
+
+@st.cache_resource(max_entries=4, show_spinner="Looking for projects already stored...")
+def upload_matches(digest: str, name: str, mapping, constants, signature: tuple, _data: bytes):
+    (projects, _), _ = prepared_upload(digest, name, mapping, constants, signature[0], _data)
+    return upload.upload_duplicates(projects, signature[0])
+
+
+@st.cache_resource(max_entries=16, show_spinner="Counting what Save will do...")
+def upload_plan(digest, name, mapping, constants, signature: tuple, choices, _data: bytes):
+    (projects, report), _ = prepared_upload(digest, name, mapping, constants, signature[0], _data)
+    try:
+        return upload.plan_upload(projects, report, signature[0], dict(choices)), None
+    except ValueError as error:
+        return None, str(error)
 
 
 @st.cache_data
@@ -549,7 +582,16 @@ def coverage_section(view: views.View, signature: tuple) -> None:
         st.caption(ranked.attrs["note"])
 
 
-def upload_section(store_file, user) -> None:
+def _digest(uploaded) -> str:
+    """The uploaded file's SHA-256, worked out once per upload (kept by its file id)."""
+    kept = st.session_state.get(UPLOAD_DIGEST)
+    if not kept or kept[0] != uploaded.file_id:
+        kept = (uploaded.file_id, hashlib.sha256(uploaded.getvalue()).hexdigest())
+        st.session_state[UPLOAD_DIGEST] = kept
+    return kept[1]
+
+
+def upload_section(store_file, user, signature: tuple) -> None:
     st.subheader("Add projects from a spreadsheet")
     st.caption(
         "CSV or XLSX. Nothing is saved until you confirm; then the project store is updated "
@@ -560,44 +602,77 @@ def upload_section(store_file, user) -> None:
     if uploaded is None:
         return
     data = uploaded.getvalue()
+    digest = _digest(uploaded)
     name = upload.safe_file_name(uploaded.name)
     shown_name = md_escape(uploaded.name)
-    try:
-        mapping = editor.column_mapping(name, data)
-        projects, report = preview_upload(name, data, tuple(mapping.items()))
-    except ValueError as error:
+    columns, error = upload_columns(digest, name, data)
+    if error:
         st.error(f"{shown_name} could not be read: {md_escape(error)}")
         return
-    st.markdown(
-        f"**Import report for {shown_name}**: {report.rows_read:,} rows read = "
-        f"{report.imported:,} to import + {report.rejected:,} rejected; "
-        f"{len(projects):,} projects"
+    mapping = editor.column_mapping(*columns, digest)
+    constants = editor.constant_fields(columns[1], mapping, digest)
+    mapping, constants = tuple(sorted(mapping.items())), tuple(sorted(constants.items()))
+    prepared, error = prepared_upload(digest, name, mapping, constants, signature[0], data)
+    if error:
+        st.error(f"{shown_name} could not be read: {md_escape(error)}")
+        return
+    projects, first_report = prepared
+    if not len(projects):
+        st.code(reports.to_text(first_report), language=None, wrap_lines=True)
+        st.warning("No row could be placed: nothing to save.")
+        return
+    matches = upload_matches(digest, name, mapping, constants, signature, data)
+    choices, unanswered = editor.duplicate_choices(matches, digest)
+    plan, error = upload_plan(
+        digest, name, mapping, constants, signature, tuple(sorted(choices.items())), data
     )
-    st.code(reports.to_text(report), language=None, wrap_lines=True)
-    if len(report.issues):
-        st.dataframe(report.issues, hide_index=True, key="upload_issues")
+    if error:
+        st.error(md_escape(error))
+        return
+    st.markdown(
+        f"**Import report for {shown_name}**: {plan.rows_read:,} rows read = "
+        f"{plan.imported:,} to import + {plan.rejected:,} rejected; {plan.records:,} projects"
+    )
+    st.code(reports.to_text(plan), language=None, wrap_lines=True)
+    if len(plan.issues):
+        st.dataframe(plan.issues, hide_index=True, key="upload_issues")
     st.download_button(
         "Download this report (CSV)",
-        data=reports.to_csv_bytes(report),
+        data=reports.to_csv_bytes(plan),
         file_name=f"import-report-{name}.csv",
         mime="text/csv",
         on_click="ignore",
     )
-    if not len(projects):
-        st.warning("No row could be placed: nothing to save.")
-        return
-    choices = editor.duplicate_choices(name, data, store_file, mapping)
-    upload_id = (uploaded.name, hashlib.sha256(data).hexdigest(), str(store_file))
+    planned = upload.outcome(plan)
+    upload_id = (digest, str(store_file))
     saved = st.session_state.get(SAVED_UPLOAD)
     if saved and saved[0] == upload_id:
         st.success(saved[1])
-    elif st.button(f"Save {len(projects):,} projects to the store", key="confirm_upload"):
-        result = upload.save_upload(name, data, store_file, mapping, who=user.name, choices=choices)
-        message = (
-            f"Saved: {result.new or 0:,} new, {result.updated or 0:,} updated, "
-            f"{result.unchanged or 0:,} unchanged (import {result.import_id}; undo it under "
-            "Imports)."
+        return
+    st.info(upload.outcome_text(planned, done=False))
+    if unanswered:
+        st.warning(f"Answer the {unanswered:,} likely duplicate(s) above before saving.")
+    if st.button(
+        f"Save {plan.records:,} projects to the store",
+        key="confirm_upload",
+        disabled=bool(unanswered) or not plan.records,
+    ):
+        result = upload.save_upload(
+            name,
+            data,
+            store_file,
+            dict(mapping),
+            who=user.name,
+            choices=choices,
+            constants=dict(constants),
         )
+        done = upload.outcome(result)
+        message = (
+            f"{upload.outcome_text(done, done=True)} Import {result.import_id}; undo it under "
+            "Imports."
+        )
+        if done != planned:  # someone changed the store in between
+            message += " (The store changed since the preview, so the counts differ from it.)"
         st.session_state[SAVED_UPLOAD] = (upload_id, message)
         st.rerun()  # the map, counts and table now read the updated store
 
@@ -627,7 +702,7 @@ def map_page() -> None:
     # any widget is drawn, so the order changes no value.
     side_column, map_column = st.columns([1, 2.8], gap="medium")
     with side_column:
-        editor.freshness_counts(freshness_numbers(signature, view.examples, today))
+        editor.freshness_counts(freshness_numbers(signature, views.filter_view(view), today))
         postcode_search(view, shown)
         project_search(view, shown, today)
         area_panel(view, signature, shown, today)
@@ -639,7 +714,7 @@ def map_page() -> None:
     coverage_section(view, signature)
     user = editor.current_user()
     if user is not None:  # viewers get no editor controls at all
-        upload_section(store_file, user)
+        upload_section(store_file, user, signature)
         editor.editor_panel(store_file, user)
 
 

@@ -46,22 +46,82 @@ def _as_file(name: str, data: bytes):
         yield path
 
 
-def preview_upload(name: str, data: bytes, mapping: Mapping | None = None):
-    """Read, check, place and join an uploaded file without storing it: (projects, report)."""
-    from kindred_map import join
+def prepare_upload(
+    name: str,
+    data: bytes,
+    store: Path | str,
+    mapping: Mapping | None = None,
+    constants: Mapping | None = None,
+):
+    """Read, check, place and join an uploaded file as an import into ``store`` would (the
+    store's id key, the file name's id namespace), storing nothing: (projects with
+    `kindred_map.join.PRIVATE_COLUMNS`, report). The dashboard does this once per file,
+    mapping and constants; the duplicate check and `plan_upload` start from it."""
+    from kindred_map import ingest, join
+    from kindred_map import store as stores
 
+    location = stores.locate(store)
     with _as_file(name, data) as path:
-        return join.join_file(path, dict(mapping or {}))
+        return join.prepare_file(
+            path,
+            dict(mapping or {}),
+            secret=stores.read_secret(location),
+            namespace=ingest.id_namespace(path.stem),
+            constants=dict(constants or {}),
+        )
+
+
+def upload_duplicates(projects, store: Path | str):
+    """Likely duplicates (`kindred_map.duplicates.likely_duplicates`) of prepared rows among
+    the store's projects, retired ones included (a closed project sent again is worth a look)."""
+    from kindred_map import duplicates
+    from kindred_map import store as stores
+
+    stored = stores.read_projects(stores.locate(store), include_retired=True)
+    return duplicates.likely_duplicates(projects, stored)
+
+
+def plan_upload(projects, report, store: Path | str, choices: Mapping | None = None):
+    """What saving the prepared rows with these duplicate ``choices`` will do: the report with
+    its counts (`kindred_map.store.plan_import`), nothing written."""
+    from kindred_map import store as stores
+
+    return stores.plan_import(projects, report, stores.locate(store), dict(choices or {}))
 
 
 def save_upload(name: str, data: bytes, store: Path, mapping: Mapping | None = None, **options):
     """Import an uploaded file into the store (upsert by id, logged); returns the report.
 
-    ``options`` go to `kindred_map.store.import_file` (``who``, ``choices``)."""
+    ``options`` go to `kindred_map.store.import_file` (``who``, ``choices``, ``constants``)."""
     from kindred_map import store as stores
 
     with _as_file(name, data) as path:
         return stores.import_file(path, stores.locate(store), dict(mapping or {}), **options)
+
+
+def outcome(report) -> dict[str, int]:
+    """The counts an upload's Save makes (or, from `plan_upload`, will make): new, merged,
+    skipped, updated, unchanged projects and rejected rows (merged ones are also among the
+    updated or unchanged; skipped rows among the rejected)."""
+    return {
+        "new": report.new or 0,
+        "merged": report.merged or 0,
+        "skipped": report.skipped or 0,
+        "updated": report.updated or 0,
+        "unchanged": report.unchanged or 0,
+        "rejected": report.rejected,
+    }
+
+
+def outcome_text(counts: Mapping[str, int], done: bool) -> str:
+    """`outcome` in words: before Save ("Save will make: ...", ``done`` False) or after it
+    ("Saved: ...") in the same words, so the two can be compared."""
+    return (
+        f"{'Saved' if done else 'Save will make'}: {counts['new']:,} new, {counts['merged']:,} "
+        f"merged into the stored project each duplicates, {counts['skipped']:,} skipped. "
+        f"Stored projects updated: {counts['updated']:,}, unchanged: {counts['unchanged']:,} "
+        f"(merged ones included); rows rejected: {counts['rejected']:,} (skipped ones included)."
+    )
 
 
 def upload_columns(name: str, data: bytes) -> tuple[list[str], dict[str, list[str]]]:
@@ -71,16 +131,6 @@ def upload_columns(name: str, data: bytes) -> tuple[list[str], dict[str, list[st
     with _as_file(name, data) as path:
         columns = list(ingest.read_table(path).frame.columns)
     return [c for c in columns if c != "row"], ingest.recognise_columns(columns)
-
-
-def upload_duplicates(name: str, data: bytes, store: Path, mapping: Mapping | None = None):
-    """Likely duplicates of an uploaded file's rows among stored projects
-    (`kindred_map.duplicates.find_in_file`)."""
-    from kindred_map import duplicates
-    from kindred_map import store as stores
-
-    with _as_file(name, data) as path:
-        return duplicates.find_in_file(path, stores.locate(store), dict(mapping or {}))
 
 
 def store_path() -> Path | str:

@@ -34,9 +34,9 @@ def test_same_postcode_or_near_with_a_similar_name_is_a_likely_duplicate(target)
     )
     incoming.loc[incoming["_row"] == 4, "easting"] += 30
     found = duplicates.likely_duplicates(incoming, stored)
-    assert found[["row", "stored_id", "why"]].values.tolist() == [
-        [2, "network:1", "same postcode"],
-        [4, "network:2", "30 m apart"],
+    assert found[["row", "stored_id", "same_postcode", "distance_m", "why"]].values.tolist() == [
+        [2, "network:1", True, 0.0, "same name, same postcode, 0 m apart"],
+        [4, "network:2", False, 30.0, "same name, other postcode, 30 m apart"],
     ]
     assert duplicates.likely_duplicates(stored, stored).empty  # a record is its own update
 

@@ -13,14 +13,19 @@ FIXTURE = Path(__file__).parent / "fixtures" / "dashboard_projects.csv"
 def test_preview_does_not_store_and_save_upserts(tmp_path):
     target = tmp_path / "store.gpkg"
     data = FIXTURE.read_bytes()
-    preview, report = upload.preview_upload("projects.csv", data)
+    preview, report = upload.prepare_upload("projects.csv", data, target)
     assert not target.exists()
     assert report.rows_read == 13 and report.rejected == 1 and len(preview) == 12
     assert "ZZ1 1ZZ" in " ".join(report.issues["reason"])
+    planned = upload.outcome(upload.plan_upload(preview, report, target))
+    assert not target.exists()
     saved = upload.save_upload("projects.csv", data, target)
+    assert upload.outcome(saved) == planned
     assert saved.new == 12 and len(store.read_projects(target)) == 12
+    preview, report = upload.prepare_upload("projects.csv", data, target)
+    planned = upload.outcome(upload.plan_upload(preview, report, target))
     again = upload.save_upload("projects.csv", data, target)
-    assert again.new == 0 and again.unchanged == 12
+    assert again.new == 0 and again.unchanged == 12 and upload.outcome(again) == planned
     assert store.read_imports(target)["file"].tolist() == ["projects.csv", "projects.csv"]
 
 
@@ -34,7 +39,7 @@ def test_store_path_follows_the_environment(monkeypatch, tmp_path):
 def test_an_uploaded_name_never_becomes_a_path_as_given(tmp_path):
     data = FIXTURE.read_bytes()
     long_name = "ä" * 300 + ".csv"
-    preview, report = upload.preview_upload(long_name, data)
+    preview, report = upload.prepare_upload(long_name, data, tmp_path / "none.gpkg")
     assert report.rows_read == 13 and len(preview) == 12
     assert upload.safe_file_name(long_name) == "a" * upload.NAME_MAX_CHARS + ".csv"
     for hostile in ("../../etc/passwd.csv", "..\\\\x\\\\y.CSV", "\x00.csv", "..", ""):
