@@ -399,13 +399,18 @@ def area_panel(view: views.View, signature: tuple, shown, today: date) -> None:
     codes = figures.areas_in_view(view.layer, view)
     choices = figures.area_choices(view.layer)
     noun = figures.LEVELS[view.layer]["noun"]
-    if st.session_state.get("area") not in ("", *codes):
-        st.session_state["area"] = ""
+    if st.session_state.get("area") not in codes:
+        st.session_state["area"] = None  # nothing chosen: the placeholder, of this level
+    # Options are area codes only; "nothing chosen" is index None and a placeholder, which is
+    # sent afresh on every run. (A "" option labelled "Choose a ward" kept that label in the
+    # browser after the level changed: the browser holds an option's label, not its code.)
     code = st.selectbox(
         f"{noun} details (or click an area on the map)",
-        ["", *codes],
-        format_func=lambda c: choices.get(c, f"Choose a {noun.lower()}"),
+        codes,
+        index=None,
+        format_func=choices.__getitem__,
         key="area",
+        placeholder=f"Choose a {noun.lower()}",
         help="The keyboard way to an area: type to filter the list. The map's shapes are "
         "left out of the tab order.",
     )

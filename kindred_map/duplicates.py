@@ -1,9 +1,7 @@
 """Likely duplicates of uploaded rows among stored projects, and the editor's choice for each."""
 
 import io
-import secrets
 from difflib import SequenceMatcher
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -192,19 +190,6 @@ def merged_rows(choices: dict | None, rows: pd.Series) -> set[int]:
     """The file rows among ``rows`` the editor's ``choices`` merge into a stored project."""
     merging = {int(row) for row, choice in (choices or {}).items() if tuple(choice)[0] == "merge"}
     return merging & {int(row) for row in rows}
-
-
-def find_in_file(
-    path: Path, target: Path, mapping: dict | None = None, source: str | None = None
-) -> pd.DataFrame:
-    """`likely_duplicates` of a file's rows, with the ids an import into ``target`` would
-    give them (retired projects count: a closed project sent again is worth a look)."""
-    from kindred_map import ingest, join, store
-
-    secret = store.read_secret(target) or secrets.token_bytes(32)
-    namespace = ingest.id_namespace(source if source else Path(path).stem)
-    projects, _ = join.prepare_file(Path(path), mapping, None, secret=secret, namespace=namespace)
-    return likely_duplicates(projects, store.read_projects(target, include_retired=True))
 
 
 def template_csv() -> bytes:

@@ -5,7 +5,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from kindred_map import duplicates, ingest, store
+from kindred_map import duplicates, ingest, join, store, upload
+from kindred_map.report import to_text as report_text
 
 
 def _csv(path: Path, text: str) -> Path:
@@ -71,3 +72,100 @@ def test_the_templates_read_back_as_the_import_columns(tmp_path):
         table = ingest.read_table(path)
         found = ingest.recognise_columns(list(table.frame.columns))
         assert set(duplicates.TEMPLATE_FIELDS) <= {f for f, cols in found.items() if cols}
+
+
+@pytest.mark.parametrize(
+    ("same_name", "same_postcode", "distance_m", "expected"),
+    [
+        (True, True, 0.0, "strong"),  # same name, same postcode
+        (True, True, 900.0, "strong"),  # a big site: the postcode says it is the same place
+        (True, False, 50.0, "strong"),  # within 50 m, the postcode mistyped or changed
+        (True, False, 50.1, "weak"),
+        (True, False, float("nan"), "weak"),  # no position to compare
+        (False, True, 0.0, "weak"),  # similar names at one address: maybe two projects
+        (False, False, 10.0, "weak"),
+    ],
+)
+def test_the_strength_rule(same_name, same_postcode, distance_m, expected):
+    assert duplicates.strength(same_name, same_postcode, distance_m) == expected
+
+
+def _incoming(stored: pd.DataFrame, rows: list[dict]) -> pd.DataFrame:
+    """Rows like the first stored project, changed as given, with ids of their own."""
+    base = stored.iloc[[0] * len(rows)].reset_index(drop=True)
+    for position, changes in enumerate(rows):
+        for name, value in changes.items():
+            base.loc[position, name] = value
+    return base.assign(id=[f"new:{i}" for i in range(len(rows))], _row=range(2, len(rows) + 2))
+
+
+def test_strong_matches_merge_by_default_weak_ones_ask(target):
+    stored = store.read_projects(target)
+    first = stored.iloc[0]
+    incoming = _incoming(
+        stored,
+        [
+            {"name": "ST MARY'S food-pantry"},  # the same name once normalised
+            {"name": "St Mary's Pantry"},  # similar only
+            {"name": "St Mary's Food Pantry", "postcode": "", "easting": first["easting"] + 40},
+            {"name": "Linacre Warm Hub", "postcode": "", "easting": stored.iloc[1]["easting"] + 70},
+        ],
+    )
+    found = duplicates.likely_duplicates(incoming, stored)
+    assert found[["row", "strength", "same_name"]].values.tolist() == [
+        [2, "strong", True],
+        [3, "weak", False],
+        [4, "strong", True],
+    ]  # row 5: 70 m away with no postcode: not listed at all
+    assert found["stored_postcode"].tolist() == ["L8 7SQ"] * 3
+    # Rows 2 and 4 both strongly match network:1: neither may merge by default (two rows
+    # cannot merge into one project); the editor is asked.
+    assert duplicates.default_choices(found) == {}
+    alone = found[found["row"] != 4]
+    assert duplicates.default_choices(alone) == {2: ("merge", "network:1")}
+    assert duplicates.choices_for_all(alone, "skip all") == {
+        2: ("skip", "network:1"),
+        3: ("skip", "network:1"),
+    }
+    kept = duplicates.choices_for_all(alone, "keep all")
+    assert duplicates.choices_for_all(alone, "merge strong", kept) == {
+        2: ("merge", "network:1"),
+        3: ("keep both", "network:1"),
+    }
+    with pytest.raises(ValueError, match="unknown answer"):
+        duplicates.choices_for_all(alone, "merge weak")
+
+
+def test_a_row_updating_its_own_stored_project_is_no_duplicate(target):
+    stored = store.read_projects(target)
+    again = stored.assign(_row=[2, 3])
+    assert duplicates.likely_duplicates(again, stored).empty
+
+
+def test_the_plan_counts_what_the_import_then_does(target, tmp_path):
+    text = (
+        "id,name,postcode\n"
+        "a,St Marys food pantry,L8 7SQ\n"
+        "b,Linacre warm hub,L20 4RW\n"
+        "c,Brand new club,L1 8JQ\n"
+        "d,,L1 8JQ\n"
+    )
+    partner = _csv(tmp_path / "partner.csv", text)
+    choices = {2: ("merge", "network:1"), 3: ("skip", "network:2")}
+    projects, report = join.prepare_file(
+        partner, secret=store.read_secret(target), namespace=ingest.id_namespace("partner")
+    )
+    written = target.read_bytes()
+    plan = store.plan_import(projects, report, target, choices)
+    assert target.read_bytes() == written  # a plan writes nothing
+    assert upload.outcome(plan) == {
+        "new": 1,
+        "merged": 1,
+        "skipped": 1,
+        "updated": 1,
+        "unchanged": 0,
+        "rejected": 2,  # row 5 has no name, row 3 skipped
+    }
+    done = store.import_file(partner, target, choices=choices)
+    assert upload.outcome(done) == upload.outcome(plan)
+    assert "1 merged into likely duplicates, 1 skipped by choice" in report_text(done)

@@ -1,11 +1,14 @@
 """Uploads: a preview stores nothing, a save upserts; the store path from the environment."""
 
+import tomllib
 from pathlib import Path
 
 from kindred_map import (
+    ingest,
     store,
     upload,
 )
+from kindred_map.paths import PROJECT_ROOT
 
 FIXTURE = Path(__file__).parent / "fixtures" / "dashboard_projects.csv"
 
@@ -51,3 +54,9 @@ def test_an_uploaded_name_never_becomes_a_path_as_given(tmp_path):
     target = tmp_path / "store.gpkg"
     upload.save_upload("x" * 300 + ".csv", data, target)
     assert store.read_imports(target)["file"].tolist() == ["x" * upload.NAME_MAX_CHARS + ".csv"]
+
+
+def test_the_upload_box_states_the_imports_own_size_limit():
+    config = tomllib.loads((PROJECT_ROOT / ".streamlit" / "config.toml").read_text())
+    # Streamlit shows "Limit <maxUploadSize>MB per file" (issue 20: it said 200MB).
+    assert config["server"]["maxUploadSize"] * 1_000_000 == ingest.MAX_FILE_BYTES
