@@ -3,12 +3,13 @@
 import io
 from difflib import SequenceMatcher
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
 from scipy.spatial import cKDTree
 
 from kindred_map import columns
-from kindred_map.schema import RECORD_FIELDS
+from kindred_map.schema import JOINED_FIELDS, RECORD_FIELDS
 
 NEAR_M = 50.0
 """Two projects this close (metres, EPSG:27700) with similar names are likely one project."""
@@ -184,6 +185,44 @@ def choices_for_all(matches: pd.DataFrame, answer: str, choices: dict | None = N
         return choices | default_choices(matches)
     choice = "keep both" if answer == "keep all" else "skip"
     return choices | {int(r): (choice, str(s)) for r, s in best[["row", "stored_id"]].values}
+
+
+PLACE_FIELDS = ("lat", "lon", "easting", "northing", "location_precision", *JOINED_FIELDS)
+"""A project's position and what follows from it: kept from the stored project on a merge
+unless the row gives another postcode (`fill_merged`)."""
+
+
+def fill_merged(
+    projects: gpd.GeoDataFrame, stored: pd.DataFrame, choices: dict | None
+) -> gpd.GeoDataFrame:
+    """Rows the editor merges into a stored project (`apply_choices` gave them its id) fill it
+    in and never blank it: a field the row left blank (not in its ``_given``) keeps the stored
+    value, and the stored position, with its areas and precision, is kept unless the row gives
+    another postcode (a partner's postcode-only row does not move a project placed at its
+    door to the postcode's centre). The row's values win where it gives them."""
+    rows = merged_rows(choices, projects["_row"])
+    merging = projects["_row"].astype(int).isin(rows) & projects["id"].isin(stored["id"])
+    if not merging.any():
+        return projects
+    projects = projects.copy()
+    at = projects.index[merging]
+    before = stored.set_index("id").loc[projects.loc[at, "id"]]
+    given = projects.loc[at, "_given"]
+    for name in RECORD_FIELDS:
+        if name in ("id", *PLACE_FIELDS):
+            continue
+        field = "opening_hours" if name == "schedules" else name  # schedules follow the hours
+        blank = ~given.str.contains(rf"(?:^|,){field},", regex=True).to_numpy()
+        projects.loc[at[blank], name] = before[name].to_numpy()[blank]
+    postcode = projects.loc[at, "postcode"].to_numpy()
+    moved = given.str.contains("(?:^|,)postcode,").to_numpy() & (postcode != before["postcode"])
+    keep = at[~moved]
+    kept = before[~moved]
+    for name in PLACE_FIELDS:
+        projects.loc[keep, name] = kept[name].to_numpy()
+    projects.loc[keep, "postcode"] = kept["postcode"].to_numpy()
+    projects.loc[keep, projects.geometry.name] = kept.geometry.to_numpy()
+    return projects
 
 
 def merged_rows(choices: dict | None, rows: pd.Series) -> set[int]:

@@ -713,11 +713,16 @@ def normalise(records: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
 
     Returns the kept records and the issues found (rows rejected or warned, with reasons).
     ``_precision_stated`` says whether the row itself gave a known precision: the store keeps a
-    stored precision for rows that do not (`kindred_map.store.reconcile`).
+    stored precision for rows that do not (`kindred_map.store.reconcile`). ``_given`` names the
+    fields the row gave, comma-separated (a merge into a stored project keeps the stored values
+    of the others: `kindred_map.duplicates.fill_merged`).
     """
     records = records.copy()
     for name in RECORD_FIELDS:
         records[name] = clean_text(records[name])
+    records["_given"] = ""
+    for name in RECORD_FIELDS:
+        records["_given"] += np.where(records[name].ne(""), f"{name},", "")
     issues = []
     no_name = records["name"].eq("")
     issues.append(issues_for(records[no_name], "name", "rejected", "no project name"))

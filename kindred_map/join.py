@@ -270,9 +270,10 @@ def _deanery_notes(out, ref, in_region, has_point) -> pd.Series:
     return note
 
 
-PRIVATE_COLUMNS = ("_row", "_file_id", "_precision_stated")
+PRIVATE_COLUMNS = ("_row", "_file_id", "_precision_stated", "_given")
 """Columns `prepare_file` adds for the store and `join_file` drops: the row a record came from,
-the id as the file gave it (blank when derived), and whether the file stated its precision."""
+the id as the file gave it (blank when derived), whether the file stated its precision, and
+the fields the row gave (`kindred_map.ingest.normalise`)."""
 
 
 def prepare_file(

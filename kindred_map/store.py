@@ -1181,6 +1181,7 @@ def _decide(projects, report: ImportReport, choices, read_stored, read_homes, sh
 
     projects, chosen = duplicates.apply_choices(projects, choices)
     stored = read_stored({*projects["id"], *projects["_file_id"]})
+    projects = duplicates.fill_merged(projects, stored, choices)
     projects, issues = reconcile(projects, stored, read_homes())
     issues = [chosen, issues, privacy.address_issues(projects.rename(columns={"_row": "row"}))]
     merged = duplicates.merged_rows(choices, projects["_row"])

@@ -169,3 +169,28 @@ def test_the_plan_counts_what_the_import_then_does(target, tmp_path):
     done = store.import_file(partner, target, choices=choices)
     assert upload.outcome(done) == upload.outcome(plan)
     assert "1 merged into likely duplicates, 1 skipped by choice" in report_text(done)
+
+
+def test_a_merge_fills_the_stored_project_in_and_never_blanks_or_moves_it(tmp_path):
+    target = tmp_path / "projects.gpkg"
+    head = "id,name,postcode,website,address,type"
+    row = "1,Hope Hub,L8 7SQ,https://hope.example,1 Hope St,food_bank"
+    store.import_file(_csv(tmp_path / "network.csv", f"{head}\n{row}\n"), target)
+    placed = store.read_projects(target).iloc[0]
+    lat, lon = placed["lat"] + 0.0003, placed["lon"] + 0.0003  # ~40 m from the postcode's centre
+    at_door = f"{head},lat,lon\n{row},{lat},{lon}\n"
+    store.import_file(_csv(tmp_path / "network.csv", at_door), target)
+    before = store.read_projects(target).iloc[0]
+    assert before["website"] == "https://hope.example" and before["lat"] == round(lat, 6)
+    partner = _csv(tmp_path / "partner.csv", "name,postcode,hours\nHOPE HUB,L8 7SQ,Mon 10-12\n")
+    report = store.import_file(partner, target, choices={2: ("merge", "network:1")})
+    assert (report.new, report.updated, report.merged) == (0, 1, 1)
+    after = store.read_projects(target).set_index("id").loc["network:1"]
+    assert after["name"] == "HOPE HUB" and after["opening_hours"] == "Mon 10-12"  # given: wins
+    for name in ("website", "address", "type", "lat", "lon", "WD24CD", "location_precision"):
+        assert after[name] == before[name], name  # not given, or a postcode-only position
+    elsewhere = _csv(tmp_path / "elsewhere.csv", "name,postcode\nHope Hub,L1 8JQ\n")
+    store.import_file(elsewhere, target, choices={2: ("merge", "network:1")})
+    after = store.read_projects(target).set_index("id").loc["network:1"]
+    assert after["postcode"] == "L1 8JQ" and after["WD24NM"] == "City Centre North"  # it moved
+    assert after["website"] == "https://hope.example"
