@@ -654,9 +654,12 @@ def upload_section(store_file, user, signature: tuple) -> None:
     if saved and saved[0] == upload_id:
         st.success(saved[1])
         return
-    st.info(upload.outcome_text(planned, done=False))
     if unanswered:
-        st.warning(f"Answer the {unanswered:,} likely duplicate(s) above before saving.")
+        st.warning(
+            f"Answer the {unanswered:,} likely duplicate(s) above before saving; until then "
+            "they count as new below."
+        )
+    st.info(upload.outcome_text(planned, done=False))
     if st.button(
         f"Save {plan.records:,} projects to the store",
         key="confirm_upload",

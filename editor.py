@@ -485,19 +485,23 @@ def _option_label(candidates: pd.DataFrame):
 
 def duplicate_choices(matches: pd.DataFrame, digest: str) -> tuple[dict, int]:
     """Likely duplicates of the file's rows in the store, each answered merge / keep both /
-    skip. Strong ones (`kindred_map.duplicates.strength`) start as "merge" and weak ones
-    unanswered; "apply to all" buttons answer many at once. Returns the choices by file row
+    skip. A strong match (`kindred_map.duplicates.strength`) starts as "merge" (collapsed);
+    a weak one, or a strong one another row also matches, is asked, with the evidence (open);
+    "apply to all" buttons answer many at once. Returns the choices by file row
     (`kindred_map.duplicates.apply_choices`) and how many rows are still unanswered."""
     if matches.empty:
         return {}, 0
     best = duplicates.best_matches(matches)
-    strong = best["strength"].eq("strong")
-    for row, (_, stored_id) in duplicates.default_choices(matches).items():
+    defaults = duplicates.default_choices(matches)
+    for row, (_, stored_id) in defaults.items():
         st.session_state.setdefault(_answer_key(digest, row), MERGE + stored_id)
+    strong = best["strength"].eq("strong")
     st.warning(
         f"{len(best):,} row(s) look like projects already stored: {int(strong.sum()):,} "
-        f"strong (the same name, and the same postcode or within {duplicates.NEAR_M:.0f} m: "
-        f"merged unless you say otherwise) and {int((~strong).sum()):,} weak (please answer)."
+        f"strong (the same name, and the same postcode or within {duplicates.NEAR_M:.0f} m) "
+        f"and {int((~strong).sum()):,} weak. Strong ones are merged unless you say otherwise "
+        "(a merge fills the stored project in: it never blanks a field, and moves it only to "
+        "another postcode the file gives); the others need your answer."
     )
     columns = st.columns(len(duplicates.FOR_ALL))
     for column, (answer, label) in zip(columns, duplicates.FOR_ALL.items(), strict=True):
@@ -509,22 +513,26 @@ def duplicate_choices(matches: pd.DataFrame, digest: str) -> tuple[dict, int]:
         )
     choices, unanswered = {}, 0
     groups = dict(tuple(matches.groupby("row", sort=True)))
-    for kind, rows in (("weak", best.loc[~strong, "row"]), ("strong", best.loc[strong, "row"])):
+    shared = best.loc[strong & ~best["row"].isin(defaults), "row"]
+    asked = best.loc[~best["row"].isin(defaults), "row"]
+    merged = best.loc[best["row"].isin(defaults), "row"]
+    for rows, title, expanded in (
+        (asked, f"{len(asked):,} to answer: is each the same project?", True),
+        (merged, f"{len(merged):,} strong match(es): merged unless you choose otherwise", False),
+    ):
         if rows.empty:
             continue
-        title = (
-            f"{len(rows):,} weak match(es): is each the same project?"
-            if kind == "weak"
-            else f"{len(rows):,} strong match(es): merged unless you choose otherwise"
-        )
-        with st.expander(title, expanded=kind == "weak"):
+        with st.expander(title, expanded=expanded):
             for row in rows:
                 candidates = groups[row].head(MAX_CANDIDATES)
                 first = candidates.iloc[0]
-                codes = [MERGE + i for i in candidates["stored_id"]] + [KEEP, SKIP]
+                note = " (another row matches the same project: two rows cannot merge into one)"
                 answer = st.radio(
-                    _md(f"Row {row}: {first['name']} ({first['postcode'] or 'no postcode'})"),
-                    codes,
+                    _md(
+                        f"Row {row}: {first['name']} ({first['postcode'] or 'no postcode'})"
+                        + (note if row in set(shared) else "")
+                    ),
+                    [MERGE + i for i in candidates["stored_id"]] + [KEEP, SKIP],
                     index=None,
                     format_func=_option_label(candidates),
                     key=_answer_key(digest, row),

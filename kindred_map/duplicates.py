@@ -125,7 +125,12 @@ def likely_duplicates(incoming: pd.DataFrame, stored: pd.DataFrame) -> pd.DataFr
             )
         )
         same_name = bool(new_keys[i]) and new_keys[i] == stored_keys[j]
-        evidence = ["same name" if same_name else f"similar name ({score:.0%})"]
+        if same_name:
+            evidence = ["same name"]
+        elif score == 1.0:
+            evidence = ["one name contains the other"]
+        else:
+            evidence = [f"similar name ({score:.0%} alike)"]
         evidence.append("same postcode" if same_postcode else "other postcode")
         evidence.append(f"{apart:,.0f} m apart" if np.isfinite(apart) else "distance unknown")
         found.append(

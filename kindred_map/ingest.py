@@ -755,9 +755,7 @@ def normalise(records: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
             "stored as 'other'",
         )
     )
-    issues.append(
-        issues_for(records[blank_type & ~no_name], "type", "warning", "no type: stored as 'other'")
-    )
+    issues.append(issues_for(records[blank_type & ~no_name], "type", "warning", NO_TYPE))
     records["type"] = types.fillna("other")
 
     precision, precision_issues = _precisions(records[~no_name])
@@ -783,6 +781,9 @@ def normalise(records: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     return records[~no_name], pd.concat(issues, ignore_index=True)
 
 
+NO_TYPE = "no type: stored as 'other'"
+"""The warning for a row without a type (a merge into a stored project keeps the stored type
+instead, and drops this warning: `kindred_map.store.plan_import`)."""
 LOST_CHARACTER = re.compile(r"[^\W\d_]\?[^\W\d_]")
 """A ``?`` between two letters ("Kitty?s Launderette"): most often a character the source
 could not encode (an apostrophe, accent or dash) replaced on its way out."""

@@ -1185,9 +1185,10 @@ def _decide(projects, report: ImportReport, choices, read_stored, read_homes, sh
     projects, issues = reconcile(projects, stored, read_homes())
     issues = [chosen, issues, privacy.address_issues(projects.rename(columns={"_row": "row"}))]
     merged = duplicates.merged_rows(choices, projects["_row"])
+    typed = report.issues["row"].isin(merged) & report.issues["reason"].eq(ingest.NO_TYPE)
     report = replace(
         report,
-        issues=build_report(report.file, [], [report.issues, *issues]).issues,
+        issues=build_report(report.file, [], [report.issues[~typed], *issues]).issues,
         records=len(projects),
         store=shown_store,
         new=0,
