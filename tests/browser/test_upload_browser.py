@@ -125,6 +125,11 @@ def test_a_partner_file_of_known_projects_adds_none_of_the_strong_duplicates(
     page.get_by_text(re.compile("^Save will make")).scroll_into_view_if_needed()
     screenshot(page, "upload_plan_1440x1000")
     page.set_viewport_size({"width": 390, "height": 844})
+    page.wait_for_function(  # a phone: Streamlit folds the sidebar away
+        """() => document.querySelector('[data-testid="stSidebar"]')
+            .getBoundingClientRect().right <= 1""",
+        timeout=STEP_TIMEOUT_MS,
+    )
     page.get_by_text(re.compile("^Save will make")).scroll_into_view_if_needed()
     screenshot(page, "upload_plan_390x844")
 
