@@ -149,7 +149,8 @@ def upload_columns(digest: str, name: str, _data: bytes):
 
 
 @st.cache_resource(max_entries=4, show_spinner="Checking and placing every row...")
-def prepared_upload(digest: str, name: str, mapping, constants, location: str, _data: bytes):
+def prepared_upload(digest: str, name: str, mapping, constants, location: str, id_key: str, _data):
+    # id_key: the store's id secret's fingerprint; derived ids, so the rows, depend on it
     try:
         return upload.prepare_upload(name, _data, location, dict(mapping), dict(constants)), None
     except ValueError as error:
@@ -157,14 +158,18 @@ def prepared_upload(digest: str, name: str, mapping, constants, location: str, _
 
 
 @st.cache_resource(max_entries=4, show_spinner="Looking for projects already stored...")
-def upload_matches(digest: str, name: str, mapping, constants, signature: tuple, _data: bytes):
-    (projects, _), _ = prepared_upload(digest, name, mapping, constants, signature[0], _data)
+def upload_matches(digest, name, mapping, constants, signature: tuple, id_key: str, _data):
+    (projects, _), _ = prepared_upload(
+        digest, name, mapping, constants, signature[0], id_key, _data
+    )
     return upload.upload_duplicates(projects, signature[0])
 
 
 @st.cache_resource(max_entries=16, show_spinner="Counting what Save will do...")
-def upload_plan(digest, name, mapping, constants, signature: tuple, choices, _data: bytes):
-    (projects, report), _ = prepared_upload(digest, name, mapping, constants, signature[0], _data)
+def upload_plan(digest, name, mapping, constants, signature: tuple, id_key, choices, _data):
+    (projects, report), _ = prepared_upload(
+        digest, name, mapping, constants, signature[0], id_key, _data
+    )
     try:
         return upload.plan_upload(projects, report, signature[0], dict(choices)), None
     except ValueError as error:
@@ -617,7 +622,8 @@ def upload_section(store_file, user, signature: tuple) -> None:
     mapping = editor.column_mapping(*columns, digest)
     constants = editor.constant_fields(columns[1], mapping, digest)
     mapping, constants = tuple(sorted(mapping.items())), tuple(sorted(constants.items()))
-    prepared, error = prepared_upload(digest, name, mapping, constants, signature[0], data)
+    id_key = upload.id_key(store_file)
+    prepared, error = prepared_upload(digest, name, mapping, constants, signature[0], id_key, data)
     if error:
         st.error(f"{shown_name} could not be read: {md_escape(error)}")
         return
@@ -626,11 +632,10 @@ def upload_section(store_file, user, signature: tuple) -> None:
         st.code(reports.to_text(first_report), language=None, wrap_lines=True)
         st.warning("No row could be placed: nothing to save.")
         return
-    matches = upload_matches(digest, name, mapping, constants, signature, data)
+    matches = upload_matches(digest, name, mapping, constants, signature, id_key, data)
     choices, unanswered = editor.duplicate_choices(matches, digest)
-    plan, error = upload_plan(
-        digest, name, mapping, constants, signature, tuple(sorted(choices.items())), data
-    )
+    answers = tuple(sorted(choices.items()))
+    plan, error = upload_plan(digest, name, mapping, constants, signature, id_key, answers, data)
     if error:
         st.error(md_escape(error))
         return

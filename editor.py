@@ -301,7 +301,10 @@ def add_section(store_file, user: auth.User) -> None:
 def needs_checking_section(projects: pd.DataFrame) -> None:
     """Stale and never-checked projects, oldest check first, and the call sheet."""
     due = freshness.needs_checking(projects)
-    st.write(f"{len(due):,} projects need checking (never checked first, then the oldest).")
+    st.write(
+        f"{len(due):,} projects in the store need checking, whatever the filters (never "
+        "checked first, then the oldest)."
+    )
     sheet = freshness.call_sheet(projects)
     st.dataframe(sheet, hide_index=True, key="needs_checking")
     st.download_button(
@@ -312,6 +315,15 @@ def needs_checking_section(projects: pd.DataFrame) -> None:
         key="call_sheet",
         on_click="ignore",
     )
+
+
+UNDO_PICK, UNDO_CHOSEN = "undo_pick", "undo_chosen"
+"""The undo picker's widget key, and the import number the editor chose in it: until they
+choose, the picker shows the newest import still in effect (a new import comes first)."""
+
+
+def _undo_chosen() -> None:
+    st.session_state[UNDO_CHOSEN] = st.session_state.get(UNDO_PICK)
 
 
 def imports_section(store_file, user: auth.User) -> None:
@@ -333,11 +345,14 @@ def imports_section(store_file, user: auth.User) -> None:
         f"({entry.new:,} new, {entry.updated:,} updated)"
         for entry in live.itertuples()
     }
+    chosen = st.session_state.get(UNDO_CHOSEN)
+    st.session_state[UNDO_PICK] = chosen if chosen in labels else next(iter(labels))
     number = st.selectbox(
         "Import to undo (imports still in effect)",
         list(labels),
         format_func=labels.__getitem__,
-        key="undo_pick",
+        key=UNDO_PICK,
+        on_change=_undo_chosen,
     )
     if st.button("Undo this import", key="undo_import"):
         try:

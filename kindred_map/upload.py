@@ -1,6 +1,7 @@
 """Uploads and the store: preview or save an uploaded file, where the store is."""
 
 import contextlib
+import hashlib
 import os
 import re
 import tempfile
@@ -69,6 +70,16 @@ def prepare_upload(
             namespace=ingest.id_namespace(path.stem),
             constants=dict(constants or {}),
         )
+
+
+def id_key(store: Path | str) -> str:
+    """A fingerprint of the store's id secret ("" while it has none): derived ids depend on
+    it, so an upload prepared before the store had one must be prepared again (a cache key;
+    the secret itself never leaves the store)."""
+    from kindred_map import store as stores
+
+    secret = stores.read_secret(stores.locate(store))
+    return hashlib.sha256(secret).hexdigest()[:16] if secret else ""
 
 
 def upload_duplicates(projects, store: Path | str):

@@ -174,3 +174,30 @@ def test_the_freshness_filter_and_counts_follow_a_check(store_file):
     assert app.query_params["fresh"] == "checked"  # the link keeps it
     shown = views.shown_projects(store.read_projects(store_file), views.View(fresh=("checked",)))
     assert shown["id"].tolist() == [pid]
+
+
+def test_the_plan_follows_the_store_getting_its_id_key(tmp_path, monkeypatch):
+    """A store's first import gives it the secret that derived ids are made with: an upload
+    prepared before must be prepared again, or its plan (and duplicates) would be of other ids."""
+    path = tmp_path / "projects.gpkg"
+    shutil.copy(DEFAULT_STORE, path)
+    assert store.read_secret(path) is None  # the shipped store has none yet
+    monkeypatch.setenv(upload.STORE_ENV, str(path))
+    monkeypatch.setenv("KINDRED_MAP_BASEMAP", "none")
+    app = _run(auth.User("bob", "Bob", "editor"))
+    text = "Project,Postcode\nAardvark Test Larder,L1 8JQ\nZebra Test Room,L20 4RW\n"
+    app.file_uploader(key="upload").set_value(("again.csv", text.encode(), "text/csv")).run()
+    assert "Save will make: 2 new" in app.info[0].value
+    app.button(key="confirm_upload").click().run()
+    assert "Saved: 2 new" in app.success[0].value
+    assert store.read_secret(path) is not None
+    app = _run(auth.User("bob", "Bob", "editor"))  # the same file again, in a new session
+    app.file_uploader(key="upload").set_value(("again.csv", text.encode(), "text/csv")).run()
+    _no_exception(app)
+    assert not app.radio  # its rows are the stored projects themselves: no likely duplicates
+    assert "Save will make: 0 new" in app.info[0].value
+    app.button(key="confirm_upload").click().run()
+    saved = app.success[0].value
+    assert "Saved: 0 new" in saved and "unchanged: 2" in saved and "changed since" not in saved
+    newest = int(store.read_imports(path)["import_id"].max())
+    assert app.selectbox(key="undo_pick").value == newest  # the undo list offers it first
