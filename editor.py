@@ -334,7 +334,12 @@ def imports_section(store_file, user: auth.User) -> None:
         return
     shown = log.assign(status=log["undone"].replace("", "in effect"))
     columns = ["import_id", "status", "imported_at", "who", "file", "new", "updated", "unchanged"]
-    st.dataframe(shown[columns].iloc[::-1], hide_index=True, key="imports_table")
+    st.dataframe(
+        shown[columns].iloc[::-1],
+        hide_index=True,
+        key="imports_table",
+        column_config={"status": st.column_config.TextColumn(width="medium")},
+    )
     live = log[log["undone"].eq("")].iloc[::-1]
     if live.empty:
         st.caption("Every import has been undone.")

@@ -10,6 +10,7 @@ from kindred_map import auth, store, upload
 from kindred_map import stewardship as st
 from kindred_map import view as views
 from kindred_map.paths import DEFAULT_STORE, PROJECT_ROOT
+from kindred_map.text import md_escape
 
 APP = PROJECT_ROOT / "app.py"
 TIMEOUT_S = 120
@@ -201,3 +202,20 @@ def test_the_plan_follows_the_store_getting_its_id_key(tmp_path, monkeypatch):
     assert "Saved: 0 new" in saved and "unchanged: 2" in saved and "changed since" not in saved
     newest = int(store.read_imports(path)["import_id"].max())
     assert app.selectbox(key="undo_pick").value == newest  # the undo list offers it first
+
+
+def test_a_new_project_is_picked_and_a_removed_one_is_said_to_be_gone(store_file):
+    app = _run(auth.User("bob", "Bob", "editor"))
+    app.text_input(key="add_name").input("Hope Test Larder")
+    app.text_input(key="add_postcode").input("L8 7SQ")
+    app.button[[b.label for b in app.button].index("Add project")].click().run()
+    _no_exception(app)
+    added = store.read_projects(store_file).set_index("name").loc["Hope Test Larder", "id"]
+    assert app.selectbox(key="edit_pick").value == added  # the editor goes on with it
+    app.selectbox(key="edit_pick").set_value("partner:a").run()
+    app.button(key="undo_import").click().run()  # the partner import, which made partner:a
+    _no_exception(app)
+    assert "partner:a" not in set(store.read_projects(store_file, include_retired=True)["id"])
+    gone = md_escape("Project partner:a is no longer in the store")
+    assert any(gone in i.value for i in app.info)
+    assert app.selectbox(key="edit_pick").value != "partner:a"
