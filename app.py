@@ -615,21 +615,21 @@ def upload_section(store_file, user, signature: tuple) -> None:
     digest = _digest(uploaded)
     name = upload.safe_file_name(uploaded.name)
     shown_name = md_escape(uploaded.name)
-    columns, error = upload_columns(digest, name, data)
+    read, error = upload_columns(digest, name, data)
     if error:
         st.error(f"{shown_name} could not be read: {md_escape(error)}")
         return
-    mapping = editor.column_mapping(*columns, digest)
-    constants = editor.constant_fields(columns[1], mapping, digest)
+    columns, found = read
+    mapping = editor.column_mapping(columns, found, digest)
+    constants = editor.constant_fields(found, mapping, digest)
     mapping, constants = tuple(sorted(mapping.items())), tuple(sorted(constants.items()))
     id_key = upload.id_key(store_file)
     prepared, error = prepared_upload(digest, name, mapping, constants, signature[0], id_key, data)
     if error:
         st.error(f"{shown_name} could not be read: {md_escape(error)}")
         return
-    projects, first_report = prepared
-    if not len(projects):
-        st.code(reports.to_text(first_report), language=None, wrap_lines=True)
+    if not len(prepared[0]):
+        st.code(reports.to_text(prepared[1]), language=None, wrap_lines=True)
         st.warning("No row could be placed: nothing to save.")
         return
     matches = upload_matches(digest, name, mapping, constants, signature, id_key, data)
@@ -639,6 +639,43 @@ def upload_section(store_file, user, signature: tuple) -> None:
     if error:
         st.error(md_escape(error))
         return
+    upload_report(plan, shown_name, name)
+    upload_id = (digest, str(store_file))
+    saved = st.session_state.get(SAVED_UPLOAD)
+    if saved and saved[0] == upload_id:
+        st.success(saved[1])
+        return
+    if unanswered:
+        st.warning(
+            f"Answer the {unanswered:,} likely duplicate(s) above before saving; until then "
+            "they count as new below."
+        )
+    planned = upload.outcome(plan)
+    st.info(upload.outcome_text(planned, done=False))
+    if st.button(
+        f"Save {plan.records:,} projects to the store",
+        key="confirm_upload",
+        disabled=bool(unanswered) or not plan.records,
+    ):
+        options = {"who": user.name, "choices": choices, "constants": dict(constants)}
+        try:
+            result = upload.save_upload(name, data, store_file, dict(mapping), **options)
+        except ValueError as error:
+            st.error(f"Not saved: {md_escape(error)}")
+            return
+        done = upload.outcome(result)
+        message = (
+            f"{upload.outcome_text(done, done=True)} Import {result.import_id}; undo it under "
+            "Imports."
+        )
+        if done != planned:  # someone changed the store in between
+            message += " (The store changed since the preview, so the counts differ from it.)"
+        st.session_state[SAVED_UPLOAD] = (upload_id, message)
+        st.rerun()  # the map, counts and table now read the updated store
+
+
+def upload_report(plan, shown_name: str, name: str) -> None:
+    """The import report for the editor's current answers: the line, the text, the issues."""
     st.markdown(
         f"**Import report for {shown_name}**: {plan.rows_read:,} rows read = "
         f"{plan.imported:,} to import + {plan.rejected:,} rejected; {plan.records:,} projects"
@@ -653,41 +690,6 @@ def upload_section(store_file, user, signature: tuple) -> None:
         mime="text/csv",
         on_click="ignore",
     )
-    planned = upload.outcome(plan)
-    upload_id = (digest, str(store_file))
-    saved = st.session_state.get(SAVED_UPLOAD)
-    if saved and saved[0] == upload_id:
-        st.success(saved[1])
-        return
-    if unanswered:
-        st.warning(
-            f"Answer the {unanswered:,} likely duplicate(s) above before saving; until then "
-            "they count as new below."
-        )
-    st.info(upload.outcome_text(planned, done=False))
-    if st.button(
-        f"Save {plan.records:,} projects to the store",
-        key="confirm_upload",
-        disabled=bool(unanswered) or not plan.records,
-    ):
-        result = upload.save_upload(
-            name,
-            data,
-            store_file,
-            dict(mapping),
-            who=user.name,
-            choices=choices,
-            constants=dict(constants),
-        )
-        done = upload.outcome(result)
-        message = (
-            f"{upload.outcome_text(done, done=True)} Import {result.import_id}; undo it under "
-            "Imports."
-        )
-        if done != planned:  # someone changed the store in between
-            message += " (The store changed since the preview, so the counts differ from it.)"
-        st.session_state[SAVED_UPLOAD] = (upload_id, message)
-        st.rerun()  # the map, counts and table now read the updated store
 
 
 def map_page() -> None:

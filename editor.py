@@ -496,7 +496,8 @@ def _option_label(candidates: pd.DataFrame):
         match = by_id.loc[code.removeprefix(MERGE)]
         postcode = match["stored_postcode"] or "no postcode"
         retired = ", retired" if match["stored_retired"] else ""
-        return (
+        # Radio options are Markdown: the stored name is data, shown as typed.
+        return _md(
             f"merge into {match['stored_name']} ({match.name}; {postcode}{retired}): {match['why']}"
         )
 

@@ -219,3 +219,18 @@ def test_a_new_project_is_picked_and_a_removed_one_is_said_to_be_gone(store_file
     gone = md_escape("Project partner:a is no longer in the store")
     assert any(gone in i.value for i in app.info)
     assert app.selectbox(key="edit_pick").value != "partner:a"
+
+
+def test_duplicate_answers_show_partner_text_as_typed(store_file):
+    """Radio labels and options are Markdown: names from files are escaped in both."""
+    partner = Path(store_file).parent / "stars.csv"
+    partner.write_text("id,name,postcode\ns,*Star* [Pantry](x),L1 8JQ\n", encoding="utf-8")
+    store.import_file(partner, store_file)
+    app = _run(auth.User("bob", "Bob", "editor"))
+    text = "Project,Postcode\n*Star* [Pantry](x) annexe,L1 8JQ\n"
+    app.file_uploader(key="upload").set_value(("again.csv", text.encode(), "text/csv")).run()
+    _no_exception(app)
+    (radio,) = app.radio
+    assert md_escape("*Star* [Pantry](x) annexe") in radio.label
+    assert any(md_escape("merge into *Star* [Pantry](x)") in o for o in radio.options)
+    assert radio.value is None  # a weak match (one name contains the other): asked
