@@ -46,6 +46,7 @@ MAP_KEY = "dashboard_map"
 TABLE_ANCHOR = "projects-table"
 SAVED_VIEW = "saved_view"
 SAVED_UPLOAD = "saved_upload"
+UPLOAD_DIGEST = "upload_digest"
 BASEMAP_LABELS = {"osm": "OpenStreetMap (needs internet)", "none": "Plain background (offline)"}
 
 
@@ -111,12 +112,11 @@ def area_figures(signature: tuple, view: views.View, level: str):
     return figures.area_figures(level, shown_projects(signature, view), gaps)
 
 
-@st.cache_data(max_entries=8, show_spinner=False)
-def freshness_numbers(signature: tuple, examples: bool, today: date) -> dict[str, int]:
-    """Checked / stale / never checked counts of the store (illustrative records only with
-    ``examples``), once per store version and day."""
-    projects = load_projects(signature)
-    return freshness.counts(projects if examples else projects[~projects["synthetic"]], today)
+@st.cache_data(max_entries=16, show_spinner=False)
+def freshness_numbers(signature: tuple, filters: views.View, today: date) -> dict[str, int]:
+    """Checked / stale / never checked counts of the projects the filters show (the map's and
+    the table's), once per filter choice, store version and day."""
+    return freshness.counts(shown_projects(signature, filters), today)
 
 
 @st.cache_data(max_entries=16, show_spinner="Building the table...")
@@ -149,9 +149,47 @@ def map_payload(signature: tuple, view: views.View, today: date) -> dict:
     )
 
 
-@st.cache_data(max_entries=4, show_spinner="Checking the file...")
-def preview_upload(name: str, data: bytes, mapping: tuple = ()):
-    return upload.preview_upload(name, data, dict(mapping))
+# An upload's work is cached by the file's SHA-256 (``digest``; the bytes themselves, ``_data``,
+# are not hashed again on every rerun) and by what changes the result: the column mapping and
+# constants, the store (its signature where stored projects matter), the duplicate choices.
+# Resources, not data: a 100,000-row file is not pickled and copied on every rerun; read-only.
+# A file that cannot be read is cached as its error, so it is not read again either.
+
+
+@st.cache_resource(max_entries=4, show_spinner="Reading the file's columns...")
+def upload_columns(digest: str, name: str, _data: bytes):
+    try:
+        return upload.upload_columns(name, _data), None
+    except ValueError as error:
+        return None, str(error)
+
+
+@st.cache_resource(max_entries=4, show_spinner="Checking and placing every row...")
+def prepared_upload(digest: str, name: str, mapping, constants, location: str, id_key: str, _data):
+    # id_key: the store's id secret's fingerprint; derived ids, so the rows, depend on it
+    try:
+        return upload.prepare_upload(name, _data, location, dict(mapping), dict(constants)), None
+    except ValueError as error:
+        return None, str(error)
+
+
+@st.cache_resource(max_entries=4, show_spinner="Looking for projects already stored...")
+def upload_matches(digest, name, mapping, constants, signature: tuple, id_key: str, _data):
+    (projects, _), _ = prepared_upload(
+        digest, name, mapping, constants, signature[0], id_key, _data
+    )
+    return upload.upload_duplicates(projects, signature[0])
+
+
+@st.cache_resource(max_entries=16, show_spinner="Counting what Save will do...")
+def upload_plan(digest, name, mapping, constants, signature: tuple, id_key, choices, _data):
+    (projects, report), _ = prepared_upload(
+        digest, name, mapping, constants, signature[0], id_key, _data
+    )
+    try:
+        return upload.plan_upload(projects, report, signature[0], dict(choices)), None
+    except ValueError as error:
+        return None, str(error)
 
 
 @st.cache_data
@@ -382,13 +420,18 @@ def area_panel(view: views.View, signature: tuple, shown, today: date) -> None:
     codes = figures.areas_in_view(view.layer, view)
     choices = figures.area_choices(view.layer)
     noun = figures.LEVELS[view.layer]["noun"]
-    if st.session_state.get("area") not in ("", *codes):
-        st.session_state["area"] = ""
+    if st.session_state.get("area") not in codes:
+        st.session_state["area"] = None  # nothing chosen: the placeholder, of this level
+    # Options are area codes only; "nothing chosen" is index None and a placeholder, which is
+    # sent afresh on every run. (A "" option labelled "Choose a ward" kept that label in the
+    # browser after the level changed: the browser holds an option's label, not its code.)
     code = st.selectbox(
         f"{noun} details (or click an area on the map)",
-        ["", *codes],
-        format_func=lambda c: choices.get(c, f"Choose a {noun.lower()}"),
+        codes,
+        index=None,
+        format_func=choices.__getitem__,
         key="area",
+        placeholder=f"Choose a {noun.lower()}",
         help="The keyboard way to an area: type to filter the list. The map's shapes are "
         "left out of the tab order.",
     )
@@ -565,7 +608,16 @@ def coverage_section(view: views.View, signature: tuple) -> None:
         st.caption(ranked.attrs["note"])
 
 
-def upload_section(store_file, user) -> None:
+def _digest(uploaded) -> str:
+    """The uploaded file's SHA-256, worked out once per upload (kept by its file id)."""
+    kept = st.session_state.get(UPLOAD_DIGEST)
+    if not kept or kept[0] != uploaded.file_id:
+        kept = (uploaded.file_id, hashlib.sha256(uploaded.getvalue()).hexdigest())
+        st.session_state[UPLOAD_DIGEST] = kept
+    return kept[1]
+
+
+def upload_section(store_file, user, signature: tuple) -> None:
     st.subheader("Add projects from a spreadsheet")
     st.caption(
         "CSV or XLSX. Nothing is saved until you confirm; then the project store is updated "
@@ -582,51 +634,85 @@ def upload_section(store_file, user) -> None:
         st.error(md_escape(problem))
         return
     data = uploaded.getvalue()
+    digest = _digest(uploaded)
     name = upload.safe_file_name(uploaded.name)
     shown_name = md_escape(uploaded.name)
-    try:
-        mapping = editor.column_mapping(name, data)
-        projects, report = preview_upload(name, data, tuple(mapping.items()))
-    except ValueError as error:
+    read, error = upload_columns(digest, name, data)
+    if error:
         st.error(f"{shown_name} could not be read: {md_escape(error)}")
         return
+    columns, found = read
+    mapping = editor.column_mapping(columns, found, digest)
+    constants = editor.constant_fields(found, mapping, digest)
+    mapping, constants = tuple(sorted(mapping.items())), tuple(sorted(constants.items()))
+    id_key = upload.id_key(store_file)
+    prepared, error = prepared_upload(digest, name, mapping, constants, signature[0], id_key, data)
+    if error:
+        st.error(f"{shown_name} could not be read: {md_escape(error)}")
+        return
+    if not len(prepared[0]):
+        st.code(reports.to_text(prepared[1]), language=None, wrap_lines=True)
+        st.warning("No row could be placed: nothing to save.")
+        return
+    matches = upload_matches(digest, name, mapping, constants, signature, id_key, data)
+    choices, unanswered = editor.duplicate_choices(matches, digest)
+    answers = tuple(sorted(choices.items()))
+    plan, error = upload_plan(digest, name, mapping, constants, signature, id_key, answers, data)
+    if error:
+        st.error(md_escape(error))
+        return
+    upload_report(plan, shown_name, name)
+    upload_id = (digest, str(store_file))
+    saved = st.session_state.get(SAVED_UPLOAD)
+    if saved and saved[0] == upload_id:
+        st.success(saved[1])
+        return
+    if unanswered:
+        st.warning(
+            f"Answer the {unanswered:,} likely duplicate(s) above before saving; until then "
+            "they count as new below."
+        )
+    planned = upload.outcome(plan)
+    st.info(upload.outcome_text(planned, done=False))
+    if st.button(
+        f"Save {plan.records:,} projects to the store",
+        key="confirm_upload",
+        disabled=bool(unanswered) or not plan.records,
+    ):
+        options = {"who": user.name, "choices": choices, "constants": dict(constants)}
+        try:
+            editor.confirm_signed_in()
+            result = upload.save_upload(name, data, store_file, dict(mapping), **options)
+        except ValueError as error:
+            st.error(f"Not saved: {md_escape(error)}")
+            return
+        done = upload.outcome(result)
+        message = (
+            f"{upload.outcome_text(done, done=True)} Import {result.import_id}; undo it under "
+            "Imports."
+        )
+        if done != planned:  # someone changed the store in between
+            message += " (The store changed since the preview, so the counts differ from it.)"
+        st.session_state[SAVED_UPLOAD] = (upload_id, message)
+        st.rerun()  # the map, counts and table now read the updated store
+
+
+def upload_report(plan, shown_name: str, name: str) -> None:
+    """The import report for the editor's current answers: the line, the text, the issues."""
     st.markdown(
-        f"**Import report for {shown_name}**: {report.rows_read:,} rows read = "
-        f"{report.imported:,} to import + {report.rejected:,} rejected; "
-        f"{len(projects):,} projects"
+        f"**Import report for {shown_name}**: {plan.rows_read:,} rows read = "
+        f"{plan.imported:,} to import + {plan.rejected:,} rejected; {plan.records:,} projects"
     )
-    st.code(reports.to_text(report), language=None, wrap_lines=True)
-    if len(report.issues):
-        st.dataframe(report.issues, hide_index=True, key="upload_issues")
+    st.code(reports.to_text(plan), language=None, wrap_lines=True)
+    if len(plan.issues):
+        st.dataframe(plan.issues, hide_index=True, key="upload_issues")
     st.download_button(
         "Download this report (CSV)",
-        data=reports.to_csv_bytes(report),
+        data=reports.to_csv_bytes(plan),
         file_name=f"import-report-{name}.csv",
         mime="text/csv",
         on_click="ignore",
     )
-    if not len(projects):
-        st.warning("No row could be placed: nothing to save.")
-        return
-    choices = editor.duplicate_choices(name, data, store_file, mapping)
-    upload_id = (uploaded.name, hashlib.sha256(data).hexdigest(), str(store_file))
-    saved = st.session_state.get(SAVED_UPLOAD)
-    if saved and saved[0] == upload_id:
-        st.success(saved[1])
-    elif st.button(f"Save {len(projects):,} projects to the store", key="confirm_upload"):
-        try:
-            editor.confirm_signed_in()
-        except ValueError as error:
-            st.error(md_escape(error))
-            return
-        result = upload.save_upload(name, data, store_file, mapping, who=user.name, choices=choices)
-        message = (
-            f"Saved: {result.new or 0:,} new, {result.updated or 0:,} updated, "
-            f"{result.unchanged or 0:,} unchanged (import {result.import_id}; undo it under "
-            "Imports)."
-        )
-        st.session_state[SAVED_UPLOAD] = (upload_id, message)
-        st.rerun()  # the map, counts and table now read the updated store
 
 
 def map_page() -> None:
@@ -654,7 +740,7 @@ def map_page() -> None:
     # any widget is drawn, so the order changes no value.
     side_column, map_column = st.columns([1, 2.8], gap="medium")
     with side_column:
-        editor.freshness_counts(freshness_numbers(signature, view.examples, today))
+        editor.freshness_counts(freshness_numbers(signature, views.filter_view(view), today))
         postcode_search(view, shown)
         project_search(view, shown, today)
         area_panel(view, signature, shown, today)
@@ -667,7 +753,7 @@ def map_page() -> None:
     user = editor.current_user()
     upload_gate.allow(get_script_run_ctx().session_id, user is not None and user.can("upload"))
     if user is not None:  # viewers get no editor controls at all
-        upload_section(store_file, user)
+        upload_section(store_file, user, signature)
         editor.editor_panel(store_file, user)
 
 

@@ -9,13 +9,21 @@ from datetime import date
 import pandas as pd
 import streamlit as st
 
-from kindred_map import auth, duplicates, freshness, stewardship, store, upload
+from kindred_map import auth, duplicates, freshness, stewardship, store
 from kindred_map.schema import LOCATION_PRECISIONS, project_types
 from kindred_map.text import md_escape
 
 SIGNED_IN = "signed_in_user"
 PASSWORD_MAX_CHARS = 200
 """The password box's limit (bcrypt reads 72 bytes; passwords are set with `users add`)."""
+PICK = "edit_pick"
+"""The project picker's widget key: its options are project ids, shown by ``format_func``."""
+PICKED = "edit_picked"
+"""Session key: the id of the project being edited, kept apart from the picker's own state.
+In the browser a selectbox holds its option's label: after a save that changes the label (a
+new postcode or name, "[retired]") the browser sends a label no option has any more, and
+Streamlit falls back to the first option. Every run puts the picker back on this id; only
+the editor's own choice (`_picked`) or a new project changes it."""
 OPENED = "opened_versions"
 """Session key: {project id: the version the editor opened}, for the conflict check."""
 DONE = "editor_message"
@@ -105,16 +113,18 @@ def _md(text) -> str:
 
 
 def freshness_counts(counts: dict[str, int]) -> None:
-    """Checked / stale / never checked counts (`freshness.counts`; the first screen, for
-    everyone)."""
+    """Checked / stale / never checked counts of the projects shown (`freshness.counts` of the
+    filtered projects; the first screen, for everyone): they add up to the map's count."""
     lines = [
         f"- {freshness.FRESHNESS[name].capitalize()}: **{count:,}**"
         for name, count in counts.items()
     ]
-    st.markdown("\n".join(lines))  # Markdown, not metric cards: seven fewer scripts to load
+    st.markdown(  # Markdown, not metric cards: seven fewer scripts to load
+        f"Of the {sum(counts.values()):,} projects shown:\n\n" + "\n".join(lines)
+    )
     st.caption(
         "When staff last confirmed that each project still runs (Checked today in the editor); "
-        "a stale project may have stopped."
+        "a stale project may have stopped. The counts follow the filters."
     )
 
 
@@ -152,17 +162,48 @@ def _label(record: pd.Series) -> str:
     return f"{record['name']} - {record['postcode'] or record['LAD25NM']} ({record['id']}){retired}"
 
 
+def _picked(ids: frozenset) -> None:
+    """The picker's on_change: the editor chose a project. A value that is no id is no choice
+    (a browser still holding a label that a save has since changed)."""
+    chosen = st.session_state.get(PICK)
+    if chosen in ids:
+        st.session_state[PICKED] = chosen
+
+
+def pick_project(projects: pd.DataFrame) -> str:
+    """The project picker: options are ids (labels by ``format_func``); the picked id is kept in
+    the session (PICKED) and put back into the picker on every run, so a save, check, retire,
+    restore or undo never moves it. Returns the picked id."""
+    ids = projects["id"].tolist()
+    labels = dict(zip(ids, projects.apply(_label, axis=1), strict=True))
+    picked = st.session_state.get(PICKED)
+    if picked not in labels:
+        if picked:
+            st.info(_md(f"Project {picked} is no longer in the store (its import was undone)."))
+        picked = ids[0]
+    st.session_state[PICKED] = picked
+    st.session_state[PICK] = picked
+    st.selectbox(
+        "Project",
+        ids,
+        format_func=labels.__getitem__,
+        key=PICK,
+        on_change=_picked,
+        args=(frozenset(ids),),
+    )
+    return picked
+
+
 def edit_section(store_file, user: auth.User, projects: pd.DataFrame) -> None:
     """Pick a project; edit its fields, mark it checked, retire or restore it; its history."""
     if projects.empty:
         st.info("The store holds no projects yet.")
         return
-    ids = projects["id"].tolist()
-    labels = dict(zip(ids, projects.apply(_label, axis=1), strict=True))
-    pid = st.selectbox("Project", ids, format_func=labels.get, key="edit_pick")
+    pid = pick_project(projects)
     record = projects.set_index("id").loc[pid]
     opened = st.session_state.setdefault(OPENED, {})
     opened.setdefault(pid, int(record["version"]))
+    st.markdown(_md(f"Editing {record['name']} ({pid})"))
     st.caption(
         _md(
             f"Version {int(record['version'])}; last checked {record['last_checked'] or 'never'}"
@@ -199,7 +240,7 @@ def edit_section(store_file, user: auth.User, projects: pd.DataFrame) -> None:
                 "Restored",
             )
     else:
-        reason = right.text_input("Reason for retiring", key="retire_reason")
+        reason = right.text_input("Reason for retiring", key=f"retire_reason_{pid}")
         if right.button("Retire", key="retire"):
             _apply(
                 lambda: stewardship.retire_project(store_file, pid, reason, user.name, opened[pid]),
@@ -220,13 +261,17 @@ def _record_inputs(
     """The form's inputs for ``names`` (keys ``{prefix}_{field}{suffix}``), filled from
     ``record``; their values."""
     values = {}
-    types = list(project_types())
+    types = project_types()
     for name in names:
         now = "" if record is None else _shown(record[name])
         key = f"{prefix}_{name}{suffix}"
         if name == "type":
             values[name] = st.selectbox(
-                "Type", types, index=types.index(now) if now in types else 0, key=key
+                "Type",
+                list(types),
+                index=list(types).index(now) if now in types else 0,
+                format_func=lambda kind: types[kind]["label"],
+                key=key,
             )
         elif name == "location_precision":
             options = ["", *LOCATION_PRECISIONS]
@@ -234,6 +279,7 @@ def _record_inputs(
                 "Location precision (ward_only: a home; never shown)",
                 options,
                 index=options.index(now) if now in options else 0,
+                format_func=lambda precision: precision or "(not given: from how it is placed)",
                 key=key,
             )
         else:
@@ -254,7 +300,7 @@ def _apply(change, pid: str, done: str) -> None:
         st.error(_md(error))
         return
     st.session_state.get(OPENED, {}).pop(saved["id"], None)
-    _saved(f"{done} {saved['name']} (version {saved['version']}).")
+    _saved(f"{done} {saved['name']} ({saved['id']}), now version {saved['version']}.")
 
 
 def history_table(store_file, pid: str) -> pd.DataFrame:
@@ -280,13 +326,17 @@ def add_section(store_file, user: auth.User) -> None:
             except ValueError as error:
                 st.error(_md(error))
             else:
+                st.session_state[PICKED] = saved["id"]  # the editor goes on with it
                 _saved(f"Added {saved['name']} as {saved['id']} ({saved['WD24NM']}).")
 
 
 def needs_checking_section(projects: pd.DataFrame) -> None:
     """Stale and never-checked projects, oldest check first, and the call sheet."""
     due = freshness.needs_checking(projects)
-    st.write(f"{len(due):,} projects need checking (never checked first, then the oldest).")
+    st.write(
+        f"{len(due):,} projects in the store need checking, whatever the filters (never "
+        "checked first, then the oldest)."
+    )
     sheet = freshness.call_sheet(projects)
     st.dataframe(sheet, hide_index=True, key="needs_checking")
     st.download_button(
@@ -299,15 +349,48 @@ def needs_checking_section(projects: pd.DataFrame) -> None:
     )
 
 
+UNDO_PICK, UNDO_CHOSEN = "undo_pick", "undo_chosen"
+"""The undo picker's widget key, and the import number the editor chose in it: until they
+choose, the picker shows the newest import still in effect (a new import comes first)."""
+
+
+def _undo_chosen() -> None:
+    st.session_state[UNDO_CHOSEN] = st.session_state.get(UNDO_PICK)
+
+
 def imports_section(store_file, user: auth.User) -> None:
-    """The import log, and undoing one import."""
-    log = store.read_imports(store_file)
+    """The import log (undone imports marked), and undoing one import still in effect."""
+    log = store.import_log(store_file)
     if log.empty:
         st.info("No imports yet.")
         return
-    shown = ["import_id", "imported_at", "who", "file", "new", "updated", "unchanged"]
-    st.dataframe(log[shown].iloc[::-1], hide_index=True, key="imports_table")
-    number = st.selectbox("Import to undo", log["import_id"].iloc[::-1].tolist(), key="undo_pick")
+    shown = log.assign(status=log["undone"].replace("", "in effect"))
+    columns = ["import_id", "status", "imported_at", "who", "file", "new", "updated", "unchanged"]
+    st.dataframe(
+        shown[columns].iloc[::-1],
+        hide_index=True,
+        key="imports_table",
+        column_config={"status": st.column_config.TextColumn(width="medium")},
+    )
+    live = log[log["undone"].eq("")].iloc[::-1]
+    if live.empty:
+        st.caption("Every import has been undone.")
+        return
+    labels = {
+        int(entry.import_id): f"Import {entry.import_id}: {entry.file}, "
+        f"{entry.imported_at[:16].replace('T', ' ')} by {entry.who or '-'} "
+        f"({entry.new:,} new, {entry.updated:,} updated)"
+        for entry in live.itertuples()
+    }
+    chosen = st.session_state.get(UNDO_CHOSEN)
+    st.session_state[UNDO_PICK] = chosen if chosen in labels else next(iter(labels))
+    number = st.selectbox(
+        "Import to undo (imports still in effect)",
+        list(labels),
+        format_func=labels.__getitem__,
+        key=UNDO_PICK,
+        on_change=_undo_chosen,
+    )
     if st.button("Undo this import", key="undo_import"):
         try:
             confirm_signed_in()
@@ -317,7 +400,7 @@ def imports_section(store_file, user: auth.User) -> None:
             return
         left = "; ".join(report.conflicts)
         _saved(
-            f"Import {number} undone: {len(report.reverted)} put back, "
+            f"{labels[number].split(' (')[0]} undone: {len(report.reverted)} put back, "
             f"{len(report.removed)} removed"
             + (f", {len(report.conflicts)} left alone (changed since): {left}" if left else ".")
         )
@@ -335,7 +418,11 @@ MAPPED_FIELDS = (
     "lon",
 )
 """Fields the upload's column mapping offers (others are recognised by their header)."""
-NOT_USED = "(not in this file)"
+NOT_USED = ""
+"""The mapping's "no column" option (shown as NOT_USED_LABEL; no column name is empty)."""
+NOT_USED_LABEL = "(not in this file)"
+OTHER_CONSTANTS = ("organisation", "sector", "parish", "opening_hours", "website", "source")
+"""Fields besides type and location precision an upload may give one value for every row."""
 
 
 def upload_templates() -> None:
@@ -359,9 +446,9 @@ def upload_templates() -> None:
     )
 
 
-def column_mapping(name: str, data: bytes) -> dict[str, str]:
-    """Let the editor choose which file column feeds each main field (recognised ones first)."""
-    columns, found = upload.upload_columns(name, data)
+def column_mapping(columns: list[str], found: dict, digest: str) -> dict[str, str]:
+    """Let the editor choose which file column feeds each main field (recognised ones first).
+    Widget keys carry the file's digest: one file's answers never carry over to another."""
     options = [NOT_USED, *columns]
     mapping = {}
     with st.expander("Columns: which column is which", expanded=False):
@@ -371,31 +458,143 @@ def column_mapping(name: str, data: bytes) -> dict[str, str]:
                 field.replace("_", " ").capitalize(),
                 options,
                 index=options.index(guess) if guess in options else 0,
-                key=f"map_{field}",
+                format_func=lambda column: column or NOT_USED_LABEL,
+                key=f"map_{field}_{digest[:12]}",
             )
             if chosen != NOT_USED and chosen != guess:
                 mapping[field] = chosen
     return mapping
 
 
-def duplicate_choices(name: str, data: bytes, store_file, mapping: dict) -> dict:
-    """Likely duplicates of the file's rows in the store, each with merge / keep both / skip."""
-    found = upload.upload_duplicates(name, data, store_file, mapping)
-    if found.empty:
-        return {}
-    st.warning(
-        f"{found['row'].nunique():,} row(s) look like projects already stored. Choose for "
-        "each: merge (update the stored project), keep both, or skip the row."
-    )
-    choices = {}
-    for row, matches in found.groupby("row", sort=True):
-        best = matches.iloc[0]
-        choice = st.radio(
-            _md(f"Row {row}: {best['name']} ~ stored {best['stored_name']} ({best['why']})"),
-            duplicates.CHOICES,
-            index=1,
-            horizontal=True,
-            key=f"duplicate_{row}",
+def constant_fields(found: dict, mapping: dict, digest: str) -> dict[str, str]:
+    """One value for every row of fields the file has no column for: the type first ("these
+    are all pantries"), the others in an expander. Returns ``{field: value}`` (blanks left
+    out; `kindred_map.ingest.check_constants` checks them)."""
+    fed = set(found) | set(mapping)
+    constants = {}
+    if "type" not in fed:
+        types = project_types()
+        constants["type"] = st.selectbox(
+            "Type of every project in this file (it has no type column)",
+            ["", *types],
+            format_func=lambda kind: types[kind]["label"] if kind else "(not given: 'Other')",
+            key=f"constant_type_{digest[:12]}",
+            help="Without a type every row is stored as 'Other'.",
         )
-        choices[int(row)] = (choice, best["stored_id"])
-    return choices
+    others = [name for name in (*OTHER_CONSTANTS, "location_precision") if name not in fed]
+    if others:
+        with st.expander("Other fields: one value for every row", expanded=False):
+            st.caption("Only fields the file has no column for. Leave blank to leave them out.")
+            for name in others:
+                key = f"constant_{name}_{digest[:12]}"
+                label = name.replace("_", " ").capitalize()
+                if name == "location_precision":
+                    constants[name] = st.selectbox(
+                        label,
+                        ["", *LOCATION_PRECISIONS],
+                        format_func=lambda p: p or "(not given: from how each row is placed)",
+                        key=key,
+                    )
+                else:
+                    constants[name] = st.text_input(label, key=key)
+    return {name: value for name, value in constants.items() if value.strip()}
+
+
+KEEP, SKIP, MERGE = "keep both", "skip", "merge:"
+"""A duplicate's answers as widget values: codes, never labels; MERGE + the stored id."""
+MAX_CANDIDATES = 3
+"""Stored projects offered to merge a row into (its best matches)."""
+
+
+def _answer_key(digest: str, row: int) -> str:
+    return f"duplicate_{digest[:12]}_{row}"
+
+
+def _answer_all(matches: pd.DataFrame, digest: str, answer: str) -> None:
+    """An "apply to all" button's callback: every row's answer set before the radios draw."""
+    for row, (choice, stored_id) in duplicates.choices_for_all(matches, answer).items():
+        st.session_state[_answer_key(digest, row)] = (
+            MERGE + stored_id if choice == "merge" else choice
+        )
+
+
+def _option_label(candidates: pd.DataFrame):
+    by_id = candidates.set_index("stored_id")
+
+    def label(code: str) -> str:
+        if code == KEEP:
+            return "keep both (add it as a new project)"
+        if code == SKIP:
+            return "skip this row"
+        match = by_id.loc[code.removeprefix(MERGE)]
+        postcode = match["stored_postcode"] or "no postcode"
+        retired = ", retired" if match["stored_retired"] else ""
+        # Radio options are Markdown: the stored name is data, shown as typed.
+        return _md(
+            f"merge into {match['stored_name']} ({match.name}; {postcode}{retired}): {match['why']}"
+        )
+
+    return label
+
+
+def duplicate_choices(matches: pd.DataFrame, digest: str) -> tuple[dict, int]:
+    """Likely duplicates of the file's rows in the store, each answered merge / keep both /
+    skip. A strong match (`kindred_map.duplicates.strength`) starts as "merge" (collapsed);
+    a weak one, or a strong one another row also matches, is asked, with the evidence (open);
+    "apply to all" buttons answer many at once. Returns the choices by file row
+    (`kindred_map.duplicates.apply_choices`) and how many rows are still unanswered."""
+    if matches.empty:
+        return {}, 0
+    best = duplicates.best_matches(matches)
+    defaults = duplicates.default_choices(matches)
+    for row, (_, stored_id) in defaults.items():
+        st.session_state.setdefault(_answer_key(digest, row), MERGE + stored_id)
+    strong = best["strength"].eq("strong")
+    st.warning(
+        f"{len(best):,} row(s) look like projects already stored: {int(strong.sum()):,} "
+        f"strong (the same name, and the same postcode or within {duplicates.NEAR_M:.0f} m) "
+        f"and {int((~strong).sum()):,} weak. Strong ones are merged unless you say otherwise "
+        "(a merge fills the stored project in: it never blanks a field, and moves it only to "
+        "another postcode the file gives); the others need your answer."
+    )
+    columns = st.columns(len(duplicates.FOR_ALL))
+    for column, (answer, label) in zip(columns, duplicates.FOR_ALL.items(), strict=True):
+        column.button(
+            label,
+            key=f"all_{answer.replace(' ', '_')}_{digest[:12]}",
+            on_click=_answer_all,
+            args=(matches, digest, answer),
+        )
+    choices, unanswered = {}, 0
+    groups = dict(tuple(matches.groupby("row", sort=True)))
+    shared = best.loc[strong & ~best["row"].isin(defaults), "row"]
+    asked = best.loc[~best["row"].isin(defaults), "row"]
+    merged = best.loc[best["row"].isin(defaults), "row"]
+    for rows, title, expanded in (
+        (asked, f"{len(asked):,} to answer: is each the same project?", True),
+        (merged, f"{len(merged):,} strong match(es): merged unless you choose otherwise", False),
+    ):
+        if rows.empty:
+            continue
+        with st.expander(title, expanded=expanded):
+            for row in rows:
+                candidates = groups[row].head(MAX_CANDIDATES)
+                first = candidates.iloc[0]
+                note = " (another row matches the same project: two rows cannot merge into one)"
+                answer = st.radio(
+                    _md(
+                        f"Row {row}: {first['name']} ({first['postcode'] or 'no postcode'})"
+                        + (note if row in set(shared) else "")
+                    ),
+                    [MERGE + i for i in candidates["stored_id"]] + [KEEP, SKIP],
+                    index=None,
+                    format_func=_option_label(candidates),
+                    key=_answer_key(digest, row),
+                )
+                if answer is None:
+                    unanswered += 1
+                elif answer.startswith(MERGE):
+                    choices[int(row)] = ("merge", answer.removeprefix(MERGE))
+                else:
+                    choices[int(row)] = (answer, str(first["stored_id"]))
+    return choices, unanswered

@@ -73,7 +73,7 @@ LAYERS = {
         "title": "Electoral wards",
         "description": "The 221 electoral wards of the 9 boroughs.",
         "source": "ONS Wards (May 2024) Boundaries UK BSC, via pachadotdev/ukmaps",
-        "vintage": "May 2024 (valid for 2025; Wirral has new wards from May 2026)",
+        "vintage": "May 2024 (valid for 2025 and 2026; Wirral's new wards apply from May 2027)",
         "generalisation": "BSC: super-generalised to 200 m, ~14 vertices a ward; each ward "
         "clipped to its BGC borough so that wards nest in boroughs",
         "accuracy": "Coarse: about 96% of region postcodes fall inside their own ward's polygon "

@@ -192,6 +192,14 @@ def _add_reading_options(command: argparse.ArgumentParser) -> None:
         help="read a record field from a named column (repeatable), e.g. name='Project title'",
     )
     command.add_argument("--sheet", help="XLSX sheet or GeoPackage layer (default: the first)")
+    command.add_argument(
+        "--set",
+        action="append",
+        metavar="FIELD=VALUE",
+        help="one value for every row of a field the file has no column for (repeatable), "
+        "e.g. type=pantry; fields: type, organisation, sector, parish, opening_hours, website, "
+        "last_checked, location_precision, source",
+    )
 
 
 def _print_report(report, csv_path: str | None) -> None:
@@ -214,6 +222,7 @@ def cmd_import(args: argparse.Namespace) -> int:
         args.sheet,
         source=args.source,
         who=args.who or stewardship.default_who(),
+        constants=_pairs(args.set or []),
     )
     _print_report(report, args.report_csv)
     if report.import_id:
@@ -322,11 +331,12 @@ def cmd_undo_import(args: argparse.Namespace) -> int:
 def cmd_imports(args: argparse.Namespace) -> int:
     from kindred_map import store
 
-    log = store.read_imports(args.store)
+    log = store.import_log(args.store)
     for entry in log.itertuples():
         print(
             f"{entry.import_id:>4}  {entry.imported_at or '(no date)'}  {entry.who or '-'}  "
             f"{entry.file}: {entry.new} new, {entry.updated} updated, {entry.unchanged} unchanged"
+            + (f" ({entry.undone})" if entry.undone else "")
         )
     return 0
 
@@ -393,7 +403,9 @@ def _add_stewardship_commands(commands) -> None:
 def cmd_join(args: argparse.Namespace) -> int:
     from kindred_map import join
 
-    projects, report = join.join_file(Path(args.file), _parse_mapping(args.map), args.sheet)
+    projects, report = join.join_file(
+        Path(args.file), _parse_mapping(args.map), args.sheet, constants=_pairs(args.set or [])
+    )
     _print_report(report, args.report_csv)
     if projects.empty:
         print("nothing written: no row could be placed", file=sys.stderr)

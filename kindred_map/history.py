@@ -185,6 +185,16 @@ def import_events(target, import_id: int) -> list:
         )
 
 
+def undone_imports(target) -> list:
+    """(import_id, who, at) of each undone import, from its ``undo`` events (a store's file, or
+    a PostGIS transaction)."""
+    with _query(target) as run:
+        return run(
+            f"SELECT import_id, min(who), min(at) FROM {TABLE} "
+            "WHERE action = 'undo' AND import_id IS NOT NULL GROUP BY import_id ORDER BY import_id"
+        )
+
+
 def latest_events(target, ids) -> dict[str, tuple]:
     """``{project_id: (event_id, who, at, action)}`` of each project's latest event (a store's
     file, or a PostGIS transaction)."""

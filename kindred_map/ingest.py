@@ -570,14 +570,79 @@ def recognise_columns(columns: list[str], mapping: dict[str, str] | None = None)
     return found
 
 
-def to_records(table: Table, mapping: dict[str, str] | None = None) -> tuple[pd.DataFrame, dict]:
-    """The table as RECORD_FIELDS text columns (plus ``row``) and which columns fed each field.
+CONSTANT_FIELDS = (
+    "type",
+    "organisation",
+    "sector",
+    "parish",
+    "opening_hours",
+    "website",
+    "last_checked",
+    "location_precision",
+    "source",
+)
+"""Fields a file may be given one value for, every row alike, when it has no column for them
+("these are all pantries"). Not the name, id, address, postcode or coordinates: they tell
+projects apart and place them, so one value for all would make every row one project or put
+them all in one place; not ``synthetic`` or ``schedules`` either (what a file says of itself)."""
+
+
+def check_constants(constants: dict[str, str] | None, found: dict) -> dict[str, str]:
+    """``constants`` (``{field: value}``) tidied and checked against the columns ``found``
+    (`recognise_columns`): blank values dropped; a type or location precision given as any
+    spelling the import knows becomes its configured value.
+
+    Raises ValueError for a field not in CONSTANT_FIELDS, a field the file has a column for,
+    or a type or precision the import does not know."""
+    checked = {}
+    for name, value in (constants or {}).items():
+        text = _clean_one(str(value))
+        if not text:
+            continue
+        if name not in CONSTANT_FIELDS:
+            raise ValueError(
+                f"cannot set {name!r} for every row; a value for every row can be given for "
+                f"{', '.join(CONSTANT_FIELDS)}"
+            )
+        if name in found:
+            raise ValueError(
+                f"{name} comes from the file's column {found[name][0]!r}: a value for every "
+                "row is only for fields the file has no column for"
+            )
+        if name == "type":
+            text = _known(name, text, _type_lookup(), project_types())
+        elif name == "location_precision":
+            text = _known(name, text, _precision_lookup(), LOCATION_PRECISIONS)
+        elif name == "last_checked":
+            try:
+                text = dt.date.fromisoformat(text).isoformat()
+            except ValueError:
+                raise ValueError(f"give last_checked as YYYY-MM-DD, got {text!r}") from None
+        checked[name] = text
+    return checked
+
+
+def _known(name: str, text: str, lookup: dict[str, str], valid) -> str:
+    """The configured value ``text`` spells (`_value_key`), or a ValueError naming ``valid``."""
+    value = lookup.get(_value_key(text))
+    if value is None:
+        raise ValueError(f"{name} {text!r} is not known; choose one of {', '.join(valid)}")
+    return value
+
+
+def to_records(
+    table: Table, mapping: dict[str, str] | None = None, constants: dict[str, str] | None = None
+) -> tuple[pd.DataFrame, dict]:
+    """The table as RECORD_FIELDS text columns (plus ``row``) and which columns fed each field
+    (``info["columns"]``); ``constants`` fill fields the file has no column for, every row
+    alike (`check_constants`; ``info["constants"]``).
 
     Raises ValueError when no name column or no location column (postcode, lat/lon,
     easting/northing) can be found, naming the columns the file has.
     """
     columns = [c for c in table.frame.columns if c != "row"]
     found = recognise_columns(columns, mapping)
+    constants = check_constants(constants, found)
     file_columns = [c for c in columns if c not in ("geometry lon", "geometry lat")]
     if "name" not in found:
         raise ValueError(
@@ -603,9 +668,11 @@ def to_records(table: Table, mapping: dict[str, str] | None = None) -> tuple[pd.
             for part in parts[1:]:
                 joined = joined.where(part.eq(""), joined + ", " + part).str.strip(", ")
             records[name] = joined
+    for name, value in constants.items():
+        records[name] = value
     used = {column for sources in found.values() for column in sources}
     ignored = [c for c in file_columns if c not in used]
-    return records, {"columns": found, "ignored_columns": ignored}
+    return records, {"columns": found, "ignored_columns": ignored, "constants": constants}
 
 
 INVISIBLE = dict.fromkeys(
@@ -662,14 +729,20 @@ def normalise(records: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
 
     Returns the kept records and the issues found (rows rejected or warned, with reasons).
     ``_precision_stated`` says whether the row itself gave a known precision: the store keeps a
-    stored precision for rows that do not (`kindred_map.store.reconcile`).
+    stored precision for rows that do not (`kindred_map.store.reconcile`). ``_given`` names the
+    fields the row gave, comma-separated (a merge into a stored project keeps the stored values
+    of the others: `kindred_map.duplicates.fill_merged`).
     """
     records = records.copy()
     for name in RECORD_FIELDS:
         records[name] = clean_text(records[name])
+    records["_given"] = ""
+    for name in RECORD_FIELDS:
+        records["_given"] += np.where(records[name].ne(""), f"{name},", "")
     issues = []
     no_name = records["name"].eq("")
     issues.append(issues_for(records[no_name], "name", "rejected", "no project name"))
+    issues.extend(_lost_characters(records[~no_name]))
 
     keys = _map_unique(records["type"], _value_key)
     types = keys.map(_type_lookup())
@@ -698,9 +771,7 @@ def normalise(records: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
             "stored as 'other'",
         )
     )
-    issues.append(
-        issues_for(records[blank_type & ~no_name], "type", "warning", "no type: stored as 'other'")
-    )
+    issues.append(issues_for(records[blank_type & ~no_name], "type", "warning", NO_TYPE))
     records["type"] = types.fillna("other")
 
     precision, precision_issues = _precisions(records[~no_name])
@@ -726,13 +797,49 @@ def normalise(records: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     return records[~no_name], pd.concat(issues, ignore_index=True)
 
 
-def _precisions(records: pd.DataFrame) -> tuple[pd.Series, pd.DataFrame]:
-    """Known location precisions; blank stays blank (geocode fills it); unknown values warn."""
+NO_TYPE = "no type: stored as 'other'"
+"""The warning for a row without a type (a merge into a stored project keeps the stored type
+instead, and drops this warning: `kindred_map.store.plan_import`)."""
+LOST_CHARACTER = re.compile(r"[^\W\d_]\?[^\W\d_]")
+"""A ``?`` between two letters ("Kitty?s Launderette"): most often a character the source
+could not encode (an apostrophe, accent or dash) replaced on its way out."""
+LOST_CHARACTER_FIELDS = ("name", "organisation", "address", "parish", "sector")
+"""Fields checked for LOST_CHARACTER (a website may hold ``?`` in its query; hours are free)."""
+
+
+def _lost_characters(records: pd.DataFrame) -> list[pd.DataFrame]:
+    """A warning, with row and field, for each LOST_CHARACTER_FIELDS value holding a ``?``
+    between letters: kept as given, for someone to check against the source."""
+    found = []
+    for name in LOST_CHARACTER_FIELDS:
+        hit = records[name].str.contains(LOST_CHARACTER)
+        found.append(
+            issues_for(
+                records[hit],
+                name,
+                "warning",
+                name
+                + " "
+                + records.loc[hit, name].map(repr)
+                + ": '?' between letters, likely a character lost in the source file (an "
+                "apostrophe, accent or dash); kept as given, check it",
+            )
+        )
+    return found
+
+
+@cache
+def _precision_lookup() -> dict[str, str]:
     lookup = {_value_key(name): name for name in LOCATION_PRECISIONS}
     for name, words in PRECISION_SYNONYMS.items():
         lookup |= {_value_key(word): name for word in words}
+    return lookup
+
+
+def _precisions(records: pd.DataFrame) -> tuple[pd.Series, pd.DataFrame]:
+    """Known location precisions; blank stays blank (geocode fills it); unknown values warn."""
     given = records["location_precision"]
-    mapped = _map_unique(given, _value_key).map(lookup)
+    mapped = _map_unique(given, _value_key).map(_precision_lookup())
     unknown = mapped.isna() & given.ne("")
     issues = issues_for(
         records[unknown],

@@ -270,9 +270,10 @@ def _deanery_notes(out, ref, in_region, has_point) -> pd.Series:
     return note
 
 
-PRIVATE_COLUMNS = ("_row", "_file_id", "_precision_stated")
+PRIVATE_COLUMNS = ("_row", "_file_id", "_precision_stated", "_given")
 """Columns `prepare_file` adds for the store and `join_file` drops: the row a record came from,
-the id as the file gave it (blank when derived), and whether the file stated its precision."""
+the id as the file gave it (blank when derived), whether the file stated its precision, and
+the fields the row gave (`kindred_map.ingest.normalise`)."""
 
 
 def prepare_file(
@@ -282,6 +283,7 @@ def prepare_file(
     directory: Path = BOUNDARIES_DIR,
     secret: bytes | None = None,
     namespace: str | None = None,
+    constants: dict[str, str] | None = None,
 ) -> tuple[gpd.GeoDataFrame, ImportReport]:
     """`join_file` for the store: ids namespaced and derived with ``secret``, PRIVATE_COLUMNS kept.
 
@@ -291,7 +293,7 @@ def prepare_file(
         table = oruk.read_table(path)
     else:
         table = ingest.read_table(path, sheet, (mapping or {}).values())
-    raw, info = ingest.to_records(table, mapping)
+    raw, info = ingest.to_records(table, mapping, constants)
     records, normalise_issues = ingest.normalise(raw)
     records, hours_issues = hours.fill_schedules(records)
     records["source"] = records["source"].where(records["source"].ne(""), f"file {path.name}")
@@ -323,7 +325,14 @@ def prepare_file(
         blank_rows=table.blank_rows,
         header_row=table.header_row,
         encoding=table.encoding,
-        notes=[*table.notes, hours.count_note(projects)],
+        notes=[
+            *table.notes,
+            *(
+                f"{name} {value!r} for every row (the file has no {name} column)"
+                for name, value in info["constants"].items()
+            ),
+            hours.count_note(projects),
+        ],
     )
     return projects.reset_index(drop=True), report
 
@@ -333,15 +342,17 @@ def join_file(
     mapping: dict[str, str] | None = None,
     sheet: str | None = None,
     directory: Path = BOUNDARIES_DIR,
+    constants: dict[str, str] | None = None,
 ) -> tuple[gpd.GeoDataFrame, ImportReport]:
-    """Read, check, place and join a project file; nothing is stored.
+    """Read, check, place and join a project file; nothing is stored. ``constants`` give fields
+    the file has no column for one value, every row alike (`kindred_map.ingest.check_constants`).
 
     Returns one row per project (RECORD_FIELDS + JOINED_FIELDS, points in EPSG:4326) and the
     report naming every rejected or warned row. Ids are as the file gives them; derived ids
     use a random key of this process (`kindred_map.ingest.derive_ids`), not a store's secret,
     so they are not the ids an import would store.
     """
-    projects, report = prepare_file(path, mapping, sheet, directory)
+    projects, report = prepare_file(path, mapping, sheet, directory, constants=constants)
     address = privacy.address_issues(projects.rename(columns={"_row": "row"}))
     report.issues = build_report(report.file, [], [report.issues, address]).issues
     return projects.drop(columns=list(PRIVATE_COLUMNS)), report

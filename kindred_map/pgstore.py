@@ -494,10 +494,11 @@ class Transaction:
         return str(self.location)
 
 
-def stored_projects(conn, ids) -> gpd.GeoDataFrame:
-    """The stored projects with these ids, locked for this transaction."""
+def stored_projects(conn, ids, lock: bool = True) -> gpd.GeoDataFrame:
+    """The stored projects with these ids, locked for this transaction (unless not ``lock``:
+    a read that writes nothing, such as an import's preview)."""
     ids = sorted({str(i) for i in ids if str(i)})
-    return _select(conn, "WHERE p.id = ANY(%s)", (ids,), lock=True)
+    return _select(conn, "WHERE p.id = ANY(%s)", (ids,), lock=lock)
 
 
 def write_batch(

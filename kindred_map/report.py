@@ -63,6 +63,11 @@ class ImportReport:
     unchanged: int | None = None
     import_id: int | None = None
     """The import's number in the store's log (for `kindred_map.stewardship.undo_import`)."""
+    merged: int | None = None
+    """Projects of the file merged into a stored likely duplicate by the editor's choice
+    (`kindred_map.duplicates`): counted among ``updated`` or ``unchanged`` too."""
+    skipped: int | None = None
+    """Rows the editor chose to skip as likely duplicates: counted among the rejected too."""
 
     @property
     def rows_read(self) -> int:
@@ -120,9 +125,15 @@ def to_text(report: ImportReport, limit: int | None = 200) -> str:
     if report.blank_rows:
         lines.append(f"Blank rows skipped: {_ranges(report.blank_rows)}")
     if report.store:
+        chosen = ""
+        if report.merged or report.skipped:
+            chosen = (
+                f" ({report.merged or 0:,} merged into likely duplicates, "
+                f"{report.skipped or 0:,} skipped by choice)"
+            )
         lines.append(
             f"Store {report.store}: {report.new or 0:,} new, {report.updated or 0:,} updated, "
-            f"{report.unchanged or 0:,} unchanged"
+            f"{report.unchanged or 0:,} unchanged{chosen}"
         )
     if len(report.issues):
         lines.append("")

@@ -17,6 +17,7 @@ import sqlite3
 import struct
 import tempfile
 from contextlib import contextmanager
+from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -158,6 +159,21 @@ def read_imports(path=None) -> pd.DataFrame:
     unnumbered = log["import_id"].eq(0)
     log.loc[unnumbered, "import_id"] = np.flatnonzero(unnumbered) + 1  # as `_migrate` numbers them
     return log[list(IMPORT_LOG_FIELDS)]
+
+
+def import_log(store=None) -> pd.DataFrame:
+    """The import log (`read_imports`) with ``undone``: "undone on DATE by WHO" for an import
+    that was undone (`kindred_map.stewardship.undo_import`), blank for one still in effect."""
+    location = resolve(store)
+    log = read_imports(location)
+    if location.is_postgis:
+        with pgstore.transaction(location) as conn:
+            rows = history.undone_imports(pgstore.Transaction(conn, location))
+    else:
+        target = store_target(location)
+        rows = history.undone_imports(target) if target.exists() else []
+    undone = {int(number): f"undone on {str(at)[:10]} by {who or '-'}" for number, who, at in rows}
+    return log.assign(undone=[undone.get(int(number), "") for number in log["import_id"]])
 
 
 # --- files: locks, leftovers, atomic whole-file writes ----------------------------------
@@ -1125,6 +1141,7 @@ def import_file(
     source: str | None = None,
     who: str = "",
     choices: dict | None = None,
+    constants: dict | None = None,
 ) -> ImportReport:
     """Import a project file into the store: read, check, place, join, reconcile, upsert, log.
 
@@ -1133,14 +1150,18 @@ def import_file(
     `kindred_map.ingest.id_namespace`; derived ids use the store's secret. Re-importing the
     same file changes no project. Nothing is written if any step fails or no row is imported.
     ``choices`` are the editor's answers about likely duplicates, by file row
-    (`kindred_map.duplicates.apply_choices`); ``who`` is named in the history and the log.
+    (`kindred_map.duplicates.apply_choices`); ``who`` is named in the history and the log;
+    ``constants`` give fields the file has no column for one value for every row
+    (`kindred_map.ingest.check_constants`). `plan_import` says beforehand what this will do.
     """
-    from kindred_map import duplicates, join, privacy
+    from kindred_map import join
 
     path = Path(path)
     location = resolve(store)
     if location.is_postgis:
-        return _import_into_postgis(path, location, mapping, sheet, directory, source, who, choices)
+        return _import_into_postgis(
+            path, location, mapping, sheet, directory, source, who, choices, constants
+        )
     target = store_target(location)
     target.parent.mkdir(parents=True, exist_ok=True)
     namespace = ingest.id_namespace(source if source else path.stem)
@@ -1149,15 +1170,10 @@ def import_file(
         other_layers(target)
         stored_secret = read_secret(target)
         secret = stored_secret or secrets.token_bytes(32)
-        projects, report = join.prepare_file(path, mapping, sheet, directory, secret, namespace)
-        projects, chosen = duplicates.apply_choices(projects, choices)
-        stored = _stored_projects(target, {*projects["id"], *projects["_file_id"]})
-        projects, issues = reconcile(projects, stored, _stored_homes(target))
-        issues = [chosen, issues, privacy.address_issues(projects.rename(columns={"_row": "row"}))]
-        report.issues = build_report(report.file, [], [report.issues, *issues]).issues
-        report.records = len(projects)
-        report.store = str(location)
-        report.new = report.updated = report.unchanged = 0
+        projects, report = join.prepare_file(
+            path, mapping, sheet, directory, secret, namespace, constants
+        )
+        projects, _, report = _decide(projects, report, choices, *_readers(target), str(location))
         if projects.empty:
             return report
         entry = _log_entry(path, report, namespace)
@@ -1165,6 +1181,73 @@ def import_file(
         new_secret = None if stored_secret else secret
         counts = _store_batch(target, projects, entry, None, new_secret, who)
     return _counted(report, counts)
+
+
+def _readers(target: Path):
+    """`_decide`'s readers of a GeoPackage store: stored projects by id, stored homes."""
+    return (lambda ids: _stored_projects(target, ids)), (lambda: _stored_homes(target))
+
+
+def _decide(projects, report: ImportReport, choices, read_stored, read_homes, shown_store: str):
+    """What an import of prepared rows (`kindred_map.join.prepare_file`) writes: the editor's
+    duplicate choices applied, the rows reconciled with the stored records they name
+    (``read_stored(ids)``, then ``read_homes()``, as `reconcile` takes them). Returns the
+    records, the stored records read and the full report (counts zero until written or
+    planned). `import_file` and `plan_import` both decide here, so a preview counts what the
+    import then does."""
+    from kindred_map import duplicates, privacy
+
+    projects, chosen = duplicates.apply_choices(projects, choices)
+    stored = read_stored({*projects["id"], *projects["_file_id"]})
+    projects = duplicates.fill_merged(projects, stored, choices)
+    projects, issues = reconcile(projects, stored, read_homes())
+    issues = [chosen, issues, privacy.address_issues(projects.rename(columns={"_row": "row"}))]
+    merged = duplicates.merged_rows(choices, projects["_row"])
+    typed = report.issues["row"].isin(merged) & report.issues["reason"].eq(ingest.NO_TYPE)
+    report = replace(
+        report,
+        issues=build_report(report.file, [], [report.issues[~typed], *issues]).issues,
+        records=len(projects),
+        store=shown_store,
+        new=0,
+        updated=0,
+        unchanged=0,
+        merged=len(merged),
+        skipped=len(chosen),
+    )
+    return projects, stored, report
+
+
+def plan_import(
+    projects: gpd.GeoDataFrame,
+    report: ImportReport,
+    store=None,
+    choices: dict | None = None,
+    who: str = "",
+) -> ImportReport:
+    """What `import_file` will do with these prepared rows and duplicate ``choices``, written
+    nowhere: the report with its new, updated, unchanged, merged and skipped counts (no
+    ``import_id``). ``projects`` and ``report`` come from `kindred_map.join.prepare_file` given
+    the store's secret (`read_secret`) and the file's namespace, as the import prepares them;
+    the counts then equal the import's unless the store changes in between."""
+    location = resolve(store)
+    if location.is_postgis:
+        with pgstore.connect(location) as conn:
+            kept, stored, report = _decide(
+                projects,
+                report,
+                choices,
+                lambda ids: pgstore.stored_projects(conn, ids, lock=False),
+                lambda: pgstore.stored_homes(conn),
+                str(location),
+            )
+    else:
+        readers = _readers(store_target(location))
+        kept, stored, report = _decide(projects, report, choices, *readers, str(location))
+    if kept.empty:
+        return report
+    counts = _counts(_carry_upkeep(conform(kept), stored, who), stored)
+    return replace(report, **counts)
 
 
 def _counted(report: ImportReport, counts: dict) -> ImportReport:
@@ -1270,27 +1353,34 @@ def baseline_history(path=None) -> pd.DataFrame:
 # --- PostGIS imports ---------------------------------------------------------------------
 
 
-def _import_into_postgis(path, location, mapping, sheet, directory, source, who, choices):
+def _import_into_postgis(
+    path, location, mapping, sheet, directory, source, who, choices, constants
+):
     """`import_file` on PostGIS: the file is read and joined with no lock held; then, in one
     transaction, the ids it names are locked (`kindred_map.pgstore.lock_ids`), reconciled with
     the stored rows and written with the log entry and history events (`_batch`)."""
-    from kindred_map import duplicates, join, privacy
+    from kindred_map import join
 
     namespace = ingest.id_namespace(source if source else path.stem)
     pgstore.ensure(location)
     secret = pgstore.read_secret(location)
-    projects, report = join.prepare_file(path, mapping, sheet, directory, secret, namespace)
-    projects, chosen = duplicates.apply_choices(projects, choices)
+    projects, report = join.prepare_file(
+        path, mapping, sheet, directory, secret, namespace, constants
+    )
     with pgstore.transaction(location) as conn:
-        named = {*projects["id"], *projects["_file_id"]}
-        pgstore.lock_ids(conn, named)
-        stored = pgstore.stored_projects(conn, named)
-        projects, issues = reconcile(projects, stored, pgstore.stored_homes(conn))
-        issues = [chosen, issues, privacy.address_issues(projects.rename(columns={"_row": "row"}))]
-        report.issues = build_report(report.file, [], [report.issues, *issues]).issues
-        report.records = len(projects)
-        report.store = str(location)
-        report.new = report.updated = report.unchanged = 0
+
+        def read_stored(ids):
+            pgstore.lock_ids(conn, ids)
+            return pgstore.stored_projects(conn, ids)
+
+        projects, stored, report = _decide(
+            projects,
+            report,
+            choices,
+            read_stored,
+            lambda: pgstore.stored_homes(conn),
+            str(location),
+        )
         if projects.empty:
             return report
         _check_ids(projects)

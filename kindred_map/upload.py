@@ -1,6 +1,7 @@
 """Uploads and the store: preview or save an uploaded file, where the store is."""
 
 import contextlib
+import hashlib
 import re
 import unicodedata
 from collections.abc import Mapping
@@ -60,22 +61,92 @@ def _as_file(name: str, data: bytes):
         yield path
 
 
-def preview_upload(name: str, data: bytes, mapping: Mapping | None = None):
-    """Read, check, place and join an uploaded file without storing it: (projects, report)."""
-    from kindred_map import join
+def prepare_upload(
+    name: str,
+    data: bytes,
+    store: Setting,
+    mapping: Mapping | None = None,
+    constants: Mapping | None = None,
+):
+    """Read, check, place and join an uploaded file as an import into ``store`` would (the
+    store's id key, the file name's id namespace), storing nothing: (projects with
+    `kindred_map.join.PRIVATE_COLUMNS`, report). The dashboard does this once per file,
+    mapping and constants; the duplicate check and `plan_upload` start from it."""
+    from kindred_map import ingest, join
+    from kindred_map import store as stores
 
+    location = resolve(store)
     with _as_file(name, data) as path:
-        return join.join_file(path, dict(mapping or {}))
+        return join.prepare_file(
+            path,
+            dict(mapping or {}),
+            secret=stores.read_secret(location),
+            namespace=ingest.id_namespace(path.stem),
+            constants=dict(constants or {}),
+        )
+
+
+def id_key(store: Setting) -> str:
+    """A fingerprint of the store's id secret ("" while it has none): derived ids depend on
+    it, so an upload prepared before the store had one must be prepared again (a cache key;
+    the secret itself never leaves the store)."""
+    from kindred_map import store as stores
+
+    secret = stores.read_secret(resolve(store))
+    return hashlib.sha256(secret).hexdigest()[:16] if secret else ""
+
+
+def upload_duplicates(projects, store: Setting):
+    """Likely duplicates (`kindred_map.duplicates.likely_duplicates`) of prepared rows among
+    the store's projects, retired ones included (a closed project sent again is worth a look)."""
+    from kindred_map import duplicates
+    from kindred_map import store as stores
+
+    stored = stores.read_projects(resolve(store), include_retired=True)
+    return duplicates.likely_duplicates(projects, stored)
+
+
+def plan_upload(projects, report, store: Setting, choices: Mapping | None = None):
+    """What saving the prepared rows with these duplicate ``choices`` will do: the report with
+    its counts (`kindred_map.store.plan_import`), nothing written."""
+    from kindred_map import store as stores
+
+    return stores.plan_import(projects, report, resolve(store), dict(choices or {}))
 
 
 def save_upload(name: str, data: bytes, store: Setting, mapping: Mapping | None = None, **options):
     """Import an uploaded file into the store (upsert by id, logged); returns the report.
 
-    ``options`` go to `kindred_map.store.import_file` (``who``, ``choices``)."""
+    ``options`` go to `kindred_map.store.import_file` (``who``, ``choices``, ``constants``)."""
     from kindred_map import store as stores
 
     with _as_file(name, data) as path:
         return stores.import_file(path, resolve(store), dict(mapping or {}), **options)
+
+
+def outcome(report) -> dict[str, int]:
+    """The counts an upload's Save makes (or, from `plan_upload`, will make): new, merged,
+    skipped, updated, unchanged projects and rejected rows (merged ones are also among the
+    updated or unchanged; skipped rows among the rejected)."""
+    return {
+        "new": report.new or 0,
+        "merged": report.merged or 0,
+        "skipped": report.skipped or 0,
+        "updated": report.updated or 0,
+        "unchanged": report.unchanged or 0,
+        "rejected": report.rejected,
+    }
+
+
+def outcome_text(counts: Mapping[str, int], done: bool) -> str:
+    """`outcome` in words: before Save ("Save will make: ...", ``done`` False) or after it
+    ("Saved: ...") in the same words, so the two can be compared."""
+    return (
+        f"{'Saved' if done else 'Save will make'}: {counts['new']:,} new, {counts['merged']:,} "
+        f"merged into the stored project each duplicates, {counts['skipped']:,} skipped. "
+        f"Stored projects updated: {counts['updated']:,}, unchanged: {counts['unchanged']:,} "
+        f"(merged ones included); rows rejected: {counts['rejected']:,} (skipped ones included)."
+    )
 
 
 def upload_columns(name: str, data: bytes) -> tuple[list[str], dict[str, list[str]]]:
@@ -85,15 +156,6 @@ def upload_columns(name: str, data: bytes) -> tuple[list[str], dict[str, list[st
     with _as_file(name, data) as path:
         columns = list(ingest.read_table(path).frame.columns)
     return [c for c in columns if c != "row"], ingest.recognise_columns(columns)
-
-
-def upload_duplicates(name: str, data: bytes, store: Setting, mapping: Mapping | None = None):
-    """Likely duplicates of an uploaded file's rows among stored projects
-    (`kindred_map.duplicates.find_in_file`)."""
-    from kindred_map import duplicates
-
-    with _as_file(name, data) as path:
-        return duplicates.find_in_file(path, resolve(store), dict(mapping or {}))
 
 
 def store_signature(location: Setting = None) -> tuple[StoreLocation, int, int]:

@@ -10,6 +10,7 @@ from kindred_map import auth, location, store
 from kindred_map import stewardship as st
 from kindred_map import view as views
 from kindred_map.paths import DEFAULT_STORE, PROJECT_ROOT
+from kindred_map.text import md_escape
 
 APP = PROJECT_ROOT / "app.py"
 TIMEOUT_S = 120
@@ -111,7 +112,7 @@ def test_an_editor_signs_in_edits_checks_retires_and_undoes(any_store):
     record = store.read_projects(store_file).set_index("id").loc[pid]
     assert (record["postcode"], record["LAD25NM"], record["version"]) == ("L20 4RW", "Sefton", 2)
     app.button(key="verify_today").click().run()
-    app.text_input(key="retire_reason").input("closed in March")
+    app.text_input(key=f"retire_reason_{pid}").input("closed in March")
     app.button(key="retire").click().run()
     _no_exception(app)
     assert pid not in set(store.read_projects(store_file)["id"])
@@ -162,11 +163,18 @@ def test_an_upload_lists_likely_duplicates_and_saves_the_editors_choice(store_fi
     text = "Project,Postcode\nAardvark pantry,L1 8JQ\nZebra club,L20 4RW\n"
     app.file_uploader(key="upload").set_value(("again.csv", text.encode(), "text/csv")).run()
     _no_exception(app)
-    assert [r.key for r in app.radio] == ["duplicate_2"]
-    app.radio(key="duplicate_2").set_value("skip").run()
+    (radio,) = app.radio
+    assert radio.key.endswith("_2") and radio.value == "merge:partner:a"  # a strong match
+    assert "Save will make: 1 new, 1 merged" in app.info[0].value
+    radio.set_value("skip").run()
+    assert "Save will make: 1 new, 0 merged into the stored project each duplicates, 1 skipped" in (
+        app.info[0].value
+    )
     app.button(key="confirm_upload").click().run()
     _no_exception(app)
-    assert "Saved: 1 new" in app.success[0].value
+    assert "Saved: 1 new, 0 merged into the stored project each duplicates, 1 skipped" in (
+        app.success[0].value
+    )
     names = set(store.read_projects(store_file)["name"])
     assert "Zebra club" in names and "Aardvark pantry" not in names
     assert store.read_imports(store_file)["who"].iloc[-1] == "Bob"
@@ -179,7 +187,70 @@ def test_the_freshness_filter_and_counts_follow_a_check(store_file):
     app.multiselect(key="fresh").set_value(["checked"]).run()
     _no_exception(app)
     counts = next(m.value for m in app.markdown if "in the last 12 months" in m.value)
-    assert "Checked in the last 12 months: **1**" in counts.splitlines()[0]
+    # The counts are of the projects shown (issue 20: not the store's 416 beside a map of 1).
+    assert counts.splitlines()[0] == "Of the 1 projects shown:"
+    assert "- Checked in the last 12 months: **1**" in counts.splitlines()
+    assert "- Never checked: **0**" in counts.splitlines()
     assert app.query_params["fresh"] == "checked"  # the link keeps it
     shown = views.shown_projects(store.read_projects(store_file), views.View(fresh=("checked",)))
     assert shown["id"].tolist() == [pid]
+
+
+def test_the_plan_follows_the_store_getting_its_id_key(tmp_path, monkeypatch, sign_in_as):
+    """A store's first import gives it the secret that derived ids are made with: an upload
+    prepared before must be prepared again, or its plan (and duplicates) would be of other ids."""
+    path = tmp_path / "projects.gpkg"
+    shutil.copy(DEFAULT_STORE, path)
+    assert store.read_secret(path) is None  # the shipped store has none yet
+    monkeypatch.setenv(location.STORE_ENV, str(path))
+    monkeypatch.setenv("KINDRED_MAP_BASEMAP", "none")
+    bob = sign_in_as("bob", "Bob")
+    app = _run(bob)
+    text = "Project,Postcode\nAardvark Test Larder,L1 8JQ\nZebra Test Room,L20 4RW\n"
+    app.file_uploader(key="upload").set_value(("again.csv", text.encode(), "text/csv")).run()
+    assert "Save will make: 2 new" in app.info[0].value
+    app.button(key="confirm_upload").click().run()
+    assert "Saved: 2 new" in app.success[0].value
+    assert store.read_secret(path) is not None
+    app = _run(bob)  # the same file again, in a new session
+    app.file_uploader(key="upload").set_value(("again.csv", text.encode(), "text/csv")).run()
+    _no_exception(app)
+    assert not app.radio  # its rows are the stored projects themselves: no likely duplicates
+    assert "Save will make: 0 new" in app.info[0].value
+    app.button(key="confirm_upload").click().run()
+    saved = app.success[0].value
+    assert "Saved: 0 new" in saved and "unchanged: 2" in saved and "changed since" not in saved
+    newest = int(store.read_imports(path)["import_id"].max())
+    assert app.selectbox(key="undo_pick").value == newest  # the undo list offers it first
+
+
+def test_a_new_project_is_picked_and_a_removed_one_is_said_to_be_gone(store_file, sign_in_as):
+    app = _run(sign_in_as("bob", "Bob"))
+    app.text_input(key="add_name").input("Hope Test Larder")
+    app.text_input(key="add_postcode").input("L8 7SQ")
+    app.button[[b.label for b in app.button].index("Add project")].click().run()
+    _no_exception(app)
+    added = store.read_projects(store_file).set_index("name").loc["Hope Test Larder", "id"]
+    assert app.selectbox(key="edit_pick").value == added  # the editor goes on with it
+    app.selectbox(key="edit_pick").set_value("partner:a").run()
+    app.button(key="undo_import").click().run()  # the partner import, which made partner:a
+    _no_exception(app)
+    assert "partner:a" not in set(store.read_projects(store_file, include_retired=True)["id"])
+    gone = md_escape("Project partner:a is no longer in the store")
+    assert any(gone in i.value for i in app.info)
+    assert app.selectbox(key="edit_pick").value != "partner:a"
+
+
+def test_duplicate_answers_show_partner_text_as_typed(store_file, sign_in_as):
+    """Radio labels and options are Markdown: names from files are escaped in both."""
+    partner = Path(store_file).parent / "stars.csv"
+    partner.write_text("id,name,postcode\ns,*Star* [Pantry](x),L1 8JQ\n", encoding="utf-8")
+    store.import_file(partner, store_file)
+    app = _run(sign_in_as("bob", "Bob"))
+    text = "Project,Postcode\n*Star* [Pantry](x) annexe,L1 8JQ\n"
+    app.file_uploader(key="upload").set_value(("again.csv", text.encode(), "text/csv")).run()
+    _no_exception(app)
+    (radio,) = app.radio
+    assert md_escape("*Star* [Pantry](x) annexe") in radio.label
+    assert any(md_escape("merge into *Star* [Pantry](x)") in o for o in radio.options)
+    assert radio.value is None  # a weak match (one name contains the other): asked

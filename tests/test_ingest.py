@@ -344,3 +344,47 @@ def test_the_cli_prints_one_line_for_a_hostile_file(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "long.csv row 2" in err and "Traceback" not in err
     assert not (tmp_path / "s.gpkg").exists()
+
+
+def test_a_question_mark_between_letters_warns_with_row_and_field():
+    records, issues = _normalised(
+        name=["Kitty?s Launderette", "What? Now", "Café Ñ?a", "Plain", "Q?"],
+        organisation=["", "", "", "Smith?s Trust", ""],
+        website=["https://x.example/a?b=1", "", "", "", ""],
+    )
+    assert len(records) == 5  # kept as given: a warning, never a rejection
+    lost = issues[issues["reason"].str.contains("likely a character lost")]
+    assert lost[["row", "field"]].values.tolist() == [[2, "name"], [4, "name"], [5, "organisation"]]
+    assert "'Kitty?s Launderette'" in lost["reason"].iloc[0]
+    assert records["name"].iloc[0] == "Kitty?s Launderette"
+
+
+def test_constants_fill_fields_the_file_lacks_and_are_checked(tmp_path):
+    path = _write(tmp_path / "pantries.csv", "name,postcode\nHope,L8 7SQ\nJoy,L1 8JQ\n")
+    table = ingest.read_table(path)
+    records, info = ingest.to_records(table, constants={"type": "Food pantry", "sector": " "})
+    assert info["constants"] == {"type": "pantry"}  # a label read as its type; blanks dropped
+    normalised, issues = ingest.normalise(records)
+    assert normalised["type"].tolist() == ["pantry", "pantry"]
+    assert not issues["field"].eq("type").any()  # no "no type: stored as 'other'" per row
+    records, _ = ingest.to_records(table, constants={"location_precision": "home"})
+    assert set(records["location_precision"]) == {"ward_only"}
+    for bad, message in (
+        ({"type": "knitting"}, "type 'knitting' is not known"),
+        ({"name": "Same"}, "cannot set 'name' for every row"),
+        ({"postcode": "L1 8JQ"}, "cannot set 'postcode'"),
+        ({"last_checked": "soon"}, "YYYY-MM-DD"),
+    ):
+        with pytest.raises(ValueError, match=message):
+            ingest.to_records(table, constants=bad)
+    typed = _write(tmp_path / "typed.csv", "name,postcode,category\nHope,L8 7SQ,pantry\n")
+    with pytest.raises(ValueError, match="comes from the file's column 'category'"):
+        ingest.to_records(ingest.read_table(typed), constants={"type": "food_bank"})
+
+
+def test_the_cli_sets_a_constant_for_every_row(tmp_path, capsys):
+    path = _write(tmp_path / "pantries.csv", "name,postcode\nHope,L8 7SQ\nJoy,L1 8JQ\n")
+    out = tmp_path / "out.csv"
+    assert cli.main(["join", str(path), "--out", str(out), "--set", "type=pantry"]) == 0
+    assert "type 'pantry' for every row" in capsys.readouterr().out
+    assert set(pd.read_csv(out)["type"]) == {"pantry"}

@@ -382,6 +382,11 @@ def test_the_cli_does_each_change_and_shows_the_history(sample_store, tmp_path, 
     assert f"{number:>4}" in capsys.readouterr().out.splitlines()[-1]
     assert main(["undo-import", number, *where]) == 0
     assert "1 removed" in capsys.readouterr().out
+    assert main(["imports", "--store", str(sample)]) == 0  # an undone import says so
+    assert capsys.readouterr().out.splitlines()[-1].endswith(" by ann)")
+    log = store.import_log(sample).set_index("import_id")
+    assert log.loc[int(number), "undone"].startswith("undone on ")
+    assert set(log.drop(index=int(number))["undone"]) <= {""}
     sheet = tmp_path / "calls.csv"
     assert main(["freshness", "--store", str(sample), "--call-sheet", str(sheet)]) == 0
     assert "never checked" in capsys.readouterr().out and sheet.exists()

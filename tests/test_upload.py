@@ -3,15 +3,17 @@
 import os
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 from kindred_map import (
     files,
+    ingest,
     location,
     store,
     upload,
 )
-from kindred_map.paths import DEFAULT_STORE
+from kindred_map.paths import DEFAULT_STORE, PROJECT_ROOT
 
 FIXTURE = Path(__file__).parent / "fixtures" / "dashboard_projects.csv"
 
@@ -19,14 +21,19 @@ FIXTURE = Path(__file__).parent / "fixtures" / "dashboard_projects.csv"
 def test_preview_does_not_store_and_save_upserts(tmp_path):
     target = tmp_path / "store.gpkg"
     data = FIXTURE.read_bytes()
-    preview, report = upload.preview_upload("projects.csv", data)
+    preview, report = upload.prepare_upload("projects.csv", data, target)
     assert not target.exists()
     assert report.rows_read == 13 and report.rejected == 1 and len(preview) == 12
     assert "ZZ1 1ZZ" in " ".join(report.issues["reason"])
+    planned = upload.outcome(upload.plan_upload(preview, report, target))
+    assert not target.exists()
     saved = upload.save_upload("projects.csv", data, target)
+    assert upload.outcome(saved) == planned
     assert saved.new == 12 and len(store.read_projects(target)) == 12
+    preview, report = upload.prepare_upload("projects.csv", data, target)
+    planned = upload.outcome(upload.plan_upload(preview, report, target))
     again = upload.save_upload("projects.csv", data, target)
-    assert again.new == 0 and again.unchanged == 12
+    assert again.new == 0 and again.unchanged == 12 and upload.outcome(again) == planned
     assert store.read_imports(target)["file"].tolist() == ["projects.csv", "projects.csv"]
 
 
@@ -40,7 +47,7 @@ def test_the_store_follows_the_environment_read_at_each_call(monkeypatch, tmp_pa
 def test_an_uploaded_name_never_becomes_a_path_as_given(tmp_path):
     data = FIXTURE.read_bytes()
     long_name = "ä" * 300 + ".csv"
-    preview, report = upload.preview_upload(long_name, data)
+    preview, report = upload.prepare_upload(long_name, data, tmp_path / "none.gpkg")
     assert report.rows_read == 13 and len(preview) == 12
     assert upload.safe_file_name(long_name) == "a" * upload.NAME_MAX_CHARS + ".csv"
     for hostile in ("../../etc/passwd.csv", "..\\\\x\\\\y.CSV", "\x00.csv", "..", ""):
@@ -85,3 +92,9 @@ def test_a_killed_servers_uploads_are_removed_at_the_next_start(tmp_path, monkey
         ]
         assert not left.exists() and running.is_dir()
     assert (files.WORK_ROOT / str(os.getpid())).is_dir()
+
+
+def test_the_upload_box_states_the_imports_own_size_limit():
+    config = tomllib.loads((PROJECT_ROOT / ".streamlit" / "config.toml").read_text())
+    # Streamlit shows "Limit <maxUploadSize>MB per file" (issue 20: it said 200MB).
+    assert config["server"]["maxUploadSize"] * 1_000_000 == ingest.MAX_FILE_BYTES
