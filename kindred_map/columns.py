@@ -107,6 +107,13 @@ PROJECT_COLUMNS = _columns(
         "home-run projects)",
     ),
     ("in_region", BOOL, FLAG, "True if the position lies in the 9 boroughs of the region"),
+    (
+        "nearest_borough",
+        TEXT,
+        NO_UNIT,
+        "Outside the region only: the region borough nearest the position (the project counts "
+        "in no area's figures, only for the reach of residents near it); blank inside",
+    ),
     ("lon", FLOAT, "degrees (WGS84 longitude)", "Longitude of the position shown, 6 decimals"),
     ("lat", FLOAT, "degrees (WGS84 latitude)", "Latitude of the position shown, 6 decimals"),
     ("easting", INT, "metres (British National Grid)", "Easting of the position shown"),

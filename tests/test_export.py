@@ -170,6 +170,7 @@ def build_projects() -> gpd.GeoDataFrame:
                 "LSOA21CD": pc["LSOA21CD"],
                 "imd_decile": lsoa[pc["LSOA21CD"]],
                 "in_region": True,
+                "nearest_borough": "",
                 "geometry": Point(pc["lon"], pc["lat"]),
             }
         )
@@ -204,6 +205,7 @@ def build_projects() -> gpd.GeoDataFrame:
                 "LSOA21CD": "",
                 "imd_decile": None,
                 "in_region": False,
+                "nearest_borough": "Sefton",
                 "geometry": Point(lon, lat),
             }
         )

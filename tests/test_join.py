@@ -25,7 +25,8 @@ needs_raw = pytest.mark.skipif(
 @pytest.fixture(scope="module")
 def live() -> pd.DataFrame:
     postcodes = boundaries.load("postcode")
-    return pd.DataFrame(postcodes[postcodes["status"] == "live"]).reset_index(drop=True)
+    live = postcodes[(postcodes["status"] == "live") & postcodes["in_region"]]
+    return pd.DataFrame(live).reset_index(drop=True)
 
 
 def _points(x, y, postcode=None, **columns) -> gpd.GeoDataFrame:
