@@ -231,7 +231,11 @@ LAYERS = {
             "postcodes outside the region)",
             "positional_quality": "Code-Point positional quality (10 best)",
             "position_source": "Where the position comes from",
-            "in_region": "True for the postcodes of the 9 boroughs (Code-Point's district code)",
+            "in_region": "True for the postcodes of the 9 boroughs (Code-Point's district "
+            "code); False for the rest, including 15 postcodes Code-Point gives no codes "
+            "(positional quality 60; L3 5AG and WA8 8GW lie inside the region): a project "
+            "at one of those is placed at it and the borough polygons decide whether it is in "
+            "the region",
         },
     },
 }

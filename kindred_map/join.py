@@ -35,7 +35,11 @@ def _reference(directory: Path, _mtimes: tuple) -> dict:
     postcodes = pd.DataFrame(boundaries.load("postcode", directory).drop(columns="geometry"))
     postcodes = postcodes[postcodes["status"] == "live"].sort_values("pcd_key")
     live = boundaries.region_postcodes(postcodes).reset_index(drop=True)
+    # Outside postcodes with a district code: ONS puts them outside. The few without one
+    # (Code-Point gives 15 no codes, two of them inside Liverpool and Widnes) place a point
+    # but leave the region to the polygons, as coordinates do.
     outside = postcodes[~postcodes["pcd_key"].isin(live["pcd_key"])]
+    outside = outside[outside["LAD25CD"].notna()]
     wards = boundaries.load("ward", directory).to_crs(BNG)
     boroughs = boundaries.load("borough", directory).to_crs(BNG)
     lsoas = boundaries.load("lsoa", directory).to_crs(BNG)
