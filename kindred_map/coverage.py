@@ -486,7 +486,7 @@ class CoverageResult:
             )
         if self.include_outside and self.outside:
             lines.append(
-                f"{self.outside} of the projects lie just outside the region: they count for "
+                f"{self.outside} of the projects lie outside the region: they count for "
                 "the region's residents within reach of them, never in an area's project "
                 "figures."
             )

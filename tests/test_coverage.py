@@ -461,7 +461,7 @@ def test_a_project_across_the_boundary_reaches_residents_unless_inside_only(acro
     assert (both_sides.outside, inside_only.outside) == (1, 0)
     assert inside_only.headline()["reached"] == 0
     assert inside_only.projects == 1  # the city centre one still counts, but is far away
-    assert "lie just outside the region" in both_sides.headline_text()
+    assert "lie outside the region" in both_sides.headline_text()
     assert "Only projects inside the region count" in inside_only.headline_text()
     # The gap surface: the outside project's circle cuts into Runcorn unless inside-only.
     halton = boundaries.load("borough").query("LAD25NM == 'Halton'")
@@ -493,7 +493,30 @@ def test_cli_inside_only_switch(capsys):
     default = capsys.readouterr().out
     assert main(["gaps", "--types", "warm_space", "--top", "1", "--inside-only"]) == 0
     inside_only = capsys.readouterr().out
-    assert "lie just outside the region" in default
+    assert "lie outside the region" in default
     assert "Only projects inside the region count" in inside_only
     reached = [float(text.split("%")[0]) for text in (default, inside_only)]
     assert reached[0] > reached[1]
+
+
+def test_the_pack_method_says_who_the_outside_projects_bring_within_reach(tmp_path, across):
+    import zipfile
+
+    _, projects = across
+    path = tmp_path / "projects.gpkg"
+    store.write_store(projects, store.read_imports(path), path, "2025-01-01T00:00:00Z")
+    counted = coverage.assess(projects, "warm_space", 800)
+    inside = coverage.assess(projects, "warm_space", 800, include_outside=False)
+    halton = coverage.boundary_effect(counted, inside).set_index("LAD25NM")
+    newly = int(halton.loc["Halton", "newly_within_reach"])
+    assert newly > 0
+    readmes = []
+    for extra in ([], ["--inside-only"]):
+        out = tmp_path / f"pack{len(extra)}.zip"
+        args = ["export", "--format", "pack", "--types", "warm_space", "--distance", "800"]
+        assert main([*args, *extra, "--store", str(path), "-o", str(out)]) == 0
+        readmes.append(zipfile.ZipFile(out).read("README.txt").decode("utf-8"))
+    assert f"Counting them moves {newly:,} residents" in readmes[0]
+    assert f"(by borough: Halton {newly:,})" in readmes[0]
+    assert "Only projects inside the region count for reach" in readmes[1]
+    assert "Counting them moves" not in readmes[1]
