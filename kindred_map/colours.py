@@ -149,8 +149,8 @@ def legend_notes(view: View, shown: pd.DataFrame) -> list[str]:
     if privacy.is_ward_only(shown).any():
         notes.append("Dashed outline: home-run project shown at its ward's centre.")
     if len(shown) and coverage.outside_mask(shown).any():
-        reach = "not in reach: inside-only is on" if view.inside_only else "counts for reach"
-        notes.append(f"Hollow ring: project just outside the region ({reach}; in no area).")
+        reach = "not counted: inside-only is on" if view.inside_only else "reach only"
+        notes.append(f"Hollow ring: outside the region ({reach}).")
     if len(shown) and shown["synthetic"].fillna(False).astype(bool).any():
         notes.append("Includes illustrative examples, not real projects (see popups).")
     return notes

@@ -65,7 +65,7 @@ def test_legend_explains_the_hollow_rings_of_projects_outside_the_region():
         }
     )
     notes = colours.legend_notes(View(), shown)
-    assert any(n.startswith("Hollow ring") and "counts for reach" in n for n in notes)
+    assert "Hollow ring: outside the region (reach only)." in notes
     inside_only = colours.legend_notes(View(inside_only=True), shown)
     assert any("inside-only is on" in n for n in inside_only)
     assert not any("Hollow" in n for n in colours.legend_notes(View(), shown.iloc[:1]))

@@ -58,7 +58,7 @@ def test_an_outside_project_is_a_hollow_ring_with_its_reason(
     assert marker["colour"] == marker["typeColour"], marker
     assert marker["insideFill"] != "#ffffff", "projects inside the region stay filled"
     legend = frame.locator(".km-legend").inner_text()
-    assert "Hollow ring: project just outside the region (counts for reach; in no area)" in legend
+    assert "Hollow ring: outside the region (reach only)." in legend
     box = page.locator(MAP_FRAME).first.bounding_box()
     page.mouse.click(box["x"] + marker["point"]["x"], box["y"] + marker["point"]["y"])
     popup = frame.locator(".leaflet-popup-content")
