@@ -920,6 +920,7 @@ POPUP_FIELDS = (
     ("parish", "Parish"),
     ("WD24NM", "Ward"),
     ("LAD25NM", "Borough"),
+    ("nearest_borough", "Outside the region; nearest borough"),
     ("deanery_name", "Deanery (approximate)"),
     ("last_checked", "Last checked"),
 )
@@ -965,7 +966,8 @@ var KINDRED = {data};
   var markers = L.featureGroup();
   KINDRED.projects.forEach(function (p) {{
     L.circleMarker([p.lat, p.lon], {{
-      radius: 7, color: "#222", weight: 1, fillColor: p.colour,
+      radius: 7, color: p.outside ? p.colour : "#222", weight: p.outside ? 3 : 1,
+      fillColor: p.outside ? "#fff" : p.colour,
       fillOpacity: p.synthetic ? 0.3 : 0.9, dashArray: p.home_run ? "2 2" : null
     }}).bindPopup(p.popup).addTo(markers);
   }});
@@ -1035,6 +1037,11 @@ def _panel(table: pd.DataFrame, title: str, facts: Mapping, drawn: int) -> str:
     home_run = int(privacy.is_ward_only(table).sum())
     if home_run:
         notes.append(f"<p>{home_run} home-run project(s) (dashed) shown at the ward centre.</p>")
+    outside = int((~table["in_region"].fillna(True).astype(bool)).sum())
+    if outside:
+        notes.append(
+            f"<p>{outside} project(s) outside the region (hollow rings): counted in no area.</p>"
+        )
     synthetic = int(table["synthetic"].fillna(False).sum())
     if synthetic:
         notes.append(f"<p>{synthetic} illustrative record(s) (faded): NOT real projects.</p>")
@@ -1074,6 +1081,7 @@ def html_map(
                 "colour": colour,
                 "home_run": record["location_precision"] == privacy.WARD_ONLY,
                 "synthetic": _json_value(record["synthetic"]) is True,
+                "outside": _json_value(record["in_region"]) is False,
                 "popup": _popup(record),
             }
         )
