@@ -97,18 +97,23 @@ def shown_projects(signature: tuple, view: views.View):
 
 @st.cache_data(max_entries=16, show_spinner="Working out who lives within reach...")
 def coverage_for(
-    signature: tuple, types: tuple, distance: int, examples: bool = False, open_at: str = ""
+    signature: tuple,
+    types: tuple,
+    distance: int,
+    examples: bool = False,
+    open_at: str = "",
+    inside_only: bool = False,
 ) -> dict:
-    return figures.coverage_summary(load_projects(signature), types, distance, examples, open_at)
+    return figures.coverage_summary(
+        load_projects(signature), types, distance, examples, open_at, inside_only
+    )
 
 
 @st.cache_data(max_entries=32)
 def area_figures(signature: tuple, view: views.View, level: str):
     gaps = None
     if figures.needs_coverage(view):
-        gaps = coverage_for(signature, view.types, view.distance, view.examples, view.open_at)[
-            "areas"
-        ][level]
+        gaps = coverage_for(signature, *views.reach_choices(view))["areas"][level]
     return figures.area_figures(level, shown_projects(signature, view), gaps)
 
 
@@ -137,9 +142,7 @@ def map_payload(signature: tuple, view: views.View, today: date) -> dict:
     postcode are not part of ``view`` here: panning and searching need no new payload)."""
     areas = None
     if figures.needs_coverage(view):
-        areas = coverage_for(signature, view.types, view.distance, view.examples, view.open_at)[
-            "areas"
-        ]
+        areas = coverage_for(signature, *views.reach_choices(view))["areas"]
     return mapview.view_payload(
         load_projects(signature),
         view,
@@ -320,6 +323,12 @@ def sidebar() -> None:
             key="open_at",
             help="Coverage counts only projects open then (from their structured opening "
             "hours); projects with unknown hours are counted apart, never as open.",
+        )
+        st.checkbox(
+            "Count only projects inside the region",
+            key="inside_only",
+            help="For comparison. By default a project just outside the nine boroughs counts "
+            "for the residents within reach of it; it never counts in an area's projects.",
         )
         st.checkbox("Show where people are beyond reach", key="gaps")
         st.checkbox("Show clusters of projects (exploratory)", key="clusters")
@@ -584,7 +593,7 @@ def coverage_section(view: views.View, signature: tuple) -> None:
     )
     if not wanted:
         return
-    summary = coverage_for(signature, view.types, view.distance, view.examples, view.open_at)
+    summary = coverage_for(signature, *views.reach_choices(view))
     st.text(summary["headline"])
     level = st.radio(
         "Rank gaps by", ["ward", "deanery", "borough"], horizontal=True, key="gaps_level"

@@ -86,9 +86,10 @@ def cmd_gaps(args: argparse.Namespace) -> int:
         args.distance,
         include_synthetic=args.include_synthetic,
         open_at=args.open,
+        include_outside=not args.inside_only,
     )
     parameters = {"types": args.types or "all", "distance_m": args.distance, "by": args.by}
-    parameters |= _synthetic_words(args)
+    parameters |= _synthetic_words(args) | _outside_words(args)
     if args.open:
         parameters["open"] = result.open_at
     print(result.headline_text())
@@ -108,7 +109,7 @@ def cmd_need(args: argparse.Namespace) -> int:
     from kindred_map import change, coverage, export, need, store
 
     projects = _read_projects(args)
-    options = {"include_synthetic": args.include_synthetic}
+    options = {"include_synthetic": args.include_synthetic, "include_outside": not args.inside_only}
     now = coverage.assess(projects, args.types, args.distance, **options).by_area(args.by)
     before, reach = None, "coverage now below the region's (no earlier date given)"
     if args.reach_from:
@@ -123,7 +124,7 @@ def cmd_need(args: argparse.Namespace) -> int:
         reach = f"coverage now not above coverage on {since} (from the history)"
     table = need.need_and_reach(need.need_by_area(args.by), now, before)
     parameters = {"types": args.types or "all", "distance_m": args.distance, "by": args.by}
-    parameters |= _synthetic_words(args) | {"reach did not": reach}
+    parameters |= _synthetic_words(args) | _outside_words(args) | {"reach did not": reach}
     print(need.summary_text(table, args.by, args.top))
     if args.out:
         out = Path(args.out)
@@ -158,6 +159,25 @@ def cmd_clusters(args: argparse.Namespace) -> int:
         export.write_table(spots, Path(args.hot_spots), "hot_spots", projects, parameters)
         print(f"wrote {len(spots)} wards to {args.hot_spots}")
     return 0
+
+
+def _outside_words(args: argparse.Namespace) -> dict[str, str]:
+    return {"Projects outside the region": OUTSIDE_WORDS[bool(args.inside_only)]}
+
+
+OUTSIDE_WORDS = {
+    False: "counted for the region's residents within reach of them (never in an area's projects)",
+    True: "left out (--inside-only: only projects inside the region reach anyone)",
+}
+
+
+def _add_inside_only_option(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--inside-only",
+        action="store_true",
+        help="count only projects inside the region for reach, for comparison (default: a "
+        "project just outside counts for the residents within reach of it)",
+    )
 
 
 def _add_reach_options(command: argparse.ArgumentParser) -> None:
@@ -453,13 +473,18 @@ def cmd_export(args: argparse.Namespace) -> int:
             everything, types=args.types, include_synthetic=args.include_synthetic
         )
         figures = export.coverage_figures(
-            reachable, args.types, args.distance, include_synthetic=args.include_synthetic
+            reachable,
+            args.types,
+            args.distance,
+            include_synthetic=args.include_synthetic,
+            include_outside=not args.inside_only,
         )
         parameters["Reach distance"] = (
             f"{args.distance:g} m, straight line, from every project of the chosen types "
             "(area filters do not apply: people near a border may be reached from across it; "
             "home-run projects count at their ward's centre)"
         )
+        parameters |= _outside_words(args)
     changes = None
     if args.change_from:
         changes = _export_changes(args, parameters)
@@ -755,6 +780,7 @@ def build_parser() -> argparse.ArgumentParser:
         "'weekend' (any time Sat/Sun) or 'evening' (any time 17:00-21:00); unknown hours are "
         "counted apart, never as open",
     )
+    _add_inside_only_option(gaps)
     gaps.add_argument("--top", type=int, default=10, help="gaps to print (10)")
     gaps.add_argument("-o", "--out", help="write the ranked table (.geojson, .gpkg, .csv)")
     gaps.add_argument("--store", help=STORE_HELP)
@@ -803,6 +829,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="judge reach between DATE (the store as of then, from its history) and now, "
         "instead of by coverage now alone",
     )
+    _add_inside_only_option(needs)
     needs.add_argument("--top", type=int, default=10, help="flagged areas to print (10)")
     needs.add_argument("-o", "--out", help="write the table (.csv, .geojson, .gpkg)")
     needs.add_argument("--store", help=STORE_HELP)
@@ -911,6 +938,7 @@ def build_parser() -> argparse.ArgumentParser:
     exporter.add_argument(
         "--distance", type=float, help="add coverage and gap figures for this reach in metres"
     )
+    _add_inside_only_option(exporter)
     exporter.add_argument("--store", help=STORE_HELP)
     exporter.add_argument("-o", "--out", required=True, help="output file")
     exporter.add_argument(

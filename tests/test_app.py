@@ -264,6 +264,16 @@ def test_open_at_in_the_link_counts_projects_open_then_and_unknown_hours_apart(s
     assert app.query_params == {}
 
 
+def test_inside_only_switch_goes_into_the_headline_and_the_link(store_file):
+    app = _app()
+    app.toggle(key="show_coverage").set_value(True).run()
+    app.checkbox(key="inside_only").check().run()
+    _no_exception(app)
+    headline = next(t.value for t in app.text if "residents" in t.value)
+    assert "Only projects inside the region count" in headline
+    assert app.query_params == {"inside_only": "1"}
+
+
 def test_bad_open_at_in_the_link_is_a_message_not_an_error(store_file):
     app = _app({"open": "midnight {{7*7}}"})
     _no_exception(app)
