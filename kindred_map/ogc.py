@@ -11,6 +11,7 @@ the store, so it cannot read the private ``projects`` table, whichever backend h
 
 import importlib
 import json
+import logging
 import os
 import secrets
 import sys
@@ -241,7 +242,7 @@ def config(base_url: str, host: str, port: int, key: str, settings) -> dict:
     minx, miny, maxx, maxy = (float(v) for v in boundaries.load("borough").total_bounds)
     resources = {}
     for name, (what, id_field, title_field) in COLLECTIONS.items():
-        title = "Projects (public)" if what == "projects" else f"{what.capitalize()} summary"
+        title = "Public projects" if what == "projects" else f"{what.capitalize()} summary"
         resources[name] = {
             "type": "collection",
             "title": title,
@@ -297,6 +298,16 @@ def config(base_url: str, host: str, port: int, key: str, settings) -> dict:
     }
 
 
+class _OneLine(logging.Filter):
+    """pygeoapi logs each refused request (a bad bbox, an unknown id) at ERROR with a
+    traceback: keep its one line, drop the traceback (failures reach the app's own log)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name.startswith("pygeoapi"):
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
 def app(source: feed.Feed, base_url: str, host: str, port: int, folder: Path):
     """pygeoapi's Starlette app for ``source``: writes its configuration and OpenAPI document
     to ``folder`` and imports `pygeoapi.starlette_app`, which reads them once; so one per
@@ -312,4 +323,7 @@ def app(source: feed.Feed, base_url: str, host: str, port: int, folder: Path):
     openapi_path.write_text(json.dumps(get_oas(settings)), encoding="utf-8")
     os.environ["PYGEOAPI_CONFIG"] = str(config_path)
     os.environ["PYGEOAPI_OPENAPI"] = str(openapi_path)
-    return importlib.import_module("pygeoapi.starlette_app").APP
+    features = importlib.import_module("pygeoapi.starlette_app").APP
+    for handler in logging.getLogger().handlers:  # set up by pygeoapi from its configuration
+        handler.addFilter(_OneLine())
+    return features
