@@ -416,8 +416,8 @@ def test_ogc_documents_and_queries(served):
     assert liverpool["numberMatched"] == 64
 
 
-def test_a_home_is_in_no_answer_but_at_its_ward_centre(served):
-    """Runs after the others in this module: searches every answer they read, and more."""
+def test_a_home_is_in_no_answer_but_at_its_ward_centre(served, tmp_path):
+    """Reads every kind of answer (and, after the module's other tests, searches theirs too)."""
     home = served.home
     service_id = None
     listed = served.get("/oruk/service_at_locations", per_page=1000)["contents"]
@@ -439,9 +439,10 @@ def test_a_home_is_in_no_answer_but_at_its_ward_centre(served):
     item = served.get(f"/ogc/collections/projects/items/{quote('homes:home-001')}")
     assert item["properties"]["location_precision"] == "ward_only"
     assert item["properties"]["address"] is None
+    _read_collection(served, "projects", tmp_path)
     words = ["Acacia", str(home["postcode"]), str(home["postcode"]).replace(" ", "")]
     true = (home["lon"], home["lat"])
-    assert len(served.answers) > 40
+    assert len(served.answers) >= 20
     for url, text in served.answers:
         for word in words:
             assert word not in text, (word, url)
