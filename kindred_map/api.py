@@ -5,7 +5,8 @@ Every answer is built from a `feed.Feed` snapshot by the export functions, so th
 what `kindred-map export` would write now. Only GET, HEAD and CORS preflights are answered, to
 any origin (``Access-Control-Allow-Origin: *``, as Open Referral UK compliance asks). Errors
 are JSON ``{"message": ...}``: 400 for a bad parameter, 404 for an unknown id or path, 405
-for any other method, 500 (details in the server's log, never in the answer).
+for any other method, 503 when the store cannot be read, 500 otherwise (details in the
+server's log, never in the answer).
 """
 
 import logging
@@ -168,6 +169,11 @@ async def _http_error(request: Request, error: HTTPException) -> JSONResponse:
     return _message(error.status_code, str(error.detail), error.headers)
 
 
+async def _unavailable(request: Request, error: Exception) -> JSONResponse:
+    LOG.error("%s %s: %s (%r)", request.method, request.url.path, error, error.__cause__)
+    return _message(503, f"{error}: try again later", {"retry-after": "30"})
+
+
 async def _server_error(request: Request, error: Exception) -> JSONResponse:
     LOG.error("%s %s failed", request.method, request.url.path, exc_info=error)
     return _message(500, "internal error: the server's log has the details")
@@ -178,7 +184,14 @@ def create_app(source: feed.Feed, base_url: str, host: str, port: int, folder: P
     the address clients use (links are made from it); ``folder`` holds pygeoapi's generated
     configuration and OpenAPI document for as long as the app runs."""
     base_url = base_url.rstrip("/")
-    features = JsonOnly(ogc.app(source, base_url, host, port, folder))
+    handlers = {
+        orukapi.BadRequest: _bad_request,
+        orukapi.NotFound: _not_found,
+        HTTPException: _http_error,
+        feed.Unavailable: _unavailable,
+        Exception: _server_error,
+    }
+    features = JsonOnly(ogc.app(source, base_url, host, port, folder, handlers))
 
     def index(request: Request) -> JSONResponse:
         return JSONResponse(
@@ -198,12 +211,7 @@ def create_app(source: feed.Feed, base_url: str, host: str, port: int, folder: P
             Mount("/oruk", routes=oruk_routes(source, base_url)),
             Mount("/ogc", app=features),
         ],
-        exception_handlers={
-            orukapi.BadRequest: _bad_request,
-            orukapi.NotFound: _not_found,
-            HTTPException: _http_error,
-            Exception: _server_error,
-        },
+        exception_handlers=handlers,
     )
     return ReadOnly(app)
 

@@ -23,6 +23,10 @@ import geopandas as gpd
 from kindred_map import export, store, upload
 
 
+class Unavailable(RuntimeError):
+    """The store cannot be read just now (its cause is chained: for the server's log only)."""
+
+
 @dataclass
 class Snapshot:
     """The store at one version, and the answers built from it so far.
@@ -114,11 +118,12 @@ class Feed:
                 self._turn.notify_all()
             result = self._result
         if isinstance(result, BaseException):
-            raise result
+            raise Unavailable("the project store cannot be reached just now") from result
         return result
 
     def snapshot(self) -> Snapshot:
-        """The store as it is now: read again only when its version has changed."""
+        """The store as it is now: read again only when its version has changed. Raises
+        `Unavailable` when the store cannot be reached or read."""
         version = self.version()
         current = self._snapshot
         if current is not None and current.version == version:
@@ -128,7 +133,10 @@ class Feed:
             if current is None or current.version != version:
                 # The version was taken before the read: a write between the two makes the
                 # next request read again; it never leaves a newer version with older data.
-                stored = store.read_projects(self.location)
+                try:
+                    stored = store.read_projects(self.location)
+                except Exception as error:  # a ValueError for a broken file, psycopg's errors
+                    raise Unavailable("the project store cannot be read just now") from error
                 projects = export.real_projects(stored, self.include_synthetic)
                 self.reads += 1
                 current = Snapshot(version, projects)

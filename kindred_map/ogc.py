@@ -308,10 +308,18 @@ class _OneLine(logging.Filter):
         return True
 
 
-def app(source: feed.Feed, base_url: str, host: str, port: int, folder: Path):
+def app(
+    source: feed.Feed,
+    base_url: str,
+    host: str,
+    port: int,
+    folder: Path,
+    exception_handlers: Mapping | None = None,
+):
     """pygeoapi's Starlette app for ``source``: writes its configuration and OpenAPI document
     to ``folder`` and imports `pygeoapi.starlette_app`, which reads them once; so one per
-    process."""
+    process. ``exception_handlers`` answer what escapes pygeoapi (its own answer would be
+    plain text)."""
     if "pygeoapi.starlette_app" in sys.modules:
         raise RuntimeError("pygeoapi's app is already configured in this process")
     key = secrets.token_hex(8)
@@ -324,6 +332,8 @@ def app(source: feed.Feed, base_url: str, host: str, port: int, folder: Path):
     os.environ["PYGEOAPI_CONFIG"] = str(config_path)
     os.environ["PYGEOAPI_OPENAPI"] = str(openapi_path)
     features = importlib.import_module("pygeoapi.starlette_app").APP
+    for kind, handler in (exception_handlers or {}).items():
+        features.add_exception_handler(kind, handler)
     for handler in logging.getLogger().handlers:  # set up by pygeoapi from its configuration
         handler.addFilter(_OneLine())
     return features

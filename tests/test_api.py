@@ -302,6 +302,7 @@ def test_oruk_pages_add_up_to_the_store(served):
         ("/oruk/service_at_locations/no-such-id", 404, "no service_at_location"),
         ("/oruk/taxonomy_terms/no-such-id", 404, "no taxonomy term"),
         ("/oruk/nowhere", 404, "Not Found"),
+        ("/ogc/nowhere", 404, "Not Found"),
         ("/ogc/collections/projects/items?f=html", 400, "f must be json"),
         ("/ogc/collections/ward_summary/items?population=many", 400, "is an integer"),
         ("/ogc/collections/projects/items?bbox=1,2,3", 400, "bbox"),
@@ -546,8 +547,9 @@ def test_a_failed_check_is_raised_and_the_next_check_runs(tmp_path, monkeypatch)
 
     with monkeypatch.context() as patch:
         patch.setattr(upload, "store_signature", broken)
-        with pytest.raises(OSError, match="unreachable"):
+        with pytest.raises(feed.Unavailable, match="cannot be reached") as raised:
             source.snapshot()
+    assert isinstance(raised.value.__cause__, OSError)
     assert source.snapshot().projects.empty and source.checks == 2
 
 
@@ -563,3 +565,19 @@ def test_illustrative_records_only_when_asked(tmp_path):
         found = orukapi.exported_catalogue(source.snapshot().projects, options)
         assert len(found.services) == count
         assert ("notice" in found.about) == include
+
+
+def test_a_store_that_cannot_be_read_gets_503_and_no_path(tmp_path):
+    path = tmp_path / "hidden-folder" / "projects.gpkg"
+    rows = "id,name,type,postcode\nhub-1,Hub,pantry,L1 8JQ\n"
+    (tmp_path / "hubs.csv").write_text(rows, encoding="utf-8")
+    path.parent.mkdir()
+    store.import_file(tmp_path / "hubs.csv", path)
+    with serving(path, tmp_path, "--access-log") as base:
+        assert get_json(f"{base}/oruk/services")["total_items"] == 1
+        path.write_bytes(b"not a GeoPackage any more")
+        for url in (f"{base}/oruk/services", f"{base}/ogc/collections/projects/items"):
+            status, headers, body = fetch(url)
+            assert status == 503 and headers["retry-after"] == "30", body
+            assert json.loads(body)["message"].startswith("the project store cannot be read")
+            assert b"hidden-folder" not in body and b"Traceback" not in body
