@@ -205,10 +205,13 @@ def create_app(source: feed.Feed, base_url: str, host: str, port: int, folder: P
             }
         )
 
+    oruk = oruk_routes(source, base_url)
     app = Starlette(
         routes=[
             Route("/", index),
-            Mount("/oruk", routes=oruk_routes(source, base_url)),
+            # /oruk answers as /oruk/ does: a redirect would lose a proxy's path prefix.
+            Route("/oruk", oruk[0].endpoint),
+            Mount("/oruk", routes=oruk),
             Mount("/ogc", app=features),
         ],
         exception_handlers=handlers,

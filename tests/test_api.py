@@ -197,6 +197,7 @@ def test_oruk_answers_validate_against_the_uk_profile(served, schemas):
     assert root["version"] == "3.0" and root["openapi_url"] == f"{served.base}/oruk/openapi.json"
     assert root["about"]["pack_licence"] and root["about"]["attribution"]
     assert "notice" not in root["about"]  # illustrative records are left out
+    assert served.get("/oruk") == root  # no redirect (it would lose a proxy's path prefix)
     openapi = served.get("/oruk/openapi.json")
     profile = json.loads((schemas / "openapi.json").read_text(encoding="utf-8"))
     assert set(openapi["paths"]) == set(profile["paths"])
