@@ -25,6 +25,7 @@ OpenReferralUK/uk-profile ecdfabf). Lists hold the one-to-one fields (the profil
 
 import json
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
@@ -233,19 +234,14 @@ def _number(name: str, text: str, low: float, high: float) -> float:
     return value
 
 
+CLOCK = re.compile(r"(?:[01][0-9]|2[0-3]):[0-5][0-9](?::[0-5][0-9])?|24:00(?::00)?")
+"""A time of day, HH:MM (or HH:MM:SS), 00:00 to 24:00."""
+
+
 def _clock(name: str, text: str) -> str:
-    parts = text.strip().split(":")
-    valid = len(parts) in (2, 3) and all(len(p) == 2 and p.isdigit() for p in parts)
-    if (
-        not valid
-        or int(parts[0]) > 24
-        or int(parts[1]) > 59
-        or (len(parts) == 3 and parts[2] > "59")
-    ):
-        raise BadRequest(f"{name} must be a time HH:MM (24-hour), got {text!r}")
-    if parts[0] == "24" and (parts[1] != "00" or parts[2:] not in ([], ["00"])):
-        raise BadRequest(f"{name} must be a time HH:MM up to 24:00, got {text!r}")
-    return f"{parts[0]}:{parts[1]}"
+    if not CLOCK.fullmatch(text.strip()):
+        raise BadRequest(f"{name} must be a time HH:MM (24-hour, up to 24:00), got {text!r}")
+    return text.strip()[:5]
 
 
 def _days(text: str) -> tuple[str, ...]:

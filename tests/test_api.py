@@ -24,6 +24,8 @@ from urllib.request import Request, urlopen
 import numpy as np
 import psycopg
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as hs
 from jsonschema import Draft202012Validator, FormatChecker
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
@@ -582,3 +584,33 @@ def test_a_store_that_cannot_be_read_gets_503_and_no_path(tmp_path):
             assert status == 503 and headers["retry-after"] == "30", body
             assert json.loads(body)["message"].startswith("the project store cannot be read")
             assert b"hidden-folder" not in body and b"Traceback" not in body
+
+
+@pytest.fixture(scope="module")
+def sample_catalogue() -> orukapi.Catalogue:
+    source = feed.Feed(DEFAULT_STORE)
+    options = source.export_options("Open Referral UK")
+    return orukapi.exported_catalogue(source.snapshot().projects, options)
+
+
+NAMES = (*orukapi.PARAMETERS, *orukapi.PROFILE_ONLY, "other")
+VALUES = hs.one_of(
+    hs.text(max_size=30),
+    hs.sampled_from(["1", "0", "-1", "1e9", "nan", "inf", "L1 8JQ", "MO", "10:00", "24:00"]),
+)
+
+
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(hs.dictionaries(hs.sampled_from(NAMES), hs.lists(VALUES, min_size=1, max_size=2)))
+def test_any_query_is_answered_or_refused_with_a_message(sample_catalogue, params):
+    for endpoint in orukapi.ENDPOINT_PARAMETERS:
+        try:
+            query = orukapi.parse(params, endpoint)
+        except orukapi.BadRequest as error:
+            assert str(error)
+            continue
+        page = orukapi.service_at_locations_page(sample_catalogue, query)
+        assert page["size"] == len(page["contents"]) <= query["per_page"]
+        assert page["total_items"] <= len(sample_catalogue.services)
