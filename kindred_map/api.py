@@ -11,6 +11,7 @@ server's log, never in the answer).
 
 import logging
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode
 
@@ -225,12 +226,16 @@ def serve(
     port: int = 8600,
     url: str | None = None,
     include_synthetic: bool = False,
-    settings=None,
+    settings: Mapping[str, str] | None = None,
     access_log: bool = False,
 ) -> None:
-    """Run the service with uvicorn until stopped (``kindred-map api``)."""
+    """Run the service with uvicorn until stopped (``kindred-map api``). The store is read
+    first: one that cannot be read is a ValueError here, not an error for the first client."""
     source = feed.Feed(setting, include_synthetic, settings)
-    source.snapshot()  # read the store now: a bad setting fails here, not at the first client
+    try:
+        source.snapshot()
+    except feed.Unavailable as error:
+        raise ValueError(f"{error}: {error.__cause__}") from error
     with tempfile.TemporaryDirectory(prefix="kindred-map-api-") as folder:
         app = create_app(source, url or f"http://{host}:{port}", host, port, Path(folder))
         uvicorn.run(app, host=host, port=port, access_log=access_log, log_level="info")

@@ -30,7 +30,7 @@ from jsonschema import Draft202012Validator, FormatChecker
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-from kindred_map import export, feed, orukapi, pgstore, search, store, upload
+from kindred_map import cli, export, feed, orukapi, pgstore, search, store, upload
 from kindred_map import stewardship as st
 from kindred_map.paths import DEFAULT_STORE, PROJECT_ROOT
 
@@ -614,3 +614,10 @@ def test_any_query_is_answered_or_refused_with_a_message(sample_catalogue, param
         page = orukapi.service_at_locations_page(sample_catalogue, query)
         assert page["size"] == len(page["contents"]) <= query["per_page"]
         assert page["total_items"] <= len(sample_catalogue.services)
+
+
+def test_a_store_that_cannot_be_reached_stops_the_command_with_one_line(capsys):
+    assert cli.main(["api", "--store", "postgresql://nobody@127.0.0.1:1/none"]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("kindred-map api: the project store cannot be reached")
+    assert "Traceback" not in error
