@@ -27,6 +27,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as hs
 from jsonschema import Draft202012Validator, FormatChecker
+from pygeoapi.openapi import validate_openapi_document
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
@@ -404,7 +405,12 @@ def test_ogc_documents_and_queries(served):
         assert "items" in {link["rel"] for link in collection["links"]}
     wards = next(c for c in collections if c["id"] == "ward_summary")
     assert "May 2024" in wards["description"]  # the boundaries' vintage
-    assert served.get("/ogc/openapi")["openapi"].startswith("3.0")
+    for document in ("/ogc/openapi", "/oruk/openapi.json"):  # both valid OpenAPI 3.0
+        assert validate_openapi_document(served.get(document))
+    for collection in collections:
+        one = served.get(f"/ogc/collections/{collection['id']}")
+        assert one["id"] == collection["id"] and one["itemType"] == "feature"
+        assert "self" in {link["rel"] for link in one["links"]}
 
     # Paging, a property filter and sorting, checked against the store.
     table = export.project_table(_real(served))
