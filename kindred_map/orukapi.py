@@ -348,11 +348,14 @@ def select(found: Catalogue, query: Mapping, today: date | None = None) -> list[
     return [int(n) for n in chosen[located][order]]
 
 
-def paged(items: list, page: int, per_page: int) -> dict:
-    """One page of ``items`` with the profile's paging members."""
+def paged(items: list, page: int, per_page: int, shape=None) -> dict:
+    """One page of ``items`` with the profile's paging members; ``shape`` makes each item of
+    the page its answer (only the page's are made)."""
     total = len(items)
     pages = math.ceil(total / per_page)
     contents = items[(page - 1) * per_page : page * per_page]
+    if shape is not None:
+        contents = [shape(item) for item in contents]
     return {
         "total_items": total,
         "total_pages": pages,
@@ -400,18 +403,22 @@ def service_at_location(service: Mapping, link: Mapping, full: bool) -> dict:
 
 def services_page(found: Catalogue, query: Mapping) -> dict:
     """``/services``: a page of services (list form)."""
-    chosen = [service_list_item(found.services[n]) for n in select(found, query)]
-    return paged(chosen, query["page"], query["per_page"])
+    chosen = select(found, query)
+    return paged(
+        chosen, query["page"], query["per_page"], lambda n: service_list_item(found.services[n])
+    )
 
 
 def service_at_locations_page(found: Catalogue, query: Mapping) -> dict:
     """``/service_at_locations``: a page of services at their locations (list form)."""
     chosen = [
-        service_at_location(found.services[n], link, full=False)
+        (found.services[n], link)
         for n in select(found, query)
         for link in found.services[n]["service_at_locations"]
     ]
-    return paged(chosen, query["page"], query["per_page"])
+    return paged(
+        chosen, query["page"], query["per_page"], lambda pair: service_at_location(*pair, False)
+    )
 
 
 def full_service(found: Catalogue, service_id: str) -> dict:
