@@ -672,6 +672,21 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     return streamlit_cli.main(command, standalone_mode=False) or 0
 
 
+def cmd_api(args: argparse.Namespace) -> int:
+    from kindred_map import api, export
+
+    api.serve(
+        args.store,
+        host=args.host,
+        port=args.port,
+        url=args.url,
+        include_synthetic=args.include_synthetic,
+        settings=export.pack_settings(args.settings),
+        access_log=args.access_log,
+    )
+    return 0
+
+
 def _new_password(from_stdin: bool) -> str:
     """A password from one line of standard input, or typed twice at a hidden prompt."""
     if from_stdin:
@@ -723,6 +738,39 @@ def cmd_users(args: argparse.Namespace) -> int:
         for user in users:
             print(f"{user.username}\t{user.role}\t{user.name}")
     return 0
+
+
+def _add_api_command(commands) -> None:
+    server = commands.add_parser(
+        "api",
+        help="serve the public data live: Open Referral UK (/oruk/) and OGC API - Features (/ogc/)",
+        description="A read-only HTTP service for council directories and GIS teams: Open "
+        "Referral UK services under /oruk/ (the same records as export --format oruk) and OGC "
+        "API - Features under /ogc/ (projects and the ward, deanery and borough summaries of "
+        "the council pack; QGIS and GDAL read it). Answers follow the store: an edit shows in "
+        "the next request. Home-run projects only at their ward's centre.",
+    )
+    server.add_argument(
+        "--store",
+        default=str(DEFAULT_STORE),
+        help="project store: GeoPackage path or postgresql:// DSN",
+    )
+    server.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
+    server.add_argument("--port", type=int, default=8600, help="port to listen on (8600)")
+    server.add_argument(
+        "--url",
+        help="the address clients use, e.g. https://maps.example.org/api behind a proxy "
+        "(default http://HOST:PORT); links in answers are made from it",
+    )
+    server.add_argument(
+        "--settings",
+        metavar="FILE",
+        help="owner, contact and licence (TOML, as for export; default: "
+        "$KINDRED_MAP_PACK_SETTINGS, else the shipped defaults)",
+    )
+    server.add_argument("--access-log", action="store_true", help="log every request")
+    _add_synthetic_option(server)
+    server.set_defaults(func=cmd_api)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -1009,6 +1057,7 @@ def build_parser() -> argparse.ArgumentParser:
         "kindred-map dashboard --server.port 8502.",
     )
     board.set_defaults(func=cmd_dashboard, streamlit_options=[])
+    _add_api_command(commands)
 
     stores = commands.add_parser(
         "store",
