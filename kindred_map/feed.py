@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 import geopandas as gpd
 
 from kindred_map import export, store, upload
+from kindred_map.location import resolve
 
 
 class Unavailable(RuntimeError):
@@ -65,7 +66,7 @@ class Feed:
         include_synthetic: bool = False,
         settings: Mapping[str, str] | None = None,
     ):
-        self.location = store.locate(setting)
+        self.location = resolve(setting)
         self.include_synthetic = include_synthetic
         self.settings = export.pack_settings() if settings is None else dict(settings)
         self.checks = 0
