@@ -657,8 +657,8 @@ def cmd_profile(args: argparse.Namespace) -> int:
 def cmd_dashboard(args: argparse.Namespace) -> int:
     """Streamlit in this process, after the imports and layer loads the first page needs.
 
-    streamlit_folium is left for app.py to import: a component declared before Streamlit's
-    runtime starts is not registered, and its frame would not load."""
+    streamlit_folium (and so `kindred_map.pages`) is left for app.py to import: a component
+    declared before Streamlit's runtime starts is not registered, and its frame would not load."""
     from streamlit.web import cli as streamlit_cli
 
     from kindred_map import mapview

@@ -291,16 +291,9 @@ def test_gap_measure_shades_by_coverage(store_file):
 
 
 def _about():
-    # AppTest runs this function's source alone: app.py is not a package module, so put the
-    # project folder on the path first (an installed kindred_map does not bring it).
-    import sys
+    from kindred_map.pages import about
 
-    from kindred_map.paths import PROJECT_ROOT
-
-    sys.path.insert(0, str(PROJECT_ROOT))
-    import app as dashboard_app
-
-    dashboard_app.about_page()
+    about.about_page()
 
 
 def test_about_page_lists_sources_licences_and_attribution(store_file):
