@@ -68,14 +68,16 @@ def main() -> None:
         "Median of 5 interleaved pairs after a warm-up; random points inside the region, "
         "coordinates only, EPSG:27700.",
         "",
-        "| Points | `join_projects` | 4 x `sjoin(within)` | Ratio (goal <= 1.5x) | Pair ratios |",
-        "|---|---|---|---|---|",
+        "| Points | `join_projects` | 4 x `sjoin(within)` | Ratio (goal <= 1.5x) | Pair ratios "
+        "| CPU ratio |",
+        "|---|---|---|---|---|---|",
     ]
     for count, result, _, _ in rows:
         pair = ", ".join(f"{r:.2f}" for r in result["pair_ratios"])
         lines.append(
             f"| {count:,} | {result['product']:.3f} s | {result['plain']:.3f} s "
-            f"| {result['ratio']:.2f}x | {pair} |"
+            f"| {result['ratio']:.2f}x | {pair} | {result['cpu_ratio']:.2f}x "
+            f"({result['cpu_product']:.3f} / {result['cpu_plain']:.3f} s) |"
         )
     lines += [
         "",

@@ -7,23 +7,30 @@ import time
 
 
 def interleaved(product, plain, pairs: int = 5) -> dict:
-    """Wall seconds of ``pairs`` alternating runs of ``product`` and ``plain`` after one warm-up
-    of each: the medians, their ratio, and the load average before and after."""
+    """Seconds of ``pairs`` alternating runs of ``product`` and ``plain`` after one warm-up of
+    each: median wall and CPU (this process) times, their ratios, and the load average before
+    and after. On a machine shared with other work the CPU ratio is the steadier figure."""
     product()
     plain()
     load = os.getloadavg()[0]
     times = {"product": [], "plain": []}
+    cpu = {"product": [], "plain": []}
     for _ in range(pairs):
         for name, function in (("product", product), ("plain", plain)):
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), time.process_time()
             function()
             times[name].append(time.perf_counter() - started)
+            cpu[name].append(time.process_time() - cpu_started)
     medians = {name: statistics.median(runs) for name, runs in times.items()}
+    cpu_medians = {name: statistics.median(runs) for name, runs in cpu.items()}
     ratios = [p / q for p, q in zip(times["product"], times["plain"], strict=True)]
     return {
         **medians,
         "ratio": medians["product"] / medians["plain"],
         "pair_ratios": ratios,
+        "cpu_product": cpu_medians["product"],
+        "cpu_plain": cpu_medians["plain"],
+        "cpu_ratio": cpu_medians["product"] / cpu_medians["plain"],
         "load": (load, os.getloadavg()[0]),
     }
 

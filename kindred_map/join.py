@@ -6,6 +6,8 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import shapely
 from scipy.spatial import cKDTree
 
@@ -53,6 +55,7 @@ def _reference(directory: Path, _mtimes: tuple) -> dict:
         ],
         "outside_by_key": outside.set_index("pcd_key")[["easting", "northing"]],
         "tree": cKDTree(live[["easting", "northing"]].to_numpy()),
+        "live_columns": {name: live[name].to_numpy(dtype="object") for name in NEAREST_COLUMNS},
         "wards": wards[["WD24CD", "geometry"]],
         "boroughs": boroughs[["LAD25CD", "geometry"]],
         "lsoas": lsoas[["LSOA21CD", "geometry"]],
@@ -306,13 +309,8 @@ def _on_points(points, mask, polygons, key) -> pd.Series:
 
 def _nearest_live(ref: dict, x, y, has_point) -> pd.DataFrame:
     """The nearest live postcode within NEAREST_POSTCODE_MAX_M of each point (ties: lowest key)."""
-    live = ref["live"]
-    result = pd.DataFrame(
-        {
-            **{name: np.full(len(x), None, dtype="object") for name in NEAREST_COLUMNS},
-            "distance": np.full(len(x), np.nan),
-        }
-    )
+    columns = {name: np.full(len(x), None, dtype="object") for name in NEAREST_COLUMNS}
+    columns["distance"] = np.full(len(x), np.nan)
     if has_point.any():
         xy = np.column_stack([x[has_point], y[has_point]])
         distance, position = ref["tree"].query(xy, distance_upper_bound=NEAREST_POSTCODE_MAX_M)
@@ -321,26 +319,25 @@ def _nearest_live(ref: dict, x, y, has_point) -> pd.DataFrame:
         # cKDTree returns the first of equidistant neighbours in tree order; the live table is
         # sorted by postcode, so the answer is stable for a given layer.
         for name in NEAREST_COLUMNS:
-            values = np.full(len(x), None, dtype="object")
-            values[rows] = live[name].to_numpy(dtype="object")[position[found]]
-            result[name] = values
-        result.loc[rows, "distance"] = distance[found]
-    return result
+            columns[name][rows] = ref["live_columns"][name][position[found]]
+        columns["distance"][rows] = distance[found]
+    return pd.DataFrame(columns)
 
 
 def _ward_notes(out, ref, ward_polygon, nearest, postcode, apart, far, away, has_point, gap):
     """Why each ward was chosen, and where the generalised polygon disagrees; for a point
     outside the region, how far it is from its nearest borough (``away``, metres; NaN
     inside); for a point in a gap between ward polygons, how far the chosen one is (``gap``)."""
-    source = out["ward_source"].to_numpy()
-    chosen = out["WD24CD"].to_numpy(dtype="object")
-    polygon = ward_polygon.fillna("").to_numpy(dtype="object")
+    source = out["ward_source"]
+    by_postcode = source.eq("postcode").to_numpy()
+    is_near = source.eq("nearest_postcode").to_numpy()
+    by_polygon = source.eq("polygon").to_numpy()
+    polygon = pd.Series(ward_polygon.to_numpy(), dtype="str").fillna("")
     nearby = out["nearest_borough"].to_numpy(dtype="object")
     gap = np.asarray(gap, float)
     placed = np.asarray(has_point, bool)
-    is_near = source == "nearest_postcode"
-    in_gap = (source == "polygon") & ~np.isnan(gap)
-    outside = placed & ~is_near & (source != "polygon") & (nearby != "")
+    in_gap = by_polygon & ~np.isnan(gap)
+    outside = placed & ~is_near & ~by_polygon & out["nearest_borough"].ne("").to_numpy()
     why = [
         _texts(
             np.asarray(far, bool),
@@ -359,7 +356,7 @@ def _ward_notes(out, ref, ward_polygon, nearest, postcode, apart, far, away, has
             " m away)",
         ),
         _texts(
-            (source == "polygon") & ~in_gap,
+            by_polygon & ~in_gap,
             f"no postcode within {NEAREST_POSTCODE_MAX_M} m: ward from the generalised "
             "(200 m) ward polygon",
         ),
@@ -370,7 +367,7 @@ def _ward_notes(out, ref, ward_polygon, nearest, postcode, apart, far, away, has
             np.asarray(gap, float),
             " m away",
         ),
-        _texts(~placed & ~is_near & (source != "polygon"), "no position"),
+        _texts(~placed & ~is_near & ~by_polygon, "no position"),
         _texts(
             outside,
             "outside the region's 9 boroughs: ",
@@ -379,10 +376,10 @@ def _ward_notes(out, ref, ward_polygon, nearest, postcode, apart, far, away, has
             nearby,
         ),
     ]
-    differs = np.isin(source, ["postcode", "nearest_postcode"]) & (polygon != "")
-    differs &= polygon != chosen
-    names = _lookup(pd.Series(polygon), ref["ward_name"]).fillna(pd.Series(polygon)).to_numpy()
-    whose = np.where(source == "postcode", "postcode", "nearest postcode")
+    differs = (by_postcode | is_near) & polygon.ne("").to_numpy()
+    differs &= polygon.ne(out["WD24CD"].to_numpy()).to_numpy()
+    names = _lookup(polygon, ref["ward_name"]).fillna(polygon)
+    whose = np.where(by_postcode, "postcode", "nearest postcode")
     why.append(
         _texts(
             differs,
@@ -395,29 +392,49 @@ def _ward_notes(out, ref, ward_polygon, nearest, postcode, apart, far, away, has
             "'s ward is used",
         )
     )
-    notes = np.full(len(out), "", dtype="object")
-    written = np.zeros(len(out), bool)
-    for mask, text in why:
-        notes[mask & written] += "; "
-        notes[mask] += text
-        written |= mask
-    return pd.Series(notes, index=out.index, dtype="str")
+    notes = pa.nulls(len(out), pa.large_string())
+    for part in why:
+        if part is not None:
+            part = pa.array(part).cast(pa.large_string())
+            notes = pc.coalesce(
+                pc.binary_join_element_wise(notes, part, pa.scalar("; ", pa.large_string())),
+                notes,
+                part,
+            )
+    return pd.Series(notes.fill_null(""), index=out.index, dtype="str")
 
 
-def _texts(mask, *pieces) -> tuple[np.ndarray, np.ndarray]:
-    """``mask`` and the text joined from ``pieces`` for the rows it selects. A piece is a string
-    or one value per row; float values are metres, written rounded with thousands separators
-    ("1,234")."""
-    mask = np.asarray(mask, bool)
-    joined = np.full(int(mask.sum()), "", dtype="object")
+def _texts(mask, *pieces) -> pd.Series | None:
+    """Text joined from ``pieces`` where ``mask``, NA elsewhere (positional index; None when
+    ``mask`` selects nothing). A piece is a string or one value per row; float values are
+    metres (`_metres`)."""
+    rows = np.flatnonzero(mask)
+    if not len(rows):
+        return None
+    joined = pd.Series("", index=rows, dtype="str")
     for piece in pieces:
         if not isinstance(piece, str):
-            values = np.asarray(piece)[mask]
+            values = np.asarray(piece)[rows]
             if values.dtype.kind == "f":
-                values = [f"{value:,.0f}" for value in values.tolist()]
-            piece = np.asarray(values, dtype="object")
+                piece = pd.Series(_metres(values), index=rows)
+            else:
+                piece = pd.Series(values.astype("object"), index=rows, dtype="str")
         joined = joined + piece
-    return mask, joined
+    return joined.reindex(range(len(mask)))
+
+
+def _metres(values: np.ndarray) -> pd.Series:
+    """Distances as text rounded to the metre, with thousands separators ("12,345"), as
+    ``f"{value:,.0f}"`` writes them but in one pass over the column."""
+    whole = np.round(values).astype(np.int64)
+    text = pd.Series(pc.cast(pa.array(whole), pa.string()), dtype="str")
+    for group in range(1, 6):
+        big = whole >= 10 ** (3 * group)
+        if not big.any():
+            break
+        tail = 4 * group - 1
+        text[big] = text[big].str[:-tail] + "," + text[big].str[-tail:]
+    return text.to_numpy()
 
 
 def _deanery_notes(out, ref, in_region, has_point, by_lsoa) -> pd.Series:
