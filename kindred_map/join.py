@@ -36,7 +36,7 @@ def _mtimes(directory: Path) -> tuple:
 
 @cache
 def _reference(directory: Path, _mtimes: tuple) -> dict:
-    postcodes = pd.DataFrame(boundaries.load("postcode", directory).drop(columns="geometry"))
+    postcodes = boundaries.postcode_table(directory)
     postcodes = postcodes[postcodes["status"] == "live"].sort_values("pcd_key")
     live = boundaries.region_postcodes(postcodes).reset_index(drop=True)
     # Outside postcodes with a district code: ONS puts them outside. The few without one
