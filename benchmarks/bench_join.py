@@ -17,7 +17,7 @@ import geopandas as gpd
 import numpy as np
 import shapely
 
-from benchmarks.pairs import interleaved, machine_line
+from benchmarks.pairs import interleaved, machine_line, markdown_table
 from kindred_map import join
 
 RESULTS = Path(__file__).parent / "results" / "join.md"
@@ -68,17 +68,29 @@ def main() -> None:
         "Median of 5 interleaved pairs after a warm-up; random points inside the region, "
         "coordinates only, EPSG:27700.",
         "",
-        "| Points | `join_projects` | 4 x `sjoin(within)` | Ratio (goal <= 1.5x) | Pair ratios "
-        "| CPU ratio |",
-        "|---|---|---|---|---|---|",
+        *markdown_table(
+            [
+                "Points",
+                "`join_projects`",
+                "4 x `sjoin(within)`",
+                "Ratio (goal <= 1.5x)",
+                "Pair ratios",
+                "CPU ratio",
+            ],
+            [
+                [
+                    f"{count:,}",
+                    f"{result['product']:.3f} s",
+                    f"{result['plain']:.3f} s",
+                    f"{result['ratio']:.2f}x",
+                    ", ".join(f"{r:.2f}" for r in result["pair_ratios"]),
+                    f"{result['cpu_ratio']:.2f}x "
+                    f"({result['cpu_product']:.3f} / {result['cpu_plain']:.3f} s)",
+                ]
+                for count, result, _, _ in rows
+            ],
+        ),
     ]
-    for count, result, _, _ in rows:
-        pair = ", ".join(f"{r:.2f}" for r in result["pair_ratios"])
-        lines.append(
-            f"| {count:,} | {result['product']:.3f} s | {result['plain']:.3f} s "
-            f"| {result['ratio']:.2f}x | {pair} | {result['cpu_ratio']:.2f}x "
-            f"({result['cpu_product']:.3f} / {result['cpu_plain']:.3f} s) |"
-        )
     lines += [
         "",
         "In-region points without an area (issue 26: every one gets one of each kind):",

@@ -42,3 +42,12 @@ def machine_line(command: str, result: dict | None = None) -> str:
         f"Machine: {platform.machine()}, {os.cpu_count()} CPU(s) shared with other engineers' "
         f"work{load if result else ''}; Python {platform.python_version()}. `{command}`."
     )
+
+
+def markdown_table(header: list[str], rows: list[list[str]]) -> list[str]:
+    """Lines of a Markdown table."""
+    return [
+        "| " + " | ".join(header) + " |",
+        "|" + "---|" * len(header),
+        *("| " + " | ".join(row) + " |" for row in rows),
+    ]
