@@ -291,8 +291,22 @@ def _load_cached(name: str, directory: Path) -> gpd.GeoDataFrame:
     if not path.exists():
         raise ValueError(f"layer file missing: {path}; run `kindred-map build-boundaries`")
     if name == "postcode":
-        return postcode_points(pd.read_parquet(path))
+        return postcode_points(_postcode_table(directory))
     return gpd.read_file(path, engine="pyogrio")
+
+
+@cache
+def _postcode_table(directory: Path) -> pd.DataFrame:
+    path = layer_path("postcode", directory)
+    if not path.exists():
+        raise ValueError(f"layer file missing: {path}; run `kindred-map build-boundaries`")
+    return pd.read_parquet(path)
+
+
+def postcode_table(directory: Path = BOUNDARIES_DIR) -> pd.DataFrame:
+    """The postcode layer as a plain table, without its 112,000 point geometries: lookups by
+    postcode need none, and making them is most of the cost of `load` ("postcode")."""
+    return _postcode_table(Path(directory)).copy()
 
 
 def load(name: str, directory: Path = BOUNDARIES_DIR) -> gpd.GeoDataFrame:
@@ -323,6 +337,7 @@ def attribution_lines(names=tuple(LAYERS), directory: Path = BOUNDARIES_DIR) -> 
 def clear_cache() -> None:
     """Forget loaded layers (after a layer is replaced)."""
     _load_cached.cache_clear()
+    _postcode_table.cache_clear()
 
 
 def _atomic_write(path: Path, write) -> None:

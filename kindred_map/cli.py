@@ -378,14 +378,13 @@ def cmd_freshness(args: argparse.Namespace) -> int:
 
 def _add_stewardship_commands(commands) -> None:
     """add, edit, verify, retire, restore, history, undo-import, freshness."""
-    from kindred_map.stewardship import default_who
 
     def command(name, help_text, func, with_id=True, versioned=True):
         sub = commands.add_parser(name, help=help_text, description=help_text)
         if with_id:
             sub.add_argument("id", help="the project's id (as stored, e.g. partner:17)")
         sub.add_argument("--store", help=STORE_HELP)
-        sub.add_argument("--who", default=default_who(), help="who (default: the OS user)")
+        sub.add_argument("--who", help="who (default: the OS user)")
         if versioned:
             sub.add_argument(
                 "--expect-version",
@@ -1126,6 +1125,12 @@ def main(argv: list[str] | None = None) -> int:
         for name in ("store", *copying):  # every store setting, resolved once, here
             if name in vars(args):
                 setattr(args, name, resolve(getattr(args, name)))
+        if "who" in vars(args) and args.who is None:
+            # Looked up here, not as the option's default, so that building the parser
+            # (--help) does not import the stewardship module and geopandas with it.
+            from kindred_map.stewardship import default_who
+
+            args.who = default_who()
         return args.func(args)
     except ValueError as error:
         print(f"kindred-map {args.command}: {' '.join(str(error).split())}", file=sys.stderr)

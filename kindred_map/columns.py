@@ -137,8 +137,8 @@ PROJECT_COLUMNS = _project_columns(
         CODE,
         CODE_UNIT,
         "How the ward was found: postcode (the ONS assignment of its postcode), "
-        "nearest_postcode (that of the nearest live postcode) or polygon (the point in the "
-        "generalised ward polygon)",
+        "nearest_postcode (that of the nearest live postcode) or polygon (the generalised ward "
+        "polygon holding the point, or in a gap between polygons the nearest of its borough)",
         SHOWN,
     ),
     ("ward_note", TEXT, NO_UNIT, "Why the ward may be doubtful", WITHHELD),

@@ -37,7 +37,6 @@ import numpy as np
 import pandas as pd
 import shapely
 from pyproj import Geod, Transformer
-from scipy.spatial import cKDTree
 
 from kindred_map import boundaries, hours, privacy
 from kindred_map.paths import BOUNDARIES_DIR
@@ -244,6 +243,8 @@ def _nearest(tree_xy, tree_lonlat, query_xy, query_lonlat) -> np.ndarray:
     """Geodesic metres from each query point to its nearest tree point (inf if none)."""
     if len(tree_xy) == 0:
         return np.full(len(query_xy), np.inf)
+    from scipy.spatial import cKDTree  # here: importing SciPy costs CLI commands that skip it
+
     _, index = cKDTree(tree_xy).query(query_xy, k=1)
     _, _, metres = _GEOD.inv(
         query_lonlat[:, 0], query_lonlat[:, 1], tree_lonlat[index, 0], tree_lonlat[index, 1]

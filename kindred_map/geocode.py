@@ -35,7 +35,7 @@ def _mtimes(directory: Path) -> tuple:
 
 @cache
 def _postcode_index(directory: Path, _mtimes: tuple) -> pd.DataFrame:
-    table = pd.DataFrame(boundaries.load("postcode", directory).drop(columns="geometry"))
+    table = boundaries.postcode_table(directory)
     if "in_region" not in table.columns:  # a layer built before it held outside postcodes
         table["in_region"] = True
     columns = ["postcode", "status", "terminated", "easting", "northing", "lat", "lon"]

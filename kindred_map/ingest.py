@@ -16,11 +16,9 @@ from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
-import openpyxl
 import pandas as pd
 import pyogrio
 import shapely
-from openpyxl.utils import get_column_letter
 
 from kindred_map.build import pcd_key
 from kindred_map.report import empty_issues, issues_for
@@ -378,6 +376,8 @@ def _check_workbook(path: Path) -> bool:
 
 
 def _read_xlsx(path: Path, sheet: str | None, headers=()) -> Table:
+    import openpyxl  # here, not at the top: a third of a second the CLI's other commands skip
+
     formulas = _check_workbook(path)
     try:
         book = openpyxl.load_workbook(path, read_only=True, data_only=True)
@@ -415,6 +415,8 @@ def _sheet_rows(label: str, worksheet, written) -> tuple[list, list[tuple[int, s
     """The sheet's rows as text, and (row, cell) of formulas without a cached value.
 
     ``written`` is the same sheet read with formulas (or None when the workbook has none)."""
+    from openpyxl.utils import get_column_letter
+
     numbered, unvalued = [], []
     values = worksheet.iter_rows(min_row=1, values_only=True)
     formulas = written.iter_rows(min_row=1, values_only=True) if written is not None else None

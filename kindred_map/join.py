@@ -6,6 +6,9 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import shapely
 from scipy.spatial import cKDTree
 
 from kindred_map import boundaries, geocode, hours, ingest, oruk, privacy
@@ -24,6 +27,7 @@ EDGE_TOLERANCE_M = 100
 """A point this close outside the generalised coastline/boundary still takes the nearest area."""
 WARD_SOURCES = ("postcode", "nearest_postcode", "polygon")
 LAYER_NAMES = ("postcode", "ward", "borough", "lsoa", "deanery")
+NEAREST_COLUMNS = ("postcode", "WD24CD", "LSOA21CD")
 
 
 def _mtimes(directory: Path) -> tuple:
@@ -32,7 +36,7 @@ def _mtimes(directory: Path) -> tuple:
 
 @cache
 def _reference(directory: Path, _mtimes: tuple) -> dict:
-    postcodes = pd.DataFrame(boundaries.load("postcode", directory).drop(columns="geometry"))
+    postcodes = boundaries.postcode_table(directory)
     postcodes = postcodes[postcodes["status"] == "live"].sort_values("pcd_key")
     live = boundaries.region_postcodes(postcodes).reset_index(drop=True)
     # Outside postcodes with a district code: ONS puts them outside. The few without one
@@ -51,10 +55,13 @@ def _reference(directory: Path, _mtimes: tuple) -> dict:
         ],
         "outside_by_key": outside.set_index("pcd_key")[["easting", "northing"]],
         "tree": cKDTree(live[["easting", "northing"]].to_numpy()),
+        "live_columns": {name: live[name].to_numpy(dtype="object") for name in NEAREST_COLUMNS},
         "wards": wards[["WD24CD", "geometry"]],
         "boroughs": boroughs[["LAD25CD", "geometry"]],
         "lsoas": lsoas[["LSOA21CD", "geometry"]],
         "deaneries": deaneries[["deanery_id", "geometry"]],
+        "lsoa_borough": lsoas.set_index("LSOA21CD")["LAD24CD"],
+        "lsoa_deanery": _lsoa_deaneries(lsoas, deaneries),
         "ward_name": wards.set_index("WD24CD")["WD24NM"],
         "ward_borough": wards.set_index("WD24CD")["LAD24CD"],
         "borough_name": boroughs.set_index("LAD25CD")["LAD25NM"],
@@ -62,6 +69,13 @@ def _reference(directory: Path, _mtimes: tuple) -> dict:
         "imd_decile": lsoas.set_index("LSOA21CD")["imd_decile"],
         "other_diocese": _other_dioceses(boroughs),
     }
+
+
+def _lsoa_deaneries(lsoas: gpd.GeoDataFrame, deaneries: gpd.GeoDataFrame) -> pd.Series:
+    """The deanery each LSOA lies in (none outside the diocese): the derived deaneries are
+    LSOAs dissolved, so an LSOA's representative point names its deanery."""
+    inside = gpd.GeoSeries(lsoas.representative_point().values, index=lsoas["LSOA21CD"])
+    return polygon_key(inside, deaneries, "deanery_id").dropna()
 
 
 def reference(directory: Path = BOUNDARIES_DIR) -> dict:
@@ -92,21 +106,37 @@ def polygon_key(
     A point on a shared boundary touches several polygons and gets the lowest key, so the
     answer never depends on row order. Points outside every polygon take the nearest one within
     ``tolerance`` metres (ties again to the lowest key), else NA.
+
+    One tree of the points is queried with the prepared polygons: each polygon tests only the
+    points in its bounding box, and a prepared polygon answers those tests without re-reading
+    its edges (`benchmarks/bench_join.py`).
     """
-    frame = gpd.GeoDataFrame(geometry=points.reset_index(drop=True))
-    hits = gpd.sjoin(frame, polygons[[key, "geometry"]], how="inner", predicate="intersects")
-    found = hits.reset_index().sort_values(["index", key]).drop_duplicates("index")
-    result = found.set_index("index")[key].reindex(frame.index)
-    missing = result.isna() & ingest.has_geometry(frame.geometry)
+    geometries = np.asarray(points.values)
+    shapes = np.asarray(polygons.geometry.values)
+    codes, keys = pd.factorize(polygons[key], sort=True)
+    shapely.prepare(shapes)
+    shape_i, point_i = shapely.STRtree(geometries).query(shapes, predicate="intersects")
+    first = _first_per_point(point_i, np.zeros(len(point_i)), codes[shape_i])
+    best = np.full(len(geometries), -1)
+    best[point_i[first]] = codes[shape_i[first]]
+    missing = (best < 0) & ingest.has_geometry(points)
     if tolerance and missing.any():
-        near = gpd.sjoin_nearest(
-            frame[missing], polygons[[key, "geometry"]], how="inner", max_distance=tolerance
+        rows = np.flatnonzero(missing)
+        shape_j, near_i = shapely.STRtree(geometries[rows]).query(
+            shapes, predicate="dwithin", distance=tolerance
         )
-        near = near.reset_index().sort_values(["index", key]).drop_duplicates("index")
-        result = result.astype("object")
-        result[near["index"].to_numpy()] = near[key].to_numpy()
-    result.index = points.index
-    return result
+        metres = shapely.distance(shapes[shape_j], geometries[rows][near_i])
+        first = _first_per_point(near_i, metres, codes[shape_j])
+        best[rows[near_i[first]]] = codes[shape_j[first]]
+    found = np.asarray(keys, dtype="object")[np.maximum(best, 0)] if len(keys) else best
+    return pd.Series(found, index=points.index, dtype="object").where(best >= 0)
+
+
+def _first_per_point(point_i: np.ndarray, metres: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """Positions of the pairs (point, polygon at ``metres``) to keep: for each point, the
+    nearest polygon, ties to the lowest key code."""
+    order = np.lexsort((codes, metres, point_i))
+    return order[np.r_[True, point_i[order][1:] != point_i[order][:-1]]] if len(order) else order
 
 
 def join_projects(projects: gpd.GeoDataFrame, directory: Path = BOUNDARIES_DIR) -> gpd.GeoDataFrame:
@@ -122,7 +152,11 @@ def join_projects(projects: gpd.GeoDataFrame, directory: Path = BOUNDARIES_DIR) 
     outside the region within 500 m of the point puts it outside whatever the generalised
     polygons say (ONS assigns postcodes at full resolution). Points outside the diocese get
     an empty deanery and the reason in ``deanery_note``. Every point in the region gets
-    exactly one area of each kind.
+    exactly one area of each kind: where the generalised polygons leave a gap inside a borough
+    (the coast, estuaries), a point more than 100 m from any ward polygon and 500 m from any
+    postcode takes the nearest ward polygon of its borough (``ward_source`` polygon, the
+    distance in ``ward_note``), the nearest LSOA of its borough likewise, and the deanery of
+    its LSOA (said in ``deanery_note``).
     """
     ref = reference(directory)
     out = projects.copy()
@@ -133,14 +167,16 @@ def join_projects(projects: gpd.GeoDataFrame, directory: Path = BOUNDARIES_DIR) 
     y = np.where(has_point, points.y.fillna(np.nan), np.nan) if len(out) else np.array([])
 
     given = out["postcode"] if "postcode" in out else pd.Series("", index=index)
-    postcode = ref["live_by_key"].reindex(geocode.postcode_keys(given.astype("str")))
+    codes, uniques = pd.factorize(given.astype("str"), use_na_sentinel=False)
+    keys = geocode.postcode_keys(pd.Series(uniques, dtype="str"))
+    postcode = ref["live_by_key"].reindex(keys).iloc[codes]
     postcode.index = index
     postcode_apart = np.hypot(x - postcode["easting"].to_numpy(), y - postcode["northing"])
     known = postcode["WD24CD"].notna().to_numpy() & has_point
     authority = known & (postcode_apart <= POSTCODE_AUTHORITY_M).to_numpy()
     far_postcode = known & ~authority
 
-    beyond = ref["outside_by_key"].reindex(geocode.postcode_keys(given.astype("str")))
+    beyond = ref["outside_by_key"].reindex(keys).iloc[codes]
     beyond_apart = np.hypot(x - beyond["easting"].to_numpy(), y - beyond["northing"].to_numpy())
     outside_postcode = has_point & (beyond_apart <= POSTCODE_AUTHORITY_M)
 
@@ -151,15 +187,19 @@ def join_projects(projects: gpd.GeoDataFrame, directory: Path = BOUNDARIES_DIR) 
     nearest = _nearest_live(ref, x, y, has_point)
     near_found = nearest["WD24CD"].notna().to_numpy()
     use_near = ~authority & in_region & near_found
-    use_polygon = ~authority & in_region & ~near_found & ward_polygon.notna().to_numpy()
+    use_polygon = ~authority & in_region & ~near_found
+    gap = use_polygon & ward_polygon.isna().to_numpy()
+    gap_ward, gap_metres = _nearest_of_borough(
+        points, gap, borough_polygon, ref["wards"], "WD24CD", ref["ward_borough"]
+    )
 
     ward = np.select(
         [authority, use_near, use_polygon],
-        [postcode["WD24CD"], nearest["WD24CD"], ward_polygon],
+        [postcode["WD24CD"], nearest["WD24CD"], ward_polygon.fillna(gap_ward)],
         default=None,
     )
     out["WD24CD"] = pd.Series(ward, index=index, dtype="str").where(pd.notna(ward), "")
-    out["WD24NM"] = out["WD24CD"].map(ref["ward_name"]).fillna("")
+    out["WD24NM"] = _lookup(out["WD24CD"], ref["ward_name"]).fillna("")
     source = np.select(
         [authority, use_near, use_polygon], ["postcode", "nearest_postcode", "polygon"], ""
     )
@@ -175,13 +215,14 @@ def join_projects(projects: gpd.GeoDataFrame, directory: Path = BOUNDARIES_DIR) 
         far_postcode,
         away,
         has_point,
+        gap_metres,
     )
 
-    borough = out["WD24CD"].map(ref["ward_borough"])
+    borough = _lookup(out["WD24CD"], ref["ward_borough"])
     borough = borough.where(~pd.Series(authority, index=index), postcode["LAD25CD"])
     borough = borough.fillna(borough_polygon.where(pd.Series(in_region, index=index)))
     out["LAD25CD"] = borough.fillna("").astype("str")
-    out["LAD25NM"] = out["LAD25CD"].map(ref["borough_name"]).fillna("")
+    out["LAD25NM"] = _lookup(out["LAD25CD"], ref["borough_name"]).fillna("")
 
     lsoa_polygon = _on_points(points, use_polygon, ref["lsoas"], "LSOA21CD")
     lsoa = np.select(
@@ -189,15 +230,33 @@ def join_projects(projects: gpd.GeoDataFrame, directory: Path = BOUNDARIES_DIR) 
         [postcode["LSOA21CD"], nearest["LSOA21CD"], lsoa_polygon],
         default=None,
     )
-    out["LSOA21CD"] = pd.Series(lsoa, index=index, dtype="str").where(pd.notna(lsoa), "")
-    out["imd_decile"] = out["LSOA21CD"].map(ref["imd_decile"]).astype("Int64")
+    lsoa = pd.Series(lsoa, index=index, dtype="object")
+    lsoa_gap = in_region & lsoa.isna().to_numpy()
+    lsoa = lsoa.fillna(
+        _nearest_of_borough(
+            points, lsoa_gap, out["LAD25CD"], ref["lsoas"], "LSOA21CD", ref["lsoa_borough"]
+        )[0]
+    )
+    out["LSOA21CD"] = lsoa.fillna("").astype("str")
+    out["imd_decile"] = _lookup(out["LSOA21CD"], ref["imd_decile"]).astype("Int64")
 
     deanery = _on_points(points, in_region, ref["deaneries"], "deanery_id")
+    of_lsoa = _lookup(out["LSOA21CD"], ref["lsoa_deanery"])
+    by_lsoa = in_region & deanery.isna().to_numpy() & of_lsoa.notna().to_numpy()
+    deanery[by_lsoa] = of_lsoa[by_lsoa]
     out["deanery_id"] = deanery.astype("Int64")
-    out["deanery_name"] = deanery.map(ref["deanery_name"]).fillna("").astype("str")
-    out["deanery_note"] = _deanery_notes(out, ref, in_region, has_point)
+    out["deanery_name"] = _lookup(deanery, ref["deanery_name"]).fillna("").astype("str")
+    out["deanery_note"] = _deanery_notes(out, ref, in_region, has_point, by_lsoa)
     out["in_region"] = in_region.astype(bool)
     return out
+
+
+def _lookup(values: pd.Series, table: pd.Series) -> pd.Series:
+    """``table[value]`` for each value (NA where absent), on the values' index: each distinct
+    value is looked up once (several times faster than ``Series.map`` on 100,000 strings)."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=False)
+    found = table.reindex(uniques)
+    return pd.Series(found.to_numpy()[codes], index=values.index, dtype=found.dtype)
 
 
 def _nearest_borough(points, mask, ref) -> tuple[pd.Series, pd.Series]:
@@ -215,6 +274,29 @@ def _nearest_borough(points, mask, ref) -> tuple[pd.Series, pd.Series]:
     return names, metres
 
 
+def _nearest_of_borough(points, mask, borough, polygons, key, borough_of) -> tuple:
+    """For each masked point, the ``key`` of the nearest of ``polygons`` in the point's
+    ``borough`` (``borough_of`` maps key to borough; ties to the lowest key) and its distance
+    in metres; NA and NaN elsewhere. Keeping to the borough keeps areas nested in it."""
+    found = pd.Series(pd.NA, index=points.index, dtype="object")
+    metres = pd.Series(np.nan, index=points.index)
+    mask = np.asarray(mask, bool)
+    boroughs = pd.Series(np.asarray(borough, dtype="object"))
+    polygon_borough = polygons[key].map(borough_of).to_numpy()
+    for code in boroughs[mask].dropna().unique():
+        rows = np.flatnonzero(mask & boroughs.eq(code).to_numpy(bool))
+        shapes = polygons[polygon_borough == code]
+        codes, keys = pd.factorize(shapes[key], sort=True)
+        tree = shapely.STRtree(np.asarray(shapes.geometry.values))
+        (point_i, shape_i), distance = tree.query_nearest(
+            np.asarray(points.values)[rows], return_distance=True, all_matches=True
+        )
+        first = _first_per_point(point_i, distance, codes[shape_i])
+        found.iloc[rows[point_i[first]]] = np.asarray(keys)[codes[shape_i[first]]]
+        metres.iloc[rows[point_i[first]]] = distance[first]
+    return found, metres
+
+
 def _on_points(points, mask, polygons, key) -> pd.Series:
     """``polygon_key`` for the masked points; NA elsewhere."""
     result = pd.Series(pd.NA, index=points.index, dtype="object")
@@ -227,9 +309,8 @@ def _on_points(points, mask, polygons, key) -> pd.Series:
 
 def _nearest_live(ref: dict, x, y, has_point) -> pd.DataFrame:
     """The nearest live postcode within NEAREST_POSTCODE_MAX_M of each point (ties: lowest key)."""
-    live = ref["live"]
-    columns = ["postcode", "WD24CD", "LSOA21CD"]
-    result = pd.DataFrame(index=range(len(x)), columns=[*columns, "distance"], dtype="object")
+    columns = {name: np.full(len(x), None, dtype="object") for name in NEAREST_COLUMNS}
+    columns["distance"] = np.full(len(x), np.nan)
     if has_point.any():
         xy = np.column_stack([x[has_point], y[has_point]])
         distance, position = ref["tree"].query(xy, distance_upper_bound=NEAREST_POSTCODE_MAX_M)
@@ -237,71 +318,126 @@ def _nearest_live(ref: dict, x, y, has_point) -> pd.DataFrame:
         rows = np.flatnonzero(has_point)[found]
         # cKDTree returns the first of equidistant neighbours in tree order; the live table is
         # sorted by postcode, so the answer is stable for a given layer.
-        result.loc[rows, columns] = live.iloc[position[found]][columns].to_numpy()
-        result.loc[rows, "distance"] = distance[found]
-    return result
+        for name in NEAREST_COLUMNS:
+            columns[name][rows] = ref["live_columns"][name][position[found]]
+        columns["distance"][rows] = distance[found]
+    return pd.DataFrame(columns)
 
 
-def _ward_notes(out, ref, ward_polygon, nearest, postcode, apart, far, away, has_point):
+def _ward_notes(out, ref, ward_polygon, nearest, postcode, apart, far, away, has_point, gap):
     """Why each ward was chosen, and where the generalised polygon disagrees; for a point
     outside the region, how far it is from its nearest borough (``away``, metres; NaN
-    inside)."""
-    names = ref["ward_name"].to_dict()
-    columns = zip(
-        out["WD24CD"].tolist(),
-        out["ward_source"].tolist(),
-        ward_polygon.tolist(),
-        nearest["postcode"].tolist(),
-        nearest["distance"].tolist(),
-        postcode["postcode"].tolist(),
-        np.asarray(apart, float).tolist(),
-        far.tolist(),
-        out["nearest_borough"].tolist(),
-        np.asarray(away, float).tolist(),
-        np.asarray(has_point).tolist(),
-        strict=True,
+    inside); for a point in a gap between ward polygons, how far the chosen one is (``gap``)."""
+    source = out["ward_source"]
+    by_postcode = source.eq("postcode").to_numpy()
+    is_near = source.eq("nearest_postcode").to_numpy()
+    by_polygon = source.eq("polygon").to_numpy()
+    polygon = pd.Series(ward_polygon.to_numpy(), dtype="str").fillna("")
+    nearby = out["nearest_borough"].to_numpy(dtype="object")
+    gap = np.asarray(gap, float)
+    placed = np.asarray(has_point, bool)
+    in_gap = by_polygon & ~np.isnan(gap)
+    outside = placed & ~is_near & ~by_polygon & out["nearest_borough"].ne("").to_numpy()
+    why = [
+        _texts(
+            np.asarray(far, bool),
+            "postcode ",
+            postcode["postcode"],
+            " is ",
+            np.asarray(apart, float),
+            " m from the point: the ward comes from the point",
+        ),
+        _texts(
+            is_near,
+            "ward of the nearest postcode, ",
+            nearest["postcode"],
+            " (",
+            nearest["distance"].to_numpy(dtype="float"),
+            " m away)",
+        ),
+        _texts(
+            by_polygon & ~in_gap,
+            f"no postcode within {NEAREST_POSTCODE_MAX_M} m: ward from the generalised "
+            "(200 m) ward polygon",
+        ),
+        _texts(
+            in_gap,
+            f"no postcode within {NEAREST_POSTCODE_MAX_M} m and no generalised (200 m) ward "
+            f"polygon within {EDGE_TOLERANCE_M} m: the nearest ward polygon of the borough, ",
+            np.asarray(gap, float),
+            " m away",
+        ),
+        _texts(~placed & ~is_near & ~by_polygon, "no position"),
+        _texts(
+            outside,
+            "outside the region's 9 boroughs: ",
+            np.asarray(away, float),
+            " m from ",
+            nearby,
+        ),
+    ]
+    differs = (by_postcode | is_near) & polygon.ne("").to_numpy()
+    differs &= polygon.ne(out["WD24CD"].to_numpy()).to_numpy()
+    names = _lookup(polygon, ref["ward_name"]).fillna(polygon)
+    whose = np.where(by_postcode, "postcode", "nearest postcode")
+    why.append(
+        _texts(
+            differs,
+            "the generalised ward polygon here is ",
+            names,
+            " (",
+            polygon,
+            "); the ",
+            whose,
+            "'s ward is used",
+        )
     )
-    notes = []
-    for (
-        chosen,
-        source,
-        polygon,
-        near,
-        distance,
-        given,
-        apart,
-        is_far,
-        nearby,
-        metres,
-        placed,
-    ) in columns:
-        parts = []
-        if is_far:
-            parts.append(
-                f"postcode {given} is {apart:,.0f} m from the point: the ward comes from the point"
+    notes = pa.nulls(len(out), pa.large_string())
+    for part in why:
+        if part is not None:
+            part = pa.array(part).cast(pa.large_string())
+            notes = pc.coalesce(
+                pc.binary_join_element_wise(notes, part, pa.scalar("; ", pa.large_string())),
+                notes,
+                part,
             )
-        if source == "nearest_postcode":
-            parts.append(f"ward of the nearest postcode, {near} ({float(distance):,.0f} m away)")
-        elif source == "polygon":
-            parts.append(
-                f"no postcode within {NEAREST_POSTCODE_MAX_M} m: ward from the generalised "
-                "(200 m) ward polygon"
-            )
-        elif not placed:
-            parts.append("no position")
-        elif nearby:
-            parts.append(f"outside the region's 9 boroughs: {metres:,.0f} m from {nearby}")
-        if source in ("postcode", "nearest_postcode") and pd.notna(polygon) and polygon != chosen:
-            whose = "postcode" if source == "postcode" else "nearest postcode"
-            parts.append(
-                f"the generalised ward polygon here is {names.get(polygon, polygon)} ({polygon}); "
-                f"the {whose}'s ward is used"
-            )
-        notes.append("; ".join(parts))
-    return pd.Series(notes, index=out.index, dtype="str")
+    return pd.Series(notes.fill_null(""), index=out.index, dtype="str")
 
 
-def _deanery_notes(out, ref, in_region, has_point) -> pd.Series:
+def _texts(mask, *pieces) -> pd.Series | None:
+    """Text joined from ``pieces`` where ``mask``, NA elsewhere (positional index; None when
+    ``mask`` selects nothing). A piece is a string or one value per row; float values are
+    metres (`_metres`)."""
+    rows = np.flatnonzero(mask)
+    if not len(rows):
+        return None
+    joined = pd.Series("", index=rows, dtype="str")
+    for piece in pieces:
+        if not isinstance(piece, str):
+            values = np.asarray(piece)[rows]
+            if values.dtype.kind == "f":
+                piece = pd.Series(_metres(values), index=rows)
+            else:
+                piece = pd.Series(values.astype("object"), index=rows, dtype="str")
+        joined = joined + piece
+    return joined.reindex(range(len(mask)))
+
+
+def _metres(values: np.ndarray) -> pd.Series:
+    """Distances as text rounded to the metre, with thousands separators ("12,345"), as
+    ``f"{value:,.0f}"`` writes them but in one pass over the column."""
+    whole = np.round(values).astype(np.int64)
+    text = pd.Series(pc.cast(pa.array(whole), pa.string()), dtype="str")
+    for group in range(1, 6):
+        big = whole >= 10 ** (3 * group)
+        if not big.any():
+            break
+        tail = 4 * group - 1
+        text[big] = text[big].str[:-tail] + "," + text[big].str[-tail:]
+    return text.to_numpy()
+
+
+def _deanery_notes(out, ref, in_region, has_point, by_lsoa) -> pd.Series:
     outside = "outside the Diocese of Liverpool (approximate, derived footprint)"
     reason = out["LAD25CD"].map(ref["other_diocese"])
     note = pd.Series("", index=out.index, dtype="str")
@@ -312,6 +448,10 @@ def _deanery_notes(out, ref, in_region, has_point) -> pd.Series:
     )
     note[missing & ~in_region & has_point] = "outside the region"
     note[~has_point] = "no position"
+    note[by_lsoa] = (
+        f"the deanery of the point's LSOA: no generalised deanery polygon within "
+        f"{EDGE_TOLERANCE_M} m of the point"
+    )
     return note
 
 
