@@ -14,6 +14,7 @@ from streamlit.runtime.scriptrunner import get_script_run_ctx
 from streamlit_folium import st_folium
 
 import editor
+import people_page
 from kindred_map import (
     assets,
     boundaries,
@@ -755,6 +756,8 @@ def map_page() -> None:
     if user is not None:  # viewers get no editor controls at all
         upload_section(store_file, user, signature)
         editor.editor_panel(store_file, user)
+        if user.can("users"):
+            people_page.people_section(user)
 
 
 # --- the change page ----------------------------------------------------------------------
@@ -973,6 +976,8 @@ def main() -> None:
     st.set_page_config(page_title="Kindred Map", layout="wide")
     install_assets()
     guard_uploads()
+    if not people_page.gate():  # a private map: nothing but the sign-in page
+        return
     pages = [
         st.Page(guarded(map_page), title="Map", default=True),
         st.Page(guarded(change_page), title="Change", url_path="change"),
