@@ -53,7 +53,8 @@ TYPES = ["Food Pantry", "warm hub", "sto", "Place of Welcome"]
 
 def _rows_file(folder: Path) -> Path:
     postcodes = boundaries.load("postcode")
-    live = postcodes.loc[postcodes["status"] == "live", "postcode"].to_numpy()
+    region = (postcodes["status"] == "live") & postcodes["in_region"]
+    live = postcodes.loc[region, "postcode"].to_numpy()
     rng = np.random.default_rng(SEED)
     path = folder / "bench_projects.csv"
     pd.DataFrame(

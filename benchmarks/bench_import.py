@@ -38,7 +38,8 @@ BNG = "EPSG:27700"
 
 def live_postcodes() -> pd.DataFrame:
     postcodes = boundaries.load("postcode")
-    return pd.DataFrame(postcodes[postcodes["status"] == "live"].drop(columns="geometry"))
+    live = postcodes[(postcodes["status"] == "live") & postcodes["in_region"]]
+    return pd.DataFrame(live.drop(columns="geometry"))
 
 
 def moved(live: pd.DataFrame, seed: int) -> tuple[np.ndarray, np.ndarray]:

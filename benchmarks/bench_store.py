@@ -54,7 +54,8 @@ print("done", flush=True)
 
 def live() -> pd.DataFrame:
     postcodes = boundaries.load("postcode")
-    return pd.DataFrame(postcodes[postcodes["status"] == "live"].drop(columns="geometry"))
+    live = postcodes[(postcodes["status"] == "live") & postcodes["in_region"]]
+    return pd.DataFrame(live.drop(columns="geometry"))
 
 
 def synthetic_store(path: Path, rows: int, postcodes: pd.DataFrame) -> None:

@@ -194,7 +194,9 @@ LAYERS = {
         "name_field": "postcode",
         "title": "Postcodes",
         "description": "Every live postcode in the region with its position, ward, borough and "
-        "LSOA, plus postcodes terminated by May 2022 (flagged).",
+        "LSOA, plus postcodes terminated by May 2022 (flagged); and every other live postcode "
+        "of the L, CH, WA, WN and PR areas (in_region false), so that projects just outside "
+        "the region can be placed.",
         "source": "OS Code-Point Open 2025.2.0 (April 2025); ONS Postcode to OA/LSOA/MSOA/LAD "
         "(May 2022) lookup for terminated postcodes, user type and LSOA",
         "vintage": "Live: April 2025; terminated: as at May 2022",
@@ -219,13 +221,21 @@ LAYERS = {
             "lat": "Latitude, WGS84",
             "easting": "Easting, British National Grid (EPSG:27700)",
             "northing": "Northing, British National Grid (EPSG:27700)",
-            "WD24CD": "Ward code (Code-Point Admin_ward_code = WD24)",
-            "LAD25CD": "Borough code",
-            "LSOA21CD": "LSOA 2021: ONS 2022 lookup where one-to-one, else point in polygon",
+            "WD24CD": "Ward code (Code-Point Admin_ward_code = WD24; outside the region, "
+            "the code of its own ward)",
+            "LAD25CD": "Borough code (outside the region, the code of its own district)",
+            "LSOA21CD": "LSOA 2021: ONS 2022 lookup where one-to-one, else point in polygon "
+            "(blank outside the region)",
             "residents": "Census 2021 residents apportioned to the postcode (whole people; "
-            "sums to its LSOA's population; 0 for large users and terminated postcodes)",
+            "sums to its LSOA's population; 0 for large users, terminated postcodes and "
+            "postcodes outside the region)",
             "positional_quality": "Code-Point positional quality (10 best)",
             "position_source": "Where the position comes from",
+            "in_region": "True for the postcodes of the 9 boroughs (Code-Point's district "
+            "code); False for the rest, including 15 postcodes Code-Point gives no codes "
+            "(positional quality 60; L3 5AG and WA8 8GW lie inside the region): a project "
+            "at one of those is placed at it and the borough polygons decide whether it is in "
+            "the region",
         },
     },
 }
@@ -503,10 +513,19 @@ def area_of_points(points: gpd.GeoDataFrame, areas: gpd.GeoDataFrame, key: str) 
 def residents_by_area(areas: gpd.GeoDataFrame, key: str, postcodes: gpd.GeoDataFrame) -> pd.Series:
     """Census 2021 residents per area from the postcode residents: by code when the postcodes
     carry ``key`` (ward, borough, LSOA), else by the area each postcode lies in."""
-    live = postcodes[postcodes["status"] == "live"]
+    live = region_postcodes(postcodes)
+    live = live[live["status"] == "live"]
     codes = live[key] if key in live.columns else area_of_points(live, areas, key)
     totals = live["residents"].groupby(codes).sum()
     return areas[key].map(totals).fillna(0).astype("int64")
+
+
+def region_postcodes(postcodes: pd.DataFrame) -> pd.DataFrame:
+    """The postcodes of the 9 boroughs: the postcode layer also holds the rest of the L, CH,
+    WA, WN and PR areas (``in_region`` False), which carry no residents and no region area."""
+    if "in_region" not in postcodes.columns:
+        return postcodes
+    return postcodes[postcodes["in_region"].astype(bool).to_numpy()]
 
 
 def postcode_points(table: pd.DataFrame) -> gpd.GeoDataFrame:

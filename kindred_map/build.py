@@ -123,15 +123,20 @@ def _nearest_polygon(points: gpd.GeoDataFrame, polygons: gpd.GeoDataFrame, key: 
 
 
 def build_postcodes(raw: Path, lsoas: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    """Live region postcodes (Code-Point Open 2025) plus terminated ones (ONS May 2022).
+    """Every live postcode of the raw Code-Point Open 2025 file, flagged ``in_region``, plus
+    the region's postcodes terminated by May 2022 (ONS lookup).
 
-    Each live postcode gets its LSOA 2021 from the ONS May 2022 lookup (LSOA 2011, mapped to
-    2021 where that is one-to-one), else from the LSOA polygon holding its point, and a share
-    of its LSOA's Census 2021 residents. Terminated postcodes have no published position: they
-    are placed at the mean of the live postcodes of the same 2011 output area.
+    Each live region postcode gets its LSOA 2021 from the ONS May 2022 lookup (LSOA 2011,
+    mapped to 2021 where that is one-to-one), else from the LSOA polygon holding its point, and
+    a share of its LSOA's Census 2021 residents. Terminated postcodes have no published
+    position: they are placed at the mean of the live postcodes of the same 2011 output area.
+    Live postcodes outside the region (the rest of the L, CH, WA, WN and PR areas) are kept so
+    that a project there can be placed: no LSOA, no residents, their own ward and district
+    codes.
     """
-    cp = pd.read_csv(_read_raw(raw, "codepoint"), dtype={"Admin_county_code": "string"})
-    cp = cp[cp["in_region"]].copy()
+    everything = pd.read_csv(_read_raw(raw, "codepoint"), dtype={"Admin_county_code": "string"})
+    outside = _outside_postcodes(everything[~everything["in_region"]])
+    cp = everything[everything["in_region"]].copy()
     cp["pcd_key"] = pcd_key(cp["Postcode"])
     lookup = pd.read_csv(
         _read_raw(raw, "pcd2022"),
@@ -179,10 +184,39 @@ def build_postcodes(raw: Path, lsoas: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     ]
     live["postcode"] = pcd_display(live["pcd_key"])
     live["terminated"] = pd.NA
-    out = pd.concat([live.drop(columns="geometry"), terminated], ignore_index=True)[columns]
+    live["in_region"] = True
+    terminated["in_region"] = True
+    parts = [live.drop(columns="geometry"), terminated, outside]
+    out = pd.concat(parts, ignore_index=True)[[*columns, "in_region"]]
     out["terminated"] = out["terminated"].astype("string")
+    out["LSOA21CD"] = out["LSOA21CD"].astype("string")
     out["positional_quality"] = out["positional_quality"].astype("Int64")
+    out["in_region"] = out["in_region"].astype(bool)
     return out.sort_values("pcd_key").reset_index(drop=True)
+
+
+def _outside_postcodes(cp: pd.DataFrame) -> pd.DataFrame:
+    """Live postcodes of the raw file outside the 9 boroughs, as postcode layer rows."""
+    out = pd.DataFrame(
+        {
+            "pcd_key": pcd_key(cp["Postcode"]).to_numpy(),
+            "status": "live",
+            "terminated": pd.NA,
+            "lon": cp["lon"].to_numpy(),
+            "lat": cp["lat"].to_numpy(),
+            "easting": cp["Eastings"].to_numpy(),
+            "northing": cp["Northings"].to_numpy(),
+            "WD24CD": cp["Admin_ward_code"].to_numpy(),
+            "LAD25CD": cp["Admin_district_code"].to_numpy(),
+            "LSOA21CD": pd.NA,
+            "residents": 0,
+            "positional_quality": cp["Positional_quality_indicator"].to_numpy(),
+            "position_source": "Code-Point Open 2025",
+            "in_region": False,
+        }
+    )
+    out["postcode"] = pcd_display(out["pcd_key"])
+    return out
 
 
 def _assign_lsoa(raw: Path, live: gpd.GeoDataFrame, lsoa_bng: gpd.GeoDataFrame) -> pd.Series:
@@ -502,12 +536,13 @@ def build_all(raw: Path = DEFAULT_RAW_DIR, out_dir: Path = BOUNDARIES_DIR) -> di
     wards, ward_figures = build_wards(raw, lads)
     lsoas = build_lsoas(raw)
     postcodes = build_postcodes(raw, lsoas)
-    live = postcodes[postcodes["status"] == "live"]
+    region = postcodes[postcodes["in_region"]]
+    live = region[region["status"] == "live"]
     wards["population"] = wards["WD24CD"].map(live.groupby("WD24CD")["residents"].sum())
     wards["population"] = wards["population"].fillna(0).astype("int64")
     lads["population"] = lads["LAD25CD"].map(lsoas.groupby("LAD24CD")["population"].sum())
     ward_figures |= _postcodes_in_own_polygon(live, wards, "WD24CD")
-    deaneries, diocese, accuracy = build_deaneries(raw, lsoas, lads, postcodes)
+    deaneries, diocese, accuracy = build_deaneries(raw, lsoas, lads, region)
     built = {
         "borough": lads,
         "ward": wards,
@@ -562,9 +597,10 @@ def _with_geometry_last(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
 
 
 def _postcode_figures(postcodes: pd.DataFrame) -> dict:
-    live = postcodes[postcodes["status"] == "live"]
+    live = postcodes[(postcodes["status"] == "live") & postcodes["in_region"]]
     return {
         "live": int(len(live)),
+        "live_outside_region": int((~postcodes["in_region"]).sum()),
         "terminated": int((postcodes["status"] == "terminated").sum()),
         "terminated_without_position": int(postcodes["easting"].isna().sum()),
         "residents": int(live["residents"].sum()),

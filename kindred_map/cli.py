@@ -86,9 +86,10 @@ def cmd_gaps(args: argparse.Namespace) -> int:
         args.distance,
         include_synthetic=args.include_synthetic,
         open_at=args.open,
+        include_outside=not args.inside_only,
     )
     parameters = {"types": args.types or "all", "distance_m": args.distance, "by": args.by}
-    parameters |= _synthetic_words(args)
+    parameters |= _synthetic_words(args) | _outside_words(args)
     if args.open:
         parameters["open"] = result.open_at
     print(result.headline_text())
@@ -108,7 +109,7 @@ def cmd_need(args: argparse.Namespace) -> int:
     from kindred_map import change, coverage, export, need, store
 
     projects = _read_projects(args)
-    options = {"include_synthetic": args.include_synthetic}
+    options = {"include_synthetic": args.include_synthetic, "include_outside": not args.inside_only}
     now = coverage.assess(projects, args.types, args.distance, **options).by_area(args.by)
     before, reach = None, "coverage now below the region's (no earlier date given)"
     if args.reach_from:
@@ -123,7 +124,7 @@ def cmd_need(args: argparse.Namespace) -> int:
         reach = f"coverage now not above coverage on {since} (from the history)"
     table = need.need_and_reach(need.need_by_area(args.by), now, before)
     parameters = {"types": args.types or "all", "distance_m": args.distance, "by": args.by}
-    parameters |= _synthetic_words(args) | {"reach did not": reach}
+    parameters |= _synthetic_words(args) | _outside_words(args) | {"reach did not": reach}
     print(need.summary_text(table, args.by, args.top))
     if args.out:
         out = Path(args.out)
@@ -158,6 +159,25 @@ def cmd_clusters(args: argparse.Namespace) -> int:
         export.write_table(spots, Path(args.hot_spots), "hot_spots", projects, parameters)
         print(f"wrote {len(spots)} wards to {args.hot_spots}")
     return 0
+
+
+def _outside_words(args: argparse.Namespace) -> dict[str, str]:
+    return {"Projects outside the region": OUTSIDE_WORDS[bool(args.inside_only)]}
+
+
+OUTSIDE_WORDS = {
+    False: "counted for the region's residents within reach of them (never in an area's projects)",
+    True: "left out (--inside-only: only projects inside the region reach anyone)",
+}
+
+
+def _add_inside_only_option(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--inside-only",
+        action="store_true",
+        help="count only projects inside the region for reach, for comparison (default: a "
+        "project just outside counts for the residents within reach of it)",
+    )
 
 
 def _add_reach_options(command: argparse.ArgumentParser) -> None:
@@ -453,13 +473,18 @@ def cmd_export(args: argparse.Namespace) -> int:
             everything, types=args.types, include_synthetic=args.include_synthetic
         )
         figures = export.coverage_figures(
-            reachable, args.types, args.distance, include_synthetic=args.include_synthetic
+            reachable,
+            args.types,
+            args.distance,
+            include_synthetic=args.include_synthetic,
+            include_outside=not args.inside_only,
         )
         parameters["Reach distance"] = (
             f"{args.distance:g} m, straight line, from every project of the chosen types "
             "(area filters do not apply: people near a border may be reached from across it; "
             "home-run projects count at their ward's centre)"
         )
+        parameters |= _outside_words(args)
     changes = None
     if args.change_from:
         changes = _export_changes(args, parameters)
@@ -632,8 +657,8 @@ def cmd_profile(args: argparse.Namespace) -> int:
 def cmd_dashboard(args: argparse.Namespace) -> int:
     """Streamlit in this process, after the imports and layer loads the first page needs.
 
-    streamlit_folium is left for app.py to import: a component declared before Streamlit's
-    runtime starts is not registered, and its frame would not load."""
+    streamlit_folium (and so `kindred_map.pages`) is left for app.py to import: a component
+    declared before Streamlit's runtime starts is not registered, and its frame would not load."""
     from streamlit.web import cli as streamlit_cli
 
     from kindred_map import mapview
@@ -645,6 +670,21 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
         options += ["--server.address", "localhost"]  # this machine only, unless told
     command = ["run", str(PROJECT_ROOT / "app.py"), *options]
     return streamlit_cli.main(command, standalone_mode=False) or 0
+
+
+def cmd_api(args: argparse.Namespace) -> int:
+    from kindred_map import api, export
+
+    api.serve(
+        args.store,
+        host=args.host,
+        port=args.port,
+        url=args.url,
+        include_synthetic=args.include_synthetic,
+        settings=export.pack_settings(args.settings),
+        access_log=args.access_log,
+    )
+    return 0
 
 
 def _new_password(from_stdin: bool) -> str:
@@ -729,6 +769,39 @@ def _list_people(accounts: list, rules: dict, path: Path) -> None:
     print("the map is " + ("public" if rules["public"] else "private (viewers sign in)"))
 
 
+def _add_api_command(commands) -> None:
+    server = commands.add_parser(
+        "api",
+        help="serve the public data live: Open Referral UK (/oruk/) and OGC API - Features (/ogc/)",
+        description="A read-only HTTP service for council directories and GIS teams: Open "
+        "Referral UK services under /oruk/ (the same records as export --format oruk) and OGC "
+        "API - Features under /ogc/ (projects and the ward, deanery and borough summaries of "
+        "the council pack; QGIS and GDAL read it). Answers follow the store: an edit shows in "
+        "the next request. Home-run projects only at their ward's centre.",
+    )
+    server.add_argument(
+        "--store",
+        default=str(DEFAULT_STORE),
+        help="project store: GeoPackage path or postgresql:// DSN",
+    )
+    server.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
+    server.add_argument("--port", type=int, default=8600, help="port to listen on (8600)")
+    server.add_argument(
+        "--url",
+        help="the address clients use, e.g. https://maps.example.org/api behind a proxy "
+        "(default http://HOST:PORT); links in answers are made from it",
+    )
+    server.add_argument(
+        "--settings",
+        metavar="FILE",
+        help="owner, contact and licence (TOML, as for export; default: "
+        "$KINDRED_MAP_PACK_SETTINGS, else the shipped defaults)",
+    )
+    server.add_argument("--access-log", action="store_true", help="log every request")
+    _add_synthetic_option(server)
+    server.set_defaults(func=cmd_api)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="kindred-map",
@@ -784,6 +857,7 @@ def build_parser() -> argparse.ArgumentParser:
         "'weekend' (any time Sat/Sun) or 'evening' (any time 17:00-21:00); unknown hours are "
         "counted apart, never as open",
     )
+    _add_inside_only_option(gaps)
     gaps.add_argument("--top", type=int, default=10, help="gaps to print (10)")
     gaps.add_argument("-o", "--out", help="write the ranked table (.geojson, .gpkg, .csv)")
     gaps.add_argument("--store", help=STORE_HELP)
@@ -832,6 +906,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="judge reach between DATE (the store as of then, from its history) and now, "
         "instead of by coverage now alone",
     )
+    _add_inside_only_option(needs)
     needs.add_argument("--top", type=int, default=10, help="flagged areas to print (10)")
     needs.add_argument("-o", "--out", help="write the table (.csv, .geojson, .gpkg)")
     needs.add_argument("--store", help=STORE_HELP)
@@ -940,6 +1015,7 @@ def build_parser() -> argparse.ArgumentParser:
     exporter.add_argument(
         "--distance", type=float, help="add coverage and gap figures for this reach in metres"
     )
+    _add_inside_only_option(exporter)
     exporter.add_argument("--store", help=STORE_HELP)
     exporter.add_argument("-o", "--out", required=True, help="output file")
     exporter.add_argument(
@@ -1010,6 +1086,7 @@ def build_parser() -> argparse.ArgumentParser:
         "kindred-map dashboard --server.port 8502.",
     )
     board.set_defaults(func=cmd_dashboard, streamlit_options=[])
+    _add_api_command(commands)
 
     stores = commands.add_parser(
         "store",

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from kindred_map import privacy
+from kindred_map import coverage, privacy
 from kindred_map.figures import GAP_MEASURES, MEASURES
 from kindred_map.schema import project_types
 from kindred_map.view import View, type_words
@@ -148,6 +148,9 @@ def legend_notes(view: View, shown: pd.DataFrame) -> list[str]:
         )
     if privacy.is_ward_only(shown).any():
         notes.append("Dashed outline: home-run project shown at its ward's centre.")
+    if len(shown) and coverage.outside_mask(shown).any():
+        reach = "not counted: inside-only is on" if view.inside_only else "reach only"
+        notes.append(f"Hollow ring: outside the region ({reach}).")
     if len(shown) and shown["synthetic"].fillna(False).astype(bool).any():
         notes.append("Includes illustrative examples, not real projects (see popups).")
     return notes

@@ -182,6 +182,14 @@ PROJECT_COLUMNS = _project_columns(
         SHOWN,
     ),
     (
+        "nearest_borough",
+        TEXT,
+        NO_UNIT,
+        "Outside the region only: the region borough nearest the position (the project counts "
+        "in no area's figures, only for the reach of residents near it); blank inside",
+        SCRUBBED,  # computed by the join, but a store field like any other: a home's is scrubbed
+    ),
+    (
         "lon",
         FLOAT,
         "degrees (WGS84 longitude)",

@@ -9,6 +9,13 @@ Distances: the nearest project is found with a KD-tree on British National Grid 
 coordinates; the distance to it is then measured as the WGS84 geodesic (pyproj.Geod), so it is
 a true ground distance rather than a grid distance (the grid is 0.03-0.04% short in this region).
 
+Across the boundary: a project outside the region (``in_region`` False, e.g. a warm space
+just across the boundary in Cheshire West and Chester) counts, by default, for the region's
+residents within reach of it, as they may walk there; ``include_outside=False`` counts only
+projects inside the region, for comparison. Residents are always the region's:
+no one outside the 9 boroughs is counted, and an outside project never counts in an area's
+project figures (it has no area code).
+
 Home-run (``ward_only``) projects count for coverage at their ward's centre, as every export
 and the map show them (`kindred_map.privacy.public_records`), so no figure depends on their
 private position; LSOA figures and the gap surface leave them out altogether.
@@ -102,7 +109,7 @@ def grid_scale(easting, northing) -> np.ndarray:
 
 @cache
 def _population_cached(directory: Path, _stamp: tuple) -> pd.DataFrame:
-    postcodes = boundaries.load("postcode", directory)
+    postcodes = boundaries.region_postcodes(boundaries.load("postcode", directory))
     live = postcodes[postcodes["status"] == "live"].reset_index(drop=True)
     lsoas = boundaries.load("lsoa", directory)
     wards = boundaries.load("ward", directory)
@@ -190,6 +197,29 @@ def synthetic_mask(projects: pd.DataFrame) -> np.ndarray:
     return text.isin(["true", "1", "yes"]).fillna(False).to_numpy(dtype=bool)
 
 
+def outside_mask(projects: gpd.GeoDataFrame) -> np.ndarray:
+    """True for projects outside the 9 boroughs: ``in_region`` False where the column is
+    given (the join's answer, from the postcode where known), else a point outside the
+    borough polygons. Projects without a position are not outside."""
+    if "in_region" in projects.columns:
+        flag = projects["in_region"].astype("string").str.strip().str.lower()
+        return flag.isin(["false", "0", "no"]).fillna(False).to_numpy(dtype=bool)
+    geometry = projects.geometry
+    located = (geometry.notna() & ~geometry.is_empty).to_numpy()
+    outside = np.zeros(len(projects), dtype=bool)
+    if located.any():
+        region = _region_outline()
+        points = geometry[located].to_crs(boundaries.BNG)
+        outside[located] = ~shapely.intersects(region, points.to_numpy())
+    return outside
+
+
+@cache
+def _region_outline():
+    """The 9 boroughs as one polygon in EPSG:27700."""
+    return boundaries.load("borough").to_crs(boundaries.BNG).union_all()
+
+
 def chosen_projects(projects: gpd.GeoDataFrame, types) -> tuple[gpd.GeoDataFrame, int]:
     """Located projects of the chosen types in EPSG:4326, and how many had no position."""
     if not isinstance(projects, gpd.GeoDataFrame):
@@ -250,6 +280,8 @@ class CoverageResult:
     open_at: str | None = None
     hours_unknown: int = 0
     closed: int = 0
+    outside: int = 0
+    include_outside: bool = True
 
     def _reached(self, public: bool = False) -> np.ndarray:
         column = "nearest_public_m" if public else "nearest_m"
@@ -334,6 +366,8 @@ class CoverageResult:
             )
         table.attrs["synthetic_projects"] = self.synthetic
         table.attrs["distance_m"] = self.distance_m
+        table.attrs["outside_projects"] = self.outside
+        table.attrs["include_outside"] = self.include_outside
         return table
 
     def gaps(self, level: str = "ward", top: int | None = None) -> pd.DataFrame:
@@ -412,6 +446,8 @@ class CoverageResult:
             "median_distance_m": round(median_m) if math.isfinite(median_m) else math.nan,
             "gap_score": round(float((weights * residents)[~reached].sum()), 1),
             "residents_outside_diocese": outside,
+            "outside_projects": self.outside,
+            "include_outside": self.include_outside,
             "open_at": self.open_at,
             "closed_projects": self.closed,
             "hours_unknown_projects": self.hours_unknown,
@@ -447,6 +483,17 @@ class CoverageResult:
             )
             lines.append(
                 f"Population-weighted median distance to the nearest: {h['median_distance_m']:,} m."
+            )
+        if self.include_outside and self.outside:
+            lines.append(
+                f"{self.outside} of the projects lie outside the region: they count for "
+                "the region's residents within reach of them, never in an area's project "
+                "figures."
+            )
+        elif not self.include_outside:
+            lines.append(
+                "Only projects inside the region count (for comparison): residents near the "
+                "boundary may be within reach of projects across it."
             )
         if self.synthetic:
             lines.append(
@@ -489,6 +536,7 @@ def assess(
     population: pd.DataFrame | None = None,
     include_synthetic: bool = False,
     open_at: "str | hours.Window | None" = None,
+    include_outside: bool = True,
 ) -> CoverageResult:
     """Coverage of the region's residents by projects of ``types`` within ``distance_m``.
 
@@ -497,8 +545,10 @@ def assess(
     projects open then ("sat 10:00", "weekend", "evening" or an `hours.Window`); projects with
     unknown hours are counted apart (``hours_unknown``), never as open.
 
-    ``projects``: points with a ``type`` column, any CRS (e.g. ``store.read_projects()``);
-    projects outside the region still count for residents near them. ``types``: a list,
+    ``projects``: points with a ``type`` column, any CRS (e.g. ``store.read_projects()``).
+    Projects outside the region (`outside_mask`) count for the region's residents within
+    reach of them unless ``include_outside`` is False (inside-only, for comparison).
+    ``types``: a list,
     ``"a,b"`` or None for all. ``population``: a table like `population_points` (default: the
     shipped region). No projects of the types is not an error: everyone is beyond reach.
     """
@@ -513,6 +563,8 @@ def assess(
         projects = projects[~synthetic_mask(projects)]
     if "WD24CD" in projects.columns and ward_only_mask(projects).any():
         projects = privacy.public_records(projects)
+    if not include_outside:
+        projects = projects[~outside_mask(projects)]
     chosen, unlocated = chosen_projects(projects, types)
     window = hours.window(open_at) if isinstance(open_at, str) else open_at
     status = open_status(chosen, window)
@@ -541,6 +593,8 @@ def assess(
         open_at=None if window is None else window.label,
         hours_unknown=int(status.isna().sum()) if window is not None else 0,
         closed=int(status.eq(False).sum()) if window is not None else 0,
+        outside=int(outside_mask(chosen).sum()),
+        include_outside=bool(include_outside),
     )
 
 
@@ -560,6 +614,41 @@ def open_status(projects: pd.DataFrame, window: "hours.Window | None") -> pd.Ser
     text = projects["schedules"].fillna("").astype(str)
     answers = {value: hours.open_during(value, window) for value in text.unique()}
     return text.map(answers).astype("boolean")
+
+
+def boundary_effect(
+    counted: CoverageResult, inside_only: CoverageResult, level: str = "borough"
+) -> pd.DataFrame:
+    """What counting the projects outside the region changes, per area of ``level``.
+
+    ``counted`` and ``inside_only`` are `assess` of the same projects, types and distance
+    with ``include_outside`` True and False. Columns: the area's code and name (wards also
+    LAD25NM), population, beyond_reach_inside_only, beyond_reach, newly_within_reach (residents
+    who move from beyond reach to within reach once the outside projects count), gap_score
+    of both, gap_rank_inside_only, gap_rank and rank_change (rank minus inside-only rank:
+    positive = the area's gap ranks further down, among smaller gaps, once they count; the
+    ranks of areas whose gap did not move shift too, as others pass them). Sorted by
+    newly_within_reach, then by code."""
+    if (counted.types, counted.distance_m) != (inside_only.types, inside_only.distance_m):
+        raise ValueError("compare coverage of the same types and distance")
+    code, name = LEVELS[level]
+    before = inside_only.gaps(level)
+    after = counted.gaps(level).set_index(code)
+    keep = [c for c in dict.fromkeys((code, name, "LAD25NM", "population")) if c in before]
+    table = before[keep].copy()
+    table["beyond_reach_inside_only"] = before["beyond_reach"].to_numpy()
+    table["beyond_reach"] = before[code].map(after["beyond_reach"]).to_numpy()
+    table["newly_within_reach"] = table["beyond_reach_inside_only"] - table["beyond_reach"]
+    table["gap_score_inside_only"] = before["gap_score"].to_numpy()
+    table["gap_score"] = before[code].map(after["gap_score"]).to_numpy()
+    table["gap_rank_inside_only"] = before["gap_rank"].to_numpy()
+    table["gap_rank"] = before[code].map(after["gap_rank"]).to_numpy()
+    table["rank_change"] = table["gap_rank"] - table["gap_rank_inside_only"]
+    table = table.sort_values(
+        ["newly_within_reach", code], ascending=[False, True], kind="stable"
+    ).reset_index(drop=True)
+    table.attrs = {"outside_projects": counted.outside, "distance_m": counted.distance_m}
+    return table
 
 
 def gaps_text(ranked: pd.DataFrame, level: str, top: int = 10) -> str:
@@ -587,6 +676,7 @@ def gap_surface(
     region: gpd.GeoDataFrame | None = None,
     simplify_m: float = 25.0,
     include_synthetic: bool = False,
+    include_outside: bool = True,
 ) -> gpd.GeoDataFrame:
     """The part of the region out of reach: region minus the union of the catchment circles.
 
@@ -594,10 +684,13 @@ def gap_surface(
     ground), simplified to ``simplify_m`` for a light map payload, returned as one row in
     EPSG:4326 with area_km2, the projects drawn and a note. Home-run projects are left out so
     that their position cannot be read from a hole in the surface. ``region``: polygons,
-    default the 9 boroughs. Synthetic records are left out unless ``include_synthetic``.
+    default the 9 boroughs. Synthetic records are left out unless ``include_synthetic``;
+    projects outside the region cut their circles into it unless ``include_outside`` is False.
     """
     if not include_synthetic:
         projects = projects[~synthetic_mask(projects)]
+    if not include_outside:
+        projects = projects[~outside_mask(projects)]
     if simplify_m < 0:
         raise ValueError("simplify_m must be >= 0")
     result_types = resolve_types(types)
@@ -622,6 +715,8 @@ def gap_surface(
         f"{int(hidden.sum())} home-run project(s) left out of this surface so their position "
         "cannot be read from it; coverage figures count them."
     )
+    if not include_outside:
+        note += " Only projects inside the region count (for comparison)."
     return gpd.GeoDataFrame(
         {
             "types": [",".join(result_types)],

@@ -77,11 +77,12 @@ PROJECT_SOURCES = (
         "patterns": ("warm space", "warm-space", "warm_space", "warm welcome", "open innovations"),
         "name": "Warm spaces (Open Innovations aggregation)",
         "licence": "No licence stated: collected from the Warm Welcome Campaign, Sefton Council, "
-        "Sefton CVS, St Helens Council and Lancashire County Council directories. Internal "
-        "use; ask those directories before republishing.",
+        "Sefton CVS, St Helens Council, Lancashire County Council and (just outside the "
+        "region) Fylde Council directories. Internal use; ask those directories before "
+        "republishing.",
         "attribution": "Warm spaces: Open Innovations warm-spaces aggregation of the Warm "
-        "Welcome Campaign, Sefton Council, Sefton CVS, St Helens Council and Lancashire County "
-        "Council directories (no licence stated).",
+        "Welcome Campaign, Sefton Council, Sefton CVS, St Helens Council, Lancashire County "
+        "Council and Fylde Council directories (no licence stated).",
         "note": "Opening times are seasonal; duplicates across directories may remain.",
     },
 )
@@ -356,9 +357,11 @@ def coverage_figures(
     types=None,
     distance_m: float | None = None,
     include_synthetic: bool = False,
+    include_outside: bool = True,
 ) -> dict[str, pd.DataFrame]:
     """Per-area coverage and gap figures (with ``gap_rank``) fit to leave the tool, for
-    ``coverage=``.
+    ``coverage=``. Projects just outside the region count for the residents near them unless
+    ``include_outside`` is False (see `kindred_map.coverage`).
 
     Home-run projects count at their ward's centre (as exported), not at their true position:
     figures from the true position would hint where in its ward a home-run project is.
@@ -369,8 +372,16 @@ def coverage_figures(
     public = privacy.public_records(projects)
     public = public[public.geometry.notna() & ~public.geometry.is_empty]
     distance = coverage.DEFAULT_DISTANCE_M if distance_m is None else distance_m
-    result = coverage.assess(public, types, distance, include_synthetic=include_synthetic)
-    return {level: result.gaps(level) for level in LEVELS}
+    options = {"include_synthetic": include_synthetic}
+    result = coverage.assess(public, types, distance, include_outside=include_outside, **options)
+    tables = {level: result.gaps(level) for level in LEVELS}
+    if include_outside and result.outside:
+        inside = coverage.assess(public, types, distance, include_outside=False, **options)
+        effect = coverage.boundary_effect(result, inside, "borough")
+        newly = dict(zip(effect["LAD25NM"], effect["newly_within_reach"].astype(int), strict=True))
+        for table in tables.values():
+            table.attrs["newly_within_reach"] = newly
+    return tables
 
 
 def _unplaced(projects: pd.DataFrame, level: str) -> int:
@@ -744,6 +755,12 @@ def method_lines(distance_m: float | None = None) -> list[str]:
         "nearest live postcode's, or the generalised ward polygon's (column ward_source). "
         f"Ward shapes are generalised to 200 m: only {inside_text} of postcodes lie inside "
         "their own ward's polygon, so do not re-assign points to wards with these shapes.",
+        "- Across the boundary: a project just outside the 9 boroughs (in_region = false; "
+        "nearest_borough names the region borough nearest it) is placed and exported, and "
+        "counts for the region's residents within reach of it, on either side of the "
+        "boundary, unless Parameters say only projects inside the region count (the "
+        "comparison). It counts in no area's project figures, and residents outside the "
+        "region are never counted.",
         "- Home-run projects (location_precision = ward_only) never leave with their address: "
         "they are shown at their ward's centre, their address, LSOA and IMD decile are blank "
         "and their postcode is cut to the district; they count for coverage at that centre.",
@@ -752,6 +769,29 @@ def method_lines(distance_m: float | None = None) -> list[str]:
         "- Coordinates: GeoJSON in WGS84 (RFC 7946, 6 decimals); GeoPackage in British National "
         "Grid (EPSG:27700); CSV carries both. Geometries are valid, without repeated vertices, "
         "and every area layer is MultiPolygon.",
+    ]
+
+
+def _boundary_lines(coverage: Mapping[str, pd.DataFrame]) -> list[str]:
+    """What the projects outside the region did to this export's coverage (from the coverage
+    tables' ``attrs``, see `coverage_figures`)."""
+    found = [table.attrs for table in coverage.values() if table is not None]
+    attrs = next((attrs for attrs in found if "outside_projects" in attrs), {})
+    if not attrs:
+        return []
+    if not attrs.get("include_outside", True):
+        return ["- Only projects inside the region count for reach in these figures."]
+    newly = attrs.get("newly_within_reach") or {}
+    if not attrs["outside_projects"] or not newly:
+        return [
+            "- No project of the chosen types lies outside the region: reach is the same "
+            "counted either way."
+        ]
+    parts = "; ".join(f"{name} {count:,}" for name, count in newly.items() if count)
+    return [
+        f"- {attrs['outside_projects']} project(s) of the chosen types lie outside the "
+        f"region. Counting them moves {sum(newly.values()):,} residents from beyond reach to "
+        f"within reach (by borough: {parts or 'none'})."
     ]
 
 
@@ -788,6 +828,7 @@ def readme_text(
     settings: Mapping[str, str] | None = None,
     distance_m: float | None = None,
     tables: Mapping[str, pd.DataFrame] | None = None,
+    coverage: Mapping[str, pd.DataFrame] | None = None,
 ) -> str:
     """README for an export: a warning first if it holds illustrative records; what, when, who
     (owner, contact, licence), parameters, method, layers (vintage, generalisation, accuracy),
@@ -795,7 +836,9 @@ def readme_text(
     name -> frame, from `kindred_map.columns`).
 
     ``projects``: the records exported (synthetic ones only if the export includes them);
-    ``contents`` maps each file to what it holds; ``summaries`` are the area tables shipped."""
+    ``contents`` maps each file to what it holds; ``summaries`` are the area tables shipped;
+    ``coverage`` the coverage tables they were given (`coverage_figures`), whose ``attrs`` say
+    what the projects outside the region changed."""
     facts = about(projects, "council pack", parameters, generated, settings)
     hidden = int(privacy.is_ward_only(projects).sum())
     synthetic = int(projects["synthetic"].map(_flag).fillna(False).astype(bool).sum())
@@ -845,6 +888,7 @@ def readme_text(
             "- Coverage and gap figures (" + ", ".join(coverage_levels) + " summaries) are "
             "computed with the reach distance and project types under Parameters."
         )
+        lines += _boundary_lines(coverage or {})
     else:
         lines.append("- Coverage and gap figures: not computed for this export.")
     lines += ["", "Layers: vintage, generalisation and accuracy", "-" * 44, *layer_lines()]
@@ -877,6 +921,7 @@ POPUP_FIELDS = (
     ("parish", "Parish"),
     ("WD24NM", "Ward"),
     ("LAD25NM", "Borough"),
+    ("nearest_borough", "Outside the region; nearest borough"),
     ("deanery_name", "Deanery (approximate)"),
     ("last_checked", "Last checked"),
 )
@@ -922,7 +967,8 @@ var KINDRED = {data};
   var markers = L.featureGroup();
   KINDRED.projects.forEach(function (p) {{
     L.circleMarker([p.lat, p.lon], {{
-      radius: 7, color: "#222", weight: 1, fillColor: p.colour,
+      radius: 7, color: p.outside ? p.colour : "#222", weight: p.outside ? 3 : 1,
+      fillColor: p.outside ? "#fff" : p.colour,
       fillOpacity: p.synthetic ? 0.3 : 0.9, dashArray: p.home_run ? "2 2" : null
     }}).bindPopup(p.popup).addTo(markers);
   }});
@@ -992,6 +1038,11 @@ def _panel(table: pd.DataFrame, title: str, facts: Mapping, drawn: int) -> str:
     home_run = int(privacy.is_ward_only(table).sum())
     if home_run:
         notes.append(f"<p>{home_run} home-run project(s) (dashed) shown at the ward centre.</p>")
+    outside = int((~table["in_region"].fillna(True).astype(bool)).sum())
+    if outside:
+        notes.append(
+            f"<p>{outside} project(s) outside the region (hollow rings): counted in no area.</p>"
+        )
     synthetic = int(table["synthetic"].fillna(False).sum())
     if synthetic:
         notes.append(f"<p>{synthetic} illustrative record(s) (faded): NOT real projects.</p>")
@@ -1031,6 +1082,7 @@ def html_map(
                 "colour": colour,
                 "home_run": record["location_precision"] == privacy.WARD_ONLY,
                 "synthetic": _json_value(record["synthetic"]) is True,
+                "outside": _json_value(record["in_region"]) is False,
                 "popup": _popup(record),
             }
         )
@@ -1219,6 +1271,7 @@ def csv_about_text(
         settings,
         _distance(coverage),
         {what: table},
+        coverage,
     )
 
 
@@ -1304,6 +1357,7 @@ def council_pack(
         settings,
         _distance(coverage),
         {"projects": table} | summaries | changes,
+        coverage,
     )
     members = {"README.txt": readme.encode("utf-8")} | {n: b for n, (b, _) in parts.items()}
     buffer = io.BytesIO()

@@ -219,7 +219,7 @@ def area_deprivation(level: str) -> pd.DataFrame:
     if level == "deanery":  # postcodes placed in the derived deanery polygons
         people = coverage.population_points()[[key, "residents", "imd_decile"]].copy()
     else:  # ONS assigns each postcode its ward and borough
-        people = pd.DataFrame(boundaries.load("postcode"))
+        people = pd.DataFrame(boundaries.region_postcodes(boundaries.load("postcode")))
         people = people[people["status"] == "live"]
         deciles = boundaries.load("lsoa").set_index("LSOA21CD")["imd_decile"]
         people = people.assign(imd_decile=people["LSOA21CD"].map(deciles))
@@ -285,19 +285,23 @@ def coverage_summary(
     distance_m: float,
     examples: bool = False,
     open_at: str = "",
+    inside_only: bool = False,
 ) -> dict:
     """Coverage for the chosen types and distance: headline text, per-area figures and ranked
     gaps by level (ward, deanery, borough; LSOA for shading), from `kindred_map.coverage`.
 
     Illustrative (synthetic) records reach nobody unless ``examples``: they are not real.
     ``open_at`` ("sat 10:00", "weekend"...; "" = any time): only projects open then reach
-    anyone; those with unknown hours are counted apart in the headline, never as open."""
+    anyone; those with unknown hours are counted apart in the headline, never as open.
+    ``inside_only``: projects outside the region reach nobody (for comparison; by default
+    they count for the residents near them)."""
     result = coverage.assess(
         projects,
         list(types) or None,
         distance_m,
         include_synthetic=examples,
         open_at=open_at or None,
+        include_outside=not inside_only,
     )
     return {
         "headline": result.headline_text(),

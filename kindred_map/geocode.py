@@ -36,12 +36,22 @@ def _mtimes(directory: Path) -> tuple:
 @cache
 def _postcode_index(directory: Path, _mtimes: tuple) -> pd.DataFrame:
     table = pd.DataFrame(boundaries.load("postcode", directory).drop(columns="geometry"))
+    if "in_region" not in table.columns:  # a layer built before it held outside postcodes
+        table["in_region"] = True
     columns = ["postcode", "status", "terminated", "easting", "northing", "lat", "lon"]
-    return table.set_index("pcd_key")[columns]
+    return table.set_index("pcd_key")[[*columns, "in_region"]]
+
+
+KNOWN_POSTCODES = (
+    "live April 2025 in the L, CH, WA, WN and PR postcode areas; the region's terminated by "
+    "May 2022"
+)
+"""What the postcode layer holds, for messages about a postcode it lacks."""
 
 
 def postcode_index(directory: Path = BOUNDARIES_DIR) -> pd.DataFrame:
-    """The postcode layer indexed by ``pcd_key`` (read once per layer file version)."""
+    """The postcode layer indexed by ``pcd_key`` (read once per layer file version), with
+    ``in_region`` False for the postcodes outside the 9 boroughs."""
     directory = Path(directory)
     return _postcode_index(directory, _mtimes(directory))
 
@@ -263,6 +273,8 @@ def locate(
     reported and the postcode is used: it is checked against the ONS/OS list, coordinates cannot
     be. Terminated postcodes are used with a warning (their position is approximate); unknown
     or malformed postcodes fall back to coordinates, else the row is rejected with the reason.
+    A postcode outside the region is known and places the row like any other
+    (`kindred_map.join` then flags it ``in_region`` False and the report says so).
     Returns points in EPSG:4326 with ``lat``, ``lon``, ``easting``, ``northing`` filled.
     """
     directory = Path(directory)
@@ -317,7 +329,7 @@ def locate(
     problem[unknown] = (
         "postcode "
         + pcd_display(keys[unknown].astype("str"))
-        + " is not in the region's postcode list (live April 2025, terminated by May 2022)"
+        + f" is not a known postcode ({KNOWN_POSTCODES})"
     )
     odd = malformed | unknown
     issues.append(

@@ -32,9 +32,14 @@ def _mtimes(directory: Path) -> tuple:
 
 @cache
 def _reference(directory: Path, _mtimes: tuple) -> dict:
-    postcodes = boundaries.load("postcode", directory)
-    live = pd.DataFrame(postcodes[postcodes["status"] == "live"].drop(columns="geometry"))
-    live = live.sort_values("pcd_key").reset_index(drop=True)
+    postcodes = pd.DataFrame(boundaries.load("postcode", directory).drop(columns="geometry"))
+    postcodes = postcodes[postcodes["status"] == "live"].sort_values("pcd_key")
+    live = boundaries.region_postcodes(postcodes).reset_index(drop=True)
+    # Outside postcodes with a district code: ONS puts them outside. The few without one
+    # (Code-Point gives 15 no codes, two of them inside Liverpool and Widnes) place a point
+    # but leave the region to the polygons, as coordinates do.
+    outside = postcodes[~postcodes["pcd_key"].isin(live["pcd_key"])]
+    outside = outside[outside["LAD25CD"].notna()]
     wards = boundaries.load("ward", directory).to_crs(BNG)
     boroughs = boundaries.load("borough", directory).to_crs(BNG)
     lsoas = boundaries.load("lsoa", directory).to_crs(BNG)
@@ -44,6 +49,7 @@ def _reference(directory: Path, _mtimes: tuple) -> dict:
         "live_by_key": live.set_index("pcd_key")[
             ["postcode", "WD24CD", "LAD25CD", "LSOA21CD", "easting", "northing"]
         ],
+        "outside_by_key": outside.set_index("pcd_key")[["easting", "northing"]],
         "tree": cKDTree(live[["easting", "northing"]].to_numpy()),
         "wards": wards[["WD24CD", "geometry"]],
         "boroughs": boroughs[["LAD25CD", "geometry"]],
@@ -111,8 +117,12 @@ def join_projects(projects: gpd.GeoDataFrame, directory: Path = BOUNDARIES_DIR) 
     otherwise the ward of the nearest live postcode within 500 m (nearest_postcode); otherwise
     the ward polygon (polygon). A disagreement with the polygon is written in ``ward_note``.
     The borough is the ward's, so wards nest in boroughs. Points outside the 9 boroughs are
-    kept with ``in_region`` False; points outside the diocese get an empty deanery and the
-    reason in ``deanery_note``. Every point gets exactly one area of each kind.
+    kept with ``in_region`` False, no area of the region and ``nearest_borough`` (the name of
+    the region borough nearest the point; its distance is in ``ward_note``). A postcode
+    outside the region within 500 m of the point puts it outside whatever the generalised
+    polygons say (ONS assigns postcodes at full resolution). Points outside the diocese get
+    an empty deanery and the reason in ``deanery_note``. Every point in the region gets
+    exactly one area of each kind.
     """
     ref = reference(directory)
     out = projects.copy()
@@ -130,9 +140,13 @@ def join_projects(projects: gpd.GeoDataFrame, directory: Path = BOUNDARIES_DIR) 
     authority = known & (postcode_apart <= POSTCODE_AUTHORITY_M).to_numpy()
     far_postcode = known & ~authority
 
+    beyond = ref["outside_by_key"].reindex(geocode.postcode_keys(given.astype("str")))
+    beyond_apart = np.hypot(x - beyond["easting"].to_numpy(), y - beyond["northing"].to_numpy())
+    outside_postcode = has_point & (beyond_apart <= POSTCODE_AUTHORITY_M)
+
     borough_polygon = _on_points(points, has_point, ref["boroughs"], "LAD25CD")
     ward_polygon = _on_points(points, has_point, ref["wards"], "WD24CD")
-    in_region = authority | borough_polygon.notna().to_numpy()
+    in_region = (authority | borough_polygon.notna().to_numpy()) & ~outside_postcode
 
     nearest = _nearest_live(ref, x, y, has_point)
     near_found = nearest["WD24CD"].notna().to_numpy()
@@ -150,6 +164,7 @@ def join_projects(projects: gpd.GeoDataFrame, directory: Path = BOUNDARIES_DIR) 
         [authority, use_near, use_polygon], ["postcode", "nearest_postcode", "polygon"], ""
     )
     out["ward_source"] = pd.Series(source, index=index, dtype="str")
+    out["nearest_borough"], away = _nearest_borough(points, has_point & ~in_region, ref)
     out["ward_note"] = _ward_notes(
         out,
         ref,
@@ -158,7 +173,7 @@ def join_projects(projects: gpd.GeoDataFrame, directory: Path = BOUNDARIES_DIR) 
         postcode,
         postcode_apart,
         far_postcode,
-        in_region,
+        away,
         has_point,
     )
 
@@ -183,6 +198,21 @@ def join_projects(projects: gpd.GeoDataFrame, directory: Path = BOUNDARIES_DIR) 
     out["deanery_note"] = _deanery_notes(out, ref, in_region, has_point)
     out["in_region"] = in_region.astype(bool)
     return out
+
+
+def _nearest_borough(points, mask, ref) -> tuple[pd.Series, pd.Series]:
+    """Name of the region borough nearest each masked point, and its distance in metres
+    (EPSG:27700, to the borough polygon); "" and NaN elsewhere."""
+    names = pd.Series("", index=points.index, dtype="str")
+    metres = pd.Series(np.nan, index=points.index)
+    mask = np.asarray(mask, bool)
+    if mask.any():
+        frame = gpd.GeoDataFrame(geometry=points[mask].reset_index(drop=True))
+        near = gpd.sjoin_nearest(frame, ref["boroughs"], how="left", distance_col="metres")
+        near = near.reset_index().sort_values(["index", "LAD25CD"]).drop_duplicates("index")
+        names[mask] = near["LAD25CD"].map(ref["borough_name"]).to_numpy()
+        metres[mask] = near["metres"].to_numpy()
+    return names, metres
 
 
 def _on_points(points, mask, polygons, key) -> pd.Series:
@@ -212,8 +242,10 @@ def _nearest_live(ref: dict, x, y, has_point) -> pd.DataFrame:
     return result
 
 
-def _ward_notes(out, ref, ward_polygon, nearest, postcode, apart, far, in_region, has_point):
-    """Why each ward was chosen, and where the generalised polygon disagrees."""
+def _ward_notes(out, ref, ward_polygon, nearest, postcode, apart, far, away, has_point):
+    """Why each ward was chosen, and where the generalised polygon disagrees; for a point
+    outside the region, how far it is from its nearest borough (``away``, metres; NaN
+    inside)."""
     names = ref["ward_name"].to_dict()
     columns = zip(
         out["WD24CD"].tolist(),
@@ -224,16 +256,29 @@ def _ward_notes(out, ref, ward_polygon, nearest, postcode, apart, far, in_region
         postcode["postcode"].tolist(),
         np.asarray(apart, float).tolist(),
         far.tolist(),
-        np.asarray(in_region).tolist(),
+        out["nearest_borough"].tolist(),
+        np.asarray(away, float).tolist(),
         np.asarray(has_point).tolist(),
         strict=True,
     )
     notes = []
-    for chosen, source, polygon, near, distance, given, away, is_far, inside, placed in columns:
+    for (
+        chosen,
+        source,
+        polygon,
+        near,
+        distance,
+        given,
+        apart,
+        is_far,
+        nearby,
+        metres,
+        placed,
+    ) in columns:
         parts = []
         if is_far:
             parts.append(
-                f"postcode {given} is {away:,.0f} m from the point: the ward comes from the point"
+                f"postcode {given} is {apart:,.0f} m from the point: the ward comes from the point"
             )
         if source == "nearest_postcode":
             parts.append(f"ward of the nearest postcode, {near} ({float(distance):,.0f} m away)")
@@ -244,8 +289,8 @@ def _ward_notes(out, ref, ward_polygon, nearest, postcode, apart, far, in_region
             )
         elif not placed:
             parts.append("no position")
-        elif not inside:
-            parts.append("outside the region's 9 boroughs")
+        elif nearby:
+            parts.append(f"outside the region's 9 boroughs: {metres:,.0f} m from {nearby}")
         if source in ("postcode", "nearest_postcode") and pd.notna(polygon) and polygon != chosen:
             whose = "postcode" if source == "postcode" else "nearest postcode"
             parts.append(
@@ -268,6 +313,35 @@ def _deanery_notes(out, ref, in_region, has_point) -> pd.Series:
     note[missing & ~in_region & has_point] = "outside the region"
     note[~has_point] = "no position"
     return note
+
+
+def outside_issues(joined: pd.DataFrame, directory: Path = BOUNDARIES_DIR) -> pd.DataFrame:
+    """A warning for each joined row outside the region: placed and kept, counted in no area.
+
+    The field is ``postcode`` when the row's own postcode lies outside the region, else
+    ``lat`` (its coordinates put it there)."""
+    outside = joined[~joined["in_region"].astype(bool)]
+    keys = geocode.postcode_keys(outside["postcode"].astype("str"))
+    by_postcode = keys.map(geocode.postcode_index(directory)["in_region"]).eq(False)
+    by_postcode = by_postcode.fillna(False).astype(bool)
+    where = (
+        "outside the region's 9 boroughs (nearest: "
+        + outside["nearest_borough"].astype("str")
+        + "): placed and kept with in_region false; it counts for the reach of residents "
+        "near it but in no area's figures"
+    )
+    return pd.concat(
+        [
+            issues_for(
+                outside[by_postcode],
+                "postcode",
+                "warning",
+                "postcode " + outside.loc[by_postcode, "postcode"] + " is " + where[by_postcode],
+            ),
+            issues_for(outside[~by_postcode], "lat", "warning", where[~by_postcode]),
+        ],
+        ignore_index=True,
+    )
 
 
 PRIVATE_COLUMNS = ("_row", "_file_id", "_precision_stated", "_given")
@@ -300,10 +374,7 @@ def prepare_file(
     located, geocode_issues = geocode.locate(records, directory)
     located, duplicate_issues = ingest.assign_ids(located, records, secret, namespace)
     joined = join_projects(located, directory)
-    outside = joined[~joined["in_region"]]
-    region_issues = issues_for(
-        outside, "lat", "warning", "outside the region's 9 boroughs: kept and flagged"
-    )
+    region_issues = outside_issues(joined, directory)
     joined["_row"] = joined["row"]
     projects = gpd.GeoDataFrame(
         joined[[*RECORD_FIELDS, *JOINED_FIELDS, *PRIVATE_COLUMNS, "geometry"]], crs=WGS84

@@ -115,7 +115,9 @@ def gap_overlay(projects: gpd.GeoDataFrame, view: View) -> dict:
         status = coverage.open_status(chosen, window)
         chosen = chosen[status.eq(True).fillna(False).to_numpy(dtype=bool)]
         when = f" Only projects open {window.label} count; unknown hours count as not open."
-    surface = coverage.gap_surface(chosen, list(view.types) or None, view.distance)
+    surface = coverage.gap_surface(
+        chosen, list(view.types) or None, view.distance, include_outside=not view.inside_only
+    )
     properties = pd.DataFrame({"note": surface["note"].astype(str) + when})
     return {
         "geojson": _rounded_geojson(surface, properties),

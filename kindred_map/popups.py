@@ -8,7 +8,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from kindred_map import hours, maps, privacy
+from kindred_map import coverage, hours, maps, privacy
 from kindred_map.schema import project_types
 from kindred_map.tables import STALE_MONTHS, cell_text, check_status, location_note, type_label
 
@@ -43,6 +43,13 @@ def popup_html(record: Mapping, check: str = "") -> str:
     ]
     if bool(record.get("synthetic")):
         parts.append("<em><strong>Illustrative example, not a real project</strong></em>")
+    nearest = cell_text(record.get("nearest_borough"))
+    if "in_region" in record and not bool(record["in_region"]):
+        near = f" (nearest borough: {nearest})" if nearest else ""
+        parts.append(
+            f"<em>Outside the region{maps.html_text(near)}: counts for the reach of residents "
+            "near it, in no area's figures</em>"
+        )
     for column, label in POPUP_FIELDS:
         value = cell_text(record.get(column))
         if column == "opening_hours":
@@ -91,6 +98,7 @@ def marker_data(located: gpd.GeoDataFrame, today: date | None = None) -> tuple[d
         "home": [
             int(cell_text(value) == privacy.WARD_ONLY) for value in located["location_precision"]
         ],
+        "outside": coverage.outside_mask(located).astype(int).tolist(),
         "name": [maps.html_text(cell_text(row.get("name")) or "Unnamed project") for row in rows],
     }
     popups = [popup_html(row, check) for row, check in zip(rows, checks, strict=True)]

@@ -2,6 +2,7 @@
 
 import hashlib
 import html
+import json
 import re
 from pathlib import Path
 
@@ -23,9 +24,11 @@ one venue."""
 RAW_FILES = {
     "givefood": "givefood_foodbanks/foodbanks_region_givefood.csv",
     "warm_spaces": "openinnovations_warm_spaces/warm_spaces_region.csv",
+    "warm_spaces_ring": "openinnovations_warm_spaces/warm_spaces_ring5km.csv",
     "places": "os_open_names_places/os_open_names_populated_places_region.csv",
     "coops": "coops_uk_2023q2/coopsuk_lcr_candidates.csv",
 }
+RING_NOTE = "; listed as within 5 km outside the region (ring file)"
 COOPS_ATTRIBUTION = "Contains data from Co-operatives UK"
 """Required by the Co-operatives UK open data licence (ODC-By 1.0)."""
 POSTCODE_IN_TEXT = r"\b([A-Z]{1,2}[0-9][A-Z0-9]? ?[0-9][A-Z]{2})\b"
@@ -125,13 +128,17 @@ def givefood_records(raw: Path) -> pd.DataFrame:
     return records
 
 
-def warm_space_records(raw: Path) -> pd.DataFrame:
+def warm_space_records(raw: Path, key: str = "warm_spaces") -> pd.DataFrame:
     """Warm spaces: a venue listed by several directories (same name, within 200 m) is merged.
 
     Typed ``warm_space``, or ``place_of_welcome`` when the listing calls itself a Place of
-    Welcome; the source's keyword category guess is kept in ``source``.
+    Welcome; the source's keyword category guess is kept in ``source``. ``key``:
+    ``warm_spaces`` (the 9 boroughs) or ``warm_spaces_ring`` (the venues within 5 km outside
+    them, `ring_table`).
     """
-    table = pd.read_csv(_raw(raw, "warm_spaces"), dtype="str").fillna("")
+    table = pd.read_csv(_raw(raw, key), dtype="str").fillna("")
+    if key == "warm_spaces_ring":
+        table = ring_table(table)
     for column in ("title", "address", "description", "hours_text"):
         table[column] = table[column].map(html.unescape)
     table["row"] = np.arange(2, len(table) + 2)
@@ -162,10 +169,34 @@ def warm_space_records(raw: Path) -> pd.DataFrame:
         + table["source"]
         + "; category guess: "
         + table["category_guess"]
+        + (RING_NOTE if key == "warm_spaces_ring" else "")
     ).to_numpy()
     records["row"] = table["row"].to_numpy()
     records["same_as"] = table["same_as"].to_numpy()
     return records
+
+
+def ring_table(table: pd.DataFrame) -> pd.DataFrame:
+    """The ring file in the region file's columns: its ``hours_text`` holds the source's JSON
+    (``_text``, the listing's words; ``opening``, the aggregator's OpenStreetMap reading) and
+    it has no keyword category guess."""
+    table = table.copy()
+    listed = table["hours_text"].map(_hours_json)
+    table["hours_text"] = listed.str[0]
+    table["hours_osm"] = listed.str[1]
+    table["category_guess"] = "none (not given for venues outside the region)"
+    return table
+
+
+def _hours_json(text: str) -> tuple[str, str]:
+    """(listing text, OpenStreetMap hours) from the ring file's JSON; plain text as it is."""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return text, ""
+    if not isinstance(value, dict):
+        return text, ""
+    return str(value.get("_text", "")), str(value.get("opening", ""))
 
 
 def _merge_listings(table: pd.DataFrame) -> pd.DataFrame:
@@ -275,7 +306,7 @@ def synthetic_records(directory: Path = BOUNDARIES_DIR) -> pd.DataFrame:
     population-weighted centre of Knowsley's least deprived LSOA. STOs are real now
     (`coops_records`).
     """
-    postcodes = boundaries.load("postcode", directory)
+    postcodes = boundaries.region_postcodes(boundaries.load("postcode", directory))
     live = postcodes[(postcodes["status"] == "live") & (postcodes["residents"] > 0)]
     live = live.sort_values("pcd_key")
     names = boundaries.load("borough", directory).set_index("LAD25NM")["LAD25CD"]
@@ -357,6 +388,10 @@ def build_sample_store(
     sources = {
         "Give Food food banks": (givefood_records(raw), RAW_FILES["givefood"]),
         "Warm spaces": (warm_space_records(raw), RAW_FILES["warm_spaces"]),
+        "Warm spaces outside the region": (
+            warm_space_records(raw, "warm_spaces_ring"),
+            RAW_FILES["warm_spaces_ring"],
+        ),
         "Seed projects": (seed_records(raw), "seeds/network-of-kindness.txt"),
         "Co-operatives UK": (coops_records(raw), RAW_FILES["coops"]),
         "Synthetic examples": (synthetic_records(directory), "kindred_map/samples.py"),
@@ -470,10 +505,10 @@ def _coops_checked(projects: pd.DataFrame, report, records: pd.DataFrame):
 def summary_text(summary: dict) -> str:
     """Counts by source and type, for the CLI."""
     lines = [
-        f"{row.origin:22} {row.type:18} {row.projects:>4}"
+        f"{row.origin:30} {row.type:18} {row.projects:>4}"
         for row in summary["summary"].itertuples()
     ]
-    lines.append(f"{'total':41} {summary['projects']:>4}")
+    lines.append(f"{'total':49} {summary['projects']:>4}")
     return "\n".join(lines)
 
 
@@ -489,6 +524,15 @@ def _sources_text(summary: pd.DataFrame, log: list[dict], projects: pd.DataFrame
     outside = int((~projects["in_region"]).sum())
     coops = projects[projects["id"].str.startswith("coopsuk-")]
     warm = projects[projects["id"].str.startswith("warmspace-")]
+    ring = warm[warm["source"].str.endswith(RING_NOTE)]
+    ring_inside = ring[ring["in_region"]]
+    by_nearest = "\n".join(
+        f"| {borough} | {count} |"
+        for borough, count in ring.loc[~ring["in_region"], "nearest_borough"]
+        .value_counts()
+        .sort_index()
+        .items()
+    )
     by_borough = "\n".join(
         f"| {borough} | {count} |"
         for borough, count in coops["LAD25NM"].value_counts().sort_index().items()
@@ -504,6 +548,14 @@ def _sources_text(summary: pd.DataFrame, log: list[dict], projects: pd.DataFrame
         coops_attribution=COOPS_ATTRIBUTION,
         warm_structured=int(warm["schedules"].ne("").sum()),
         warm_total=len(warm),
+        ring=len(ring),
+        ring_outside=int((~ring["in_region"]).sum()),
+        ring_inside=", ".join(
+            f"{name} ({postcode})"
+            for name, postcode in zip(ring_inside["name"], ring_inside["postcode"], strict=True)
+        )
+        or "none",
+        ring_by_nearest=by_nearest,
     )
 
 
@@ -551,6 +603,25 @@ twice gives byte-identical files. The store holds {total} projects ({outside} ou
   `source` names each directory. Listings geocoded by the directory to a postcode centroid
   have `location_precision` street. Where a listing's coordinates lie more than 500 m from the
   postcode in its address, the postcode's position is used (see the build report).
+
+## Warm spaces just outside the region (real; licence not stated)
+- `openinnovations_warm_spaces/warm_spaces_ring5km.csv`: the same Open Innovations aggregation
+  and commit, the venues outside the 9 boroughs and within 5 km of them (straight line), so
+  that residents near the boundary are counted as within reach of a warm space across it.
+  Same licence caveat as above: **not stated**; attribute the directory named in `source`
+  (Warm Welcome, Fylde Council, Lancashire County Council).
+- {ring} records (repeat listings merged as above; `source` ends "listed as within 5 km outside
+  the region"). {ring_outside} are placed outside the region: `in_region` false, no ward,
+  borough, deanery or LSOA, and `nearest_borough` the region borough nearest them. They count
+  for the reach of the region's residents, never in an area's project figures. Placed inside
+  the region by the postcode in their address, which lies more than 500 m from the listed
+  point (the import's rule: the postcode wins; see the build report): {ring_inside}.
+- The ring file has no keyword category guess; its hours come as the source's JSON (the
+  listing's text and the aggregator's OpenStreetMap reading), read like the region file's.
+
+| Nearest region borough | Warm spaces outside |
+|---|---|
+{ring_by_nearest}
 
 ## Co-operatives UK: socially trading organisations (real)
 - `coops_uk_2023q2/coopsuk_lcr_candidates.csv`: Co-operatives UK's open data ("last updated

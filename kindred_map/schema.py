@@ -52,12 +52,14 @@ JOINED_FIELDS = (
     "LSOA21CD",
     "imd_decile",
     "in_region",
+    "nearest_borough",
 )
 """Fields `kindred_map.join` adds: ward (WD24), borough (LAD25), deanery, LSOA 2021 with its
-IMD 2025 decile, and whether the point lies in the region. ``ward_source`` is ``postcode`` (the
-record's own postcode), ``nearest_postcode`` (coordinates only: the nearest live postcode within
-500 m) or ``polygon`` (the generalised ward polygon); ``*_note`` explain disagreements or why a
-field is empty."""
+IMD 2025 decile, whether the point lies in the region and, for a point outside it, the name
+of the nearest region borough (``nearest_borough``; blank inside the region). ``ward_source``
+is ``postcode`` (the record's own postcode), ``nearest_postcode`` (coordinates only: the
+nearest live postcode within 500 m) or ``polygon`` (the generalised ward polygon); ``*_note``
+explain disagreements or why a field is empty."""
 
 STEWARD_FIELDS = ("version", "checked_by", "retired_at", "retired_reason", "created_at")
 """Fields the store keeps about each record's upkeep (`kindred_map.history`): ``version`` (1 when

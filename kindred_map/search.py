@@ -19,9 +19,10 @@ NAME_QUERY_MAX_CHARS = 100
 
 
 def find_postcode(text: str) -> dict:
-    """A postcode of the region from the shipped postcode layer: position and status.
+    """A postcode from the shipped postcode layer: position and status. Postcodes just outside
+    the region (the rest of the L, CH, WA, WN and PR areas) are found, with a note.
 
-    Raises ValueError with a message for staff when it is malformed or not in the region."""
+    Raises ValueError with a message for staff when it is malformed or not in the layer."""
     given = str(text or "").strip()
     if not given:
         raise ValueError("Enter a postcode, for example L1 8JQ")
@@ -34,7 +35,12 @@ def find_postcode(text: str) -> dict:
         raise ValueError(f"Postcode {display} is not a live or terminated postcode in the region")
     row = index.loc[key]
     note = ""
-    if row["status"] == "terminated":
+    if not bool(row.get("in_region", True)):
+        note = (
+            f"{row['postcode']} is outside the region: projects near it are listed, but its "
+            "residents are not in any figure"
+        )
+    elif row["status"] == "terminated":
         note = (
             f"{row['postcode']} is a terminated postcode: its position is approximate (centre "
             "of its 2011 output area)"

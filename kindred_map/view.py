@@ -51,7 +51,8 @@ class View:
     name search. ``zoom``/``lat``/``lon``: where the map is (0 = not set: the map opens on
     the region; zoom in the map's half steps, `maps.ZOOM_SNAP`). ``open_at``: coverage counts
     only projects open then (one of `hours.OPEN_CHOICES`, "" = any time); carried in the link
-    as ``open=``."""
+    as ``open=``. ``inside_only``: coverage counts only projects inside the region (for
+    comparison; by default projects just outside reach the residents near them)."""
 
     types: tuple[str, ...] = ()
     boroughs: tuple[str, ...] = ()
@@ -75,12 +76,13 @@ class View:
     lat: float = 0.0
     lon: float = 0.0
     open_at: str = ""
+    inside_only: bool = False
 
 
 DEFAULT_VIEW = View()
 
 
-BOOL_FIELDS = ("gaps", "clusters", "examples")
+BOOL_FIELDS = ("gaps", "clusters", "examples", "inside_only")
 POSITION_LIMITS = {"zoom": (6, 18), "lat": (49.0, 61.0), "lon": (-9.0, 2.0)}
 """A map position in a link: zoom and centre near the region (Great Britain's extent)."""
 POSITION_DECIMALS = 5
@@ -328,6 +330,12 @@ def filter_words(view: View) -> dict[str, str]:
         imd_deciles=list(view.imd),
         include_synthetic=view.examples,
     )
+
+
+def reach_choices(view: View) -> tuple:
+    """What coverage depends on: types, distance, examples, open_at, inside_only (a cache key
+    that panning, shading or searching leaves alone)."""
+    return view.types, view.distance, view.examples, view.open_at, view.inside_only
 
 
 FILTER_FIELDS = (*LIST_FIELDS, "examples")

@@ -8,6 +8,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from pg_admin import admin, database
 
 from kindred_map.paths import PROJECT_ROOT
 
@@ -65,19 +66,6 @@ PG_ENV = "KINDRED_MAP_TEST_PG"
 """A superuser DSN of a PostgreSQL server with PostGIS (`.ci/pg_cluster start DIR` prints one)."""
 
 
-def _database(dsn: str, name: str) -> str:
-    """The DSN of database ``name`` on the same server."""
-    return urlsplit(dsn)._replace(path=f"/{name}").geturl()
-
-
-def _admin(dsn: str, *statements: str) -> None:
-    import psycopg
-
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        for statement in statements:
-            conn.execute(statement)
-
-
 @pytest.fixture(scope="session")
 def pg_server() -> str:
     """The test server's DSN; skips (outside CI) or fails (CI=true) without a reachable one."""
@@ -85,7 +73,7 @@ def pg_server() -> str:
     problem = "" if dsn else f"{PG_ENV} is not set"
     if dsn:
         try:
-            _admin(dsn, "SELECT 1")
+            admin(dsn, "SELECT 1")
         except Exception as error:  # psycopg raises several kinds
             problem = f"cannot connect to {PG_ENV}: {error}"
     if problem:
@@ -103,11 +91,11 @@ def pg_template(pg_server, request) -> str:
     from kindred_map import pgstore
 
     name = re.sub(r"\W", "_", f"km_{request.module.__name__}_{os.getpid()}").lower()
-    _admin(pg_server, f"DROP DATABASE IF EXISTS {name}", f"CREATE DATABASE {name}")
-    dsn = _database(pg_server, name)
+    admin(pg_server, f"DROP DATABASE IF EXISTS {name}", f"CREATE DATABASE {name}")
+    dsn = database(pg_server, name)
     pgstore.migrate(dsn)
     yield dsn
-    _admin(pg_server, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    admin(pg_server, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 @pytest.fixture
@@ -115,9 +103,9 @@ def pg_store(pg_server, pg_template) -> str:
     """A new, empty PostGIS store for one test (a clone of the module's database)."""
     name = f"km_test_{uuid.uuid4().hex[:12]}"
     template = urlsplit(pg_template).path.lstrip("/")
-    _admin(pg_server, f"CREATE DATABASE {name} TEMPLATE {template}")
-    yield _database(pg_server, name)
-    _admin(pg_server, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    admin(pg_server, f"CREATE DATABASE {name} TEMPLATE {template}")
+    yield database(pg_server, name)
+    admin(pg_server, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 @pytest.fixture(params=["gpkg", "postgis"])

@@ -264,6 +264,16 @@ def test_open_at_in_the_link_counts_projects_open_then_and_unknown_hours_apart(s
     assert app.query_params == {}
 
 
+def test_inside_only_switch_goes_into_the_headline_and_the_link(store_file):
+    app = _app()
+    app.toggle(key="show_coverage").set_value(True).run()
+    app.checkbox(key="inside_only").check().run()
+    _no_exception(app)
+    headline = next(t.value for t in app.text if "residents" in t.value)
+    assert "Only projects inside the region count" in headline
+    assert app.query_params == {"inside_only": "1"}
+
+
 def test_bad_open_at_in_the_link_is_a_message_not_an_error(store_file):
     app = _app({"open": "midnight {{7*7}}"})
     _no_exception(app)
@@ -281,16 +291,9 @@ def test_gap_measure_shades_by_coverage(store_file):
 
 
 def _about():
-    # AppTest runs this function's source alone: app.py is not a package module, so put the
-    # project folder on the path first (an installed kindred_map does not bring it).
-    import sys
+    from kindred_map.pages import about
 
-    from kindred_map.paths import PROJECT_ROOT
-
-    sys.path.insert(0, str(PROJECT_ROOT))
-    import app as dashboard_app
-
-    dashboard_app.about_page()
+    about.about_page()
 
 
 def test_about_page_lists_sources_licences_and_attribution(store_file):

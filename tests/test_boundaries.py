@@ -83,7 +83,7 @@ def test_population_adds_up_in_every_layer():
 
 def test_live_postcodes_have_codes_and_positions():
     postcodes = boundaries.load("postcode")
-    live = postcodes[postcodes["status"] == "live"]
+    live = postcodes[(postcodes["status"] == "live") & postcodes["in_region"]]
     assert len(live) >= 54_000
     assert live["pcd_key"].is_unique
     for column in ("WD24CD", "LAD25CD", "LSOA21CD", "lon", "lat", "easting", "northing"):
@@ -97,9 +97,26 @@ def test_live_postcodes_have_codes_and_positions():
     assert (terminated["residents"] == 0).all()
 
 
+def test_postcodes_outside_the_region_are_placed_flagged_and_carry_no_one():
+    postcodes = boundaries.load("postcode")
+    outside = postcodes[~postcodes["in_region"]]
+    assert boundaries.metadata("postcode")["measured"]["live_outside_region"] == len(outside)
+    assert len(outside) == 26_280  # the raw Code-Point file's L, CH, WA, WN, PR rest (SOURCE.md)
+    assert (outside["status"] == "live").all() and (outside["residents"] == 0).all()
+    assert outside["LSOA21CD"].isna().all()
+    for column in ("lon", "lat", "easting", "northing"):
+        assert outside[column].notna().all(), column
+    boroughs = set(boundaries.load("borough")["LAD25CD"])
+    assert not outside["LAD25CD"].isin(boroughs).any()
+    assert postcodes.loc[postcodes["in_region"], "LAD25CD"].isin(boroughs).all()
+    assert set(outside["postcode"].str.extract(r"^([A-Z]+)")[0]) <= {"L", "CH", "WA", "WN", "PR"}
+    chester = postcodes.set_index("pcd_key").loc["CH11AB"]
+    assert not chester["in_region"] and chester["LAD25CD"] == "E06000050"  # Cheshire W & C
+
+
 def test_postcode_lsoa_is_in_the_postcode_borough():
     postcodes = boundaries.load("postcode")
-    live = postcodes[postcodes["status"] == "live"]
+    live = postcodes[(postcodes["status"] == "live") & postcodes["in_region"]]
     lsoa_lad = boundaries.load("lsoa").set_index("LSOA21CD")["LAD24CD"]
     assert (live["LSOA21CD"].map(lsoa_lad) == live["LAD25CD"]).all()
 

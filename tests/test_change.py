@@ -523,14 +523,9 @@ def test_change_numbers_are_formatted_in_the_cli_and_rounded_in_the_table(
 
 
 def _change_page():
-    import sys
+    from kindred_map.pages import change
 
-    from kindred_map.paths import PROJECT_ROOT
-
-    sys.path.insert(0, str(PROJECT_ROOT))
-    import app as dashboard_app
-
-    dashboard_app.change_page()
+    change.change_page()
 
 
 def _page(store_path, monkeypatch, query=None) -> AppTest:

@@ -51,3 +51,21 @@ def test_more_is_worse_measures_get_their_own_ramp_and_say_which_way_is_good():
     assert "more is better" in colours.DIRECTIONS["projects"]
     assert "more is worse" in colours.DIRECTIONS["gap_score"]
     assert set(colours.DIRECTIONS) == set(figures.MEASURES)
+
+
+def test_legend_explains_the_hollow_rings_of_projects_outside_the_region():
+    from kindred_map.view import View
+
+    shown = pd.DataFrame(
+        {
+            "type": ["warm_space", "warm_space"],
+            "location_precision": ["exact", "exact"],
+            "synthetic": [False, False],
+            "in_region": [True, False],
+        }
+    )
+    notes = colours.legend_notes(View(), shown)
+    assert "Hollow ring: outside the region (reach only)." in notes
+    inside_only = colours.legend_notes(View(inside_only=True), shown)
+    assert any("inside-only is on" in n for n in inside_only)
+    assert not any("Hollow" in n for n in colours.legend_notes(View(), shown.iloc[:1]))

@@ -403,3 +403,120 @@ def test_gaps_cli_open(capsys):
     assert "unknown hours are counted apart" in capsys.readouterr().out
     assert main(["gaps", "--open", "someday"]) == 2
     assert "'weekend' or 'evening'" in capsys.readouterr().err
+
+
+# --- across the region's boundary (issue 27), on the shipped layers -------------------------
+
+RESIDENT = "WA7 4PP"  # Runcorn (Halton), about 400 m inside the boundary
+ACROSS = "WA7 3EE"  # about 300 m outside it (Cheshire West and Chester), 700 m from RESIDENT
+
+
+@pytest.fixture(scope="module")
+def across(tmp_path_factory) -> tuple[pd.DataFrame, gpd.GeoDataFrame]:
+    """The resident's postcode as a population table, and a warm space at ACROSS (and one in
+    Liverpool city centre, far away) placed and joined by the import's own pipeline."""
+    from kindred_map import join
+
+    population = coverage.population_points()
+    population = population[population["postcode"] == RESIDENT]
+    assert len(population) == 1 and population["residents"].iloc[0] > 0
+    path = tmp_path_factory.mktemp("edge") / "edge.csv"
+    path.write_text(
+        f"name,type,postcode\nAcross the boundary,warm_space,{ACROSS}\n"
+        "City centre,warm_space,L1 8JQ\n",
+        encoding="utf-8",
+    )
+    projects, report = join.join_file(path)
+    assert report.rejected == 0 and len(projects) == 2
+    return population, projects
+
+
+def test_the_premise_is_real_geography():
+    """RESIDENT lies 400 m inside the 9 boroughs and ACROSS 300 m outside (borough layer,
+    EPSG:27700), 700 m apart on the ground: an edge case of Runcorn, not invented points."""
+    postcodes = boundaries.load("postcode").set_index("postcode")
+    region = boundaries.load("borough").to_crs(boundaries.BNG).union_all()
+    inside, outside = (
+        shapely.Point(postcodes.loc[name, ["easting", "northing"]].to_numpy(float))
+        for name in (RESIDENT, ACROSS)
+    )
+    assert region.contains(inside) and not region.contains(outside)
+    assert region.boundary.distance(inside) == pytest.approx(400, abs=15)
+    assert region.boundary.distance(outside) == pytest.approx(300, abs=15)
+    lon, lat = postcodes.loc[[RESIDENT, ACROSS], "lon"], postcodes.loc[[RESIDENT, ACROSS], "lat"]
+    assert GEOD.inv(lon.iloc[0], lat.iloc[0], lon.iloc[1], lat.iloc[1])[2] < 800
+
+
+def test_a_project_across_the_boundary_reaches_residents_unless_inside_only(across):
+    population, projects = across
+    outside = projects.set_index("name").loc["Across the boundary"]
+    assert not outside["in_region"] and outside["nearest_borough"] == "Halton"
+    both_sides = coverage.assess(projects, "warm_space", 800, population=population)
+    inside_only = coverage.assess(
+        projects, "warm_space", 800, population=population, include_outside=False
+    )
+    residents = int(population["residents"].iloc[0])
+    assert both_sides.headline()["reached"] == residents
+    assert both_sides.points["nearest_m"].iloc[0] == pytest.approx(700, abs=20)
+    assert (both_sides.outside, inside_only.outside) == (1, 0)
+    assert inside_only.headline()["reached"] == 0
+    assert inside_only.projects == 1  # the city centre one still counts, but is far away
+    assert "lie outside the region" in both_sides.headline_text()
+    assert "Only projects inside the region count" in inside_only.headline_text()
+    # The gap surface: the outside project's circle cuts into Runcorn unless inside-only.
+    halton = boundaries.load("borough").query("LAD25NM == 'Halton'")
+    cut = coverage.gap_surface(projects, "warm_space", 800, region=halton)
+    whole = coverage.gap_surface(projects, "warm_space", 800, region=halton, include_outside=False)
+    assert cut["area_km2"].iloc[0] < whole["area_km2"].iloc[0]
+
+
+def test_an_outside_project_is_never_in_an_areas_figures(across):
+    from kindred_map import figures
+
+    _, projects = across
+    for level in ("ward", "deanery", "borough", "lsoa"):
+        counts = figures.area_figures(level, projects)
+        assert counts["projects"].sum() == 1, level  # the city centre one only
+    found = coverage.assess(projects, "warm_space", 800)
+    table = found.by_area("borough")
+    assert table["population"].sum() == boundaries.load("borough")["population"].sum()
+    assert set(table["LAD25CD"]) == set(boundaries.load("borough")["LAD25CD"])
+    effect = coverage.boundary_effect(
+        found, coverage.assess(projects, "warm_space", 800, include_outside=False), "borough"
+    )
+    gained = effect.set_index("LAD25NM")["newly_within_reach"]
+    assert gained["Halton"] > 0 and gained.drop("Halton").eq(0).all()
+
+
+def test_cli_inside_only_switch(capsys):
+    assert main(["gaps", "--types", "warm_space", "--top", "1"]) == 0
+    default = capsys.readouterr().out
+    assert main(["gaps", "--types", "warm_space", "--top", "1", "--inside-only"]) == 0
+    inside_only = capsys.readouterr().out
+    assert "lie outside the region" in default
+    assert "Only projects inside the region count" in inside_only
+    reached = [float(text.split("%")[0]) for text in (default, inside_only)]
+    assert reached[0] > reached[1]
+
+
+def test_the_pack_method_says_who_the_outside_projects_bring_within_reach(tmp_path, across):
+    import zipfile
+
+    _, projects = across
+    path = tmp_path / "projects.gpkg"
+    store.write_store(projects, store.read_imports(path), path, "2025-01-01T00:00:00Z")
+    counted = coverage.assess(projects, "warm_space", 800)
+    inside = coverage.assess(projects, "warm_space", 800, include_outside=False)
+    halton = coverage.boundary_effect(counted, inside).set_index("LAD25NM")
+    newly = int(halton.loc["Halton", "newly_within_reach"])
+    assert newly > 0
+    readmes = []
+    for extra in ([], ["--inside-only"]):
+        out = tmp_path / f"pack{len(extra)}.zip"
+        args = ["export", "--format", "pack", "--types", "warm_space", "--distance", "800"]
+        assert main([*args, *extra, "--store", str(path), "-o", str(out)]) == 0
+        readmes.append(zipfile.ZipFile(out).read("README.txt").decode("utf-8"))
+    assert f"Counting them moves {newly:,} residents" in readmes[0]
+    assert f"(by borough: Halton {newly:,})" in readmes[0]
+    assert "Only projects inside the region count for reach" in readmes[1]
+    assert "Counting them moves" not in readmes[1]

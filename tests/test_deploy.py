@@ -9,7 +9,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from conftest import _admin, _database
+from pg_admin import admin, database
 
 from kindred_map import store
 from kindred_map.paths import DEFAULT_STORE, PROJECT_ROOT
@@ -83,10 +83,10 @@ def test_a_backup_restores_to_an_identical_store(pg_store, tmp_path):
     assert not list((tmp_path / "backups").glob(".*.part"))
     server = urlsplit(pg_store)._replace(path="/postgres").geturl()
     name = urlsplit(pg_store).path.lstrip("/") + "_restored"
-    _admin(server, f"CREATE DATABASE {name}")
-    restored = _database(server, name)
+    admin(server, f"CREATE DATABASE {name}")
+    restored = database(server, name)
     try:
-        _admin(restored, "CREATE EXTENSION postgis")  # as the README: a superuser's step
+        admin(restored, "CREATE EXTENSION postgis")  # as the README: a superuser's step
         done = subprocess.run(
             ["pg_restore", "--no-owner", "--exit-on-error", "--dbname", restored, str(dump)],
             capture_output=True,
@@ -99,4 +99,4 @@ def test_a_backup_restores_to_an_identical_store(pg_store, tmp_path):
             assert len(before) > 0
             assert before.equals(after), read.__name__
     finally:
-        _admin(server, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        admin(server, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")

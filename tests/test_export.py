@@ -170,6 +170,7 @@ def build_projects() -> gpd.GeoDataFrame:
                 "LSOA21CD": pc["LSOA21CD"],
                 "imd_decile": lsoa[pc["LSOA21CD"]],
                 "in_region": True,
+                "nearest_borough": "",
                 "geometry": Point(pc["lon"], pc["lat"]),
             }
         )
@@ -204,6 +205,7 @@ def build_projects() -> gpd.GeoDataFrame:
                 "LSOA21CD": "",
                 "imd_decile": None,
                 "in_region": False,
+                "nearest_borough": "Sefton",
                 "geometry": Point(lon, lat),
             }
         )
@@ -743,6 +745,12 @@ def test_html_map_escapes_every_text(projects):
     assert len(data["projects"]) == len(real(projects)) - 1
     assert sum(marker["home_run"] for marker in data["projects"]) == 1
     assert sum(marker["synthetic"] for marker in data["projects"]) == 0
+    # The Manchester project (out1) is drawn as a hollow ring and its popup says why.
+    outside = [marker for marker in data["projects"] if marker["outside"]]
+    assert (
+        len(outside) == 1 and "Outside the region; nearest borough: Sefton" in outside[0]["popup"]
+    )
+    assert "2 project(s) outside the region (hollow rings)" in data["panel"]  # one not drawn
 
 
 # --- filters ----------------------------------------------------------------------------

@@ -49,7 +49,7 @@ def test_terminated_postcodes_warn_and_unknown_ones_reject(postcodes):
     reasons = _issues_by_row(issues)
     assert "was terminated" in reasons[2] and "approximate" in reasons[2]
     assert issues.set_index("row").loc[[3, 4, 5], "level"].eq("rejected").all()
-    assert "ZZ99 9ZZ is not in the region's postcode list" in reasons[3]
+    assert "ZZ99 9ZZ is not a known postcode" in reasons[3]
     assert "no postcode or usable coordinates" in reasons[4]
     assert "'L1' is not a valid UK postcode" in reasons[5]
 

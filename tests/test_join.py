@@ -25,7 +25,8 @@ needs_raw = pytest.mark.skipif(
 @pytest.fixture(scope="module")
 def live() -> pd.DataFrame:
     postcodes = boundaries.load("postcode")
-    return pd.DataFrame(postcodes[postcodes["status"] == "live"]).reset_index(drop=True)
+    live = postcodes[(postcodes["status"] == "live") & postcodes["in_region"]]
+    return pd.DataFrame(live).reset_index(drop=True)
 
 
 def _points(x, y, postcode=None, **columns) -> gpd.GeoDataFrame:
@@ -211,3 +212,24 @@ def test_joined_output_formats(live, tmp_path):
     assert table["WD24CD"].tolist() == [row["WD24CD"]]
     with pytest.raises(ValueError, match="must end in"):
         join.write_joined(joined, tmp_path / "a.shp")
+
+
+def test_an_outside_postcode_puts_a_project_outside_unless_it_has_no_district_code():
+    """ONS assigns CH1 1AB to Cheshire West and Chester and WA3 5PJ to Salford (11 m outside
+    the generalised borough polygon, within its 100 m edge tolerance): outside, whatever the
+    polygons say. Code-Point gives L3 5AG (Liverpool city centre) no district code: the
+    polygons decide."""
+    postcodes = boundaries.load("postcode").set_index("postcode")
+    rows = postcodes.loc[["CH1 1AB", "L3 5AG", "WA7 3EE", "WA3 5PJ"]]
+    assert not rows["in_region"].any() and pd.isna(rows.loc["L3 5AG", "LAD25CD"])
+    joined = join.join_projects(
+        _points(rows["easting"], rows["northing"], list(rows.index))
+    ).set_index("postcode")
+    assert not joined.loc[["CH1 1AB", "WA7 3EE", "WA3 5PJ"], "in_region"].any()
+    assert joined.loc["WA3 5PJ", ["WD24CD", "LAD25CD"]].eq("").all()
+    assert joined.loc["CH1 1AB", "nearest_borough"] == "Wirral"
+    assert joined.loc["WA7 3EE", "nearest_borough"] == "Halton"
+    assert "m from Halton" in joined.loc["WA7 3EE", "ward_note"]
+    liverpool = joined.loc["L3 5AG"]
+    assert liverpool["in_region"] and liverpool["LAD25NM"] == "Liverpool"
+    assert liverpool["ward_source"] == "nearest_postcode" and liverpool["nearest_borough"] == ""

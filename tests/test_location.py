@@ -9,8 +9,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from conftest import _admin, _database
 from history_fixture import dated_copy
+from pg_admin import admin, database
 
 from kindred_map import cli, location, pgstore, store
 from kindred_map.location import StoreLocation, resolve
@@ -20,7 +20,7 @@ FIXTURES = Path(__file__).parent / "fixtures"
 PASSWORD = "s3cret-pw"
 
 
-def test_resolve_names_a_geopackage_or_a_postgis_database(tmp_path, monkeypatch):
+def test_resolve_names_a_geopackage_or_a_postgisdatabase(tmp_path, monkeypatch):
     gpkg = resolve(tmp_path / "p.gpkg")
     assert (gpkg.is_postgis, gpkg.path, gpkg.dsn) == (False, tmp_path / "p.gpkg", None)
     assert resolve(f" {tmp_path / 'p.gpkg'} ") == gpkg and resolve(gpkg) is gpkg
@@ -140,11 +140,11 @@ def dated_gpkg(tmp_path_factory) -> Path:
 def dated_postgis(dated_gpkg, pg_server, pg_template) -> str:
     """The same store copied into a PostGIS database of its own (a clone of the module's)."""
     name = f"km_both_{uuid.uuid4().hex[:12]}"
-    _admin(pg_server, f"CREATE DATABASE {name} TEMPLATE {urlsplit(pg_template).path[1:]}")
-    dsn = _database(pg_server, name)
+    admin(pg_server, f"CREATE DATABASE {name} TEMPLATE {urlsplit(pg_template).path[1:]}")
+    dsn = database(pg_server, name)
     store.copy(dated_gpkg, dsn)
     yield dsn
-    _admin(pg_server, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    admin(pg_server, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 def _run(argv: list[str], capsys) -> tuple[int, str, str]:

@@ -91,3 +91,26 @@ def test_popups_card_and_table_show_described_hours_and_sector(shown):
         assert facts["Opening hours"] == md_escape(expected)
     no_hours = tables.project_table(shown.assign(schedules="", opening_hours=""), TODAY)
     assert set(no_hours["Opening hours"]) == {hours.UNKNOWN}
+
+
+def test_a_project_outside_the_region_is_a_hollow_ring_and_says_so():
+    import geopandas as gpd
+    from shapely.geometry import Point
+
+    located = gpd.GeoDataFrame(
+        {
+            "name": ["Across the boundary", "Inside"],
+            "type": ["warm_space", "warm_space"],
+            "location_precision": ["exact", "exact"],
+            "last_checked": ["", ""],
+            "in_region": [False, True],
+            "nearest_borough": ["Wigan", ""],
+        },
+        geometry=[Point(-2.55, 53.58), Point(-2.63, 53.55)],
+        crs="EPSG:4326",
+    )
+    markers, texts = popups.marker_data(located, TODAY)
+    assert markers["outside"] == [1, 0]
+    assert "Outside the region (nearest borough: Wigan)" in texts[0]
+    assert "in no area's figures" in texts[0]
+    assert "Outside the region" not in texts[1]

@@ -28,6 +28,9 @@ def test_find_postcode_normalises_and_explains_failures():
     postcodes = boundaries.load("postcode")
     ended = postcodes[postcodes["status"] == "terminated"].iloc[0]["postcode"]
     assert "approximate" in search.find_postcode(ended)["note"]
+    chester = search.find_postcode("ch1 1ab")
+    assert chester["postcode"] == "CH1 1AB" and "outside the region" in chester["note"]
+    assert search.find_postcode("L1 8JQ")["note"] == ""
 
 
 def test_nearest_projects_are_sorted_by_grid_distance(shown):

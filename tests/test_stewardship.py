@@ -282,7 +282,8 @@ def test_an_import_records_one_event_per_changed_row_with_its_file_row(tmp_path,
 
 def _batch(tmp_path: Path, rows: int) -> Path:
     postcodes = boundaries.load("postcode")
-    live = postcodes[postcodes["status"] == "live"].sample(rows, random_state=3)
+    live = postcodes[(postcodes["status"] == "live") & postcodes["in_region"]]
+    live = live.sample(rows, random_state=3)
     frame = pd.DataFrame(
         {"id": [f"k{i}" for i in range(rows)], "name": [f"Kill {i}" for i in range(rows)]}
     )

@@ -59,7 +59,7 @@ def test_the_messy_csv_names_each_problem(tmp_path, target):
     assert "swapped" in issues[7]
     assert "outside the region" in issues[8]
     assert "terminated" in issues[9]
-    assert "not in the region's postcode list" in issues[10]
+    assert "ZZ99 9ZZ is not a known postcode" in issues[10]
     assert "no postcode or usable coordinates" in issues[11]
     assert "not a configured type" in issues[12]
     assert "the postcode's position was used" in issues[14]
@@ -140,9 +140,38 @@ def test_a_bad_file_leaves_the_store_byte_identical(tmp_path):
     assert _sha(target) == before
 
 
+def test_a_project_outside_the_region_is_placed_kept_and_counted_in_no_area(target):
+    """The held-out messy files' case: Chester (CH1 1AB) is outside the 9 boroughs, L99 9ZZ
+    does not exist."""
+    from kindred_map import export
+
+    result = store.import_file(FIXTURES / "edge_projects.csv", target)
+    projects = store.read_projects(target)
+    _accounted(result, projects)
+    assert result.rejected_rows == [3]
+    issues = result.issues.set_index("row")
+    assert issues.loc[2, "level"] == "warning" and issues.loc[2, "field"] == "postcode"
+    assert "CH1 1AB is outside the region" in issues.loc[2, "reason"]
+    assert "not a known postcode" in issues.loc[3, "reason"]
+    assert "L99 9ZZ" in issues.loc[3, "reason"]
+    chester = projects.set_index("name").loc["Chester visitor centre"]
+    position = boundaries.load("postcode").set_index("pcd_key").loc["CH11AB"]
+    assert (chester["easting"], chester["northing"]) == (position["easting"], position["northing"])
+    assert not chester["in_region"] and chester["nearest_borough"] == "Wirral"
+    assert chester[["WD24CD", "LAD25CD", "LSOA21CD"]].eq("").all()
+    assert "outside the region's 9 boroughs" in chester["ward_note"]
+    central = projects.set_index("name").loc["Central Warm Space"]
+    assert central["in_region"] and central["nearest_borough"] == ""
+    for level in ("ward", "borough", "deanery"):
+        summary = export.area_summary(projects, level)
+        assert summary["projects"].sum() == 1, level  # the Liverpool one only
+    table = export.project_table(projects)
+    assert set(table["name"]) == {"Chester visitor centre", "Central Warm Space"}
+
+
 def test_ten_thousand_rows_from_real_postcodes(tmp_path, target):
     postcodes = boundaries.load("postcode")
-    live = postcodes[postcodes["status"] == "live"]
+    live = postcodes[(postcodes["status"] == "live") & postcodes["in_region"]]
     chosen = live.sample(10_000, random_state=11).reset_index(drop=True)
     rng = np.random.default_rng(11)
     typed = np.where(

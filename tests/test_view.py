@@ -43,11 +43,13 @@ def test_every_view_field_round_trips_through_the_query():
         eps=300,
         min_samples=4,
         open_at="sat 10:00",
+        inside_only=True,
     )
     query = views.view_to_query(view)
     assert all(isinstance(value, str) for value in query.values())
     assert query["boroughs"] == f"{LIVERPOOL},E08000014"
     assert query["open"] == "sat 10:00" and "open_at" not in query
+    assert query["inside_only"] == "1"
     assert views.view_from_query(query) == (view, [])
     # Widgets hold lists and numbers: the same view comes back from them.
     assert views.view_from_state(views.widget_values(view)) == view

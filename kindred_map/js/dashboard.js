@@ -206,10 +206,14 @@
     var made = state.markerCache[index];
     if (made) { return made; }
     var data = state.projects, kind = data.type[index];
+    /* A project outside the region: a hollow ring in its type's colour (it counts for reach
+       only, in no area), so it never reads as one of the region's. */
+    var outside = data.outside && data.outside[index];
     made = L.circleMarker([data.lat[index], data.lon[index]], {
-      pane: "kmProjects", radius: state.opts.radius, color: state.opts.outline,
-      weight: 1.2, fillColor: data.colours[kind], fillOpacity: 0.92,
-      dashArray: data.home[index] ? "3 2" : null
+      pane: "kmProjects", radius: state.opts.radius,
+      color: outside ? data.colours[kind] : state.opts.outline,
+      weight: outside ? 3 : 1.2, fillColor: outside ? "#ffffff" : data.colours[kind],
+      fillOpacity: outside ? 0.6 : 0.92, dashArray: data.home[index] ? "3 2" : null
     });
     made.kmIndex = index;
     made.on("add", function () { keyboardFree(made); });

@@ -30,6 +30,7 @@ def _partner_file(stored, path):
     key = duplicates.name_key(stored["name"])
     alone = (
         stored["type"].eq("warm_space")
+        & stored["in_region"].astype(bool)  # outside ones may have postcodes no layer holds
         & stored["postcode"].ne("")
         & stored["location_precision"].ne("ward_only")
         & ~stored["postcode"].duplicated(keep=False)

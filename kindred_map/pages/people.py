@@ -1,13 +1,13 @@
-"""The dashboard's access controls: the private map's sign-in page and the admins' People tab.
+"""The dashboard's access controls: the private map's sign-in page and the admins' People section.
 
-Streamlit code only (like editor.py, whose sign-in it reuses); the rules are in
+Streamlit code only (it reuses the sign-in of `kindred_map.pages.editor`); the rules are in
 `kindred_map.roles`, the changes and their audit table in `kindred_map.people`."""
 
 import pandas as pd
 import streamlit as st
 
-import editor
 from kindred_map import auth, people, roles
+from kindred_map.pages import editor
 from kindred_map.text import md_escape
 
 PEOPLE_PICK = "people_pick"

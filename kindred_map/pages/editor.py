@@ -1,15 +1,15 @@
-"""The dashboard's editor controls: sign-in, one project's edits and history, imports, checks.
+"""The editor's controls: sign-in, one project's edits and history, imports, checks.
 
-Streamlit code only (like app.py, which calls it); the work is in `kindred_map.stewardship`,
-`kindred_map.freshness` and `kindred_map.auth`. Viewers (not signed in) get none of it except
-the freshness counts, and nothing here writes unless an editor is signed in."""
+Streamlit code only; the work is in `kindred_map.stewardship`, `kindred_map.freshness` and
+`kindred_map.auth`. Viewers (not signed in) get none of it, and nothing here writes unless an
+editor is signed in. The upload screen is `kindred_map.pages.upload`."""
 
 from datetime import date
 
 import pandas as pd
 import streamlit as st
 
-from kindred_map import auth, duplicates, freshness, roles, stewardship, store
+from kindred_map import auth, freshness, roles, stewardship, store
 from kindred_map.schema import LOCATION_PRECISIONS, project_types
 from kindred_map.text import md_escape
 
@@ -171,22 +171,6 @@ def sign_in_box() -> auth.User | None:
 def _md(text) -> str:
     """Text shown in Markdown exactly as typed (partner data is data, never markup)."""
     return md_escape(str(text))
-
-
-def freshness_counts(counts: dict[str, int]) -> None:
-    """Checked / stale / never checked counts of the projects shown (`freshness.counts` of the
-    filtered projects; the first screen, for everyone): they add up to the map's count."""
-    lines = [
-        f"- {freshness.FRESHNESS[name].capitalize()}: **{count:,}**"
-        for name, count in counts.items()
-    ]
-    st.markdown(  # Markdown, not metric cards: seven fewer scripts to load
-        f"Of the {sum(counts.values()):,} projects shown:\n\n" + "\n".join(lines)
-    )
-    st.caption(
-        "When staff last confirmed that each project still runs (Checked today in the editor); "
-        "a stale project may have stopped. The counts follow the filters."
-    )
 
 
 def _announce() -> None:
@@ -465,197 +449,3 @@ def imports_section(store_file, user: auth.User) -> None:
             f"{len(report.removed)} removed"
             + (f", {len(report.conflicts)} left alone (changed since): {left}" if left else ".")
         )
-
-
-MAPPED_FIELDS = (
-    "name",
-    "type",
-    "postcode",
-    "address",
-    "organisation",
-    "website",
-    "id",
-    "lat",
-    "lon",
-)
-"""Fields the upload's column mapping offers (others are recognised by their header)."""
-NOT_USED = ""
-"""The mapping's "no column" option (shown as NOT_USED_LABEL; no column name is empty)."""
-NOT_USED_LABEL = "(not in this file)"
-OTHER_CONSTANTS = ("organisation", "sector", "parish", "opening_hours", "website", "source")
-"""Fields besides type and location precision an upload may give one value for every row."""
-
-
-def upload_templates() -> None:
-    """Download buttons for an empty upload template (CSV and XLSX)."""
-    left, right = st.columns(2)
-    left.download_button(
-        "Template (CSV)",
-        duplicates.template_csv(),
-        "kindred-map-template.csv",
-        "text/csv",
-        key="template_csv",
-        on_click="ignore",
-    )
-    right.download_button(
-        "Template (XLSX)",
-        duplicates.template_xlsx(),
-        "kindred-map-template.xlsx",
-        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        key="template_xlsx",
-        on_click="ignore",
-    )
-
-
-def column_mapping(columns: list[str], found: dict, digest: str) -> dict[str, str]:
-    """Let the editor choose which file column feeds each main field (recognised ones first).
-    Widget keys carry the file's digest: one file's answers never carry over to another."""
-    options = [NOT_USED, *columns]
-    mapping = {}
-    with st.expander("Columns: which column is which", expanded=False):
-        for field in MAPPED_FIELDS:
-            guess = (found.get(field) or [NOT_USED])[0]
-            chosen = st.selectbox(
-                field.replace("_", " ").capitalize(),
-                options,
-                index=options.index(guess) if guess in options else 0,
-                format_func=lambda column: column or NOT_USED_LABEL,
-                key=f"map_{field}_{digest[:12]}",
-            )
-            if chosen != NOT_USED and chosen != guess:
-                mapping[field] = chosen
-    return mapping
-
-
-def constant_fields(found: dict, mapping: dict, digest: str) -> dict[str, str]:
-    """One value for every row of fields the file has no column for: the type first ("these
-    are all pantries"), the others in an expander. Returns ``{field: value}`` (blanks left
-    out; `kindred_map.ingest.check_constants` checks them)."""
-    fed = set(found) | set(mapping)
-    constants = {}
-    if "type" not in fed:
-        types = project_types()
-        constants["type"] = st.selectbox(
-            "Type of every project in this file (it has no type column)",
-            ["", *types],
-            format_func=lambda kind: types[kind]["label"] if kind else "(not given: 'Other')",
-            key=f"constant_type_{digest[:12]}",
-            help="Without a type every row is stored as 'Other'.",
-        )
-    others = [name for name in (*OTHER_CONSTANTS, "location_precision") if name not in fed]
-    if others:
-        with st.expander("Other fields: one value for every row", expanded=False):
-            st.caption("Only fields the file has no column for. Leave blank to leave them out.")
-            for name in others:
-                key = f"constant_{name}_{digest[:12]}"
-                label = name.replace("_", " ").capitalize()
-                if name == "location_precision":
-                    constants[name] = st.selectbox(
-                        label,
-                        ["", *LOCATION_PRECISIONS],
-                        format_func=lambda p: p or "(not given: from how each row is placed)",
-                        key=key,
-                    )
-                else:
-                    constants[name] = st.text_input(label, key=key)
-    return {name: value for name, value in constants.items() if value.strip()}
-
-
-KEEP, SKIP, MERGE = "keep both", "skip", "merge:"
-"""A duplicate's answers as widget values: codes, never labels; MERGE + the stored id."""
-MAX_CANDIDATES = 3
-"""Stored projects offered to merge a row into (its best matches)."""
-
-
-def _answer_key(digest: str, row: int) -> str:
-    return f"duplicate_{digest[:12]}_{row}"
-
-
-def _answer_all(matches: pd.DataFrame, digest: str, answer: str) -> None:
-    """An "apply to all" button's callback: every row's answer set before the radios draw."""
-    for row, (choice, stored_id) in duplicates.choices_for_all(matches, answer).items():
-        st.session_state[_answer_key(digest, row)] = (
-            MERGE + stored_id if choice == "merge" else choice
-        )
-
-
-def _option_label(candidates: pd.DataFrame):
-    by_id = candidates.set_index("stored_id")
-
-    def label(code: str) -> str:
-        if code == KEEP:
-            return "keep both (add it as a new project)"
-        if code == SKIP:
-            return "skip this row"
-        match = by_id.loc[code.removeprefix(MERGE)]
-        postcode = match["stored_postcode"] or "no postcode"
-        retired = ", retired" if match["stored_retired"] else ""
-        # Radio options are Markdown: the stored name is data, shown as typed.
-        return _md(
-            f"merge into {match['stored_name']} ({match.name}; {postcode}{retired}): {match['why']}"
-        )
-
-    return label
-
-
-def duplicate_choices(matches: pd.DataFrame, digest: str) -> tuple[dict, int]:
-    """Likely duplicates of the file's rows in the store, each answered merge / keep both /
-    skip. A strong match (`kindred_map.duplicates.strength`) starts as "merge" (collapsed);
-    a weak one, or a strong one another row also matches, is asked, with the evidence (open);
-    "apply to all" buttons answer many at once. Returns the choices by file row
-    (`kindred_map.duplicates.apply_choices`) and how many rows are still unanswered."""
-    if matches.empty:
-        return {}, 0
-    best = duplicates.best_matches(matches)
-    defaults = duplicates.default_choices(matches)
-    for row, (_, stored_id) in defaults.items():
-        st.session_state.setdefault(_answer_key(digest, row), MERGE + stored_id)
-    strong = best["strength"].eq("strong")
-    st.warning(
-        f"{len(best):,} row(s) look like projects already stored: {int(strong.sum()):,} "
-        f"strong (the same name, and the same postcode or within {duplicates.NEAR_M:.0f} m) "
-        f"and {int((~strong).sum()):,} weak. Strong ones are merged unless you say otherwise "
-        "(a merge fills the stored project in: it never blanks a field, and moves it only to "
-        "another postcode the file gives); the others need your answer."
-    )
-    columns = st.columns(len(duplicates.FOR_ALL))
-    for column, (answer, label) in zip(columns, duplicates.FOR_ALL.items(), strict=True):
-        column.button(
-            label,
-            key=f"all_{answer.replace(' ', '_')}_{digest[:12]}",
-            on_click=_answer_all,
-            args=(matches, digest, answer),
-        )
-    choices, unanswered = {}, 0
-    groups = dict(tuple(matches.groupby("row", sort=True)))
-    shared = best.loc[strong & ~best["row"].isin(defaults), "row"]
-    asked = best.loc[~best["row"].isin(defaults), "row"]
-    merged = best.loc[best["row"].isin(defaults), "row"]
-    for rows, title, expanded in (
-        (asked, f"{len(asked):,} to answer: is each the same project?", True),
-        (merged, f"{len(merged):,} strong match(es): merged unless you choose otherwise", False),
-    ):
-        if rows.empty:
-            continue
-        with st.expander(title, expanded=expanded):
-            for row in rows:
-                candidates = groups[row].head(MAX_CANDIDATES)
-                first = candidates.iloc[0]
-                note = " (another row matches the same project: two rows cannot merge into one)"
-                answer = st.radio(
-                    _md(
-                        f"Row {row}: {first['name']} ({first['postcode'] or 'no postcode'})"
-                        + (note if row in set(shared) else "")
-                    ),
-                    [MERGE + i for i in candidates["stored_id"]] + [KEEP, SKIP],
-                    index=None,
-                    format_func=_option_label(candidates),
-                    key=_answer_key(digest, row),
-                )
-                if answer is None:
-                    unanswered += 1
-                elif answer.startswith(MERGE):
-                    choices[int(row)] = ("merge", answer.removeprefix(MERGE))
-                else:
-                    choices[int(row)] = (answer, str(first["stored_id"]))
-    return choices, unanswered

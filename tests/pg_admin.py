@@ -1,0 +1,16 @@
+"""Administering the PostGIS test server: databases by name, statements outside a transaction."""
+
+from urllib.parse import urlsplit
+
+import psycopg
+
+
+def database(dsn: str, name: str) -> str:
+    """The DSN of database ``name`` on the same server."""
+    return urlsplit(dsn)._replace(path=f"/{name}").geturl()
+
+
+def admin(dsn: str, *statements: str) -> None:
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        for statement in statements:
+            conn.execute(statement)
