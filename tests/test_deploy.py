@@ -55,7 +55,12 @@ def test_the_systemd_units_verify(tmp_path):
         pytest.skip("systemd-analyze not found")
     venv_bin = Path(sys.executable).parent
     units = []
-    for name in ("kindred-map.service", "kindred-map-backup.service", "kindred-map-backup.timer"):
+    for name in (
+        "kindred-map.service",
+        "kindred-map-api.service",
+        "kindred-map-backup.service",
+        "kindred-map-backup.timer",
+    ):
         text = (DEPLOY / name).read_text(encoding="utf-8")
         text = text.replace("/opt/kindred-map/.venv/bin", str(venv_bin))
         text = text.replace("/opt/kindred-map", str(PROJECT_ROOT))

@@ -1,6 +1,7 @@
 """The team's deployment end to end, as deploy/ and the README set it up: PostgreSQL with
-PostGIS, the dashboard started by the command in deploy/kindred-map.service with the settings
-of deploy/kindred-map.env, Caddy running deploy/Caddyfile with its own certificate authority
+PostGIS, the dashboard and the open data API started by the commands in
+deploy/kindred-map.service and deploy/kindred-map-api.service with the settings of
+deploy/kindred-map.env, Caddy running deploy/Caddyfile with its own certificate authority
 (``tls internal``), and oidc-provider-mock as the organisation's identity provider. Chromium
 signs in through the provider: an editor edits, a viewer cannot, an outsider is refused, and
 an admin removes the editor from the page, whose open session then writes nothing.
@@ -105,7 +106,9 @@ class Deployment:
         self.folder = folder
         self.store = store_dsn
         self.processes: dict[str, subprocess.Popen] = {}
-        self.ports = {name: _free_port() for name in ("provider", "dashboard", "https", "http")}
+        self.ports = {
+            name: _free_port() for name in ("provider", "dashboard", "api", "https", "http")
+        }
         self.public = f"https://localhost:{self.ports['https']}"
         self.direct = f"http://localhost:{self.ports['dashboard']}"
         self.provider = f"http://127.0.0.1:{self.ports['provider']}"
@@ -119,7 +122,7 @@ class Deployment:
             "KINDRED_MAP_ADDRESS": "localhost",
             "KINDRED_MAP_TLS": "internal",
             "KINDRED_MAP_PORT": str(self.ports["dashboard"]),
-            "KINDRED_MAP_API_PORT": str(_free_port()),  # no API runs: Caddy answers 502
+            "KINDRED_MAP_API_PORT": str(self.ports["api"]),
             "KINDRED_MAP_STORE": self.store,
             "KINDRED_MAP_USERS": str(self.folder / "state" / "users.json"),
             "KINDRED_MAP_SECRETS": str(self.folder / "secrets.toml"),
@@ -218,6 +221,11 @@ def deployment(deploy_tools, pg_template, tmp_path_factory, artifacts_dir):
             lambda: _get(f"{site.direct}/_stcore/health").status == 200,
         )
         site.start(
+            "api",
+            _unit_command("kindred-map-api.service", "ExecStart", site.env),
+            lambda: _get(f"http://127.0.0.1:{site.ports['api']}/healthz").status == 200,
+        )
+        site.start(
             "caddy",
             ["caddy", "run", "--config", str(DEPLOY / "Caddyfile"), "--adapter", "caddyfile"],
             lambda: _get(f"{site.public}/_stcore/health", site.tls).status == 200,
@@ -225,7 +233,7 @@ def deployment(deploy_tools, pg_template, tmp_path_factory, artifacts_dir):
         yield site
     finally:
         site.stop()
-        for name in ("provider", "dashboard", "caddy"):
+        for name in ("provider", "dashboard", "api", "caddy"):
             log = folder / f"{name}.log"
             if log.exists():
                 shutil.copy(log, artifacts_dir / f"deploy-{name}.log")
@@ -359,10 +367,17 @@ def test_the_proxy_serves_https_with_security_headers_and_routes_the_api(deploym
     assert headers["x-frame-options"] == "SAMEORIGIN"
     assert "frame-ancestors 'self'" in headers["content-security-policy"]
     assert "server" not in headers
-    # /oruk/ and /ogc/ go to the API's port (nothing listens there in this test: 502), not to
-    # the dashboard, which would answer 200 with its page.
-    assert _get(f"{deployment.public}/oruk/services", deployment.tls).status == 502
-    assert _get(f"{deployment.public}/ogc/collections", deployment.tls).status == 502
+    # /healthz, /oruk/ and /ogc/ go to the API (JSON), not to the dashboard (its HTML page).
+    answers = {
+        path: _get(f"{deployment.public}{path}", deployment.tls)
+        for path in ("/healthz", "/oruk/services", "/ogc/collections", "/_stcore/health")
+    }
+    assert {path: answer.status for path, answer in answers.items()} == dict.fromkeys(answers, 200)
+    assert json.loads(answers["/healthz"].read()) == {"status": "ok", "store": "readable"}
+    assert json.loads(answers["/oruk/services"].read())["total_items"] > 0
+    collections = json.loads(answers["/ogc/collections"].read())["collections"]
+    assert "projects" in {collection["id"] for collection in collections}
+    assert answers["/_stcore/health"].read() == b"ok"  # the dashboard's own, through Caddy
     with pytest.raises(urllib.error.URLError):  # an untrusted certificate authority fails
         _get(f"{deployment.public}/", ssl.create_default_context(cafile=None), "HEAD")
 
