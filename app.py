@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from kindred_map.pages import about, change, common
+from kindred_map.pages import about, change, common, people
 from kindred_map.pages import map as map_page
 
 
@@ -10,6 +10,8 @@ def main() -> None:
     st.set_page_config(page_title="Kindred Map", layout="wide")
     common.install_assets()
     common.guard_uploads()
+    if not people.gate():  # a private map: nothing but the sign-in page
+        return
     pages = [
         st.Page(common.guarded(map_page.map_page), title="Map", default=True),
         st.Page(common.guarded(change.change_page), title="Change", url_path="change"),

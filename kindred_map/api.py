@@ -181,9 +181,10 @@ async def _server_error(request: Request, error: Exception) -> JSONResponse:
 
 
 def create_app(source: feed.Feed, base_url: str, host: str, port: int, folder: Path):
-    """The service's ASGI app: ``/`` (what is here), ``/oruk/`` and ``/ogc/``. ``base_url`` is
-    the address clients use (links are made from it); ``folder`` holds pygeoapi's generated
-    configuration and OpenAPI document for as long as the app runs."""
+    """The service's ASGI app: ``/`` (what is here), ``/healthz`` (the store can be read),
+    ``/oruk/`` and ``/ogc/``. ``base_url`` is the address clients use (links are made from it);
+    ``folder`` holds pygeoapi's generated configuration and OpenAPI document for as long as the
+    app runs."""
     base_url = base_url.rstrip("/")
     handlers = {
         orukapi.BadRequest: _bad_request,
@@ -206,10 +207,17 @@ def create_app(source: feed.Feed, base_url: str, host: str, port: int, folder: P
             }
         )
 
+    def health(request: Request) -> JSONResponse:
+        """For Caddy and monitoring: 200 when the store can be read now (one version check, a
+        read only when it changed), else the 503 every answer would give."""
+        source.snapshot()
+        return JSONResponse({"status": "ok", "store": "readable"})
+
     oruk = oruk_routes(source, base_url)
     app = Starlette(
         routes=[
             Route("/", index),
+            Route("/healthz", health),
             # /oruk answers as /oruk/ does: a redirect would lose a proxy's path prefix.
             Route("/oruk", oruk[0].endpoint),
             Mount("/oruk", routes=oruk),

@@ -1,16 +1,17 @@
 """Sign-in for editors and admins: bcrypt-hashed credentials in a file outside the repository.
 
-Viewers need no sign-in. Editors may upload, add, edit, verify and retire projects; admins may
-also manage users. With no credentials file (or an empty one) nobody can sign in and the
-dashboard is read-only.
+Viewers need no sign-in on a public map (`roles`). Editors may upload, add, edit, verify and
+retire projects; admins may also manage users. With no credentials file (or an empty one) and
+no identity provider nobody can sign in and the dashboard is read-only.
 
-Why bcrypt in a local file rather than streamlit-authenticator or ``st.login``: ``st.login``
-needs an OpenID Connect provider on the network, which a small network's laptop server and this
-offline build do not have; streamlit-authenticator keeps its session in a browser cookie through
-a custom JavaScript component that Streamlit's test harness cannot drive, and needs a cookie
-signing secret to manage. bcrypt (the hashing streamlit-authenticator itself uses) with a plain
-Streamlit form gives the same protection, testable end to end, and the session lives only in
-the server's session state.
+Password accounts are for set-ups without an identity provider (a laptop server, an offline
+network); where the organisation has one, staff sign in with its account through ``st.login``
+and their role comes from the roles file (`roles`). Both can be on at once. Why bcrypt in a
+local file rather than streamlit-authenticator: it keeps its session in a browser cookie
+through a custom JavaScript component that Streamlit's test harness cannot drive, and needs a
+cookie signing secret to manage. bcrypt (the hashing streamlit-authenticator itself uses) with
+a plain Streamlit form gives the same protection, testable end to end, and the session lives
+only in the server's session state.
 
 A session holds the fingerprint of the credential it signed in with (`credential_of`) and is
 checked against the file before every write (`confirm`): removing a user or changing their
@@ -19,18 +20,18 @@ users file (`ATTEMPTS_SUFFIX`), shared by every session and process: an attempt 
 there before the password is checked, so 20 parallel guesses get at most MAX_FAILURES checks.
 """
 
-import contextlib
 import functools
 import hashlib
 import json
 import os
 import re
-import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import bcrypt
+
+from kindred_map import private
 
 USERS_ENV = "KINDRED_MAP_USERS"
 DEFAULT_USERS_FILE = Path.home() / ".config" / "kindred-map" / "users.json"
@@ -70,6 +71,9 @@ class User:
     role: str
     credential: str = ""
     """`credential_of` the entry signed in with ("" for a User made by hand: never confirmed)."""
+    provider: str = ""
+    """"" for a password account of the users file; "oidc" for a person signed in through the
+    organisation's identity provider, whose role comes from the roles file (`roles`)."""
 
     def can(self, action: str) -> bool:
         """Whether this user's role allows ``action`` (upload, add, edit, verify, ...)."""
@@ -111,18 +115,7 @@ def editing_enabled(path: Path | None = None) -> bool:
 
 def _write_users(users: dict[str, dict], path: Path) -> None:
     """Write the users file atomically, readable by its owner only (it holds password hashes)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump({"users": users}, handle, indent=2, sort_keys=True)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    private.write_json({"users": users}, path)
 
 
 def check_username(username: str) -> str:
@@ -168,6 +161,21 @@ def remove_user(username: str, path: Path | None = None) -> None:
     _write_users(users, path)
 
 
+def set_role(username: str, role: str, path: Path | None = None) -> User:
+    """Change a user's role, keeping their password; their open sessions end (the credential's
+    fingerprint includes the role) and they sign in again with the new one."""
+    path = Path(path) if path is not None else users_path()
+    username = check_username(username)
+    if role not in ROLES:
+        raise ValueError(f"unknown role {role!r}; roles are {', '.join(ROLES)}")
+    users = read_users(path)
+    if username not in users:
+        raise ValueError(f"no user {username!r} in {path}")
+    users[username]["role"] = role
+    _write_users(users, path)
+    return User(username, users[username].get("name", username), role)
+
+
 def list_users(path: Path | None = None) -> list[User]:
     """Every user who can sign in, by user name (no password hashes)."""
     users = read_users(path)
@@ -201,26 +209,14 @@ def _attempts_path(path: Path) -> Path:
     return path.with_name(path.stem + ATTEMPTS_SUFFIX)
 
 
-@contextlib.contextmanager
 def _attempts(path: Path):
     """The failure table, in one immediate (write-locked) transaction across processes."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    db = sqlite3.connect(_attempts_path(path), timeout=30, isolation_level=None)
-    try:
-        db.execute(
-            "CREATE TABLE IF NOT EXISTS attempts (id INTEGER PRIMARY KEY, username TEXT NOT "
-            "NULL, at REAL NOT NULL)"
-        )
-        db.execute("CREATE INDEX IF NOT EXISTS attempts_username ON attempts (username)")
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            yield db
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        db.execute("COMMIT")
-    finally:
-        db.close()
+    return private.locked(
+        _attempts_path(path),
+        "CREATE TABLE IF NOT EXISTS attempts (id INTEGER PRIMARY KEY, username TEXT NOT NULL, "
+        "at REAL NOT NULL)",
+        "CREATE INDEX IF NOT EXISTS attempts_username ON attempts (username)",
+    )
 
 
 def _reserve_attempt(key: str, path: Path) -> bool:

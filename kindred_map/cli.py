@@ -720,23 +720,52 @@ def cmd_store(args: argparse.Namespace) -> int:
 
 
 def cmd_users(args: argparse.Namespace) -> int:
-    from kindred_map import auth
+    import getpass
+
+    from kindred_map import auth, people, roles
 
     path = Path(args.users_file) if args.users_file else auth.users_path()
+    rules_file = Path(args.roles_file) if args.roles_file else roles.roles_path()
+    by = f"command line ({getpass.getuser()})"
     if args.action == "add":
         password = _new_password(args.password_stdin)
-        user = auth.add_user(args.username, password, args.role, args.name or "", path)
+        user = people.add_account(
+            args.username, password, args.role, args.name or "", by, path, rules_file
+        )
         print(f"{user.username} ({user.role}) can sign in; credentials in {path}")
     elif args.action == "remove":
-        auth.remove_user(args.username, path)
+        people.remove_account(args.username, by, path, rules_file)
         print(f"removed {args.username} from {path}")
+    elif args.action == "role":
+        people.set_account_role(args.username, args.role, by, path, rules_file)
+        print(f"{args.username} is now {args.role}; their open sessions end")
+    elif args.action == "grant":
+        subject = people.grant(args.subject, args.role, by, rules_file)
+        print(f"{subject} signs in with the organisation's account as {args.role}")
+    elif args.action == "revoke":
+        people.revoke(args.subject, by, rules_file)
+        print(f"removed {args.subject} from {rules_file}")
+    elif args.action == "public":
+        people.set_public(args.setting == "yes", by, rules_file)
+        print("the map is " + ("public" if args.setting == "yes" else "private"))
+    elif args.action == "audit":
+        for row in people.audit_log(rules_file):
+            print("\t".join(row[column] for column in people.AUDIT_COLUMNS))
     else:
-        users = auth.list_users(path)
-        if not users:
-            print(f"no users in {path}: the dashboard is read-only")
-        for user in users:
-            print(f"{user.username}\t{user.role}\t{user.name}")
+        _list_people(auth.list_users(path), roles.read_rules(rules_file), path)
     return 0
+
+
+def _list_people(accounts: list, rules: dict, path: Path) -> None:
+    """`users list`: password accounts, then the roles file's entries and the map's setting."""
+    if not accounts:
+        print(f"no password accounts in {path}")
+    for user in accounts:
+        print(f"{user.username}\t{user.role}\t{user.name}")
+    for table in ("people", "domains"):
+        for subject, role in sorted(rules[table].items()):
+            print(f"{subject}\t{role}\t(organisation account)")
+    print("the map is " + ("public" if rules["public"] else "private (viewers sign in)"))
 
 
 def _add_api_command(commands) -> None:
@@ -1087,25 +1116,44 @@ def build_parser() -> argparse.ArgumentParser:
 
     users = commands.add_parser(
         "users",
-        help="add, remove or list the editors and admins who can sign in",
-        description="Manage the dashboard's sign-in. Credentials (bcrypt hashes) live in "
+        help="who may sign in and with what role: password accounts and organisation accounts",
+        description="Manage the dashboard's sign-in. Password accounts (bcrypt hashes) live in "
         "KINDRED_MAP_USERS, default ~/.config/kindred-map/users.json, outside the repository; "
-        "failed sign-ins are counted beside it (users.attempts.sqlite). Removing a user or "
-        "setting a new password (add again) signs their open sessions out before their next "
-        "change. Viewers need no account; with no users the dashboard is read-only.",
+        "failed sign-ins are counted beside it (users.attempts.sqlite). People who sign in "
+        "with the organisation's account (an OpenID Connect provider, README) get their role "
+        "from the roles file beside it (KINDRED_MAP_ROLES, default roles.json): by e-mail "
+        "address or by domain. Every change is kept in roles.audit.sqlite. Removing someone or "
+        "changing their role or password takes effect at their next click. On a public map "
+        "(the default) viewers need no account.",
     )
     users.add_argument("--users-file", help="credentials file (default: KINDRED_MAP_USERS)")
+    users.add_argument("--roles-file", help="roles file (default: KINDRED_MAP_ROLES)")
     actions = users.add_subparsers(dest="action", required=True, metavar="ACTION")
-    adder = actions.add_parser("add", help="add a user or reset their password and role")
+    adder = actions.add_parser("add", help="add a password account or reset its password")
     adder.add_argument("username")
     adder.add_argument("--role", choices=["editor", "admin"], default="editor")
     adder.add_argument("--name", help="the name shown in history (default: the user name)")
     adder.add_argument(
         "--password-stdin", action="store_true", help="read the password from standard input"
     )
-    remover = actions.add_parser("remove", help="remove a user")
+    remover = actions.add_parser("remove", help="remove a password account")
     remover.add_argument("username")
-    actions.add_parser("list", help="list users and roles")
+    changer = actions.add_parser("role", help="change a password account's role")
+    changer.add_argument("username")
+    changer.add_argument("role", choices=["editor", "admin"])
+    granter = actions.add_parser(
+        "grant", help="give an e-mail address or a domain a role (organisation accounts)"
+    )
+    granter.add_argument("subject", help="name@charity.org.uk or charity.org.uk")
+    granter.add_argument("--role", choices=["viewer", "editor", "admin"], default="editor")
+    revoker = actions.add_parser("revoke", help="remove an e-mail address's or domain's entry")
+    revoker.add_argument("subject")
+    public = actions.add_parser(
+        "public", help="yes: anyone may view the map; no: viewers must sign in and be allowed"
+    )
+    public.add_argument("setting", choices=["yes", "no"])
+    actions.add_parser("audit", help="every change of people, newest first")
+    actions.add_parser("list", help="list password accounts, roles file entries and the setting")
     users.set_defaults(func=cmd_users)
     _add_stewardship_commands(commands)
     return parser

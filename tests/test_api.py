@@ -576,7 +576,7 @@ def test_illustrative_records_only_when_asked(tmp_path):
         assert ("notice" in found.about) == include
 
 
-def test_a_store_that_cannot_be_read_gets_503_and_no_path(tmp_path):
+def test_a_store_that_cannot_be_read_gets_503_and_no_path_and_fails_the_health_check(tmp_path):
     path = tmp_path / "hidden-folder" / "projects.gpkg"
     rows = "id,name,type,postcode\nhub-1,Hub,pantry,L1 8JQ\n"
     (tmp_path / "hubs.csv").write_text(rows, encoding="utf-8")
@@ -584,8 +584,13 @@ def test_a_store_that_cannot_be_read_gets_503_and_no_path(tmp_path):
     store.import_file(tmp_path / "hubs.csv", path)
     with serving(path, tmp_path, "--access-log") as base:
         assert get_json(f"{base}/oruk/services")["total_items"] == 1
+        assert get_json(f"{base}/healthz") == {"status": "ok", "store": "readable"}
         path.write_bytes(b"not a GeoPackage any more")
-        for url in (f"{base}/oruk/services", f"{base}/ogc/collections/projects/items"):
+        for url in (
+            f"{base}/oruk/services",
+            f"{base}/ogc/collections/projects/items",
+            f"{base}/healthz",
+        ):
             status, headers, body = fetch(url)
             assert status == 503 and headers["retry-after"] == "30", body
             assert json.loads(body)["message"].startswith("the project store cannot be read")

@@ -9,12 +9,7 @@ from datetime import date
 import pandas as pd
 import streamlit as st
 
-from kindred_map import (
-    auth,
-    freshness,
-    stewardship,
-    store,
-)
+from kindred_map import auth, freshness, roles, stewardship, store
 from kindred_map.schema import LOCATION_PRECISIONS, project_types
 from kindred_map.text import md_escape
 
@@ -49,57 +44,95 @@ ADD_FIELDS = (
 
 
 SIGNED_OUT = "signed_out_message"
+ROLE_HELD = "provider_role"
+"""Session key: the role a person signed in through the identity provider had on the last run,
+to tell them when an admin changes it."""
+
+
+def provider_names() -> list[str]:
+    """The identity providers in the ``[auth]`` secrets (`roles.providers`); [] for none."""
+    try:
+        section = st.secrets.get("auth") if st.secrets.load_if_toml_exists() else None
+    except (FileNotFoundError, ValueError):  # a secrets file that does not parse: no provider
+        section = None
+    return roles.providers(section.to_dict()) if section else []
+
+
+def provider_claims() -> dict:
+    """``st.user``'s claims when someone is signed in through a provider, else {}."""
+    claims = st.user.to_dict()
+    return claims if claims.get("is_logged_in") else {}
+
+
+def signed_in() -> auth.User | None:
+    """Whoever is signed in on this browser session (a viewer too), or None.
+
+    Checked against the files on every run: a password account removed, or whose password or
+    role changed, is signed out here and told so (`auth.confirm`); a person signed in through
+    the identity provider gets the role the roles file gives them now (`roles.person`)."""
+    user = st.session_state.get(SIGNED_IN)
+    if isinstance(user, auth.User):
+        try:
+            return auth.confirm(user)
+        except ValueError as error:
+            st.session_state.pop(SIGNED_IN, None)
+            st.session_state[SIGNED_OUT] = str(error)
+    claims = provider_claims()
+    if not claims:
+        return None
+    person = roles.person(claims)
+    role = person.role if person else None
+    held = st.session_state.get(ROLE_HELD)
+    if held is not None and held != (role or ""):
+        st.session_state[SIGNED_OUT] = roles.ROLE_CHANGED.format(
+            role=role or "not allowed to see this map"
+        )
+    st.session_state[ROLE_HELD] = role or ""
+    return person
 
 
 def current_user() -> auth.User | None:
-    """The signed-in editor or admin of this browser session, or None for a viewer.
-
-    Checked against the users file on every run (`auth.confirm`): a user removed, or whose
-    password changed, is signed out here and told so."""
-    user = st.session_state.get(SIGNED_IN)
-    if not (isinstance(user, auth.User) and user.can("edit")):
-        return None
-    try:
-        return auth.confirm(user)
-    except ValueError as error:
-        st.session_state.pop(SIGNED_IN, None)
-        st.session_state[SIGNED_OUT] = str(error)
-        return None
+    """The signed-in editor or admin of this browser session, or None for a viewer
+    (`signed_in`, read afresh on every run)."""
+    user = signed_in()
+    return user if user is not None and user.can("edit") else None
 
 
 def confirm_signed_in() -> auth.User:
-    """The signed-in user, checked against the users file now: called right before every
-    write, so a session whose user was removed a moment ago writes nothing."""
+    """The signed-in user, checked against the users and roles files now: called right before
+    every write, so a session whose user was removed a moment ago writes nothing."""
     user = current_user()
     if user is None:
         raise ValueError(auth.SIGNED_OUT)
     return user
 
 
-def sign_in_box() -> auth.User | None:
-    """The sidebar's sign-in form (or who is signed in, with a sign-out button)."""
-    st.subheader("Editors")
-    user = current_user()
-    signed_out = st.session_state.pop(SIGNED_OUT, None)
-    if signed_out:
-        st.warning(signed_out)
+def sign_out(user: auth.User) -> None:
+    """End this session's sign-in: a password account's here, a provider's with ``st.logout``
+    (which also signs out at the provider where it allows)."""
+    st.session_state.pop(SIGNED_IN, None)
+    st.session_state.pop(ROLE_HELD, None)
+    if user.provider:
+        st.logout()  # sends the browser to the provider's sign-out, then back
+    else:
+        st.rerun()
+
+
+def sign_in_controls(form_key: str = "sign_in") -> None:
+    """A button per identity provider, and the password form where password accounts exist."""
+    for name in provider_names():
+        label = f"Sign in with {name.capitalize()}" if name else "Sign in with your work account"
+        if st.button(label, key=f"{form_key}_provider_{name}", type="primary"):
+            st.login(name or None)
     if not auth.editing_enabled():
-        st.info(
-            "This dashboard is read-only: no editors are set up. To enable editing, run "
-            "**kindred-map users add NAME** on the server, then sign in here."
-        )
-        return None
-    if user is not None:
-        st.write(f"Signed in as **{_md(user.name)}** ({user.role}).")
-        if st.button("Sign out", key="sign_out"):
-            st.session_state.pop(SIGNED_IN, None)
-            st.rerun()
-        return user
+        return
     # Cleared on submit: neither the password nor a huge typed name stays in the session.
-    with st.form("sign_in", clear_on_submit=True):
-        username = st.text_input("User name", key="sign_in_user", max_chars=auth.MAX_USERNAME_CHARS)
+    with st.form(form_key, clear_on_submit=True):
+        username = st.text_input(
+            "User name", key=f"{form_key}_user", max_chars=auth.MAX_USERNAME_CHARS
+        )
         password = st.text_input(
-            "Password", type="password", key="sign_in_password", max_chars=PASSWORD_MAX_CHARS
+            "Password", type="password", key=f"{form_key}_password", max_chars=PASSWORD_MAX_CHARS
         )
         if st.form_submit_button("Sign in"):
             try:
@@ -108,6 +141,29 @@ def sign_in_box() -> auth.User | None:
                 st.error(str(error))
             else:
                 st.rerun()
+
+
+def sign_in_box() -> auth.User | None:
+    """The sidebar's sign-in (or who is signed in, with a sign-out button); the editor or
+    admin signed in, else None."""
+    st.subheader("Sign in")
+    user = signed_in()
+    signed_out = st.session_state.pop(SIGNED_OUT, None)
+    if signed_out:
+        st.warning(signed_out)
+    if user is not None:
+        st.write(f"Signed in as **{_md(user.name)}** ({user.role}).")
+        if st.button("Sign out", key="sign_out"):
+            sign_out(user)
+        return user if user.can("edit") else None
+    if not (provider_names() or auth.editing_enabled()):
+        st.info(
+            "This dashboard is read-only: no editors are set up. To enable editing, run "
+            "**kindred-map users add NAME** on the server, or set up sign-in with the "
+            "organisation's accounts (README), then sign in here."
+        )
+        return None
+    sign_in_controls()
     st.caption("Viewers need no account. Editors sign in to add, edit, check and retire.")
     return None
 

@@ -21,7 +21,7 @@ from kindred_map import (
     upload_gate,
 )
 from kindred_map import view as views
-from kindred_map.pages import editor
+from kindred_map.pages import editor, people
 from kindred_map.pages import upload as upload_page
 from kindred_map.pages.common import LOG, load_projects
 from kindred_map.schema import project_types
@@ -582,3 +582,5 @@ def map_page() -> None:
     if user is not None:  # viewers get no editor controls at all
         upload_page.upload_section(store_file, user, signature)
         editor.editor_panel(store_file, user)
+        if user.can("users"):
+            people.people_section(user)

@@ -66,6 +66,17 @@ def browser_tools() -> None:
         _unavailable("Playwright for Python is not installed (pip install -e '.[dev]')")
 
 
+@pytest.fixture(scope="session")
+def deploy_tools(browser_tools) -> None:
+    """Caddy and the mock OpenID provider are present too (else skip, or fail under CI=true)."""
+    if not shutil.which("caddy"):
+        _unavailable("Caddy not found (apt-get install caddy)")
+    try:
+        import oidc_provider_mock  # noqa: F401
+    except ImportError:
+        _unavailable("oidc-provider-mock is not installed (pip install -e '.[dev]')")
+
+
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
