@@ -778,11 +778,7 @@ def _add_api_command(commands) -> None:
         "the council pack; QGIS and GDAL read it). Answers follow the store: an edit shows in "
         "the next request. Home-run projects only at their ward's centre.",
     )
-    server.add_argument(
-        "--store",
-        default=str(DEFAULT_STORE),
-        help="project store: GeoPackage path or postgresql:// DSN",
-    )
+    server.add_argument("--store", help=STORE_HELP)
     server.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
     server.add_argument("--port", type=int, default=8600, help="port to listen on (8600)")
     server.add_argument(

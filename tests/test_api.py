@@ -632,3 +632,12 @@ def test_a_store_that_cannot_be_reached_stops_the_command_with_one_line(capsys):
     error = capsys.readouterr().err
     assert error.startswith("kindred-map api: the project store cannot be reached")
     assert "Traceback" not in error
+
+
+def test_the_service_follows_the_configured_store(tmp_path, monkeypatch):
+    """`kindred-map api` without --store serves $KINDRED_MAP_STORE, as every other command does
+    (it served the shipped file whatever the setting said)."""
+    configured = tmp_path / "team.gpkg"
+    monkeypatch.setenv("KINDRED_MAP_STORE", str(configured))
+    args = cli.build_parser().parse_args(["api"])
+    assert feed.Feed(args.store).location.path == configured
