@@ -1,5 +1,6 @@
 """Editor controls in the dashboard (AppTest): viewers see none, editors change the store."""
 
+import logging
 import shutil
 from pathlib import Path
 
@@ -94,8 +95,9 @@ def test_a_visitor_sees_the_sign_in_form_but_no_editor_controls(store_file):
     assert store_file.read_bytes() == written
 
 
-def test_an_editor_signs_in_edits_checks_retires_and_undoes(any_store):
+def test_an_editor_signs_in_edits_checks_retires_and_undoes(any_store, caplog):
     store_file = any_store
+    caplog.set_level(logging.INFO, logger="kindred_map")
     auth.add_user("ann", "a long password", name="Ann Editor")
     app = _run()
     app.text_input(key="sign_in_user").input("ann")
@@ -122,14 +124,21 @@ def test_an_editor_signs_in_edits_checks_retires_and_undoes(any_store):
     app.button(key="undo_import").click().run()
     _no_exception(app)
     assert "left alone" in app.success[0].value  # the edited project keeps its edits
+    # The server's log says who signed in and every write, naming the project.
+    logged = [r.getMessage() for r in caplog.records if r.name == "kindred_map.app"]
+    assert "signed in with a password: 'ann' as editor" in logged
+    # Four writes: the edit, the check, the retirement and the undo.
+    writes = [line for line in logged if line.startswith("write by 'ann': ")]
+    assert len(writes) == 4 and all(pid in line for line in writes), writes
 
 
 @pytest.mark.parametrize("change", ["removed", "new password"])
 def test_a_session_writes_nothing_once_its_user_is_removed_or_repassworded(
-    store_file, sign_in_as, change
+    store_file, sign_in_as, change, caplog
 ):
     """The session signed in before the change; its next click writes no event and signs it
-    out, saying why."""
+    out, saying why (in the server's log too)."""
+    caplog.set_level(logging.INFO, logger="kindred_map")
     app = _run(sign_in_as("bob", "Bob"))
     pid = app.selectbox(key="edit_pick").value
     if change == "removed":
@@ -141,6 +150,7 @@ def test_a_session_writes_nothing_once_its_user_is_removed_or_repassworded(
     assert "verify" not in set(st.read_history(store_file, pid)["action"])
     assert not set(EDITOR_KEYS) & _keys(app)
     assert any("signed out" in w.value for w in app.warning)
+    assert any(r.getMessage().startswith("session of 'bob' ended") for r in caplog.records)
 
 
 def test_a_stale_form_is_refused_with_who_changed_it(store_file, sign_in_as):

@@ -15,6 +15,22 @@ from kindred_map import (
 )
 
 LOG = logging.getLogger("kindred_map.app")
+"""The dashboard's log: who signed in or out, every write (who, what, which project), and each
+unexpected error under the reference the visitor is shown."""
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+@st.cache_resource
+def server_log() -> logging.Logger:
+    """Once per server process: the package's log lines (INFO and up) on standard error, where
+    systemd's journal keeps them (`journalctl -u kindred-map`), beside Streamlit's own."""
+    logger = logging.getLogger("kindred_map")
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter(LOG_FORMAT))
+        logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    return logger
 
 
 @st.cache_resource

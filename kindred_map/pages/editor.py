@@ -10,6 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from kindred_map import auth, freshness, roles, stewardship, store
+from kindred_map.pages.common import LOG
 from kindred_map.schema import LOCATION_PRECISIONS, project_types
 from kindred_map.text import md_escape
 
@@ -77,12 +78,15 @@ def signed_in() -> auth.User | None:
         except ValueError as error:
             st.session_state.pop(SIGNED_IN, None)
             st.session_state[SIGNED_OUT] = str(error)
+            LOG.info("session of %r ended: %s", user.username, error)
     claims = provider_claims()
     if not claims:
         return None
     person = roles.person(claims)
     role = person.role if person else None
     held = st.session_state.get(ROLE_HELD)
+    if held is None:
+        LOG.info("signed in through the identity provider: %r as %s", claims.get("email"), role)
     if held is not None and held != (role or ""):
         st.session_state[SIGNED_OUT] = roles.ROLE_CHANGED.format(
             role=role or "not allowed to see this map"
@@ -112,6 +116,7 @@ def sign_out(user: auth.User) -> None:
     (which also signs out at the provider where it allows)."""
     st.session_state.pop(SIGNED_IN, None)
     st.session_state.pop(ROLE_HELD, None)
+    LOG.info("signed out: %r", user.username)
     if user.provider:
         st.logout()  # sends the browser to the provider's sign-out, then back
     else:
@@ -136,10 +141,13 @@ def sign_in_controls(form_key: str = "sign_in") -> None:
         )
         if st.form_submit_button("Sign in"):
             try:
-                st.session_state[SIGNED_IN] = auth.sign_in(username, password)
+                user = auth.sign_in(username, password)
             except ValueError as error:
+                LOG.warning("sign-in refused for %r: %s", username, error)
                 st.error(str(error))
             else:
+                LOG.info("signed in with a password: %r as %s", user.username, user.role)
+                st.session_state[SIGNED_IN] = user
                 st.rerun()
 
 
@@ -180,6 +188,9 @@ def _announce() -> None:
 
 
 def _saved(message: str) -> None:
+    """After a write: the message for the next run, and the write in the server's log."""
+    user = current_user()
+    LOG.info("write by %r: %r", user.username if user else None, message)
     st.session_state[DONE] = message
     st.rerun()
 

@@ -11,6 +11,7 @@ from kindred_map import (
 )
 from kindred_map import report as reports
 from kindred_map.pages import editor
+from kindred_map.pages.common import LOG
 from kindred_map.schema import LOCATION_PRECISIONS, project_types
 from kindred_map.text import md_escape
 
@@ -144,6 +145,7 @@ def upload_section(store_file, user, signature: tuple) -> None:
             f"{upload.outcome_text(done, done=True)} Import {result.import_id}; undo it under "
             "Imports."
         )
+        LOG.info("write by %r: upload %r saved: %s", user.username, name, message)
         if done != planned:  # someone changed the store in between
             message += " (The store changed since the preview, so the counts differ from it.)"
         st.session_state[SAVED_UPLOAD] = (upload_id, message)
