@@ -654,6 +654,81 @@ def cmd_profile(args: argparse.Namespace) -> int:
     return 0
 
 
+MAP_OPTIONS = {
+    "shade": "layer",
+    "by": "measure",
+    "types": "types",
+    "borough": "boroughs",
+    "deanery": "deaneries",
+    "ward": "wards",
+    "imd_decile": "imd",
+    "distance": "distance",
+    "open": "open",
+    "area": "area",
+}
+"""The map command's options -> the page link's parameters (`kindred_map.view`)."""
+
+
+def cmd_map(args: argparse.Namespace) -> int:
+    from kindred_map import printmap
+
+    overrides = {}
+    for option, name in MAP_OPTIONS.items():
+        value = getattr(args, option)
+        if isinstance(value, list):
+            value = _joined(value)
+        if value is not None:
+            overrides[name] = str(value)
+    for flag, name in (
+        ("gaps", "gaps"),
+        ("clusters", "clusters"),
+        ("include_synthetic", "examples"),
+    ):
+        if getattr(args, flag):
+            overrides[name] = "1"
+    view = printmap.view_from_link(args.link or "", overrides)
+    written = printmap.write_maps(
+        [Path(path) for path in args.out], _stored(args), view, paper=args.paper
+    )
+    for path in written:
+        print(f"written to {path}")
+    return 0
+
+
+def _add_map_command(commands) -> None:
+    printer = commands.add_parser(
+        "map",
+        help="a printable map of a dashboard view (A4/A3 landscape PDF, or PNG)",
+        description="The dashboard's map of one view for paper and slides: title, shaded "
+        "areas, projects, legend, scale bar, north arrow, date, sources and licences; offline "
+        "(no tiles). Give the page's link with --link (its address or query), and/or the "
+        "view's parameters; an option beats the link. -o FILE.pdf (vector) and/or -o FILE.png.",
+    )
+    printer.add_argument(
+        "-o", "--out", action="append", required=True, help="output .pdf or .png (repeatable)"
+    )
+    printer.add_argument("--link", help="the dashboard's link, or its query (layer=ward&...)")
+    printer.add_argument("--shade", help="area level: ward, deanery, borough or lsoa")
+    printer.add_argument(
+        "--by", help="measure: projects, per_10k, imd_decile, gap_score or gap_per_1000"
+    )
+    printer.add_argument("--types", help="TYPE[,TYPE] (default: every type)")
+    for option in ("borough", "deanery", "ward"):
+        printer.add_argument(f"--{option}", action="append", help=f"{option} name or code")
+    printer.add_argument("--imd-decile", help="IMD 2025 deciles, e.g. 1,2")
+    printer.add_argument("--distance", type=int, help="reach in metres (800)")
+    printer.add_argument("--open", help="count only projects open then, e.g. weekend")
+    printer.add_argument("--area", help="the chosen area's code (outlined, and the map fits it)")
+    printer.add_argument("--gaps", action="store_true", help="veil where people are beyond reach")
+    printer.add_argument("--clusters", action="store_true", help="outline clusters of projects")
+    printer.add_argument(
+        "--include-synthetic", action="store_true", help="show illustrative (not real) records"
+    )
+    printer.add_argument("--paper", choices=["A4", "A3"], default="A4", help="landscape (A4)")
+    printer.add_argument("--store", help=STORE_HELP)
+    printer.set_defaults(func=cmd_map)
+
+
 def cmd_dashboard(args: argparse.Namespace) -> int:
     """Streamlit in this process, after the imports and layer loads the first page needs.
 
@@ -1049,6 +1124,7 @@ def build_parser() -> argparse.ArgumentParser:
     profiler.add_argument("--store", help=STORE_HELP)
     _add_synthetic_option(profiler)
     profiler.set_defaults(func=cmd_profile)
+    _add_map_command(commands)
     board = commands.add_parser(
         "dashboard",
         help="start the dashboard (what make run does)",
