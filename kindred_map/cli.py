@@ -452,6 +452,43 @@ def _joined(values: list[str] | None) -> str | None:
     return ",".join(values) if values else None
 
 
+def _add_export_options(parser) -> None:
+    """The options of export and pack (all but --format)."""
+    parser.add_argument(
+        "--what",
+        choices=["projects", "ward", "deanery", "borough", "all"],
+        help="what to export (default: projects; all layers for gpkg and pack)",
+    )
+    parser.add_argument("--types", help="TYPE[,TYPE] (default: every type)")
+    parser.add_argument("--borough", action="append", help="borough name or code (repeatable)")
+    parser.add_argument("--deanery", action="append", help="deanery name or id (repeatable)")
+    parser.add_argument("--ward", action="append", help="ward name or code (repeatable)")
+    parser.add_argument("--imd-decile", help="IMD 2025 decile(s) of the project's LSOA, e.g. 1,2")
+    _add_synthetic_option(parser, as_of=True)
+    parser.add_argument(
+        "--contact",
+        help='who to ask about the pack, e.g. "Jo Bloggs, jo@example.org" (beats --settings)',
+    )
+    parser.add_argument(
+        "--settings",
+        metavar="FILE",
+        help="owner, contact and pack licence (TOML; default: $KINDRED_MAP_PACK_SETTINGS, "
+        "else the shipped defaults)",
+    )
+    parser.add_argument(
+        "--distance", type=float, help="add coverage and gap figures for this reach in metres"
+    )
+    _add_inside_only_option(parser)
+    parser.add_argument("--store", help=STORE_HELP)
+    parser.add_argument("-o", "--out", required=True, help="output file")
+    parser.add_argument(
+        "--change-from",
+        metavar="DATE",
+        help="gpkg and pack: add change_<level> tables from DATE to --as-of (else today), at "
+        "--distance (else 800 m)",
+    )
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     from kindred_map import export, filters
 
@@ -490,6 +527,15 @@ def cmd_export(args: argparse.Namespace) -> int:
         changes = _export_changes(args, parameters)
     what = args.what or ("all" if args.format in ("gpkg", "pack") else "projects")
     fmt = args.format
+    settings = export.pack_settings(args.settings)
+    if args.contact is not None:
+        settings["contact"] = args.contact.strip()
+    if not settings["contact"] and fmt == "pack":
+        print(
+            'warning: this pack names no contact; give one with --contact "Name, e-mail" '
+            'or contact = "..." in the settings file (--settings FILE)',
+            file=sys.stderr,
+        )
     if fmt == "oruk" and Path(args.out).suffix.lower() == ".zip":
         fmt = "oruk-csv"
     written = export.write_export(
@@ -500,7 +546,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         coverage=figures,
         area_filters=chosen,
         parameters=parameters,
-        settings=export.pack_settings(args.settings),
+        settings=settings,
         include_synthetic=args.include_synthetic,
         change=changes,
     )
@@ -1041,36 +1087,18 @@ def build_parser() -> argparse.ArgumentParser:
         required=True,
         choices=["geojson", "gpkg", "csv", "html", "pack", "oruk", "oruk-csv"],
     )
-    exporter.add_argument(
-        "--what",
-        choices=["projects", "ward", "deanery", "borough", "all"],
-        help="what to export (default: projects; all layers for gpkg and pack)",
-    )
-    exporter.add_argument("--types", help="TYPE[,TYPE] (default: every type)")
-    exporter.add_argument("--borough", action="append", help="borough name or code (repeatable)")
-    exporter.add_argument("--deanery", action="append", help="deanery name or id (repeatable)")
-    exporter.add_argument("--ward", action="append", help="ward name or code (repeatable)")
-    exporter.add_argument("--imd-decile", help="IMD 2025 decile(s) of the project's LSOA, e.g. 1,2")
-    _add_synthetic_option(exporter, as_of=True)
-    exporter.add_argument(
-        "--settings",
-        metavar="FILE",
-        help="owner, contact and pack licence (TOML; default: $KINDRED_MAP_PACK_SETTINGS, "
-        "else the shipped defaults)",
-    )
-    exporter.add_argument(
-        "--distance", type=float, help="add coverage and gap figures for this reach in metres"
-    )
-    _add_inside_only_option(exporter)
-    exporter.add_argument("--store", help=STORE_HELP)
-    exporter.add_argument("-o", "--out", required=True, help="output file")
-    exporter.add_argument(
-        "--change-from",
-        metavar="DATE",
-        help="gpkg and pack: add change_<level> tables from DATE to --as-of (else today), at "
-        "--distance (else 800 m)",
-    )
+    _add_export_options(exporter)
     exporter.set_defaults(func=cmd_export)
+    packer = commands.add_parser(
+        "pack",
+        help="the council pack (.zip): export --format pack",
+        description="The council pack: projects and ward, deanery and borough summaries "
+        "(GeoJSON, CSV, GeoPackage), an offline HTML map and a README in plain words, as one "
+        ".zip. Give the contact with --contact or in the settings file: a pack without one "
+        "says so, here and in its README.",
+    )
+    _add_export_options(packer)
+    packer.set_defaults(func=cmd_export, format="pack")
 
     nearest = commands.add_parser(
         "nearest",
