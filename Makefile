@@ -16,9 +16,11 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 # kindred-map dashboard = streamlit run app.py, after the imports and layer loads.
+# make run PORT=8600 serves on another port (default 8501, Streamlit's).
+PORT ?= 8501
 run: $(STAMP)
 	$(BIN)/python -c "from kindred_map import assets; assets.install_static()"
-	$(BIN)/kindred-map dashboard
+	$(BIN)/kindred-map dashboard --server.port $(PORT)
 
 # pytest exit code 5 means "no tests collected": a failure, never a pass.
 # The PostGIS store tests need a server: with none given (KINDRED_MAP_TEST_PG) and PostgreSQL

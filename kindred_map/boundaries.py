@@ -37,12 +37,13 @@ DERIVED_DEANERY_METHOD = (
     "mean of its postcodes); the LSOAs are then dissolved by deanery. Parish locations are the "
     "OS Open Names centroid of the place in the parish name (the finer place where the name "
     "gives one after a comma, e.g. Norris Green), or the church itself where a warm-space "
-    "venue names the church's dedication and place. Places the reviewed list "
-    "kindred_map/reference/neighbour_diocese_places.csv puts in a neighbouring diocese (Chester, "
-    "Manchester, Blackburn) compete as anchors and LSOAs nearest them are left out; boroughs it "
-    "puts wholly outside (Wirral) are left out. Boundaries are LSOA edges, not parish edges: "
-    "expect errors of a few hundred metres to a kilometre near deanery edges. Replace with an "
-    "official layer when one can be had: kindred-map replace-layer deanery FILE."
+    "venue names the church's dedication and place. Places that the reviewed list "
+    "(kindred_map/reference/neighbour_diocese_places.csv) puts in a neighbouring diocese "
+    "(Chester, Manchester, Blackburn) compete as anchors, and LSOAs nearest them are left "
+    "out; boroughs it puts wholly outside (Wirral) are left out. Boundaries are LSOA edges, "
+    "not parish edges: expect errors of a few hundred metres to a kilometre near deanery "
+    "edges. Replace with an official layer when one can be had: kindred-map replace-layer "
+    "deanery FILE."
 )
 
 LAYERS = {

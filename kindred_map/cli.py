@@ -451,6 +451,43 @@ def _joined(values: list[str] | None) -> str | None:
     return ",".join(values) if values else None
 
 
+def _add_export_options(parser) -> None:
+    """The options of export and pack (all but --format)."""
+    parser.add_argument(
+        "--what",
+        choices=["projects", "ward", "deanery", "borough", "all"],
+        help="what to export (default: projects; all layers for gpkg and pack)",
+    )
+    parser.add_argument("--types", help="TYPE[,TYPE] (default: every type)")
+    parser.add_argument("--borough", action="append", help="borough name or code (repeatable)")
+    parser.add_argument("--deanery", action="append", help="deanery name or id (repeatable)")
+    parser.add_argument("--ward", action="append", help="ward name or code (repeatable)")
+    parser.add_argument("--imd-decile", help="IMD 2025 decile(s) of the project's LSOA, e.g. 1,2")
+    _add_synthetic_option(parser, as_of=True)
+    parser.add_argument(
+        "--contact",
+        help='who to ask about the pack, e.g. "Jo Bloggs, jo@example.org" (beats --settings)',
+    )
+    parser.add_argument(
+        "--settings",
+        metavar="FILE",
+        help="owner, contact and pack licence (TOML; default: $KINDRED_MAP_PACK_SETTINGS, "
+        "else the shipped defaults)",
+    )
+    parser.add_argument(
+        "--distance", type=float, help="add coverage and gap figures for this reach in metres"
+    )
+    _add_inside_only_option(parser)
+    parser.add_argument("--store", help=STORE_HELP)
+    parser.add_argument("-o", "--out", required=True, help="output file")
+    parser.add_argument(
+        "--change-from",
+        metavar="DATE",
+        help="gpkg and pack: add change_<level> tables from DATE to --as-of (else today), at "
+        "--distance (else 800 m)",
+    )
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     from kindred_map import export, filters
 
@@ -489,6 +526,15 @@ def cmd_export(args: argparse.Namespace) -> int:
         changes = _export_changes(args, parameters)
     what = args.what or ("all" if args.format in ("gpkg", "pack") else "projects")
     fmt = args.format
+    settings = export.pack_settings(args.settings)
+    if args.contact is not None:
+        settings["contact"] = args.contact.strip()
+    if not settings["contact"] and fmt == "pack":
+        print(
+            'warning: this pack names no contact; give one with --contact "Name, e-mail" '
+            'or contact = "..." in the settings file (--settings FILE)',
+            file=sys.stderr,
+        )
     if fmt == "oruk" and Path(args.out).suffix.lower() == ".zip":
         fmt = "oruk-csv"
     written = export.write_export(
@@ -499,7 +545,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         coverage=figures,
         area_filters=chosen,
         parameters=parameters,
-        settings=export.pack_settings(args.settings),
+        settings=settings,
         include_synthetic=args.include_synthetic,
         change=changes,
     )
@@ -651,6 +697,81 @@ def cmd_profile(args: argparse.Namespace) -> int:
     else:
         print(f"written to {profile.write_profile(Path(args.out), args.level, args.area, ctx)}")
     return 0
+
+
+MAP_OPTIONS = {
+    "shade": "layer",
+    "by": "measure",
+    "types": "types",
+    "borough": "boroughs",
+    "deanery": "deaneries",
+    "ward": "wards",
+    "imd_decile": "imd",
+    "distance": "distance",
+    "open": "open",
+    "area": "area",
+}
+"""The map command's options -> the page link's parameters (`kindred_map.view`)."""
+
+
+def cmd_map(args: argparse.Namespace) -> int:
+    from kindred_map import printmap
+
+    overrides = {}
+    for option, name in MAP_OPTIONS.items():
+        value = getattr(args, option)
+        if isinstance(value, list):
+            value = _joined(value)
+        if value is not None:
+            overrides[name] = str(value)
+    for flag, name in (
+        ("gaps", "gaps"),
+        ("clusters", "clusters"),
+        ("include_synthetic", "examples"),
+    ):
+        if getattr(args, flag):
+            overrides[name] = "1"
+    view = printmap.view_from_link(args.link or "", overrides)
+    written = printmap.write_maps(
+        [Path(path) for path in args.out], _stored(args), view, paper=args.paper
+    )
+    for path in written:
+        print(f"written to {path}")
+    return 0
+
+
+def _add_map_command(commands) -> None:
+    printer = commands.add_parser(
+        "map",
+        help="a printable map of a dashboard view (A4/A3 landscape PDF, or PNG)",
+        description="The dashboard's map of one view for paper and slides: title, shaded "
+        "areas, projects, legend, scale bar, north arrow, date, sources and licences; offline "
+        "(no tiles). Give the page's link with --link (its address or query), and/or the "
+        "view's parameters; an option beats the link. -o FILE.pdf (vector) and/or -o FILE.png.",
+    )
+    printer.add_argument(
+        "-o", "--out", action="append", required=True, help="output .pdf or .png (repeatable)"
+    )
+    printer.add_argument("--link", help="the dashboard's link, or its query (layer=ward&...)")
+    printer.add_argument("--shade", help="area level: ward, deanery, borough or lsoa")
+    printer.add_argument(
+        "--by", help="measure: projects, per_10k, imd_decile, gap_score or gap_per_1000"
+    )
+    printer.add_argument("--types", help="TYPE[,TYPE] (default: every type)")
+    for option in ("borough", "deanery", "ward"):
+        printer.add_argument(f"--{option}", action="append", help=f"{option} name or code")
+    printer.add_argument("--imd-decile", help="IMD 2025 deciles, e.g. 1,2")
+    printer.add_argument("--distance", type=int, help="reach in metres (800)")
+    printer.add_argument("--open", help="count only projects open then, e.g. weekend")
+    printer.add_argument("--area", help="the chosen area's code (outlined, and the map fits it)")
+    printer.add_argument("--gaps", action="store_true", help="veil where people are beyond reach")
+    printer.add_argument("--clusters", action="store_true", help="outline clusters of projects")
+    printer.add_argument(
+        "--include-synthetic", action="store_true", help="show illustrative (not real) records"
+    )
+    printer.add_argument("--paper", choices=["A4", "A3"], default="A4", help="landscape (A4)")
+    printer.add_argument("--store", help=STORE_HELP)
+    printer.set_defaults(func=cmd_map)
 
 
 def cmd_dashboard(args: argparse.Namespace) -> int:
@@ -990,36 +1111,18 @@ def build_parser() -> argparse.ArgumentParser:
         required=True,
         choices=["geojson", "gpkg", "csv", "html", "pack", "oruk", "oruk-csv"],
     )
-    exporter.add_argument(
-        "--what",
-        choices=["projects", "ward", "deanery", "borough", "all"],
-        help="what to export (default: projects; all layers for gpkg and pack)",
-    )
-    exporter.add_argument("--types", help="TYPE[,TYPE] (default: every type)")
-    exporter.add_argument("--borough", action="append", help="borough name or code (repeatable)")
-    exporter.add_argument("--deanery", action="append", help="deanery name or id (repeatable)")
-    exporter.add_argument("--ward", action="append", help="ward name or code (repeatable)")
-    exporter.add_argument("--imd-decile", help="IMD 2025 decile(s) of the project's LSOA, e.g. 1,2")
-    _add_synthetic_option(exporter, as_of=True)
-    exporter.add_argument(
-        "--settings",
-        metavar="FILE",
-        help="owner, contact and pack licence (TOML; default: $KINDRED_MAP_PACK_SETTINGS, "
-        "else the shipped defaults)",
-    )
-    exporter.add_argument(
-        "--distance", type=float, help="add coverage and gap figures for this reach in metres"
-    )
-    _add_inside_only_option(exporter)
-    exporter.add_argument("--store", help=STORE_HELP)
-    exporter.add_argument("-o", "--out", required=True, help="output file")
-    exporter.add_argument(
-        "--change-from",
-        metavar="DATE",
-        help="gpkg and pack: add change_<level> tables from DATE to --as-of (else today), at "
-        "--distance (else 800 m)",
-    )
+    _add_export_options(exporter)
     exporter.set_defaults(func=cmd_export)
+    packer = commands.add_parser(
+        "pack",
+        help="the council pack (.zip): export --format pack",
+        description="The council pack: projects and ward, deanery and borough summaries "
+        "(GeoJSON, CSV, GeoPackage), an offline HTML map and a README in plain words, as one "
+        ".zip. Give the contact with --contact or in the settings file: a pack without one "
+        "says so, here and in its README.",
+    )
+    _add_export_options(packer)
+    packer.set_defaults(func=cmd_export, format="pack")
 
     nearest = commands.add_parser(
         "nearest",
@@ -1073,6 +1176,7 @@ def build_parser() -> argparse.ArgumentParser:
     profiler.add_argument("--store", help=STORE_HELP)
     _add_synthetic_option(profiler)
     profiler.set_defaults(func=cmd_profile)
+    _add_map_command(commands)
     board = commands.add_parser(
         "dashboard",
         help="start the dashboard (what make run does)",

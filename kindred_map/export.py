@@ -679,12 +679,14 @@ def pack_settings(path: Path | str | None = None) -> dict[str, str]:
     return {key: str(settings[key]).strip() for key in SETTINGS_KEYS}
 
 
-_INTERNAL_PATH = re.compile(r"\b(?:kindred_map|boundaries|data)/[\w./-]+")
+_FOLDERS = r"(?:kindred_map|boundaries|data|shared)/[\w./-]+"
+_INTERNAL_PATH = re.compile(rf" ?\({_FOLDERS}\)|;\s*{_FOLDERS}|\b{_FOLDERS}")
 
 
 def public_text(text: str) -> str:
-    """``text`` without the tool's internal file paths (a council has no use for them)."""
-    return _INTERNAL_PATH.sub("a reference list kept with Kindred Map", text)
+    """``text`` without the tool's internal file paths (a council has no use for them): a path
+    in brackets or after "; " goes with them, so the sentence around it still reads."""
+    return _INTERNAL_PATH.sub("", text)
 
 
 def _public(value):
@@ -728,6 +730,33 @@ def about(
     return _public(facts)
 
 
+NO_CONTACT = "none was given when this export was made; ask the person or team who sent it to you."
+
+
+def start_here(contents: Mapping[str, str]) -> list[str]:
+    """The plain-words opening of an export's README, for a council officer who has never used
+    Kindred Map: how to open the files it ships (``contents``), what to check first."""
+    lines = ["Start here", "----------"]
+    if "map.html" in contents:
+        lines.append(
+            "- To see the projects on a map, open map.html in any web browser; it works "
+            "without the internet."
+        )
+    tools = ["the .csv files in Excel"]
+    if GPKG_NAME in contents:
+        tools.append(f"{GPKG_NAME} in QGIS or ArcGIS")
+    lines += [
+        f"- To work with the figures, open {' or '.join(tools)}. Each column is explained at "
+        "the end of this file.",
+        "- Before you quote a figure: reach is measured in a straight line, not along roads, "
+        "so real journeys are longer; deanery boundaries are approximate; a project run from "
+        "someone's home is shown only at the centre of its ward.",
+        "- Before you publish anything from this export, check the licences below: some "
+        "project lists allow internal use only.",
+    ]
+    return lines
+
+
 GAP_WEIGHTS = "w = 2 for IMD 2025 deciles 1-2, 1.5 for deciles 3-4 and 1 otherwise"
 
 
@@ -764,8 +793,8 @@ def method_lines(distance_m: float | None = None) -> list[str]:
         "- Home-run projects (location_precision = ward_only) never leave with their address: "
         "they are shown at their ward's centre, their address, LSOA and IMD decile are blank "
         "and their postcode is cut to the district; they count for coverage at that centre.",
-        "- Deanery boundaries are APPROXIMATE, derived, not official: "
-        + boundaries.metadata("deanery")["method"],
+        "- Deanery boundaries are APPROXIMATE, derived, not official. "
+        + boundaries.metadata("deanery")["method"].removeprefix("Derived, not official. "),
         "- Coordinates: GeoJSON in WGS84 (RFC 7946, 6 decimals); GeoPackage in British National "
         "Grid (EPSG:27700); CSV carries both. Geometries are valid, without repeated vertices, "
         "and every area layer is MultiPolygon.",
@@ -850,6 +879,8 @@ def readme_text(
         "Community social action projects in the Liverpool City Region, with their ward, "
         "borough, deanery and LSOA, and summaries by area.",
         "",
+        *start_here(contents),
+        "",
         "What",
         "----",
         *[f"- {name}: {text}" for name, text in contents.items()],
@@ -858,7 +889,7 @@ def readme_text(
         "------------",
         f"- Generated {facts['generated']} (UTC) by {facts['generator']}.",
         f"- Owner: {facts['owner']}",
-        f"- Contact: {facts['contact']}",
+        f"- Contact: {facts['contact'] or NO_CONTACT}",
         f"- Licence of this pack: {facts['pack_licence']}",
         "",
         "Parameters",

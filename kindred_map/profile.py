@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from kindred_map import boundaries, coverage, export, files, filters, privacy
+from kindred_map import boundaries, cartography, coverage, export, files, filters, privacy
 from kindred_map.location import Setting
 from kindred_map.schema import project_types, resolve_types
 
@@ -50,8 +50,13 @@ DOMAINS = {
 LISTED_PROJECTS = 30
 """Projects listed by name; more are counted and left to the council pack (keeps <= 2 pages)."""
 NEAREST_BEYOND = 5
-MAP_WIDTH, MAP_HEIGHT = 440.0, 330.0
-"""Locator map size in CSS pixels (it prints about 116 x 87 mm)."""
+MAP_WIDTH, MAP_HEIGHT = 440.0, 250.0
+"""Locator map size in CSS pixels (it prints about 116 x 66 mm): short enough that a ward's
+profile with a few projects fits one page."""
+LABEL_PX = 8.0
+"""Neighbour names' font size in the locator map (CSS pixels)."""
+SCALE_BOX = (24.0, 30.0)
+"""Room a scale bar needs beyond its bar: width (margins) and height (bar, words, margins)."""
 FORMATS = ("pdf", "html")
 
 
@@ -259,15 +264,6 @@ def _nearest_beyond(level, code, projects, project_codes) -> list[dict]:
 # --- the locator map ----------------------------------------------------------------------
 
 
-def _nice_length(span_m: float) -> int:
-    """A round scale-bar length near a quarter of the map's width."""
-    target = span_m / 4
-    for length in (100, 200, 250, 500, 1000, 2000, 2500, 5000, 10_000, 20_000, 25_000, 50_000):
-        if length >= target:
-            return length
-    return 50_000
-
-
 def _path(geometry, to_px) -> str:
     parts = []
     for polygon in export.tidy_geometries([geometry])[0].geoms:
@@ -298,7 +294,7 @@ def locator_svg(level: str, code: str, projects: gpd.GeoDataFrame) -> str:
         return np.column_stack([(xy[:, 0] - west) * scale, (north - xy[:, 1]) * scale])
 
     shapes = []
-    labels = []
+    candidates = []
     for area_code, geometry, name in zip(
         codes, areas.geometry, areas[layer["name_field"]].astype(str), strict=True
     ):
@@ -309,10 +305,9 @@ def locator_svg(level: str, code: str, projects: gpd.GeoDataFrame) -> str:
             continue
         shapes.append(f'<path d="{_path(clipped, to_px)}" class="nb"/>')
         spot = to_px(np.asarray(clipped.representative_point().coords))[0]
-        spot[0] = min(max(spot[0], 45.0), width - 45.0)  # keep the name on the map
-        labels.append(
-            f'<text x="{spot[0]:.1f}" y="{spot[1]:.1f}" class="nbl">{html.escape(name)}</text>'
-        )
+        candidates.append((clipped.area, name, spot))
+    scale_bar, bar_box = _scale_bar(shape, east - west, scale, width, height, to_px)
+    labels = _labels(candidates, width, bar_box)
     own = f'<path d="{_path(shape.simplify(tolerance), to_px)}" class="own"/>'
     dots = []
     located = projects[projects.geometry.notna() & ~projects.geometry.is_empty]
@@ -329,13 +324,6 @@ def locator_svg(level: str, code: str, projects: gpd.GeoDataFrame) -> str:
             f'<circle cx="{x:.1f}" cy="{y:.1f}" r="4" fill="{html.escape(colour)}"'
             f'{faded}{dashed} class="pr"/>'
         )
-    length = _nice_length(east - west)
-    bar = length * scale
-    words = f"{length / 1000:g} km" if length >= 1000 else f"{length} m"
-    scale_bar = (
-        f'<g class="sb"><rect x="10" y="{height - 18:.1f}" width="{bar:.1f}" height="4"/>'
-        f'<text x="10" y="{height - 22:.1f}">{words}</text></g>'
-    )
     return (
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0f}" height="{height:.0f}" '
         f'viewBox="0 0 {width:.1f} {height:.1f}" role="img" '
@@ -355,6 +343,55 @@ def locator_svg(level: str, code: str, projects: gpd.GeoDataFrame) -> str:
     )
 
 
+def label_box(x: float, y: float, text: str) -> tuple[float, float, float, float]:
+    """The box of a neighbour's name centred at ``x`` with its baseline at ``y`` (DejaVu Sans:
+    ascent 0.76 em, descent 0.24 em)."""
+    half = cartography.text_width(text, LABEL_PX) / 2
+    return x - half, y - 0.76 * LABEL_PX, x + half, y + 0.24 * LABEL_PX
+
+
+def _labels(candidates: list, width: float, bar_box) -> list[str]:
+    """Neighbours' names, biggest neighbour first, each kept inside the map's width and dropped
+    where it would overlap the scale bar or a name already placed."""
+    candidates = sorted(candidates, key=lambda item: -item[0])
+    placed = []
+    for _, name, (x, y) in candidates:
+        half = cartography.text_width(name, LABEL_PX) / 2
+        if 2 * half > width - 6:
+            continue
+        x = min(max(x, half + 3), width - half - 3)  # the whole name on the map
+        placed.append((name, x, y, label_box(x, y, name)))
+    kept = cartography.place_labels([box for *_, box in placed], [bar_box], pad=1.5)
+    return [
+        f'<text x="{placed[i][1]:.1f}" y="{placed[i][2]:.1f}" class="nbl">'
+        f"{html.escape(placed[i][0])}</text>"
+        for i in kept
+    ]
+
+
+def _scale_bar(shape, span_m: float, scale: float, width: float, height: float, to_px):
+    """The scale bar (SVG) in the corner of the map that hides least of the area itself, and
+    its box (bar, words and a margin)."""
+    length = cartography.nice_length(span_m)
+    bar = length * scale
+    box_w, box_h = bar + SCALE_BOX[0], SCALE_BOX[1]
+    corners = [
+        (0.0, height - box_h),  # bottom left
+        (width - box_w, height - box_h),  # bottom right
+        (0.0, 0.0),  # top left
+        (width - box_w, 0.0),  # top right
+    ]
+    own = shapely.transform(shape, lambda xy: to_px(np.asarray(xy)))
+    boxes = [(x, y, x + box_w, y + box_h) for x, y in corners]
+    x, y = corners[cartography.quietest_corner(boxes, own.buffer(0))]
+    svg = (
+        f'<g class="sb"><rect x="{x + 10:.1f}" y="{y + box_h - 12:.1f}" width="{bar:.1f}" '
+        f'height="4"/><text x="{x + 10:.1f}" y="{y + box_h - 16:.1f}">'
+        f"{cartography.scale_words(length)}</text></g>"
+    )
+    return svg, boxes[corners.index((x, y))]
+
+
 # --- the page -----------------------------------------------------------------------------
 
 STYLE = """
@@ -363,7 +400,7 @@ STYLE = """
     color: #5c6670; } }
 body { font: 9pt/1.35 "DejaVu Sans", sans-serif; color: #1f2d3d; margin: 0; }
 h1 { font-size: 16pt; margin: 0 0 1mm; }
-h2 { font-size: 10.5pt; margin: 4mm 0 1.5mm; border-bottom: 0.6pt solid #c5ccd3; }
+h2 { font-size: 10.5pt; margin: 3mm 0 1mm; border-bottom: 0.6pt solid #c5ccd3; }
 p { margin: 0 0 1.5mm; }
 .sub { color: #5c6670; margin-bottom: 3mm; }
 .warn { border: 1pt solid #b00020; color: #b00020; padding: 2mm; font-weight: bold; }
@@ -374,7 +411,9 @@ th { font-weight: bold; }
 .layout td { padding: 0; }
 .facts td { border-bottom: 0.4pt solid #e1e5e9; }
 .list td, .list th { border-bottom: 0.4pt solid #e1e5e9; font-size: 8pt; }
-.small { font-size: 7.5pt; color: #39434d; }
+.small { font-size: 6.8pt; line-height: 1.25; color: #39434d; margin-bottom: 0.6mm; }
+h2 { break-after: avoid; }
+.list tr, .notes { break-inside: avoid; }
 .key span { display: inline-block; width: 7pt; height: 7pt; border-radius: 50%;
   border: 0.6pt solid #222; margin: 0 1.5mm 0 3mm; vertical-align: -1pt; }
 svg { display: block; }
@@ -484,8 +523,13 @@ def render(data: dict, generated: datetime | None = None) -> str:
     by_type = _table(
         ["Type", "Projects"], [[label, str(n)] for label, n in data["by_type"].items()], [1]
     )
+    nothing = (
+        "No project is recorded here."
+        if type_words == "all types"
+        else f"No project of the chosen types ({type_words}) is recorded here."
+    )
     if not data["by_type"]:
-        by_type = "<p>None of the chosen types.</p>"
+        by_type = f"<p>{_e(nothing)}</p>"
     listed = data["listed"][:LISTED_PROJECTS]
     more = len(data["listed"]) - len(listed)
     project_list = _table(
@@ -497,9 +541,9 @@ def render(data: dict, generated: datetime | None = None) -> str:
             f"<p class='small'>... and {more} more: the council pack lists them all.</p>"
         )
     if not data["listed"]:
-        project_list = "<p>No project of the chosen types is recorded here.</p>"
+        project_list = f"<p>{_e(nothing)}</p>"
     nearest = _table(
-        ["Project", "Type", "Ward", "Metres from the boundary"],
+        ["Project", "Type", "Ward", "Metres from edge"],
         [[r["name"], r["type"], r["where"], _number(r["metres"])] for r in data["nearest"]],
         numeric=[3],
     )
@@ -536,7 +580,8 @@ def render(data: dict, generated: datetime | None = None) -> str:
             "Deanery boundaries are APPROXIMATE: derived from the parish list and small areas, "
             "not official Church of England boundaries."
         )
-    attribution = "".join(f"<p class='small'>{_e(line)}</p>" for line in data["attribution"])
+    # One paragraph, each exact line ended by " | ": short lines share a printed line.
+    attribution = f"<p class='small'>{' | '.join(_e(line) for line in data['attribution'])}</p>"
     stamp = moment.strftime("%d %B %Y")
     reach = f"{data['distance_m']:g}"
     return f"""<!DOCTYPE html>
@@ -552,8 +597,9 @@ Project types: {_e(type_words)} &middot; Reach {_e(reach)} m &middot; {_e(stamp)
 {domains}</td><td><h2>Projects by type</h2>{by_type}</td></tr></table>
 <h2>Projects in this {_e(level)}</h2>{project_list}
 <h2>Nearest projects beyond the boundary</h2>{nearest}
-<h2>Method</h2>{"".join(f"<p class='small'>{_e(n)}</p>" for n in notes)}
-<h2>Sources and attribution</h2>{attribution}
+<table class="layout notes"><tr><td style="width:54%;padding-right:4mm"><h2>Method</h2>
+{"".join(f"<p class='small'>{_e(n)}</p>" for n in notes)}</td>
+<td><h2>Sources and attribution</h2>{attribution}</td></tr></table>
 </body></html>
 """
 

@@ -344,7 +344,9 @@ def test_a_failed_write_leaves_the_old_file(tmp_path):
 
 def test_pack_settings_come_from_file_then_environment_then_defaults(tmp_path, monkeypatch):
     defaults = export.pack_settings()
-    assert set(defaults) == set(export.SETTINGS_KEYS) and all(defaults.values())
+    assert set(defaults) == set(export.SETTINGS_KEYS)
+    assert defaults["owner"] and defaults["pack_licence"]
+    assert defaults["contact"] == ""  # shipped without one: a pack never names one by mistake
     mine = tmp_path / "mine.toml"
     mine.write_text('contact = "Jo Bloggs, jo@example.org"\n', encoding="utf-8")
     other = tmp_path / "other.toml"
@@ -373,6 +375,63 @@ def test_cli_settings_reach_the_readme(real_projects, tmp_path):
     with zipfile.ZipFile(out) as archive:
         readme = archive.read("README.txt").decode("utf-8")
     assert "- Contact: Data team <data@example.org>" in readme
+
+
+FRAGMENTS = ("a reference list kept with", "not official: Derived", "Not set")
+"""Generated fragments a README once held (issue 23)."""
+
+
+def _repeated_phrase(line: str) -> str | None:
+    """A phrase of two or more words said twice within a few words ("not official: Derived,
+    not official"): the mark of two generated texts pasted together."""
+    words = re.findall(r"[a-z]+", line.lower())  # words, not dates and figures
+    for size in (2, 3):
+        for start in range(len(words) - size):
+            phrase = words[start : start + size]
+            following = words[start + size : start + size + 4 + size]
+            for offset in range(len(following) - size + 1):
+                if following[offset : offset + size] == phrase:
+                    return " ".join(phrase)
+    return None
+
+
+def test_pack_readme_reads_as_plain_words_for_a_council_officer(pack_folder):
+    readme = (pack_folder / "README.txt").read_text(encoding="utf-8")
+    for fragment in FRAGMENTS:
+        assert fragment not in readme
+    assert not re.search(r"\b(?:kindred_map|boundaries|data|shared)/\w", readme)
+    assert "()" not in readme and "; )" not in readme and "  " not in readme.replace("\n  ", "")
+    prose = readme.split("Attribution (reproduce")[0]  # the data dictionary is a list of terms
+    for line in prose.splitlines():  # a layer's "Measured:" list names figures: left out
+        assert _repeated_phrase(line.split(" Measured: ")[0]) is None, line
+    start = readme.index("Start here")
+    assert start < readme.index("What\n----")
+    assert "open map.html in any web browser" in readme
+    assert "Places that the reviewed list puts in a neighbouring diocese" in readme
+
+
+def test_pack_contact_comes_from_the_option_or_settings_and_its_absence_is_said(
+    real_projects, tmp_path, capsys
+):
+    path = tmp_path / "store.gpkg"
+    store.write_store(real_projects, store.read_imports(path), path, "2025-11-03T09:30:00Z")
+
+    def pack(*options: str) -> str:
+        out = tmp_path / "pack.zip"
+        assert cli.main(["pack", "--store", str(path), "-o", str(out), *options]) == 0
+        with zipfile.ZipFile(out) as archive:
+            return archive.read("README.txt").decode("utf-8")
+
+    readme = pack()
+    assert "no contact" in capsys.readouterr().err
+    assert f"- Contact: {export.NO_CONTACT}" in readme
+    readme = pack("--contact", "Jo Bloggs, jo@example.org")
+    assert "no contact" not in capsys.readouterr().err
+    assert "- Contact: Jo Bloggs, jo@example.org" in readme
+    settings = tmp_path / "s.toml"
+    settings.write_text('contact = "Data team"\n', encoding="utf-8")
+    assert "- Contact: Data team\n" in pack("--settings", str(settings))
+    assert "- Contact: Jo\n" in pack("--settings", str(settings), "--contact", "Jo")
 
 
 # --- template safety of the HTML map ----------------------------------------------------

@@ -5,6 +5,7 @@ import os
 import re
 import shutil
 import subprocess
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import geopandas as gpd
@@ -12,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
+from PIL import ImageFont
 
 from kindred_map import boundaries, cli, coverage, privacy, profile, store
 
@@ -207,3 +209,79 @@ def test_profile_leaves_synthetic_records_out_unless_asked_for(shipped):
 def test_profile_fetches_nothing():
     with pytest.raises(ValueError, match="fetch nothing"):
         profile.pdf_bytes('<img src="http://example.org/x.png">')
+
+
+ONE_PAGE_PROJECTS = 4
+"""A ward profile listing this many projects or fewer fits one page (measured on the shipped
+store: every ward of the nine boroughs' most populous with 0-4 projects did; 5-7 took two)."""
+DEJAVU_ASCENT, DEJAVU_DESCENT = 0.76, 0.24
+
+
+@pytest.fixture(scope="module")
+def every_type(shipped) -> profile.Context:
+    return profile.context(shipped, None, DISTANCE)
+
+
+def _pages(path: Path) -> int:
+    info = subprocess.run(
+        [_poppler("pdfinfo"), str(path)], capture_output=True, text=True, check=True
+    ).stdout
+    return int(re.search(r"^Pages:\s+(\d+)", info, flags=re.MULTILINE).group(1))
+
+
+@pytest.mark.parametrize(("borough", "code"), WARDS)
+def test_ward_profile_is_one_page_when_its_content_fits(borough, code, every_type, tmp_path):
+    path = profile.write_profile(tmp_path / f"{code}.pdf", "ward", code, every_type)
+    listed = len(profile.figures("ward", code, every_type)["listed"])
+    pages = _pages(path)
+    if listed <= ONE_PAGE_PROJECTS:
+        assert pages == 1, f"{borough}: {listed} projects took {pages} pages"
+    else:  # two pages, the second holding the whole of the method and sources
+        assert pages == 2
+        second = subprocess.run(
+            [_poppler("pdftotext"), "-f", "2", "-l", "2", str(path), "-"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        assert second.split()[0] == "Method" and "Sources and attribution" in second
+
+
+def _text_box(element, size: float) -> tuple[float, float, float, float]:
+    """An SVG text's box measured with the real font (Pillow, DejaVu Sans), from its anchor."""
+    font = ImageFont.truetype("DejaVuSans.ttf", size)
+    width = font.getlength(element.text or "")
+    x, y = float(element.get("x")), float(element.get("y"))
+    left = x - width / 2 if element.get("class") == "nbl" else x  # names are centred
+    return left, y - DEJAVU_ASCENT * size, left + width, y + DEJAVU_DESCENT * size
+
+
+def _overlap(a, b) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+@pytest.mark.parametrize(("borough", "code"), WARDS)
+def test_locator_names_never_touch_the_scale_bar_or_leave_the_map(borough, code, every_type):
+    svg = ET.fromstring(profile.figures("ward", code, every_type)["map"])
+    ns = {"s": "http://www.w3.org/2000/svg"}
+    width = float(svg.get("width"))
+    bar = svg.find(".//s:g[@class='sb']", ns)
+    rect = bar.find("s:rect", ns)
+    x, y = float(rect.get("x")), float(rect.get("y"))
+    bar_box = (x, y, x + float(rect.get("width")), y + float(rect.get("height")))
+    words_box = _text_box(bar.find("s:text", ns), 8.0)
+    names = [_text_box(t, profile.LABEL_PX) for t in svg.findall(".//s:text[@class='nbl']", ns)]
+    assert names, f"{borough}: the locator names some neighbours"
+    for name in names:
+        assert not _overlap(name, bar_box) and not _overlap(name, words_box), borough
+        assert name[0] >= 0 and name[2] <= width, f"{borough}: a name is cut at the map's edge"
+    for i, first in enumerate(names):
+        assert not any(_overlap(first, other) for other in names[i + 1 :]), borough
+
+
+def test_no_project_wording_says_what_was_chosen(shipped):
+    empty = min(WARDS, key=lambda ward: int((shipped["WD24CD"] == ward[1]).sum()))[1]
+    every = profile.profile_html("ward", empty, projects=shipped.iloc[0:0])
+    assert "No project is recorded here." in every and "chosen types" not in every
+    some = profile.profile_html("ward", empty, projects=shipped.iloc[0:0], types="pantry")
+    assert "No project of the chosen types (Food pantry) is recorded here." in some

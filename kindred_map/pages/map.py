@@ -14,7 +14,9 @@ from kindred_map import (
     hours,
     maps,
     mapview,
+    printmap,
     privacy,
+    profile,
     search,
     tables,
     upload,
@@ -358,6 +360,7 @@ def area_panel(view: views.View, signature: tuple, shown, today: date) -> None:
     numbers = area_figures(signature, view, view.layer)
     panel = tables.area_panel(view.layer, code, shown, numbers, today)
     st.subheader(panel["title"])
+    profile_download(view, signature, code)
     per = "n/a" if panel["per_10k"] is None else f"{panel['per_10k']:.1f}"
     st.markdown(
         f"- Population (Census 2021): **{panel['population']:,}**\n"
@@ -386,6 +389,54 @@ def area_panel(view: views.View, signature: tuple, shown, today: date) -> None:
         )
     else:
         st.caption("No project shown here with the current filters.")
+
+
+def profile_download(view: views.View, signature: tuple, code: str) -> None:
+    """ "Download profile (PDF)": the area's printable profile (`kindred_map.profile`) at the
+    view's types, reach and examples setting, made when clicked. LSOAs have no profile."""
+    if view.layer not in profile.LEVELS:
+        return
+    st.download_button(
+        "Download profile (PDF)",
+        data=lambda: profile.profile_pdf(
+            view.layer,
+            code,
+            distance_m=view.distance,
+            types=list(view.types) or None,
+            projects=load_projects(signature),
+            include_synthetic=view.examples,
+        ),
+        file_name=f"kindred-map-profile-{code}.pdf",
+        mime="application/pdf",
+        on_click="ignore",
+        key="download_profile",
+    )
+
+
+def map_downloads(signature: tuple) -> None:
+    """ "Download this map" as an A4 landscape PDF (vector) or a PNG (`kindred_map.printmap`),
+    made when clicked from the view as it is then: the session's state is read in the
+    download's own thread, so a pan or zoom since the page's last full run is included."""
+    state = get_script_run_ctx().session_state
+    left, right = st.columns(2)
+    for column, fmt, mime in ((left, "pdf", "application/pdf"), (right, "png", "image/png")):
+        column.download_button(
+            f"Download this map ({fmt.upper()})",
+            data=lambda fmt=fmt: printed_map(
+                signature, views.view_from_state(state.filtered_state), fmt
+            ),
+            file_name=f"kindred-map.{fmt}",
+            mime=mime,
+            on_click="ignore",
+            key=f"download_map_{fmt}",
+        )
+
+
+def printed_map(signature: tuple, view: views.View, fmt: str) -> bytes:
+    areas = None
+    if figures.needs_coverage(view):
+        areas = coverage_for(signature, *views.reach_choices(view))["areas"]
+    return printmap.map_bytes(load_projects(signature), view, fmt, coverage_areas=areas)
 
 
 @st.fragment
@@ -573,6 +624,7 @@ def map_page() -> None:
         area_panel(view, signature, shown, today)
     with map_column:
         show_map(view, signature, today)
+        map_downloads(signature)
     sidebar()
     keep_view_in_url(views.view_from_state(st.session_state))
     projects_table(view, signature, shown, today)
