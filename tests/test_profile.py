@@ -97,6 +97,8 @@ def test_ward_profile_pdf_agrees_with_kindred_map_area(
     count = int(re.search(r"^Pages:\s+(\d+)", pages, flags=re.MULTILINE).group(1))
     assert 1 <= count <= 2
     prefix = artifacts_dir / f"profile_{code}"
+    for old in artifacts_dir.glob(f"profile_{code}-*.png"):  # an earlier run's pages
+        old.unlink()
     subprocess.run([_poppler("pdftoppm"), "-r", "50", "-png", str(path), str(prefix)], check=True)
     pngs = sorted(artifacts_dir.glob(f"profile_{code}-*.png"))
     assert len(pngs) == count and all(png.stat().st_size > 10_000 for png in pngs)
