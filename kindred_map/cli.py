@@ -421,7 +421,7 @@ def _add_stewardship_commands(commands) -> None:
 
 
 def cmd_join(args: argparse.Namespace) -> int:
-    from kindred_map import join
+    from kindred_map import export, join
 
     projects, report = join.join_file(
         Path(args.file), _parse_mapping(args.map), args.sheet, constants=_pairs(args.set or [])
@@ -430,7 +430,7 @@ def cmd_join(args: argparse.Namespace) -> int:
     if projects.empty:
         print("nothing written: no row could be placed", file=sys.stderr)
         return 1
-    written = join.write_joined(projects, Path(args.out))
+    written = export.write_joined(projects, Path(args.out))
     hidden = int(projects["location_precision"].eq("ward_only").sum())
     if hidden:
         print(f"{hidden} ward_only project(s) written at their ward's centre, not their address")

@@ -21,7 +21,17 @@ import pyarrow as pa
 import pyogrio
 import shapely
 
-from kindred_map import __version__, assets, boundaries, columns, files, filters, privacy
+from kindred_map import (
+    __version__,
+    assets,
+    boundaries,
+    columns,
+    files,
+    filters,
+    oruk,
+    privacy,
+)
+from kindred_map.coverage import DEFAULT_DISTANCE_M, assess, boundary_effect
 from kindred_map.schema import JOINED_FIELDS, RECORD_FIELDS, project_types
 from kindred_map.text import spreadsheet_safe
 
@@ -367,17 +377,15 @@ def coverage_figures(
     figures from the true position would hint where in its ward a home-run project is.
     ``types`` and ``distance_m`` (default: kindred_map.coverage's) as for coverage.assess;
     synthetic records count only with ``include_synthetic``."""
-    from kindred_map import coverage
-
     public = privacy.public_records(projects)
     public = public[public.geometry.notna() & ~public.geometry.is_empty]
-    distance = coverage.DEFAULT_DISTANCE_M if distance_m is None else distance_m
+    distance = DEFAULT_DISTANCE_M if distance_m is None else distance_m
     options = {"include_synthetic": include_synthetic}
-    result = coverage.assess(public, types, distance, include_outside=include_outside, **options)
+    result = assess(public, types, distance, include_outside=include_outside, **options)
     tables = {level: result.gaps(level) for level in LEVELS}
     if include_outside and result.outside:
-        inside = coverage.assess(public, types, distance, include_outside=False, **options)
-        effect = coverage.boundary_effect(result, inside, "borough")
+        inside = assess(public, types, distance, include_outside=False, **options)
+        effect = boundary_effect(result, inside, "borough")
         newly = dict(zip(effect["LAD25NM"], effect["newly_within_reach"].astype(int), strict=True))
         for table in tables.values():
             table.attrs["newly_within_reach"] = newly
@@ -1220,9 +1228,9 @@ def export_bytes(
     if fmt == "pack":
         return council_pack(projects, **tables, **words, include_synthetic=True, change=change)
     if fmt in ("oruk", "oruk-csv"):
-        from kindred_map import oruk
-
-        return oruk.export_bytes(projects, fmt, **words, include_synthetic=True)
+        moment = generated or datetime.now(UTC)
+        facts = about(projects, "Open Referral UK services", parameters, moment, settings)
+        return oruk.export_bytes(project_table(projects, True), facts, fmt, moment)
     if fmt == "html":
         return html_map(projects, **words, include_synthetic=True)
     if fmt == "gpkg":
@@ -1447,3 +1455,13 @@ def write_export(
         files.write_bytes(sidecar, csv_about_text(projects, what, **options).encode("utf-8"))
         written.append(sidecar)
     return written
+
+
+def write_joined(projects: gpd.GeoDataFrame, path: Path) -> Path:
+    """Write joined projects as .geojson (RFC 7946), .gpkg (EPSG:27700) or .csv, attributed.
+
+    ``ward_only`` projects go through `kindred_map.privacy.public_records`: they are written
+    at their ward's centre, without address, coordinates, LSOA or full postcode. (Here, not in
+    `join`: joining comes before the store, writing files after it.)
+    """
+    return write_table(privacy.public_records(projects), path, "projects", projects)

@@ -22,7 +22,7 @@ import pyogrio
 import shapely
 from openpyxl.utils import get_column_letter
 
-from kindred_map.build import pcd_key
+from kindred_map.postcodes import pcd_key
 from kindred_map.report import empty_issues, issues_for
 from kindred_map.schema import LOCATION_PRECISIONS, RECORD_FIELDS, project_types
 

@@ -17,41 +17,11 @@ from kindred_map.figures import (
     PROJECT_AREA_COLUMNS,
     check_level,
 )
+from kindred_map.freshness import STALE_MONTHS, check_status
 from kindred_map.paths import DATA_DIR
 from kindred_map.schema import project_types
 from kindred_map.text import md_escape
 from kindred_map.view import View, filter_words
-
-STALE_MONTHS = 12
-"""A record last checked longer ago than this is flagged: the project may have stopped."""
-
-
-def _parse_dates(values: pd.Series) -> pd.Series:
-    """Dates as the store writes them (ISO 8601), else day-first as in UK spreadsheets."""
-    text = values.astype("object").where(values.notna(), "").astype(str).str.strip()
-    text = text.where(text != "")
-    iso = pd.to_datetime(text, errors="coerce", format="ISO8601")
-    other = pd.to_datetime(text, errors="coerce", format="mixed", dayfirst=True)
-    return iso.where(text.str.match(r"^\d{4}-\d{2}-\d{2}").fillna(False), other)
-
-
-def stale_mask(last_checked: pd.Series, today: date | None = None) -> pd.Series:
-    """True where ``last_checked`` is more than STALE_MONTHS before ``today`` (default: today).
-
-    Missing or unreadable dates are not stale here: `check_status` says "not recorded"."""
-    today = pd.Timestamp(today or date.today())
-    cutoff = today - pd.DateOffset(months=STALE_MONTHS)
-    checked = _parse_dates(last_checked)
-    return (checked < cutoff).fillna(False).astype(bool)
-
-
-def check_status(last_checked: pd.Series, today: date | None = None) -> pd.Series:
-    """ "stale" (older than 12 months), "not recorded" or "" for each record."""
-    checked = _parse_dates(last_checked)
-    status = pd.Series("", index=last_checked.index, dtype="str")
-    status[checked.isna().to_numpy()] = "not recorded"
-    status[stale_mask(last_checked, today).to_numpy()] = "stale"
-    return status
 
 
 def cell_text(value) -> str:

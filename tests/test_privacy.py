@@ -326,7 +326,9 @@ def test_no_export_format_holds_the_home(stored, tmp_path):
     outputs["gpkg all, coverage"] = export.export_bytes(stored, "gpkg", "all", coverage=figures)
     outputs["pack, coverage"] = export.export_bytes(stored, "pack", "all", coverage=figures)
     outputs["csv about"] = export.csv_about_text(stored)
-    outputs["oruk services"] = json.dumps(oruk.services(stored), ensure_ascii=False)
+    outputs["oruk services"] = json.dumps(
+        oruk.services(export.project_table(stored)), ensure_ascii=False
+    )
     outputs["sources"] = repr(export.project_sources(stored))
     outputs["call sheet"] = freshness.call_sheet_csv(stored, date(2026, 11, 30))
     _assert_private(outputs, tmp_path)

@@ -3,7 +3,6 @@
 import json
 from datetime import date
 
-import pandas as pd
 import pytest
 
 from kindred_map import (
@@ -22,13 +21,6 @@ def test_counts_text_says_what_is_drawn(shown, projects):
     text = tables.counts_text(shown, len(projects))
     assert text.startswith(f"Showing {len(shown)} of {len(projects)} projects")
     assert "1 home-run" in text and "1 illustrative" in text
-
-
-def test_stale_means_older_than_twelve_months():
-    checked = pd.Series(["2024-10-31", "2024-11-01", "2025-06-01", "", None, "soon", "01/02/2024"])
-    status = tables.check_status(checked, TODAY).tolist()
-    assert status == ["stale", "", "", *["not recorded"] * 3, "stale"]
-    assert tables.stale_mask(checked, TODAY).tolist() == [True, *[False] * 5, True]
 
 
 def test_table_holds_the_same_records_with_flags(shown):

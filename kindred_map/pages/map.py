@@ -442,7 +442,7 @@ def keep_map_position(result: dict) -> None:
 
 
 PROJECT_COLUMN_HELP = {
-    "Check due": f"'yes' when last checked over {tables.STALE_MONTHS} months ago: the project "
+    "Check due": f"'yes' when last checked over {freshness.STALE_MONTHS} months ago: the project "
     "may have stopped.",
     "Location": "exact, approximate (a street or place centre) or a home-run project shown at "
     "its ward's centre.",
