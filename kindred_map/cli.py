@@ -615,7 +615,7 @@ def cmd_nearest(args: argparse.Namespace) -> int:
 
 
 def cmd_area(args: argparse.Namespace) -> int:
-    from kindred_map import coverage, figures, tables
+    from kindred_map import areapanel, coverage, figures
 
     shown = _shown(args)
     code = figures.resolve_area(args.level, args.area)
@@ -626,7 +626,7 @@ def cmd_area(args: argparse.Namespace) -> int:
         )
         gaps = {level: result.by_area(level) for level in coverage.LEVELS}
     numbers = figures.area_figures(args.level, shown, gaps[args.level] if gaps else None)
-    print(tables.area_panel_text(tables.area_panel(args.level, code, shown, numbers)))
+    print(areapanel.area_panel_text(areapanel.area_panel(args.level, code, shown, numbers)))
     return 0
 
 

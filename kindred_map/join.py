@@ -21,7 +21,6 @@ NEAREST_POSTCODE_MAX_M = 500
 """Without a usable postcode, the ward of the nearest live postcode within this distance."""
 EDGE_TOLERANCE_M = 100
 """A point this close outside the generalised coastline/boundary still takes the nearest area."""
-WARD_SOURCES = ("postcode", "nearest_postcode", "polygon")
 LAYER_NAMES = ("postcode", "ward", "borough", "lsoa", "deanery")
 
 

@@ -30,6 +30,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kindred_map import (
+    areapanel,
     assets,
     boundaries,
     cli,
@@ -429,8 +430,8 @@ def test_no_dashboard_output_holds_the_home(stored, home, tmp_path):
     outputs["by street"] = search.find_by_name(shown, STREET).to_csv()
     outputs["by name"] = search.find_by_name(shown, "withheld").to_csv()
     numbers = figures.area_figures("ward", shown)
-    panel = tables.area_panel("ward", home["WD24CD"], shown, numbers)
-    outputs["area panel"] = tables.area_panel_text(panel) + panel["table"].to_csv()
+    panel = areapanel.area_panel("ward", home["WD24CD"], shown, numbers)
+    outputs["area panel"] = areapanel.area_panel_text(panel) + panel["table"].to_csv()
     outputs["profile"] = profile.profile_html("ward", home["WD24CD"], projects=stored)
     _assert_private(outputs, tmp_path)
     assert search.find_by_name(shown, STREET).empty

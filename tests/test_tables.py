@@ -6,6 +6,8 @@ from datetime import date
 import pytest
 
 from kindred_map import (
+    abouttext,
+    areapanel,
     figures,
     privacy,
     tables,
@@ -37,25 +39,25 @@ def test_table_holds_the_same_records_with_flags(shown):
 def test_area_panel_lists_the_area_and_its_projects(projects, shown, by_name):
     xss = by_name(projects, XSS)
     numbers = figures.area_figures("ward", shown)
-    panel = tables.area_panel("ward", xss["WD24CD"], shown, numbers, TODAY)
+    panel = areapanel.area_panel("ward", xss["WD24CD"], shown, numbers, TODAY)
     assert panel["title"].startswith(f"Ward: {xss['WD24NM']}")
     assert panel["population"] == numbers.loc[xss["WD24CD"], "population"]
     assert XSS in set(panel["table"]["Name"])
     assert panel["by_type"]["Projects"].sum() == panel["projects"] == len(panel["table"])
     assert "population-weighted" in panel["imd"]
-    deanery = tables.area_panel(
+    deanery = areapanel.area_panel(
         "deanery", str(xss["deanery_id"]), shown, figures.area_figures("deanery", shown)
     )
     assert figures.DEANERY_NOTE in deanery["notes"]
-    text = tables.area_panel_text(panel)
+    text = areapanel.area_panel_text(panel)
     assert xss["WD24NM"] in text and XSS in text
     with pytest.raises(ValueError, match="no ward"):
-        tables.area_panel("ward", "E05999999", shown, numbers)
+        areapanel.area_panel("ward", "E05999999", shown, numbers)
 
 
 def test_about_lists_every_layer_with_licence_and_vintage():
-    layers = tables.layer_sources()
-    assert len(layers) == len(tables.ABOUT_LAYERS)
+    layers = abouttext.layer_sources()
+    assert len(layers) == len(abouttext.ABOUT_LAYERS)
     assert layers["Licence"].str.len().gt(0).all() and layers["Vintage"].str.len().gt(0).all()
     assert layers.loc[layers["Layer"].str.contains("Deaner"), "Approximate"].item() == "yes"
 

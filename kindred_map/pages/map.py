@@ -9,6 +9,7 @@ from streamlit.runtime.scriptrunner import get_script_run_ctx
 from streamlit_folium import st_folium
 
 from kindred_map import (
+    areapanel,
     figures,
     freshness,
     hours,
@@ -356,7 +357,7 @@ def area_panel(view: views.View, signature: tuple, shown, today: date) -> None:
     if not code:
         return
     numbers = area_figures(signature, view, view.layer)
-    panel = tables.area_panel(view.layer, code, shown, numbers, today)
+    panel = areapanel.area_panel(view.layer, code, shown, numbers, today)
     st.subheader(panel["title"])
     per = "n/a" if panel["per_10k"] is None else f"{panel['per_10k']:.1f}"
     st.markdown(

@@ -8,7 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 import numpy as np
 import pytest
 
-from kindred_map import boundaries, figures, maps, search, store, tables
+from kindred_map import abouttext, boundaries, figures, maps, search, store, tables
 from kindred_map import view as views
 from kindred_map.paths import PROJECT_ROOT
 
@@ -356,7 +356,7 @@ def test_about_page_credits_every_source(dashboard_url, page, network, screensho
     page.locator('[data-testid="stTable"]').nth(1).wait_for()
     screenshot(page, "dashboard_about")
     text = page.locator("body").inner_text()
-    for line in boundaries.attribution_lines(tables.ABOUT_LAYERS):
+    for line in boundaries.attribution_lines(abouttext.ABOUT_LAYERS):
         assert line in text
     assert "OpenStreetMap contributors" in text
     network.assert_stayed_local()
