@@ -10,11 +10,11 @@ import pandas as pd
 from shapely import make_valid
 
 from kindred_map import boundaries, need
-from kindred_map.paths import BOUNDARIES_DIR, DEFAULT_RAW_DIR
+from kindred_map.paths import BOUNDARIES_DIR, DEFAULT_RAW_DIR, REFERENCE_DIR
+from kindred_map.postcodes import pcd_display, pcd_key
 
 BNG = "EPSG:27700"
 WGS84 = "EPSG:4326"
-REFERENCE_DIR = Path(__file__).parent / "reference"
 
 RAW_FILES = {
     "lad": "ons_lad_may2025_bgc/lad_may2025_bgc_region.geojson",
@@ -40,16 +40,6 @@ DOMAINS = {
     "Housing_and_Services": "housing",
     "Environment": "environment",
 }
-
-
-def pcd_key(postcodes: pd.Series) -> pd.Series:
-    """Normalise postcodes for joining: upper case, no spaces ("l1 8jq" -> "L18JQ")."""
-    return postcodes.astype("string").str.upper().str.replace(r"\s+", "", regex=True)
-
-
-def pcd_display(keys: pd.Series) -> pd.Series:
-    """Format normalised keys the Royal Mail way, inward code after a single space."""
-    return keys.str[:-3] + " " + keys.str[-3:]
 
 
 def _read_raw(raw: Path, key: str) -> Path:

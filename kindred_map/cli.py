@@ -420,7 +420,7 @@ def _add_stewardship_commands(commands) -> None:
 
 
 def cmd_join(args: argparse.Namespace) -> int:
-    from kindred_map import join
+    from kindred_map import export, join
 
     projects, report = join.join_file(
         Path(args.file), _parse_mapping(args.map), args.sheet, constants=_pairs(args.set or [])
@@ -429,7 +429,7 @@ def cmd_join(args: argparse.Namespace) -> int:
     if projects.empty:
         print("nothing written: no row could be placed", file=sys.stderr)
         return 1
-    written = join.write_joined(projects, Path(args.out))
+    written = export.write_joined(projects, Path(args.out))
     hidden = int(projects["location_precision"].eq("ward_only").sum())
     if hidden:
         print(f"{hidden} ward_only project(s) written at their ward's centre, not their address")
@@ -660,7 +660,7 @@ def cmd_nearest(args: argparse.Namespace) -> int:
 
 
 def cmd_area(args: argparse.Namespace) -> int:
-    from kindred_map import coverage, figures, tables
+    from kindred_map import areapanel, coverage, figures
 
     shown = _shown(args)
     code = figures.resolve_area(args.level, args.area)
@@ -671,7 +671,7 @@ def cmd_area(args: argparse.Namespace) -> int:
         )
         gaps = {level: result.by_area(level) for level in coverage.LEVELS}
     numbers = figures.area_figures(args.level, shown, gaps[args.level] if gaps else None)
-    print(tables.area_panel_text(tables.area_panel(args.level, code, shown, numbers)))
+    print(areapanel.area_panel_text(areapanel.area_panel(args.level, code, shown, numbers)))
     return 0
 
 

@@ -9,17 +9,17 @@ where home-run projects count in their ward like any other.
 import warnings
 from collections.abc import Iterable
 
-import esda
 import geopandas as gpd
-import libpysal
 import numpy as np
 import pandas as pd
 import shapely
-from sklearn.cluster import DBSCAN
 
 from kindred_map import boundaries
 from kindred_map.coverage import chosen_projects, synthetic_mask, ward_only_mask
 from kindred_map.schema import resolve_types
+
+# scikit-learn and PySAL (esda, libpysal) are imported inside the functions that use them: they
+# take seconds to import, and the dashboard imports this module but clusters only when asked.
 
 DEFAULT_EPS_M = 500.0
 DEFAULT_MIN_SAMPLES = 3
@@ -62,6 +62,8 @@ def point_clusters(
         raise ValueError(f"min_samples must be a whole number >= 3, got {min_samples}")
     if not hull_buffer_m > 0:
         raise ValueError(f"hull_buffer_m must be positive, got {hull_buffer_m}")
+    from sklearn.cluster import DBSCAN
+
     types = resolve_types(types)
     if not include_synthetic:
         projects = projects[~synthetic_mask(projects)]
@@ -179,6 +181,9 @@ def hot_spots(
         raise ValueError(f"permutations must be a whole number >= 99, got {permutations}")
     if not 0 < alpha < 1:
         raise ValueError(f"alpha must lie between 0 and 1, got {alpha}")
+    import esda
+    import libpysal
+
     types = resolve_types(types)
     if not include_synthetic:
         projects = projects[~synthetic_mask(projects)]

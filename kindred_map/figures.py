@@ -188,14 +188,6 @@ def areas_in_view(level: str, view) -> list[str]:
     return list(area_choices(level)) if found is None else list(found)
 
 
-def _weighted_median(frame: pd.DataFrame, key: str, value: str, weight: str) -> pd.Series:
-    """Per ``key``: the smallest ``value`` with at least half the weight at or below it."""
-    ordered = frame[[key, value, weight]].sort_values([key, value], kind="stable")
-    total = ordered.groupby(key)[weight].transform("sum")
-    running = ordered.groupby(key)[weight].cumsum()
-    return ordered[(running * 2 >= total) & (total > 0)].groupby(key)[value].first()
-
-
 @cache
 def area_deprivation(level: str) -> pd.DataFrame:
     """IMD 2025 per area, indexed by code: ``imd_decile`` and ``share_deciles_1_2``.
@@ -227,7 +219,7 @@ def area_deprivation(level: str) -> pd.DataFrame:
     people[key] = boundaries.code_texts(people[key])
     people = people[(people[key] != "") & people["imd_decile"].notna()]
     people["imd_decile"] = people["imd_decile"].astype("int64")
-    median = _weighted_median(people, key, "imd_decile", "residents")
+    median = coverage.weighted_median(people, key, "imd_decile", "residents")
     deprived = people["residents"].where(people["imd_decile"].isin((1, 2)), 0)
     residents = people.groupby(key)["residents"].sum()
     share = deprived.groupby(people[key]).sum() / residents.where(residents > 0)

@@ -12,6 +12,38 @@ FRESHNESS = {
     "never": "never checked",
 }
 """Freshness statuses (the dashboard's ``fresh`` filter values) and what they mean."""
+STALE_MONTHS = 12
+"""A record last checked longer ago than this is flagged: the project may have stopped."""
+
+
+def _parse_dates(values: pd.Series) -> pd.Series:
+    """Dates as the store writes them (ISO 8601), else day-first as in UK spreadsheets."""
+    text = values.astype("object").where(values.notna(), "").astype(str).str.strip()
+    text = text.where(text != "")
+    iso = pd.to_datetime(text, errors="coerce", format="ISO8601")
+    other = pd.to_datetime(text, errors="coerce", format="mixed", dayfirst=True)
+    return iso.where(text.str.match(r"^\d{4}-\d{2}-\d{2}").fillna(False), other)
+
+
+def stale_mask(last_checked: pd.Series, today: date | None = None) -> pd.Series:
+    """True where ``last_checked`` is more than STALE_MONTHS before ``today`` (default: today).
+
+    Missing or unreadable dates are not stale here: `check_status` says "not recorded"."""
+    today = pd.Timestamp(today or date.today())
+    cutoff = today - pd.DateOffset(months=STALE_MONTHS)
+    checked = _parse_dates(last_checked)
+    return (checked < cutoff).fillna(False).astype(bool)
+
+
+def check_status(last_checked: pd.Series, today: date | None = None) -> pd.Series:
+    """ "stale" (older than 12 months), "not recorded" or "" for each record."""
+    checked = _parse_dates(last_checked)
+    status = pd.Series("", index=last_checked.index, dtype="str")
+    status[checked.isna().to_numpy()] = "not recorded"
+    status[stale_mask(last_checked, today).to_numpy()] = "stale"
+    return status
+
+
 CALL_SHEET_COLUMNS = (
     "id",
     "name",
@@ -33,9 +65,7 @@ postcode district and no address."""
 def status(projects: pd.DataFrame, today: date | None = None) -> pd.Series:
     """``checked``, ``stale`` or ``never`` per record, from ``last_checked`` (12 months, as the
     map's stale flag; an unreadable date counts as never checked)."""
-    from kindred_map import tables  # which imports the view, which filters by freshness
-
-    checks = tables.check_status(projects["last_checked"], today)
+    checks = check_status(projects["last_checked"], today)
     return checks.map({"": "checked", "stale": "stale", "not recorded": "never"})
 
 

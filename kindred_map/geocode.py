@@ -9,8 +9,8 @@ import pandas as pd
 from pyproj import Transformer
 
 from kindred_map import boundaries
-from kindred_map.build import pcd_display, pcd_key
 from kindred_map.paths import BOUNDARIES_DIR
+from kindred_map.postcodes import pcd_display, pcd_key
 from kindred_map.report import empty_issues, issues_for
 
 WGS84 = "EPSG:4326"

@@ -20,7 +20,7 @@ import pandas as pd
 import pyogrio
 import shapely
 
-from kindred_map.build import pcd_key
+from kindred_map.postcodes import pcd_key
 from kindred_map.report import empty_issues, issues_for
 from kindred_map.schema import LOCATION_PRECISIONS, RECORD_FIELDS, project_types
 

@@ -12,8 +12,7 @@ import shapely
 from scipy.spatial import cKDTree
 
 from kindred_map import boundaries, geocode, hours, ingest, oruk, privacy
-from kindred_map.build import REFERENCE_DIR
-from kindred_map.paths import BOUNDARIES_DIR
+from kindred_map.paths import BOUNDARIES_DIR, REFERENCE_DIR
 from kindred_map.report import ImportReport, build_report, issues_for
 from kindred_map.schema import JOINED_FIELDS, RECORD_FIELDS
 
@@ -25,7 +24,6 @@ NEAREST_POSTCODE_MAX_M = 500
 """Without a usable postcode, the ward of the nearest live postcode within this distance."""
 EDGE_TOLERANCE_M = 100
 """A point this close outside the generalised coastline/boundary still takes the nearest area."""
-WARD_SOURCES = ("postcode", "nearest_postcode", "polygon")
 LAYER_NAMES = ("postcode", "ward", "borough", "lsoa", "deanery")
 NEAREST_COLUMNS = ("postcode", "WD24CD", "LSOA21CD")
 
@@ -567,14 +565,3 @@ def join_file(
     address = privacy.address_issues(projects.rename(columns={"_row": "row"}))
     report.issues = build_report(report.file, [], [report.issues, address]).issues
     return projects.drop(columns=list(PRIVATE_COLUMNS)), report
-
-
-def write_joined(projects: gpd.GeoDataFrame, path: Path) -> Path:
-    """Write joined projects as .geojson (RFC 7946), .gpkg (EPSG:27700) or .csv, attributed.
-
-    ``ward_only`` projects go through `kindred_map.privacy.public_records`: they are written
-    at their ward's centre, without address, coordinates, LSOA or full postcode.
-    """
-    from kindred_map import export
-
-    return export.write_table(privacy.public_records(projects), path, "projects", projects)

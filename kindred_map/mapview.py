@@ -13,6 +13,7 @@ import shapely
 from kindred_map import (
     assets,
     boundaries,
+    clusters,
     coverage,
     export,
     geocode,
@@ -20,6 +21,7 @@ from kindred_map import (
     maps,
     popups,
     privacy,
+    store,
 )
 from kindred_map.colours import DIRECTIONS, colour_classes, legend_notes, number_text, type_legend
 from kindred_map.figures import (
@@ -48,9 +50,7 @@ def warm_up(location: Setting = None) -> None:
         area_choices(level)
         area_deprivation(level)
     geocode.postcode_index()
-    from kindred_map import store as stores
-
-    build_map(stores.read_projects(location), DEFAULT_VIEW)
+    build_map(store.read_projects(location), DEFAULT_VIEW)
 
 
 def area_from_click(drawing, level: str) -> str | None:
@@ -130,8 +130,6 @@ def gap_overlay(projects: gpd.GeoDataFrame, view: View) -> dict:
 def cluster_overlay(projects: gpd.GeoDataFrame, view: View) -> dict:
     """DBSCAN clusters of the shown projects' true positions (home-run projects left out);
     illustrative records counted apart ("n illustrative"), when the view shows them."""
-    from kindred_map import clusters  # scikit-learn and PySAL: imported only when asked for
-
     chosen = projects[projects["id"].isin(shown_projects(projects, view)["id"])]
     hulls = clusters.point_clusters(chosen, list(view.types) or None, view.eps, view.min_samples)
     labels = {f"n_{kind}": spec["label"].lower() for kind, spec in project_types().items()}

@@ -38,10 +38,9 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
-import geopandas as gpd
 import pandas as pd
 
-from kindred_map import export, hours, ingest
+from kindred_map import hours, ingest
 from kindred_map.ingest import Table
 from kindred_map.schema import project_types
 from kindred_map.text import spreadsheet_safe
@@ -309,14 +308,15 @@ def service(row: Mapping) -> dict:
     return out
 
 
-def services(projects: gpd.GeoDataFrame, include_synthetic: bool = False) -> list[dict]:
-    """Every project as an ORUK service (home-run projects masked), in id order."""
-    table = export.project_table(projects, include_synthetic)
+def services(table: pd.DataFrame) -> list[dict]:
+    """Every row of the project table (`export.project_table`: masked, synthetic records already
+    chosen) as an ORUK service, in id order."""
     return [service(row) for row in table.sort_values("id").to_dict("records")]
 
 
-def _about(projects: gpd.GeoDataFrame, parameters, generated, settings=None) -> dict:
-    facts = export.about(projects, "Open Referral UK services", parameters, generated, settings)
+def oruk_facts(facts: Mapping) -> dict:
+    """An export's facts (`export.about`) with the standard and the privacy note ORUK adds."""
+    facts = dict(facts)
     facts["standard"] = (
         "Open Referral UK (UK profile of HSDS 3.0), schemas at OpenReferralUK/uk-profile "
         "ecdfabf (2024-10-10)"
@@ -328,16 +328,11 @@ def _about(projects: gpd.GeoDataFrame, parameters, generated, settings=None) -> 
     return facts
 
 
-def export_json(
-    projects: gpd.GeoDataFrame,
-    parameters: Mapping[str, object] | None = None,
-    generated: datetime | None = None,
-    settings: Mapping[str, str] | None = None,
-    include_synthetic: bool = False,
-) -> bytes:
-    """The projects as one page of an ORUK ``/services`` response, with an ``about`` member
-    (``settings``: owner, contact and licence as `export.pack_settings` gives them)."""
-    contents = services(projects, include_synthetic)
+def export_json(table: pd.DataFrame, facts: Mapping) -> bytes:
+    """The project table (`export.project_table`) as one page of an ORUK ``/services``
+    response, with an ``about`` member (``facts``: `export.about`). ORUK is handed its table
+    and facts, so it needs nothing from `export` (which calls it for ``--format oruk``)."""
+    contents = services(table)
     page = {
         "total_items": len(contents),
         "total_pages": 1,
@@ -347,7 +342,7 @@ def export_json(
         "last_page": True,
         "empty": not contents,
         "contents": contents,
-        "about": _about(projects, parameters, generated, settings),
+        "about": oruk_facts(facts),
     }
     return json.dumps(page, ensure_ascii=False, indent=1).encode("utf-8")
 
@@ -390,38 +385,33 @@ def tables(contents: list[dict]) -> dict[str, pd.DataFrame]:
     }
 
 
-def export_csv_zip(
-    projects: gpd.GeoDataFrame,
-    parameters: Mapping[str, object] | None = None,
-    generated: datetime | None = None,
-    settings: Mapping[str, str] | None = None,
-    include_synthetic: bool = False,
-) -> bytes:
+def export_csv_zip(table: pd.DataFrame, facts: Mapping, generated: datetime) -> bytes:
     """The ORUK tabular package (one CSV per table, UTF-8) and ``about.txt``, as a .zip. Text
     a spreadsheet would run as a formula starts with ``'`` (`text.spreadsheet_safe`), as in
-    every CSV the tool writes."""
-    moment = generated or datetime.now(UTC)
-    facts = _about(projects, parameters, moment, settings)
+    every CSV the tool writes. ``table`` and ``facts`` as for `export_json`; ``generated``: the
+    facts' time, also the members' time stamps."""
+    facts = oruk_facts(facts)
     members = {}
-    for name, frame in tables(services(projects, include_synthetic)).items():
+    for name, frame in tables(services(table)).items():
         safe = spreadsheet_safe(frame)  # a cell like =HYPERLINK(...) opens as text
         members[CSV_TABLES[name][0]] = safe.to_csv(index=False, lineterminator="\n").encode()
     lines = [f"{key}: {json.dumps(value, ensure_ascii=False)}" for key, value in facts.items()]
     members["about.txt"] = ("\n".join(lines) + "\n").encode("utf-8")
     buffer = io.BytesIO()
-    stamp = moment.astimezone(UTC).timetuple()[:6]
+    stamp = generated.astimezone(UTC).timetuple()[:6]
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as package:
         for name, payload in members.items():
             package.writestr(zipfile.ZipInfo(name, date_time=stamp), payload, zipfile.ZIP_DEFLATED)
     return buffer.getvalue()
 
 
-def export_bytes(projects: gpd.GeoDataFrame, fmt: str, **options) -> bytes:
-    """``oruk`` (JSON) or ``oruk-csv`` (zipped CSV package)."""
+def export_bytes(table: pd.DataFrame, facts: Mapping, fmt: str, generated: datetime) -> bytes:
+    """``oruk`` (JSON) or ``oruk-csv`` (zipped CSV package) of the project table (as for
+    `export_json`)."""
     if fmt == "oruk":
-        return export_json(projects, **options)
+        return export_json(table, facts)
     if fmt == "oruk-csv":
-        return export_csv_zip(projects, **options)
+        return export_csv_zip(table, facts, generated)
     raise ValueError(f"unknown ORUK format {fmt!r}; choose oruk or oruk-csv")
 
 

@@ -32,7 +32,7 @@ from datetime import date
 
 import numpy as np
 
-from kindred_map import geocode, hours, oruk, search
+from kindred_map import export, geocode, hours, oruk, search
 
 VERSION = "3.0"
 PROFILE_URL = "https://github.com/OpenReferralUK/uk-profile"
@@ -208,7 +208,7 @@ def catalogue(page: Mapping) -> Catalogue:
 def exported_catalogue(projects, options: Mapping) -> Catalogue:
     """The catalogue of what `kindred-map export --format oruk` writes for these projects
     (``options``: `feed.Feed.export_options`)."""
-    return catalogue(json.loads(oruk.export_json(projects, **options)))
+    return catalogue(json.loads(export.export_bytes(projects, "oruk", **options)))
 
 
 # --- parameters -------------------------------------------------------------------------

@@ -7,6 +7,8 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 BOUNDARIES_DIR = Path(os.environ.get("KINDRED_MAP_BOUNDARIES", PROJECT_ROOT / "boundaries"))
 DATA_DIR = Path(os.environ.get("KINDRED_MAP_DATA", PROJECT_ROOT / "data"))
 DEFAULT_RAW_DIR = PROJECT_ROOT.parent / "shared" / "data" / "raw"
+REFERENCE_DIR = Path(__file__).resolve().parent / "reference"
+"""Reference tables shipped in the package (diocese places, lookups) that builds and joins read."""
 DEFAULT_STORE = DATA_DIR / "projects.gpkg"
 """The shipped sample store (a GeoPackage): what `kindred_map.location.resolve` gives when no
 store is configured."""

@@ -9,8 +9,9 @@ import numpy as np
 import pandas as pd
 
 from kindred_map import coverage, hours, maps, privacy
+from kindred_map.freshness import STALE_MONTHS, check_status
 from kindred_map.schema import project_types
-from kindred_map.tables import STALE_MONTHS, cell_text, check_status, location_note, type_label
+from kindred_map.tables import cell_text, location_note, type_label
 
 SAFE_URL = re.compile(r"^https?://[^\s<>\"']+$", re.IGNORECASE)
 

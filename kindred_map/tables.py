@@ -1,57 +1,22 @@
-"""The projects as tables and text: the project table, summaries, area panel, downloads, About."""
+"""The projects as tables and text: counts, the project table, its download, gaps, one project."""
 
 from collections.abc import Mapping
 from datetime import date
-from pathlib import Path
 
 import geopandas as gpd
 import pandas as pd
 
-from kindred_map import boundaries, coverage, export, hours, privacy
+from kindred_map import coverage, export, hours, privacy
 from kindred_map.figures import (
-    DEANERY_NOTE,
     GAP_SCORE_HELP,
-    HOME_RUN_LSOA_NOTE,
     LEVELS,
     PER_1000_HELP,
-    PROJECT_AREA_COLUMNS,
     check_level,
 )
-from kindred_map.paths import DATA_DIR
+from kindred_map.freshness import STALE_MONTHS, check_status
 from kindred_map.schema import project_types
 from kindred_map.text import md_escape
 from kindred_map.view import View, filter_words
-
-STALE_MONTHS = 12
-"""A record last checked longer ago than this is flagged: the project may have stopped."""
-
-
-def _parse_dates(values: pd.Series) -> pd.Series:
-    """Dates as the store writes them (ISO 8601), else day-first as in UK spreadsheets."""
-    text = values.astype("object").where(values.notna(), "").astype(str).str.strip()
-    text = text.where(text != "")
-    iso = pd.to_datetime(text, errors="coerce", format="ISO8601")
-    other = pd.to_datetime(text, errors="coerce", format="mixed", dayfirst=True)
-    return iso.where(text.str.match(r"^\d{4}-\d{2}-\d{2}").fillna(False), other)
-
-
-def stale_mask(last_checked: pd.Series, today: date | None = None) -> pd.Series:
-    """True where ``last_checked`` is more than STALE_MONTHS before ``today`` (default: today).
-
-    Missing or unreadable dates are not stale here: `check_status` says "not recorded"."""
-    today = pd.Timestamp(today or date.today())
-    cutoff = today - pd.DateOffset(months=STALE_MONTHS)
-    checked = _parse_dates(last_checked)
-    return (checked < cutoff).fillna(False).astype(bool)
-
-
-def check_status(last_checked: pd.Series, today: date | None = None) -> pd.Series:
-    """ "stale" (older than 12 months), "not recorded" or "" for each record."""
-    checked = _parse_dates(last_checked)
-    status = pd.Series("", index=last_checked.index, dtype="str")
-    status[checked.isna().to_numpy()] = "not recorded"
-    status[stale_mask(last_checked, today).to_numpy()] = "stale"
-    return status
 
 
 def cell_text(value) -> str:
@@ -155,163 +120,6 @@ def download_bytes(shown: gpd.GeoDataFrame, fmt: str, view: View) -> bytes:
     if fmt not in ("csv", "geojson"):
         raise ValueError(f"downloads are csv or geojson, not {fmt!r}")
     return export.export_bytes(shown, fmt, parameters=filter_words(view))
-
-
-def area_panel(
-    level: str, code: str, shown: gpd.GeoDataFrame, figures: pd.DataFrame, today=None
-) -> dict:
-    """What the panel of one area shows: name, population, IMD, projects by type and the list.
-
-    ``figures``: `area_figures` for ``level`` (gap figures included when computed)."""
-    check_level(level)
-    if code not in figures.index:
-        raise ValueError(f"no {level} with code {code!r}")
-    row = figures.loc[code]
-    if level == "lsoa":
-        lsoa = boundaries.load("lsoa").set_index("LSOA21CD").loc[code]
-        imd = (
-            f"IMD 2025 decile {int(lsoa['imd_decile'])} (rank {int(lsoa['imd_rank']):,} of "
-            "33,755 LSOAs in England; 1 = most deprived)"
-        )
-    elif pd.isna(row["imd_decile"]):
-        imd = "IMD 2025: no residents' data"
-    else:
-        imd = (
-            f"IMD 2025 decile {int(row['imd_decile'])} (population-weighted median of its "
-            f"residents' LSOAs); {row['share_deciles_1_2']:.0%} of residents live in deciles "
-            "1-2, the most deprived 20% in England"
-        )
-    inside = shown[(boundaries.code_texts(shown[PROJECT_AREA_COLUMNS[level]]) == code).to_numpy()]
-    by_type = pd.DataFrame(
-        [
-            {"Type": spec["label"], "Projects": int(row[f"projects_{kind}"])}
-            for kind, spec in project_types().items()
-            if row[f"projects_{kind}"]
-        ],
-        columns=["Type", "Projects"],
-    )
-    notes = []
-    if level == "deanery":
-        notes.append(DEANERY_NOTE)
-    if level == "lsoa":
-        notes.append(HOME_RUN_LSOA_NOTE)
-    gap = {}
-    if "gap_score" in figures.columns and pd.notna(row["gap_score"]):
-        gap = {
-            "pct_covered": float(row["pct_covered"]),
-            "beyond_reach": int(row["beyond_reach"]),
-            "gap_score": float(row["gap_score"]),
-            "gap_per_1000": float(row["gap_per_1000"]),
-        }
-    title = row["name"] + (f" ({row['borough']})" if level == "ward" else "")
-    return {
-        "level": level,
-        "code": code,
-        "title": f"{LEVELS[level]['noun']}: {title}",
-        "population": int(row["population"]),
-        "imd": imd,
-        "projects": int(row["projects"]),
-        "per_10k": None if pd.isna(row["per_10k"]) else float(row["per_10k"]),
-        "by_type": by_type,
-        "table": project_table(inside, today),
-        "gap": gap,
-        "notes": notes,
-    }
-
-
-def area_panel_text(panel: Mapping) -> str:
-    """An area panel as plain text (for the command line)."""
-    per = "" if panel["per_10k"] is None else f" ({panel['per_10k']:.1f} per 10,000 residents)"
-    lines = [
-        f"{panel['title']} [{panel['code']}]",
-        f"Population (Census 2021): {panel['population']:,}",
-        panel["imd"],
-        f"Projects: {panel['projects']:,}{per}",
-    ]
-    lines.extend(f"  {row.Type}: {row.Projects:,}" for row in panel["by_type"].itertuples())
-    if panel["gap"]:
-        gap = panel["gap"]
-        lines.append(
-            f"Coverage: {gap['pct_covered']:.1f}% of residents within reach; "
-            f"{gap['beyond_reach']:,} beyond reach; gap score {gap['gap_score']:,.0f} "
-            f"({gap['gap_per_1000']:,.0f} per 1,000)"
-        )
-    lines.extend(panel["notes"])
-    for row in panel["table"].itertuples(index=False):
-        lines.append(f"  - {row.Name} ({row.Type})")
-    return "\n".join(lines)
-
-
-SOURCE_FILES = ("SOURCES.md", "SOURCES.txt", "README.md")
-
-
-def data_sources_text(data_dir: Path = DATA_DIR) -> str:
-    """The project data's sources note from the data folder (written with the sample store)."""
-    for name in SOURCE_FILES:
-        path = Path(data_dir) / name
-        if path.exists():
-            return path.read_text(encoding="utf-8")
-    return ""
-
-
-OSM_CREDIT = (
-    "Background map (when OpenStreetMap is chosen): © OpenStreetMap contributors, Open "
-    "Database Licence (openstreetmap.org/copyright)."
-)
-
-
-METHOD_NOTES = f"""
-- **Where a project is**: its postcode's position (OS Code-Point Open) or its own coordinates;
-  *approximate* locations (a street, postcode or place centre) say so in their popup.
-- **Home-run projects** (`ward_only`) are never shown at their address: the map, the table, the
-  search and every download place them at their ward's centre, without address or postcode.
-- **Areas**: a project counts in the ward and borough of its postcode where it has one (ONS
-  assignment), else of its position. Deanery boundaries are approximate (derived).
-- **IMD 2025** deciles are per LSOA (1 = most deprived 10% in England). A ward, deanery or
-  borough has no official decile: the dashboard shows the population-weighted median of its
-  residents' LSOA deciles (Census 2021 residents spread over postcodes).
-- **Distances** are straight lines in British National Grid (EPSG:27700), not walking routes.
-- **Gap score** (from the coverage analysis): people beyond reach weighted 2 in IMD deciles 1-2,
-  1.5 in deciles 3-4 and 1 otherwise.
-- **Stale**: a record last checked more than {STALE_MONTHS} months ago is flagged for checking.
-- **Illustrative** (synthetic) records are examples for types with no open data: NOT real
-  projects, and marked so everywhere.
-"""
-
-
-ABOUT_LAYERS = ("borough", "ward", "deanery", "lsoa", "postcode")
-
-
-def layer_sources() -> pd.DataFrame:
-    """One row per boundary/reference layer: title, source, vintage, licence, accuracy."""
-    rows = []
-    for name in ABOUT_LAYERS:
-        meta = boundaries.metadata(name)
-        rows.append(
-            {
-                "Layer": meta["title"],
-                "Source": meta["source"],
-                "Vintage": meta["vintage"],
-                "Licence": meta["licence"],
-                "Approximate": "yes" if meta.get("approximate") else "no",
-                "Accuracy": meta.get("accuracy", ""),
-            }
-        )
-    return pd.DataFrame(rows)
-
-
-def source_table(sources: list[dict]) -> pd.DataFrame:
-    """`export.project_sources` as a table for the About page."""
-    rows = [
-        {
-            "Source": source["name"],
-            "Projects": int(source["records"]),
-            "Licence": source["licence"],
-            "Note": source.get("note") or "",
-        }
-        for source in sources
-    ]
-    return pd.DataFrame(rows, columns=["Source", "Projects", "Licence", "Note"])
 
 
 GAP_COLUMNS = {

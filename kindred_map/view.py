@@ -348,11 +348,6 @@ def filter_view(view: View) -> View:
     return replace(DEFAULT_VIEW, **{name: getattr(view, name) for name in FILTER_FIELDS})
 
 
-def split_types(text: str | None) -> list[str]:
-    """Project types from "a,b" (None or "" = every type); unknown ones raise a ValueError."""
-    return list(resolve_types(text)) if text else []
-
-
 def distance_choices(current: int) -> list[int]:
     """The offered reach distances, with ``current`` (from a link, say 850) among them."""
     return sorted(set(DISTANCE_CHOICES_M) | {int(current)})

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from kindred_map import auth, location, search, store, tables
+from kindred_map import abouttext, auth, location, search, store, tables
 from kindred_map import view as views
 from kindred_map.paths import PROJECT_ROOT
 from kindred_map.text import md_escape
@@ -300,7 +300,7 @@ def test_about_page_lists_sources_licences_and_attribution(store_file):
     app = AppTest.from_function(_about, default_timeout=TIMEOUT_S).run()
     _no_exception(app)
     layers = app.table[0].value
-    assert len(layers) == len(tables.ABOUT_LAYERS)
+    assert len(layers) == len(abouttext.ABOUT_LAYERS)
     sources = app.table[1].value
     assert sources["Projects"].sum() == len(store.read_projects(store_file))
     text = " ".join(m.value for m in app.markdown)

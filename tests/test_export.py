@@ -22,7 +22,7 @@ import shapely
 from shapely.geometry import Point, Polygon, shape
 
 from kindred_map import assets, boundaries, cli, columns, export, filters, privacy, store
-from kindred_map.schema import JOINED_FIELDS, RECORD_FIELDS
+from kindred_map.schema import JOINED_FIELDS, RECORD_FIELDS, project_types
 
 GENERATED = datetime(2025, 11, 3, 9, 30, tzinfo=UTC)
 XSS_NAME = "<img src=x onerror=alert(1)>"
@@ -500,11 +500,11 @@ def test_summary_counts_each_project_once_in_its_area(projects, level):
     assert export.area_summary(projects, level)["synthetic_projects"].sum() == 0
     summary = export.area_summary(projects, level, include_synthetic=True)
     key = boundaries.LAYERS[level]["key"]
-    codes = projects[key].map(export._code_or_none)
+    codes = projects[key].map(export.tables._code_or_none)
     expected = codes[codes.isin(set(summary[key]))].value_counts()
     counted = summary.set_index(key)["projects"]
     assert counted[counted > 0].sort_index().to_dict() == expected.sort_index().to_dict()
-    type_columns = [f"projects_{t}" for t in export.project_types()]
+    type_columns = [f"projects_{t}" for t in project_types()]
     assert (summary[type_columns].sum(axis=1) == summary["projects"]).all()
     with_projects = summary[summary["projects"] > 0].iloc[0]
     assert with_projects["projects_per_10k"] == round(

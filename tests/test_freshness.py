@@ -58,3 +58,10 @@ def test_the_call_sheet_never_carries_a_home_address():
     assert sheet.set_index("id").loc["b", "website"] == "https://able.example"
     text = freshness.call_sheet_csv(_projects(), TODAY).decode("utf-8-sig")
     assert "3 Home Rd" not in text and "L8 7SQ" not in text and "2 Low St" in text
+
+
+def test_stale_means_older_than_twelve_months():
+    checked = pd.Series(["2024-10-31", "2024-11-01", "2025-06-01", "", None, "soon", "01/02/2024"])
+    status = freshness.check_status(checked, date(2025, 11, 1)).tolist()
+    assert status == ["stale", "", "", *["not recorded"] * 3, "stale"]
+    assert freshness.stale_mask(checked, date(2025, 11, 1)).tolist() == [True, *[False] * 5, True]

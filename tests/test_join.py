@@ -10,7 +10,7 @@ import pytest
 from scipy.spatial import cKDTree
 from shapely.geometry import Point
 
-from kindred_map import boundaries, join
+from kindred_map import boundaries, export, join
 from kindred_map.paths import DEFAULT_RAW_DIR
 from kindred_map.schema import JOINED_FIELDS
 
@@ -185,7 +185,7 @@ def test_ward_only_projects_keep_their_position_inside_and_lose_it_outside(live,
     assert joined["WD24CD"].tolist() == [row["WD24CD"]] * 2
     assert joined.geometry.iloc[0].distance(joined.geometry.iloc[1]) == 0
     for suffix in (".geojson", ".gpkg", ".csv"):
-        path = join.write_joined(joined, tmp_path / f"out{suffix}")
+        path = export.write_joined(joined, tmp_path / f"out{suffix}")
         text = path.read_bytes()
         assert b"1 Home Street" not in text
         assert b"Church Hall" in text
@@ -201,17 +201,17 @@ def test_joined_output_formats(live, tmp_path):
     projects["location_precision"] = "exact"
     projects["address"] = ""
     joined = join.join_projects(projects)
-    geojson = json.loads(join.write_joined(joined, tmp_path / "a.geojson").read_text())
+    geojson = json.loads(export.write_joined(joined, tmp_path / "a.geojson").read_text())
     assert "crs" not in geojson
     lon, lat = geojson["features"][0]["geometry"]["coordinates"]
     assert lon == pytest.approx(row["lon"], abs=1e-6) and lat == pytest.approx(row["lat"], abs=1e-6)
-    package = gpd.read_file(join.write_joined(joined, tmp_path / "a.gpkg"))
+    package = gpd.read_file(export.write_joined(joined, tmp_path / "a.gpkg"))
     assert package.crs.to_epsg() == 27700
     assert package.geometry.x.iloc[0] == pytest.approx(row["easting"], abs=0.01)
-    table = pd.read_csv(join.write_joined(joined, tmp_path / "a.csv"))
+    table = pd.read_csv(export.write_joined(joined, tmp_path / "a.csv"))
     assert table["WD24CD"].tolist() == [row["WD24CD"]]
     with pytest.raises(ValueError, match="must end in"):
-        join.write_joined(joined, tmp_path / "a.shp")
+        export.write_joined(joined, tmp_path / "a.shp")
 
 
 def test_an_outside_postcode_puts_a_project_outside_unless_it_has_no_district_code():

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from jsonschema import Draft202012Validator, FormatChecker
 
-from kindred_map import export, hours, ingest, join, oruk, store
+from kindred_map import export, hours, ingest, join, store
 from kindred_map.cli import main
 from kindred_map.paths import PROJECT_ROOT
 
@@ -60,7 +60,7 @@ def projects():
 @pytest.fixture(scope="module")
 def page(projects) -> dict:
     # With the illustrative records, so that the sample's home-run example is exported too.
-    return json.loads(oruk.export_json(projects, include_synthetic=True))
+    return json.loads(export.export_bytes(projects, "oruk", include_synthetic=True))
 
 
 def _errors(validator: Draft202012Validator, instance) -> list[str]:
@@ -85,7 +85,7 @@ def test_export_of_the_sample_store_validates_against_the_uk_profile(schemas, pa
 
 
 def test_csv_package_tables_hold_only_profile_fields(schemas, projects):
-    package = zipfile.ZipFile(io.BytesIO(oruk.export_csv_zip(projects)))
+    package = zipfile.ZipFile(io.BytesIO(export.export_bytes(projects, "oruk-csv")))
     paths: dict[str, set[str]] = {}
 
     def walk(node) -> None:
@@ -153,11 +153,11 @@ def test_reimporting_an_export_into_its_store_changes_nothing(tmp_path, projects
     real = export.real_projects(projects)
     subset = real[real["type"].isin(["sto", "pantry"])]
     first = tmp_path / "first.json"
-    first.write_bytes(oruk.export_json(subset))
+    first.write_bytes(export.export_bytes(subset, "oruk"))
     report = store.import_file(first, saved)
     assert report.new == len(subset)
     again = tmp_path / "again.json"
-    again.write_bytes(oruk.export_json(store.read_projects(saved)))
+    again.write_bytes(export.export_bytes(store.read_projects(saved), "oruk"))
     report = store.import_file(again, saved)
     assert (report.new, report.updated, report.unchanged) == (0, 0, len(subset))
 
@@ -272,7 +272,9 @@ def test_the_csv_package_keeps_formulas_as_text(tmp_path):
     )
     path = tmp_path / "store.gpkg"
     store.import_file(hostile, path)
-    package = zipfile.ZipFile(io.BytesIO(oruk.export_csv_zip(store.read_projects(path))))
+    package = zipfile.ZipFile(
+        io.BytesIO(export.export_bytes(store.read_projects(path), "oruk-csv"))
+    )
     cells = []
     for name in package.namelist():
         if name.endswith(".csv"):

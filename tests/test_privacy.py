@@ -30,6 +30,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kindred_map import (
+    areapanel,
     assets,
     boundaries,
     cli,
@@ -326,7 +327,9 @@ def test_no_export_format_holds_the_home(stored, tmp_path):
     outputs["gpkg all, coverage"] = export.export_bytes(stored, "gpkg", "all", coverage=figures)
     outputs["pack, coverage"] = export.export_bytes(stored, "pack", "all", coverage=figures)
     outputs["csv about"] = export.csv_about_text(stored)
-    outputs["oruk services"] = json.dumps(oruk.services(stored), ensure_ascii=False)
+    outputs["oruk services"] = json.dumps(
+        oruk.services(export.project_table(stored)), ensure_ascii=False
+    )
     outputs["sources"] = repr(export.project_sources(stored))
     outputs["call sheet"] = freshness.call_sheet_csv(stored, date(2026, 11, 30))
     _assert_private(outputs, tmp_path)
@@ -427,8 +430,8 @@ def test_no_dashboard_output_holds_the_home(stored, home, tmp_path):
     outputs["by street"] = search.find_by_name(shown, STREET).to_csv()
     outputs["by name"] = search.find_by_name(shown, "withheld").to_csv()
     numbers = figures.area_figures("ward", shown)
-    panel = tables.area_panel("ward", home["WD24CD"], shown, numbers)
-    outputs["area panel"] = tables.area_panel_text(panel) + panel["table"].to_csv()
+    panel = areapanel.area_panel("ward", home["WD24CD"], shown, numbers)
+    outputs["area panel"] = areapanel.area_panel_text(panel) + panel["table"].to_csv()
     outputs["profile"] = profile.profile_html("ward", home["WD24CD"], projects=stored)
     _assert_private(outputs, tmp_path)
     assert search.find_by_name(shown, STREET).empty

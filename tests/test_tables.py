@@ -3,10 +3,11 @@
 import json
 from datetime import date
 
-import pandas as pd
 import pytest
 
 from kindred_map import (
+    abouttext,
+    areapanel,
     figures,
     privacy,
     tables,
@@ -24,13 +25,6 @@ def test_counts_text_says_what_is_drawn(shown, projects):
     assert "1 home-run" in text and "1 illustrative" in text
 
 
-def test_stale_means_older_than_twelve_months():
-    checked = pd.Series(["2024-10-31", "2024-11-01", "2025-06-01", "", None, "soon", "01/02/2024"])
-    status = tables.check_status(checked, TODAY).tolist()
-    assert status == ["stale", "", "", *["not recorded"] * 3, "stale"]
-    assert tables.stale_mask(checked, TODAY).tolist() == [True, *[False] * 5, True]
-
-
 def test_table_holds_the_same_records_with_flags(shown):
     table = tables.project_table(shown, TODAY)
     assert sorted(table["Id"]) == sorted(shown["id"])
@@ -45,25 +39,25 @@ def test_table_holds_the_same_records_with_flags(shown):
 def test_area_panel_lists_the_area_and_its_projects(projects, shown, by_name):
     xss = by_name(projects, XSS)
     numbers = figures.area_figures("ward", shown)
-    panel = tables.area_panel("ward", xss["WD24CD"], shown, numbers, TODAY)
+    panel = areapanel.area_panel("ward", xss["WD24CD"], shown, numbers, TODAY)
     assert panel["title"].startswith(f"Ward: {xss['WD24NM']}")
     assert panel["population"] == numbers.loc[xss["WD24CD"], "population"]
     assert XSS in set(panel["table"]["Name"])
     assert panel["by_type"]["Projects"].sum() == panel["projects"] == len(panel["table"])
     assert "population-weighted" in panel["imd"]
-    deanery = tables.area_panel(
+    deanery = areapanel.area_panel(
         "deanery", str(xss["deanery_id"]), shown, figures.area_figures("deanery", shown)
     )
     assert figures.DEANERY_NOTE in deanery["notes"]
-    text = tables.area_panel_text(panel)
+    text = areapanel.area_panel_text(panel)
     assert xss["WD24NM"] in text and XSS in text
     with pytest.raises(ValueError, match="no ward"):
-        tables.area_panel("ward", "E05999999", shown, numbers)
+        areapanel.area_panel("ward", "E05999999", shown, numbers)
 
 
 def test_about_lists_every_layer_with_licence_and_vintage():
-    layers = tables.layer_sources()
-    assert len(layers) == len(tables.ABOUT_LAYERS)
+    layers = abouttext.layer_sources()
+    assert len(layers) == len(abouttext.ABOUT_LAYERS)
     assert layers["Licence"].str.len().gt(0).all() and layers["Vintage"].str.len().gt(0).all()
     assert layers.loc[layers["Layer"].str.contains("Deaner"), "Approximate"].item() == "yes"
 

@@ -3,10 +3,10 @@
 import streamlit as st
 
 from kindred_map import (
+    abouttext,
     boundaries,
     export,
     store,
-    tables,
     upload,
 )
 from kindred_map.pages.common import load_projects
@@ -29,7 +29,7 @@ def about_page() -> None:
     st.subheader("Boundary and reference data")
     # Layer metadata can come from `replace-layer --source/--licence/...`: text, never Markdown
     # (an image link in it was fetched on every visit).
-    layers = tables.layer_sources()
+    layers = abouttext.layer_sources()
     st.table(md_table(layers, layers.columns), hide_index=True)
     with st.expander("How the approximate deanery boundaries were derived"):
         st.markdown(deanery_method())
@@ -42,14 +42,15 @@ def about_page() -> None:
     sources = export.project_sources(projects)
     if sources:  # source names come from uploaded files: shown as typed
         st.table(
-            md_table(tables.source_table(sources), ["Source", "Licence", "Note"]), hide_index=True
+            md_table(abouttext.source_table(sources), ["Source", "Licence", "Note"]),
+            hide_index=True,
         )
-    notes = tables.data_sources_text()
+    notes = abouttext.data_sources_text()
     if notes:
         with st.expander("Project data sources in detail"):
             st.markdown(notes)
     st.subheader("Attribution")
-    lines = [*export.attribution(projects), export.LEAFLET_CREDIT, tables.OSM_CREDIT]
+    lines = [*export.attribution(projects), export.LEAFLET_CREDIT, abouttext.OSM_CREDIT]
     st.markdown("\n".join(f"- {md_escape(line)}" for line in lines))  # from layers and files
     st.subheader("Method notes")
-    st.markdown(tables.METHOD_NOTES)
+    st.markdown(abouttext.METHOD_NOTES)

@@ -9,6 +9,7 @@ from streamlit.runtime.scriptrunner import get_script_run_ctx
 from streamlit_folium import st_folium
 
 from kindred_map import (
+    areapanel,
     figures,
     freshness,
     hours,
@@ -358,7 +359,7 @@ def area_panel(view: views.View, signature: tuple, shown, today: date) -> None:
     if not code:
         return
     numbers = area_figures(signature, view, view.layer)
-    panel = tables.area_panel(view.layer, code, shown, numbers, today)
+    panel = areapanel.area_panel(view.layer, code, shown, numbers, today)
     st.subheader(panel["title"])
     profile_download(view, signature, code)
     per = "n/a" if panel["per_10k"] is None else f"{panel['per_10k']:.1f}"
@@ -493,7 +494,7 @@ def keep_map_position(result: dict) -> None:
 
 
 PROJECT_COLUMN_HELP = {
-    "Check due": f"'yes' when last checked over {tables.STALE_MONTHS} months ago: the project "
+    "Check due": f"'yes' when last checked over {freshness.STALE_MONTHS} months ago: the project "
     "may have stopped.",
     "Location": "exact, approximate (a street or place centre) or a home-run project shown at "
     "its ward's centre.",

@@ -12,6 +12,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from streamlit_waits import COUNT_RUNS, wait_idle
 
 from kindred_map.paths import PROJECT_ROOT
 
@@ -30,18 +31,6 @@ SERVER_START_TIMEOUT_S = 120
 NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 MAP_FRAME = 'iframe[title="streamlit_folium.st_folium"]'
 """streamlit-folium draws the map inside this component iframe."""
-
-
-BROWSER_RERUNS = 2
-"""A browser test that fails is run again, at most twice, before it counts as failed: on a busy
-2-core machine a click that lands while Streamlit reruns can be lost (seen in the editor's-day
-and ward-click tests). A real regression fails all three runs; every rerun is reported (-ra)."""
-
-
-def pytest_collection_modifyitems(items) -> None:
-    for item in items:
-        if item.get_closest_marker("browser"):
-            item.add_marker(pytest.mark.flaky(reruns=BROWSER_RERUNS, reruns_delay=2))
 
 
 def _in_ci() -> bool:
@@ -211,6 +200,7 @@ def sign_in():
         page.get_by_label("Password", exact=True).fill(EDITOR[1])
         page.get_by_role("button", name="Sign in").click()
         page.get_by_text("Signed in as").wait_for(timeout=timeout_ms)
+        wait_idle(page, timeout_ms)  # the run that drew it (sign-in reruns) has finished
 
     return sign
 
@@ -302,6 +292,7 @@ def network() -> Network:
 def page(browser, network):
     """A fresh page; every request is recorded in `network`, any to another host aborted."""
     context = browser.new_context(viewport={"width": 1400, "height": 1300})
+    context.add_init_script(script=COUNT_RUNS)
     context.route("**/*", network.route)
     page = context.new_page()
     page.on("websocket", network.websocket)

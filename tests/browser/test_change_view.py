@@ -7,6 +7,7 @@ from urllib.parse import parse_qs, urlsplit
 import numpy as np
 import pytest
 from history_fixture import dated_copy
+from streamlit_waits import wait_idle
 
 from kindred_map import change
 
@@ -45,7 +46,13 @@ def test_change_page_shows_the_map_table_and_an_area_over_time(
     page.get_by_text("Ranked: where the gap grew most").wait_for(timeout=LOAD_TIMEOUT_MS)
     charts = page.locator('[data-testid="stVegaLiteChart"]')
     charts.nth(1).wait_for(timeout=LOAD_TIMEOUT_MS)
-    page.wait_for_timeout(3000)  # Vega draws after the element appears
+    page.wait_for_function(  # Vega draws after the element appears: wait for every area
+        "([s, n]) => document.querySelector(s).querySelectorAll("
+        "\"path[aria-roledescription='geoshape']\").length === n",
+        arg=['[data-testid="stVegaLiteChart"]', len(expected)],
+        timeout=LOAD_TIMEOUT_MS,
+    )
+    wait_idle(page, LOAD_TIMEOUT_MS)
     text = page.locator("body").inner_text()
     opened, closed = int(expected["opened"].sum()), int(expected["closed"].sum())
     assert f"{year_ago} to {today}: {opened} projects opened, {closed} closed" in text

@@ -7,8 +7,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
 import pytest
+from streamlit_waits import wait_idle, wait_until_still
 
-from kindred_map import boundaries, figures, maps, search, store, tables
+from kindred_map import abouttext, boundaries, figures, maps, search, store, tables
 from kindred_map import view as views
 from kindred_map.paths import PROJECT_ROOT
 
@@ -356,7 +357,7 @@ def test_about_page_credits_every_source(dashboard_url, page, network, screensho
     page.locator('[data-testid="stTable"]').nth(1).wait_for()
     screenshot(page, "dashboard_about")
     text = page.locator("body").inner_text()
-    for line in boundaries.attribution_lines(tables.ABOUT_LAYERS):
+    for line in boundaries.attribution_lines(abouttext.ABOUT_LAYERS):
         assert line in text
     assert "OpenStreetMap contributors" in text
     network.assert_stayed_local()
@@ -376,20 +377,31 @@ def test_zoom_and_centre_survive_a_filter_change(
 ):
     projects, _, located = _expected(shipped_store, views.View())
     start = _open(page, dashboard_url, located)
-    page.wait_for_timeout(1000)  # streamlit-folium reports 250 ms after a move
+    # streamlit-folium reports a move 250 ms after it: once the map has not moved for 300 ms
+    # and the page is idle, a report of the first placement would have reached the link.
+    wait_until_still(page, MAP_STATE_JS, MAP_FRAME, every_ms=300)
+    wait_idle(page, STEP_TIMEOUT_MS)
     # The first placement (a fit the view implies) is not reported: it would rerun the map
     # while the map loads, and the link gets a place only once someone moves the map.
     assert "zoom" not in parse_qs(urlsplit(page.url).query), page.url
     _probe(page)
     frame = page.frame_locator(MAP_FRAME).first
-    for _ in range(2):
-        frame.locator(".leaflet-control-zoom-in").click()
-        page.wait_for_timeout(400)
+    zoom_is = "([js, s, z]) => { const m = eval(js)(s); return m && m.zoom OP z; }"
+    frame.locator(".leaflet-control-zoom-in").click()
+    page.wait_for_function(  # the second click once the first has zoomed the map
+        zoom_is.replace("OP", ">"),
+        arg=[MAP_STATE_JS, MAP_FRAME, start["zoom"]],
+        timeout=STEP_TIMEOUT_MS,
+    )
+    wait_until_still(page, MAP_STATE_JS, MAP_FRAME)
+    frame.locator(".leaflet-control-zoom-in").click()
     page.wait_for_function(
-        "([js, s, z]) => { const m = eval(js)(s); return m && m.zoom === z; }",
+        zoom_is.replace("OP", "==="),
         arg=[MAP_STATE_JS, MAP_FRAME, start["zoom"] + 2],
         timeout=STEP_TIMEOUT_MS,
     )
+    wait_until_still(page, MAP_STATE_JS, MAP_FRAME, every_ms=300)
+    wait_idle(page, STEP_TIMEOUT_MS)
     zoomed = _map_state(page)
     _, shown, in_liverpool = _expected(shipped_store, views.View(boroughs=(LIVERPOOL,)))
     _choose(page, "Borough", "Liverpool")
@@ -452,7 +464,7 @@ def test_no_control_covers_a_marker_cluster(
     try:
         _, _, located = _expected(shipped_store, views.View())
         _open(page, dashboard_url, located)
-        page.wait_for_timeout(800)
+        wait_until_still(page, BOXES_JS, MAP_FRAME)  # clusters placed, the map at rest
         boxes = page.evaluate(BOXES_JS, MAP_FRAME)
         path = screenshot(page.locator(MAP_FRAME), f"dashboard_controls_{size[0]}x{size[1]}")
         assert boxes["clusters"], path
@@ -484,7 +496,7 @@ def test_a_chosen_area_is_highlighted_and_in_view(dashboard_url, page, network, 
         arg=MAP_FRAME,
         timeout=LOAD_TIMEOUT_MS,
     )
-    page.wait_for_timeout(500)
+    wait_until_still(page, MAP_STATE_JS, MAP_FRAME)  # the map has finished moving to the area
     result = page.evaluate(
         """([s, code]) => {
             const win = document.querySelector(s).contentWindow, km = win.KM.current;

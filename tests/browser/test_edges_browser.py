@@ -2,6 +2,7 @@
 the legend and its popup; counting only projects inside the region is one checkbox away."""
 
 import pytest
+from streamlit_waits import wait_until_still
 
 from kindred_map import maps, store
 
@@ -49,7 +50,7 @@ def test_an_outside_project_is_a_hollow_ring_with_its_reason(
         arg=[MARKER_JS, MAP_FRAME, OUTSIDE_NAME],
         timeout=LOAD_TIMEOUT_MS,
     )
-    page.wait_for_timeout(1500)  # tiles are off; let the markers settle
+    wait_until_still(page, MARKER_JS, [MAP_FRAME, OUTSIDE_NAME])  # the map has stopped moving
     marker = page.evaluate(MARKER_JS, [MAP_FRAME, OUTSIDE_NAME])
     frame = page.frame_locator(MAP_FRAME).first
     shot = screenshot(page, "dashboard_outside_project_ring")

@@ -4,9 +4,9 @@ the freshness counts change, download the call sheet."""
 import csv
 import io
 import re
-import time
 
 import pytest
+from streamlit_waits import rerun_by, wait_idle
 
 from kindred_map import stewardship, store
 
@@ -35,21 +35,13 @@ def _wait_for_count(page, label: str, value: int, timeout_ms: int = STEP_TIMEOUT
     )
 
 
-IDLE_JS = """() => !document.querySelector(
-    '[data-testid="stStatusWidgetRunningIcon"], [data-testid="stStatusWidgetRunningManIcon"]')"""
-"""True when Streamlit is not running the script (its "running" icon is gone)."""
-
-
-def _button(page, name: str):
-    """The one button called ``name`` once the page has finished rerunning (a click during a
-    rerun may be lost; a rerun keeps the previous run's elements on screen for a moment)."""
-    time.sleep(0.5)
-    page.wait_for_function(IDLE_JS, timeout=STEP_TIMEOUT_MS)
-    buttons = page.get_by_role("button", name=name, exact=True)
-    deadline = time.monotonic() + STEP_TIMEOUT_MS / 1000
-    while buttons.count() != 1 and time.monotonic() < deadline:
-        time.sleep(0.2)
-    return buttons
+def _click(page, name: str) -> None:
+    """Click the one button called ``name`` once the page is idle, and wait until the run the
+    click starts has finished (a click during a run may be lost)."""
+    button = page.get_by_role("button", name=name, exact=True)
+    wait_idle(page, STEP_TIMEOUT_MS)
+    button.wait_for(timeout=STEP_TIMEOUT_MS)  # one, drawn by the finished run
+    rerun_by(page, button.click, STEP_TIMEOUT_MS)
 
 
 def _done(page, text: str) -> None:
@@ -57,29 +49,32 @@ def _done(page, text: str) -> None:
 
 
 def _check_today(page, checked: int) -> None:
-    """Click "Checked today" until the count of checked projects reads ``checked`` (on a busy
-    machine a click that lands as a rerun starts can be lost; checking twice changes no count)."""
-    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+    """Click "Checked today"; the count of checked projects then reads ``checked``."""
+    _click(page, "Checked today")
+    _wait_for_count(page, "Checked in the last 12", checked)
 
-    for attempt in range(3):
-        _button(page, "Checked today").click()
-        try:
-            _wait_for_count(page, "Checked in the last 12", checked, timeout_ms=20_000)
-            return
-        except PlaywrightTimeout:
-            if attempt == 2:
-                raise
+
+def _picked(page) -> str:
+    return page.evaluate(SHOWN_JS, "Project")
 
 
 def _pick_next_project(page) -> None:
-    """Move the project chooser to the next project (keyboard, as a user would)."""
-    chooser = page.locator('[data-testid="stSelectbox"]').filter(has_text="Project").first
-    page.wait_for_function(IDLE_JS, timeout=STEP_TIMEOUT_MS)
+    """Move the project chooser to the next project (keyboard, as a user would), and wait until
+    the editor shows it."""
+    chooser = page.locator('[data-testid="stSelectbox"]').filter(
+        has=page.get_by_text("Project", exact=True)
+    )
+    wait_idle(page, STEP_TIMEOUT_MS)
+    before = _picked(page)
     chooser.click()
     page.keyboard.press("ArrowDown")
-    page.keyboard.press("Enter")
-    time.sleep(0.5)
-    page.wait_for_function(IDLE_JS, timeout=STEP_TIMEOUT_MS)
+    rerun_by(page, lambda: page.keyboard.press("Enter"), STEP_TIMEOUT_MS)
+    page.wait_for_function(
+        "([js, before]) => { const now = eval(js)('Project'); return now && now !== before; }",
+        arg=[SHOWN_JS, before],
+        timeout=STEP_TIMEOUT_MS,
+    )
+    wait_idle(page, STEP_TIMEOUT_MS)
 
 
 def test_an_editors_day(serve_dashboard, store_copy, page, screenshot, sign_in, tmp_path):
@@ -97,7 +92,7 @@ def test_an_editors_day(serve_dashboard, store_copy, page, screenshot, sign_in, 
     first = store.read_projects(target)["id"].iloc[0]
     form = page.locator('[data-testid="stForm"]').filter(has_text="Save changes")
     form.get_by_label("Postcode").fill("L1 8JQ")
-    page.wait_for_function(IDLE_JS, timeout=STEP_TIMEOUT_MS)
+    wait_idle(page, STEP_TIMEOUT_MS)
     form.get_by_role("button", name="Save changes").click()
     _done(page, r"^Saved ")
     fixed = store.read_projects(target).set_index("id").loc[first]
@@ -111,7 +106,7 @@ def test_an_editors_day(serve_dashboard, store_copy, page, screenshot, sign_in, 
     _wait_for_count(page, "Never checked", never - 3)
 
     page.get_by_label("Reason for retiring").fill("closed in March")
-    _button(page, "Retire").click()
+    _click(page, "Retire")
     _done(page, r"^Retired ")
     _wait_for_count(page, "Never checked", never - 4)
     assert _count(page, "Checked in the last 12") == 3
@@ -150,7 +145,7 @@ def _success(page, pattern: str) -> str:
 
 def _click_when_ready(page, name: str) -> None:
     """Click the one button called ``name`` once Streamlit has finished its run."""
-    page.wait_for_function(IDLE_JS, timeout=STEP_TIMEOUT_MS)
+    wait_idle(page, STEP_TIMEOUT_MS)
     button = page.get_by_role("button", name=name, exact=True)
     button.wait_for(timeout=STEP_TIMEOUT_MS)
     button.click()
@@ -197,7 +192,7 @@ def test_every_action_lands_on_the_picked_project(
     picker = page.locator('[data-testid="stSelectbox"]').filter(
         has=page.get_by_text("Project", exact=True)
     )
-    page.wait_for_function(IDLE_JS, timeout=STEP_TIMEOUT_MS)
+    wait_idle(page, STEP_TIMEOUT_MS)
     picker.locator("input").click()  # by keyboard: type its label, the list narrows to it
     page.keyboard.press("Control+a")
     page.keyboard.type(label)

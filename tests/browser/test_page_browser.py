@@ -6,6 +6,7 @@ import re
 from urllib.parse import quote, urlsplit
 
 import pytest
+from streamlit_waits import wait_idle
 
 from kindred_map.text import WORD_JOINER
 
@@ -17,6 +18,9 @@ MAP_FRAME = 'iframe[title="streamlit_folium.st_folium"]'
 ATTACKER = "attacker.example"
 MOST_PRESSES_TO_SEARCH = 6
 DESKTOP = {"width": 1440, "height": 1000}
+APPLIED_JS = """(s) => { const w = document.querySelector(s); const km = w && w.contentWindow.KM;
+    return !!(km && km.current && km.current.applied); }"""
+"""True once the map has drawn its first view (dashboard.js)."""
 PHONE = {"width": 390, "height": 844}
 
 
@@ -30,7 +34,8 @@ def _loaded(page, url: str) -> None:
     page.get_by_text(re.compile(r"^Showing \d")).wait_for(timeout=LOAD_TIMEOUT_MS)
     drawn = page.frame_locator(MAP_FRAME).first.locator(".leaflet-control-zoom-in")
     drawn.wait_for(timeout=LOAD_TIMEOUT_MS)  # Leaflet (and its CSS) in place
-    page.wait_for_timeout(1000)
+    page.wait_for_function(APPLIED_JS, arg=MAP_FRAME, timeout=LOAD_TIMEOUT_MS)
+    wait_idle(page, LOAD_TIMEOUT_MS)
 
 
 def _focused(page) -> dict:
@@ -117,8 +122,8 @@ def test_name_search_chooses_a_project_and_the_table_loads_when_asked(
     page.get_by_text(chosen, exact=True).first.wait_for(timeout=STEP_TIMEOUT_MS)
     page.wait_for_function("() => location.search.includes('project=')", timeout=STEP_TIMEOUT_MS)
     page.get_by_text("Show the table", exact=True).click()
-    page.locator('[data-testid="stDataFrame"]').first.wait_for(timeout=STEP_TIMEOUT_MS)
-    page.wait_for_timeout(1500)
+    page.locator('[data-testid="stDataFrame"] canvas').first.wait_for(timeout=STEP_TIMEOUT_MS)
+    wait_idle(page, STEP_TIMEOUT_MS)
     screenshot(page, "page_desktop_name_search")
     page.screenshot(path=str(artifacts_dir / "page_desktop_full.png"), full_page=True)
     assert page.locator('[data-testid="stException"]').count() == 0
