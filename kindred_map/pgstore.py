@@ -12,9 +12,10 @@ import geopandas as gpd
 import pandas as pd
 import shapely
 
-from kindred_map import boundaries, history, privacy, schema, store
+from kindred_map import boundaries, privacy, schema, store
 from kindred_map.location import StoreLocation, resolve
 from kindred_map.paths import BOUNDARIES_DIR
+from kindred_map.storage import history
 
 SCHEMA_VERSION = 3
 """Bumped when `migrate` has something new to add; stored in ``kindred_meta``. 2: history;
@@ -281,7 +282,7 @@ def _forget_statistics(conn) -> None:
 def _add_baseline(conn) -> None:
     """A store from before history (schema 1): each project gets its version (1), its
     created_at and one ``baseline`` event, dated at the log's first import (else now), as a
-    GeoPackage store's migration does (`kindred_map.history`)."""
+    GeoPackage store's migration does (`kindred_map.storage.history`)."""
     first = conn.execute(
         "SELECT min(imported_at) FROM imports WHERE coalesce(imported_at, '') != ''"
     ).fetchone()[0]
@@ -418,7 +419,7 @@ def _imports(conn) -> pd.DataFrame:
 
 
 def read_history(dsn: StoreLocation | str, project_id: str | None = None) -> list:
-    """The history table's rows (`kindred_map.history.COLUMNS`), of one project or all, in
+    """The history table's rows (`kindred_map.storage.history.COLUMNS`), of one project or all, in
     event order. A store from before history is migrated first (its baseline events)."""
     ensure(dsn)
     where, params = ("WHERE project_id = %s", (project_id,)) if project_id else ("", ())
@@ -551,7 +552,7 @@ def _write_home_points(conn, projects: gpd.GeoDataFrame, homes) -> None:
 
 
 def insert_history(conn, events: list[dict]) -> None:
-    """Append history events (`kindred_map.history.EVENT_FIELDS`, and ``event_id`` when each
+    """Append history events (`kindred_map.storage.history.EVENT_FIELDS`, and ``event_id`` when each
     event has one: a copied store keeps its numbers) with one COPY, inside the caller's
     transaction."""
     if not events:
@@ -630,7 +631,7 @@ def write_store(
     events: pd.DataFrame | None = None,
 ) -> None:
     """Replace every project, the import log and the history (``events`` with their
-    `kindred_map.history.COLUMNS`, ids kept; None: a baseline event per project, as
+    `kindred_map.storage.history.COLUMNS`, ids kept; None: a baseline event per project, as
     `_add_baseline` dates them) and the secret, when given, in one transaction."""
     ensure(dsn)
     projects = store.conform(projects)

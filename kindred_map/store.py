@@ -27,11 +27,12 @@ import pandas as pd
 import pyogrio
 import shapely
 
-from kindred_map import history, ingest, pgstore, privacy
+from kindred_map import ingest, pgstore, privacy
 from kindred_map.location import resolve
 from kindred_map.paths import BOUNDARIES_DIR, PUBLISHED_DATA_DIR, PUBLISHED_PROJECT_FILES
 from kindred_map.report import ImportReport, build_report, issues_for
 from kindred_map.schema import JOINED_FIELDS, RECORD_FIELDS, STEWARD_FIELDS
+from kindred_map.storage import asof, history
 
 WGS84 = "EPSG:4326"
 PROJECTS_LAYER = "projects"
@@ -114,14 +115,12 @@ def read_projects(path=None, include_retired: bool = False, as_of=None) -> gpd.G
     leaves). A missing store reads as empty. A store from before history reads as if migrated
     (version 1). Leftovers of a killed import are cleaned first when no import is running.
     ``as_of`` (a date, ISO time or "today"): the projects open then, with their values then,
-    replayed from the store's history (`kindred_map.asof`); retired ones only with
+    replayed from the store's history (`kindred_map.storage.asof`); retired ones only with
     ``include_retired``.
     """
     location = resolve(path)
-    if as_of is not None:
-        from kindred_map import asof
-
-        return asof.projects_as_of(location, as_of, include_retired)
+    if as_of is not None:  # a store not yet migrated replays its baseline events
+        return asof.projects_at(read_history(location), as_of, include_retired)
     if location.is_postgis:
         return pgstore.read_projects(location, include_retired)
     path = store_target(location)
@@ -296,7 +295,7 @@ def write_store(
     GeoPackage records as its last change, so the same content always gives the same bytes.
     Imports do not use this: they add and update rows in place (`upsert`). ``secret`` (from
     another store, by `copy`) becomes this store's key for derived ids. ``events`` (history
-    events with `kindred_map.history.COLUMNS`, by `copy`) become its history, numbers kept;
+    events with `kindred_map.storage.history.COLUMNS`, by `copy`) become its history, numbers kept;
     without them the store gets its baseline events on its first write. The map's published
     project files are removed (`forget_published_positions`): any position may have changed.
     """
@@ -465,7 +464,8 @@ def _declared_type(name: str) -> str:
 def _migrate(conn: sqlite3.Connection, path: Path) -> None:
     """Bring an older store up to date inside the caller's transaction: columns new schema
     fields need, the id index, the private and history tables, import ids (the log's row
-    order) and a ``baseline`` event for each project without a version (`kindred_map.history`)."""
+    order) and a ``baseline`` event for each project without a version
+    (`kindred_map.storage.history`)."""
     for table, wanted in ((PROJECTS_LAYER, STORE_FIELDS), (IMPORTS_LAYER, IMPORT_LOG_FIELDS)):
         present = set(_table_columns(conn, table))
         for name in wanted:
@@ -506,7 +506,7 @@ def baseline_event(record: dict, at: str) -> dict:
 
 
 def _typed(name: str, value):
-    """A stored SQLite value as the history's JSON keeps it (see `kindred_map.history`)."""
+    """A stored SQLite value as the history's JSON keeps it (see `kindred_map.storage.history`)."""
     if name in BOOL_FIELDS:
         return bool(value)
     if name in FLOAT_FIELDS:
@@ -1267,7 +1267,7 @@ def _counted(report: ImportReport, counts: dict) -> ImportReport:
 @contextmanager
 def editing(path=None):
     """The store held for one read-check-write change: yields what `stored_projects`,
-    `write_changes`, `read_imports` and `kindred_map.history`'s readers take.
+    `write_changes`, `read_imports` and `kindred_map.storage.history`'s readers take.
 
     A GeoPackage: its folder lock is held and its file yielded (leftovers of a killed write
     are cleaned first; a file that is not a GeoPackage is refused). PostGIS: one transaction
@@ -1320,7 +1320,8 @@ def write_changes(
 
 
 def read_history(location=None, project_id: str | None = None) -> pd.DataFrame:
-    """History events (`kindred_map.history.COLUMNS`), oldest first; of one project if given.
+    """History events (`kindred_map.storage.history.COLUMNS`), oldest first; of one project if
+    given.
 
     A GeoPackage not written since history existed gives the baseline events its next write
     will store (nothing is written); a PostGIS store from before history is migrated. A

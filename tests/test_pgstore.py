@@ -16,9 +16,10 @@ import psycopg
 import pytest
 import shapely
 
-from kindred_map import boundaries, cli, history, location, pgstore, privacy, store, tables, upload
+from kindred_map import boundaries, cli, location, pgstore, privacy, store, tables, upload
 from kindred_map import stewardship as st
 from kindred_map import view as views
+from kindred_map.storage import history
 
 FIXTURES = Path(__file__).parent / "fixtures"
 HOME = (

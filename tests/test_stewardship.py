@@ -18,9 +18,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kindred_map import boundaries, history, store
+from kindred_map import boundaries, store
 from kindred_map import stewardship as st
 from kindred_map.paths import DEFAULT_STORE
+from kindred_map.storage import history
 
 ROOT = Path(store.__file__).parents[1]
 
