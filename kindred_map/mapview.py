@@ -20,6 +20,7 @@ from kindred_map import (
     maps,
     popups,
     privacy,
+    store,
 )
 from kindred_map.colours import DIRECTIONS, colour_classes, legend_notes, number_text, type_legend
 from kindred_map.figures import (
@@ -48,9 +49,7 @@ def warm_up(location: Setting = None) -> None:
         area_choices(level)
         area_deprivation(level)
     geocode.postcode_index()
-    from kindred_map import store as stores
-
-    build_map(stores.read_projects(location), DEFAULT_VIEW)
+    build_map(store.read_projects(location), DEFAULT_VIEW)
 
 
 def area_from_click(drawing, level: str) -> str | None:

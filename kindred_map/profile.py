@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from kindred_map import boundaries, coverage, export, files, filters, privacy
+from kindred_map import boundaries, coverage, export, files, filters, privacy, store
 from kindred_map.location import Setting
 from kindred_map.schema import project_types, resolve_types
 
@@ -77,8 +77,6 @@ def context(
 ) -> Context:
     """Projects and coverage for profiles (``projects`` default: those of the store at
     ``location``, default the configured one)."""
-    from kindred_map import store
-
     if projects is None:
         projects = store.read_projects(location)
     chosen = resolve_types(types)

@@ -26,6 +26,8 @@ from dataclasses import dataclass
 import geopandas as gpd
 import pandas as pd
 
+from kindred_map.storage import records
+
 
 def cutoff(when: "str | dt.date | dt.datetime") -> pd.Timestamp:
     """The last instant (UTC) that ``when`` covers: the end of a date, or the time given."""
@@ -79,9 +81,7 @@ def records_as_of(events: pd.DataFrame, when, include_retired: bool = False) -> 
 def projects_at(events: pd.DataFrame, when, include_retired: bool = False) -> gpd.GeoDataFrame:
     """The projects open at ``when`` from history events (`records_as_of`), as
     `store.read_projects` gives them: store columns, points in EPSG:4326, sorted by id."""
-    from kindred_map import store
-
-    projects = store.from_records(records_as_of(events, when, include_retired))
+    projects = records.from_records(records_as_of(events, when, include_retired))
     return projects.sort_values("id", kind="stable").reset_index(drop=True)
 
 
