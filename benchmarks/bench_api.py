@@ -35,9 +35,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote, urlencode
 
-from kindred_map import geocode, pgstore, store
+from kindred_map import geocode, store
 from kindred_map import stewardship as st
+from kindred_map.location import resolve
 from kindred_map.paths import DEFAULT_STORE
+from kindred_map.storage import postgis
 
 RESULTS = Path(__file__).parent / "results" / "api.md"
 PROCESSES = 2
@@ -268,11 +270,11 @@ def run_api(location, folder: Path, seconds: float, clients: int) -> tuple:
         requests = mix(base)
         for _, path in dict(requests).items():  # one of each kind first: caches built
             _get(base + path)
-        if pgstore.is_dsn(str(location)):
+        if resolve(location).is_postgis:
             time.sleep(1)  # let pg_stat_database catch up
             before = _transactions(str(location))
         run = load(port, requests, seconds, clients, server.pid)
-        if pgstore.is_dsn(str(location)):
+        if resolve(location).is_postgis:
             time.sleep(1)
             run["transactions"] = _transactions(str(location)) - before - 1
         page = _get(f"{base}/oruk/services?per_page=50")
@@ -423,7 +425,7 @@ def main() -> None:
         runs["static file"] = run_static(page, folder, args.seconds, args.clients)
         runs["API mix, GeoPackage store"] = api
         if args.postgis:
-            pgstore.migrate(args.postgis)
+            postgis.migrate(args.postgis)
             store.copy(sample, args.postgis)
             runs["API mix, PostGIS store"] = run_api(
                 args.postgis, folder, args.seconds, args.clients

@@ -6,7 +6,7 @@ server KINDRED_MAP_BENCH_PG names, else a throwaway cluster started with `.ci/pg
 default settings, fsync on). Boundary layers and the postcode index are loaded first (not
 timed), as in bench_import.py.
 
-Timed per backend: `store.import_file` of the file into the empty store (read, geocode, join,
+Timed per backend: `importing.import_file` of the file into the empty store (read, geocode, join,
 reconcile, write, log); the same file imported again (every record unchanged); and the
 dashboard's first map in Python: `store.read_projects` + `mapview.build_map` for the default
 view + the map's HTML rendered (what Streamlit sends), median of READS runs. The browser
@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 import psycopg
 
-from kindred_map import boundaries, geocode, join, mapview, store
+from kindred_map import boundaries, geocode, importing, join, mapview, store
 from kindred_map import stewardship as st
 from kindred_map import view as views
 from kindred_map.paths import DEFAULT_STORE, PROJECT_ROOT
@@ -86,9 +86,9 @@ def _first_map(location) -> tuple[float, int]:
 
 
 def _measure(location, source: Path) -> dict:
-    first, report = _timed(lambda: store.import_file(source, location))
+    first, report = _timed(lambda: importing.import_file(source, location))
     assert (report.new, report.rejected) == (ROWS, 0), (report.new, report.rejected)
-    again, repeat = _timed(lambda: store.import_file(source, location))
+    again, repeat = _timed(lambda: importing.import_file(source, location))
     assert repeat.unchanged == ROWS
     maps = [_first_map(location) for _ in range(READS)]
     read, projects = _timed(lambda: store.read_projects(location))
@@ -116,7 +116,7 @@ def _measure_history(location, source: Path, folder: Path) -> dict:
     batch = folder / f"undo_{uuid.uuid4().hex[:6]}" / "batch.csv"
     batch.parent.mkdir()
     pd.read_csv(source, nrows=UNDO_ROWS).to_csv(batch, index=False)
-    report = store.import_file(batch, location, who="bench")
+    report = importing.import_file(batch, location, who="bench")
     assert report.new == UNDO_ROWS
     undo, undone = _timed(lambda: st.undo_import(location, report.import_id, "bench"))
     assert len(undone.removed) == UNDO_ROWS

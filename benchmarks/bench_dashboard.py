@@ -37,7 +37,7 @@ from urllib.parse import urlsplit
 import numpy as np
 import pandas as pd
 
-from kindred_map import assets, boundaries, figures, store
+from kindred_map import assets, boundaries, figures, importing, store
 from kindred_map import view as views
 from kindred_map.paths import PROJECT_ROOT
 
@@ -265,7 +265,7 @@ def synthetic_store(folder: Path, size: int) -> Path:
     source = folder / f"bench-{size}.csv"
     rows.to_csv(source, index=False)
     path = folder / f"bench-{size}.gpkg"
-    store.import_file(source, path)
+    importing.import_file(source, path)
     return path
 
 

@@ -4,12 +4,12 @@ Input files are CSVs of real live region postcodes (fixed seed): half the rows g
 postcode (mixed case, some without the space), half give only coordinates (the postcode
 centroid moved 0-30 m). The pipeline is `kindred_map.join.join_file` (every check, the
 report, the postcode/nearest-postcode/polygon ward rule, deanery notes) and
-`kindred_map.store.import_file` (the same plus the store write, into a new store). The baseline is
-what a plain geopandas script does: read the CSV, look postcodes up by a merge, make points,
-and `geopandas.sjoin` them to the ward, LSOA, borough and deanery polygons (no checks, no
-report, no store). Both are measured in the same run with the boundary layers already loaded
-(median of repeats); ratios are pipeline time over baseline time. Ward accuracy is measured
-against the postcode's ONS ward. Writes benchmarks/results/import.md.
+`kindred_map.importing.import_file` (the same plus the store write, into a new store). The
+baseline is what a plain geopandas script does: read the CSV, look postcodes up by a merge,
+make points, and `geopandas.sjoin` them to the ward, LSOA, borough and deanery polygons (no
+checks, no report, no store). Both are measured in the same run with the boundary layers
+already loaded (median of repeats); ratios are pipeline time over baseline time. Ward accuracy
+is measured against the postcode's ONS ward. Writes benchmarks/results/import.md.
 
 Run: PYTHONPATH=. python benchmarks/bench_import.py
 """
@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 from scipy.spatial import cKDTree
 
-from kindred_map import boundaries, geocode, join, store
+from kindred_map import boundaries, geocode, importing, join
 from kindred_map.paths import DEFAULT_RAW_DIR
 
 RESULTS = Path(__file__).parent / "results" / "import.md"
@@ -123,7 +123,7 @@ def main() -> None:
             def fresh_import(p=path):
                 target = folder / "store.gpkg"
                 target.unlink(missing_ok=True)
-                return store.import_file(p, target)
+                return importing.import_file(p, target)
 
             import_s, imported = timed(fresh_import, repeats)
             assert report.rows_read == rows and report.rejected == 0 and imported.new == rows
@@ -214,7 +214,7 @@ def render(rows: list[dict], accuracy: dict, load_seconds: float) -> str:
         "Input: CSV of real live postcodes, half postcode-only, half coordinates-only (moved "
         "0-30 m). Baseline: pandas read + postcode merge + `geopandas.sjoin` to ward, LSOA, "
         "borough and deanery polygons. Join: `join.join_file` (read, check every row, "
-        "geocode, join, report). Import: `store.import_file` (join + reconcile + rows "
+        "geocode, join, report). Import: `importing.import_file` (join + reconcile + rows "
         "written into a new store in one SQLite transaction). Growth of a big store and kill "
         "trials: the Store section below (`bench_store.py`).",
         "",

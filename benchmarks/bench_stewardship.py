@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from bench_store import batch_file, live, synthetic_store  # noqa: E402
 
-from kindred_map import geocode, join, store  # noqa: E402
+from kindred_map import geocode, importing, join, store  # noqa: E402
 from kindred_map import stewardship as st  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results" / "stewardship.md"
@@ -62,16 +62,16 @@ def run(folder: Path) -> dict:
     verifies = [_timed(st.verify_project, target, i, "bench")[0] for i in ids[20:30]]
 
     new = batch_file(folder, "partner", BATCH, postcodes, 21)
-    import_s, report = _timed(store.import_file, new, target, who="bench")
+    import_s, report = _timed(importing.import_file, new, target, who="bench")
     assert report.new == BATCH, report.new
     undo_new_s, undone = _timed(st.undo_import, target, report.import_id, "bench")
     assert len(undone.removed) == BATCH
 
     first = batch_file(folder, "partner2", BATCH, postcodes, 22)
-    store.import_file(first, target, who="bench")
+    importing.import_file(first, target, who="bench")
     size = target.stat().st_size
     changed = batch_file(folder, "partner2", BATCH, postcodes, 23)
-    report = store.import_file(changed, target, who="bench")
+    report = importing.import_file(changed, target, who="bench")
     assert report.updated == BATCH, report.updated
     import_growth = target.stat().st_size - size
     undo_changed_s, undone = _timed(st.undo_import, target, report.import_id, "bench")

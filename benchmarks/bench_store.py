@@ -1,7 +1,7 @@
 """Benchmark the store: a 50-row import into a 200,000-row store, and kill -9 trials.
 
 Growth: a store of 200,000 projects (real live postcode positions, fixed seed) is written
-once; then 50-row CSV files (real postcodes) are imported with `store.import_file` (rows
+once; then 50-row CSV files (real postcodes) are imported with `importing.import_file` (rows
 inserted in place in one SQLite transaction), against the way the store grew before: read the
 whole store, add the rows, write the whole file again and rename it (`read_projects` +
 `write_store`). Boundary layers are loaded first (not timed), as in bench_import.py.
@@ -31,7 +31,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from kindred_map import boundaries, geocode, join, store
+from kindred_map import boundaries, geocode, importing, join, store
 
 RESULTS = Path(__file__).parent / "results" / "import.md"
 SECTION = "## Store: growth in place and kill -9 trials"
@@ -44,10 +44,10 @@ KILL_BATCH = 3_000
 SEED = 9
 CHILD = """
 import sys, time
-from kindred_map import geocode, join, store
+from kindred_map import geocode, importing, join
 join.reference(); geocode.postcode_index()
 print("ready", flush=True)
-store.import_file(sys.argv[1], sys.argv[2])
+importing.import_file(sys.argv[1], sys.argv[2])
 print("done", flush=True)
 """
 
@@ -107,12 +107,12 @@ def growth(folder: Path, postcodes: pd.DataFrame) -> dict:
     for repeat in range(REPEATS):
         path = batch_file(folder, f"partner{repeat}", BATCH, postcodes, SEED + repeat)
         start = time.perf_counter()
-        report = store.import_file(path, target)
+        report = importing.import_file(path, target)
         times.append(time.perf_counter() - start)
         assert report.new == BATCH, report.new
     update = batch_file(folder, "partner0", BATCH, postcodes, SEED + 100)
     start = time.perf_counter()
-    report = store.import_file(update, target)
+    report = importing.import_file(update, target)
     update_s = time.perf_counter() - start
     assert report.updated == BATCH
     grown = target.stat().st_size - size_before
@@ -203,7 +203,7 @@ def render(grow: dict, kills: dict) -> str:
             "",
             f"Store of {BIG:,} projects ({grow['size_mb']:,.0f} MB; written once in "
             f"{grow['build_s']:.1f} s). A {BATCH}-row CSV of real postcodes imported with "
-            "`store.import_file` (read, check, place, join, then rows inserted in place in one "
+            "`importing.import_file` (read, check, place, join, then rows inserted in place in one "
             "SQLite transaction):",
             "",
             "| Case | Seconds |",

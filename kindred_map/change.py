@@ -18,7 +18,7 @@ the population's. Per area:
   ``gap_rank_change`` = rank then - rank now: positive when the area moved up the list of
   gaps (relatively worse), negative when it moved down.
 
-The store's history starts on the day of its first event (`kindred_map.asof.history_start`):
+The store's history starts on the day of its first event (`kindred_map.storage.asof.history_start`):
 what it held then (a baseline, or a first import) was there already, not opened; before that
 day the store is unknown. A from-date before it is moved to it, with a note (`known_dates`).
 Rankings (`ranked`, `summary_text`) name only the areas that moved in the ranked direction.
@@ -30,8 +30,9 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from kindred_map import asof, boundaries, coverage, export, store
+from kindred_map import boundaries, coverage, export, store
 from kindred_map.schema import resolve_types
+from kindred_map.storage import asof
 
 LEVELS = coverage.AREA_LEVELS
 PLURALS = {"ward": "wards", "deanery": "deaneries", "borough": "boroughs"}
@@ -147,7 +148,7 @@ def change_by_area(
 
 
 def history_start(path, include_synthetic: bool = False) -> "asof.HistoryStart | None":
-    """When the history of the store at ``path`` starts (`kindred_map.asof.history_start`)."""
+    """When the history of the store at ``path`` starts (`kindred_map.storage.asof`)."""
     return asof.history_start(store.read_history(path), include_synthetic)
 
 

@@ -232,10 +232,10 @@ def _print_report(report, csv_path: str | None) -> None:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from kindred_map import stewardship, store
+    from kindred_map import importing, stewardship
 
     mapping = _parse_mapping(args.map)
-    report = store.import_file(
+    report = importing.import_file(
         Path(args.file),
         args.store,
         mapping,
@@ -820,7 +820,8 @@ def _new_password(from_stdin: bool) -> str:
 
 
 def cmd_store(args: argparse.Namespace) -> int:
-    from kindred_map import pgstore, store
+    from kindred_map import store
+    from kindred_map.storage import postgis
 
     if args.action in ("init", "migrate"):
         print(store.init(args.store, create=args.action == "init"))
@@ -828,8 +829,8 @@ def cmd_store(args: argparse.Namespace) -> int:
         if not args.store.is_postgis:
             raise ValueError("grant-reader needs a PostGIS store: --store postgresql://...")
         password = sys.stdin.readline().rstrip("\n") if args.password_stdin else None
-        pgstore.grant_reader(args.store, args.name, password)
-        print(f"{args.name} may read {', '.join(pgstore.READER_VIEWS)} and nothing else")
+        postgis.grant_reader(args.store, args.name, password)
+        print(f"{args.name} may read {', '.join(postgis.READER_VIEWS)} and nothing else")
     else:
         counts = store.copy(args.source, args.destination)
         print(

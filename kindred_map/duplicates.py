@@ -3,22 +3,19 @@
 import io
 from difflib import SequenceMatcher
 
-import geopandas as gpd
 import numpy as np
 import pandas as pd
 from scipy.spatial import cKDTree
 
 from kindred_map import columns
-from kindred_map.schema import JOINED_FIELDS, RECORD_FIELDS
+from kindred_map.schema import RECORD_FIELDS
+from kindred_map.storage.reconcile import name_key
 
 NEAR_M = 50.0
 """Two projects this close (metres, EPSG:27700) with similar names are likely one project."""
 SIMILAR = 0.8
 """Name similarity (difflib ratio of lower-case letters and digits, 0-1) counted as similar;
 a name contained in the other counts too ("St Mary's pantry" / "St Mary's")."""
-CHOICES = ("merge", "keep both", "skip")
-"""merge: the row updates the stored project (takes its id); keep both: stored as a new
-project; skip: the row is not imported (reported as rejected by the editor)."""
 STRENGTHS = ("strong", "weak")
 """How sure a likely duplicate is (`strength`): a strong one is merged unless the editor says
 otherwise (`default_choices`); a weak one waits for the editor's answer."""
@@ -49,11 +46,6 @@ MATCH_COLUMNS = [
     "strength",
     "why",
 ]
-
-
-def name_key(names: pd.Series) -> np.ndarray:
-    """Names as compared: lower case (casefolded), letters and digits only."""
-    return names.astype(str).str.casefold().str.replace(r"[^a-z0-9]+", "", regex=True).to_numpy()
 
 
 def similarity(a: str, b: str) -> float:
@@ -192,50 +184,6 @@ def choices_for_all(matches: pd.DataFrame, answer: str, choices: dict | None = N
     return choices | {int(r): (choice, str(s)) for r, s in best[["row", "stored_id"]].values}
 
 
-PLACE_FIELDS = ("lat", "lon", "easting", "northing", "location_precision", *JOINED_FIELDS)
-"""A project's position and what follows from it: kept from the stored project on a merge
-unless the row gives another postcode (`fill_merged`)."""
-
-
-def fill_merged(
-    projects: gpd.GeoDataFrame, stored: pd.DataFrame, choices: dict | None
-) -> gpd.GeoDataFrame:
-    """Rows the editor merges into a stored project (`apply_choices` gave them its id) fill it
-    in and never blank it: a field the row left blank (not in its ``_given``) keeps the stored
-    value, and the stored position, with its areas and precision, is kept unless the row gives
-    another postcode (a partner's postcode-only row does not move a project placed at its
-    door to the postcode's centre). The row's values win where it gives them."""
-    rows = merged_rows(choices, projects["_row"])
-    merging = projects["_row"].astype(int).isin(rows) & projects["id"].isin(stored["id"])
-    if not merging.any():
-        return projects
-    projects = projects.copy()
-    at = projects.index[merging]
-    before = stored.set_index("id").loc[projects.loc[at, "id"]]
-    given = projects.loc[at, "_given"]
-    for name in RECORD_FIELDS:
-        if name in ("id", *PLACE_FIELDS):
-            continue
-        field = "opening_hours" if name == "schedules" else name  # schedules follow the hours
-        blank = ~given.str.contains(rf"(?:^|,){field},", regex=True).to_numpy()
-        projects.loc[at[blank], name] = before[name].to_numpy()[blank]
-    postcode = projects.loc[at, "postcode"].to_numpy()
-    moved = given.str.contains("(?:^|,)postcode,").to_numpy() & (postcode != before["postcode"])
-    keep = at[~moved]
-    kept = before[~moved]
-    for name in PLACE_FIELDS:
-        projects.loc[keep, name] = kept[name].to_numpy()
-    projects.loc[keep, "postcode"] = kept["postcode"].to_numpy()
-    projects.loc[keep, projects.geometry.name] = kept.geometry.to_numpy()
-    return projects
-
-
-def merged_rows(choices: dict | None, rows: pd.Series) -> set[int]:
-    """The file rows among ``rows`` the editor's ``choices`` merge into a stored project."""
-    merging = {int(row) for row, choice in (choices or {}).items() if tuple(choice)[0] == "merge"}
-    return merging & {int(row) for row in rows}
-
-
 def template_csv() -> bytes:
     """The upload template as CSV: a header row of the import columns (UTF-8 with BOM)."""
     return ("\ufeff" + ",".join(TEMPLATE_FIELDS) + "\r\n").encode("utf-8")
@@ -258,36 +206,3 @@ def template_xlsx() -> bytes:
     buffer = io.BytesIO()
     book.save(buffer)
     return buffer.getvalue()
-
-
-def apply_choices(
-    projects: pd.DataFrame, choices: dict | None
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The editor's choices for likely duplicates, by file row: ``{row: ("merge", stored_id)}``
-    gives the row the stored project's id (the import updates it), ``("skip", stored_id)``
-    leaves the row out, reported as rejected; ``keep both`` (or no choice) changes nothing.
-
-    ``projects`` carry the file's ``_row``; returns the projects and the report lines."""
-    from kindred_map.report import issues_for
-
-    choices = {int(row): tuple(choice) for row, choice in (choices or {}).items()}
-    unknown = {choice[0] for choice in choices.values()} - set(CHOICES)
-    if unknown:
-        raise ValueError(f"unknown duplicate choice(s) {sorted(unknown)}; choose from {CHOICES}")
-    rows = projects["_row"].astype(int)
-    decided = rows.map(lambda row: choices.get(row, ("keep both", ""))[0]).astype(str)
-    target = rows.map(lambda row: str(choices.get(row, ("", ""))[1])).astype(str)
-    projects = projects.copy()
-    projects.loc[decided.eq("merge"), "id"] = target[decided.eq("merge")]
-    skipped = decided.eq("skip")
-    issues = issues_for(
-        projects[skipped].rename(columns={"_row": "row"}),
-        "name",
-        "rejected",
-        "skipped by the editor: a likely duplicate of " + target[skipped],
-    )
-    kept = projects[~skipped]
-    if kept["id"].duplicated().any():
-        twice = sorted(set(kept.loc[kept["id"].duplicated(), "id"]))
-        raise ValueError(f"two rows would be merged into the same project {twice}: skip one")
-    return kept, issues

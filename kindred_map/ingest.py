@@ -731,9 +731,9 @@ def normalise(records: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
 
     Returns the kept records and the issues found (rows rejected or warned, with reasons).
     ``_precision_stated`` says whether the row itself gave a known precision: the store keeps a
-    stored precision for rows that do not (`kindred_map.store.reconcile`). ``_given`` names the
+    stored precision for rows that do not (`kindred_map.storage.reconcile`). ``_given`` names the
     fields the row gave, comma-separated (a merge into a stored project keeps the stored values
-    of the others: `kindred_map.duplicates.fill_merged`).
+    of the others: `kindred_map.storage.reconcile.fill_merged`).
     """
     records = records.copy()
     for name in RECORD_FIELDS:

@@ -10,7 +10,7 @@ from kindred_map.paths import DEFAULT_STORE
 STORE_ENV = "KINDRED_MAP_STORE"
 """The environment variable naming the store (read by `resolve` when no setting is given)."""
 DSN_PREFIXES = ("postgresql://", "postgres://")
-"""A setting starting so names a PostGIS database (`kindred_map.pgstore`), not a file."""
+"""A setting starting so names a PostGIS database (`kindred_map.storage.postgis`), not a file."""
 MASK = "***"
 _URL = re.compile(r"^(postgres(ql)?:|[A-Za-z][A-Za-z0-9+.-]*://)", re.IGNORECASE)
 """A setting that is meant as a URL: a DSN whose ``//`` a path folded, or another scheme."""

@@ -62,9 +62,9 @@ nearest live postcode within 500 m) or ``polygon`` (the generalised ward polygon
 explain disagreements or why a field is empty."""
 
 STEWARD_FIELDS = ("version", "checked_by", "retired_at", "retired_reason", "created_at")
-"""Fields the store keeps about each record's upkeep (`kindred_map.history`): ``version`` (1 when
-first stored, +1 per change; the editors' conflict check), ``checked_by`` (who last set
-``last_checked``), ``retired_at`` (ISO date; blank while the project is open),
+"""Fields the store keeps about each record's upkeep (`kindred_map.storage.history`):
+``version`` (1 when first stored, +1 per change; the editors' conflict check), ``checked_by``
+(who last set ``last_checked``), ``retired_at`` (ISO date; blank while the project is open),
 ``retired_reason`` and ``created_at`` (ISO 8601 UTC of the project's first event)."""
 
 

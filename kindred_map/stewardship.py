@@ -10,10 +10,11 @@ from pathlib import Path
 import geopandas as gpd
 import pandas as pd
 
-from kindred_map import geocode, history, hours, ingest, join, store
+from kindred_map import geocode, hours, ingest, join, store
 from kindred_map.location import Setting
 from kindred_map.paths import BOUNDARIES_DIR
 from kindred_map.schema import RECORD_FIELDS
+from kindred_map.storage import history
 
 EDITABLE_FIELDS = tuple(name for name in RECORD_FIELDS if name != "id")
 """What an edit may change; joined fields follow from the position, upkeep fields from actions."""
@@ -304,7 +305,7 @@ def restore_project(
 
 
 def read_history(path: Setting = None, project_id: str | None = None) -> pd.DataFrame:
-    """History events (`kindred_map.history.COLUMNS`), oldest first; of one project if given
+    """History events (`kindred_map.storage.history.COLUMNS`), oldest first; of one project if given
     (`kindred_map.store.read_history`: a store not yet migrated gives its baseline events)."""
     return store.read_history(path, project_id)
 

@@ -3,10 +3,13 @@
 import contextlib
 import hashlib
 import re
+import threading
 import unicodedata
+from collections import OrderedDict
 from collections.abc import Mapping
 
-from kindred_map import files
+from kindred_map import files, importing, ingest
+from kindred_map import store as stores
 from kindred_map.location import Setting, StoreLocation, resolve
 
 NAME_MAX_CHARS = 80
@@ -61,6 +64,36 @@ def _as_file(name: str, data: bytes):
         yield path
 
 
+PREPARED_KEPT = 4
+"""Prepared uploads kept in memory (`prepare_upload`), so that Save stores what the preview
+read instead of reading the file again; as many as the dashboard's own cache keeps."""
+_prepared: OrderedDict = OrderedDict()
+_prepared_lock = threading.Lock()
+
+
+def _upload_key(name: str, digest: str, location, mapping, constants) -> tuple:
+    """What a prepared upload depends on besides the store's id secret (checked on use)."""
+    return (
+        name,
+        digest,
+        location,
+        tuple(sorted(mapping.items())),
+        tuple(sorted(constants.items())),
+    )
+
+
+def _prepare(name: str, data: bytes, location, mapping: dict, constants: dict, secret):
+    """The upload read and joined once (`kindred_map.importing.prepare`), and kept."""
+    digest = hashlib.sha256(data).hexdigest()
+    with _as_file(name, data) as path:
+        prepared = importing.prepare(path, secret, mapping, constants=constants, sha256=digest)
+    with _prepared_lock:
+        _prepared[_upload_key(name, digest, location, mapping, constants)] = prepared
+        while len(_prepared) > PREPARED_KEPT:
+            _prepared.popitem(last=False)
+    return prepared
+
+
 def prepare_upload(
     name: str,
     data: bytes,
@@ -71,57 +104,58 @@ def prepare_upload(
     """Read, check, place and join an uploaded file as an import into ``store`` would (the
     store's id key, the file name's id namespace), storing nothing: (projects with
     `kindred_map.join.PRIVATE_COLUMNS`, report). The dashboard does this once per file,
-    mapping and constants; the duplicate check and `plan_upload` start from it."""
-    from kindred_map import ingest, join
-    from kindred_map import store as stores
-
+    mapping and constants; the duplicate check, `plan_upload` and `save_upload` start from it."""
     location = resolve(store)
-    with _as_file(name, data) as path:
-        return join.prepare_file(
-            path,
-            dict(mapping or {}),
-            secret=stores.read_secret(location),
-            namespace=ingest.id_namespace(path.stem),
-            constants=dict(constants or {}),
-        )
+    secret = stores.read_secret(location)
+    prepared = _prepare(name, data, location, dict(mapping or {}), dict(constants or {}), secret)
+    return prepared.projects, prepared.report
 
 
 def id_key(store: Setting) -> str:
     """A fingerprint of the store's id secret ("" while it has none): derived ids depend on
     it, so an upload prepared before the store had one must be prepared again (a cache key;
     the secret itself never leaves the store)."""
-    from kindred_map import store as stores
-
     secret = stores.read_secret(resolve(store))
     return hashlib.sha256(secret).hexdigest()[:16] if secret else ""
 
 
 def upload_duplicates(projects, store: Setting):
-    """Likely duplicates (`kindred_map.duplicates.likely_duplicates`) of prepared rows among
+    """Likely duplicates (`kindred_map.importing.likely_duplicates`) of prepared rows among
     the store's projects, retired ones included (a closed project sent again is worth a look)."""
-    from kindred_map import duplicates
-    from kindred_map import store as stores
-
-    stored = stores.read_projects(resolve(store), include_retired=True)
-    return duplicates.likely_duplicates(projects, stored)
+    return importing.likely_duplicates(projects, resolve(store))
 
 
 def plan_upload(projects, report, store: Setting, choices: Mapping | None = None):
     """What saving the prepared rows with these duplicate ``choices`` will do: the report with
     its counts (`kindred_map.store.plan_import`), nothing written."""
-    from kindred_map import store as stores
-
     return stores.plan_import(projects, report, resolve(store), dict(choices or {}))
 
 
-def save_upload(name: str, data: bytes, store: Setting, mapping: Mapping | None = None, **options):
+def save_upload(
+    name: str,
+    data: bytes,
+    store: Setting,
+    mapping: Mapping | None = None,
+    who: str = "",
+    choices: Mapping | None = None,
+    constants: Mapping | None = None,
+):
     """Import an uploaded file into the store (upsert by id, logged); returns the report.
 
-    ``options`` go to `kindred_map.store.import_file` (``who``, ``choices``, ``constants``)."""
-    from kindred_map import store as stores
-
-    with _as_file(name, data) as path:
-        return stores.import_file(path, resolve(store), dict(mapping or {}), **options)
+    The rows `prepare_upload` prepared for this file, mapping, constants and store are stored
+    as they are when the store's id secret is still the one they were keyed with (the file is
+    not read again); otherwise the file is prepared again first. ``who`` and ``choices`` go to
+    `kindred_map.store.import_prepared`."""
+    location = resolve(store)
+    mapping, constants = dict(mapping or {}), dict(constants or {})
+    digest = hashlib.sha256(data).hexdigest()
+    with _prepared_lock:
+        prepared = _prepared.get(_upload_key(name, digest, location, mapping, constants))
+    secret = stores.read_secret(location)
+    if prepared is None or prepared.secret is None or prepared.secret != secret:
+        secret = stores.import_secret(location)
+        prepared = _prepare(name, data, location, mapping, constants, secret)
+    return importing.store_prepared(prepared, location, who, dict(choices or {}))
 
 
 def outcome(report) -> dict[str, int]:
@@ -151,8 +185,6 @@ def outcome_text(counts: Mapping[str, int], done: bool) -> str:
 
 def upload_columns(name: str, data: bytes) -> tuple[list[str], dict[str, list[str]]]:
     """An uploaded file's columns and which record field each feeds as recognised."""
-    from kindred_map import ingest
-
     with _as_file(name, data) as path:
         columns = list(ingest.read_table(path).frame.columns)
     return [c for c in columns if c != "row"], ingest.recognise_columns(columns)
@@ -160,15 +192,7 @@ def upload_columns(name: str, data: bytes) -> tuple[list[str], dict[str, list[st
 
 def store_signature(location: Setting = None) -> tuple[StoreLocation, int, int]:
     """(location, modification time, size) of a GeoPackage, (location, rows, last writing
-    transaction) of a PostGIS store: changes whenever the store is written. The location (the
-    configured store by default, `kindred_map.location.resolve`) is what the pages read."""
-    from kindred_map import pgstore
-
-    location = resolve(location)
-    if location.is_postgis:
-        return (location, *pgstore.signature(location))
-    try:
-        stat = location.path.stat()
-    except FileNotFoundError:
-        return location, 0, 0
-    return location, stat.st_mtime_ns, stat.st_size
+    transaction) of a PostGIS store (`kindred_map.store.signature`): changes whenever the store
+    is written. The location (the configured store by default, `kindred_map.location.resolve`)
+    is what the pages read."""
+    return stores.signature(location)

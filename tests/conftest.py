@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 import pytest
 from pg_admin import admin, database
 
+from kindred_map import importing
 from kindred_map.paths import PROJECT_ROOT
 
 ARTIFACTS_DIR = PROJECT_ROOT / "test-artifacts"
@@ -28,10 +29,9 @@ DASHBOARD_FIXTURE = Path(__file__).parent / "fixtures" / "dashboard_projects.csv
 @pytest.fixture(scope="session")
 def store_file(tmp_path_factory) -> Path:
     """A store holding the dashboard fixture's 12 placeable projects (one row is rejected)."""
-    from kindred_map import store
 
     path = tmp_path_factory.mktemp("dashboard") / "projects.gpkg"
-    store.import_file(DASHBOARD_FIXTURE, path)
+    importing.import_file(DASHBOARD_FIXTURE, path)
     return path
 
 
@@ -88,12 +88,12 @@ def pg_server() -> str:
 def pg_template(pg_server, request) -> str:
     """A fresh database for this test module with the store's schema (`store init`), used
     as the template each test's own database is cloned from."""
-    from kindred_map import pgstore
+    from kindred_map.storage import postgis
 
     name = re.sub(r"\W", "_", f"km_{request.module.__name__}_{os.getpid()}").lower()
     admin(pg_server, f"DROP DATABASE IF EXISTS {name}", f"CREATE DATABASE {name}")
     dsn = database(pg_server, name)
-    pgstore.migrate(dsn)
+    postgis.migrate(dsn)
     yield dsn
     admin(pg_server, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 

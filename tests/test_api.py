@@ -31,9 +31,10 @@ from pygeoapi.openapi import validate_openapi_document
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-from kindred_map import cli, export, feed, orukapi, pgstore, search, store, upload
+from kindred_map import cli, export, feed, importing, orukapi, search, store, upload
 from kindred_map import stewardship as st
 from kindred_map.paths import DEFAULT_STORE, PROJECT_ROOT
+from kindred_map.storage import postgis
 
 SCHEMAS = PROJECT_ROOT.parent / "shared" / "standards" / "open_referral_uk" / "schema"
 OGRINFO = shutil.which("ogrinfo")
@@ -123,7 +124,7 @@ def _store_with_home(location, folder: Path) -> None:
     shutil.copy(DEFAULT_STORE, sample)
     homes = folder / "homes.csv"
     homes.write_text(HOME, encoding="utf-8")
-    store.import_file(homes, sample)
+    importing.import_file(homes, sample)
     if sample != location:
         store.copy(sample, location)
 
@@ -136,7 +137,7 @@ def pg_database(pg_server):
         conn.execute(f"DROP DATABASE IF EXISTS {name}")
         conn.execute(f"CREATE DATABASE {name}")
     dsn = urlsplit(pg_server)._replace(path=f"/{name}").geturl()
-    pgstore.migrate(dsn)
+    postgis.migrate(dsn)
     yield dsn
     with psycopg.connect(pg_server, autocommit=True) as conn:
         conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
@@ -487,7 +488,7 @@ def _points(value):
 def test_an_edit_shows_in_the_next_request(target, tmp_path):
     rows = "id,name,type,postcode\nhub-1,Old Name Hub,pantry,L1 8JQ\nhub-2,Other Hub,sto,L8 7SQ\n"
     (tmp_path / "hubs.csv").write_text(rows, encoding="utf-8")
-    store.import_file(tmp_path / "hubs.csv", target)
+    importing.import_file(tmp_path / "hubs.csv", target)
     with serving(target, tmp_path) as base:
         before = get_json(f"{base}/oruk/services")
         assert {item["name"] for item in before["contents"]} == {"Old Name Hub", "Other Hub"}
@@ -514,7 +515,7 @@ def test_a_burst_checks_the_version_once_a_round_and_reads_the_store_once(
 ):
     rows = "id,name,type,postcode\nhub-1,Old Name Hub,pantry,L1 8JQ\n"
     (tmp_path / "hubs.csv").write_text(rows, encoding="utf-8")
-    store.import_file(tmp_path / "hubs.csv", target)
+    importing.import_file(tmp_path / "hubs.csv", target)
     source = feed.Feed(target)
     real = upload.store_signature
     started = threading.Event()
@@ -581,7 +582,7 @@ def test_a_store_that_cannot_be_read_gets_503_and_no_path_and_fails_the_health_c
     rows = "id,name,type,postcode\nhub-1,Hub,pantry,L1 8JQ\n"
     (tmp_path / "hubs.csv").write_text(rows, encoding="utf-8")
     path.parent.mkdir()
-    store.import_file(tmp_path / "hubs.csv", path)
+    importing.import_file(tmp_path / "hubs.csv", path)
     with serving(path, tmp_path, "--access-log") as base:
         assert get_json(f"{base}/oruk/services")["total_items"] == 1
         assert get_json(f"{base}/healthz") == {"status": "ok", "store": "readable"}

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from kindred_map import abouttext, auth, location, search, store, tables
+from kindred_map import abouttext, auth, importing, location, search, store, tables
 from kindred_map import view as views
 from kindred_map.paths import PROJECT_ROOT
 from kindred_map.text import md_escape
@@ -22,7 +22,7 @@ TIMEOUT_S = 120
 @pytest.fixture(scope="module")
 def fixture_store(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("app") / "fixture.gpkg"
-    store.import_file(FIXTURE, path)
+    importing.import_file(FIXTURE, path)
     return path
 
 
@@ -396,7 +396,7 @@ def test_about_page_shows_source_names_from_files_as_typed(tmp_path, monkeypatch
     source_file = tmp_path / "hostile.csv"
     source_file.write_text(csv, encoding="utf-8")
     path = tmp_path / "projects.gpkg"
-    store.import_file(source_file, path)
+    importing.import_file(source_file, path)
     monkeypatch.setenv(location.STORE_ENV, str(path))
     app = AppTest.from_function(_about, default_timeout=TIMEOUT_S).run()
     _no_exception(app)

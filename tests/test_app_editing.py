@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from kindred_map import auth, location, store
+from kindred_map import auth, importing, location, store
 from kindred_map import stewardship as st
 from kindred_map import view as views
 from kindred_map.paths import DEFAULT_STORE, PROJECT_ROOT
@@ -23,7 +23,7 @@ def _served(where, tmp_path, monkeypatch):
     served by the app."""
     partner = tmp_path / "partner.csv"
     partner.write_text("id,name,postcode\na,Aardvark Pantry,L1 8JQ\n", encoding="utf-8")
-    store.import_file(partner, where, who="importer")
+    importing.import_file(partner, where, who="importer")
     for name, value in (
         (location.STORE_ENV, where),
         ("KINDRED_MAP_BASEMAP", "none"),
@@ -255,7 +255,7 @@ def test_duplicate_answers_show_partner_text_as_typed(store_file, sign_in_as):
     """Radio labels and options are Markdown: names from files are escaped in both."""
     partner = Path(store_file).parent / "stars.csv"
     partner.write_text("id,name,postcode\ns,*Star* [Pantry](x),L1 8JQ\n", encoding="utf-8")
-    store.import_file(partner, store_file)
+    importing.import_file(partner, store_file)
     app = _run(sign_in_as("bob", "Bob"))
     text = "Project,Postcode\n*Star* [Pantry](x) annexe,L1 8JQ\n"
     app.file_uploader(key="upload").set_value(("again.csv", text.encode(), "text/csv")).run()

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from streamlit.testing.v1 import AppTest
 
-from kindred_map import auth, location, store
+from kindred_map import auth, importing, location, store
 from kindred_map import stewardship as steward
 from kindred_map.paths import PROJECT_ROOT
 from kindred_map.text import md_escape
@@ -74,7 +74,7 @@ class Browser:
 def served(tmp_path_factory):
     """The dashboard fixture's 12 projects in a store of their own, and postcodes to move to."""
     path = tmp_path_factory.mktemp("editor-ids") / "projects.gpkg"
-    store.import_file(FIXTURE, path)
+    importing.import_file(FIXTURE, path)
     postcodes = sorted(set(store.read_projects(path)["postcode"]) - {""})
     return path, postcodes
 

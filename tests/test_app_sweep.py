@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from kindred_map import figures, hours, location, store
+from kindred_map import figures, hours, importing, location
 from kindred_map.paths import PROJECT_ROOT
 from kindred_map.schema import project_types
 
@@ -70,7 +70,7 @@ def test_the_sweep_covers_every_option_and_every_toggle_pair():
 @pytest.fixture(scope="module")
 def sweep_store(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("sweep") / "fixture.gpkg"
-    store.import_file(FIXTURE, path)
+    importing.import_file(FIXTURE, path)
     return path
 
 

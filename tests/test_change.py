@@ -12,8 +12,9 @@ from history_fixture import dated_copy, write_history
 from pyproj import Geod
 from streamlit.testing.v1 import AppTest
 
-from kindred_map import asof, change, changecharts, cli, columns, coverage, location, store
+from kindred_map import change, changecharts, cli, columns, coverage, location, store
 from kindred_map.paths import DEFAULT_STORE
+from kindred_map.storage import asof
 from kindred_map.text import md_escape
 
 GEOD = Geod(ellps="WGS84")

@@ -5,7 +5,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from kindred_map import duplicates, ingest, join, store, upload
+from kindred_map import duplicates, importing, ingest, join, store, upload
 from kindred_map.report import to_text as report_text
 
 
@@ -20,7 +20,7 @@ NETWORK = "id,name,postcode\n1,St Mary's Food Pantry,L8 7SQ\n2,Linacre Warm Hub,
 @pytest.fixture
 def target(tmp_path) -> Path:
     target = tmp_path / "projects.gpkg"
-    store.import_file(_csv(tmp_path / "network.csv", NETWORK), target)
+    importing.import_file(_csv(tmp_path / "network.csv", NETWORK), target)
     return target
 
 
@@ -30,7 +30,7 @@ def any_target(request, tmp_path):
     if request.param == "gpkg":
         return request.getfixturevalue("target")
     dsn = request.getfixturevalue("pg_store")
-    store.import_file(_csv(tmp_path / "network.csv", NETWORK), dsn)
+    importing.import_file(_csv(tmp_path / "network.csv", NETWORK), dsn)
     return dsn
 
 
@@ -63,7 +63,7 @@ def test_merge_updates_the_stored_project_skip_leaves_the_row_out(target, tmp_pa
     )
     partner = _csv(tmp_path / "partner.csv", text)
     choices = {2: ("merge", "network:1"), 3: ("skip", "network:2")}
-    report = store.import_file(partner, target, choices=choices, who="ann")
+    report = importing.import_file(partner, target, choices=choices, who="ann")
     assert (report.new, report.updated, report.rejected) == (1, 1, 1)
     skipped = report.issues[report.issues["level"] == "rejected"]
     assert skipped["row"].tolist() == [3] and "network:2" in skipped["reason"].item()
@@ -71,7 +71,7 @@ def test_merge_updates_the_stored_project_skip_leaves_the_row_out(target, tmp_pa
     assert sorted(projects.index) == ["network:1", "network:2", "partner:c"]
     assert projects.loc["network:1", "website"] == "https://stmarys.example"
     with pytest.raises(ValueError, match="unknown duplicate choice"):
-        store.import_file(partner, target, choices={2: ("replace", "network:1")})
+        importing.import_file(partner, target, choices={2: ("replace", "network:1")})
 
 
 def test_the_templates_read_back_as_the_import_columns(tmp_path):
@@ -189,7 +189,7 @@ def test_the_plan_counts_what_the_import_then_does(any_target, tmp_path):
         "unchanged": 0,
         "rejected": 2,  # row 5 has no name, row 3 skipped
     }
-    done = store.import_file(partner, target, choices=choices)
+    done = importing.import_file(partner, target, choices=choices)
     assert upload.outcome(done) == upload.outcome(plan)
     assert "1 merged into likely duplicates, 1 skipped by choice" in report_text(done)
 
@@ -198,22 +198,22 @@ def test_a_merge_fills_the_stored_project_in_and_never_blanks_or_moves_it(tmp_pa
     target = tmp_path / "projects.gpkg"
     head = "id,name,postcode,website,address,type"
     row = "1,Hope Hub,L8 7SQ,https://hope.example,1 Hope St,food_bank"
-    store.import_file(_csv(tmp_path / "network.csv", f"{head}\n{row}\n"), target)
+    importing.import_file(_csv(tmp_path / "network.csv", f"{head}\n{row}\n"), target)
     placed = store.read_projects(target).iloc[0]
     lat, lon = placed["lat"] + 0.0003, placed["lon"] + 0.0003  # ~40 m from the postcode's centre
     at_door = f"{head},lat,lon\n{row},{lat},{lon}\n"
-    store.import_file(_csv(tmp_path / "network.csv", at_door), target)
+    importing.import_file(_csv(tmp_path / "network.csv", at_door), target)
     before = store.read_projects(target).iloc[0]
     assert before["website"] == "https://hope.example" and before["lat"] == round(lat, 6)
     partner = _csv(tmp_path / "partner.csv", "name,postcode,hours\nHOPE HUB,L8 7SQ,Mon 10-12\n")
-    report = store.import_file(partner, target, choices={2: ("merge", "network:1")})
+    report = importing.import_file(partner, target, choices={2: ("merge", "network:1")})
     assert (report.new, report.updated, report.merged) == (0, 1, 1)
     after = store.read_projects(target).set_index("id").loc["network:1"]
     assert after["name"] == "HOPE HUB" and after["opening_hours"] == "Mon 10-12"  # given: wins
     for name in ("website", "address", "type", "lat", "lon", "WD24CD", "location_precision"):
         assert after[name] == before[name], name  # not given, or a postcode-only position
     elsewhere = _csv(tmp_path / "elsewhere.csv", "name,postcode\nHope Hub,L1 8JQ\n")
-    store.import_file(elsewhere, target, choices={2: ("merge", "network:1")})
+    importing.import_file(elsewhere, target, choices={2: ("merge", "network:1")})
     after = store.read_projects(target).set_index("id").loc["network:1"]
     assert after["postcode"] == "L1 8JQ" and after["WD24NM"] == "City Centre North"  # it moved
     assert after["website"] == "https://hope.example"

@@ -21,7 +21,7 @@ import pytest
 import shapely
 from shapely.geometry import Point, Polygon, shape
 
-from kindred_map import assets, boundaries, cli, columns, export, filters, privacy, store
+from kindred_map import assets, boundaries, cli, columns, export, filters, importing, privacy, store
 from kindred_map.schema import JOINED_FIELDS, RECORD_FIELDS, project_types
 
 GENERATED = datetime(2025, 11, 3, 9, 30, tzinfo=UTC)
@@ -865,7 +865,7 @@ def test_export_then_import_returns_the_same_records(projects, tmp_path, fmt):
     out = tmp_path / f"projects.{fmt}"
     export.write_export(out, projects, fmt, generated=GENERATED, include_synthetic=True)
     imported = tmp_path / "imported.gpkg"
-    report = store.import_file(out, imported)
+    report = importing.import_file(out, imported)
     back = store.read_projects(imported).set_index("id")
     # Ids a file gives are stored under the file's namespace (its name): projects:<id>.
     back.index = back.index.str.removeprefix("projects:")

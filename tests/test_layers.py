@@ -41,12 +41,12 @@ LAYERS = (
     (
         "records",
         "reference layers and the import's pure steps (read, place, join, mask, match)",
-        ("boundaries", "privacy", "geocode", "ingest", "join", "duplicates", "oruk"),
+        ("boundaries", "privacy", "geocode", "ingest", "join", "oruk"),
     ),
     (
         "storage",
         "the store's backends and history, beneath store.py",
-        ("storage", "pgstore", "history", "asof"),
+        ("storage",),
     ),
     ("store", "the one entry point to the store, and edits through it", ("store", "stewardship")),
     (
@@ -77,6 +77,8 @@ LAYERS = (
             "need",
             "build",
             "samples",
+            "duplicates",
+            "importing",
             "upload",
         ),
     ),
@@ -92,20 +94,6 @@ module beneath it (``export`` covers ``kindred_map.export.formats``; ``storage``
 
 LAZY_IMPORTS_ALLOWED = {"kindred_map.cli"}
 """Modules that may import project modules inside functions (the CLI, for start-up time)."""
-
-STORAGE_REWORK = {
-    "kindred_map.store",
-    "kindred_map.pgstore",
-    "kindred_map.history",
-    "kindred_map.asof",
-    "kindred_map.stewardship",
-    "kindred_map.upload",
-    "kindred_map.duplicates",
-}
-"""Modules being reworked on the storage branch (issue 22, the storage layer): their store
-circle and function-level imports are that work's to remove, and are tolerated here until it
-lands. Nothing else is; delete this allowance when the storage branch is merged."""
-
 
 def layer_of(module: str) -> int | None:
     """The layer number (0 = base) of a ``kindred_map...`` module, or None if the table lacks it."""
@@ -191,9 +179,8 @@ def _cycles(edges: dict[str, set[str]]) -> list[list[str]]:
     return groups
 
 
-def violations(sources: dict[str, str], tolerated: set[str] = frozenset()) -> list[str]:
-    """Every breach of the layer rules in ``sources`` (``{module: source}``), as sentences.
-    Breaches by modules in ``tolerated`` (and circles among them only) are left out."""
+def violations(sources: dict[str, str]) -> list[str]:
+    """Every breach of the layer rules in ``sources`` (``{module: source}``), as sentences."""
     modules = set(sources)
     packages = {name for name in modules if any(m.startswith(name + ".") for m in modules)}
     problems = []
@@ -207,8 +194,6 @@ def violations(sources: dict[str, str], tolerated: set[str] = frozenset()) -> li
             if target not in modules or target == module:
                 continue
             edges[module].add(target)
-            if module in tolerated:
-                continue
             if lazy and module not in LAZY_IMPORTS_ALLOWED:
                 problems.append(f"{module}:{line} imports {target} inside a function")
             theirs = layer_of(target)
@@ -218,13 +203,12 @@ def violations(sources: dict[str, str], tolerated: set[str] = frozenset()) -> li
                     f"({LAYERS[own][0]} -> {LAYERS[theirs][0]})"
                 )
     for group in _cycles(edges):
-        if not set(group) <= tolerated:
-            problems.append(f"import circle: {' -> '.join(group)}")
+        problems.append(f"import circle: {' -> '.join(group)}")
     return problems
 
 
 def test_the_package_imports_downward_only_without_circles_or_hidden_imports():
-    assert violations(package_sources(), STORAGE_REWORK) == []
+    assert violations(package_sources()) == []
 
 
 def test_every_layer_is_in_the_readme_with_its_modules():
@@ -256,21 +240,21 @@ def test_an_upward_import_is_caught(sources):
     assert (
         f"kindred_map.coverage:{line} imports kindred_map.pages.map upward "
         "(analysis and outputs -> front doors)"
-    ) in violations(changed, STORAGE_REWORK)
-    assert violations(sources, STORAGE_REWORK) == []  # the real package, unchanged, passes
+    ) in violations(changed)
+    assert violations(sources) == []  # the real package, unchanged, passes
 
 
 def test_a_store_importing_an_output_is_caught(sources):
     changed = dict(sources)
     changed["kindred_map.storage.fake"] = "from kindred_map import export\n"
-    (problem,) = violations(changed, STORAGE_REWORK)
+    (problem,) = violations(changed)
     assert problem.startswith("kindred_map.storage.fake:1 imports kindred_map.export upward")
 
 
 def test_a_circle_is_caught(sources):
     changed = dict(sources)
     changed["kindred_map.filters"] += "\nimport kindred_map.figures\n"  # figures imports filters
-    problems = violations(changed, STORAGE_REWORK)
+    problems = violations(changed)
     assert any(p.startswith("import circle:") and "kindred_map.filters" in p for p in problems)
 
 
@@ -279,7 +263,7 @@ def test_an_import_inside_a_function_is_caught_outside_the_cli(sources):
     changed = dict(sources)
     changed["kindred_map.coverage"] += hidden
     changed["kindred_map.cli"] += hidden
-    problems = violations(changed, STORAGE_REWORK)
+    problems = violations(changed)
     assert [p for p in problems if "inside a function" in p] == [
         f"kindred_map.coverage:{sources['kindred_map.coverage'].count(chr(10)) + 4} imports "
         "kindred_map.schema inside a function"
@@ -289,7 +273,7 @@ def test_an_import_inside_a_function_is_caught_outside_the_cli(sources):
 def test_a_module_without_a_layer_is_caught(sources):
     changed = dict(sources)
     changed["kindred_map.newthing"] = '"""New."""\n'
-    assert violations(changed, STORAGE_REWORK) == [
+    assert violations(changed) == [
         "kindred_map.newthing has no layer: add it to LAYERS in tests/test_layers.py"
     ]
 

@@ -12,9 +12,10 @@ import pytest
 from history_fixture import dated_copy
 from pg_admin import admin, database
 
-from kindred_map import cli, location, pgstore, store
+from kindred_map import cli, location, store
 from kindred_map.location import StoreLocation, resolve
 from kindred_map.paths import DEFAULT_STORE
+from kindred_map.storage import postgis
 
 FIXTURES = Path(__file__).parent / "fixtures"
 PASSWORD = "s3cret-pw"
@@ -119,7 +120,7 @@ def test_the_store_line_of_an_import_masks_the_password(pg_store, capsys):
 
 
 def test_a_connection_error_names_the_store_without_its_password():
-    with pytest.raises(ValueError) as caught, pgstore.connect(UNREACHABLE):
+    with pytest.raises(ValueError) as caught, postgis.connect(UNREACHABLE):
         pass
     message = str(caught.value)
     assert message.startswith("cannot connect to the PostGIS store postgresql://nobody:***@")

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import shapely
 
-from kindred_map import assets, coverage, figures, hours, maps, mapview, store
+from kindred_map import assets, coverage, figures, hours, importing, maps, mapview, store
 from kindred_map import view as views
 
 XSS = "<img src=x onerror=alert(1)>"
@@ -127,7 +127,7 @@ def test_template_payloads_in_every_text_field_are_shown_as_typed(tmp_path):
     source = tmp_path / "hostile.csv"
     pd.DataFrame(rows).to_csv(source, index=False)
     path = tmp_path / "projects.gpkg"
-    store.import_file(source, path)
+    importing.import_file(source, path)
     hostile = store.read_projects(path)
     assert len(hostile) == len(payloads)
     for view in (views.View(), views.View(clusters=True, min_samples=3, eps=500, gaps=True)):

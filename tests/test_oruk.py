@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from jsonschema import Draft202012Validator, FormatChecker
 
-from kindred_map import export, hours, ingest, join, store
+from kindred_map import export, hours, importing, ingest, join, store
 from kindred_map.cli import main
 from kindred_map.paths import PROJECT_ROOT
 
@@ -154,11 +154,11 @@ def test_reimporting_an_export_into_its_store_changes_nothing(tmp_path, projects
     subset = real[real["type"].isin(["sto", "pantry"])]
     first = tmp_path / "first.json"
     first.write_bytes(export.export_bytes(subset, "oruk"))
-    report = store.import_file(first, saved)
+    report = importing.import_file(first, saved)
     assert report.new == len(subset)
     again = tmp_path / "again.json"
     again.write_bytes(export.export_bytes(store.read_projects(saved), "oruk"))
-    report = store.import_file(again, saved)
+    report = importing.import_file(again, saved)
     assert (report.new, report.updated, report.unchanged) == (0, 0, len(subset))
 
 
@@ -271,7 +271,7 @@ def test_the_csv_package_keeps_formulas_as_text(tmp_path):
         encoding="utf-8",
     )
     path = tmp_path / "store.gpkg"
-    store.import_file(hostile, path)
+    importing.import_file(hostile, path)
     package = zipfile.ZipFile(
         io.BytesIO(export.export_bytes(store.read_projects(path), "oruk-csv"))
     )

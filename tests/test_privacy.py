@@ -39,9 +39,9 @@ from kindred_map import (
     figures,
     freshness,
     geocode,
+    importing,
     mapview,
     oruk,
-    pgstore,
     privacy,
     profile,
     schema,
@@ -51,6 +51,7 @@ from kindred_map import (
     tables,
 )
 from kindred_map import view as views
+from kindred_map.storage import postgis
 
 STREET = "Quillfeather"
 """The home's street: a name found nowhere else, so any trace of its address is this word."""
@@ -152,7 +153,7 @@ def home_store(tmp_path_factory) -> Path:
     source = folder / "homes.csv"
     source.write_text(PROJECTS_CSV, encoding="utf-8")
     path = folder / "store.gpkg"
-    store.import_file(source, path)
+    importing.import_file(source, path)
     projects = _fill_home(store.read_projects(path, include_retired=True))
     store.write_store(projects, store.read_imports(path), path, "2026-01-01T00:00:00Z")
     return path
@@ -269,7 +270,7 @@ def test_every_column_states_what_a_home_may_show_and_only_the_tools_own_are_sho
     assert all({c.home, c.other} <= set(columns.VISIBILITIES) for c in declared.values())
     shown = {name for name, c in declared.items() if c.home == columns.SHOWN}
     assert shown == SHOWN_FOR_HOMES
-    assert set(pgstore.PUBLIC_FIELDS) <= set(declared), "projects_public shows declared columns"
+    assert set(postgis.PUBLIC_FIELDS) <= set(declared), "projects_public shows declared columns"
     assert columns.visibility("phone", home=True) == columns.WITHHELD
     assert columns.visibility("phone", home=False) == columns.WITHHELD
 
@@ -556,7 +557,7 @@ def test_a_position_made_private_is_no_longer_served(target, tmp_path):
         "hall,Church Hall Cafe,place_of_welcome,1 Hall Road,L1 8JQ,street,,\n",
         encoding="utf-8",
     )
-    store.import_file(source, target)
+    importing.import_file(source, target)
     store.forget_published_positions()
     files = mapview.project_files(store.read_projects(target))
     urls = [files["projects"], *files["popups"]]

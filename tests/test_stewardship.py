@@ -18,9 +18,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kindred_map import boundaries, history, store
+from kindred_map import boundaries, importing, store
 from kindred_map import stewardship as st
 from kindred_map.paths import DEFAULT_STORE
+from kindred_map.storage import history
 
 ROOT = Path(store.__file__).parents[1]
 
@@ -210,7 +211,7 @@ def test_undo_import_restores_every_field_and_keeps_later_edits(tmp_path, target
         f"p{i},Project {i},{pc},food_bank"
         for i, pc in enumerate(["L1 8JQ", "L20 4RW", "L7 3HJ", "L8 7SQ"])
     )
-    store.import_file(_csv(tmp_path / "a" / "partner.csv", first), target)
+    importing.import_file(_csv(tmp_path / "a" / "partner.csv", first), target)
     st.verify_project(target, "partner:p3", "ann")
     before = store.read_projects(target, include_retired=True)
     second = (
@@ -221,7 +222,7 @@ def test_undo_import_restores_every_field_and_keeps_later_edits(tmp_path, target
         "p3,Project 3,L8 7SQ,food_bank\n"
         "p9,Project 9,L20 4RW,sto\n"
     )
-    report = store.import_file(_csv(tmp_path / "b" / "partner.csv", second), target, who="bob")
+    report = importing.import_file(_csv(tmp_path / "b" / "partner.csv", second), target, who="bob")
     assert (report.new, report.updated, report.unchanged) == (1, 3, 1)
     st.edit_project(target, "partner:p3", {"website": "https://p3.example"}, 2, "cat")
     st.edit_project(target, "partner:p2", {"opening_hours": "Mo 10:00-12:00"}, 2, "cat")
@@ -258,8 +259,8 @@ def test_undo_import_restores_every_field_and_keeps_later_edits(tmp_path, target
 
 def test_an_import_records_one_event_per_changed_row_with_its_file_row(tmp_path, target):
     text = "id,name,postcode\na,Hub,L1 8JQ\nb,Cafe,L20 4RW\n"
-    report = store.import_file(_csv(tmp_path / "partner.csv", text), target, who="ann")
-    again = store.import_file(_csv(tmp_path / "partner.csv", text), target, who="ann")
+    report = importing.import_file(_csv(tmp_path / "partner.csv", text), target, who="ann")
+    again = importing.import_file(_csv(tmp_path / "partner.csv", text), target, who="ann")
     events = st.read_history(target)
     assert events["source"].tolist() == ["file partner.csv row 2", "file partner.csv row 3"]
     assert set(events["import_id"]) == {report.import_id}
@@ -295,10 +296,10 @@ def _batch(tmp_path: Path, rows: int) -> Path:
 
 CHILD = (
     "import sys\n"
-    "from kindred_map import geocode, join, store\n"
+    "from kindred_map import geocode, importing, join\n"
     "join.reference(); geocode.postcode_index()\n"
     "print('ready', flush=True)\n"
-    "store.import_file(sys.argv[1], sys.argv[2], who='kill')\n"
+    "importing.import_file(sys.argv[1], sys.argv[2], who='kill')\n"
     "print('done', flush=True)\n"
 )
 """An import in a child process that says when its layers are loaded and the import starts."""

@@ -16,7 +16,9 @@ import pandas as pd
 import pyogrio
 import pytest
 
-from kindred_map import boundaries, cli, join, privacy, report, store
+from kindred_map import boundaries, cli, importing, join, privacy, report, store
+from kindred_map.storage import geopackage as gpkg
+from kindred_map.storage import records
 
 FIXTURES = Path(__file__).parent / "fixtures"
 MESSY_FILES = [
@@ -43,7 +45,7 @@ def _accounted(result: report.ImportReport, projects: pd.DataFrame) -> None:
 
 @pytest.mark.parametrize("name", MESSY_FILES)
 def test_messy_files_import_with_every_row_accounted_for(name, tmp_path, target):
-    result = store.import_file(FIXTURES / name, target)
+    result = importing.import_file(FIXTURES / name, target)
     projects = store.read_projects(target)
     _accounted(result, projects)
     assert result.new == len(projects)
@@ -51,7 +53,7 @@ def test_messy_files_import_with_every_row_accounted_for(name, tmp_path, target)
 
 
 def test_the_messy_csv_names_each_problem(tmp_path, target):
-    result = store.import_file(FIXTURES / "messy_projects_cp1252.csv", target)
+    result = importing.import_file(FIXTURES / "messy_projects_cp1252.csv", target)
     issues = result.issues.groupby("row")["reason"].agg(" | ".join)
     assert result.rows_read == 14 and result.blank_rows == [4]
     assert result.rejected_rows == [10, 11, 15]
@@ -74,16 +76,16 @@ def test_the_messy_csv_names_each_problem(tmp_path, target):
 
 
 def test_markup_in_a_name_round_trips_as_text(tmp_path, target):
-    store.import_file(FIXTURES / "messy_projects_cp1252.csv", target)
+    importing.import_file(FIXTURES / "messy_projects_cp1252.csv", target)
     names = store.read_projects(target)["name"].tolist()
     assert "<img src=x onerror=alert(1)>" in names
     assert html.escape("<img src=x onerror=alert(1)>") == "&lt;img src=x onerror=alert(1)&gt;"
 
 
 def test_importing_the_same_file_twice_changes_no_project(tmp_path, target):
-    first = store.import_file(FIXTURES / "messy_projects_cp1252.csv", target)
+    first = importing.import_file(FIXTURES / "messy_projects_cp1252.csv", target)
     before = store.read_projects(target)
-    second = store.import_file(FIXTURES / "messy_projects_cp1252.csv", target)
+    second = importing.import_file(FIXTURES / "messy_projects_cp1252.csv", target)
     after = store.read_projects(target)
     pd.testing.assert_frame_equal(pd.DataFrame(before), pd.DataFrame(after))
     assert (first.new, first.updated, first.unchanged) == (len(before), 0, 0)
@@ -98,10 +100,10 @@ def test_importing_the_same_file_twice_changes_no_project(tmp_path, target):
 def test_upsert_by_id_updates_and_adds(tmp_path, target):
     first = tmp_path / "first.csv"
     first.write_text("id,name,postcode\na,Hub,L1 8JQ\nb,Cafe,L20 4RW\n", encoding="utf-8")
-    store.import_file(first, target, source="Partner")
+    importing.import_file(first, target, source="Partner")
     second = tmp_path / "second.csv"
     second.write_text("id,name,postcode\nb,Cafe renamed,L20 4RW\nc,New,L7 3HJ\n", encoding="utf-8")
-    result = store.import_file(second, target, source="Partner")
+    result = importing.import_file(second, target, source="Partner")
     assert (result.new, result.updated, result.unchanged) == (1, 1, 0)
     projects = store.read_projects(target).set_index("id")
     assert projects["name"].to_dict() == {
@@ -113,7 +115,7 @@ def test_upsert_by_id_updates_and_adds(tmp_path, target):
 
 def test_a_failed_import_leaves_the_store_byte_identical(tmp_path, monkeypatch):
     target = tmp_path / "projects.gpkg"
-    store.import_file(FIXTURES / "projects_utf8_bom.csv", target)
+    importing.import_file(FIXTURES / "projects_utf8_bom.csv", target)
     before = _sha(target)
 
     def fail_midway(conn, timestamp):
@@ -121,9 +123,9 @@ def test_a_failed_import_leaves_the_store_byte_identical(tmp_path, monkeypatch):
         assert conn.execute("SELECT count(*) FROM projects").fetchone()[0] > 5
         raise OSError("disk full")
 
-    monkeypatch.setattr(store, "_update_contents", fail_midway)
+    monkeypatch.setattr(gpkg, "_update_contents", fail_midway)
     with pytest.raises(OSError, match="disk full"):
-        store.import_file(FIXTURES / "messy_projects_cp1252.csv", target)
+        importing.import_file(FIXTURES / "messy_projects_cp1252.csv", target)
     assert _sha(target) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["projects.gpkg"]
     assert len(store.read_imports(target)) == 1
@@ -131,12 +133,12 @@ def test_a_failed_import_leaves_the_store_byte_identical(tmp_path, monkeypatch):
 
 def test_a_bad_file_leaves_the_store_byte_identical(tmp_path):
     target = tmp_path / "projects.gpkg"
-    store.import_file(FIXTURES / "projects_utf8_bom.csv", target)
+    importing.import_file(FIXTURES / "projects_utf8_bom.csv", target)
     before = _sha(target)
     bad = tmp_path / "bad.csv"
     bad.write_text("colour,size\nred,2\n", encoding="utf-8")
     with pytest.raises(ValueError, match="no project name column"):
-        store.import_file(bad, target)
+        importing.import_file(bad, target)
     assert _sha(target) == before
 
 
@@ -145,7 +147,7 @@ def test_a_project_outside_the_region_is_placed_kept_and_counted_in_no_area(targ
     does not exist."""
     from kindred_map import export
 
-    result = store.import_file(FIXTURES / "edge_projects.csv", target)
+    result = importing.import_file(FIXTURES / "edge_projects.csv", target)
     projects = store.read_projects(target)
     _accounted(result, projects)
     assert result.rejected_rows == [3]
@@ -185,7 +187,7 @@ def test_ten_thousand_rows_from_real_postcodes(tmp_path, target):
             "Postcode": typed,
         }
     ).to_csv(source, index=False)
-    result = store.import_file(source, target)
+    result = importing.import_file(source, target)
     assert (result.rows_read, result.imported, result.rejected) == (10_000, 10_000, 0)
     projects = store.read_projects(target)
     assert len(projects) == 10_000
@@ -194,7 +196,7 @@ def test_ten_thousand_rows_from_real_postcodes(tmp_path, target):
 
 
 def test_report_text_and_csv(tmp_path, target):
-    result = store.import_file(FIXTURES / "messy_projects_cp1252.csv", target)
+    result = importing.import_file(FIXTURES / "messy_projects_cp1252.csv", target)
     text = report.to_text(result)
     assert "Rows read: 14 = imported 11 + rejected 3" in text
     assert "Blank rows skipped: 4" in text
@@ -244,7 +246,7 @@ def test_concurrent_imports_lose_nothing(tmp_path, target):
         path.write_text(f"id,name,postcode\n{letter}1,{letter} hub,L1 8JQ\n", encoding="utf-8")
         files.append(path)
     with ThreadPoolExecutor(max_workers=4) as pool:
-        list(pool.map(lambda path: store.import_file(path, target), files))
+        list(pool.map(lambda path: importing.import_file(path, target), files))
     assert sorted(store.read_projects(target)["id"]) == ["a:a1", "b:b1", "c:c1", "d:d1"]
     assert len(store.read_imports(target)) == 4
 
@@ -271,10 +273,10 @@ def _exported_text(target: Path) -> str:
 
 
 def test_a_corrected_file_without_precision_keeps_a_home_hidden(tmp_path, target):
-    store.import_file(_csv(tmp_path / "v1" / "homes.csv", HOME + HOME_ROW), target)
+    importing.import_file(_csv(tmp_path / "v1" / "homes.csv", HOME + HOME_ROW), target)
     corrected = "id,name,type,address,postcode\n"
     corrected += "home-001,Kitchen Table Club (Tuesdays),pantry,14 Acacia Avenue,PR8 2FF\n"
-    result = store.import_file(_csv(tmp_path / "v2" / "homes.csv", corrected), target)
+    result = importing.import_file(_csv(tmp_path / "v2" / "homes.csv", corrected), target)
     assert (result.new, result.updated) == (0, 1)
     home = store.read_projects(target).set_index("id").loc["homes:home-001"]
     assert home["location_precision"] == "ward_only"
@@ -286,11 +288,11 @@ def test_a_corrected_file_without_precision_keeps_a_home_hidden(tmp_path, target
 
 
 def test_a_home_sent_again_in_a_file_of_another_name_stays_hidden(tmp_path, target):
-    store.import_file(_csv(tmp_path / "homes.csv", HOME + HOME_ROW), target)
+    importing.import_file(_csv(tmp_path / "homes.csv", HOME + HOME_ROW), target)
     again = "id,name,type,address,postcode\n" + HOME_ROW.removesuffix(",ward_only\n") + "\n"
     again += "x9,Kitchen Table Club,pantry,14 Acacia Avenue,PR8 2FF\n"
     again += "x10,Church Hall Cafe,pantry,1 Hall Road,L1 8JQ\n"
-    result = store.import_file(_csv(tmp_path / "homes_v2.csv", again), target)
+    result = importing.import_file(_csv(tmp_path / "homes_v2.csv", again), target)
     assert result.new == 3
     precision = store.read_projects(target).set_index("id")["location_precision"]
     assert precision["homes-v2:home-001"] == precision["homes-v2:x9"] == "ward_only"
@@ -301,9 +303,9 @@ def test_a_home_sent_again_in_a_file_of_another_name_stays_hidden(tmp_path, targ
 
 
 def test_lowering_ward_only_needs_the_column_and_is_reported(tmp_path, target):
-    store.import_file(_csv(tmp_path / "v1" / "homes.csv", HOME + HOME_ROW), target)
+    importing.import_file(_csv(tmp_path / "v1" / "homes.csv", HOME + HOME_ROW), target)
     lowered = HOME + HOME_ROW.replace("ward_only", "street")
-    result = store.import_file(_csv(tmp_path / "v2" / "homes.csv", lowered), target)
+    result = importing.import_file(_csv(tmp_path / "v2" / "homes.csv", lowered), target)
     assert store.read_projects(target)["location_precision"].tolist() == ["street"]
     line = result.issues.set_index("field").loc["location_precision", "reason"]
     assert "lowered from ward_only to street" in line
@@ -315,7 +317,7 @@ def test_derived_ids_cannot_be_recovered_by_trying_every_postcode(tmp_path, targ
     from kindred_map import ingest
 
     source = _csv(tmp_path / "homes.csv", "name,type,postcode\nHome Help,pantry,L26 0TY\n")
-    store.import_file(source, target)
+    importing.import_file(source, target)
     stored_id = store.read_projects(target)["id"].item()
     postcodes = boundaries.load("postcode")
     district = postcodes.loc[postcodes["postcode"].str.startswith("L26 "), "postcode"]
@@ -330,16 +332,16 @@ def test_derived_ids_cannot_be_recovered_by_trying_every_postcode(tmp_path, targ
     # Only the store's secret reproduces it, and re-importing the same row gives it again.
     secret = store.read_secret(target)
     assert (ingest.derive_ids(guesses, secret) == stored_id).sum() == 1
-    assert store.import_file(source, target).unchanged == 1
+    assert importing.import_file(source, target).unchanged == 1
     assert secret.hex() not in _exported_text(target)
     if isinstance(target, Path):
-        assert store.PRIVATE_TABLE not in set(pyogrio.list_layers(target)[:, 0])
+        assert gpkg.PRIVATE_TABLE not in set(pyogrio.list_layers(target)[:, 0])
 
 
 def test_a_user_id_holding_a_postcode_is_replaced_in_outputs(tmp_path, target):
     rows = "id,name,postcode,location_precision\nHOME-L34 2AA,Knit and Natter,L34 2AA,ward_only\n"
     rows += "HOME-L34 2AB,Other Home,L34 2AA,ward_only\n"
-    store.import_file(_csv(tmp_path / "p.csv", rows), target, source="p")
+    importing.import_file(_csv(tmp_path / "p.csv", rows), target, source="p")
     masked = privacy.public_records(store.read_projects(target))
     assert sorted(masked["id"]) == ["p:HOME-L34", "p:HOME-L34#2"]
     exported = _exported_text(target)
@@ -350,7 +352,7 @@ def test_addresses_in_a_home_run_name_are_withheld_and_reported(tmp_path, target
     rows = "name,organisation,postcode,location_precision\n"
     rows += '14 Acacia Avenue Lunch Club,"Flat 2, 3 Mill Lane group",PR8 2FF,ward_only\n'
     rows += "Community Hall Lunch,12 Church Road Trust,L1 8JQ,street\n"
-    result = store.import_file(_csv(tmp_path / "p.csv", rows), target)
+    result = importing.import_file(_csv(tmp_path / "p.csv", rows), target)
     warned = result.issues[result.issues["reason"].str.contains("looks like an address")]
     assert sorted(warned["field"]) == ["name", "organisation"] and set(warned["row"]) == {2}
     masked = privacy.public_records(store.read_projects(target)).set_index("name")
@@ -363,15 +365,15 @@ def test_addresses_in_a_home_run_name_are_withheld_and_reported(tmp_path, target
 def test_two_partners_refs_are_six_projects_and_a_clash_is_refused(tmp_path, target):
     a = "Ref,name,postcode\n1,A pantry,L1 8JQ\n2,A cafe,L20 4RW\n3,A hub,L7 3HJ\n"
     b = "Ref,name,postcode\n1,B club,PR8 2FF\n2,B space,L34 2AA\n3,B lunch,L26 0TY\n"
-    first = store.import_file(_csv(tmp_path / "partner_a.csv", a), target)
-    second = store.import_file(_csv(tmp_path / "partner_b.csv", b), target)
+    first = importing.import_file(_csv(tmp_path / "partner_a.csv", a), target)
+    second = importing.import_file(_csv(tmp_path / "partner_b.csv", b), target)
     assert (first.new, second.new, second.updated) == (3, 3, 0)
     assert len(store.read_projects(target)) == 6
-    again = store.import_file(tmp_path / "partner_a.csv", target)
+    again = importing.import_file(tmp_path / "partner_a.csv", target)
     assert (again.new, again.updated, again.unchanged) == (0, 0, 3)
     # Same namespace, same ref, a different project far away: a report line, not an update.
     clash = "Ref,name,postcode\n1,Southport Soup,PR8 2FF\n2,A cafe (moved),L20 4RW\n"
-    result = store.import_file(_csv(tmp_path / "b" / "partner_a.csv", clash), target)
+    result = importing.import_file(_csv(tmp_path / "b" / "partner_a.csv", clash), target)
     assert (result.updated, result.rejected) == (1, 1)
     reason = result.issues.set_index("field").loc["id", "reason"]
     assert result.issues.set_index("field").loc["id", "row"] == 2
@@ -385,7 +387,7 @@ def test_ids_stored_before_namespacing_are_kept(tmp_path, target):
     projects, _ = join.join_file(old)
     store.write_store(projects, store.read_imports(target), target, "2025-01-01T00:00:00Z")
     _csv(old, "id,name,postcode\na,Hub renamed,L1 8JQ\nb,New,L1 8JQ\n")
-    result = store.import_file(old, target)
+    result = importing.import_file(old, target)
     assert (result.new, result.updated) == (1, 1)
     assert store.read_projects(target)["id"].tolist() == ["a", "first:b"]
 
@@ -408,7 +410,7 @@ def test_a_geopackage_with_other_layers_keeps_them(tmp_path):
     council = tmp_path / "council.gpkg"
     wards = boundaries.load("ward").head(5)
     pyogrio.write_dataframe(wards, council, layer="wards", driver="GPKG")
-    result = store.import_file(FIXTURES / "projects_utf8_bom.csv", council)
+    result = importing.import_file(FIXTURES / "projects_utf8_bom.csv", council)
     layers = set(pyogrio.list_layers(council)[:, 0])
     assert {"wards", "projects", "imports"} <= layers
     assert len(pyogrio.read_dataframe(council, layer="wards")) == 5
@@ -432,12 +434,12 @@ def test_a_symlinked_store_is_written_through_and_modes_are_kept(tmp_path):
     real.parent.mkdir()
     link = tmp_path / "projects.gpkg"
     link.symlink_to(real)
-    store.import_file(FIXTURES / "projects_utf8_bom.csv", link)
+    importing.import_file(FIXTURES / "projects_utf8_bom.csv", link)
     assert link.is_symlink() and real.is_file()
-    assert real.stat().st_mode & 0o777 == store.NEW_STORE_MODE == 0o600
+    assert real.stat().st_mode & 0o777 == gpkg.NEW_STORE_MODE == 0o600
     real.chmod(0o640)
     inode = real.stat().st_ino
-    store.import_file(FIXTURES / "messy_projects_cp1252.csv", link)
+    importing.import_file(FIXTURES / "messy_projects_cp1252.csv", link)
     assert real.stat().st_mode & 0o777 == 0o640
     assert real.stat().st_ino == inode  # grown in place, not replaced
     assert sorted(p.name for p in real.parent.iterdir()) == ["projects.gpkg"]
@@ -448,19 +450,19 @@ def test_a_symlinked_store_is_written_through_and_modes_are_kept(tmp_path):
 )
 def test_an_import_that_imports_nothing_leaves_the_store_bytes(tmp_path, text, capsys):
     target = tmp_path / "projects.gpkg"
-    store.import_file(FIXTURES / "projects_utf8_bom.csv", target)
+    importing.import_file(FIXTURES / "projects_utf8_bom.csv", target)
     before, stat = _sha(target), target.stat()
     source = _csv(tmp_path / "nothing.csv", text)
     assert cli.main(["import", str(source), "--store", str(target)]) == 1
     assert _sha(target) == before and target.stat().st_mtime_ns == stat.st_mtime_ns
     assert not (tmp_path / "new.gpkg").exists()
-    assert store.import_file(source, tmp_path / "new.gpkg").imported == 0
+    assert importing.import_file(source, tmp_path / "new.gpkg").imported == 0
     assert not (tmp_path / "new.gpkg").exists()
 
 
 def test_leftovers_of_a_killed_import_are_cleaned_on_the_next_open(tmp_path):
     target = tmp_path / "projects.gpkg"
-    store.import_file(FIXTURES / "projects_utf8_bom.csv", target)
+    importing.import_file(FIXTURES / "projects_utf8_bom.csv", target)
     before, written = store.read_projects(target), _sha(target)
     stale = [tmp_path / ".projects.k1ll3d.gpkg", tmp_path / ".projects.k1ll3d.gpkg-journal"]
     for path in stale:
@@ -469,8 +471,8 @@ def test_leftovers_of_a_killed_import_are_cleaned_on_the_next_open(tmp_path):
     # cache makes SQLite write changed pages into the store file first (a hot journal).
     script = (
         "import os, signal, sqlite3, sys\n"
-        "from kindred_map import store\n"
-        "with store._connection(sys.argv[1]) as conn:\n"
+        "from kindred_map.storage import geopackage\n"
+        "with geopackage.connection(sys.argv[1]) as conn:\n"
         "    conn.execute('PRAGMA cache_size=1')\n"
         "    conn.execute('BEGIN IMMEDIATE')\n"
         "    conn.execute('DELETE FROM projects')\n"
@@ -491,9 +493,9 @@ def test_leftovers_of_a_killed_import_are_cleaned_on_the_next_open(tmp_path):
 
 
 def test_new_schema_fields_are_added_to_an_old_store(tmp_path, monkeypatch, target):
-    store.import_file(FIXTURES / "projects_utf8_bom.csv", target)
+    importing.import_file(FIXTURES / "projects_utf8_bom.csv", target)
     # "funder": a field no schema has yet, added to a store made before it
-    monkeypatch.setattr(store, "STORE_FIELDS", (*store.STORE_FIELDS, "funder"))
+    monkeypatch.setattr(records, "STORE_FIELDS", (*records.STORE_FIELDS, "funder"))
     projects = store.read_projects(target)
     assert projects["funder"].eq("").all()
     projects.loc[0, "funder"] = "lottery"

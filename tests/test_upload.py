@@ -1,14 +1,19 @@
 """Uploads: a preview stores nothing, a save upserts; the store path from the environment."""
 
+import hashlib
 import os
 import subprocess
 import sys
 import tomllib
 from pathlib import Path
 
+import pytest
+
 from kindred_map import (
     files,
+    importing,
     ingest,
+    join,
     location,
     store,
     upload,
@@ -35,6 +40,60 @@ def test_preview_does_not_store_and_save_upserts(tmp_path):
     again = upload.save_upload("projects.csv", data, target)
     assert again.new == 0 and again.unchanged == 12 and upload.outcome(again) == planned
     assert store.read_imports(target)["file"].tolist() == ["projects.csv", "projects.csv"]
+
+
+def _no_reading(*args, **kwargs):
+    raise AssertionError("the file was read again")
+
+
+def test_save_stores_what_the_preview_prepared_without_reading_the_file_again(
+    tmp_path, monkeypatch
+):
+    target = tmp_path / "store.gpkg"
+    store.init(target)  # a store with its id key: the preview's derived ids are the saved ones
+    data = FIXTURE.read_bytes()
+    preview, report = upload.prepare_upload("projects.csv", data, target)
+    monkeypatch.setattr(join, "prepare_file", _no_reading)
+    saved = upload.save_upload("projects.csv", data, target, who="ann")
+    assert saved.new == 12 and sorted(store.read_projects(target)["id"]) == sorted(preview["id"])
+    log = store.read_imports(target).iloc[0]
+    assert log["file_sha256"] == hashlib.sha256(data).hexdigest() and log["who"] == "ann"
+    with pytest.raises(AssertionError, match="read again"):  # another mapping: read again
+        upload.save_upload("projects.csv", data, target, {"name": "organisation"})
+
+
+def test_a_preview_made_before_the_store_had_its_id_key_is_prepared_again(tmp_path):
+    target = tmp_path / "store.gpkg"  # new: no id key until its first import stores one
+    data = FIXTURE.read_bytes()
+    upload.prepare_upload("projects.csv", data, target)
+    assert upload.save_upload("projects.csv", data, target).new == 12
+    key = store.read_secret(target)
+    assert key is not None
+    again = importing.import_file(_written(tmp_path / "projects.csv", data), target)
+    assert again.unchanged == 12 and again.new == 0  # the derived ids were keyed with the key
+    assert store.read_secret(target) == key
+
+
+def test_an_import_keyed_with_a_key_the_store_no_longer_has_is_prepared_again(
+    tmp_path, monkeypatch
+):
+    target = tmp_path / "store.gpkg"
+    path = _written(tmp_path / "projects.csv", FIXTURE.read_bytes())
+    first = importing.import_file(path, target)
+    key = store.read_secret(target)
+    # As if another import stored its key while this one was preparing the file with its own
+    stale = importing.prepare(path, b"another key" * 3)
+    with pytest.raises(store.IdKeyChanged):
+        importing.store_prepared(stale, target)
+    assert len(store.read_imports(target)) == 1  # nothing written
+    monkeypatch.setattr(store, "import_secret", lambda location: b"another key" * 3)
+    again = importing.import_file(path, target)
+    assert first.new == 12 and again.unchanged == 12 and store.read_secret(target) == key
+
+
+def _written(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
 
 
 def test_the_store_follows_the_environment_read_at_each_call(monkeypatch, tmp_path):

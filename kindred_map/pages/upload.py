@@ -306,7 +306,7 @@ def duplicate_choices(matches: pd.DataFrame, digest: str) -> tuple[dict, int]:
     skip. A strong match (`kindred_map.duplicates.strength`) starts as "merge" (collapsed);
     a weak one, or a strong one another row also matches, is asked, with the evidence (open);
     "apply to all" buttons answer many at once. Returns the choices by file row
-    (`kindred_map.duplicates.apply_choices`) and how many rows are still unanswered."""
+    (`kindred_map.storage.reconcile.apply_choices`) and how many rows are still unanswered."""
     if matches.empty:
         return {}, 0
     best = duplicates.best_matches(matches)

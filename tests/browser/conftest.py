@@ -156,7 +156,7 @@ DASHBOARD_FIXTURE = PROJECT_ROOT / "tests" / "fixtures" / "dashboard_projects.cs
 def store_copy(tmp_path_factory):
     """store_copy(name) -> a fresh temporary copy of the shipped project store (data/), so that a
     test may write to it; built from tests/fixtures/dashboard_projects.csv if none is shipped."""
-    from kindred_map import store
+    from kindred_map import importing
 
     folder = tmp_path_factory.mktemp("stores")
 
@@ -165,7 +165,7 @@ def store_copy(tmp_path_factory):
         if SHIPPED_STORE.exists():
             shutil.copy(SHIPPED_STORE, path)
         else:
-            store.import_file(DASHBOARD_FIXTURE, path)
+            importing.import_file(DASHBOARD_FIXTURE, path)
         return path
 
     return copy

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from streamlit_waits import wait_idle, wait_until_still
 
-from kindred_map import abouttext, boundaries, figures, maps, search, store, tables
+from kindred_map import abouttext, boundaries, figures, importing, maps, search, store, tables
 from kindred_map import view as views
 from kindred_map.paths import PROJECT_ROOT
 
@@ -551,7 +551,7 @@ def template_store(store_copy, tmp_path_factory):
         "id,name,type,postcode,source\nt-1,Hall {{7*7}} marker,warm_space,L1 8JQ,{% raw %}\n",
         encoding="utf-8",
     )
-    store.import_file(rows, path)
+    importing.import_file(rows, path)
     return path
 
 

@@ -1,4 +1,4 @@
-"""The store as it was on a past date, replayed from its history (`kindred_map.history`).
+"""The store as it was on a past date, replayed from its history (`kindred_map.storage.history`).
 
 Rules (issue 13, on the history contract of issue 12):
 
@@ -25,6 +25,8 @@ from dataclasses import dataclass
 
 import geopandas as gpd
 import pandas as pd
+
+from kindred_map.storage import records
 
 
 def cutoff(when: "str | dt.date | dt.datetime") -> pd.Timestamp:
@@ -79,18 +81,8 @@ def records_as_of(events: pd.DataFrame, when, include_retired: bool = False) -> 
 def projects_at(events: pd.DataFrame, when, include_retired: bool = False) -> gpd.GeoDataFrame:
     """The projects open at ``when`` from history events (`records_as_of`), as
     `store.read_projects` gives them: store columns, points in EPSG:4326, sorted by id."""
-    from kindred_map import store
-
-    projects = store.from_records(records_as_of(events, when, include_retired))
+    projects = records.from_records(records_as_of(events, when, include_retired))
     return projects.sort_values("id", kind="stable").reset_index(drop=True)
-
-
-def projects_as_of(path, when, include_retired: bool = False) -> gpd.GeoDataFrame:
-    """The store's projects open at ``when`` with their values then (see the module rules).
-    A store not yet migrated replays the baseline events its next write will store."""
-    from kindred_map import stewardship
-
-    return projects_at(stewardship.read_history(path), when, include_retired)
 
 
 @dataclass(frozen=True)

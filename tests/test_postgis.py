@@ -16,9 +16,10 @@ import psycopg
 import pytest
 import shapely
 
-from kindred_map import boundaries, cli, history, location, pgstore, privacy, store, tables, upload
+from kindred_map import boundaries, cli, importing, location, privacy, store, tables, upload
 from kindred_map import stewardship as st
 from kindred_map import view as views
+from kindred_map.storage import history, postgis
 
 FIXTURES = Path(__file__).parent / "fixtures"
 HOME = (
@@ -37,8 +38,8 @@ def test_copy_geopackage_to_postgis_and_back_keeps_every_record_and_event(
     tmp_path, pg_store, capsys
 ):
     source = tmp_path / "source.gpkg"
-    store.import_file(FIXTURES / "messy_projects_cp1252.csv", source)
-    store.import_file(_csv(tmp_path / "homes.csv", HOME), source)
+    importing.import_file(FIXTURES / "messy_projects_cp1252.csv", source)
+    importing.import_file(_csv(tmp_path / "homes.csv", HOME), source)
     one, two = store.read_projects(source)["id"].iloc[:2]
     st.edit_project(source, one, {"website": "https://example.org/ünï"}, 1, "Zoë")
     st.retire_project(source, two, "closed", "ann")
@@ -60,23 +61,23 @@ def test_copy_geopackage_to_postgis_and_back_keeps_every_record_and_event(
     st.verify_project(pg_store, one, "ann", expected_version=2)
     assert st.read_history(pg_store)["event_id"].iloc[-1] == events["event_id"].max() + 1
     # The same secret derives the same ids: re-importing into the copy changes nothing.
-    again = store.import_file(FIXTURES / "messy_projects_cp1252.csv", pg_store)
+    again = importing.import_file(FIXTURES / "messy_projects_cp1252.csv", pg_store)
     assert (again.new, again.updated) == (0, 0) and again.unchanged > 0
     assert cli.main(["store", "copy", str(source), pg_store]) == 2
     assert "already holds projects" in capsys.readouterr().err
 
 
 def test_a_failed_import_leaves_the_database_as_it_was(tmp_path, pg_store, monkeypatch):
-    store.import_file(FIXTURES / "projects_utf8_bom.csv", pg_store)
+    importing.import_file(FIXTURES / "projects_utf8_bom.csv", pg_store)
     before, log = store.read_projects(pg_store), store.read_imports(pg_store)
 
     def fail_midway(conn, projects):
         assert conn.execute("SELECT count(*) FROM projects").fetchone()[0] > len(before)
         raise OSError("disk full")
 
-    monkeypatch.setattr(pgstore, "_write_public", fail_midway)
+    monkeypatch.setattr(postgis, "_write_public", fail_midway)
     with pytest.raises(OSError, match="disk full"):
-        store.import_file(FIXTURES / "messy_projects_cp1252.csv", pg_store)
+        importing.import_file(FIXTURES / "messy_projects_cp1252.csv", pg_store)
     assert store.same_projects(store.read_projects(pg_store), before)
     pd.testing.assert_frame_equal(store.read_imports(pg_store), log)
 
@@ -97,7 +98,7 @@ def test_the_dashboard_sees_each_postgis_write(pg_store, monkeypatch):
     monkeypatch.setenv(location.STORE_ENV, pg_store)
     assert upload.store_signature()[0] == location.resolve(pg_store)
     first = upload.store_signature(pg_store)
-    store.import_file(FIXTURES / "projects_utf8_bom.csv", pg_store)
+    importing.import_file(FIXTURES / "projects_utf8_bom.csv", pg_store)
     second = upload.store_signature(pg_store)
     assert first != second
     projects = store.read_projects(pg_store)
@@ -122,13 +123,13 @@ read before its imports: each save is one version, every other attempt a Version
 WRITER = """
 import json, sys
 from pathlib import Path
-from kindred_map import stewardship, store
+from kindred_map import importing, stewardship, store
 dsn, writer, count, *files = sys.argv[1:]
 who = f"writer {writer}"
 edited = [f"edit:e{i}" for i in range(int(count))]
 read = store.read_projects(dsn).set_index("id").loc[edited, "version"].astype(int).to_dict()
 reports = [
-    store.import_file(Path(path), dsn, source=source, who=who)
+    importing.import_file(Path(path), dsn, source=source, who=who)
     for path, source in zip(files, (None, "shared", "claims"))
 ]
 edits = []
@@ -155,10 +156,10 @@ def test_eight_writer_processes_lose_nothing_and_report_every_clash(tmp_path, pg
         {"id": [f"s{i}" for i in range(SHARED)], "name": "Shared hub", "postcode": "L1 8JQ"}
     )
     seed_file = _csv(tmp_path / "seed.csv", seed.to_csv(index=False))
-    store.import_file(seed_file, pg_store, source="shared")
+    importing.import_file(seed_file, pg_store, source="shared")
     edited = [f"edit:e{i}" for i in range(EDITED)]
     common = pd.DataFrame({"id": [e[5:] for e in edited], "name": "Common", "postcode": "L7 3HJ"})
-    store.import_file(_csv(tmp_path / "edit.csv", common.to_csv(index=False)), pg_store)
+    importing.import_file(_csv(tmp_path / "edit.csv", common.to_csv(index=False)), pg_store)
     # Claims sit far apart: a different borough for each writer (a clearly different project).
     far = ["L1 8JQ", "PR8 2FF", "WA10 2DT", "L34 2AA", "L26 0TY", "L20 4RW", "L7 3HJ", "L32 8UE"]
     jobs = []
@@ -262,7 +263,7 @@ def _readable(conn) -> set[str]:
 
 
 def test_the_reader_role_sees_the_views_and_never_a_home(tmp_path, pg_store, monkeypatch):
-    store.import_file(_csv(tmp_path / "homes.csv", HOME), pg_store)
+    importing.import_file(_csv(tmp_path / "homes.csv", HOME), pg_store)
     stored = store.read_projects(pg_store).set_index("name")
     home = stored.loc["Kitchen Table Club"]
     monkeypatch.setattr("sys.stdin", __import__("io").StringIO("partner pass\n"))
@@ -272,7 +273,7 @@ def test_the_reader_role_sees_the_views_and_never_a_home(tmp_path, pg_store, mon
     reader = _reader_dsn(pg_store, "council_gis", "partner pass")
     with psycopg.connect(reader, autocommit=True) as conn:
         assert _readable(conn) == {
-            *pgstore.READER_VIEWS,
+            *postgis.READER_VIEWS,
             "spatial_ref_sys",
             "geometry_columns",
             "geography_columns",
@@ -320,12 +321,12 @@ def test_grant_reader_refuses_the_superuser_the_owner_and_other_roles(pg_store):
         conn.execute(f"CREATE ROLE {other} NOLOGIN")
     for name in dict.fromkeys((superuser, owner)):
         with pytest.raises(ValueError, match="superuser or owns the store"):
-            pgstore.grant_reader(pg_store, name, "a new password")
+            postgis.grant_reader(pg_store, name, "a new password")
     with pytest.raises(ValueError, match="not a kindred_reader login"):
-        pgstore.grant_reader(pg_store, other, "a new password")
+        postgis.grant_reader(pg_store, other, "a new password")
     reader = f"reader_{uuid.uuid4().hex[:8]}"
-    pgstore.grant_reader(pg_store, reader, "first pass")
-    pgstore.grant_reader(pg_store, reader, "second pass")  # a reader's password reset
+    postgis.grant_reader(pg_store, reader, "first pass")
+    postgis.grant_reader(pg_store, reader, "second pass")  # a reader's password reset
     with psycopg.connect(_reader_dsn(pg_store, reader, "second pass")) as conn:
         assert conn.execute("SELECT count(*) FROM ward_summary").fetchone()[0] == 221
     with psycopg.connect(pg_store, autocommit=True) as conn:
@@ -339,8 +340,8 @@ def test_grant_reader_refuses_the_superuser_the_owner_and_other_roles(pg_store):
 
 @pytest.mark.skipif(not shutil.which("ogrinfo"), reason="needs GDAL's ogrinfo (gdal-bin)")
 def test_ogrinfo_as_the_reader_lists_the_summary_layers_with_geometry(pg_store):
-    store.import_file(FIXTURES / "projects_utf8_bom.csv", pg_store)
-    pgstore.grant_reader(pg_store, "qgis_reader", "qgis pass")
+    importing.import_file(FIXTURES / "projects_utf8_bom.csv", pg_store)
+    postgis.grant_reader(pg_store, "qgis_reader", "qgis pass")
     parts = urlsplit(pg_store)
     connection = (
         f"PG:host={parts.hostname} port={parts.port} dbname={parts.path.lstrip('/')} "
@@ -372,7 +373,7 @@ def test_the_dashboard_runs_on_a_postgis_store(pg_store, monkeypatch):
 
     from kindred_map.paths import PROJECT_ROOT
 
-    store.import_file(FIXTURES / "dashboard_projects.csv", pg_store)
+    importing.import_file(FIXTURES / "dashboard_projects.csv", pg_store)
     monkeypatch.setenv(location.STORE_ENV, pg_store)
     monkeypatch.setenv("KINDRED_MAP_BASEMAP", "none")
     app = AppTest.from_file(str(PROJECT_ROOT / "app.py"), default_timeout=120).run()
@@ -384,7 +385,7 @@ def test_the_dashboard_runs_on_a_postgis_store(pg_store, monkeypatch):
 
 
 def test_a_postgis_store_from_before_history_gets_baseline_events_once(pg_store):
-    store.import_file(FIXTURES / "projects_utf8_bom.csv", pg_store)
+    importing.import_file(FIXTURES / "projects_utf8_bom.csv", pg_store)
     with psycopg.connect(pg_store, autocommit=True) as conn:  # as schema 1 left it
         conn.execute("DROP TABLE history")
         conn.execute("UPDATE kindred_meta SET value = '1' WHERE key = 'schema_version'")
@@ -400,7 +401,7 @@ def test_a_postgis_store_from_before_history_gets_baseline_events_once(pg_store)
     assert st.read_history(pg_store).equals(events)  # done once
     with psycopg.connect(pg_store) as conn:
         version = conn.execute("SELECT value FROM kindred_meta WHERE key = 'schema_version'")
-        assert version.fetchone()[0] == str(pgstore.SCHEMA_VERSION)
+        assert version.fetchone()[0] == str(postgis.SCHEMA_VERSION)
 
 
 # --- no path from the reader to a home's position ------------------------------------------
@@ -477,21 +478,21 @@ def _what_the_reader_learns(reader: str, homes: pd.DataFrame) -> dict[str, str]:
 
 
 def test_the_reader_learns_no_home_position_from_postgis_statistics(tmp_path, pg_store):
-    store.import_file(_csv(tmp_path / "far.csv", FAR), pg_store)
+    importing.import_file(_csv(tmp_path / "far.csv", FAR), pg_store)
     with psycopg.connect(pg_store, autocommit=True) as conn:
         conn.execute("ANALYZE")  # as autovacuum would: statistics that hold the eastern project
     east = store.read_projects(pg_store).set_index("name").loc["Tyldesley Hub"]
     st.edit_project(pg_store, east["id"], {"location_precision": "ward_only"}, 1, "ann")
-    pgstore.grant_reader(pg_store, "council_gis", "partner pass")
+    postgis.grant_reader(pg_store, "council_gis", "partner pass")
     homes = _homes(pg_store)
     assert sorted(homes["name"]) == ["Hesketh Kitchen", "Tyldesley Hub"]
     learned = _what_the_reader_learns(_reader_dsn(pg_store, "council_gis", "partner pass"), homes)
     assert not [answer for answer in learned.values() if answer.startswith("LEARNED")], learned
     assert "BOX" in learned["ST_EstimatedExtent('public', 'projects', 'geom')::text"]
     with psycopg.connect(pg_store) as conn:  # the exact points are kept, where no reader goes
-        rows = conn.execute(f"SELECT count(*) FROM {pgstore.HOME_POINTS}").fetchone()[0]
+        rows = conn.execute(f"SELECT count(*) FROM {postgis.HOME_POINTS}").fetchone()[0]
         in_geometry = conn.execute(
-            f"SELECT count(*) FROM projects WHERE {pgstore.IS_HOME} AND wgs84 IS NOT NULL"
+            f"SELECT count(*) FROM projects WHERE {postgis.IS_HOME} AND wgs84 IS NOT NULL"
         ).fetchone()[0]
     assert (rows, in_geometry) == (2, 0)
     copy = tmp_path / "copy.gpkg"
@@ -500,15 +501,15 @@ def test_the_reader_learns_no_home_position_from_postgis_statistics(tmp_path, pg
 
 
 def test_store_migrate_moves_homes_out_of_an_older_postgis_store(tmp_path, pg_store):
-    store.import_file(_csv(tmp_path / "far.csv", FAR), pg_store)
+    importing.import_file(_csv(tmp_path / "far.csv", FAR), pg_store)
     before = store.read_projects(pg_store, include_retired=True)
-    pgstore.grant_reader(pg_store, "council_gis", "partner pass")
+    postgis.grant_reader(pg_store, "council_gis", "partner pass")
     with psycopg.connect(pg_store, autocommit=True) as conn:  # as schema 2 left it
         conn.execute(
             f"UPDATE projects p SET wgs84 = ST_GeomFromWKB(h.wkb, 4326) "
-            f"FROM {pgstore.HOME_POINTS} h WHERE h.id = p.id"
+            f"FROM {postgis.HOME_POINTS} h WHERE h.id = p.id"
         )
-        conn.execute(f"DROP TABLE {pgstore.HOME_POINTS}")
+        conn.execute(f"DROP TABLE {postgis.HOME_POINTS}")
         conn.execute("CREATE INDEX projects_geom_index ON projects USING gist (geom)")
         conn.execute("UPDATE kindred_meta SET value = '2' WHERE key = 'schema_version'")
         conn.execute("ANALYZE")
@@ -522,4 +523,4 @@ def test_store_migrate_moves_homes_out_of_an_older_postgis_store(tmp_path, pg_st
     assert store.same_projects(store.read_projects(pg_store, include_retired=True), before)
     with psycopg.connect(pg_store) as conn:
         version = conn.execute("SELECT value FROM kindred_meta WHERE key = 'schema_version'")
-        assert version.fetchone()[0] == str(pgstore.SCHEMA_VERSION) == "3"
+        assert version.fetchone()[0] == str(postgis.SCHEMA_VERSION) == "3"

@@ -14,7 +14,7 @@ Contract (issues 12, 13 and 15 build on it; both store backends keep the same ta
   undo that removes a project an import created writes the removed record with
   ``"removed": true``), ``version INTEGER`` (the record's version after the event; 0 after a
   removal).
-- On PostGIS (`kindred_map.pgstore`, schema 2) the table ``history`` has the same columns:
+- On PostGIS (`kindred_map.storage.postgis`, schema 2) the table ``history`` has the same columns:
   ``event_id bigserial`` primary key, ``import_id`` and ``version`` bigint, the rest text
   (``before``/``after`` text, not jsonb, so the JSON round-trips byte for byte), indexed on
   (project_id, event_id) and import_id, and not granted to ``kindred_reader``. Events of one
@@ -25,8 +25,8 @@ Contract (issues 12, 13 and 15 build on it; both store backends keep the same ta
   point) with the store's types: numbers as numbers, NULL for missing, booleans as booleans.
   Replaying ``after`` of a project's last event up to a date gives the project as of that date.
 - Every write that changes projects (an import, add, edit, verify, retire, restore, undo)
-  writes its rows and its events in the same transaction: SQLite's (`store._write_batch`)
-  under the folder lock, or PostgreSQL's (`pgstore.write_batch`) with the ids' rows locked: a
+  writes its rows and its events in the same transaction: SQLite's (`geopackage._write_batch`)
+  under the folder lock, or PostgreSQL's (`postgis.write_batch`) with the ids' rows locked: a
   kill leaves both or neither. An import writes one event per new or changed row (unchanged
   rows: none), all with the batch's ``import_id``.
 - Migration: a GeoPackage store without the table gets it on its first write, with one
@@ -35,7 +35,7 @@ Contract (issues 12, 13 and 15 build on it; both store backends keep the same ta
   import date. A store that has not been written since can still be read: `read_history`
   gives those same baseline events without writing them. A PostGIS store from before history
   gets the table and the same baseline events (else dated at the migration) once, in
-  `pgstore.migrate` under its schema lock, run by ``store migrate`` or the next write or
+  `postgis.migrate` under its schema lock, run by ``store migrate`` or the next write or
   history read.
 - ``store copy`` copies the table as it is (event ids, times, JSON text) between backends.
 """
@@ -140,7 +140,7 @@ def frame(rows: list, project_id: str | None = None) -> pd.DataFrame:
 @contextmanager
 def _query(target):
     """``run(sql, params) -> rows`` on a GeoPackage file (read-only) or inside an open PostGIS
-    transaction (`kindred_map.pgstore.Transaction`): the one place history reads dispatch.
+    transaction (`kindred_map.postgis.Transaction`): the one place history reads dispatch.
     SQL is written with ``?`` marks, as ``%s`` for PostgreSQL. A GeoPackage without the
     history table (not written since history existed) has no stored events: no rows."""
     if isinstance(target, Path):

@@ -12,9 +12,11 @@ import geopandas as gpd
 import pandas as pd
 import shapely
 
-from kindred_map import boundaries, history, privacy, schema, store
+from kindred_map import boundaries, privacy, schema
 from kindred_map.location import StoreLocation, resolve
 from kindred_map.paths import BOUNDARIES_DIR
+from kindred_map.storage import history, records
+from kindred_map.storage.published import forget_published_positions
 
 SCHEMA_VERSION = 3
 """Bumped when `migrate` has something new to add; stored in ``kindred_meta``. 2: history;
@@ -68,11 +70,11 @@ ID_LOCK_BUCKETS = 128
 
 
 def _sql_type(name: str) -> str:
-    if name in store.FLOAT_FIELDS:
+    if name in records.FLOAT_FIELDS:
         return "double precision"
-    if name in store.BOOL_FIELDS:
+    if name in records.BOOL_FIELDS:
         return "boolean"
-    if name in store.INT_FIELDS or store.IMPORT_LOG_FIELDS.get(name) == "int64":
+    if name in records.INT_FIELDS or records.IMPORT_LOG_FIELDS.get(name) == "int64":
         return "bigint"
     return "text"
 
@@ -108,10 +110,10 @@ def _schema_statements() -> list[str]:
     """Idempotent DDL for every table of the store (run by `migrate` in one transaction)."""
     columns = ",\n".join(
         f"{_quote(name)} {_sql_type(name)}" + (" PRIMARY KEY" if name == "id" else "")
-        for name in store.STORE_FIELDS
+        for name in records.STORE_FIELDS
     )
     log_columns = ", ".join(
-        f"{_quote(n)} {_sql_type(n)}" for n in store.IMPORT_LOG_FIELDS if n != "import_id"
+        f"{_quote(n)} {_sql_type(n)}" for n in records.IMPORT_LOG_FIELDS if n != "import_id"
     )
     public = ", ".join(
         f"{_quote(n)} {'text' if n == 'location_note' else _sql_type(n)}" for n in PUBLIC_FIELDS
@@ -147,7 +149,10 @@ def _schema_statements() -> list[str]:
             {public}, geom geometry(Point, {BNG})
         )""",
     ]
-    for name, wanted in (("projects", store.STORE_FIELDS), ("imports", store.IMPORT_LOG_FIELDS)):
+    for name, wanted in (
+        ("projects", records.STORE_FIELDS),
+        ("imports", records.IMPORT_LOG_FIELDS),
+    ):
         statements += [
             f"ALTER TABLE {name} ADD COLUMN IF NOT EXISTS {_quote(n)} {_sql_type(n)}"
             for n in wanted
@@ -281,17 +286,17 @@ def _forget_statistics(conn) -> None:
 def _add_baseline(conn) -> None:
     """A store from before history (schema 1): each project gets its version (1), its
     created_at and one ``baseline`` event, dated at the log's first import (else now), as a
-    GeoPackage store's migration does (`kindred_map.history`)."""
+    GeoPackage store's migration does (`kindred_map.storage.history`)."""
     first = conn.execute(
         "SELECT min(imported_at) FROM imports WHERE coalesce(imported_at, '') != ''"
     ).fetchone()[0]
-    at = str(first) if first else store._now()
+    at = str(first) if first else records.now()
     conn.execute(
         "UPDATE projects SET version = coalesce(version, 1), "
         "created_at = coalesce(nullif(created_at, ''), %s)",
         (at,),
     )
-    insert_history(conn, [store.baseline_event(r, at) for r in store.records(_select(conn))])
+    insert_history(conn, [records.baseline_event(r, at) for r in records.records(_select(conn))])
 
 
 def _load_boundaries(conn, directory) -> None:
@@ -352,8 +357,8 @@ def ensure(dsn: StoreLocation | str) -> None:
             _ready(conn)
             and _has_history(conn)
             and not (
-                set(store.STORE_FIELDS) - _columns(conn, "projects")
-                or set(store.IMPORT_LOG_FIELDS) - _columns(conn, "imports")
+                set(records.STORE_FIELDS) - _columns(conn, "projects")
+                or set(records.IMPORT_LOG_FIELDS) - _columns(conn, "imports")
                 or not _has_table(conn, HOME_POINTS)
             )
         )
@@ -368,13 +373,13 @@ def _frame(rows: list, columns: list[str]) -> gpd.GeoDataFrame:
     """Conformed projects from rows of (WKB point, *columns)."""
     frame = pd.DataFrame(rows, columns=["__wkb", *columns])
     points = shapely.from_wkb(frame.pop("__wkb").to_numpy())
-    return store.conform(gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(points, crs=4326)))
+    return records.conform(gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(points, crs=4326)))
 
 
 def _select(conn, where: str = "", parameters=(), lock: bool = False) -> gpd.GeoDataFrame:
     """Projects (``p``) with their exact points, homes' from HOME_POINTS (``h``)."""
     present = _columns(conn, "projects")
-    columns = [name for name in store.STORE_FIELDS if name in present]
+    columns = [name for name in records.STORE_FIELDS if name in present]
     names = ", ".join(f"p.{_quote(n)}" for n in columns)
     rows = conn.execute(
         f"SELECT coalesce(h.wkb, ST_AsBinary(p.wgs84)), {names} FROM projects p "
@@ -390,7 +395,7 @@ def read_projects(dsn: StoreLocation | str, include_retired: bool = False) -> gp
     retired ones only with ``include_retired``)."""
     with connect(dsn) as conn:
         if not _ready(conn):
-            return store.empty_projects()
+            return records.empty_projects()
         where = "" if include_retired else "WHERE coalesce(p.retired_at, '') = ''"
         return _select(conn, where).reset_index(drop=True)
 
@@ -402,12 +407,12 @@ def read_imports(location) -> pd.DataFrame:
         return _imports(location.conn)
     with connect(location) as conn:
         if not _ready(conn):
-            return store._empty_imports()
+            return records.empty_imports()
         return _imports(conn)
 
 
 def _imports(conn) -> pd.DataFrame:
-    fields = store.IMPORT_LOG_FIELDS
+    fields = records.IMPORT_LOG_FIELDS
     rows = conn.execute(
         f"SELECT {', '.join(map(_quote, fields))} FROM imports ORDER BY import_id"
     ).fetchall()
@@ -418,7 +423,7 @@ def _imports(conn) -> pd.DataFrame:
 
 
 def read_history(dsn: StoreLocation | str, project_id: str | None = None) -> list:
-    """The history table's rows (`kindred_map.history.COLUMNS`), of one project or all, in
+    """The history table's rows (`kindred_map.storage.history.COLUMNS`), of one project or all, in
     event order. A store from before history is migrated first (its baseline events)."""
     ensure(dsn)
     where, params = ("WHERE project_id = %s", (project_id,)) if project_id else ("", ())
@@ -513,7 +518,7 @@ def write_batch(
 
     Homes' exact points go to HOME_POINTS, never to a geometry column. When a stored record
     becomes a home, the geometry statistics are made again in the transaction and the map's
-    published files are removed (`kindred_map.store.forget_published_positions`).
+    published files are removed (`kindred_map.storage.published`).
     A logged import's ``import_id`` is drawn by the database, set on the events that name
     none, and returned."""
     if len(projects):
@@ -522,7 +527,7 @@ def write_batch(
             f"SELECT count(*) FROM projects WHERE id = ANY(%s) AND NOT {IS_HOME}",
             (projects["id"][homes].astype(str).tolist(),),
         ).fetchone()[0]
-        columns = {name: projects[name] for name in store.STORE_FIELDS}
+        columns = {name: projects[name] for name in records.STORE_FIELDS}
         points = pd.Series(_ewkb(projects.geometry, 4326), index=projects.index)
         columns["wgs84"] = points.where(~homes, None)
         _copy_upsert(conn, "projects", "id", columns)
@@ -530,7 +535,7 @@ def write_batch(
         _write_public(conn, projects)
         if turned:
             _forget_statistics(conn)
-            store.forget_published_positions()
+            forget_published_positions()
     if len(deletes):
         conn.execute("DELETE FROM projects WHERE id = ANY(%s)", (list(deletes),))
     import_id = None if log_entry is None else write_log(conn, log_entry)
@@ -551,7 +556,7 @@ def _write_home_points(conn, projects: gpd.GeoDataFrame, homes) -> None:
 
 
 def insert_history(conn, events: list[dict]) -> None:
-    """Append history events (`kindred_map.history.EVENT_FIELDS`, and ``event_id`` when each
+    """Append history events (`kindred_map.storage.history.EVENT_FIELDS`, and ``event_id`` when each
     event has one: a copied store keeps its numbers) with one COPY, inside the caller's
     transaction."""
     if not events:
@@ -630,10 +635,10 @@ def write_store(
     events: pd.DataFrame | None = None,
 ) -> None:
     """Replace every project, the import log and the history (``events`` with their
-    `kindred_map.history.COLUMNS`, ids kept; None: a baseline event per project, as
+    `kindred_map.storage.history.COLUMNS`, ids kept; None: a baseline event per project, as
     `_add_baseline` dates them) and the secret, when given, in one transaction."""
     ensure(dsn)
-    projects = store.conform(projects)
+    projects = records.conform(projects)
     with connect(dsn) as conn, conn.transaction():
         conn.execute(f"LOCK TABLE projects, imports, {history.TABLE} IN EXCLUSIVE MODE")
         for table in ("projects", "imports", history.TABLE):
@@ -661,7 +666,7 @@ def write_store(
 
 def write_log(conn, entry: dict) -> int:
     """Append one import log entry; its ``import_id`` (drawn by the database for a new one)."""
-    fields = list(store.IMPORT_LOG_FIELDS)
+    fields = list(records.IMPORT_LOG_FIELDS)
     if not _plain(entry.get("import_id")):  # a new import: the database numbers it
         fields.remove("import_id")
     return conn.execute(

@@ -1,0 +1,149 @@
+"""A stored record: its fields and their types, as both engines and the history keep them."""
+
+import datetime as dt
+import math
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from kindred_map.schema import JOINED_FIELDS, RECORD_FIELDS, STEWARD_FIELDS
+from kindred_map.storage import history
+
+WGS84 = "EPSG:4326"
+STORE_FIELDS = (*RECORD_FIELDS, *JOINED_FIELDS, *STEWARD_FIELDS)
+"""Every stored field, in order: the record, what joining adds, upkeep (`kindred_map.schema`)."""
+FLOAT_FIELDS = {"lat": 6, "lon": 6, "easting": 1, "northing": 1}
+"""Float fields and the decimals they are stored with (0.1 m; 6 decimals of a degree ~0.1 m)."""
+
+BOOL_FIELDS = ("synthetic", "in_region")
+INT_FIELDS = ("deanery_id", "imd_decile", "version")
+IMPORT_LOG_FIELDS = {
+    "import_id": "int64",
+    "who": "str",
+    "imported_at": "str",
+    "file": "str",
+    "file_sha256": "str",
+    "rows_read": "int64",
+    "imported": "int64",
+    "rejected": "int64",
+    "warned": "int64",
+    "projects": "int64",
+    "new": "int64",
+    "updated": "int64",
+    "unchanged": "int64",
+    "note": "str",
+}
+"""The import log's columns and types (one row per import)."""
+
+
+def conform(projects: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Projects with exactly the store's columns, in order, with the store's types, in WGS84."""
+    frame = projects.to_crs(WGS84) if projects.crs is not None else projects.set_crs(WGS84)
+    out = {}
+    for name in STORE_FIELDS:
+        column = frame[name] if name in frame else pd.Series(pd.NA, index=frame.index)
+        if name in FLOAT_FIELDS:
+            out[name] = (
+                pd.to_numeric(column, errors="coerce").astype("float64").round(FLOAT_FIELDS[name])
+            )
+        elif name in BOOL_FIELDS:
+            out[name] = column.fillna(False).astype(bool)
+        elif name in INT_FIELDS:
+            out[name] = pd.to_numeric(column, errors="coerce").round().astype("Int64")
+        else:
+            out[name] = column.astype("object").where(column.notna(), "").astype("str")
+    return gpd.GeoDataFrame(out, geometry=frame.geometry.values, crs=WGS84, index=frame.index)
+
+
+def empty_projects() -> gpd.GeoDataFrame:
+    """A store with no projects (the right columns and types)."""
+    return conform(gpd.GeoDataFrame(geometry=gpd.GeoSeries([], crs=WGS84)))
+
+
+def empty_imports() -> pd.DataFrame:
+    """An import log with no rows (the right columns and types)."""
+    return pd.DataFrame({k: pd.Series(dtype=v) for k, v in IMPORT_LOG_FIELDS.items()})
+
+
+def typed(name: str, value):
+    """A stored SQLite value as the history's JSON keeps it (see `kindred_map.storage.history`)."""
+    if name in BOOL_FIELDS:
+        return bool(value)
+    if name in FLOAT_FIELDS:
+        return (
+            None
+            if value is None or (isinstance(value, float) and math.isnan(value))
+            else float(value)
+        )
+    if name in INT_FIELDS:
+        return None if value is None else int(value)
+    return "" if value is None else str(value)
+
+
+def plain_values(projects: gpd.GeoDataFrame, columns: list[str]) -> list[list]:
+    """Rows of Python values SQLite stores: NaN/NA as NULL, booleans as 0/1."""
+    out = []
+    for name in columns:
+        column = projects[name]
+        if name in FLOAT_FIELDS:
+            numbers = column.to_numpy(float)
+            values = np.where(np.isnan(numbers), None, numbers).tolist()
+        elif name in BOOL_FIELDS:
+            values = column.to_numpy(bool).astype(int).tolist()
+        elif name in INT_FIELDS:
+            values = [None if pd.isna(v) else int(v) for v in column.astype(object)]
+        else:
+            values = column.to_numpy(dtype=object).tolist()
+        out.append(values)
+    return [list(row) for row in zip(*out, strict=True)]
+
+
+def records(projects: gpd.GeoDataFrame) -> list[dict]:
+    """Projects as typed record dicts (STORE_FIELDS), as the history keeps them."""
+    rows = plain_values(conform(projects), list(STORE_FIELDS))
+    return [
+        {name: typed(name, value) for name, value in zip(STORE_FIELDS, row, strict=True)}
+        for row in rows
+    ]
+
+
+def from_records(rows: list[dict]) -> gpd.GeoDataFrame:
+    """Record dicts (from the history) as store projects; the point is (lon, lat)."""
+    frame = pd.DataFrame(list(rows), columns=list(STORE_FIELDS))
+    lon = pd.to_numeric(frame["lon"], errors="coerce")
+    lat = pd.to_numeric(frame["lat"], errors="coerce")
+    points = [
+        None if math.isnan(x) or math.isnan(y) else shapely.Point(x, y)
+        for x, y in zip(lon.to_numpy(float), lat.to_numpy(float), strict=True)
+    ]
+    return conform(gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(points, crs=WGS84)))
+
+
+def baseline_event(record: dict, at: str) -> dict:
+    """The event a project stored before history gets: it counts from ``at``."""
+    return {
+        "project_id": record["id"],
+        "at": at,
+        "who": "",
+        "action": "baseline",
+        "source": "stored before history",
+        "import_id": None,
+        "before": None,
+        "after": history.record_json(record),
+        "version": record["version"],
+    }
+
+
+def now() -> str:
+    """The time as the store stamps events and imports: ISO 8601 UTC, to the second."""
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+def fingerprints(projects: gpd.GeoDataFrame) -> pd.Series:
+    """One hash per project (by id) of every stored value, to tell updated from unchanged."""
+    frame = pd.DataFrame(conform(projects).drop(columns="geometry"))
+    text = frame.astype("object").where(frame.notna(), "").astype("str")
+    hashes = pd.util.hash_pandas_object(text, index=False)
+    return pd.Series(hashes.to_numpy(), index=frame["id"].to_numpy())
