@@ -95,6 +95,7 @@ module beneath it (``export`` covers ``kindred_map.export.formats``; ``storage``
 LAZY_IMPORTS_ALLOWED = {"kindred_map.cli"}
 """Modules that may import project modules inside functions (the CLI, for start-up time)."""
 
+
 def layer_of(module: str) -> int | None:
     """The layer number (0 = base) of a ``kindred_map...`` module, or None if the table lacks it."""
     if module == PACKAGE:
