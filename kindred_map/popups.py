@@ -10,8 +10,9 @@ import pandas as pd
 
 from kindred_map import coverage, hours, maps, privacy
 from kindred_map.freshness import STALE_MONTHS, check_status
-from kindred_map.schema import project_types
-from kindred_map.tables import cell_text, location_note, type_label
+from kindred_map.schema import project_types, type_label
+from kindred_map.tables import location_note
+from kindred_map.text import cell_text
 
 SAFE_URL = re.compile(r"^https?://[^\s<>\"']+$", re.IGNORECASE)
 

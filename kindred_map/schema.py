@@ -95,3 +95,9 @@ def resolve_types(types: str | Iterable[str] | None) -> tuple[str, ...]:
     if unknown:
         raise ValueError(f"unknown project type(s) {unknown}; valid types: {', '.join(valid)}")
     return chosen
+
+
+def type_label(kind: str) -> str:
+    """A project type's label as people read it ("Warm space"), the code itself if unknown."""
+    types = project_types()
+    return types[kind]["label"] if kind in types else kind or "Unknown type"

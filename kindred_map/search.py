@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 
 from kindred_map import boundaries, geocode, privacy
-from kindred_map.tables import cell_text, type_label
+from kindred_map.schema import type_label
+from kindred_map.text import cell_text
 
 NEAREST_LIMIT = 10
 NAME_LIMIT = 20

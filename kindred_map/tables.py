@@ -14,20 +14,9 @@ from kindred_map.figures import (
     check_level,
 )
 from kindred_map.freshness import STALE_MONTHS, check_status
-from kindred_map.schema import project_types
-from kindred_map.text import md_escape
+from kindred_map.schema import type_label
+from kindred_map.text import cell_text, md_escape
 from kindred_map.view import View, filter_words
-
-
-def cell_text(value) -> str:
-    if value is None or (pd.api.types.is_scalar(value) and pd.isna(value)):
-        return ""
-    return str(value).strip()
-
-
-def type_label(kind: str) -> str:
-    types = project_types()
-    return types[kind]["label"] if kind in types else kind or "Unknown type"
 
 
 def location_note(record: Mapping) -> str:

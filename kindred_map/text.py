@@ -58,3 +58,10 @@ def spreadsheet_safe(frame: pd.DataFrame) -> pd.DataFrame:
                 ~risky, "'" + values.astype("object").where(risky, "")
             )
     return safe
+
+
+def cell_text(value) -> str:
+    """A table cell as text: blank for None and missing values, else stripped."""
+    if value is None or (pd.api.types.is_scalar(value) and pd.isna(value)):
+        return ""
+    return str(value).strip()
