@@ -225,8 +225,9 @@ MAX_ZOOM = 18
 PROJECT_OUTLINE = "#1a1a1a"
 CLUSTER_OPTIONS = {"maxClusterRadius": 45, "disableClusteringAtZoom": 15, "spiderfyOnMaxZoom": True}
 """Markers group into numbered clusters below zoom 15 (about a neighbourhood on screen)."""
-PLACE_ZOOMS = {"town": 9, "suburb": 11.5}
-"""Town and city names show from zoom 9 (the whole region), suburbs and villages from 11.5."""
+PLACE_ZOOMS = {"town": 8, "suburb": 11.5}
+"""Town and city names may show from zoom 8 (the region on a phone), suburbs and villages from
+11.5; dashboard.js drops any that would overlap another label, a marker or a control."""
 MAP_HEIGHT_MARGIN = 320
 """The map is the browser window's height less where it starts on the page (at most this, px),
 so that the title and counts stay in view above it."""
@@ -249,6 +250,9 @@ MAP_CSS = (
     "div.leaflet-container .leaflet-control-layers { font: 12px/1.4 sans-serif; }"
     ".leaflet-control-layers-expanded { padding: 4px 8px 4px 6px; }"
     ".leaflet-tooltip th { text-align: left; padding-right: 6px; font-weight: 600; }"
+    "div.leaflet-container .leaflet-tooltip { white-space: normal; width: max-content;"
+    " max-width: min(320px, calc(100vw - 16px)); overflow-wrap: anywhere;"
+    " box-sizing: border-box; }"
     ".km-place { position: absolute; left: 0; top: 0; color: #1f2d3d; white-space: nowrap;"
     " font: 600 13px/15px sans-serif; letter-spacing: 0.02em; display: none;"
     " text-shadow: 0 0 3px #fff, 0 0 3px #fff, 0 0 2px #fff; }"
@@ -256,7 +260,8 @@ MAP_CSS = (
     "</style>"
 )
 """Cluster badges; the long data attribution shows one line and opens in full on hover or
-focus (the About page has it in full);
+focus (the About page has it in full); tooltips no wider than the map (dashboard.js keeps them
+inside it);
 popups and tooltips in a map-sized font; place names as haloed text (fonts as dashboard.js
 measures them: LABEL_FONTS), placed and shown by dashboard.js."""
 GAP_STYLE = {"color": "#7f0000", "weight": 1.2, "fillColor": "#000000", "fillOpacity": 0.16}

@@ -272,16 +272,26 @@
 
   function markerBoxes(size) {
     /* What the projects layer shows now (cluster badges and single markers) as boxes in the
-       map's pixels, those in view only. */
-    var map = state.map, boxes = [], layer = state.projectLayer;
+       map's pixels, those in view only. A badge counts where it is drawn and where it is
+       going: markercluster may leave a badge where it was while its centre moves (after
+       loading in chunks), and slides badges into place after a zoom (CSS, 0.3 s). */
+    var map = state.map, boxes = [], layer = state.projectLayer, pad = 2;
     if (!layer || !map.hasLayer(layer)) { return boxes; }
+    var origin = map.getContainer().getBoundingClientRect();
     var visible = layer._featureGroup || layer;  /* markercluster's visible clusters and markers */
     visible.eachLayer(function (item) {
-      var half = item.getChildCount ? (item.getChildCount() < 10 ? 16 : item.getChildCount() < 100 ? 19 : 22)
-        : state.opts.radius + 2;
-      var p = map.latLngToContainerPoint(item.getLatLng());
-      if (p.x < -half || p.y < -half || p.x > size.x + half || p.y > size.y + half) { return; }
-      boxes.push([p.x - half, p.y - half, p.x + half, p.y + half]);
+      var p = map.latLngToContainerPoint(item.getLatLng()), count = item.getChildCount
+        ? item.getChildCount() : 0;
+      /* a badge's half width with its border (iconCreateFunction), or a marker's radius */
+      var half = (count ? (count < 10 ? 16 : count < 100 ? 19 : 22) : state.opts.radius + 2) + pad;
+      var box = [p.x - half, p.y - half, p.x + half, p.y + half];
+      if (item._icon) {
+        var r = item._icon.getBoundingClientRect();
+        box = [Math.min(box[0], r.left - origin.left - pad), Math.min(box[1], r.top - origin.top - pad),
+          Math.max(box[2], r.right - origin.left + pad), Math.max(box[3], r.bottom - origin.top + pad)];
+      }
+      if (box[2] < 0 || box[3] < 0 || box[0] > size.x || box[1] > size.y) { return; }
+      boxes.push(box);
     });
     return boxes;
   }
@@ -334,7 +344,7 @@
       L.DomUtil.setPosition(place.node, at);
       place.node.style.display = "block";
     });
-    state.labelsShown = shown.length;
+    state.labelRuns = (state.labelRuns || 0) + 1;  /* read by the browser tests */
   }
 
   function queueLabels() {
@@ -358,12 +368,13 @@
       tooltipPosition.call(this, pos);
       var map = this._map, node = this._container;
       if (!map || !node) { return; }
-      var at = map.layerPointToContainerPoint(L.DomUtil.getPosition(node)), size = map.getSize();
-      var x = Math.max(2, Math.min(at.x, size.x - node.offsetWidth - 2));
-      var y = Math.max(2, Math.min(at.y, size.y - node.offsetHeight - 2));
-      if (x !== at.x || y !== at.y) {
-        L.DomUtil.setPosition(node, map.containerPointToLayerPoint([x, y]));
-      }
+      var box = node.getBoundingClientRect(), room = map.getContainer().getBoundingClientRect();
+      var dx = 0, dy = 0, edge = 2;  /* the drawn box: Leaflet's arrow margin included */
+      if (box.right > room.right - edge) { dx = room.right - edge - box.right; }
+      if (box.left + dx < room.left + edge) { dx = room.left + edge - box.left; }
+      if (box.bottom > room.bottom - edge) { dy = room.bottom - edge - box.bottom; }
+      if (box.top + dy < room.top + edge) { dy = room.top + edge - box.top; }
+      if (dx || dy) { L.DomUtil.setPosition(node, L.DomUtil.getPosition(node).add([dx, dy])); }
     }
   });
 
@@ -411,7 +422,13 @@
     }
     state.shownFlags = wanted;
     var layer = state.projectLayer;
-    if (layer.removeLayers) { layer.removeLayers(remove); layer.addLayers(add); }
+    if (layer.removeLayers) {
+      /* markercluster adds in chunks and moves its clusters to their weighted centres at
+         the end: labels are placed again then (chunkProgress), not before */
+      state.clustering = Boolean(add.length && layer._map);
+      layer.removeLayers(remove);
+      layer.addLayers(add);
+    }
     else {
       remove.forEach(function (m) { layer.removeLayer(m); });
       add.forEach(function (m) { layer.addLayer(m); });
@@ -561,6 +578,9 @@
     state.projectLayer = opts.grouped
       ? L.markerClusterGroup(L.extend({
         chunkedLoading: true,
+        chunkProgress: function (done, total) {
+          if (done === total) { state.clustering = false; queueLabels(); }
+        },
         iconCreateFunction: function (cluster) {
           var count = cluster.getChildCount(), size = count < 10 ? 28 : count < 100 ? 34 : 40;
           return L.divIcon({

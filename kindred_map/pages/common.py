@@ -29,8 +29,8 @@ PAGE_CSS = """<style>
 @media (max-width: 640px) {
   [data-testid="stTable"] table { table-layout: fixed; width: 100%; }
   [data-testid="stTable"] > div { overflow-x: hidden; }
-  [data-testid="stTable"] th, [data-testid="stTable"] td { overflow-wrap: anywhere; white-space: normal;
-    padding: 0.25rem 0.2rem; font-size: 0.8rem; }
+  [data-testid="stTable"] th, [data-testid="stTable"] td { overflow-wrap: anywhere;
+    white-space: normal; padding: 0.25rem 0.2rem; font-size: 0.8rem; }
   [data-testid="stTable"] td > div { display: block !important; max-width: 100% !important;
     overflow: visible !important; }
 }
