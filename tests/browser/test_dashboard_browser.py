@@ -468,8 +468,8 @@ def test_no_control_covers_a_marker_cluster(
         assert not overlaps, (path, overlaps)
         frame = page.frame_locator(MAP_FRAME).first
         folded = frame.locator(".km-legend details").get_attribute("open") is None
-        layers = frame.locator(".leaflet-control-layers-expanded").count() == 0
-        assert folded == layers == (size[0] < 800), path
+        assert folded == (size[0] < 800), path  # the legend folds on a phone's small map
+        assert frame.locator(".leaflet-control-layers-expanded").count() == 0, path  # a button
     finally:
         context.close()
     network.assert_stayed_local()
