@@ -9,6 +9,7 @@ from kindred_map.pages import map as map_page
 def main() -> None:
     st.set_page_config(page_title="Kindred Map", layout="wide")
     common.server_log()
+    common.page_style()
     common.install_assets()
     common.guard_uploads()
     if not people.gate():  # a private map: nothing but the sign-in page

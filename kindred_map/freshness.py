@@ -75,6 +75,14 @@ def counts(projects: pd.DataFrame, today: date | None = None) -> dict[str, int]:
     return {name: int(found.get(name, 0)) for name in FRESHNESS}
 
 
+def currency_text(counts: dict[str, int]) -> str:
+    """The visitor's one line on how current the data is, from `counts` of the projects shown:
+    "Checked by staff in the last 12 months: 12 of 507 shown." (the full counts are the
+    editor's)."""
+    total = sum(counts.values())
+    return f"Checked by staff in the last 12 months: {counts['checked']:,} of {total:,} shown."
+
+
 def needs_checking(projects: pd.DataFrame, today: date | None = None) -> pd.DataFrame:
     """Stale and never-checked records, oldest check first (never checked before any date),
     then by name; with their ``freshness``. Illustrative (synthetic) records are left out:

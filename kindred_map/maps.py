@@ -225,38 +225,45 @@ MAX_ZOOM = 18
 PROJECT_OUTLINE = "#1a1a1a"
 CLUSTER_OPTIONS = {"maxClusterRadius": 45, "disableClusteringAtZoom": 15, "spiderfyOnMaxZoom": True}
 """Markers group into numbered clusters below zoom 15 (about a neighbourhood on screen)."""
-PLACE_ZOOMS = {"town": 9, "suburb": 11.5}
-"""Town and city names show from zoom 9 (the whole region), suburbs and villages from 11.5."""
+PLACE_ZOOMS = {"town": 8, "suburb": 11.5}
+"""Town and city names may show from zoom 8 (the region on a phone), suburbs and villages from
+11.5; dashboard.js drops any that would overlap another label, a marker or a control."""
 MAP_HEIGHT_MARGIN = 320
 """The map is the browser window's height less where it starts on the page (at most this, px),
 so that the title and counts stay in view above it."""
-ZOOM_SNAP = 0.5
-"""Half zoom steps: fitting the region or an area clear of the controls wastes less room."""
+ZOOM_SNAP = 0.25
+"""Quarter zoom steps: fitting the region or an area clear of the controls wastes at most
+16% of the room (half steps wasted up to 29%: issue 23)."""
 MAP_CSS = (
     "<style>"
     ".km-cluster { background: rgba(31,45,61,0.82); color: #fff; border: 2px solid #fff;"
     " border-radius: 50%; display: flex; align-items: center; justify-content: center;"
     " font: 600 12px/1 sans-serif; box-shadow: 0 0 0 1px rgba(31,45,61,0.5); }"
-    "div.leaflet-container .leaflet-control-attribution { max-height: 2.9em; overflow: hidden;"
-    " max-width: 75%; cursor: help; }"
-    "div.leaflet-container .leaflet-control-attribution:hover { max-height: 60%;"
-    " overflow-y: auto; }"
+    "div.leaflet-container .leaflet-control-attribution { max-height: 1.5em; overflow: hidden;"
+    " white-space: nowrap; text-overflow: ellipsis; max-width: min(45vw, 520px); cursor: help; }"
+    "div.leaflet-container .leaflet-control-attribution:hover,"
+    " div.leaflet-container .leaflet-control-attribution:focus-within { max-height: 60%;"
+    " white-space: normal; overflow-y: auto; }"
     "div.leaflet-container .leaflet-popup-content { font-size: 13px; line-height: 1.4; }"
     "div.leaflet-container .leaflet-tooltip, div.leaflet-container .leaflet-tooltip th,"
     " div.leaflet-container .leaflet-tooltip td { font-size: 12px; }"
     "div.leaflet-container .leaflet-control-layers { font: 12px/1.4 sans-serif; }"
     ".leaflet-control-layers-expanded { padding: 4px 8px 4px 6px; }"
     ".leaflet-tooltip th { text-align: left; padding-right: 6px; font-weight: 600; }"
-    ".km-place { background: none; border: none; box-shadow: none; padding: 0;"
-    " color: #1f2d3d; font: 600 12px/1.1 sans-serif; white-space: nowrap; display: none;"
+    "div.leaflet-container .leaflet-tooltip { white-space: normal; width: max-content;"
+    " max-width: min(320px, calc(100vw - 16px)); overflow-wrap: anywhere;"
+    " box-sizing: border-box; }"
+    ".km-place { position: absolute; left: 0; top: 0; color: #1f2d3d; white-space: nowrap;"
+    " font: 600 13px/15px sans-serif; letter-spacing: 0.02em; display: none;"
     " text-shadow: 0 0 3px #fff, 0 0 3px #fff, 0 0 2px #fff; }"
-    ".km-place-town { font-size: 13px; letter-spacing: 0.02em; }"
-    ".km-place-suburb { font-weight: 500; font-size: 11px; color: #37475a; }"
-    ".km-show-towns .km-place-town, .km-show-suburbs .km-place-suburb { display: block; }"
+    ".km-place-suburb { font: 500 11px/13px sans-serif; letter-spacing: 0; color: #2c3a4a; }"
     "</style>"
 )
-"""Cluster badges; the long data attribution shows two lines and opens in full on hover;
-popups and tooltips in a map-sized font; place names as haloed text, shown by zoom."""
+"""Cluster badges; the long data attribution shows one line and opens in full on hover or
+focus (the About page has it in full); tooltips no wider than the map (dashboard.js keeps them
+inside it);
+popups and tooltips in a map-sized font; place names as haloed text (fonts as dashboard.js
+measures them: LABEL_FONTS), placed and shown by dashboard.js."""
 GAP_STYLE = {"color": "#7f0000", "weight": 1.2, "fillColor": "#000000", "fillOpacity": 0.16}
 """A dark veil (keeps the areas' hues readable below it) edged in dark red."""
 CLUSTER_HULL_STYLE = {"color": "#000000", "weight": 2, "dashArray": "5 4", "fillOpacity": 0.05}

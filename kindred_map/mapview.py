@@ -9,6 +9,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+from scipy.spatial import cKDTree
 
 from kindred_map import (
     assets,
@@ -195,12 +196,48 @@ def _outline_geojson(name: str) -> dict:
     return _rounded_geojson(layer, pd.DataFrame(index=range(len(layer))))
 
 
-def _place_records() -> list[dict]:
-    """The place labels (OS Open Names towns, suburbs, villages): name, kind, position."""
+def place_residents() -> pd.Series:
+    """Census 2021 residents nearest each place label, in the place layer's order: a town's
+    are those of the postcodes nearer it than any other town, a suburb's or village's those
+    nearer it than any other place (postcodes' apportioned residents). A label's priority,
+    not a population figure of the place (OS Open Names gives none, and a place has no
+    boundary)."""
+    places = boundaries.load("place").to_crs(boundaries.BNG)
+    postcodes = boundaries.region_postcodes(boundaries.load("postcode"))
+    lived = postcodes[(postcodes["residents"] > 0) & postcodes["easting"].notna()]
+    where = lived[["easting", "northing"]].to_numpy(dtype=float)
+    towns = places["kind"].eq("town").to_numpy()
+
+    def nearest_residents(chosen: np.ndarray) -> np.ndarray:
+        """Residents per place of ``places[chosen]`` (each postcode to its nearest one)."""
+        candidates = places[chosen]
+        tree = cKDTree(np.column_stack([candidates.geometry.x, candidates.geometry.y]))
+        _, nearest = tree.query(where)
+        counts = np.zeros(len(places))
+        counts[chosen] = np.bincount(nearest, lived["residents"], minlength=len(candidates))
+        return counts
+
+    among_towns = nearest_residents(towns)
+    among_all = nearest_residents(np.ones(len(places), dtype=bool))
+    return pd.Series(np.where(towns, among_towns, among_all).astype(int), index=places.index)
+
+
+def place_records() -> list[dict]:
+    """The place labels (OS Open Names towns, suburbs, villages) in the order dashboard.js
+    places them, dropping any that would overlap one placed before: towns and cities before
+    suburbs and villages, each by the residents nearest it (`place_residents`), then by name."""
     places = boundaries.load("place")
+    order = pd.DataFrame(
+        {
+            "town": places["kind"].ne("town"),
+            "residents": -place_residents(),
+            "name": places["name"],
+        }
+    ).sort_values(["town", "residents", "name"], kind="stable")
+    chosen = places.loc[order.index]
     return [
         {"name": name, "kind": kind, "lat": round(point.y, 4), "lon": round(point.x, 4)}
-        for name, kind, point in zip(places["name"], places["kind"], places.geometry, strict=True)
+        for name, kind, point in zip(chosen["name"], chosen["kind"], chosen.geometry, strict=True)
     ]
 
 
@@ -213,7 +250,7 @@ def layers_file(level: str) -> str:
     layers = {
         "areas": _area_geojson(level),
         "outlines": [_outline_geojson(name) for name in outline_names(level)],
-        "places": _place_records(),
+        "places": place_records(),
     }
     return assets.publish(f"layers-{level}", json.dumps(layers, separators=(",", ":")).encode())
 

@@ -49,7 +49,7 @@ class View:
     selected area of ``layer`` whose panel is open. ``examples``: illustrative (synthetic)
     records are shown only when asked for. ``project``: the id of the project chosen in the
     name search. ``zoom``/``lat``/``lon``: where the map is (0 = not set: the map opens on
-    the region; zoom in the map's half steps, `maps.ZOOM_SNAP`). ``open_at``: coverage counts
+    the region; zoom in the map's steps, `maps.ZOOM_SNAP`). ``open_at``: coverage counts
     only projects open then (one of `hours.OPEN_CHOICES`, "" = any time); carried in the link
     as ``open=``. ``inside_only``: coverage counts only projects inside the region (for
     comparison; by default projects just outside reach the residents near them)."""
@@ -197,7 +197,7 @@ def _map_position(params: Mapping, problems: list[str]) -> dict:
 
 
 def snap_zoom(zoom: float) -> float:
-    """A zoom level on the map's half steps (`maps.ZOOM_SNAP`): 11.4 -> 11.5."""
+    """A zoom level on the map's steps (`maps.ZOOM_SNAP`, a quarter): 11.4 -> 11.5."""
     return round(float(zoom) / ZOOM_SNAP) * ZOOM_SNAP
 
 

@@ -87,7 +87,9 @@ def test_a_visitor_sees_the_sign_in_form_but_no_editor_controls(store_file):
     _no_exception(app)
     assert "sign_in_user" in _keys(app)
     assert not set(EDITOR_KEYS) & _keys(app)
-    assert any("never checked: **" in m.value.casefold() for m in app.markdown)
+    # Issue 23: the freshness counts are the editor's; a visitor gets one line on currency.
+    assert not any("never checked: **" in m.value.casefold() for m in app.markdown)
+    assert any(c.value.startswith("Checked by staff in the last 12") for c in app.caption)
     app.text_input(key="sign_in_user").input("ann")
     app.text_input(key="sign_in_password").input("wrong password!")
     app.button[[b.label for b in app.button].index("Sign in")].click().run()
@@ -190,10 +192,16 @@ def test_an_upload_lists_likely_duplicates_and_saves_the_editors_choice(store_fi
     assert store.read_imports(store_file)["who"].iloc[-1] == "Bob"
 
 
-def test_the_freshness_filter_and_counts_follow_a_check(store_file):
+def test_the_freshness_filter_and_counts_follow_a_check(store_file, sign_in_as):
     pid = store.read_projects(store_file)["id"].iloc[0]
     st.verify_project(store_file, pid, "Ann")
-    app = _run()
+    visitor = _run()
+    _no_exception(visitor)
+    # A visitor gets one line on the data's currency; the counts by status are the editor's.
+    assert not any("Never checked" in m.value for m in visitor.markdown)
+    line = "Checked by staff in the last 12 months: 1 of"
+    assert any(c.value.startswith(line) for c in visitor.caption)
+    app = _run(sign_in_as("bob", "Bob"))
     app.multiselect(key="fresh").set_value(["checked"]).run()
     _no_exception(app)
     counts = next(m.value for m in app.markdown if "in the last 12 months" in m.value)

@@ -9,7 +9,17 @@ import pandas as pd
 import pytest
 import shapely
 
-from kindred_map import assets, coverage, figures, hours, importing, maps, mapview, store
+from kindred_map import (
+    assets,
+    boundaries,
+    coverage,
+    figures,
+    hours,
+    importing,
+    maps,
+    mapview,
+    store,
+)
 from kindred_map import view as views
 
 XSS = "<img src=x onerror=alert(1)>"
@@ -220,3 +230,25 @@ def test_the_dashboards_cached_parts_give_the_same_payload(projects):
         assert mapview.with_search(unsearched, view) == whole
     searched = mapview.view_payload(projects, views.View(postcode="L1 8JQ"), files)
     assert searched["search"]["radius_m"] == 800 and searched["fit"]["key"].startswith("search:")
+
+
+def test_place_labels_come_towns_first_then_by_the_residents_nearest_them():
+    records = mapview.place_records()
+    places = boundaries.load("place")
+    assert len(records) == len(places)  # none lost: dashboard.js drops labels, not this
+    kinds = [record["kind"] for record in records]
+    towns = kinds.count("town")
+    assert set(kinds[:towns]) == {"town"} and "town" not in kinds[towns:]
+    residents = mapview.place_residents()
+    lats, lons = places.geometry.y.round(4), places.geometry.x.round(4)
+    keys = zip(places["name"], lats, lons, strict=True)
+    by_place = dict(zip(keys, residents, strict=True))  # a name may be in two boroughs
+    ranked = [by_place[(record["name"], record["lat"], record["lon"])] for record in records]
+    assert ranked[:towns] == sorted(ranked[:towns], reverse=True)
+    assert ranked[towns:] == sorted(ranked[towns:], reverse=True)
+    # Each postcode's residents go to one town (and to one place of either kind): the towns'
+    # shares add up to the region's residents, as the suburbs' and towns' together do.
+    region = boundaries.region_postcodes(boundaries.load("postcode"))["residents"].sum()
+    is_town = (places["kind"] == "town").to_numpy()
+    assert residents[is_town].sum() == region
+    assert records[0]["name"] == "Liverpool"

@@ -6,6 +6,7 @@
   "use strict";
   var KM = (window.KM = window.KM || {});
   var fetches = {};
+  var NARROW_PX = 640;
   var state = {};
 
   function fetchJson(url) {
@@ -19,10 +20,9 @@
   }
 
   function narrow() {
-    /* The page's width, not the map frame's: controls fold on phones, not beside a sidebar. */
-    var width;
-    try { width = window.parent.innerWidth; } catch (error) { width = window.innerWidth; }
-    return width < 800;
+    /* A small map (a phone's): the legend and the layer list start folded. The map's frame
+       is the window here, so this is the map's own width. */
+    return window.innerWidth < NARROW_PX;
   }
 
   function element(parent, tag, className, text) {
@@ -54,14 +54,21 @@
   }
 
   /* --- fit bounds clear of the controls (legend, layer control, attribution) --- */
-  function cornerSize(selector) {
-    var node = state.map.getContainer().querySelector(selector);
-    if (!node) { return { w: 0, h: 0 }; }
-    var rect = node.getBoundingClientRect();
-    return { w: rect.width, h: rect.height };
+  function controlBoxes() {
+    /* Each control's box in the map's pixels (the legend, layer list, zoom, attribution). */
+    var map = state.map, origin = map.getContainer().getBoundingClientRect();
+    return Array.prototype.map.call(
+      map.getContainer().querySelectorAll(".leaflet-control"), function (node) {
+        var r = node.getBoundingClientRect();
+        return [r.left - origin.left, r.top - origin.top, r.right - origin.left,
+          r.bottom - origin.top];
+      }).filter(function (b) { return b[2] > b[0] && b[3] > b[1]; });
   }
 
   var FIT_MIN_PX = 120;  /* the least room, after the controls, that a fit may count on */
+  var FIT_MARGIN_PX = 10;
+  var MARKER_CLEARANCE_PX = 14;
+  var FIT_STEPS = 8;  /* zoom steps a fit may step down to clear the controls */  /* a cluster badge's half width, about */
 
   function whenSized(action) {
     /* A map not laid out yet (its frame 0 px or a sliver wide or high, as happens on a busy
@@ -78,27 +85,98 @@
     whenSized(function () { fitNow(bounds, maxZoom); });
   }
 
-  function fitNow(bounds, maxZoom) {
-    var map = state.map, margin = 24, best = null;
-    var tl = cornerSize(".leaflet-top.leaflet-left"), tr = cornerSize(".leaflet-top.leaflet-right");
-    var bottom = Math.max(cornerSize(".leaflet-bottom.leaflet-right").h,
-      cornerSize(".leaflet-bottom.leaflet-left").h);
-    [[true, true], [true, false], [false, true], [false, false]].forEach(function (choice) {
-      var left = margin + (choice[0] ? tl.w : 0), right = margin + (choice[1] ? tr.w : 0);
-      var top = margin + Math.max(choice[0] ? 0 : tl.h, choice[1] ? 0 : tr.h);
-      var pad = L.point(left + right, top + margin + bottom);
-      var room = map.getSize().subtract(pad);
-      if (room.x < FIT_MIN_PX || room.y < FIT_MIN_PX) { return; }  /* controls fill it */
-      var zoom = map.getBoundsZoom(bounds, false, pad);
-      if (!best || zoom > best.zoom) {
-        best = { zoom: zoom, topLeft: [left, top], bottomRight: [right, margin + bottom] };
+  function coverMask(zoom, bounds, shapes) {
+    /* What no control may cover at ``zoom``, drawn in world pixels on a canvas: with
+       ``shapes`` the shaded areas' shapes and the shown projects (with a badge's room), else
+       the whole of ``bounds`` (a chosen area's or a search circle's box). */
+    var map = state.map, around = shapes ? bounds.pad(0.25) : bounds;  /* projects outside */
+    var box = L.bounds(map.project(around.getNorthWest(), zoom),
+      map.project(around.getSouthEast(), zoom));
+    var pad = MARKER_CLEARANCE_PX * 2;
+    var canvas = document.createElement("canvas");
+    canvas.width = Math.ceil(box.max.x - box.min.x) + 2 * pad;
+    canvas.height = Math.ceil(box.max.y - box.min.y) + 2 * pad;
+    var ctx = canvas.getContext("2d"), ox = box.min.x - pad, oy = box.min.y - pad;
+    var mask = { w: canvas.width, h: canvas.height, ox: ox, oy: oy };
+    ctx.fillStyle = "#000";
+    if (!shapes) {
+      ctx.fillRect(pad, pad, canvas.width - 2 * pad, canvas.height - 2 * pad);
+      mask.data = ctx.getImageData(0, 0, canvas.width, canvas.height).data;
+      return mask;
+    }
+    function ring(points) {
+      points.forEach(function (latlng, i) {
+        var p = map.project(latlng, zoom);
+        if (i) { ctx.lineTo(p.x - ox, p.y - oy); } else { ctx.moveTo(p.x - ox, p.y - oy); }
+      });
+      ctx.closePath();
+    }
+    function rings(latlngs) {
+      if (L.LineUtil.isFlat(latlngs)) { ring(latlngs); } else { latlngs.forEach(rings); }
+    }
+    ctx.lineWidth = 2;
+    state.areaLayer.eachLayer(function (layer) {
+      if (!layer.getLatLngs) { return; }
+      ctx.beginPath();
+      rings(layer.getLatLngs());
+      ctx.fill("evenodd");
+      ctx.stroke();
+    });
+    var flags = state.shownFlags || [], data = state.projects;
+    for (var i = 0; data && i < flags.length; i += 1) {
+      if (!flags[i]) { continue; }
+      var p = map.project([data.lat[i], data.lon[i]], zoom);
+      ctx.beginPath();
+      ctx.arc(p.x - ox, p.y - oy, MARKER_CLEARANCE_PX, 0, 2 * Math.PI);
+      ctx.fill();
+    }
+    mask.data = ctx.getImageData(0, 0, canvas.width, canvas.height).data;
+    return mask;
+  }
+
+  function covered(mask, boxes, topLeft) {
+    /* Whether any control box (map pixels, the map's top left at world pixel ``topLeft``)
+       lies over a drawn pixel of ``mask`` (every other pixel looked at). */
+    return boxes.some(function (b) {
+      var x0 = Math.max(0, Math.floor(b[0] + topLeft.x - mask.ox));
+      var x1 = Math.min(mask.w, Math.ceil(b[2] + topLeft.x - mask.ox));
+      var y0 = Math.max(0, Math.floor(b[1] + topLeft.y - mask.oy));
+      var y1 = Math.min(mask.h, Math.ceil(b[3] + topLeft.y - mask.oy));
+      for (var y = y0; y < y1; y += 2) {
+        for (var x = x0; x < x1; x += 2) {
+          if (mask.data[(y * mask.w + x) * 4 + 3]) { return true; }
+        }
       }
+      return false;
     });
-    best = best || { topLeft: [margin, margin], bottomRight: [margin, margin] };
-    map.fitBounds(bounds, {
-      paddingTopLeft: best.topLeft, paddingBottomRight: best.bottomRight,
-      maxZoom: maxZoom || state.opts.maxFitZoom, animate: false
-    });
+  }
+
+  function fitNow(bounds, maxZoom) {
+    /* The greatest zoom (in the map's zoom steps) at which ``bounds`` fits in the map and no
+       control covers what it must not (`coverMask`): at each zoom the bounds are tried
+       centred, then pushed to each side and corner of the room they leave. A legend over
+       the sea costs the region nothing; one over a ward moves or shrinks the fit. */
+    var map = state.map, margin = FIT_MARGIN_PX, size = map.getSize();
+    var snap = map.options.zoomSnap || 0.25, top = maxZoom || state.opts.maxFitZoom;
+    var boxes = controlBoxes(), region = bounds.equals(L.latLngBounds(state.opts.bounds));
+    var zoom = Math.min(map.getBoundsZoom(bounds, false, L.point(2 * margin, 2 * margin)), top);
+    var places = [0.5, 0, 1];  /* centred, then to one side, then to the other */
+    for (var step = 0; step <= FIT_STEPS; step += 1, zoom -= snap) {
+      var nw = map.project(bounds.getNorthWest(), zoom), se = map.project(bounds.getSouthEast(), zoom);
+      var slack = size.subtract(se.subtract(nw)).subtract(L.point(2 * margin, 2 * margin));
+      if (slack.x < 0 || slack.y < 0) { continue; }
+      var mask = coverMask(zoom, bounds, region);
+      for (var i = 0; i < places.length * places.length; i += 1) {
+        var fx = places[i % places.length], fy = places[Math.floor(i / places.length)];
+        var topLeft = nw.subtract(L.point(margin + fx * slack.x, margin + fy * slack.y));
+        if (!covered(mask, boxes, topLeft)) {
+          map.setView(map.unproject(topLeft.add(size.divideBy(2)), zoom), zoom, { animate: false });
+          return;
+        }
+      }
+    }
+    /* nothing clear within FIT_STEPS steps: the whole bounds, controls or not */
+    map.fitBounds(bounds, { padding: [margin, margin], maxZoom: top, animate: false });
   }
 
   /* --- reports to the page: none until someone moves or clicks the map --- */
@@ -165,34 +243,140 @@
     if (path) { path.setAttribute("tabindex", "-1"); path.setAttribute("focusable", "false"); }
   }
 
-  /* --- place labels: towns from zoom 9, suburbs and villages from zoom 11.5 --- */
+  /* --- place labels: by priority, never over one another, a marker or a control --- */
+  var LABEL_FONTS = { town: "600 13px sans-serif", suburb: "500 11px sans-serif" };
+  var LABEL_PAD_PX = 3;  /* room kept around a label's text (its white halo) */
+  var LABEL_SHIFTS = [[0, 0, 0]];  /* [x, y] direction and gap (px) of a label's places */
+  [4, 16, 32].forEach(function (gap) {
+    [[0, -1], [0, 1], [1, 0], [-1, 0], [1, -1], [-1, -1], [1, 1], [-1, 1]].forEach(function (d) {
+      LABEL_SHIFTS.push([d[0], d[1], gap]);
+    });
+  });
+
   function drawPlaces(places) {
-    state.unlabelled = {};
+    /* ``places`` come in priority order (towns, then suburbs and villages, each by the
+       residents nearest them: `mapview.place_records`); a label is made when first shown. */
+    state.placeList = places;
+    placeLabels();
+  }
+
+  function textBox(place) {
+    if (!place.size) {
+      var ctx = state.measure || (state.measure = document.createElement("canvas").getContext("2d"));
+      ctx.font = LABEL_FONTS[place.kind] || LABEL_FONTS.suburb;
+      var height = place.kind === "town" ? 15 : 13;
+      place.size = [ctx.measureText(place.name).width + 2 * LABEL_PAD_PX, height + LABEL_PAD_PX];
+    }
+    return place.size;
+  }
+
+  function markerBoxes(size) {
+    /* What the projects layer shows now (cluster badges and single markers) as boxes in the
+       map's pixels, those in view only. A badge counts where it is drawn and where it is
+       going: markercluster may leave a badge where it was while its centre moves (after
+       loading in chunks), and slides badges into place after a zoom (CSS, 0.3 s). */
+    var map = state.map, boxes = [], layer = state.projectLayer, pad = 2;
+    if (!layer || !map.hasLayer(layer)) { return boxes; }
+    var origin = map.getContainer().getBoundingClientRect();
+    var visible = layer._featureGroup || layer;  /* markercluster's visible clusters and markers */
+    visible.eachLayer(function (item) {
+      var p = map.latLngToContainerPoint(item.getLatLng()), count = item.getChildCount
+        ? item.getChildCount() : 0;
+      /* a badge's half width with its border (iconCreateFunction), or a marker's radius */
+      var half = (count ? (count < 10 ? 16 : count < 100 ? 19 : 22) : state.opts.radius + 2) + pad;
+      var box = [p.x - half, p.y - half, p.x + half, p.y + half];
+      if (item._icon) {
+        var r = item._icon.getBoundingClientRect();
+        box = [Math.min(box[0], r.left - origin.left - pad), Math.min(box[1], r.top - origin.top - pad),
+          Math.max(box[2], r.right - origin.left + pad), Math.max(box[3], r.bottom - origin.top + pad)];
+      }
+      if (box[2] < 0 || box[3] < 0 || box[0] > size.x || box[1] > size.y) { return; }
+      boxes.push(box);
+    });
+    return boxes;
+  }
+
+  function overlaps(box, boxes) {
+    for (var i = 0; i < boxes.length; i += 1) {
+      var b = boxes[i];
+      if (box[0] < b[2] && b[0] < box[2] && box[1] < b[3] && b[1] < box[3]) { return true; }
+    }
+    return false;
+  }
+
+  function placeLabels() {
+    /* Greedy in priority order: a place's label shows when its kind's zoom is reached, on
+       its point or just beside it, where it lies wholly inside the map and overlaps no label
+       already shown, no cluster badge or marker and no control (legend, layer list, zoom,
+       attribution); else it is dropped at this zoom and place. Run after every move, zoom,
+       cluster change and legend fold. */
+    state.labelsQueued = false;
+    var map = state.map, places = state.placeList;
+    if (!places) { return; }
+    var size = map.getSize(), zoom = map.getZoom(), zooms = state.opts.placeZooms;
+    var on = map.hasLayer(state.places);
+    var blocked = on ? controlBoxes().concat(markerBoxes(size)) : [], shown = [];
+    var pane = map.getPane("kmPlaces");
     places.forEach(function (place) {
-      (state.unlabelled[place.kind] = state.unlabelled[place.kind] || []).push(place);
+      var box = null;
+      if (on && zoom >= zooms[place.kind]) {
+        var p = map.latLngToContainerPoint([place.lat, place.lon]), wh = textBox(place);
+        var w = wh[0] / 2, h = wh[1] / 2;
+        /* on its point, else beside it (above, below, right, left, then the corners), near
+           first, then a little further */
+        box = LABEL_SHIFTS.map(function (shift) {
+          var x = p.x + shift[0] * (w + shift[2]), y = p.y + shift[1] * (h + shift[2]);
+          return [x - w, y - h, x + w, y + h];
+        }).find(function (b) {
+          return b[0] >= 0 && b[1] >= 0 && b[2] <= size.x && b[3] <= size.y &&
+            !overlaps(b, shown) && !overlaps(b, blocked);
+        }) || null;
+      }
+      if (!box) {
+        if (place.node) { place.node.style.display = "none"; }
+        return;
+      }
+      shown.push(box);
+      if (!place.node) {
+        place.node = element(pane, "div", "km-place km-place-" + place.kind, place.name);
+      }
+      var at = map.containerPointToLayerPoint([box[0] + LABEL_PAD_PX, box[1] + LABEL_PAD_PX / 2]);
+      L.DomUtil.setPosition(place.node, at);
+      place.node.style.display = "block";
     });
-    showPlaces();
+    state.labelRuns = (state.labelRuns || 0) + 1;  /* read by the browser tests */
   }
 
-  function label(place) {
-    var made = L.tooltip({
-      permanent: true, direction: "center", interactive: false, pane: "kmPlaces",
-      className: "km-place km-place-" + place.kind
-    }).setLatLng([place.lat, place.lon]).setContent(element(null, "span", null, place.name));
-    state.places.addLayer(made);
+  function queueLabels() {
+    if (state.labelsQueued) { return; }
+    state.labelsQueued = true;
+    window.requestAnimationFrame(placeLabels);
   }
 
-  function showPlaces() {
-    /* A kind's labels are made when its zoom is first reached: 500 suburb labels, placed
-       again on every zoom while hidden, cost the first map tens of milliseconds for nothing. */
-    var zoom = state.map.getZoom(), pane = state.map.getPane("kmPlaces");
-    var zooms = state.opts.placeZooms, waiting = state.unlabelled || {};
-    Object.keys(zooms).forEach(function (kind) {
-      var shown = zoom >= zooms[kind];
-      if (shown && waiting[kind]) { waiting[kind].forEach(label); waiting[kind] = null; }
-      pane.classList.toggle("km-show-" + kind + "s", shown);  /* km-show-towns, ...-suburbs */
+  function hideLabels() {
+    (state.placeList || []).forEach(function (place) {
+      if (place.node) { place.node.style.display = "none"; }
     });
   }
+
+  /* --- tooltips stay inside the map --- */
+  var tooltipPosition = L.Tooltip.prototype._setPosition;
+  L.Tooltip.include({
+    _setPosition: function (pos) {
+      /* Leaflet places a tooltip beside its point; near an edge (a phone's narrow map) it
+         would run out of the map and be cut off: move it back inside. */
+      tooltipPosition.call(this, pos);
+      var map = this._map, node = this._container;
+      if (!map || !node) { return; }
+      var box = node.getBoundingClientRect(), room = map.getContainer().getBoundingClientRect();
+      var dx = 0, dy = 0, edge = 2;  /* the drawn box: Leaflet's arrow margin included */
+      if (box.right > room.right - edge) { dx = room.right - edge - box.right; }
+      if (box.left + dx < room.left + edge) { dx = room.left + edge - box.left; }
+      if (box.bottom > room.bottom - edge) { dy = room.bottom - edge - box.bottom; }
+      if (box.top + dy < room.top + edge) { dy = room.top + edge - box.top; }
+      if (dx || dy) { L.DomUtil.setPosition(node, L.DomUtil.getPosition(node).add([dx, dy])); }
+    }
+  });
 
   /* --- projects: circles, grouped by markercluster, popups fetched on demand --- */
   function popupFor(index) {
@@ -238,7 +422,13 @@
     }
     state.shownFlags = wanted;
     var layer = state.projectLayer;
-    if (layer.removeLayers) { layer.removeLayers(remove); layer.addLayers(add); }
+    if (layer.removeLayers) {
+      /* markercluster adds in chunks and moves its clusters to their weighted centres at
+         the end: labels are placed again then (chunkProgress), not before */
+      state.clustering = Boolean(add.length && layer._map);
+      layer.removeLayers(remove);
+      layer.addLayers(add);
+    }
     else {
       remove.forEach(function (m) { layer.removeLayer(m); });
       add.forEach(function (m) { layer.addLayer(m); });
@@ -247,7 +437,7 @@
 
   /* --- the legend control --- */
   function legendControl() {
-    var control = L.control({ position: "topleft" });
+    var control = L.control({ position: "topright" });
     control.onAdd = function () {
       var box = L.DomUtil.create("div", "km-legend");
       L.DomEvent.disableClickPropagation(box);
@@ -336,6 +526,7 @@
       fitClear(L.latLngBounds(state.opts.bounds));
     }
     state.placed = true;
+    queueLabels();
     state.applied = (state.applied || 0) + 1;
     window.setTimeout(fitHeight, 0);
   }
@@ -382,11 +573,14 @@
       overlays[outline.label] = layer;
       return layer;
     });
-    state.places = L.layerGroup().addTo(map);
+    state.places = L.layerGroup().addTo(map);  /* empty: its checkbox shows or hides labels */
     overlays[opts.placesLabel] = state.places;
     state.projectLayer = opts.grouped
       ? L.markerClusterGroup(L.extend({
         chunkedLoading: true,
+        chunkProgress: function (done, total) {
+          if (done === total) { state.clustering = false; queueLabels(); }
+        },
         iconCreateFunction: function (cluster) {
           var count = cluster.getChildCount(), size = count < 10 ? 28 : count < 100 ? 34 : 40;
           return L.divIcon({
@@ -398,9 +592,15 @@
       : L.featureGroup();
     state.projectLayer.addTo(map);
     overlays[opts.projectsLabel] = state.projectLayer;
+    /* Top right, the layer list folded to its button (it opens on hover, focus or a tap)
+       above the legend: the region's north-east corner is open country, its north-west the
+       Southport coast (issue 23: no control over the region at the first fit). */
+    state.control = L.control.layers(null, overlays, { collapsed: true }).addTo(map);
     state.legend = legendControl().addTo(map);
-    state.control = L.control.layers(null, overlays, { collapsed: narrow() }).addTo(map);
-    map.on("zoomend", showPlaces);
+    map.on("zoomstart", hideLabels);
+    map.on("zoomend moveend resize overlayadd overlayremove", queueLabels);
+    state.projectLayer.on("animationend", queueLabels);
+    state.legend.getContainer().addEventListener("toggle", queueLabels, true);
     /* A popup folds the legend and the layer list, so that they never hide it. */
     var folded = null;
     map.on("popupopen", function () {
@@ -412,7 +612,6 @@
     map.on("popupclose", function () {
       var details = state.legend.getContainer().querySelector("details");
       if (folded && folded.legend && details) { details.open = true; }
-      if (!narrow()) { state.control.expand(); }
     });
     try { window.parent.addEventListener("resize", fitHeight); } catch (error) { /* no parent */ }
     fitHeight();

@@ -33,6 +33,7 @@ from kindred_map.text import md_escape, md_table
 MAP_HEIGHT = 640
 MAP_KEY = "dashboard_map"
 TABLE_ANCHOR = "projects-table"
+SEARCH_ANCHOR = "find"
 SAVED_VIEW = "saved_view"
 BASEMAP_LABELS = {"osm": "OpenStreetMap (needs internet)", "none": "Plain background (offline)"}
 
@@ -448,7 +449,7 @@ def show_map(view: views.View, signature: tuple, today: date) -> None:
     link; the map's first placement is not reported (dashboard.js), as it would rerun the
     fragment while the map is still fetching its layers, and a link without a position
     opens on that same fit."""
-    st.markdown(f"[Skip the map (to the table of projects)](#{TABLE_ANCHOR})")
+    st.markdown(f"[Skip the map (to the searches and the table)](#{SEARCH_ANCHOR})")
     files = map_files(signature, today)
     placed = view.zoom > 0
     unplaced = replace(view, zoom=0, lat=0.0, lon=0.0, postcode="")
@@ -580,7 +581,7 @@ def coverage_section(view: views.View, signature: tuple) -> None:
 
 def freshness_counts(counts: dict[str, int]) -> None:
     """Checked / stale / never checked counts of the projects shown (`freshness.counts` of the
-    filtered projects; the first screen, for everyone): they add up to the map's count."""
+    filtered projects): the editor's view; they add up to the map's count."""
     lines = [
         f"- {freshness.FRESHNESS[name].capitalize()}: **{count:,}**"
         for name, count in counts.items()
@@ -594,8 +595,17 @@ def freshness_counts(counts: dict[str, int]) -> None:
     )
 
 
+def page_header(shown, total: int, view: views.View, counts: dict[str, int]) -> None:
+    """Title, counts and the data's currency on one line (wrapping on a phone): the map
+    starts high on the page (issue 23)."""
+    with st.container(horizontal=True, vertical_alignment="center", gap="medium"):
+        st.title("Kindred Map", anchor=False, width="content")  # no heading link: one Tab fewer
+        st.markdown(f"**{tables.counts_text(shown, total)}**", width="content")
+        hidden = "" if view.examples else " Illustrative examples hidden."
+        st.caption(freshness.currency_text(counts) + hidden, width="content")
+
+
 def map_page() -> None:
-    st.title("Kindred Map", anchor=False)  # no heading link: one Tab fewer to the searches
     restore_view()
     today = date.today()
     view = views.view_from_state(st.session_state)
@@ -608,24 +618,23 @@ def map_page() -> None:
         st.stop()
     store_file = signature[0]
     shown = shown_projects(signature, view)
-    st.markdown(f"**{tables.counts_text(shown, len(projects))}**")
-    if not view.examples:
-        st.caption("Illustrative examples are hidden: every figure counts real projects only.")
-    # The searches and the area chooser in a column left of the map: first on a phone (where
-    # columns stack) and first by keyboard, after "Skip to main content". Sent first, so that
-    # a search's answer shows before the map's frame (which shares the page's one thread)
-    # starts redrawing; the sidebar's widgets last, so that the map's frame starts before the
-    # browser loads their code. The view was read from the session (`restore_view`) before
-    # any widget is drawn, so the order changes no value.
-    side_column, map_column = st.columns([1, 2.8], gap="medium")
-    with side_column:
-        freshness_counts(freshness_numbers(signature, views.filter_view(view), today))
+    counts = freshness_numbers(signature, views.filter_view(view), today)
+    page_header(shown, len(projects), view, counts)
+    # The map first and across the page (issue 23), then the searches and the area chooser
+    # beside each other (stacked on a phone, where they follow the map): "Skip the map" leads
+    # to them, and Tab goes on to the table. The sidebar's widgets last, so that the map's
+    # frame starts before the browser loads their code. The view was read from the session
+    # (`restore_view`) before any widget is drawn, so the order changes no value.
+    show_map(view, signature, today)
+    map_downloads(signature)
+    st.header("Find projects and areas", anchor=SEARCH_ANCHOR)
+    postcode_column, name_column, area_column = st.columns(3, gap="medium")
+    with postcode_column:
         postcode_search(view, shown)
+    with name_column:
         project_search(view, shown, today)
+    with area_column:
         area_panel(view, signature, shown, today)
-    with map_column:
-        show_map(view, signature, today)
-        map_downloads(signature)
     sidebar()
     keep_view_in_url(views.view_from_state(st.session_state))
     projects_table(view, signature, shown, today)
@@ -633,6 +642,8 @@ def map_page() -> None:
     user = editor.current_user()
     upload_gate.allow(get_script_run_ctx().session_id, user is not None and user.can("upload"))
     if user is not None:  # viewers get no editor controls at all
+        st.subheader("Freshness of the projects shown")
+        freshness_counts(counts)
         upload_page.upload_section(store_file, user, signature)
         editor.editor_panel(store_file, user)
         if user.can("users"):

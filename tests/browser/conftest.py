@@ -238,15 +238,22 @@ def app_url(serve_app) -> str:
 
 
 @pytest.fixture(scope="session")
-def browser(browser_tools):
+def playwright_driver(browser_tools):
+    """The one Playwright driver of the run: its sync API allows one per thread, so a test that
+    needs a browser of its own (other flags) launches it from this driver."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
-        )
-        yield chromium
-        chromium.close()
+        yield playwright
+
+
+@pytest.fixture(scope="session")
+def browser(playwright_driver):
+    chromium = playwright_driver.chromium.launch(
+        executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
+    )
+    yield chromium
+    chromium.close()
 
 
 class Network:

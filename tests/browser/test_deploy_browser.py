@@ -248,7 +248,7 @@ def figures(artifacts_dir):
 
 
 @pytest.fixture(scope="module")
-def chromium(deploy_tools, deployment):
+def chromium(deploy_tools, deployment, playwright_driver):
     """Chromium trusting Caddy's local certificate authority: the public key of the CA's
     intermediate (which signs the site's certificate) is the only one whose errors are
     ignored, so a certificate Caddy did not issue still fails."""
@@ -257,7 +257,6 @@ def chromium(deploy_tools, deployment):
 
     from cryptography import x509
     from cryptography.hazmat.primitives import serialization
-    from playwright.sync_api import sync_playwright
 
     authority = deployment.caddy_home / "caddy" / "pki" / "authorities" / "local"
     pins = []
@@ -267,21 +266,20 @@ def chromium(deploy_tools, deployment):
             serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
         )
         pins.append(base64.b64encode(hashlib.sha256(der).digest()).decode())
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path="/usr/bin/chromium",
-            headless=True,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--no-first-run",
-                f"--ignore-certificate-errors-spki-list={','.join(pins)}",
-            ],
-        )
-        yield browser
-        browser.close()
+    browser = playwright_driver.chromium.launch(
+        executable_path="/usr/bin/chromium",
+        headless=True,
+        args=[
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--no-first-run",
+            f"--ignore-certificate-errors-spki-list={','.join(pins)}",
+        ],
+    )
+    yield browser
+    browser.close()
 
 
 @pytest.fixture
