@@ -248,6 +248,7 @@ def test_nothing_shipped_names_an_internal_path(pack_folder):
         text = path.read_bytes().decode("utf-8", errors="ignore")
         assert "kindred_map/" not in text, path.name
         assert "reference/" not in text, path.name
+        assert "shared/" not in text, path.name  # a licence's source name held one
 
 
 def test_geopackage_types_dates_as_dates(pack_folder):

@@ -149,7 +149,7 @@ def public_text(text: str) -> str:
 
 def _public(value):
     if isinstance(value, Mapping):
-        return {key: _public(item) for key, item in value.items()}
+        return {_public(key): _public(item) for key, item in value.items()}
     if isinstance(value, list | tuple):
         return [_public(item) for item in value]
     return public_text(value) if isinstance(value, str) else value
