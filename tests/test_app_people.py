@@ -86,18 +86,18 @@ def test_a_private_map_shows_nothing_but_sign_in_to_visitors_and_refuses_other_d
     visitor = _as(None)
     _fine(visitor)
     assert "sign in to see it" in _texts(visitor)
-    assert not any("projects shown" in m.value for m in visitor.markdown)
+    assert not any("Showing " in m.value for m in visitor.markdown)
     outsider = _as("eve@elsewhere.org")
     _fine(outsider)
     assert "eve@elsewhere.org) is not allowed to see this map" in _texts(outsider)
-    assert not any("projects shown" in m.value for m in outsider.markdown)
+    assert not any("Showing " in m.value for m in outsider.markdown)
     assert "gate_sign_out" in _keys(outsider)
     staff = _as("mo@charity.org.uk")
     _fine(staff)
-    assert any("projects shown" in m.value for m in staff.markdown)
+    assert any("Showing " in m.value for m in staff.markdown)
     people.set_public(True, "test")
-    assert any("projects shown" in m.value for m in _as(None).markdown)  # public: everyone
-    assert any("projects shown" in m.value for m in _as("eve@elsewhere.org").markdown)
+    assert any("Showing " in m.value for m in _as(None).markdown)  # public: everyone
+    assert any("Showing " in m.value for m in _as("eve@elsewhere.org").markdown)
 
 
 def test_an_admin_removes_an_editor_in_the_page_and_their_open_session_writes_nothing(
