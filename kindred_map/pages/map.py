@@ -626,7 +626,6 @@ def map_page() -> None:
     # frame starts before the browser loads their code. The view was read from the session
     # (`restore_view`) before any widget is drawn, so the order changes no value.
     show_map(view, signature, today)
-    map_downloads(signature)
     st.header("Find projects and areas", anchor=SEARCH_ANCHOR)
     postcode_column, name_column, area_column = st.columns(3, gap="medium")
     with postcode_column:
@@ -635,6 +634,7 @@ def map_page() -> None:
         project_search(view, shown, today)
     with area_column:
         area_panel(view, signature, shown, today)
+    map_downloads(signature)  # after the searches: "Skip the map" leads straight to them
     sidebar()
     keep_view_in_url(views.view_from_state(st.session_state))
     projects_table(view, signature, shown, today)
