@@ -13,7 +13,7 @@ import pytest
 from matplotlib.collections import PathCollection
 
 from kindred_map import boundaries, cli, export, figures, printmap, privacy, store
-from kindred_map.colours import colour_classes, type_legend
+from kindred_map.classing import colour_classes, type_legend
 from kindred_map.view import View, shown_projects
 
 GENERATED = datetime(2026, 3, 9, 12, 0, tzinfo=UTC)
