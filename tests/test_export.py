@@ -750,7 +750,7 @@ def test_html_map_escapes_every_text(projects):
     assert (
         len(outside) == 1 and "Outside the region; nearest borough: Sefton" in outside[0]["popup"]
     )
-    assert "2 project(s) outside the region (hollow rings)" in data["panel"]  # one not drawn
+    assert "2 project(s) outside the region (hollow rings): counted in no area." in data["notes"]
 
 
 # --- filters ----------------------------------------------------------------------------

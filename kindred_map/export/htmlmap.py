@@ -399,13 +399,15 @@ def area_layers(
             continue
         summary = summary.to_crs(boundaries.WGS84).reset_index(drop=True)
         shapes = rfc7946_geometries(summary.geometry.to_numpy(), MAP_DECIMALS)
+        codes = summary[boundaries.LAYERS[level]["key"]].astype("string").fillna("")
         features = [
             {
                 "type": "Feature",
+                "id": code,
                 "properties": {"i": index},
                 "geometry": json.loads(shapely.to_geojson(shape)),
             }
-            for index, shape in enumerate(shapes)
+            for index, (code, shape) in enumerate(zip(codes, shapes, strict=True))
             if shape is not None and not shape.is_empty
         ]
         measures = []
