@@ -216,7 +216,7 @@ def legend_parts(
     view: View, shown: pd.DataFrame, classes: list[dict], found: Mapping | None = None
 ) -> dict:
     """The legend as data: heading, classes, which way is better, project types, the postcode
-    search (``found``: `searched`), notes."""
+    search (``found``: `searched`; a postcode not found is said in the notes), notes."""
     notes = legend_notes(view, shown)
     if _deaneries_show(view):
         notes = [n for n in notes if not n.startswith("Deanery boundaries")] + [DEANERY_NOTE]
@@ -225,8 +225,8 @@ def legend_parts(
         "classes": classes,
         "direction": DIRECTIONS[view.measure],
         "types": type_legend(shown),
-        "search": search_words(view, shown, found),
-        "notes": notes,
+        "search": search_words(view, shown, found) if found else [],
+        "notes": notes if found else [*search_words(view, shown, found), *notes],
     }
 
 
