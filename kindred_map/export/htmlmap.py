@@ -74,6 +74,7 @@ html, body {{ height: 100%; margin: 0; font: 14px/1.4 system-ui, sans-serif; col
 .km-panel {{ background: #fff; padding: 8px 10px; border-radius: 4px; width: 300px;
   max-width: calc(100vw - 70px); max-height: calc(100vh - 70px); overflow-y: auto;
   box-sizing: border-box; box-shadow: 0 1px 4px rgba(0, 0, 0, .3); }}
+@media (max-width: 699px) {{ .km-panel {{ max-height: 55vh; }} }}
 .km-panel summary {{ cursor: pointer; }}
 .km-panel h1 {{ display: inline; font-size: 16px; margin: 0; }}
 .km-panel p {{ margin: 2px 0; }}
@@ -116,7 +117,8 @@ var KINDRED = {data};
   // A phone shows one line of credits; every line is in the panel's "Sources and licences".
   map.attributionControl.addAttribution(
     window.innerWidth >= 700 ? KINDRED.attribution : KINDRED.shortAttribution);
-  map.createPane("km-labels").style.zIndex = 450;
+  map.createPane("km-labels").style.zIndex = 450;  // names over the areas,
+  map.createPane("km-projects").style.zIndex = 460;  // the projects over the names
   function element(parent, tag, className, text) {{
     var node = document.createElement(tag);
     if (className) {{ node.className = className; }}
@@ -133,7 +135,8 @@ var KINDRED = {data};
     L.circleMarker([p.lat, p.lon], {{
       radius: 7, color: p.outside ? p.colour : "#222", weight: p.outside ? 3 : 1,
       fillColor: p.outside ? "#fff" : p.colour,
-      fillOpacity: p.synthetic ? 0.3 : 0.9, dashArray: p.home_run ? "2 2" : null
+      fillOpacity: p.synthetic ? 0.3 : 0.9, dashArray: p.home_run ? "2 2" : null,
+      pane: "km-projects"
     }}).bindPopup(p.popup).addTo(markers);
   }});
 
@@ -245,7 +248,6 @@ var KINDRED = {data};
       }}).addTo(map);
     }}
     markers.addTo(map);
-    markers.bringToFront();
     legend(level, measure);
     labelLayer.clearLayers();
     labels = level.labels.map(function (spot) {{
