@@ -10,6 +10,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
+from axe_playwright_python.sync_playwright import Axe
 from shapely.geometry import Point
 
 from kindred_map import boundaries, export, store
@@ -219,6 +220,7 @@ def test_html_map_shows_template_like_names_exactly_as_typed(offline_page, tmp_p
 # --- the council pack's map.html: shaded areas, names, legend, sources, offline -------------
 
 PACK_SIZES = {"desktop": (1440, 1000), "phone": (390, 844)}
+SERIOUS = ("serious", "critical")
 
 
 @pytest.fixture(scope="module")
@@ -306,6 +308,9 @@ def test_pack_map_shades_names_and_explains_the_areas_offline(
         )
         assert fills == [gap["fill"][f["properties"]["i"]] for f in wards["areas"]["features"]]
         assert len(set(fills)) >= 3, f"too few classes shown; screenshot: {shot}"
+        violations = Axe().run(page, options={"resultTypes": ["violations"]}).response
+        serious = [v["id"] for v in violations["violations"] if v["impact"] in SERIOUS]
+        assert serious == [], f"axe-core (WCAG 2.2 AA): {serious}; screenshot: {shot}"
         names = _check_labels(page, shot, 8 if size == "desktop" else 4)
         assert set(names) <= set(wards["names"])
         if size == "phone":  # the legend starts folded on a phone: open it as a user would
