@@ -74,7 +74,6 @@ html, body {{ height: 100%; margin: 0; font: 14px/1.4 system-ui, sans-serif; col
 .km-panel {{ background: #fff; padding: 8px 10px; border-radius: 4px; width: 300px;
   max-width: calc(100vw - 70px); max-height: calc(100vh - 70px); overflow-y: auto;
   box-sizing: border-box; box-shadow: 0 1px 4px rgba(0, 0, 0, .3); }}
-@media (max-width: 699px) {{ .km-panel {{ max-height: 55vh; }} }}
 .km-panel summary {{ cursor: pointer; }}
 .km-panel h1 {{ display: inline; font-size: 16px; margin: 0; }}
 .km-panel p {{ margin: 2px 0; }}
@@ -99,6 +98,10 @@ html, body {{ height: 100%; margin: 0; font: 14px/1.4 system-ui, sans-serif; col
   font: 600 12px/1.2 system-ui, sans-serif; color: #1f2d3d; padding: 0 2px;
   background: rgba(255, 255, 255, .72); border-radius: 2px; pointer-events: none; }}
 .leaflet-container .leaflet-control-attribution {{ font-size: 11px; max-width: 70vw; }}
+@media (max-width: 699px) {{
+  .km-panel {{ max-height: 55vh; }}
+  .km-label span {{ font-size: 11px; }}
+}}
 </style>
 </head>
 <body>
@@ -172,8 +175,11 @@ var KINDRED = {data};
     KINDRED.notes.forEach(function (line) {{ element(fold, "p", "km-note", line); }});
     var sources = element(fold, "details", "km-sources");
     element(sources, "summary", null, "Sources and licences");
+    element(sources, "p", "km-note", "Licences of each source:");
     var list = element(sources, "ul");
     KINDRED.licences.forEach(function (line) {{ element(list, "li", null, line); }});
+    element(sources, "p", "km-note", "Attribution (quote these lines when you reuse the data):");
+    list = element(sources, "ul");
     KINDRED.attributionLines.forEach(function (line) {{ element(list, "li", null, line); }});
     parts.level.addEventListener("change", function () {{
       // The same measure on the new level where it has it (all levels carry the same ones).
