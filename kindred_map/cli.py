@@ -710,6 +710,7 @@ MAP_OPTIONS = {
     "distance": "distance",
     "open": "open",
     "area": "area",
+    "postcode": "postcode",
 }
 """The map command's options -> the page link's parameters (`kindred_map.view`)."""
 
@@ -764,6 +765,9 @@ def _add_map_command(commands) -> None:
     printer.add_argument("--distance", type=int, help="reach in metres (800)")
     printer.add_argument("--open", help="count only projects open then, e.g. weekend")
     printer.add_argument("--area", help="the chosen area's code (outlined, and the map fits it)")
+    printer.add_argument(
+        "--postcode", help="a postcode search: its reach circle (--distance) and centre"
+    )
     printer.add_argument("--gaps", action="store_true", help="veil where people are beyond reach")
     printer.add_argument("--clusters", action="store_true", help="outline clusters of projects")
     printer.add_argument(

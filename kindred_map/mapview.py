@@ -24,7 +24,8 @@ from kindred_map import (
     privacy,
     store,
 )
-from kindred_map.colours import DIRECTIONS, colour_classes, legend_notes, number_text, type_legend
+from kindred_map.classing import DIRECTIONS, colour_classes, number_text, type_legend
+from kindred_map.colours import legend_notes
 from kindred_map.figures import (
     LEVELS,
     MEASURES,

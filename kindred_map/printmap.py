@@ -1,12 +1,15 @@
 """The printable map: one dashboard view as an A4 or A3 landscape PDF (vector) or PNG.
 
 What the page's link describes (`kindred_map.view.View`), drawn for paper and slides: a title,
-the areas shaded as the page shades them (`colours.colour_classes` of `figures.area_figures`),
+the areas shaded as the page shades them (`classing.colour_classes` of `figures.area_figures`),
 the projects shown as markers (home-run ones at their ward's centre: `view.shown_projects`
 masks through `privacy.public_records` before any filter), the legend beside the map (never
 over it), place names that never collide (`cartography.place_labels`), a scale bar, a north
 arrow, the date, the sources and licences every export carries (`export.attribution`,
-`export.about`), and the approximate-deanery note where deaneries show. Drawn with matplotlib
+`export.about`), the approximate-deanery note where deaneries show, and, when the view holds a
+postcode search, its reach circle and centre with a legend line saying how many projects are
+within it (the page's words). The postcode is the searcher's own input, not a project's, so it
+is printed. Drawn with matplotlib
 from the boundary layers in British National Grid: no tiles, no network.
 
 Decision: matplotlib (PSF-style licence), because one drawing gives both the vector PDF and
@@ -33,8 +36,18 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import FancyArrow, Patch, Rectangle
 from matplotlib.transforms import Bbox
 
-from kindred_map import boundaries, cartography, coverage, export, files, mapview, privacy
-from kindred_map.colours import DIRECTIONS, colour_classes, legend_notes, type_legend
+from kindred_map import (
+    boundaries,
+    cartography,
+    coverage,
+    export,
+    files,
+    mapview,
+    privacy,
+    search,
+)
+from kindred_map.classing import DIRECTIONS, colour_classes, type_legend
+from kindred_map.colours import legend_notes
 from kindred_map.figures import (
     DEANERY_NOTE,
     LEVELS,
@@ -77,6 +90,10 @@ LABEL_PT = {"town": 7.5, "suburb": 6.0}
 SUBURB_LABEL_SPAN_M = 25_000
 """Suburb names are drawn (after towns, where they fit) only on maps narrower than this."""
 MERCATOR_M_PER_PX_Z0 = 156_543.03392
+SEARCH_COLOUR = "#111111"
+"""The search circle and its centre, as the page draws them (dashboard.js)."""
+SEARCH_FIT = 1.15
+"""A map that fits a search circle shows this many radii each side of it (as the page does)."""
 HALO = {"boxstyle": "round,pad=0.15", "facecolor": "white", "alpha": 0.7, "edgecolor": "none"}
 """A pale box behind map text: readable over any fill, and the PDF keeps the text as text (a
 stroke halo, matplotlib's path effect, would turn it into outlines pdftotext cannot read)."""
@@ -107,14 +124,19 @@ def view_from_link(link: str = "", overrides: Mapping[str, str] | None = None) -
 
 def view_extent(view: View) -> tuple[float, float, float, float]:
     """(west, south, east, north) in EPSG:27700 of what the view shows: the link's map
-    position when it has one, else the chosen area, else the areas the filters keep, else the
-    region."""
+    position when it has one, else the chosen area, else the postcode search's circle, else the
+    areas the filters keep, else the region (the page fits the same way)."""
     if view.zoom > 0:
         centre = gpd.GeoSeries([shapely.Point(view.lon, view.lat)], crs=boundaries.WGS84)
         point = centre.to_crs(boundaries.BNG).iloc[0]
         per_px = MERCATOR_M_PER_PX_Z0 * np.cos(np.radians(view.lat)) / 2**view.zoom
         half_w, half_h = (size * per_px / 2 for size in PAGE_MAP_PIXELS)
         return point.x - half_w, point.y - half_h, point.x + half_w, point.y + half_h
+    found = searched(view)
+    if found and not view.area:
+        reach = view.distance * SEARCH_FIT
+        x, y = found["easting"], found["northing"]
+        return x - reach, y - reach, x + reach, y + reach
     level = view.layer
     codes = [view.area] if view.area else areas_in_view(level, view)
     areas = boundaries.load(level)
@@ -139,6 +161,32 @@ def _fit(extent, width: float, height: float) -> tuple[float, float, float, floa
     return cx - span_x / 2, cy - span_y / 2, cx + span_x / 2, cy + span_y / 2
 
 
+def searched(view: View) -> dict | None:
+    """The view's searched postcode (`search.find_postcode`), or None when there is none or it
+    is not found (the page draws nothing then either; `search_words` says so)."""
+    if not view.postcode:
+        return None
+    try:
+        return search.find_postcode(view.postcode)
+    except ValueError:
+        return None
+
+
+def search_words(view: View, shown: gpd.GeoDataFrame, found: Mapping | None) -> list[str]:
+    """The legend's lines for the postcode search, in the page's words: how many of the shown
+    projects are within the reach of the postcode (straight line), and its note if any."""
+    if not view.postcode:
+        return []
+    if found is None:
+        return [f"Postcode search {view.postcode!r}: not found, no circle drawn."]
+    within = int((search.distances_m(shown, found) <= view.distance).sum())
+    line = (
+        f"Dashed circle: {within:,} project(s) within {view.distance:,} m of "
+        f"{found['postcode']} (straight line); the dot is the postcode."
+    )
+    return [line, found["note"]] if found["note"] else [line]
+
+
 def title_of(view: View) -> str:
     """ "Wards shaded by gap score (need-weighted people beyond reach)"."""
     noun = LEVELS[view.layer]["noun"]
@@ -154,7 +202,7 @@ def subtitle_of(view: View, generated: datetime) -> str:
     labels = {key: spec["label"] for key, spec in project_types().items()}
     words = filter_words(view)
     words["Project types"] = ", ".join(labels[kind] for kind in view.types) or "all"
-    if needs_coverage(view) or view.gaps:
+    if needs_coverage(view) or view.gaps or view.postcode:
         words["Reach"] = f"{view.distance:,} m straight line{open_words(view)}"
     parts = [f"{key}: {value}" for key, value in words.items()]
     return " | ".join([*parts, _date(generated)])
@@ -164,8 +212,11 @@ def _deaneries_show(view: View) -> bool:
     return view.layer == "deanery" or bool(view.deaneries)
 
 
-def legend_parts(view: View, shown: pd.DataFrame, classes: list[dict]) -> dict:
-    """The legend as data: heading, classes, which way is better, project types, notes."""
+def legend_parts(
+    view: View, shown: pd.DataFrame, classes: list[dict], found: Mapping | None = None
+) -> dict:
+    """The legend as data: heading, classes, which way is better, project types, the postcode
+    search (``found``: `searched`; a postcode not found is said in the notes), notes."""
     notes = legend_notes(view, shown)
     if _deaneries_show(view):
         notes = [n for n in notes if not n.startswith("Deanery boundaries")] + [DEANERY_NOTE]
@@ -174,7 +225,8 @@ def legend_parts(view: View, shown: pd.DataFrame, classes: list[dict]) -> dict:
         "classes": classes,
         "direction": DIRECTIONS[view.measure],
         "types": type_legend(shown),
-        "notes": notes,
+        "search": search_words(view, shown, found) if found else [],
+        "notes": notes if found else [*search_words(view, shown, found), *notes],
     }
 
 
@@ -286,6 +338,35 @@ def _markers(ax, shown: gpd.GeoDataFrame, extent) -> None:
             linewidths=1.2,
             zorder=4,
         )
+
+
+def _search_circle(ax, view: View, found: Mapping | None) -> None:
+    """The postcode search's reach (a dashed circle of ``view.distance``, straight line) and
+    its centre, drawn as the page draws them."""
+    if found is None:
+        return
+    centre = shapely.Point(found["easting"], found["northing"])
+    ring = gpd.GeoSeries([centre.buffer(view.distance, quad_segs=32)], crs=boundaries.BNG)
+    ring.plot(ax=ax, color=SEARCH_COLOUR, alpha=0.05, zorder=5)
+    ring.boundary.plot(ax=ax, color=SEARCH_COLOUR, linewidth=1.4, linestyle=(0, (4, 2.5)), zorder=5)
+    ax.scatter(
+        [centre.x],
+        [centre.y],
+        s=(MARKER_PT * 1.3) ** 2,
+        c=SEARCH_COLOUR,
+        edgecolors="white",
+        linewidths=1.2,
+        zorder=6,
+    )
+
+
+def _search_dot(ax, found: Mapping | None) -> list[Bbox]:
+    """The search centre's box in display units (no place name may cover it), or none."""
+    if found is None:
+        return []
+    x, y = ax.transData.transform((found["easting"], found["northing"]))
+    half = MARKER_PT * 1.3 * ax.figure.dpi / 72
+    return [Bbox([[x - half, y - half], [x + half, y + half]])]
 
 
 def _scale_bar(ax, extent, busy) -> Bbox:
@@ -466,7 +547,20 @@ def _legend(ax, parts: Mapping) -> None:
             transform=ax.transAxes,
         )
         top -= 0.05
-    for note in parts["notes"]:
+    if parts["search"]:
+        ring = Line2D(
+            [],
+            [],
+            marker="o",
+            linestyle="",
+            markersize=MARKER_PT + 5,
+            markerfacecolor="none",
+            markeredgecolor=SEARCH_COLOUR,
+            markeredgewidth=1.0,
+            label="\n".join(textwrap.wrap(parts["search"][0], 44)),
+        )
+        top = _legend_block(ax, [ring], "Postcode search", top) - 0.02
+    for note in [*parts["search"][1:], *parts["notes"]]:
         text = ax.text(
             0,
             top,
@@ -515,6 +609,7 @@ def _figure(projects, view, paper, generated, coverage_areas) -> Figure:
             projects, view.types, view.distance, view.examples, view.open_at, view.inside_only
         )["areas"]
     shown = shown_projects(projects, view)
+    found = searched(view)
     width_mm, height_mm = PAPERS_MM[paper]
     text_w = width_mm - 2 * MARGIN_MM
     footer_lines = [
@@ -540,6 +635,7 @@ def _figure(projects, view, paper, generated, coverage_areas) -> Figure:
     classes = _shade(ax, view, shown, gap_table)
     _overlays(ax, projects, view)
     _markers(ax, shown, extent)
+    _search_circle(ax, view, found)
     ax.set_xlim(extent[0], extent[2])
     ax.set_ylim(extent[1], extent[3])
     ax.set_aspect("equal")
@@ -551,7 +647,7 @@ def _figure(projects, view, paper, generated, coverage_areas) -> Figure:
         spine.set_color(INK)
         spine.set_linewidth(0.8)
     land = boundaries.load("borough").to_crs(boundaries.BNG).union_all()
-    obstacles = [_scale_bar(ax, extent, land), _north_arrow(ax)]
+    obstacles = [_scale_bar(ax, extent, land), _north_arrow(ax), *_search_dot(ax, found)]
     _place_labels(ax, extent, obstacles)
     title = "Kindred Map: " + title_of(view)
     if shown["synthetic"].fillna(False).astype(bool).any():
@@ -569,7 +665,7 @@ def _figure(projects, view, paper, generated, coverage_areas) -> Figure:
     legend_ax = fig.add_axes(
         _mm(fig, width_mm - MARGIN_MM - LEGEND_WIDTH_MM, footer, LEGEND_WIDTH_MM, map_h)
     )
-    _legend(legend_ax, legend_parts(view, shown, classes))
+    _legend(legend_ax, legend_parts(view, shown, classes, found))
     fig.text(
         *_mm(fig, MARGIN_MM, footer - 3, 0, 0)[:2],
         "\n".join(footer_lines),

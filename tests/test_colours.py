@@ -5,25 +5,25 @@ import html
 import numpy as np
 import pandas as pd
 
-from kindred_map import colours, figures, maps
+from kindred_map import classing, colours, figures, maps
 
 XSS = "<img src=x onerror=alert(1)>"
 
 
 def test_colour_classes_give_every_value_a_legend_colour():
     values = pd.Series([0, 0, 1, 2, 3, 5, 8, 13, 21, 34, np.nan])
-    fills, classes = colours.colour_classes(values, "projects")
+    fills, classes = classing.colour_classes(values, "projects")
     legend = {entry["colour"] for entry in classes}
     assert set(fills) <= legend
-    assert fills.iloc[0] == colours.ZERO_COLOUR and fills.iloc[-1] == colours.NO_DATA_COLOUR
-    order = [colours.SEQUENTIAL_COLOURS.index(c) for c in fills.iloc[2:-1]]
+    assert fills.iloc[0] == classing.ZERO_COLOUR and fills.iloc[-1] == classing.NO_DATA_COLOUR
+    order = [classing.SEQUENTIAL_COLOURS.index(c) for c in fills.iloc[2:-1]]
     assert order == sorted(order), "larger values never get a lighter colour"
-    assert len(classes) <= colours.MAX_CLASSES + 2
-    deciles, classes = colours.colour_classes(pd.Series([1, 10, 5]), "imd_decile")
+    assert len(classes) <= classing.MAX_CLASSES + 2
+    deciles, classes = classing.colour_classes(pd.Series([1, 10, 5]), "imd_decile")
     assert deciles.tolist() == [
-        colours.IMD_COLOURS[0],
-        colours.IMD_COLOURS[9],
-        colours.IMD_COLOURS[4],
+        classing.IMD_COLOURS[0],
+        classing.IMD_COLOURS[9],
+        classing.IMD_COLOURS[4],
     ]
     assert [c["label"] for c in classes] == [str(d) for d in range(1, 11)]
 
@@ -43,14 +43,14 @@ def test_legend_is_plain_escaped_html():
 
 def test_more_is_worse_measures_get_their_own_ramp_and_say_which_way_is_good():
     values = pd.Series([1.0, 5.0, 9.0, 20.0, 40.0, 80.0])
-    better, _ = colours.colour_classes(values, "per_10k")
-    worse, _ = colours.colour_classes(values, "gap_score")
-    assert set(better) <= set(colours.SEQUENTIAL_COLOURS)
-    assert set(worse) <= set(colours.WORSE_COLOURS)
-    assert not set(colours.SEQUENTIAL_COLOURS) & set(colours.WORSE_COLOURS)
-    assert "more is better" in colours.DIRECTIONS["projects"]
-    assert "more is worse" in colours.DIRECTIONS["gap_score"]
-    assert set(colours.DIRECTIONS) == set(figures.MEASURES)
+    better, _ = classing.colour_classes(values, "per_10k")
+    worse, _ = classing.colour_classes(values, "gap_score")
+    assert set(better) <= set(classing.SEQUENTIAL_COLOURS)
+    assert set(worse) <= set(classing.WORSE_COLOURS)
+    assert not set(classing.SEQUENTIAL_COLOURS) & set(classing.WORSE_COLOURS)
+    assert "more is better" in classing.DIRECTIONS["projects"]
+    assert "more is worse" in classing.DIRECTIONS["gap_score"]
+    assert set(classing.DIRECTIONS) == set(figures.MEASURES)
 
 
 def test_legend_explains_the_hollow_rings_of_projects_outside_the_region():

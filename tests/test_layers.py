@@ -57,6 +57,7 @@ LAYERS = (
             "clusters",
             "filters",
             "figures",
+            "classing",
             "view",
             "colours",
             "maps",

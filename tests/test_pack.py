@@ -1,6 +1,7 @@
 """What councils get is true and complete: no synthetic record in any figure unless asked for,
 every column defined once with its unit, tidy typed geometries, umask file modes, settings."""
 
+import html
 import io
 import json
 import os
@@ -15,11 +16,24 @@ import pandas as pd
 import pyogrio
 import pytest
 import shapely
+from pyproj import Geod
 from shapely.geometry import Point, Polygon
 from test_export import GENERATED, _ogrinfo, build_projects, check_rfc7946
 from test_export import _layer_reports as _layers
 
-from kindred_map import boundaries, cli, columns, coverage, export, files, profile, store
+from kindred_map import (
+    boundaries,
+    classing,
+    cli,
+    columns,
+    coverage,
+    export,
+    figures,
+    files,
+    profile,
+    store,
+)
+from kindred_map.view import View, shown_projects
 
 TYPES = "pantry,food_bank"
 DISTANCE = 800
@@ -451,3 +465,100 @@ def test_html_map_carries_template_like_names_as_data(real_projects, name):
         for popup in popups
     )
     assert "</script>" not in script and "49" not in page.split("<script>", 1)[0]
+
+
+# --- the pack's map.html: shaded areas, names, legend, sources; private homes stay private ------
+
+
+def _map_data(page: str) -> dict:
+    """The data the map's page draws from (the one JSON value in its script)."""
+    return json.loads(page.split("var KINDRED = ", 1)[1].split(";\n", 1)[0])
+
+
+@pytest.fixture(scope="module")
+def pack_map(pack_folder) -> tuple[str, dict]:
+    page = (pack_folder / "map.html").read_text(encoding="utf-8")
+    return page, _map_data(page)
+
+
+def test_pack_map_shades_every_level_in_the_dashboards_classes(pack_map, pack_folder, with_fake):
+    _, data = pack_map
+    levels = {layer["key"]: layer for layer in data["levels"]}
+    assert list(levels) == list(export.LEVELS)
+    for level, layer in levels.items():
+        summary = gpd.read_file(pack_folder / f"{level}.geojson")
+        key, name = boundaries.LAYERS[level]["key"], export.LEVEL_COLUMNS[level][1]
+        assert [f["id"] for f in layer["areas"]["features"]] == summary[key].tolist()
+        assert layer["names"] == summary[name].tolist()  # the names the summary gives
+        assert sorted(spot[0] for spot in layer["labels"]) == list(range(len(summary)))
+        measures = {measure["key"]: measure for measure in layer["measures"]}
+        assert list(measures) == ["projects", "per_10k", "gap_score", "gap_per_1000"]
+        for measure in measures.values():
+            assert measure["help"] == figures.MEASURES[measure["key"]]["help"]
+            assert measure["direction"] == classing.DIRECTIONS[measure["key"]]
+            assert set(measure["fill"]) <= {entry["colour"] for entry in measure["classes"]}
+        gap = measures["gap_score"]
+        assert len(gap["classes"]) >= 3 and set(gap["fill"]) <= set(classing.WORSE_COLOURS)
+        assert "beyond 800 m (straight line)" in gap["notes"][0]
+        assert (figures.DEANERY_NOTE in layer["notes"]) is (level == "deanery")
+    # The dashboard's own classes for the same projects (its default view: no illustrative
+    # records) are the map's, area by area.
+    fake, _ = with_fake
+    shown = shown_projects(fake, View(layer="ward"))
+    codes = figures.areas_in_view("ward", View(layer="ward"))
+    dashboard = figures.area_figures("ward", shown).loc[codes]
+    fills, classes = classing.colour_classes(dashboard["per_10k"], "per_10k")
+    ours = next(m for m in levels["ward"]["measures"] if m["key"] == "per_10k")
+    assert ours["classes"] == classes
+    ward_codes = [f["id"] for f in levels["ward"]["areas"]["features"]]
+    assert dict(zip(ward_codes, ours["fill"], strict=True)) == fills.to_dict()
+    assert data["start"] == {"level": 0, "measure": 2}  # wards by gap score
+
+
+def test_pack_map_carries_every_attribution_line_and_licence(pack_map, with_fake):
+    _, data = pack_map
+    fake, _ = with_fake
+    facts = export.about(export.real_projects(fake), "projects map")
+    assert set(facts["attribution"]) <= set(data["attributionLines"])
+    for source, licence in facts["licences"].items():
+        assert f"{source}: {licence}" in data["licences"]
+    assert export.LEAFLET_CREDIT in data["attributionLines"]
+
+
+def test_pack_map_geometries_are_rfc7946_wgs84(pack_map):
+    _, data = pack_map
+    for layer in data["levels"]:
+        collection = check_rfc7946(json.dumps(layer["areas"]).encode())
+        for feature in collection["features"]:
+            west, south, east, north = shapely.geometry.shape(feature["geometry"]).bounds
+            assert -3.4 < west < east < -2.2 and 53.2 < south < north < 53.8, feature["id"]
+        for _, lat, lon in layer["labels"]:
+            assert -3.4 < lon < -2.2 and 53.2 < lat < 53.8
+
+
+def test_pack_map_never_holds_a_homes_position_address_or_postcode(pack_map, with_fake):
+    page, data = pack_map
+    fake, _ = with_fake
+    home = fake[fake["location_precision"] == "ward_only"].iloc[0]
+    assert home["address"] not in page and home["postcode"] not in page
+    lon, lat = home.geometry.x, home.geometry.y
+    for decimals in (4, 5, 6):
+        for text in (f"{lon:.{decimals}f},{lat:.{decimals}f}", f'"lat":{lat:.{decimals}f}'):
+            assert text not in page, text
+    assert repr(float(lat)) not in page and f"{home['easting']:.0f}" not in page
+    drawn = [(m["lon"], m["lat"]) for m in data["projects"] if m["home_run"]]
+    assert len(drawn) == 1
+    moved = Geod(ellps="WGS84").inv(*drawn[0], lon, lat)[2]
+    assert moved > 100, "the home-run project is drawn at its ward's centre, not at the home"
+
+
+@pytest.mark.parametrize("name", ["{{7*7}}", "<script>alert(1)</script>"])
+def test_pack_map_carries_hostile_names_as_escaped_data(real_projects, name):
+    projects = real_projects.copy()
+    projects.loc[0, "name"] = name
+    payload = export.export_bytes(projects, "pack", generated=GENERATED)
+    with zipfile.ZipFile(io.BytesIO(payload)) as archive:
+        page = archive.read("map.html").decode("utf-8")
+    assert "<script>alert" not in page and "49" not in page.split("<script>", 1)[0]
+    popups = [marker["popup"] for marker in _map_data(page)["projects"]]
+    assert any(p.startswith(f"<strong>{html.escape(name)}</strong>") for p in popups)

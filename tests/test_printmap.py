@@ -2,6 +2,7 @@
 title, every legend entry, the attribution and the notes; home-run projects at their ward's
 centre; the page's link read strictly."""
 
+import io
 import os
 import re
 import shutil
@@ -11,9 +12,10 @@ from datetime import UTC, datetime
 import numpy as np
 import pytest
 from matplotlib.collections import PathCollection
+from PIL import Image
 
-from kindred_map import boundaries, cli, export, figures, printmap, privacy, store
-from kindred_map.colours import colour_classes, type_legend
+from kindred_map import boundaries, cli, export, figures, printmap, privacy, search, store
+from kindred_map.classing import colour_classes, type_legend
 from kindred_map.view import View, shown_projects
 
 GENERATED = datetime(2026, 3, 9, 12, 0, tzinfo=UTC)
@@ -134,3 +136,44 @@ def test_names_are_drawn_as_typed_not_as_math_text(shipped):
     fig = printmap.figure(shipped, view, generated=GENERATED)
     texts = [t for ax in fig.axes for t in ax.texts] + list(fig.texts)
     assert texts and all(not t.get_parse_math() for t in texts)
+
+
+def _dark_share(image: np.ndarray, ax, centre, radius_m: float, scale: float) -> float:
+    """The share of 90 points on a circle (EPSG:27700 metres around ``centre``) that are dark
+    in the PNG ``image`` (drawn at ``scale`` pixels per display unit), each looked at with a
+    2-pixel margin."""
+    dark = 0
+    for angle in np.radians(np.arange(0, 360, 4)):
+        point = (centre[0] + radius_m * np.cos(angle), centre[1] + radius_m * np.sin(angle))
+        x, y = ax.transData.transform(point) * scale
+        row, column = int(round(image.shape[0] - y)), int(round(x))
+        patch = image[row - 2 : row + 3, column - 2 : column + 3]
+        dark += bool(patch.max(axis=2).min() < 90)
+    return dark / 90
+
+
+def test_postcode_search_is_drawn_as_its_circle_and_said_in_the_legend(tmp_path, shipped):
+    pdf = tmp_path / "search.pdf"
+    argv = ["map", "--postcode", "L1 8JQ", "--distance", "1000", "-o", str(pdf)]
+    assert cli.main(argv) == 0
+    text = _words(_run(_tool("pdftotext"), str(pdf), "-"))
+    view = printmap.view_from_link("postcode=L1+8JQ&distance=1000")
+    found = search.find_postcode("L1 8JQ")
+    within = int((search.distances_m(shown_projects(shipped, view), found) <= 1000).sum())
+    assert within > 0
+    assert "Postcode search" in text
+    assert f"Dashed circle: {within:,} project(s) within 1,000 m of L1 8JQ (straight line)" in text
+    fig = printmap.figure(shipped, view, generated=GENERATED)
+    image = np.asarray(Image.open(io.BytesIO(printmap.render(fig, "png"))).convert("RGB"))
+    ax, scale = fig.axes[0], printmap.PNG_DPI / fig.dpi
+    centre = (found["easting"], found["northing"])
+    ring = _dark_share(image, ax, centre, 1000, scale)
+    assert ring > 0.5, f"the reach circle is not drawn ({ring:.0%} of it dark)"
+    for off in (850, 1150):  # off the ring: the areas' colours, not the dashed line
+        assert _dark_share(image, ax, centre, off, scale) < ring - 0.3
+    assert _dark_share(image, ax, centre, 1, scale) == 1.0  # the centre's dot
+    west, south, east, north = ax.get_xlim() + ax.get_ylim()
+    assert west < centre[0] - 1000 and east > centre[0] + 1000  # the map fits the circle
+    missing = printmap.figure(shipped, printmap.view_from_link("postcode=ZZ9+9ZZ"))
+    texts = _words(" ".join(t.get_text() for a in missing.axes for t in a.texts))
+    assert "Postcode search 'ZZ9 9ZZ': not found, no circle drawn." in texts

@@ -8,7 +8,7 @@ from streamlit_folium import st_folium
 
 from kindred_map import assets, figures, maps, mapview, store
 from kindred_map import view as views
-from kindred_map.colours import colour_classes
+from kindred_map.classing import colour_classes
 
 
 @st.cache_data

@@ -17,7 +17,13 @@ from kindred_map import (
     privacy,
 )
 from kindred_map.export.htmlmap import html_map
-from kindred_map.export.tables import LEVELS, area_summary, project_table, real_projects
+from kindred_map.export.tables import (
+    LEVELS,
+    area_summary,
+    project_table,
+    reach_distance,
+    real_projects,
+)
 from kindred_map.export.words import GPKG_NAME, about, pack_settings, readme_text
 from kindred_map.export.writers import (
     _with_columns,
@@ -61,14 +67,6 @@ def table_for(
         return project_table(projects, include_synthetic)
     figures = (coverage or {}).get(what)
     return area_summary(projects, what, figures, area_filters, include_synthetic)
-
-
-def _distance(coverage: Mapping[str, pd.DataFrame] | None) -> float | None:
-    """The reach distance the coverage tables were computed at (`coverage` tables say so)."""
-    for table in (coverage or {}).values():
-        if table is not None and "distance_m" in table.attrs:
-            return float(table.attrs["distance_m"])
-    return None
 
 
 def _layer_name(what: str) -> str:
@@ -144,7 +142,7 @@ def export_bytes(
         facts = about(projects, "Open Referral UK services", parameters, moment, settings)
         return oruk.export_bytes(project_table(projects, True), facts, fmt, moment)
     if fmt == "html":
-        return html_map(projects, **words, include_synthetic=True)
+        return html_map(projects, **tables, **words, include_synthetic=True)
     if fmt == "gpkg":
         layers = ("projects", *LEVELS) if what == "all" else (what,)
         return geopackage(
@@ -189,7 +187,7 @@ def csv_about_text(
         summaries,
         covered,
         settings,
-        _distance(coverage),
+        reach_distance(coverage),
         {what: table},
         coverage,
     )
@@ -263,8 +261,9 @@ def council_pack(
         "QGIS and ArcGIS",
     )
     parts["map.html"] = (
-        html_map(projects, **words, include_synthetic=True),
-        "a one-file map of the projects; open it in any browser, works offline",
+        html_map(projects, **words, include_synthetic=True, coverage=coverage, summaries=summaries),
+        "a one-file map: the wards, deaneries and boroughs shaded by the summaries' figures, "
+        "with their names, a legend and the projects; open it in any browser, works offline",
     )
     contents = {"README.txt": "this file"} | {name: text for name, (_, text) in parts.items()}
     readme = readme_text(
@@ -275,7 +274,7 @@ def council_pack(
         summaries,
         covered,
         settings,
-        _distance(coverage),
+        reach_distance(coverage),
         {"projects": table} | summaries | changes,
         coverage,
     )

@@ -289,6 +289,14 @@ def area_summary(
     return gpd.GeoDataFrame(summary, geometry="geometry", crs=areas.crs)
 
 
+def reach_distance(coverage: Mapping[str, pd.DataFrame] | None) -> float | None:
+    """The reach distance the coverage tables were computed at (`coverage` tables say so)."""
+    for table in (coverage or {}).values():
+        if table is not None and "distance_m" in table.attrs:
+            return float(table.attrs["distance_m"])
+    return None
+
+
 def coverage_figures(
     projects: gpd.GeoDataFrame,
     types=None,

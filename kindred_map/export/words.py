@@ -199,8 +199,8 @@ def start_here(contents: Mapping[str, str]) -> list[str]:
     lines = ["Start here", "----------"]
     if "map.html" in contents:
         lines.append(
-            "- To see the projects on a map, open map.html in any web browser; it works "
-            "without the internet."
+            "- To see the projects and each area's figures on a map, open map.html in any web "
+            "browser; it works without the internet."
         )
     tools = ["the .csv files in Excel"]
     if GPKG_NAME in contents:

@@ -2,11 +2,15 @@
 names are shown as text, never run."""
 
 import html
+import io
+import json
+import zipfile
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
+from axe_playwright_python.sync_playwright import Axe
 from shapely.geometry import Point
 
 from kindred_map import boundaries, export, store
@@ -16,6 +20,8 @@ pytestmark = pytest.mark.browser
 
 XSS_NAME = "<img src=x onerror=alert(1)>"
 LOAD_TIMEOUT_MS = 30_000
+MARKERS = ".leaflet-km-projects-pane path.leaflet-interactive"
+"""The projects' circles (the areas below them are interactive paths too)."""
 TYPES = ("food_bank", "warm_space", "pantry", "place_of_welcome", "other", "church_project")
 BOROUGHS = ("E08000012", "E08000010", "E08000014", "E08000011", "E06000006", "E08000013")
 
@@ -82,8 +88,8 @@ def offline_page(browser):
 
 def _wait_for_markers(page, expected: int) -> None:
     page.wait_for_function(
-        "n => document.querySelectorAll('path.leaflet-interactive').length >= n",
-        arg=expected,
+        "([selector, n]) => document.querySelectorAll(selector).length >= n",
+        arg=[MARKERS, expected],
         timeout=LOAD_TIMEOUT_MS,
     )
 
@@ -97,7 +103,7 @@ def test_html_map_draws_markers_offline_from_a_file(offline_page, tmp_path, scre
     _wait_for_markers(page, len(projects))
     shot = screenshot(page, "html_export_map")
 
-    markers = page.locator("path.leaflet-interactive")
+    markers = page.locator(MARKERS)
     assert markers.count() == len(projects), f"screenshot: {shot}"
     assert page.evaluate("window.kindredMarkers.getLayers().length") == len(projects)
     outside = [url for url in page.requests if not url.startswith(("file:", "data:"))]
@@ -113,19 +119,20 @@ def test_html_map_draws_markers_offline_from_a_file(offline_page, tmp_path, scre
     assert west < lon.min() and east > lon.max() and south < lat.min() and north > lat.max()
 
     hidden = page.evaluate(
-        """() => {
+        """MARKERS => {
             const box = el => el.getBoundingClientRect();
             const overlap = (a, b) => a.left < b.right && b.left < a.right &&
                 a.top < b.bottom && b.top < a.bottom;
             const covers = [".km-panel", ".leaflet-control-attribution", ".leaflet-control-zoom"]
                 .map(selector => box(document.querySelector(selector)));
-            return [...document.querySelectorAll("path.leaflet-interactive")].filter(path => {
+            return [...document.querySelectorAll(MARKERS)].filter(path => {
                 const b = box(path);
                 const inView = b.left >= 0 && b.top >= 0 &&
                     b.right <= innerWidth && b.bottom <= innerHeight;
                 return !inView || covers.some(cover => overlap(b, cover));
             }).length;
-        }"""
+        }""",
+        MARKERS,
     )
     assert hidden == 0, f"{hidden} marker(s) off screen or under a panel; screenshot: {shot}"
 
@@ -165,7 +172,7 @@ def test_html_map_works_without_a_file_origin(offline_page):
     page = offline_page
     page.set_content(export.html_map(projects, include_synthetic=True).decode("utf-8"))
     _wait_for_markers(page, len(projects))
-    assert page.locator("path.leaflet-interactive").count() == len(projects)
+    assert page.locator(MARKERS).count() == len(projects)
     assert not [url for url in page.requests if not url.startswith(("file:", "data:", "about:"))]
 
 
@@ -208,3 +215,145 @@ def test_html_map_shows_template_like_names_exactly_as_typed(offline_page, tmp_p
     assert sorted(shown) == sorted(TEMPLATE_NAMES)
     assert page.title() == "Kindred Map: community projects"
     assert page.dialogs == []
+
+
+# --- the council pack's map.html: shaded areas, names, legend, sources, offline -------------
+
+PACK_SIZES = {"desktop": (1440, 1000), "phone": (390, 844)}
+SERIOUS = ("serious", "critical")
+
+
+@pytest.fixture(scope="module")
+def pack_map_file(tmp_path_factory):
+    """The map.html of a pack with coverage figures (800 m), and the pack's data."""
+    projects = _projects()
+    figures = export.coverage_figures(projects, None, 800, include_synthetic=True)
+    payload = export.export_bytes(projects, "pack", coverage=figures, include_synthetic=True)
+    with zipfile.ZipFile(io.BytesIO(payload)) as archive:
+        page = archive.read("map.html")
+    path = tmp_path_factory.mktemp("pack") / "map.html"
+    path.write_bytes(page)
+    data = json.loads(page.decode("utf-8").split("var KINDRED = ", 1)[1].split(";\n", 1)[0])
+    return path, data
+
+
+def _open_pack_map(browser, path, size):
+    width, height = PACK_SIZES[size]
+    context = browser.new_context(viewport={"width": width, "height": height}, offline=True)
+    requests: list[str] = []
+    context.route(
+        "**/*",
+        lambda route: (
+            route.continue_() if route.request.url.startswith(("file:", "data:")) else route.abort()
+        ),
+    )
+    page = context.new_page()
+    page.on("request", lambda request: requests.append(request.url))
+    dialogs: list[str] = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    page.goto(path.as_uri())
+    page.wait_for_function(
+        "() => window.kindredAreas && window.kindredAreas().getLayers().length > 0",
+        timeout=LOAD_TIMEOUT_MS,
+    )
+    return context, page, requests, dialogs
+
+
+LABEL_BOXES = """() => {
+    const box = el => { const b = el.getBoundingClientRect();
+        return [b.left, b.top, b.right, b.bottom]; };
+    return {
+        labels: [...document.querySelectorAll(".km-label span")]
+            .filter(el => getComputedStyle(el).visibility === "visible").map(el => box(el)),
+        controls: [...document.querySelectorAll(".leaflet-control")].map(el => box(el)),
+        names: [...document.querySelectorAll(".km-label span")]
+            .filter(el => getComputedStyle(el).visibility === "visible")
+            .map(el => el.textContent),
+    };
+}"""
+
+
+def _overlap(a, b) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def _check_labels(page, shot, least: int) -> list[str]:
+    """Visible area names: at least ``least``, none touching another or a control."""
+    found = page.evaluate(LABEL_BOXES)
+    labels, controls = found["labels"], found["controls"]
+    assert len(labels) >= least, f"{len(labels)} names shown; screenshot: {shot}"
+    for index, box in enumerate(labels):
+        assert not any(_overlap(box, other) for other in labels[index + 1 :]), shot
+        assert not any(_overlap(box, control) for control in controls), shot
+    return found["names"]
+
+
+@pytest.mark.parametrize("size", PACK_SIZES)
+def test_pack_map_shades_names_and_explains_the_areas_offline(
+    browser, pack_map_file, screenshot, size
+):
+    path, data = pack_map_file
+    context, page, requests, dialogs = _open_pack_map(browser, path, size)
+    try:
+        wards = data["levels"][0]
+        gap = wards["measures"][data["start"]["measure"]]
+        assert (wards["key"], gap["key"]) == ("ward", "gap_score")
+        shot = screenshot(page, f"pack_map_{size}")
+        assert not [url for url in requests if not url.startswith(("file:", "data:"))]
+        assert page.evaluate("window.kindredAreas().getLayers().length") == len(
+            wards["areas"]["features"]
+        )
+        fills = page.evaluate(
+            "() => window.kindredAreas().getLayers().map(layer => layer.options.fillColor)"
+        )
+        assert fills == [gap["fill"][f["properties"]["i"]] for f in wards["areas"]["features"]]
+        assert len(set(fills)) >= 3, f"too few classes shown; screenshot: {shot}"
+        violations = Axe().run(page, options={"resultTypes": ["violations"]}).response
+        serious = [v["id"] for v in violations["violations"] if v["impact"] in SERIOUS]
+        assert serious == [], f"axe-core (WCAG 2.2 AA): {serious}; screenshot: {shot}"
+        names = _check_labels(page, shot, 8 if size == "desktop" else 4)
+        assert set(names) <= set(wards["names"])
+        if size == "phone":  # the legend starts folded on a phone: open it as a user would
+            page.locator(".km-panel summary").first.click()
+            shot = screenshot(page, f"pack_map_{size}_legend")
+        legend = page.locator(".km-panel").inner_text()
+        for entry in gap["classes"]:
+            assert entry["label"] in legend, f"{entry['label']}; screenshot: {shot}"
+        assert gap["direction"] in legend and gap["help"] in legend
+        assert "Deanery boundaries are approximate" not in legend
+        page.locator(".km-sources summary").click()
+        sources = page.locator(".km-sources").inner_text()
+        for line in data["attributionLines"] + data["licences"]:
+            assert line in sources
+        # Deaneries by projects per 10,000, chosen from the lists by keyboard.
+        page.locator("#km-level").focus()
+        page.keyboard.press("ArrowDown")  # Wards -> Deaneries
+        page.locator("#km-measure").focus()
+        page.keyboard.press("Home")
+        page.keyboard.press("ArrowDown")  # Projects -> Projects per 10,000 residents
+        deaneries = data["levels"][1]
+        per_10k = deaneries["measures"][1]
+        assert (deaneries["key"], per_10k["key"]) == ("deanery", "per_10k")
+        page.wait_for_function(
+            "n => window.kindredAreas().getLayers().length === n",
+            arg=len(deaneries["areas"]["features"]),
+            timeout=LOAD_TIMEOUT_MS,
+        )
+        page.locator(".km-sources summary").click()  # fold the sources again
+        if size == "phone":  # and the legend, to see the map
+            page.locator(".km-panel summary").first.click()
+        shot = screenshot(page, f"pack_map_{size}_deaneries")
+        legend = page.locator(".km-panel").text_content()
+        assert "Deanery boundaries are approximate" in legend
+        for entry in per_10k["classes"]:
+            assert entry["label"] in legend, f"{entry['label']}; screenshot: {shot}"
+        fills = page.evaluate(
+            "() => window.kindredAreas().getLayers().map(layer => layer.options.fillColor)"
+        )
+        assert set(fills) <= {entry["colour"] for entry in per_10k["classes"]}
+        _check_labels(page, shot, 2)
+        page.evaluate("window.kindredMap.zoomIn(1, {animate: false})")
+        _check_labels(page, screenshot(page, f"pack_map_{size}_zoomed"), 2)
+        assert dialogs == [] and page.locator("body img").count() == 0
+    finally:
+        context.close()

@@ -75,3 +75,22 @@ def test_area_panel_downloads_the_profile(page_url, page, network, screenshot):
     assert path.read_bytes()[:5] == b"%PDF-"
     assert "Ward: Anfield (Liverpool)" in _pdf_text(path)
     network.assert_stayed_local()
+
+
+def test_download_this_map_draws_the_postcode_search(page_url, page, network, screenshot):
+    """The link's postcode search reaches the printed map: its legend says it, in the page's
+    words (the page's own count is shown beside the search box)."""
+    page.set_viewport_size(DESKTOP)
+    _loaded(page, page_url + "?" + urlencode({"postcode": "L1 8JQ", "distance": 1000}))
+    said = page.get_by_text(re.compile(r"project\(s\) within 1,000 m of L1 8JQ"))
+    said.first.wait_for(timeout=STEP_TIMEOUT_MS)
+    within = re.search(r"(\d[\d,]*) project\(s\) within", said.first.inner_text())[1]
+    button = page.get_by_role("button", name="Download this map (PDF)")
+    button.scroll_into_view_if_needed()
+    screenshot(page, "print_map_postcode")
+    with page.expect_download(timeout=STEP_TIMEOUT_MS) as download:
+        button.click()
+    text = _pdf_text(download.value.path())
+    assert f"Dashed circle: {within} project(s) within 1,000 m of L1 8JQ (straight line)" in text
+    assert page.locator('[data-testid="stException"]').count() == 0
+    network.assert_stayed_local()
