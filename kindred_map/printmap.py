@@ -92,6 +92,8 @@ SUBURB_LABEL_SPAN_M = 25_000
 MERCATOR_M_PER_PX_Z0 = 156_543.03392
 SEARCH_COLOUR = "#111111"
 """The search circle and its centre, as the page draws them (dashboard.js)."""
+SEARCH_DASH = (0, (4, 2.5))
+"""The postcode search circle's dash pattern, on the map and in the legend."""
 SEARCH_FIT = 1.15
 """A map that fits a search circle shows this many radii each side of it (as the page does)."""
 HALO = {"boxstyle": "round,pad=0.15", "facecolor": "white", "alpha": 0.7, "edgecolor": "none"}
@@ -348,7 +350,7 @@ def _search_circle(ax, view: View, found: Mapping | None) -> None:
     centre = shapely.Point(found["easting"], found["northing"])
     ring = gpd.GeoSeries([centre.buffer(view.distance, quad_segs=32)], crs=boundaries.BNG)
     ring.plot(ax=ax, color=SEARCH_COLOUR, alpha=0.05, zorder=5)
-    ring.boundary.plot(ax=ax, color=SEARCH_COLOUR, linewidth=1.4, linestyle=(0, (4, 2.5)), zorder=5)
+    ring.boundary.plot(ax=ax, color=SEARCH_COLOUR, linewidth=1.4, linestyle=SEARCH_DASH, zorder=5)
     ax.scatter(
         [centre.x],
         [centre.y],
@@ -548,15 +550,12 @@ def _legend(ax, parts: Mapping) -> None:
         )
         top -= 0.05
     if parts["search"]:
-        ring = Line2D(
+        ring = Line2D(  # drawn as the map draws the circle: a dashed line
             [],
             [],
-            marker="o",
-            linestyle="",
-            markersize=MARKER_PT + 5,
-            markerfacecolor="none",
-            markeredgecolor=SEARCH_COLOUR,
-            markeredgewidth=1.0,
+            color=SEARCH_COLOUR,
+            linewidth=1.4,
+            linestyle=SEARCH_DASH,
             label="\n".join(textwrap.wrap(parts["search"][0], 44)),
         )
         top = _legend_block(ax, [ring], "Postcode search", top) - 0.02
