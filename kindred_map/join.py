@@ -290,11 +290,14 @@ def _nearest_of_borough(points, mask, borough, polygons, key, borough_of) -> tup
     in metres; NA and NaN elsewhere. Keeping to the borough keeps areas nested in it."""
     found = pd.Series(pd.NA, index=points.index, dtype="object")
     metres = pd.Series(np.nan, index=points.index)
-    mask = np.asarray(mask, bool)
-    boroughs = pd.Series(np.asarray(borough, dtype="object"))
+    masked = np.flatnonzero(np.asarray(mask, bool))
+    if not len(masked):
+        return found, metres
+    # only the masked rows' boroughs as objects: the column may be 100,000 arrow strings
+    of_rows = pd.Series(borough).iloc[masked].to_numpy(dtype="object")
     polygon_borough = polygons[key].map(borough_of).to_numpy()
-    for code in boroughs[mask].dropna().unique():
-        rows = np.flatnonzero(mask & boroughs.eq(code).to_numpy(bool))
+    for code in pd.unique(of_rows[pd.notna(of_rows)]):
+        rows = masked[of_rows == code]
         shapes = polygons[polygon_borough == code]
         codes, keys = pd.factorize(shapes[key], sort=True)
         tree = shapely.STRtree(np.asarray(shapes.geometry.values))
@@ -324,7 +327,9 @@ def _nearest_live(ref: dict, x, y, has_point) -> pd.DataFrame:
     columns["distance"] = np.full(len(x), np.nan)
     if has_point.any():
         xy = np.column_stack([x[has_point], y[has_point]])
-        distance, position = ref["tree"].query(xy, distance_upper_bound=NEAREST_POSTCODE_MAX_M)
+        distance, position = ref["tree"].query(
+            xy, distance_upper_bound=NEAREST_POSTCODE_MAX_M, workers=-1
+        )
         found = np.isfinite(distance)
         rows = np.flatnonzero(has_point)[found]
         # cKDTree returns the first of equidistant neighbours in tree order; the live table is
