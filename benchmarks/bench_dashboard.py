@@ -1,6 +1,6 @@
 """Benchmark the dashboard in Chromium against two baselines measured in the same run.
 
-Three pages, each served by its own `streamlit run` (no basemap tiles; every non-local request
+Four pages, each served by its own `streamlit run` (no basemap tiles; every non-local request
 aborted), opened in turn (interleaved) by headless Debian Chromium:
 - floor: a Streamlit page that only writes a title (benchmarks/pages/floor.py);
 - bare st_folium: the same wards (shaded) and clustered markers, built the plain folium way
