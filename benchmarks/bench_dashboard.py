@@ -1,4 +1,4 @@
-"""Benchmark the dashboard in Chromium against two baselines measured in the same run.
+"""Benchmark the dashboard in Chromium against three baselines measured in the same run.
 
 Four pages, each served by its own `streamlit run` (no basemap tiles; every non-local request
 aborted), opened in turn (interleaved) by headless Debian Chromium:
