@@ -1,10 +1,13 @@
-"""Benchmark the dashboard in Chromium against two baselines measured in the same run.
+"""Benchmark the dashboard in Chromium against three baselines measured in the same run.
 
-Three pages, each served by its own `streamlit run` (no basemap tiles; every non-local request
+Four pages, each served by its own `streamlit run` (no basemap tiles; every non-local request
 aborted), opened in turn (interleaved) by headless Debian Chromium:
 - floor: a Streamlit page that only writes a title (benchmarks/pages/floor.py);
 - bare st_folium: the same wards (shaded) and clustered markers, built the plain folium way
   (benchmarks/pages/bare_folium.py);
+- FastMarkerCluster: the same wards and markers through folium's `FastMarkerCluster`, the
+  markers made in the browser from one data array (benchmarks/pages/fast_cluster.py; issue 26:
+  the product's first map within 5% of it);
 - product: app.py.
 On three stores: the shipped one (copied), and 10,000 and 50,000 synthetic benchmark projects
 at real live postcodes of the region (generated here in a temporary folder, never in data/).
@@ -13,7 +16,9 @@ Measured: cold (the first page of a fresh server) and warm (a new browser, empty
 same server) to the map drawn (every located project in the markercluster layer; title shown
 for the floor); a borough filter change (on and off) to the map redrawn with that borough's
 projects, and the WebSocket bytes each change brings; a postcode search to its answer shown;
-the WebSocket bytes of a whole page. min / median / max go to benchmarks/results/dashboard.md.
+the WebSocket bytes of a whole page, and its HTTP requests and their body bytes. min / median /
+max go to benchmarks/results/dashboard.md (``--first-map-only``: the page loads alone, to
+benchmarks/results/dashboard_first_map.md).
 
 Run once, near the end of a piece of work (2 shared cores): PYTHONPATH=. python
 benchmarks/bench_dashboard.py [--sizes 10000,50000]
@@ -42,6 +47,8 @@ from kindred_map import view as views
 from kindred_map.paths import PROJECT_ROOT
 
 RESULTS = Path(__file__).parent / "results" / "dashboard.md"
+FIRST_MAP_RESULTS = Path(__file__).parent / "results" / "dashboard_first_map.md"
+"""Where ``--first-map-only`` writes (the full run's file keeps its filter and search rows)."""
 PAGES = Path(__file__).parent / "pages"
 SHIPPED_STORE = PROJECT_ROOT / "data" / "projects.gpkg"
 CHROMIUM = "/usr/bin/chromium"
@@ -122,7 +129,7 @@ def new_page(browser):
     """A fresh browser context (empty cache) whose non-local requests are aborted, counting
     the WebSocket bytes it receives."""
     context = browser.new_context(viewport={"width": 1440, "height": 1000})
-    received = {"bytes": 0, "external": []}
+    received = {"bytes": 0, "external": [], "requests": []}
 
     def route(request_route):
         if urlsplit(request_route.request.url).hostname in ("127.0.0.1", "localhost"):
@@ -140,6 +147,7 @@ def new_page(browser):
     context.route("**/*", route)
     page = context.new_page()
     page.on("websocket", on_websocket)
+    page.on("requestfinished", lambda request: received["requests"].append(request))
     return context, page, received
 
 
@@ -147,12 +155,13 @@ def wait_drawn(page, kind: str, count: int) -> None:
     if kind == "floor":
         page.get_by_role("heading", name="Kindred Map").wait_for(timeout=TIMEOUT_MS)
     else:
-        js = PRODUCT_DRAWN_JS if kind == "product" else BARE_DRAWN_JS
+        js = PRODUCT_DRAWN_JS if kind == "product" else BARE_DRAWN_JS  # bare and fast
         page.wait_for_function(js, arg=[MAP_FRAME, count], timeout=TIMEOUT_MS)
 
 
-def load(browser, url: str, kind: str, count: int) -> tuple[float, int]:
-    """Seconds from navigation to drawn, and the WebSocket bytes of the page."""
+def load(browser, url: str, kind: str, count: int) -> tuple[float, int, int, int]:
+    """Seconds from navigation to drawn, the WebSocket bytes of the page, and its HTTP requests
+    (all frames) and their response body bytes (read after the timing)."""
     context, page, received = new_page(browser)
     started = time.perf_counter()
     page.goto(url)
@@ -163,10 +172,12 @@ def load(browser, url: str, kind: str, count: int) -> tuple[float, int]:
         raise
     seconds = time.perf_counter() - started
     page.wait_for_timeout(300)
+    requests = list(received["requests"])
+    body = sum(max(request.sizes()["responseBodySize"], 0) for request in requests)
     context.close()
     if received["external"]:
         raise RuntimeError(f"requests left the machine: {received['external']}")
-    return seconds, received["bytes"]
+    return seconds, received["bytes"], len(requests), body
 
 
 def located(store_path: Path, view: views.View) -> int:
@@ -275,21 +286,28 @@ def spread(values) -> str:
 
 
 def measure(
-    browser, folder: Path, label: str, store_path: Path, floor_url: str, loads: int
+    browser,
+    folder: Path,
+    label: str,
+    store_path: Path,
+    floor_url: str,
+    loads: int,
+    first_map_only: bool = False,
 ) -> dict:
-    """Every figure for one store, the three pages interleaved."""
+    """Every figure for one store, the four pages interleaved."""
     count = located(store_path, views.View())
     servers = {}
     try:
         scripts = {
             "bare": staged(PAGES / "bare_folium.py", folder),
+            "fast": staged(PAGES / "fast_cluster.py", folder),
             "product": PROJECT_ROOT / "app.py",
         }
         for kind, script in scripts.items():
             servers[kind] = start_server(script, store_path, folder / f"{label}-{kind}.log")
         urls = {"floor": floor_url} | {kind: url for kind, (url, _) in servers.items()}
         result = {"label": label, "projects": count}
-        for kind in ("bare", "product"):
+        for kind in ("bare", "fast", "product"):
             print(f"{label}: cold {kind}", flush=True)
             result[f"{kind} cold"] = load(browser, urls[kind], kind, count)
         warm = {kind: [] for kind in urls}
@@ -297,6 +315,9 @@ def measure(
             for kind, url in urls.items():
                 warm[kind].append(load(browser, url, kind, count))
         result["warm"] = warm
+        if first_map_only:
+            result["changes"], result["searches"] = ([], []), []
+            return result
         print(f"{label}: filter changes and searches", flush=True)
         result["changes"] = filter_changes(browser, urls["product"], store_path)
         result["searches"] = searches(browser, urls["product"], count)
@@ -318,6 +339,11 @@ def main() -> None:
         metavar="DSN",
         help="also measure the shipped store copied into this empty PostGIS database "
         "(`kindred-map store copy`), against the same baselines",
+    )
+    parser.add_argument(
+        "--first-map-only",
+        action="store_true",
+        help="only the page loads (no filter changes or searches)",
     )
     arguments = parser.parse_args()
     sizes = [int(size) for size in arguments.sizes.split(",") if size]
@@ -344,18 +370,26 @@ def main() -> None:
             floor_url, floor = start_server(floor_page, shipped, folder / "floor.log")
             try:
                 for label, path in stores:
-                    results.append(measure(browser, folder, label, path, floor_url, loads))
+                    results.append(
+                        measure(
+                            browser, folder, label, path, floor_url, loads, arguments.first_map_only
+                        )
+                    )
                     print(f"measured {label}", flush=True)
             finally:
                 floor.terminate()
                 floor.wait(timeout=30)
             browser.close()
-        write_results(results)
+        write_results(results, FIRST_MAP_RESULTS if arguments.first_map_only else RESULTS)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def write_results(results: list[dict]) -> None:
+def _column(runs: list[tuple], at: int, form: str = "{:,.0f}") -> str:
+    return form.format(statistics.median(run[at] for run in runs))
+
+
+def write_results(results: list[dict], target: Path = RESULTS) -> None:
     load_average = " / ".join(f"{value:.1f}" for value in os.getloadavg())
     lines = [
         "# Dashboard benchmark",
@@ -363,54 +397,75 @@ def write_results(results: list[dict]) -> None:
         f"Measured {date.today().isoformat()} by `benchmarks/bench_dashboard.py` on "
         f"{platform.platform()}, Python {platform.python_version()}, {os.cpu_count()} CPUs "
         f"(load average at the end {load_average}; shared machine: treat single figures as "
-        "indicative). Headless Debian Chromium at 1440x1000, no basemap tiles, a new browser "
-        "context (empty HTTP cache) per page load. Pages opened in turn (interleaved): floor "
-        "(a title only), bare st_folium (the same wards and clustered markers, plain folium), "
-        "product (app.py). Figures are min / median / max in seconds unless said.",
+        "indicative, compare ratios). Headless Debian Chromium at 1440x1000, no basemap tiles, a "
+        "new browser context (empty HTTP cache) per page load. Pages opened in turn "
+        "(interleaved): floor (a title only), bare st_folium (the same wards and clustered "
+        "markers, plain folium `MarkerCluster`), FastMarkerCluster (the same through folium's "
+        "`FastMarkerCluster`), product (app.py). Figures are min / median / max in seconds "
+        "unless said.",
         "",
     ]
     first = None
     for result in results:
         warm = result["warm"]
-        floor = statistics.median(s for s, _ in warm["floor"])
-        bare = statistics.median(s for s, _ in warm["bare"])
-        product = statistics.median(s for s, _ in warm["product"])
+        floor, bare, fast, product = (
+            statistics.median(run[0] for run in warm[kind])
+            for kind in ("floor", "bare", "fast", "product")
+        )
         times, sizes = result["changes"]
-        page_bytes = statistics.median(b for _, b in warm["product"])
         first = first or product
         lines += [
             f"## {result['label']} store ({result['projects']:,} located projects)",
             "",
-            "| measure | floor | bare st_folium | product |",
-            "|---|---|---|---|",
+            "| measure | floor | bare st_folium | FastMarkerCluster | product |",
+            "|---|---|---|---|---|",
             f"| cold: first page of a fresh server, to drawn | | "
-            f"{result['bare cold'][0]:.2f} | {result['product cold'][0]:.2f} |",
+            f"{result['bare cold'][0]:.2f} | {result['fast cold'][0]:.2f} | "
+            f"{result['product cold'][0]:.2f} |",
             f"| warm: a new visitor, to drawn ({len(warm['product'])} loads) | "
-            f"{spread(s for s, _ in warm['floor'])} | {spread(s for s, _ in warm['bare'])} | "
-            f"{spread(s for s, _ in warm['product'])} |",
-            f"| WebSocket bytes of a warm page (median) | "
-            f"{statistics.median(b for _, b in warm['floor']):,.0f} | "
-            f"{statistics.median(b for _, b in warm['bare']):,.0f} | {page_bytes:,.0f} |",
-            f"| filter change to the map redrawn ({len(times)}: {', '.join(BOROUGHS)} on and "
-            f"off) | | | {spread(times)} |",
-            f"| WebSocket bytes per filter change | | | "
-            f"{min(sizes):,} / {statistics.median(sizes):,.0f} / {max(sizes):,} |",
-            f"| postcode search to the answer drawn, timed in the page ({len(POSTCODES)} "
-            "postcodes of six boroughs) | | | "
-            f"{spread(result['searches'])} |",
+            + " | ".join(
+                spread(run[0] for run in warm[kind])
+                for kind in ("floor", "bare", "fast", "product")
+            )
+            + " |",
+            "| WebSocket bytes of a warm page (median) | "
+            + " | ".join(_column(warm[kind], 1) for kind in ("floor", "bare", "fast", "product"))
+            + " |",
+            "| HTTP requests of a warm page, all frames (median) | "
+            + " | ".join(_column(warm[kind], 2) for kind in ("floor", "bare", "fast", "product"))
+            + " |",
+            "| HTTP response body bytes of a warm page (median) | "
+            + " | ".join(_column(warm[kind], 3) for kind in ("floor", "bare", "fast", "product"))
+            + " |",
+        ]
+        if times:
+            lines += [
+                f"| filter change to the map redrawn ({len(times)}: {', '.join(BOROUGHS)} on "
+                f"and off) | | | | {spread(times)} |",
+                f"| WebSocket bytes per filter change | | | | "
+                f"{min(sizes):,} / {statistics.median(sizes):,.0f} / {max(sizes):,} |",
+                f"| postcode search to the answer drawn, timed in the page ({len(POSTCODES)} "
+                "postcodes of six boroughs) | | | | "
+                f"{spread(result['searches'])} |",
+            ]
+        pairs = [p / f for (p, *_), (f, *_) in zip(warm["product"], warm["fast"], strict=True)]
+        lines += [
             "",
-            f"Warm page, product / bare st_folium: {product / bare:.2f}; product / floor: "
-            f"{product / floor:.2f}; product / shipped-store product: {product / first:.2f}.",
+            f"Warm page, product / FastMarkerCluster: {product / fast:.2f} (per interleaved "
+            f"round: {', '.join(f'{ratio:.2f}' for ratio in pairs)}); product / bare "
+            f"st_folium: {product / bare:.2f}; product / floor: {product / floor:.2f}; product / "
+            f"shipped-store product: {product / first:.2f}.",
             "",
         ]
     lines += [
         "Targets (issue 10): shipped store: filter change <= 0.30 s median, postcode search <= "
         "0.30 s, <= 50 KB per filter change, warm page <= 1.1x the bare st_folium page; 10,000 "
         "projects: filter change <= 0.5 s, page <= 1.5 MB over the WebSocket, drawn <= 1.3x the "
-        "shipped-store page; 50,000: filter change <= 2 s.",
+        "shipped-store page; 50,000: filter change <= 2 s. Issue 26: the warm first map within "
+        "1.05x the FastMarkerCluster page at the shipped store and at 10,000 projects.",
         "",
     ]
-    RESULTS.write_text("\n".join(lines), encoding="utf-8")
+    target.write_text("\n".join(lines), encoding="utf-8")
     print("\n".join(lines))
 
 

@@ -266,7 +266,12 @@ def code_text(value) -> str:
 
 
 def code_texts(codes: pd.Series) -> pd.Series:
-    """`code_text` of every value: area codes ready to compare as text."""
+    """`code_text` of every value: area codes ready to compare as text. A text column holds a
+    few hundred distinct codes over many rows: each distinct one is converted once."""
+    if isinstance(codes.dtype, pd.StringDtype):
+        positions, uniques = pd.factorize(codes, use_na_sentinel=False)
+        texts = pd.array([code_text(value) for value in uniques], dtype="str")
+        return pd.Series(texts.take(positions), index=codes.index, name=codes.name)
     return codes.map(code_text).astype("str")
 
 

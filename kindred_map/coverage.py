@@ -108,8 +108,10 @@ def grid_scale(easting, northing) -> np.ndarray:
 
 @cache
 def _population_cached(directory: Path, _stamp: tuple) -> pd.DataFrame:
-    postcodes = boundaries.region_postcodes(boundaries.load("postcode", directory))
+    # points for the live region postcodes only: making all 112,000 is most of the layer's cost
+    postcodes = boundaries.region_postcodes(boundaries.postcode_table(directory))
     live = postcodes[postcodes["status"] == "live"].reset_index(drop=True)
+    live = boundaries.postcode_points(live)
     lsoas = boundaries.load("lsoa", directory)
     wards = boundaries.load("ward", directory)
     borough = boundaries.load("borough", directory)

@@ -211,7 +211,7 @@ def area_deprivation(level: str) -> pd.DataFrame:
     if level == "deanery":  # postcodes placed in the derived deanery polygons
         people = coverage.population_points()[[key, "residents", "imd_decile"]].copy()
     else:  # ONS assigns each postcode its ward and borough
-        people = pd.DataFrame(boundaries.region_postcodes(boundaries.load("postcode")))
+        people = boundaries.region_postcodes(boundaries.postcode_table())  # no points needed
         people = people[people["status"] == "live"]
         deciles = boundaries.load("lsoa").set_index("LSOA21CD")["imd_decile"]
         people = people.assign(imd_decile=people["LSOA21CD"].map(deciles))

@@ -6,6 +6,8 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 from pyproj import Transformer
 
 from kindred_map import boundaries
@@ -54,6 +56,42 @@ def postcode_index(directory: Path = BOUNDARIES_DIR) -> pd.DataFrame:
     ``in_region`` False for the postcodes outside the 9 boroughs."""
     directory = Path(directory)
     return _postcode_index(directory, _mtimes(directory))
+
+
+POSTCODE_ROW_COLUMNS = (
+    "pcd_key",
+    "postcode",
+    "status",
+    "terminated",
+    "easting",
+    "northing",
+    "lat",
+    "lon",
+    "in_region",
+)
+
+
+@cache
+def _postcode_columns(directory: Path, _mtimes: tuple):
+    path = boundaries.layer_path("postcode", directory)
+    if not path.exists():
+        raise ValueError(f"layer file missing: {path}; run `kindred-map build-boundaries`")
+    names = pq.read_schema(path).names
+    return pq.read_table(path, columns=[name for name in POSTCODE_ROW_COLUMNS if name in names])
+
+
+def postcode_row(key: str, directory: Path = BOUNDARIES_DIR) -> dict | None:
+    """The row of `postcode_index` for one join key (``"L18JQ"``) as a dict, or None when the
+    layer lacks it. Read as arrow columns of the layer file, without pandas' 112,000-row index:
+    a command line's one postcode search needs one row (`benchmarks/bench_cli.py`)."""
+    directory = Path(directory)
+    table = _postcode_columns(directory, _mtimes(directory))
+    at = pc.index(table["pcd_key"], key).as_py()
+    if at < 0:
+        return None
+    row = table.slice(at, 1).to_pylist()[0]
+    row.setdefault("in_region", True)  # a layer built before it held outside postcodes
+    return row
 
 
 @cache

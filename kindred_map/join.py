@@ -54,6 +54,7 @@ def _reference(directory: Path, _mtimes: tuple) -> dict:
         "outside_by_key": outside.set_index("pcd_key")[["easting", "northing"]],
         "tree": cKDTree(live[["easting", "northing"]].to_numpy()),
         "live_columns": {name: live[name].to_numpy(dtype="object") for name in NEAREST_COLUMNS},
+        "live_postcode": pa.array(live["postcode"].array),
         "wards": wards[["WD24CD", "geometry"]],
         "boroughs": boroughs[["LAD25CD", "geometry"]],
         "lsoas": lsoas[["LSOA21CD", "geometry"]],
@@ -97,7 +98,11 @@ def _other_dioceses(boroughs: gpd.GeoDataFrame) -> pd.Series:
 
 
 def polygon_key(
-    points: gpd.GeoSeries, polygons: gpd.GeoDataFrame, key: str, tolerance: float = 0
+    points: gpd.GeoSeries,
+    polygons: gpd.GeoDataFrame,
+    key: str,
+    tolerance: float = 0,
+    tree: shapely.STRtree | None = None,
 ) -> pd.Series:
     """The ``key`` of the polygon holding each point (EPSG:27700), one per point.
 
@@ -107,13 +112,15 @@ def polygon_key(
 
     One tree of the points is queried with the prepared polygons: each polygon tests only the
     points in its bounding box, and a prepared polygon answers those tests without re-reading
-    its edges (`benchmarks/bench_join.py`).
+    its edges (`benchmarks/bench_join.py`). ``tree``: that tree of ``points``, when the caller
+    queries several layers with the same points.
     """
     geometries = np.asarray(points.values)
     shapes = np.asarray(polygons.geometry.values)
     codes, keys = pd.factorize(polygons[key], sort=True)
     shapely.prepare(shapes)
-    shape_i, point_i = shapely.STRtree(geometries).query(shapes, predicate="intersects")
+    tree = shapely.STRtree(geometries) if tree is None else tree
+    shape_i, point_i = tree.query(shapes, predicate="intersects")
     first = _first_per_point(point_i, np.zeros(len(point_i)), codes[shape_i])
     best = np.full(len(geometries), -1)
     best[point_i[first]] = codes[shape_i[first]]
@@ -178,8 +185,12 @@ def join_projects(projects: gpd.GeoDataFrame, directory: Path = BOUNDARIES_DIR) 
     beyond_apart = np.hypot(x - beyond["easting"].to_numpy(), y - beyond["northing"].to_numpy())
     outside_postcode = has_point & (beyond_apart <= POSTCODE_AUTHORITY_M)
 
-    borough_polygon = _on_points(points, has_point, ref["boroughs"], "LAD25CD")
-    ward_polygon = _on_points(points, has_point, ref["wards"], "WD24CD")
+    # One tree of the located points serves the borough, ward and deanery layers (a point's
+    # polygon does not depend on the other points, so the deanery is found for every located
+    # point and kept for those in the region).
+    tree = shapely.STRtree(np.asarray(points[has_point].values))
+    borough_polygon = _on_points(points, has_point, ref["boroughs"], "LAD25CD", tree)
+    ward_polygon = _on_points(points, has_point, ref["wards"], "WD24CD", tree)
     in_region = (authority | borough_polygon.notna().to_numpy()) & ~outside_postcode
 
     nearest = _nearest_live(ref, x, y, has_point)
@@ -238,7 +249,8 @@ def join_projects(projects: gpd.GeoDataFrame, directory: Path = BOUNDARIES_DIR) 
     out["LSOA21CD"] = lsoa.fillna("").astype("str")
     out["imd_decile"] = _lookup(out["LSOA21CD"], ref["imd_decile"]).astype("Int64")
 
-    deanery = _on_points(points, in_region, ref["deaneries"], "deanery_id")
+    deanery = _on_points(points, has_point, ref["deaneries"], "deanery_id", tree)
+    deanery[~in_region] = pd.NA
     of_lsoa = _lookup(out["LSOA21CD"], ref["lsoa_deanery"])
     by_lsoa = in_region & deanery.isna().to_numpy() & of_lsoa.notna().to_numpy()
     deanery[by_lsoa] = of_lsoa[by_lsoa]
@@ -254,7 +266,7 @@ def _lookup(values: pd.Series, table: pd.Series) -> pd.Series:
     value is looked up once (several times faster than ``Series.map`` on 100,000 strings)."""
     codes, uniques = pd.factorize(values, use_na_sentinel=False)
     found = table.reindex(uniques)
-    return pd.Series(found.to_numpy()[codes], index=values.index, dtype=found.dtype)
+    return pd.Series(found.array.take(codes), index=values.index)  # arrow text stays arrow
 
 
 def _nearest_borough(points, mask, ref) -> tuple[pd.Series, pd.Series]:
@@ -278,11 +290,14 @@ def _nearest_of_borough(points, mask, borough, polygons, key, borough_of) -> tup
     in metres; NA and NaN elsewhere. Keeping to the borough keeps areas nested in it."""
     found = pd.Series(pd.NA, index=points.index, dtype="object")
     metres = pd.Series(np.nan, index=points.index)
-    mask = np.asarray(mask, bool)
-    boroughs = pd.Series(np.asarray(borough, dtype="object"))
+    masked = np.flatnonzero(np.asarray(mask, bool))
+    if not len(masked):
+        return found, metres
+    # only the masked rows' boroughs as objects: the column may be 100,000 arrow strings
+    of_rows = pd.Series(borough).iloc[masked].to_numpy(dtype="object")
     polygon_borough = polygons[key].map(borough_of).to_numpy()
-    for code in boroughs[mask].dropna().unique():
-        rows = np.flatnonzero(mask & boroughs.eq(code).to_numpy(bool))
+    for code in pd.unique(of_rows[pd.notna(of_rows)]):
+        rows = masked[of_rows == code]
         shapes = polygons[polygon_borough == code]
         codes, keys = pd.factorize(shapes[key], sort=True)
         tree = shapely.STRtree(np.asarray(shapes.geometry.values))
@@ -295,12 +310,13 @@ def _nearest_of_borough(points, mask, borough, polygons, key, borough_of) -> tup
     return found, metres
 
 
-def _on_points(points, mask, polygons, key) -> pd.Series:
-    """``polygon_key`` for the masked points; NA elsewhere."""
+def _on_points(points, mask, polygons, key, tree=None) -> pd.Series:
+    """``polygon_key`` for the masked points (``tree``: their STRtree, when shared); NA
+    elsewhere."""
     result = pd.Series(pd.NA, index=points.index, dtype="object")
     mask = np.asarray(mask, bool)
     if mask.any():
-        found = polygon_key(points[mask], polygons, key, EDGE_TOLERANCE_M)
+        found = polygon_key(points[mask], polygons, key, EDGE_TOLERANCE_M, tree)
         result[mask] = found.to_numpy()
     return result
 
@@ -311,7 +327,9 @@ def _nearest_live(ref: dict, x, y, has_point) -> pd.DataFrame:
     columns["distance"] = np.full(len(x), np.nan)
     if has_point.any():
         xy = np.column_stack([x[has_point], y[has_point]])
-        distance, position = ref["tree"].query(xy, distance_upper_bound=NEAREST_POSTCODE_MAX_M)
+        distance, position = ref["tree"].query(
+            xy, distance_upper_bound=NEAREST_POSTCODE_MAX_M, workers=-1
+        )
         found = np.isfinite(distance)
         rows = np.flatnonzero(has_point)[found]
         # cKDTree returns the first of equidistant neighbours in tree order; the live table is
@@ -319,6 +337,11 @@ def _nearest_live(ref: dict, x, y, has_point) -> pd.DataFrame:
         for name in NEAREST_COLUMNS:
             columns[name][rows] = ref["live_columns"][name][position[found]]
         columns["distance"][rows] = distance[found]
+        at = np.full(len(x), -1)
+        at[rows] = position[found]
+        # the postcode only goes into text (`_ward_notes`): kept in arrow, no object per row
+        taken = ref["live_postcode"].take(pa.array(at, mask=at < 0))
+        columns["postcode"] = pd.array(taken, dtype="str")
     return pd.DataFrame(columns)
 
 
@@ -393,7 +416,6 @@ def _ward_notes(out, ref, ward_polygon, nearest, postcode, apart, far, away, has
     notes = pa.nulls(len(out), pa.large_string())
     for part in why:
         if part is not None:
-            part = pa.array(part).cast(pa.large_string())
             notes = pc.coalesce(
                 pc.binary_join_element_wise(notes, part, pa.scalar("; ", pa.large_string())),
                 notes,
@@ -402,55 +424,75 @@ def _ward_notes(out, ref, ward_polygon, nearest, postcode, apart, far, away, has
     return pd.Series(notes.fill_null(""), index=out.index, dtype="str")
 
 
-def _texts(mask, *pieces) -> pd.Series | None:
-    """Text joined from ``pieces`` where ``mask``, NA elsewhere (positional index; None when
-    ``mask`` selects nothing). A piece is a string or one value per row; float values are
-    metres (`_metres`)."""
+def _texts(mask, *pieces) -> pa.Array | None:
+    """Text joined from ``pieces`` where ``mask``, null elsewhere (an arrow array as long as
+    ``mask``; None when ``mask`` selects nothing). A piece is a string or one value per row;
+    float values are metres (`_metres`). Built in arrow end to end: no Python string per row."""
+    mask = np.asarray(mask, bool)
     rows = np.flatnonzero(mask)
     if not len(rows):
         return None
-    joined = pd.Series("", index=rows, dtype="str")
+    parts = []
     for piece in pieces:
-        if not isinstance(piece, str):
+        if isinstance(piece, str):
+            parts.append(pa.scalar(piece, pa.large_string()))
+        elif isinstance(piece, pd.Series) and isinstance(piece.dtype, pd.StringDtype):
+            parts.append(pa.array(piece.array).take(rows).cast(pa.large_string()))
+        else:
             values = np.asarray(piece)[rows]
             if values.dtype.kind == "f":
-                piece = pd.Series(_metres(values), index=rows)
+                parts.append(_metres(values))
             else:
-                piece = pd.Series(values.astype("object"), index=rows, dtype="str")
-        joined = joined + piece
-    return joined.reindex(range(len(mask)))
+                parts.append(pa.array(values.astype("object"), pa.large_string()))
+    joined = pc.binary_join_element_wise(*parts, pa.scalar("", pa.large_string()))
+    return pc.replace_with_mask(pa.nulls(len(mask), pa.large_string()), pa.array(mask), joined)
 
 
-def _metres(values: np.ndarray) -> pd.Series:
+def _metres(values: np.ndarray) -> pa.Array:
     """Distances as text rounded to the metre, with thousands separators ("12,345"), as
-    ``f"{value:,.0f}"`` writes them but in one pass over the column."""
+    ``f"{value:,.0f}"`` writes them but in one pass over the column (arrow kernels)."""
     whole = np.round(values).astype(np.int64)
-    text = pd.Series(pc.cast(pa.array(whole), pa.string()), dtype="str")
+    text = pc.cast(pa.array(whole), pa.large_string())
     for group in range(1, 6):
         big = whole >= 10 ** (3 * group)
         if not big.any():
             break
         tail = 4 * group - 1
-        text[big] = text[big].str[:-tail] + "," + text[big].str[-tail:]
-    return text.to_numpy()
+        grouped = pc.binary_join_element_wise(
+            pc.utf8_slice_codeunits(text, 0, -tail),
+            pc.utf8_slice_codeunits(text, -tail),
+            pa.scalar(",", pa.large_string()),
+        )
+        text = pc.if_else(pa.array(big), grouped, text)
+    return text
 
 
 def _deanery_notes(out, ref, in_region, has_point, by_lsoa) -> pd.Series:
+    """Why a point has no deanery, or took its LSOA's: built as one column (``np.select``,
+    first match wins), not by masked writes into a string column (each a full copy)."""
     outside = "outside the Diocese of Liverpool (approximate, derived footprint)"
-    reason = out["LAD25CD"].map(ref["other_diocese"])
-    note = pd.Series("", index=out.index, dtype="str")
+    reason = _lookup(out["LAD25CD"], ref["other_diocese"])
     missing = out["deanery_id"].isna().to_numpy()
     inside_region = missing & in_region
-    note[inside_region] = np.where(
-        reason[inside_region].notna(), outside + ": " + reason[inside_region].fillna(""), outside
+    note = np.select(
+        [
+            by_lsoa,
+            ~has_point,
+            missing & ~in_region & has_point,
+            inside_region & reason.notna().to_numpy(),
+            inside_region,
+        ],
+        [
+            f"the deanery of the point's LSOA: no generalised deanery polygon within "
+            f"{EDGE_TOLERANCE_M} m of the point",
+            "no position",
+            "outside the region",
+            (outside + ": " + reason.fillna("")).to_numpy(dtype="object"),
+            outside,
+        ],
+        "",
     )
-    note[missing & ~in_region & has_point] = "outside the region"
-    note[~has_point] = "no position"
-    note[by_lsoa] = (
-        f"the deanery of the point's LSOA: no generalised deanery polygon within "
-        f"{EDGE_TOLERANCE_M} m of the point"
-    )
-    return note
+    return pd.Series(note, index=out.index, dtype="str")
 
 
 def outside_issues(joined: pd.DataFrame, directory: Path = BOUNDARIES_DIR) -> pd.DataFrame:

@@ -30,13 +30,12 @@ def find_postcode(text: str) -> dict:
     key = geocode.postcode_keys(pd.Series([given])).iat[0]
     if pd.isna(key) or not re.match(geocode.POSTCODE_PATTERN, key):
         raise ValueError(f"{given!r} is not a valid UK postcode (for example L1 8JQ)")
-    index = geocode.postcode_index()
-    display = f"{key[:-3]} {key[-3:]}"
-    if key not in index.index:
+    row = geocode.postcode_row(key)
+    if row is None:
+        display = f"{key[:-3]} {key[-3:]}"
         raise ValueError(f"Postcode {display} is not a live or terminated postcode in the region")
-    row = index.loc[key]
     note = ""
-    if not bool(row.get("in_region", True)):
+    if not bool(row["in_region"]):
         note = (
             f"{row['postcode']} is outside the region: projects near it are listed, but its "
             "residents are not in any figure"

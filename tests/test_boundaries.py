@@ -350,3 +350,15 @@ def test_code_text_compares_codes_however_they_arrive(value, text):
 @pytest.mark.parametrize("missing", [None, float("nan"), pd.NA])
 def test_code_text_of_a_missing_code_is_empty(missing):
     assert boundaries.code_text(missing) == ""
+
+
+def test_code_texts_of_a_text_column_match_code_text_of_each_value():
+    """Issue 26: a text column is converted once per distinct code; the answer is still
+    `code_text` of every value (stripped, missing as ""), on the same index."""
+    codes = pd.Series(
+        [" E05015279", None, "E05015279 ", "22104", ""], dtype="str", index=[9, 3, 5, 1, 0]
+    )
+    texts = boundaries.code_texts(codes)
+    assert texts.tolist() == [boundaries.code_text(value) for value in codes]
+    assert texts.tolist() == ["E05015279", "", "E05015279", "22104", ""]
+    assert texts.index.tolist() == [9, 3, 5, 1, 0] and str(texts.dtype) == "str"

@@ -127,3 +127,21 @@ def test_decimal_commas_and_degree_signs_are_read():
     assert values.iloc[0] == pytest.approx(53.41)
     assert values.iloc[1] == pytest.approx(-2.98)
     assert values.iloc[2:].isna().all()
+
+
+def test_postcode_row_is_the_postcode_index_row_without_building_the_index():
+    """Issue 26: a postcode search reads one row of the layer (arrow) instead of the pandas
+    index; it must give the same fields and values for live, terminated and outside postcodes."""
+    index = geocode.postcode_index()
+    keys = [
+        index.index[index["status"].eq("live") & index["in_region"]][0],
+        index.index[index["status"].eq("terminated")][0],
+        index.index[~index["in_region"].astype(bool)][0],
+    ]
+    for key in keys:
+        row = geocode.postcode_row(key)
+        expected = index.loc[key]
+        assert row["pcd_key"] == key
+        for field in ("postcode", "status", "easting", "northing", "lat", "lon", "in_region"):
+            assert row[field] == expected[field], (key, field)
+    assert geocode.postcode_row("ZZ11ZZ") is None

@@ -304,3 +304,10 @@ def test_polygon_key_agrees_with_a_plain_spatial_join_on_random_points():
     assert found.reindex(near.index).tolist() == near.tolist()
     assert found.drop(inside.index).drop(near.index).isna().all()
     assert len(inside) > 1000 and len(near) > 0
+
+
+def test_note_distances_are_written_as_python_formats_them():
+    """The notes' metres are formatted by arrow kernels in one pass (issue 26); they read as
+    ``f"{value:,.0f}"`` does, thousands separators and rounding included."""
+    values = np.array([0, 0.5, 2.5, 999.4, 999.6, 1000, 12345.5, 999999.5, 1234567.4, 123456789])
+    assert join._metres(values).to_pylist() == [f"{value:,.0f}" for value in values]
