@@ -1,25 +1,34 @@
-"""Benchmark area profiles: wall time to make all 221 ward profiles (PDF, and HTML alone).
+"""Benchmark ward profiles as PDF: `profile.write_wards` against the same HTML printed by Chromium.
 
-One `profile.context` (store read, coverage at 800 m for every type) is shared by the batch,
-as `kindred-map profile --all` shares it for a borough; the shared setup is timed apart. PDF
-time = build the page + WeasyPrint; HTML time = build the page only, so the difference is
-WeasyPrint's share. Writes benchmarks/results/profiles.md.
+Product: `profile.write_wards`, what `kindred-map profile --all` runs: each page built here and
+printed by WeasyPrint in a pool of worker processes (one per available core), written to disk.
+Plain way: the same pages (`profile.profile_html`, built in the same loop) printed by Debian's
+Chromium through Playwright's ``page.set_content`` + ``page.pdf`` in one headless browser kept
+open for the batch and written to disk. That is the fair plain way for a batch: ``chromium
+--headless --print-to-pdf`` starts a browser per file (about 1 s each here). Both sides include
+their start-up (the product's worker pool, the plain way's browser launch); the shared setup
+(store read, coverage at 800 m, ward deprivation) is done once before and not timed.
 
-Run: PYTHONPATH=. python benchmarks/bench_profiles.py
+Interleaved pairs after a warm-up of each (benchmarks/pairs.py), on all 221 wards or, with
+``--every N``, every Nth ward in code order (a batch spread over all nine boroughs). Also checks
+both give the same number of pages for every ward. Writes benchmarks/results/profiles.md.
+
+Run: PYTHONPATH=. python benchmarks/bench_profiles.py [--every N] [--pairs 5]
 """
 
-import os
-import platform
+import argparse
 import re
 import statistics
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 
-from kindred_map import boundaries, profile
+from benchmarks.pairs import interleaved, machine_line, markdown_table
+from kindred_map import boundaries, files, profile
 
 RESULTS = Path(__file__).parent / "results" / "profiles.md"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 
 
 def page_count(path: Path) -> int:
@@ -28,43 +37,84 @@ def page_count(path: Path) -> int:
     return int(re.search(r"^Pages:\s+(\d+)", report.stdout, flags=re.MULTILINE).group(1))
 
 
+def chromium_pdfs(folder: Path, codes: list[str], ctx: profile.Context) -> list[Path]:
+    """The plain way: each page printed by one headless Chromium (CSS page size and margins)."""
+    from playwright.sync_api import sync_playwright
+
+    written = []
+    with sync_playwright() as driver:
+        browser = driver.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page()
+        for code in codes:
+            page.set_content(profile.profile_html("ward", code, ctx=ctx))
+            payload = page.pdf(prefer_css_page_size=True, print_background=True)
+            written.append(files.write_bytes(folder / f"{code}.pdf", payload))
+        browser.close()
+    return written
+
+
+def uptime() -> str:
+    return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+
+
 def main() -> None:
-    started = time.perf_counter()
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--every", type=int, default=1, help="every Nth ward (default: all)")
+    parser.add_argument("--pairs", type=int, default=5)
+    args = parser.parse_args()
     ctx = profile.context()
-    profile.deprivation("ward")  # computed once per process, as in a batch
-    setup = time.perf_counter() - started
-    boroughs = sorted(boundaries.load("borough")["LAD25NM"])
-    times = {"pdf": [], "html": []}
-    pages = []
+    profile.deprivation("ward")
+    codes = sorted(boundaries.code_texts(boundaries.load("ward")["WD24CD"]))[:: args.every]
+    before = uptime()
     with tempfile.TemporaryDirectory() as folder:
-        for fmt in ("html", "pdf"):
-            for borough in boroughs:
-                began = time.perf_counter()
-                written = profile.write_all(Path(folder) / fmt / borough, borough, ctx, fmt)
-                times[fmt].append((time.perf_counter() - began, len(written)))
-                if fmt == "pdf":
-                    pages += [page_count(path) for path in written]
-    total = {fmt: sum(t for t, _ in runs) for fmt, runs in times.items()}
-    count = sum(n for _, n in times["pdf"])
-    per = {fmt: total[fmt] / count for fmt in total}
-    slowest = max(t / n for t, n in times["pdf"])
+        ours, theirs = Path(folder) / "product", Path(folder) / "plain"
+        written = {}
+        result = interleaved(
+            lambda: written.update(product=profile.write_wards(ours, codes, ctx, "pdf")),
+            lambda: written.update(plain=chromium_pdfs(theirs, codes, ctx)),
+            pairs=args.pairs,
+        )
+        print(result)
+        pages = [page_count(path) for path in written["product"]]
+        plain_pages = [page_count(path) for path in written["plain"]]
+    after = uptime()
+    differ = sum(a != b for a, b in zip(pages, plain_pages, strict=True))
+    batch = "all" if args.every == 1 else f"every {args.every}th ward in code order:"
+    count = len(codes)
+    command = "PYTHONPATH=. python benchmarks/bench_profiles.py" + (
+        f" --every {args.every}" if args.every != 1 else ""
+    )
     lines = [
-        "# Area profiles: all ward profiles",
+        "# Ward profiles as PDF: `profile.write_wards` vs the same HTML printed by Chromium",
         "",
-        f"Machine: {platform.machine()}, {os.cpu_count()} CPU(s) shared with other work; "
-        f"Python {platform.python_version()}. `PYTHONPATH=. python benchmarks/bench_profiles.py`.",
+        machine_line(command, result),
+        f"`uptime` before: `{before}`; after: `{after}`.",
+        f"Median of {args.pairs} interleaved pairs after a warm-up; {batch} {count} ward "
+        f"profiles a run, each run start-up included (worker pool; browser launch), shared "
+        "setup (store, coverage, deprivation) not timed.",
         "",
-        "| What | Wall time |",
-        "|---|---|",
-        f"| Shared setup (store, coverage at 800 m, ward deprivation) | {setup:.1f} s |",
-        f"| {count} ward profiles as PDF (page + WeasyPrint) | {total['pdf']:.1f} s "
-        f"({per['pdf']:.2f} s a profile; slowest borough {slowest:.2f} s a profile) |",
-        f"| {count} ward profiles as HTML (page only) | {total['html']:.1f} s "
-        f"({per['html']:.3f} s a profile) |",
-        f"| All {count} PDFs, setup included | {setup + total['pdf']:.1f} s |",
+        *markdown_table(
+            [
+                "Profiles",
+                "`write_wards` (WeasyPrint, process pool)",
+                "Chromium `page.pdf` (Playwright, one browser)",
+                "Ratio (goal <= 1x)",
+                "Pair ratios",
+            ],
+            [
+                [
+                    str(count),
+                    f"{result['product']:.1f} s ({result['product'] / count:.3f} s each)",
+                    f"{result['plain']:.1f} s ({result['plain'] / count:.3f} s each)",
+                    f"{result['ratio']:.2f}x",
+                    ", ".join(f"{r:.2f}" for r in result["pair_ratios"]),
+                ]
+            ],
+        ),
         "",
-        f"Pages per PDF: median {statistics.median(pages):g}, max {max(pages)} (limit 2). "
-        f"WeasyPrint is {100 * (1 - per['html'] / per['pdf']):.0f}% of the PDF time.",
+        f"Pages per profile (product): median {statistics.median(pages):g}, max {max(pages)}; "
+        f"{sum(p == 1 for p in pages)} of {count} on one page. Chromium's print of the same page "
+        f"has a different page count for {differ} of them.",
     ]
     RESULTS.write_text("\n".join(lines) + "\n", encoding="utf-8")
     print("\n".join(lines))

@@ -679,8 +679,6 @@ def cmd_profile(args: argparse.Namespace) -> int:
     from kindred_map import profile
 
     if args.all:
-        if not args.borough:
-            raise ValueError("--all needs --borough NAME: one profile per ward of that borough")
         if args.level not in (None, "ward") or args.area:
             raise ValueError("--all makes ward profiles: give no area with it")
     elif not args.level or not args.area:
@@ -692,7 +690,7 @@ def cmd_profile(args: argparse.Namespace) -> int:
         location=args.store,
     )
     if args.all:
-        written = profile.write_all(Path(args.out), args.borough, ctx, args.format)
+        written = profile.write_all(Path(args.out), args.borough, ctx, args.format, args.workers)
         print(f"wrote {len(written)} ward profiles to {args.out}")
     else:
         print(f"written to {profile.write_profile(Path(args.out), args.level, args.area, ctx)}")
@@ -1165,14 +1163,17 @@ def build_parser() -> argparse.ArgumentParser:
         description="One or two A4 pages about one area: locator map, population, IMD 2025 "
         "deciles, projects by type and their list, coverage and gap rank at --distance, the "
         "nearest projects beyond the boundary, method and attribution. -o FILE.pdf or "
-        "FILE.html. With --all --borough NAME, one profile per ward of the borough into the "
-        "folder -o.",
+        "FILE.html. With --all, one profile per ward of the region (or of --borough NAME) into "
+        "the folder -o, printed by one worker process per core.",
     )
     profiler.add_argument("level", nargs="?", choices=["ward", "deanery", "borough"])
     profiler.add_argument("area", nargs="?", help="the area's code or name")
     profiler.add_argument("-o", "--out", required=True, help="output .pdf/.html, or a folder")
-    profiler.add_argument("--all", action="store_true", help="every ward of --borough")
-    profiler.add_argument("--borough", help="with --all: the borough (name or code)")
+    profiler.add_argument("--all", action="store_true", help="every ward (of --borough)")
+    profiler.add_argument("--borough", help="with --all: only this borough (name or code)")
+    profiler.add_argument(
+        "--workers", type=int, help="with --all: processes printing PDFs (default: one per core)"
+    )
     profiler.add_argument(
         "--format", choices=["pdf", "html"], default="pdf", help="with --all: file format"
     )

@@ -12,13 +12,17 @@ prints as typed.
 
 PDF: WeasyPrint (kept, BSD licence, pure Python on Debian's Pango), chosen over Chromium's
 print-to-PDF because it needs no browser process: the dashboard's download button and the
-batch mode render in-process and offline (the URL fetcher refuses every URL); measured about
-0.15 s a profile on 2 shared cores (benchmarks/results/profiles.md).
+batch mode render offline (the URL fetcher refuses every URL) with no browser; a batch prints
+on every core (`write_wards`). Measured against Chromium printing the same pages in
+benchmarks/results/profiles.md.
 """
 
 import html
 import math
+import multiprocessing
+import os
 from collections.abc import Iterable, Mapping
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
@@ -59,9 +63,9 @@ DOMAINS = {
 LISTED_PROJECTS = 30
 """Projects listed by name; more are counted and left to the council pack (keeps <= 2 pages)."""
 NEAREST_BEYOND = 5
-MAP_WIDTH, MAP_HEIGHT = 440.0, 250.0
-"""Locator map size in CSS pixels (it prints about 116 x 66 mm): short enough that a ward's
-profile with a few projects fits one page."""
+MAP_WIDTH, MAP_HEIGHT = 440.0, 232.0
+"""Locator map size in CSS pixels (it prints at most about 116 x 61 mm): short enough that a
+ward's profile listing up to 8 projects fits one page (README, "Area profiles")."""
 LABEL_PX = 8.0
 """Neighbour names' font size in the locator map (CSS pixels)."""
 SCALE_BOX = (24.0, 30.0)
@@ -72,7 +76,8 @@ FORMATS = ("pdf", "html")
 @dataclass(frozen=True)
 class Context:
     """What every profile of one batch shares: the projects shown (home-run ones at their
-    ward's centre), the coverage result, and the options that made them."""
+    ward's centre), their points in EPSG:27700 and area codes, the coverage result and the
+    options that made them."""
 
     projects: gpd.GeoDataFrame
     result: coverage.CoverageResult
@@ -80,6 +85,8 @@ class Context:
     types: tuple[str, ...]
     distance_m: float
     include_synthetic: bool
+    grid: gpd.GeoSeries
+    area_codes: Mapping[str, pd.Series]
 
 
 def context(
@@ -103,7 +110,9 @@ def context(
     for level in LEVELS:
         ranked = result.gaps(level)
         gaps[level] = ranked.assign(_code=boundaries.code_texts(ranked[coverage.LEVELS[level][0]]))
-    return Context(shown, result, gaps, chosen, float(distance_m), include_synthetic)
+    grid = shown.geometry.to_crs(boundaries.BNG)
+    codes = {level: boundaries.code_texts(shown[AREA_COLUMN[level]]) for level in LEVELS}
+    return Context(shown, result, gaps, chosen, float(distance_m), include_synthetic, grid, codes)
 
 
 def resolve(level: str, name_or_code: str) -> str:
@@ -142,6 +151,20 @@ def deprivation(level: str) -> pd.DataFrame:
     return _deprivation(level, stamp).copy()
 
 
+def layer_bng(level: str) -> gpd.GeoDataFrame:
+    """The ``level`` boundary layer in EPSG:27700 with its codes as text (``_code``), projected
+    once per version of its file and shared by every profile (not to be modified)."""
+    path = boundaries.layer_path(level)
+    return _layer_bng(level, path.stat().st_mtime_ns if path.exists() else None)
+
+
+@cache
+def _layer_bng(level: str, _stamp) -> gpd.GeoDataFrame:
+    areas = boundaries.load(level).to_crs(boundaries.BNG)
+    codes = boundaries.code_texts(areas[boundaries.LAYERS[level]["key"]]).to_numpy()
+    return areas.assign(_code=codes)
+
+
 @cache
 def _deprivation(level: str, _stamp: tuple) -> pd.DataFrame:
     """Per area of ``level`` (indexed by code): the population-weighted median IMD 2025 decile
@@ -166,23 +189,19 @@ def _deprivation(level: str, _stamp: tuple) -> pd.DataFrame:
     return table
 
 
-def _area(level: str, code: str) -> pd.Series:
-    layer = boundaries.LAYERS[level]
-    areas = boundaries.load(level)
-    return areas[boundaries.code_texts(areas[layer["key"]]).to_numpy() == code].iloc[0]
-
-
 def figures(level: str, name_or_code: str, ctx: Context) -> dict:
     """Everything one profile shows, as data: the single source of its numbers."""
-    code = resolve(level, name_or_code)
-    area = _area(level, code)
+    areas = layer_bng(level)
+    known = areas["_code"] == name_or_code
+    code = name_or_code if known.any() else resolve(level, name_or_code)
+    area = areas[(areas["_code"] == code).to_numpy()].iloc[0]
     layer = boundaries.LAYERS[level]
     gaps = ctx.gaps[level]
     row = gaps[gaps["_code"] == code]
     gap = row.iloc[0].to_dict() if len(row) else None
     deprived = deprivation(level)
     imd = deprived.loc[code].to_dict() if code in deprived.index else {}
-    project_codes = boundaries.code_texts(ctx.projects[AREA_COLUMN[level]])
+    project_codes = ctx.area_codes[level]
     inside = ctx.projects[(project_codes == code).to_numpy()]
     labels = {key: spec["label"] for key, spec in project_types().items()}
     by_type = inside["type"].map(lambda t: labels.get(t, t)).value_counts()
@@ -200,11 +219,11 @@ def figures(level: str, name_or_code: str, ctx: Context) -> dict:
         "listed": _project_rows(inside),
         "gap": gap,
         "areas": len(gaps),
-        "nearest": _nearest_beyond(level, code, ctx.projects, project_codes),
+        "nearest": _nearest_beyond(code, layer_bng(level), ctx.projects, ctx.grid, project_codes),
         "types": ctx.types,
         "distance_m": ctx.distance_m,
         "synthetic": int(inside["synthetic"].fillna(False).astype(bool).sum()),
-        "map": locator_svg(level, code, ctx.projects),
+        "map": locator_svg(level, code, ctx),
         "attribution": export.attribution(inside),
     }
 
@@ -212,7 +231,9 @@ def figures(level: str, name_or_code: str, ctx: Context) -> dict:
 def _project_rows(inside: gpd.GeoDataFrame) -> list[dict]:
     labels = {key: spec["label"] for key, spec in project_types().items()}
     rows = []
-    for record in inside.sort_values(["type", "name"], key=_text_key).to_dict("records"):
+    columns = ["name", "type", "organisation", "postcode", "location_precision", "synthetic"]
+    ordered = pd.DataFrame(inside[columns]).sort_values(["type", "name"], key=_text_key)
+    for record in ordered.to_dict("records"):
         notes = []
         if record["location_precision"] == privacy.WARD_ONLY:
             notes.append("home-run: shown at the ward centre")
@@ -240,22 +261,20 @@ def _plain(value) -> str:
     return str(value).strip()
 
 
-def _nearest_beyond(level, code, projects, project_codes) -> list[dict]:
+def _nearest_beyond(code, areas, projects, grid, project_codes) -> list[dict]:
     """The projects nearest the area that are not counted in it: straight-line metres from the
     area's edge (EPSG:27700 grid metres; within 0.04% of ground distance here)."""
-    outside = projects[(project_codes != code).to_numpy()]
-    outside = outside[outside.geometry.notna() & ~outside.geometry.is_empty]
+    keep = ((project_codes != code) & grid.notna() & ~grid.is_empty).to_numpy()
+    outside = projects[keep]
     if outside.empty:
         return []
-    shape = _area(level, code)
-    edge = gpd.GeoSeries([shape.geometry], crs=boundaries.WGS84).to_crs(boundaries.BNG).iloc[0]
-    points = outside.geometry.to_crs(boundaries.BNG)
-    metres = shapely.distance(edge, points.to_numpy())
+    edge = areas.geometry[(areas["_code"] == code).to_numpy()].iloc[0]
+    metres = shapely.distance(edge, grid[keep].to_numpy())
     labels = {key: spec["label"] for key, spec in project_types().items()}
     order = np.argsort(metres, kind="stable")[:NEAREST_BEYOND]
+    nearest = pd.DataFrame(outside[["name", "type", "WD24NM"]]).iloc[order].to_dict("records")
     rows = []
-    for index in order:
-        record = outside.iloc[index]
+    for index, record in zip(order, nearest, strict=True):
         where = _plain(record["WD24NM"]) or "outside the region"
         rows.append(
             {
@@ -281,13 +300,14 @@ def _path(geometry, to_px) -> str:
     return " ".join(parts)
 
 
-def locator_svg(level: str, code: str, projects: gpd.GeoDataFrame) -> str:
+def locator_svg(level: str, code: str, ctx: Context) -> str:
     """An inline SVG locator map in British National Grid: the area shaded, its neighbours
-    outlined and named, projects as dots coloured by type (home-run ones dashed at their ward's
-    centre), a scale bar. Drawn from the boundary layers alone: no tiles, no network."""
+    outlined and named, ``ctx``'s projects as dots coloured by type (home-run ones dashed at
+    their ward's centre), a scale bar. Drawn from the boundary layers alone: no tiles, no
+    network."""
     layer = boundaries.LAYERS[level]
-    areas = boundaries.load(level).to_crs(boundaries.BNG)
-    codes = boundaries.code_texts(areas[layer["key"]]).to_numpy()
+    areas = layer_bng(level)
+    codes = areas["_code"].to_numpy()
     shape = areas.geometry[codes == code].iloc[0]
     west, south, east, north = shape.bounds
     margin = max(0.15 * max(east - west, north - south), 800.0)
@@ -302,10 +322,11 @@ def locator_svg(level: str, code: str, projects: gpd.GeoDataFrame) -> str:
 
     shapes = []
     candidates = []
+    near = areas.iloc[np.sort(areas.sindex.query(frame, predicate="intersects"))]
     for area_code, geometry, name in zip(
-        codes, areas.geometry, areas[layer["name_field"]].astype(str), strict=True
+        near["_code"], near.geometry, near[layer["name_field"]].astype(str), strict=True
     ):
-        if area_code == code or not geometry.intersects(frame):
+        if area_code == code:
             continue
         clipped = geometry.intersection(frame).simplify(tolerance)
         if clipped.is_empty or clipped.area <= 0:
@@ -317,13 +338,13 @@ def locator_svg(level: str, code: str, projects: gpd.GeoDataFrame) -> str:
     labels = _labels(candidates, width, bar_box)
     own = f'<path d="{_path(shape.simplify(tolerance), to_px)}" class="own"/>'
     dots = []
-    located = projects[projects.geometry.notna() & ~projects.geometry.is_empty]
-    grid = located.geometry.to_crs(boundaries.BNG)
+    inside = shapely.contains(frame, np.asarray(ctx.grid.to_numpy(), dtype=object))
+    located = pd.DataFrame(ctx.projects[["type", "location_precision", "synthetic"]])[inside]
+    located = located.to_dict("records")
     types = project_types()
-    for (_, record), point in zip(located.iterrows(), grid, strict=True):
-        if not frame.contains(point):
-            continue
-        x, y = to_px(np.array([[point.x, point.y]]))[0]
+    for record, (x, y) in zip(
+        located, to_px(shapely.get_coordinates(ctx.grid[inside])), strict=True
+    ):
         colour = types.get(record["type"], types["other"])["colour"]
         dashed = ' stroke-dasharray="2 1.5"' if record["location_precision"] == "ward_only" else ""
         faded = ' fill-opacity="0.35"' if bool(record["synthetic"]) else ""
@@ -407,18 +428,20 @@ STYLE = """
     color: #5c6670; } }
 body { font: 9pt/1.35 "DejaVu Sans", sans-serif; color: #1f2d3d; margin: 0; }
 h1 { font-size: 16pt; margin: 0 0 1mm; }
-h2 { font-size: 10.5pt; margin: 3mm 0 1mm; border-bottom: 0.6pt solid #c5ccd3; }
+h2 { font-size: 10.5pt; margin: 2.2mm 0 0.8mm; border-bottom: 0.6pt solid #c5ccd3; }
 p { margin: 0 0 1.5mm; }
-.sub { color: #5c6670; margin-bottom: 3mm; }
+.sub { color: #5c6670; margin-bottom: 2mm; }
 .warn { border: 1pt solid #b00020; color: #b00020; padding: 2mm; font-weight: bold; }
 table { border-collapse: collapse; width: 100%; }
-td, th { text-align: left; vertical-align: top; padding: 0.6mm 1.5mm 0.6mm 0; }
+td, th { text-align: left; vertical-align: top; padding: 0.3mm 1.5mm 0.3mm 0; }
 th { font-weight: bold; }
 .num { text-align: right; white-space: nowrap; }
+.nw { white-space: nowrap; }
 .layout td { padding: 0; }
 .facts td { border-bottom: 0.4pt solid #e1e5e9; }
 .list td, .list th { border-bottom: 0.4pt solid #e1e5e9; font-size: 8pt; }
 .small { font-size: 6.8pt; line-height: 1.25; color: #39434d; margin-bottom: 0.6mm; }
+.notes .small { font-size: 6.5pt; line-height: 1.2; margin-bottom: 0.4mm; }
 h2 { break-after: avoid; }
 .list tr, .notes { break-inside: avoid; }
 .key span { display: inline-block; width: 7pt; height: 7pt; border-radius: 50%;
@@ -480,22 +503,23 @@ def _fact_rows(data: dict) -> list[tuple[str, str]]:
     return [(FACT_LABELS[key], value) for key, value in values.items()]
 
 
-def _table(headers: list[str], rows: list[list[str]], numeric: Iterable[int] = ()) -> str:
-    numeric = set(numeric)
-    head = "".join(
-        f'<th class="num">{_e(h)}</th>' if i in numeric else f"<th>{_e(h)}</th>"
-        for i, h in enumerate(headers)
-    )
+def _table(
+    headers: list[str],
+    rows: list[list[str]],
+    numeric: Iterable[int] = (),
+    nowrap: Iterable[int] = (),
+) -> str:
+    """A list table; ``numeric`` columns align right, they and ``nowrap`` ones never wrap."""
+    classes = {i: ' class="num"' for i in numeric} | {i: ' class="nw"' for i in nowrap}
+    head = "".join(f"<th{classes.get(i, '')}>{_e(h)}</th>" for i, h in enumerate(headers))
     body = "".join(
         "<tr>"
-        + "".join(
-            f'<td class="num">{_e(v)}</td>' if i in numeric else f"<td>{_e(v)}</td>"
-            for i, v in enumerate(row)
-        )
+        + "".join(f"<td{classes.get(i, '')}>{_e(v)}</td>" for i, v in enumerate(row))
         + "</tr>"
         for row in rows
     )
-    return f'<table class="list"><tr>{head}</tr>{body}</table>'
+    # A header row in <thead> is repeated when a long list runs on to page 2.
+    return f'<table class="list"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
 
 def render(data: dict, generated: datetime | None = None) -> str:
@@ -539,10 +563,12 @@ def render(data: dict, generated: datetime | None = None) -> str:
         by_type = f"<p>{_e(nothing)}</p>"
     listed = data["listed"][:LISTED_PROJECTS]
     more = len(data["listed"]) - len(listed)
-    project_list = _table(
-        ["Project", "Type", "Organisation", "Postcode", "Note"],
-        [[r["name"], r["type"], r["organisation"], r["postcode"], r["note"]] for r in listed],
-    )
+    columns = ["Project", "Type", "Organisation", "Postcode"]
+    fields = ["name", "type", "organisation", "postcode"]
+    if any(r["note"] for r in listed):  # an empty column would take width from the names
+        columns, fields = [*columns, "Note"], [*fields, "note"]
+    # Type and postcode on one line each: a project takes one row unless its names are long.
+    project_list = _table(columns, [[r[f] for f in fields] for r in listed], nowrap=[1, 3])
     if more:
         project_list += (
             f"<p class='small'>... and {more} more: the council pack lists them all.</p>"
@@ -553,6 +579,7 @@ def render(data: dict, generated: datetime | None = None) -> str:
         ["Project", "Type", "Ward", "Metres from edge"],
         [[r["name"], r["type"], r["where"], _number(r["metres"])] for r in data["nearest"]],
         numeric=[3],
+        nowrap=[1, 2],
     )
     if any(row["metres"] == 0 for row in data["nearest"]):
         nearest += (
@@ -604,17 +631,24 @@ Project types: {_e(type_words)} &middot; Reach {_e(reach)} m &middot; {_e(stamp)
 {domains}</td><td><h2>Projects by type</h2>{by_type}</td></tr></table>
 <h2>Projects in this {_e(level)}</h2>{project_list}
 <h2>Nearest projects beyond the boundary</h2>{nearest}
-<table class="layout notes"><tr><td style="width:54%;padding-right:4mm"><h2>Method</h2>
+<table class="layout notes"><tr><td style="width:48%;padding-right:4mm"><h2>Method</h2>
 {"".join(f"<p class='small'>{_e(n)}</p>" for n in notes)}</td>
 <td><h2>Sources and attribution</h2>{attribution}</td></tr></table>
 </body></html>
 """
 
 
+def _weasyprint():
+    """WeasyPrint, imported when first needed (about 0.5 s: commands that print nothing skip it)."""
+    import weasyprint
+
+    return weasyprint
+
+
 def pdf_bytes(page: str) -> bytes:
     """The page printed to PDF by WeasyPrint, offline: every URL is refused, and a page that
     asks for one (a profile never does) fails with a ValueError instead of reaching out."""
-    import weasyprint
+    weasyprint = _weasyprint()
     from weasyprint.urls import FatalURLFetchingError, URLFetcher
 
     offline = URLFetcher(allowed_protocols=(), fail_on_errors=True)
@@ -676,16 +710,52 @@ def write_profile(path: Path, level: str, name_or_code: str, ctx: Context) -> Pa
     return files.write_bytes(path, payload)
 
 
-def write_all(folder: Path, borough: str, ctx: Context, fmt: str = "pdf") -> list[Path]:
-    """One profile per ward of ``borough`` (name or code) in ``folder``, named
-    ``<ward name>_<code>.<fmt>``."""
+def _print_to(path: Path, page: str) -> Path:
+    """A pool worker's job: print one page and write it (module level, so workers can run it)."""
+    return files.write_bytes(path, pdf_bytes(page))
+
+
+def write_wards(
+    folder: Path, codes: Iterable[str], ctx: Context, fmt: str = "pdf", workers: int | None = None
+) -> list[Path]:
+    """One profile per ward code in ``folder``, named ``<ward name>_<code>.<fmt>``, in the order
+    given; returns the paths.
+
+    PDFs are printed by ``workers`` processes (default: one per core this process may use).
+    WeasyPrint is single-threaded Python, so a batch on two cores takes about half the time.
+    This process builds each page (it holds the store and coverage) while the workers print the
+    ones before it; workers are forked, so they start at once with WeasyPrint already imported
+    (a batch function: not for use inside a threaded server such as the dashboard, which prints
+    its one profile in-process)."""
     if fmt not in FORMATS:
         raise ValueError(f"format must be one of {', '.join(FORMATS)}, not {fmt!r}")
-    boroughs = filters.resolve_areas("boroughs", borough)
-    wards = boundaries.load("ward")
-    chosen = wards[wards["LAD24CD"].astype(str).isin(boroughs).to_numpy()]
-    written = []
-    for _, ward in chosen.sort_values("WD24NM").iterrows():
-        name = f"{_slug(str(ward['WD24NM']))}_{ward['WD24CD']}.{fmt}"
-        written.append(write_profile(Path(folder) / name, "ward", str(ward["WD24CD"]), ctx))
-    return written
+    wards = layer_bng("ward").set_index("_code")
+    jobs = []
+    for code in codes:
+        code = resolve("ward", code)
+        name = f"{_slug(str(wards.at[code, 'WD24NM']))}_{code}.{fmt}"
+        jobs.append((Path(folder) / name, code))
+    if workers is not None and workers < 1:
+        raise ValueError(f"workers must be 1 or more, not {workers}")
+    workers = min(workers or len(os.sched_getaffinity(0)), len(jobs))
+    if fmt == "html" or workers <= 1:
+        return [write_profile(path, "ward", code, ctx) for path, code in jobs]
+    _weasyprint()  # imported before the fork: every worker has it
+    fork = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(workers, mp_context=fork) as pool:
+        printed = [
+            pool.submit(_print_to, path, profile_html("ward", code, ctx=ctx)) for path, code in jobs
+        ]
+        return [future.result() for future in printed]
+
+
+def write_all(
+    folder: Path, borough: str | None, ctx: Context, fmt: str = "pdf", workers: int | None = None
+) -> list[Path]:
+    """One profile per ward of ``borough`` (name or code; None: every ward of the region) in
+    ``folder``, in ward name order (see `write_wards`)."""
+    wards = layer_bng("ward")
+    if borough is not None:
+        boroughs = filters.resolve_areas("boroughs", borough)
+        wards = wards[wards["LAD24CD"].astype(str).isin(boroughs).to_numpy()]
+    return write_wards(folder, wards.sort_values("WD24NM")["_code"], ctx, fmt, workers)

@@ -213,9 +213,10 @@ def test_profile_fetches_nothing():
         profile.pdf_bytes('<img src="http://example.org/x.png">')
 
 
-ONE_PAGE_PROJECTS = 4
+ONE_PAGE_PROJECTS = 8
 """A ward profile listing this many projects or fewer fits one page (measured on the shipped
-store: every ward of the nine boroughs' most populous with 0-4 projects did; 5-7 took two)."""
+store: all 219 wards with 0-8 projects do; before the tighter list, 5-7 took two pages, the
+second holding only the method and sources)."""
 DEJAVU_ASCENT, DEJAVU_DESCENT = 0.76, 0.24
 
 
@@ -231,22 +232,61 @@ def _pages(path: Path) -> int:
     return int(re.search(r"^Pages:\s+(\d+)", info, flags=re.MULTILINE).group(1))
 
 
+def _page_text(path: Path, page: int) -> str:
+    return subprocess.run(
+        [_poppler("pdftotext"), "-f", str(page), "-l", str(page), str(path), "-"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+
+
+def _flat(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _check_pages(path: Path, listed: list[dict], where: str) -> None:
+    """One page holding every listed project, the method and the sources when the list is up
+    to ONE_PAGE_PROJECTS long; else two, the list running on to page 2, which holds the nearest
+    projects, the method and the sources whole (so it is never a page of notes alone)."""
+    pages = _pages(path)
+    first = _flat(_page_text(path, 1))
+    if len(listed) <= ONE_PAGE_PROJECTS:
+        assert pages == 1, f"{where}: {len(listed)} projects took {pages} pages"
+        assert "Method" in first and "Sources and attribution" in first, where
+        for row in listed:
+            assert _flat(row["name"]) in first, f"{where}: {row['name']!r} not on page 1"
+        return
+    assert pages == 2, f"{where}: {len(listed)} projects took {pages} pages"
+    second = _flat(_page_text(path, 2))
+    assert "Projects in this ward" in first and "Method" not in first, where
+    assert _flat(listed[-1]["name"]) in second, f"{where}: the list does not run on to page 2"
+    for heading in ("Nearest projects beyond the boundary", "Method", "Sources and attribution"):
+        assert heading in second, f"{where}: {heading!r} not on page 2"
+
+
 @pytest.mark.parametrize(("borough", "code"), WARDS)
 def test_ward_profile_is_one_page_when_its_content_fits(borough, code, every_type, tmp_path):
     path = profile.write_profile(tmp_path / f"{code}.pdf", "ward", code, every_type)
-    listed = len(profile.figures("ward", code, every_type)["listed"])
-    pages = _pages(path)
-    if listed <= ONE_PAGE_PROJECTS:
-        assert pages == 1, f"{borough}: {listed} projects took {pages} pages"
-    else:  # two pages, the second holding the whole of the method and sources
-        assert pages == 2
-        second = subprocess.run(
-            [_poppler("pdftotext"), "-f", "2", "-l", "2", str(path), "-"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-        assert second.split()[0] == "Method" and "Sources and attribution" in second
+    _check_pages(path, profile.figures("ward", code, every_type)["listed"], borough)
+
+
+def test_pages_across_real_wards_by_number_of_projects(every_type, tmp_path):
+    """Real wards of the shipped store with 0, 4, 5, 6, 7 and the most projects (every type),
+    printed in one batch as `kindred-map profile --all` does (two worker processes)."""
+    counts = every_type.projects["WD24CD"].value_counts()
+    counts = counts[counts.index != ""]
+    chosen = {n: sorted(counts.index[counts == n])[0] for n in (4, 5, 6, 7)}
+    chosen[int(counts.max())] = counts.idxmax()
+    projects_in = set(every_type.projects["WD24CD"])
+    chosen[0] = sorted(set(boundaries.load("ward")["WD24CD"]) - projects_in)[0]
+    codes = list(chosen.values())
+    paths = profile.write_wards(tmp_path, codes, every_type, "pdf", workers=2)
+    assert [path.name.rsplit("_", 1)[1] for path in paths] == [f"{code}.pdf" for code in codes]
+    for (number, code), path in zip(chosen.items(), paths, strict=True):
+        listed = profile.figures("ward", code, every_type)["listed"]
+        assert len(listed) == number
+        _check_pages(path, listed, f"{code} ({number} projects)")
 
 
 def _text_box(element, size: float) -> tuple[float, float, float, float]:
@@ -287,3 +327,8 @@ def test_no_project_wording_says_what_was_chosen(shipped):
     assert "No project is recorded here." in every and "chosen types" not in every
     some = profile.profile_html("ward", empty, projects=shipped.iloc[0:0], types="pantry")
     assert "No project of the chosen types (Food pantry) is recorded here." in some
+
+
+def test_a_batch_needs_a_worker(every_type, tmp_path):
+    with pytest.raises(ValueError, match="workers must be 1 or more"):
+        profile.write_wards(tmp_path, [WARDS[0][1]], every_type, "pdf", workers=0)
