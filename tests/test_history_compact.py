@@ -1,6 +1,7 @@
 """The compact history (records kept once per import batch, `kindred_map.storage.history`)
 gives exactly what the one-JSON-per-event format gives: texts, undo, as-of, change, copies."""
 
+import json
 import shutil
 import sqlite3
 from pathlib import Path
@@ -15,7 +16,7 @@ from hypothesis import strategies as hs
 from kindred_map import change, importing, store
 from kindred_map import stewardship as st
 from kindred_map.paths import DEFAULT_STORE
-from kindred_map.storage import history, records
+from kindred_map.storage import asof, history, records
 
 SECRET = b"k" * 32
 
@@ -103,6 +104,8 @@ def test_an_old_format_store_reads_and_takes_compact_imports(tmp_path, monkeypat
     assert events.head(len(baseline)).drop(columns="at").equals(baseline.drop(columns="at"))
     marked, plain = _payload_texts(target)
     assert (marked, plain) == (5, len(baseline))
+    imported = events.tail(5)
+    assert [json.loads(text)["id"] for text in imported["after"]] == imported["project_id"].tolist()
     undone = st.undo_import(target, int(events["import_id"].max()), "dan")
     assert len(undone.removed) == 5
     assert store.same_projects(
@@ -177,3 +180,15 @@ def test_an_infinite_number_is_refused_as_the_json_way_does():
         records.record_json(records.records(projects)[0])
     with pytest.raises(ValueError, match="infinite"):
         records.record_texts(projects)
+
+
+def test_several_dates_from_one_reading_equal_each_date_replayed_alone(tmp_path, monkeypatch):
+    events = store.read_history(_history_of(tmp_path, "compact", 1, monkeypatch))
+    days = ["2026-01-15", "2026-02-15", "2026-03-15", "2026-04-15", "2025-12-31"]
+    for retired in (False, True):
+        together = asof.projects_at_dates(events, days, retired)
+        for day, projects in zip(days, together, strict=True):
+            alone = records.from_records(asof.records_as_of(events, day, retired))
+            alone = alone.sort_values("id", kind="stable").reset_index(drop=True)
+            assert len(projects) == len(alone) and store.same_projects(projects, alone)
+    assert [len(p) for p in together] == [5, 6, 6, 5, 0]  # p9 imported, then undone
