@@ -191,8 +191,7 @@ def change_between(
     events = store.read_history(path)
     begins = asof.history_start(events, include_synthetic)
     start, end, note = known_dates(begins, start, end)
-    before = asof.projects_at(events, start)
-    after = asof.projects_at(events, end)
+    before, after = asof.projects_at_dates(events, [start, end])
     table = change_by_area(before, after, level, types, distance_m, None, include_synthetic)
     table.insert(2, "date_from", start.isoformat())
     table.insert(3, "date_to", end.isoformat())
@@ -233,8 +232,8 @@ def timeline(
     days = sorted({start + dt.timedelta(days=round(span * i / (steps - 1))) for i in range(steps)})
     types = resolve_types(types)
     rows = []
-    for day in days:
-        projects = export.real_projects(asof.projects_at(events, day), include_synthetic)
+    for day, then in zip(days, asof.projects_at_dates(events, days), strict=True):
+        projects = export.real_projects(then, include_synthetic)
         chosen = projects[projects["type"].astype(str).isin(types).to_numpy()]
         result = coverage.assess(chosen, types, distance_m, include_synthetic=include_synthetic)
         table = result.by_area(level)

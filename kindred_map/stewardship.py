@@ -15,6 +15,7 @@ from kindred_map.location import Setting
 from kindred_map.paths import BOUNDARIES_DIR
 from kindred_map.schema import RECORD_FIELDS
 from kindred_map.storage import history
+from kindred_map.storage.records import record_json
 
 EDITABLE_FIELDS = tuple(name for name in RECORD_FIELDS if name != "id")
 """What an edit may change; joined fields follow from the position, upkeep fields from actions."""
@@ -120,8 +121,8 @@ def _event(action, before: dict | None, after: dict, who, source, at, import_id=
         "action": action,
         "source": source,
         "import_id": import_id,
-        "before": None if before is None else history.record_json(before),
-        "after": history.record_json(after),
+        "before": None if before is None else record_json(before),
+        "after": record_json(after),
         "version": after["version"],
     }
 

@@ -286,12 +286,17 @@ def _stored_homes(target) -> pd.DataFrame:
     return gpkg.stored_homes(target)
 
 
-def _write(target, projects, log_entry, timestamp, secret=None, events=(), deletes=()):
+def _write(
+    target, projects, log_entry, timestamp, secret=None, events=(), deletes=(), payloads=None
+):
     """Write conformed records, removals, a log entry and events in `editing`'s transaction;
-    the batch's ``import_id`` (None when not logged)."""
+    the batch's ``import_id`` (None when not logged). ``payloads``: the records behind the
+    events' texts, which a GeoPackage keeps compactly (`kindred_map.storage.history.insert`);
+    PostGIS keeps the texts."""
     if isinstance(target, postgis.Transaction):
         return postgis.write_batch(target.conn, projects, log_entry, events, list(deletes))
-    return gpkg.write(target, projects, log_entry, timestamp, secret, events, list(deletes))
+    deletes = list(deletes)
+    return gpkg.write(target, projects, log_entry, timestamp, secret, events, deletes, payloads)
 
 
 def write_changes(
@@ -309,10 +314,10 @@ def write_changes(
 def _write_batch(target, projects, stored, log_entry, timestamp, who, secret=None) -> dict:
     """Write one import batch inside `editing` (its ids held): upkeep carried, versions and
     events made (`kindred_map.storage.reconcile.batch`); counts and ``import_id``."""
-    projects, events, counts, log_entry = reconcile.batch(
+    projects, events, payloads, counts, log_entry = reconcile.batch(
         projects, stored, log_entry, timestamp, who
     )
-    import_id = _write(target, projects, log_entry, timestamp, secret, events)
+    import_id = _write(target, projects, log_entry, timestamp, secret, events, (), payloads)
     return counts | {"import_id": import_id}
 
 

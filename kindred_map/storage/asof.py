@@ -24,6 +24,7 @@ import json
 from dataclasses import dataclass
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 
 from kindred_map.storage import records
@@ -63,26 +64,64 @@ def records_as_of(events: pd.DataFrame, when, include_retired: bool = False) -> 
     """The records of the projects open at ``when`` (and retired by then, with
     ``include_retired``), from history events (contract columns event_id, project_id, at,
     after), in project id order. Removed projects (an undone import) are never included."""
+    return records_at(events, [when], include_retired)[0]
+
+
+def records_at(events: pd.DataFrame, whens, include_retired: bool = False) -> list[list[dict]]:
+    """`records_as_of` at each of ``whens``, the history read once (`_open_at`)."""
+    parsed, chosen = _open_at(events, whens, include_retired)
+    return [[parsed[number] for number in numbers] for numbers in chosen]
+
+
+def _open_at(events: pd.DataFrame, whens, include_retired: bool):
+    """The records parsed (by event id) and, per date, the event ids of the projects open
+    then in project id order: the events' times parsed and sorted once, and each record's
+    JSON parsed once however many of the dates it is open at."""
     if not len(events):
-        return []
-    limit = cutoff(when)
-    seen = events[(event_times(events) <= limit).to_numpy()]
-    last = seen.sort_values("event_id", kind="stable").drop_duplicates("project_id", keep="last")
-    out = []
-    for text in last.sort_values("project_id")["after"]:
-        record = json.loads(text)
-        retired = bool(str(record.get("retired_at") or "").strip())
-        if record.get("removed") or (retired and not include_retired):
-            continue
-        out.append(record)
-    return out
+        return {}, [[] for _ in whens]
+    times = event_times(events).dt.tz_convert(None).to_numpy()
+    order = np.argsort(events["event_id"].to_numpy(), kind="stable")
+    ordered = events.iloc[order]
+    times = times[order]
+    parsed: dict[int, dict] = {}
+    chosen = []
+    for when in whens:
+        limit = cutoff(when).tz_convert(None).to_datetime64()
+        seen = ordered[times <= limit]
+        last = seen.drop_duplicates("project_id", keep="last").sort_values("project_id")
+        numbers = []
+        for number, text in zip(last["event_id"].tolist(), last["after"], strict=True):
+            if number not in parsed:
+                parsed[number] = json.loads(text)
+            record = parsed[number]
+            retired = bool(str(record.get("retired_at") or "").strip())
+            if not (record.get("removed") or (retired and not include_retired)):
+                numbers.append(number)
+        chosen.append(numbers)
+    return parsed, chosen
 
 
 def projects_at(events: pd.DataFrame, when, include_retired: bool = False) -> gpd.GeoDataFrame:
     """The projects open at ``when`` from history events (`records_as_of`), as
     `store.read_projects` gives them: store columns, points in EPSG:4326, sorted by id."""
-    projects = records.from_records(records_as_of(events, when, include_retired))
-    return projects.sort_values("id", kind="stable").reset_index(drop=True)
+    return projects_at_dates(events, [when], include_retired)[0]
+
+
+def projects_at_dates(
+    events: pd.DataFrame, whens, include_retired: bool = False
+) -> list[gpd.GeoDataFrame]:
+    """`projects_at` each of ``whens`` from one reading of the history: every record open at
+    any of the dates typed once (`_open_at`), each date's projects taken from them."""
+    parsed, chosen = _open_at(events, whens, include_retired)
+    numbers = sorted({number for some in chosen for number in some})
+    typed = records.from_records([parsed[number] for number in numbers])
+    typed.index = pd.Index(numbers, dtype="int64")
+    return [
+        typed.loc[pd.Index(some, dtype="int64")]
+        .sort_values("id", kind="stable")
+        .reset_index(drop=True)
+        for some in chosen
+    ]
 
 
 @dataclass(frozen=True)

@@ -268,11 +268,15 @@ def _wkb(blob: bytes | None) -> bytes | None:
     return bytes(blob[8 + ENVELOPE_BYTES.get((flags >> 1) & 0b111, 0) :])
 
 
-def gpkg_geometry(geometry, srs_id: int = 4326) -> bytes | None:
-    """A GeoPackage geometry blob: ``GP`` header (version 0, little-endian, no envelope) + WKB."""
-    if geometry is None or shapely.is_missing(geometry) or shapely.is_empty(geometry):
-        return None
-    return b"GP\x00\x01" + struct.pack("<i", srs_id) + shapely.to_wkb(geometry, byte_order=1)
+def gpkg_geometries(geometries, srs_id: int = 4326) -> list[bytes | None]:
+    """GeoPackage geometry blobs: ``GP`` header (version 0, little-endian, no envelope) + WKB;
+    None for a missing or empty geometry. The WKB is made in one call (an import of 100,000
+    points spent 2.8 s making them one at a time)."""
+    values = np.asarray(geometries, dtype=object)
+    blank = shapely.is_missing(values) | shapely.is_empty(values)
+    wkb = shapely.to_wkb(np.where(blank, None, values), byte_order=1)
+    header = b"GP\x00\x01" + struct.pack("<i", srs_id)
+    return [None if no else header + one for no, one in zip(blank.tolist(), wkb, strict=True)]
 
 
 POINT_BLOB = struct.Struct("<2sBBi5sdd")
@@ -453,9 +457,11 @@ def _write_batch(
     secret: bytes | None,
     events: list[dict] = (),
     deletes: list[str] = (),
+    payloads: dict | None = None,
 ) -> int | None:
     """Insert new ids, update stored ones, remove ``deletes``, log the import and append its
-    history ``events``, in one SQLite transaction: a kill leaves all of it or none. When a
+    history ``events`` (with ``payloads``: `kindred_map.storage.history.insert`), in one SQLite
+    transaction: a kill leaves all of it or none. When a
     stored record becomes home-run, the map's published files go before this returns
     (`forget_published_positions`).
 
@@ -468,7 +474,7 @@ def _write_batch(
             geometry = _geometry_column(conn)
             columns = list(records.STORE_FIELDS)
             values = records.plain_values(projects, columns)
-            blobs = [gpkg_geometry(g) for g in projects.geometry]
+            blobs = gpkg_geometries(projects.geometry.array)
             stored = []
             ids = projects["id"].tolist()
             for start in range(0, len(ids), SQL_CHUNK):
@@ -522,7 +528,8 @@ def _write_batch(
                     f"INSERT OR IGNORE INTO {PRIVATE_TABLE} (key, value) VALUES ('id_secret', ?)",
                     (secret,),
                 )
-            history.insert(conn, [e | {"import_id": e["import_id"] or import_id} for e in events])
+            events = [e | {"import_id": e["import_id"] or import_id} for e in events]
+            history.insert(conn, events, payloads)
             for sql in counters:
                 conn.execute(sql)
             _update_contents(conn, timestamp)
@@ -629,13 +636,15 @@ def write(
     secret: bytes | None = None,
     events: list[dict] = (),
     deletes: list[str] = (),
+    payloads: dict | None = None,
 ) -> int | None:
-    """Write conformed records, removals, a log entry and history events in one transaction
-    (inside `held`), the store's layers made first if missing; returns the batch's
+    """Write conformed records, removals, a log entry and history events (their records kept
+    compactly when ``payloads`` give them: `kindred_map.storage.history.insert`) in one
+    transaction (inside `held`), the store's layers made first if missing; returns the batch's
     ``import_id`` (None when not logged). A SQLite failure is a ValueError: store unchanged."""
     try:
         _prepare_target(path, timestamp)
-        return _write_batch(path, projects, log_entry, timestamp, secret, events, deletes)
+        return _write_batch(path, projects, log_entry, timestamp, secret, events, deletes, payloads)
     except sqlite3.Error as error:
         raise ValueError(f"cannot write the store {path.name}: {error}; it is unchanged") from error
 

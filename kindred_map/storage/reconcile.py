@@ -13,7 +13,7 @@ import pandas as pd
 from kindred_map import ingest, privacy
 from kindred_map.report import ImportReport, build_report, issues_for
 from kindred_map.schema import JOINED_FIELDS, RECORD_FIELDS
-from kindred_map.storage import history, records
+from kindred_map.storage import records
 
 CHOICES = ("merge", "keep both", "skip")
 """merge: the row updates the stored project (takes its id); keep both: stored as a new
@@ -104,17 +104,32 @@ DIFFERENT_PLACE_M = 1_000
 """An update naming a different project this far from the stored one is a collision, not an edit."""
 
 
-def count_changes(projects: gpd.GeoDataFrame, stored: gpd.GeoDataFrame) -> dict[str, int]:
-    """How many of ``projects`` are new, updated or unchanged against the ``stored`` records."""
-    before = records.fingerprints(stored) if len(stored) else pd.Series(dtype="uint64")
-    after = records.fingerprints(projects)
-    known = after.index.isin(before.index)
-    same = known & (after.to_numpy() == before.reindex(after.index).to_numpy())
+def _compared(projects: gpd.GeoDataFrame, stored: gpd.GeoDataFrame):
+    """The stored records' texts (`kindred_map.storage.records.record_texts`, by id) and per
+    project whether it is stored (``known``) and whether its record text differs."""
+    if not len(stored):  # nothing stored: every project is new, no text to compare
+        count = len(projects)
+        return pd.Series(dtype=object), np.zeros(count, bool), np.ones(count, bool)
+    old = records.record_texts(stored)
+    new = records.record_texts(projects)
+    known = new.index.isin(old.index)
+    changed = ~known | (new.to_numpy() != old.reindex(new.index).to_numpy())
+    return old, known, changed
+
+
+def _counts(known: np.ndarray, changed: np.ndarray) -> dict[str, int]:
     return {
         "new": int((~known).sum()),
-        "updated": int((known & ~same).sum()),
-        "unchanged": int(same.sum()),
+        "updated": int((known & changed).sum()),
+        "unchanged": int((~changed).sum()),
     }
+
+
+def count_changes(projects: gpd.GeoDataFrame, stored: gpd.GeoDataFrame) -> dict[str, int]:
+    """How many of ``projects`` are new, updated or unchanged against the ``stored`` records
+    (a record is unchanged when its every stored value is: its record text is the same)."""
+    _, known, changed = _compared(projects, stored)
+    return _counts(known, changed)
 
 
 def check_ids(projects: pd.DataFrame) -> None:
@@ -146,33 +161,45 @@ def carry_upkeep(projects: gpd.GeoDataFrame, stored: gpd.GeoDataFrame, who: str)
 
 def _import_events(
     projects: gpd.GeoDataFrame, stored: gpd.GeoDataFrame, timestamp: str, who: str, sources
-) -> tuple[gpd.GeoDataFrame, list[dict]]:
-    """Versions and created_at of new and changed rows, and one ``import`` event for each."""
+) -> tuple[gpd.GeoDataFrame, list[dict], dict, dict[str, int]]:
+    """Versions and created_at of new and changed rows, one ``import`` event for each, the
+    records behind the events' texts (`kindred_map.storage.history.insert`'s ``payloads``)
+    and the counts. Made a column at a time: record texts are compared, not per-row dicts."""
     projects = projects.copy()
-    old = records.fingerprints(stored) if len(stored) else pd.Series(dtype="uint64")
-    new = records.fingerprints(projects)
-    known = new.index.isin(old.index)
-    changed = ~known | (new.to_numpy() != old.reindex(new.index).to_numpy())
+    old, known, changed = _compared(projects, stored)
     projects.loc[~known, "version"] = 1
     projects.loc[~known, "created_at"] = timestamp
     projects.loc[known & changed, "version"] = projects.loc[known & changed, "version"] + 1
-    befores = {r["id"]: r for r in records.records(stored)}
+    written = records.conform(projects[changed])
+    afters = records.typed_texts(written)
+    befores = old.reindex(written["id"].to_numpy()).to_numpy()
+    updated = written["id"][known[changed]].to_numpy()
+    payloads = {
+        "before": records.conform(stored).set_index("id", drop=False).loc[updated],
+        "after": written,
+    }
     events = [
         {
-            "project_id": after["id"],
+            "project_id": project_id,
             "at": timestamp,
             "who": who,
             "action": "import",
             "source": source,
             "import_id": None,
-            "before": history.record_json(befores[after["id"]]) if after["id"] in befores else None,
-            "after": history.record_json(after),
-            "version": after["version"],
+            "before": before if isinstance(before, str) else None,
+            "after": after,
+            "version": version,
         }
-        for after, source, change in zip(records.records(projects), sources, changed, strict=True)
-        if change
+        for project_id, source, before, after, version in zip(
+            written["id"].tolist(),
+            [s for s, change in zip(sources, changed, strict=True) if change],
+            befores,
+            afters,
+            written["version"].astype("int64").tolist(),
+            strict=True,
+        )
     ]
-    return projects, events
+    return projects, events, payloads, _counts(known, changed)
 
 
 def batch(
@@ -181,20 +208,21 @@ def batch(
     log_entry: dict | None,
     timestamp: str,
     who: str,
-) -> tuple[gpd.GeoDataFrame, list[dict], dict[str, int], dict | None]:
+) -> tuple[gpd.GeoDataFrame, list[dict], dict, dict[str, int], dict | None]:
     """What one batch writes on either backend, given the stored records it names: the records
     (upkeep carried, versions counted), one ``import`` event per new or changed row naming its
     file row (the private ``_row`` column) when known, the counts of new, updated and
-    unchanged projects, and the full log entry (None when not logged)."""
+    unchanged projects, and the full log entry (None when not logged). Between the events and
+    the counts: the records behind the events' texts (`_import_events`), which a GeoPackage
+    keeps compactly."""
     rows = projects["_row"] if "_row" in projects else pd.Series("", index=projects.index)
     named = projects["source"].astype(str)
     if log_entry is not None and log_entry.get("file"):
         named = pd.Series(f"file {log_entry['file']}", index=projects.index)
     sources = [f"{s} row {r}" if r else s for s, r in zip(named, rows.astype(str), strict=True)]
     projects = carry_upkeep(records.conform(projects), stored, who)
-    counts = count_changes(projects, stored)
-    projects, events = _import_events(projects, stored, timestamp, who, sources)
-    return projects, events, counts, _full_log_entry(log_entry, counts, timestamp, who)
+    projects, events, payloads, counts = _import_events(projects, stored, timestamp, who, sources)
+    return projects, events, payloads, counts, _full_log_entry(log_entry, counts, timestamp, who)
 
 
 def _full_log_entry(log_entry: dict | None, counts: dict, timestamp: str, who: str):

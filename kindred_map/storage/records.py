@@ -1,7 +1,9 @@
 """A stored record: its fields and their types, as both engines and the history keep them."""
 
 import datetime as dt
+import json
 import math
+from json.encoder import encode_basestring
 
 import geopandas as gpd
 import numpy as np
@@ -9,7 +11,6 @@ import pandas as pd
 import shapely
 
 from kindred_map.schema import JOINED_FIELDS, RECORD_FIELDS, STEWARD_FIELDS
-from kindred_map.storage import history
 
 WGS84 = "EPSG:4326"
 STORE_FIELDS = (*RECORD_FIELDS, *JOINED_FIELDS, *STEWARD_FIELDS)
@@ -100,6 +101,44 @@ def plain_values(projects: gpd.GeoDataFrame, columns: list[str]) -> list[list]:
     return [list(row) for row in zip(*out, strict=True)]
 
 
+def record_json(record: dict) -> str:
+    """A record as the JSON the history keeps: keys in field order, compact, UTF-8 as typed."""
+    return json.dumps(record, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
+def typed_texts(frame: pd.DataFrame, fields=None) -> list[str]:
+    """`record_json` of every row of a conformed frame (``fields``, else STORE_FIELDS, with
+    the store's types), made a column at a time: the same text as typing each row to a dict
+    and dumping it, about ten times faster (an import of 100,000 rows makes 100,000)."""
+    fields = STORE_FIELDS if fields is None else tuple(fields)
+    template = "{" + ",".join(f"{encode_basestring(name)}:%s" for name in fields) + "}"
+    columns = []
+    for name in fields:
+        column = frame[name]
+        if name in FLOAT_FIELDS:
+            numbers = column.to_numpy(float)
+            missing = np.isnan(numbers)
+            if np.isinf(numbers).any():
+                raise ValueError(f"{name} holds an infinite number: not storable as JSON")
+            texts = [repr(x) for x in numbers.tolist()]
+            columns.append(np.where(missing, "null", np.array(texts, dtype=object)).tolist())
+        elif name in BOOL_FIELDS:
+            columns.append(np.where(column.to_numpy(bool), "true", "false").tolist())
+        elif name in INT_FIELDS:
+            missing = column.isna().to_numpy()
+            numbers = column.fillna(0).astype("int64").to_numpy().tolist()
+            columns.append(["null" if m else str(v) for m, v in zip(missing, numbers, strict=True)])
+        else:
+            columns.append(list(map(encode_basestring, column.to_numpy(dtype=object).tolist())))
+    return [template % row for row in zip(*columns, strict=True)]
+
+
+def record_texts(projects: gpd.GeoDataFrame) -> pd.Series:
+    """`record_json` of each project's typed record (what `records` gives), indexed by id."""
+    frame = conform(projects)
+    return pd.Series(typed_texts(frame), index=frame["id"].to_numpy(), dtype=object)
+
+
 def records(projects: gpd.GeoDataFrame) -> list[dict]:
     """Projects as typed record dicts (STORE_FIELDS), as the history keeps them."""
     rows = plain_values(conform(projects), list(STORE_FIELDS))
@@ -111,13 +150,11 @@ def records(projects: gpd.GeoDataFrame) -> list[dict]:
 
 def from_records(rows: list[dict]) -> gpd.GeoDataFrame:
     """Record dicts (from the history) as store projects; the point is (lon, lat)."""
-    frame = pd.DataFrame(list(rows), columns=list(STORE_FIELDS))
-    lon = pd.to_numeric(frame["lon"], errors="coerce")
-    lat = pd.to_numeric(frame["lat"], errors="coerce")
-    points = [
-        None if math.isnan(x) or math.isnan(y) else shapely.Point(x, y)
-        for x, y in zip(lon.to_numpy(float), lat.to_numpy(float), strict=True)
-    ]
+    frame = pd.DataFrame(list(rows), columns=list(STORE_FIELDS), dtype=object)
+    lon = pd.to_numeric(frame["lon"], errors="coerce").to_numpy(float)
+    lat = pd.to_numeric(frame["lat"], errors="coerce").to_numpy(float)
+    points = shapely.points(lon, lat)
+    points[np.isnan(lon) | np.isnan(lat)] = None
     return conform(gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(points, crs=WGS84)))
 
 
@@ -131,7 +168,7 @@ def baseline_event(record: dict, at: str) -> dict:
         "source": "stored before history",
         "import_id": None,
         "before": None,
-        "after": history.record_json(record),
+        "after": record_json(record),
         "version": record["version"],
     }
 
@@ -139,11 +176,3 @@ def baseline_event(record: dict, at: str) -> dict:
 def now() -> str:
     """The time as the store stamps events and imports: ISO 8601 UTC, to the second."""
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-
-
-def fingerprints(projects: gpd.GeoDataFrame) -> pd.Series:
-    """One hash per project (by id) of every stored value, to tell updated from unchanged."""
-    frame = pd.DataFrame(conform(projects).drop(columns="geometry"))
-    text = frame.astype("object").where(frame.notna(), "").astype("str")
-    hashes = pd.util.hash_pandas_object(text, index=False)
-    return pd.Series(hashes.to_numpy(), index=frame["id"].to_numpy())

@@ -1,0 +1,179 @@
+"""Benchmark the store write, the history's size and the change between two dates, each against
+its plain way in interleaved pairs (issue 26's import, store-size and change rows).
+
+- Import of 100,000 rows (`bench_import.make_file`: real region postcodes, half postcode-only,
+  half coordinates) into a new GeoPackage: the whole `importing.import_file`, and the store
+  write alone (`importing.store_prepared` of the file prepared once: reconcile, records,
+  history), each against the plain way: `geopandas.read_file` of the CSV, points made, and
+  `to_file` to a new GeoPackage.
+- The store's size after that import (history, projects and indexes by SQLite's dbstat)
+  against the plain GeoPackage.
+- `change.change_between` on `bench_change.big_store` (13,000 projects, 50,000 events) at ward
+  level against the plain way: the history read by SQL, replayed with pandas (last event per
+  project at each date, its JSON parsed), and per date the points buffered by 800 m in
+  EPSG:27700, unioned, and the population points joined to the union (residents within
+  reach per ward).
+
+Run: PYTHONPATH=. python benchmarks/bench_history.py [PAIRS_100K] (default 3 pairs at 100,000
+rows; 5 pairs for the change). Writes benchmarks/results/history.md.
+"""
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import bench_change
+import bench_import
+import geopandas as gpd
+import pandas as pd
+from pairs import interleaved, machine_line, markdown_table
+
+from kindred_map import change, coverage, importing, store
+
+RESULTS = Path(__file__).parent / "results" / "history.md"
+ROWS = 100_000
+BNG = "EPSG:27700"
+
+
+def plain_import(path: Path, target: Path) -> None:
+    """read_file + points + to_file: the plain geopandas way of storing a file."""
+    table = gpd.read_file(path)
+    lon = pd.to_numeric(table["Longitude"], errors="coerce")
+    lat = pd.to_numeric(table["Latitude"], errors="coerce")
+    points = gpd.GeoDataFrame(table, geometry=gpd.points_from_xy(lon, lat), crs=4326)
+    points.to_file(target, layer="projects", driver="GPKG")
+
+
+def sizes(path: Path) -> dict[str, float]:
+    """MB of the file, of the history (events, indexes, payloads) and of everything else."""
+    with sqlite3.connect(path) as conn:
+        rows = conn.execute("SELECT name, sum(pgsize) FROM dbstat GROUP BY name").fetchall()
+    history = sum(size for name, size in rows if name.startswith("history"))
+    return {"file": path.stat().st_size / 1e6, "history": history / 1e6}
+
+
+def plain_change(path: Path, dates: tuple[str, str], population: gpd.GeoDataFrame) -> pd.Series:
+    """SQL + pandas replay + buffer/union/sjoin: residents within 800 m per ward at each date."""
+    with sqlite3.connect(path) as conn:
+        events = pd.read_sql("SELECT event_id, project_id, at, after FROM history", conn)
+    events["at"] = pd.to_datetime(events["at"], utc=True, format="ISO8601")
+    events = events.sort_values("event_id")
+    out = []
+    for day in dates:
+        limit = pd.Timestamp(day, tz="UTC") + pd.Timedelta(days=1)
+        last = events[events["at"] < limit].drop_duplicates("project_id", keep="last")
+        rows = pd.DataFrame([json.loads(text) for text in last["after"]])
+        rows = rows[rows["retired_at"].fillna("").eq("") & ~rows.get("removed", False)]
+        points = gpd.GeoSeries(gpd.points_from_xy(rows["lon"], rows["lat"]), crs=4326)
+        reach = gpd.GeoDataFrame(geometry=[points.to_crs(BNG).buffer(800).union_all()], crs=BNG)
+        within = gpd.sjoin(population, reach, predicate="within")
+        out.append(within.groupby("WD24CD")["residents"].sum())
+    return out[1].sub(out[0], fill_value=0)
+
+
+def plain_replay(path: Path, day: str) -> pd.DataFrame:
+    """SQL + pandas: the last event of each project by the end of ``day``, its JSON parsed."""
+    with sqlite3.connect(path) as conn:
+        events = pd.read_sql("SELECT event_id, project_id, at, after FROM history", conn)
+    events["at"] = pd.to_datetime(events["at"], utc=True, format="ISO8601")
+    limit = pd.Timestamp(day, tz="UTC") + pd.Timedelta(days=1)
+    last = events[events["at"] < limit].sort_values("event_id")
+    last = last.drop_duplicates("project_id", keep="last")
+    return pd.DataFrame([json.loads(text) for text in last["after"]])
+
+
+def version() -> str:
+    """The commit of the kindred_map package measured (its folder's git HEAD)."""
+    return subprocess.run(
+        ["git", "-C", str(Path(store.__file__).parent), "rev-parse", "--short", "HEAD"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
+
+
+def main(pairs_100k: int = 3) -> None:
+    folder = Path(tempfile.mkdtemp(prefix="bench_history_"))
+    live = bench_import.live_postcodes()
+    path, _ = bench_import.make_file(live, ROWS, folder)
+    runs = iter(range(10**6))
+
+    def product_import():
+        importing.import_file(path, folder / f"product_{next(runs)}.gpkg")
+
+    def product_store():
+        importing.store_prepared(prepared, folder / f"store_{next(runs)}.gpkg")
+
+    def plain():
+        plain_import(path, folder / f"plain_{next(runs)}.gpkg")
+
+    whole = interleaved(product_import, plain, pairs_100k)
+    prepared = importing.prepare(path, store.import_secret(folder / "secret.gpkg"))
+    write = interleaved(product_store, plain, pairs_100k)
+    product_size = sizes(max(folder.glob("store_*.gpkg"), key=os.path.getmtime))
+    plain_size = sizes(max(folder.glob("plain_*.gpkg"), key=os.path.getmtime))
+
+    big = bench_change.big_store(folder)
+    dates = ("2024-06-30", "2025-06-30")
+    points = coverage.population_points()
+    population = gpd.GeoDataFrame(
+        points, geometry=gpd.points_from_xy(points["easting"], points["northing"]), crs=BNG
+    )
+    changed = interleaved(
+        lambda: change.change_between(big, *dates, "ward", None, 800),
+        lambda: plain_change(big, dates, population),
+        5,
+    )
+    replay = interleaved(
+        lambda: store.read_projects(big, as_of=dates[1]), lambda: plain_replay(big, dates[1]), 5
+    )
+
+    def row(name, result, pairs):
+        return [
+            name,
+            str(pairs),
+            f"{result['product']:.2f}",
+            f"{result['plain']:.2f}",
+            f"{result['ratio']:.2f}x",
+            f"{result['cpu_ratio']:.2f}x",
+            f"{result['load'][0]:.1f} / {result['load'][1]:.1f}",
+        ]
+
+    lines = [
+        "# Store write, history size and change between dates (issue 26)",
+        "",
+        machine_line("PYTHONPATH=. python benchmarks/bench_history.py", changed),
+        f"Code at {version()}. Interleaved pairs after one warm-up of each; medians.",
+        f"`uptime` before: {os.getloadavg()}.",
+        "",
+        *markdown_table(
+            ["work", "pairs", "product s", "plain s", "wall ratio", "CPU ratio", "load"],
+            [
+                row(
+                    f"import {ROWS:,} rows into a new GeoPackage (whole pipeline)",
+                    whole,
+                    pairs_100k,
+                ),
+                row("the store write alone (`store_prepared`)", write, pairs_100k),
+                row("change between two dates, 13,000 projects, 50,000 events", changed, 5),
+                row("replay to a date (`read_projects(as_of=)`)", replay, 5),
+            ],
+        ),
+        "",
+        f"Store after the {ROWS:,}-row import: {product_size['file']:.1f} MB, of which history "
+        f"{product_size['history']:.1f} MB; the plain GeoPackage: {plain_size['file']:.1f} MB "
+        f"({product_size['file'] / plain_size['file']:.1f}x).",
+        "",
+        "Plain ways: `read_file` + points + `to_file` (import, store write); SQL + pandas replay "
+        "+ buffer/union/sjoin (change); SQL + pandas replay (replay).",
+    ]
+    RESULTS.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else 3)
