@@ -24,10 +24,12 @@ run: $(STAMP)
 
 # The tests run in TEST_WORKERS processes (pytest-xdist; TEST_WORKERS=0 runs them in one, serially),
 # each file whole in one worker (--dist loadfile), so that a module's servers, stores and databases
-# are built once. 2 = this machine's cores; make test TEST_WORKERS=4 on a bigger one. Files go out
-# in collection order (--no-loadscope-reorder; xdist's default sends files with the most tests
-# first), so the few-test but slow browser files (tests/browser/) start first, not last.
-TEST_WORKERS ?= 2
+# are built once. make test TEST_WORKERS=2 uses this machine's 2 cores. Default 0 (serial) until
+# tests/browser/test_dashboard_browser.py passes in parallel: it failed in both 2-worker runs
+# (a map that never drew, a link never updated) and passes alone (benchmarks/results/suite.md).
+# Files go out in collection order (--no-loadscope-reorder; xdist's default sends files with the
+# most tests first), so the few-test but slow browser files (tests/browser/) start first.
+TEST_WORKERS ?= 0
 # pytest exit code 5 means "no tests collected": a failure, never a pass.
 # The PostGIS store tests need a server: with none given (KINDRED_MAP_TEST_PG) and PostgreSQL
 # installed, a throwaway cluster is started for the run and removed after it (.ci/pg_cluster).
