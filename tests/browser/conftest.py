@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from streamlit_waits import COUNT_RUNS, wait_idle
+from workers import per_worker
 
 from kindred_map.paths import PROJECT_ROOT
 
@@ -121,13 +122,17 @@ def _start_app(
     return url, server
 
 
-def _stop(server: subprocess.Popen) -> None:
-    server.terminate()
-    try:
-        server.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        server.kill()
-        server.wait()
+def _stop(*servers: subprocess.Popen) -> None:
+    """Stop servers: all asked at once, then each waited for (killed after 15 s), so a
+    session's servers take as long to stop as the slowest, not the sum."""
+    for server in servers:
+        server.terminate()
+    for server in servers:
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
 
 
 @pytest.fixture(scope="session")
@@ -139,13 +144,12 @@ def serve_app(browser_tools, artifacts_dir):
 
     def serve(basemap: str) -> str:
         if basemap not in servers:
-            log = artifacts_dir / f"streamlit-server-{basemap}.log"
+            log = artifacts_dir / per_worker(f"streamlit-server-{basemap}.log")
             servers[basemap] = _start_app(basemap, log)
         return servers[basemap][0]
 
     yield serve
-    for _url, server in servers.values():
-        _stop(server)
+    _stop(*(server for _url, server in servers.values()))
 
 
 SHIPPED_STORE = PROJECT_ROOT / "data" / "projects.gpkg"
@@ -213,20 +217,21 @@ def serve_dashboard(browser_tools, artifacts_dir, users_file):
 
     def serve(store_path: Path) -> str:
         if store_path not in servers:
-            log = artifacts_dir / f"streamlit-server-{store_path.stem}.log"
+            log = artifacts_dir / per_worker(f"streamlit-server-{store_path.stem}.log")
             env = {"KINDRED_MAP_STORE": str(store_path), "KINDRED_MAP_USERS": str(users_file)}
             servers[store_path] = _start_app("none", log, env)
         return servers[store_path][0]
 
     yield serve
-    for _url, server in servers.values():
-        _stop(server)
+    _stop(*(server for _url, server in servers.values()))
 
 
 @pytest.fixture(scope="session")
 def launcher_url(browser_tools, artifacts_dir):
     """The dashboard as `make run` starts it (`kindred-map dashboard`), with no basemap tiles."""
-    url, server = _start_app("none", artifacts_dir / "kindred-map-dashboard.log", launcher=True)
+    url, server = _start_app(
+        "none", artifacts_dir / per_worker("kindred-map-dashboard.log"), launcher=True
+    )
     yield url
     _stop(server)
 

@@ -258,8 +258,12 @@ def test_clicking_a_ward_opens_its_panel(dashboard_url, shipped_store, page, net
     numbers = figures.area_figures("ward", shown)
     population = f"{numbers.loc[target['code'], 'population']:,}"
     page.get_by_text(population, exact=True).wait_for(timeout=STEP_TIMEOUT_MS)
-    path = screenshot(page, "dashboard_ward_panel")
-    assert parse_qs(urlsplit(page.url).query)["area"] == [target["code"]], path
+    screenshot(page, "dashboard_ward_panel")
+    # The link follows the panel (a second message of the same run): waited for, not read once.
+    page.wait_for_url(
+        lambda url: parse_qs(urlsplit(url).query).get("area") == [target["code"]],
+        timeout=STEP_TIMEOUT_MS,
+    )
     kept = page.evaluate("(s) => document.querySelector(s).contentWindow.kindredProbe", MAP_FRAME)
     assert kept == 1, "clicking an area must not rebuild or redraw the map"
     network.assert_stayed_local()
