@@ -339,14 +339,11 @@ def _table_columns(conn: sqlite3.Connection, table: str) -> list[str]:
     return [row[1] for row in conn.execute(f"PRAGMA table_info({_quote(table)})")]
 
 
+SQLITE_TYPES = {"float": "REAL", "bool": "BOOLEAN", "int": "INTEGER", "text": "TEXT"}
+
+
 def _declared_type(name: str) -> str:
-    if name in records.FLOAT_FIELDS:
-        return "REAL"
-    if name in records.BOOL_FIELDS:
-        return "BOOLEAN"
-    if name in records.INT_FIELDS or records.IMPORT_LOG_FIELDS.get(name) == "int64":
-        return "INTEGER"
-    return "TEXT"
+    return SQLITE_TYPES[records.field_kind(name)]
 
 
 def _migrate(conn: sqlite3.Connection, path: Path) -> None:

@@ -69,14 +69,11 @@ ID_LOCK_BUCKETS = 128
 """Advisory locks (in ID_LOCK_SPACE) that writers' ids hash into: see `lock_ids`."""
 
 
+POSTGRES_TYPES = {"float": "double precision", "bool": "boolean", "int": "bigint", "text": "text"}
+
+
 def _sql_type(name: str) -> str:
-    if name in records.FLOAT_FIELDS:
-        return "double precision"
-    if name in records.BOOL_FIELDS:
-        return "boolean"
-    if name in records.INT_FIELDS or records.IMPORT_LOG_FIELDS.get(name) == "int64":
-        return "bigint"
-    return "text"
+    return POSTGRES_TYPES[records.field_kind(name)]
 
 
 def _quote(name: str) -> str:

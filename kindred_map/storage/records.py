@@ -39,6 +39,18 @@ IMPORT_LOG_FIELDS = {
 """The import log's columns and types (one row per import)."""
 
 
+def field_kind(name: str) -> str:
+    """A store or import-log field's kind: "float", "bool", "int" or "text" (each backend
+    maps it to its own column type)."""
+    if name in FLOAT_FIELDS:
+        return "float"
+    if name in BOOL_FIELDS:
+        return "bool"
+    if name in INT_FIELDS or IMPORT_LOG_FIELDS.get(name) == "int64":
+        return "int"
+    return "text"
+
+
 def conform(projects: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     """Projects with exactly the store's columns, in order, with the store's types, in WGS84."""
     frame = projects.to_crs(WGS84) if projects.crs is not None else projects.set_crs(WGS84)
