@@ -187,6 +187,7 @@ def test_place_labels_never_overlap_at_the_first_view_and_a_zoom_in_and_out(
     for button, step in ((".leaflet-control-zoom-in", 1), (".leaflet-control-zoom-out", -2)):
         target = _geometry(page)["zoom"] + step
         for _ in range(abs(step)):
+            _settle(page)  # the last click's move and the rerun it started are over first
             frame.locator(button).click()
             page.wait_for_function(  # one click's zoom done before the next
                 "(s) => !document.querySelector(s).contentWindow.map._animatingZoom",
