@@ -192,6 +192,12 @@ def _first_per_point(point_i: np.ndarray, metres: np.ndarray, codes: np.ndarray)
     return order[np.r_[True, point_i[order][1:] != point_i[order][:-1]]] if len(order) else order
 
 
+def area_grids(directory: Path = BOUNDARIES_DIR) -> dict:
+    """The area grid of each kind (`_area_grid`), built once per version of the layer files."""
+    directory = Path(directory)
+    return _grids(directory, _mtimes(directory))
+
+
 @cache
 def _grids(directory: Path, _mtimes: tuple) -> dict:
     """The area grid of each kind (`_area_grid`), on one frame: the layers' bounds widened by
@@ -286,7 +292,6 @@ def join_projects(projects: gpd.GeoDataFrame, directory: Path = BOUNDARIES_DIR) 
     Areas are found as integer codes (from the area grids for joins of GRID_MIN_POINTS or
     more, `_area_grid`) and turned into text once per column.
     """
-    directory = Path(directory)
     ref = reference(directory)
     out = projects.copy()
     index = out.index
@@ -296,7 +301,7 @@ def join_projects(projects: gpd.GeoDataFrame, directory: Path = BOUNDARIES_DIR) 
     y = np.where(has_point, points.y.fillna(np.nan), np.nan) if len(out) else np.array([])
     located = np.flatnonzero(has_point)
     geometries = np.asarray(points.values)[located]
-    grids = _grids(directory, _mtimes(directory)) if len(located) >= GRID_MIN_POINTS else {}
+    grids = area_grids(directory) if len(located) >= GRID_MIN_POINTS else {}
 
     def on_points(kind: str, rows: np.ndarray) -> np.ndarray:
         """Area codes of the located points at ``rows`` (positions in ``located``), NONE
