@@ -27,11 +27,13 @@ EDGE_TOLERANCE_M = 100
 """A point this close outside the generalised coastline/boundary still takes the nearest area."""
 LAYER_NAMES = ("postcode", "ward", "borough", "lsoa", "deanery")
 GRID_CELL_M = 50
-"""Side of the cells of the area grids (`_area_grid`): 1.1 million cells a layer, built in about
-0.03 s each, answering 83-97% of random in-region points without a polygon test."""
+"""Side of the cells of the area grids (`_area_grid`): 1.1 million cells a layer (2.2 MB),
+answering 83-97% of random in-region points without a polygon test."""
 GRID_MIN_POINTS = 5_000
-"""Joins of at least this many located points use the area grids (built on the first such join
-of a process, about 0.12 s for the four layers; the exact tests of 5,000 points cost 0.02 s)."""
+"""Joins of at least this many located points use the area grids, built on the first such join
+of a process (0.11 s CPU for the four layers) and kept. A join saves 0.01 s of CPU with them at
+5,000 points, 0.06 s at 20,000, 0.6 s at 100,000; below 5,000 the saving is too small to wait
+for (`benchmarks/results/join.md`)."""
 GRID_EPS_M = 0.001
 """Cells within this distance of a boundary count as touched: far above rounding (1e-10 m)."""
 NONE, OPEN = -1, -2
