@@ -390,7 +390,7 @@ def join_projects(projects: gpd.GeoDataFrame, directory: Path = BOUNDARIES_DIR) 
     imd = ref["lsoa"]["imd_decile"].to_numpy(dtype="float")
     out["imd_decile"] = pd.Series(_take(imd, lsoa, np.nan), index=index).astype("Int64")
 
-    deanery = np.where(in_region, on_points("deanery", everywhere), NONE)
+    deanery = on_points("deanery", np.flatnonzero(in_region[located]))
     of_lsoa = _take(ref["lsoa"]["deanery"], lsoa)
     by_lsoa = in_region & (deanery < 0) & (of_lsoa >= 0)
     deanery = np.where(by_lsoa, of_lsoa, deanery)
