@@ -7,6 +7,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
+import shapely
 from scipy.spatial import cKDTree
 from shapely.geometry import Point
 
@@ -311,3 +312,56 @@ def test_note_distances_are_written_as_python_formats_them():
     ``f"{value:,.0f}"`` does, thousands separators and rounding included."""
     values = np.array([0, 0.5, 2.5, 999.4, 999.6, 1000, 12345.5, 999999.5, 1234567.4, 123456789])
     assert join._metres(values).to_pylist() == [f"{value:,.0f}" for value in values]
+
+
+def _stress_points(kind: dict, grid: dict, rng) -> tuple[np.ndarray, np.ndarray]:
+    """Points where a grid could go wrong: on the boundaries and just either side of them
+    (0.1 mm to 30 m), on the polygon vertices, on cell edges and corners (and a hair either
+    side), and random points over the whole frame."""
+    lines = shapely.boundary(kind["shapes"])
+    along = shapely.line_interpolate_point(
+        lines[rng.integers(0, len(lines), 20_000)], rng.uniform(0, 1, 20_000), normalized=True
+    )
+    on = shapely.get_coordinates(along)
+    offsets = rng.choice([0, 1e-4, 1e-2, 1, 10, 30], (len(on), 1)) * rng.choice([-1, 1], on.shape)
+    vertices = shapely.get_coordinates(kind["shapes"])
+    size = join.GRID_CELL_M
+    corners = np.column_stack(
+        [
+            grid["x0"] + rng.integers(0, grid["nx"], 20_000) * size,
+            grid["y0"] + rng.integers(0, grid["ny"], 20_000) * size,
+        ]
+    )
+    hair = corners + rng.choice([-1e-9, 0, 1e-9, size / 2], corners.shape)
+    span = np.array([grid["nx"], grid["ny"]]) * size
+    anywhere = np.array([grid["x0"], grid["y0"]]) + rng.uniform(-0.1, 1.1, (20_000, 2)) * span
+    xy = np.concatenate([on, on + offsets, vertices, corners, hair, anywhere])
+    return xy[:, 0], xy[:, 1]
+
+
+@pytest.mark.parametrize("name", ["ward", "borough", "lsoa", "deanery"])
+def test_area_grids_answer_as_the_polygon_test_does(name):
+    """The area grids (issue 26: cells no boundary touches answer without a polygon test) give
+    the exact answer, edge tolerance included, for points on and beside every boundary, on
+    vertices and on cell edges; and they answer most random points without a test."""
+    ref = join.reference()
+    grid = join.area_grids()[name]
+    kind = ref[name]
+    x, y = _stress_points(kind, grid, np.random.default_rng(11))
+    points = shapely.points(x, y)
+    exact = join._exact_codes(points, kind["shapes"], kind["codes"], join.EDGE_TOLERANCE_M)
+    assert (join._area_codes(kind, grid, points, x, y) == exact).all()
+    assert {join.NONE, join.OPEN} < set(np.unique(grid["cells"]))
+    region = _random_region_points(5_000, seed=5)
+    col = ((region.geometry.x - grid["x0"]) // join.GRID_CELL_M).astype(int)
+    row = ((region.geometry.y - grid["y0"]) // join.GRID_CELL_M).astype(int)
+    assert (grid["cells"][row, col] != join.OPEN).mean() > 0.75
+
+
+def test_a_join_with_the_area_grids_equals_one_without(random_joined, monkeypatch):
+    """Every column of 20,000 random in-region points is the same whether the areas come
+    from the grids or from a polygon test per point."""
+    assert len(random_joined) >= join.GRID_MIN_POINTS
+    monkeypatch.setattr(join, "GRID_MIN_POINTS", 10**9)
+    tested = join.join_projects(_random_region_points(20_000, seed=26)).to_crs(BNG)
+    pd.testing.assert_frame_equal(pd.DataFrame(tested), pd.DataFrame(random_joined))
