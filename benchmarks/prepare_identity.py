@@ -10,8 +10,9 @@ and with the package of ``REF`` (``git archive``), each in its own process, and 
 projects with `pandas.testing.assert_frame_equal` and the reports field by field (an exception
 must be the same type and message).
 
-Run: PYTHONPATH=. python benchmarks/prepare_identity.py [REF] [--big]
+Run inside the repository: PYTHONPATH=. python benchmarks/prepare_identity.py [REF] [--big]
 (REF defaults to main; --big adds bench_import.make_file's 10,000 and 100,000-row files).
+The package compared with REF's is the one beside this script.
 """
 
 import csv
@@ -227,7 +228,7 @@ def main(ref: str = "main", big: bool = False) -> None:
     base = folder / "base"
     base.mkdir()
     archive = subprocess.run(
-        ["git", "-C", str(ROOT), "archive", ref, "kindred_map", "boundaries", "data"],
+        ["git", "archive", ref, "kindred_map", "boundaries", "data"],
         capture_output=True,
         check=True,
     ).stdout
