@@ -5,12 +5,15 @@ two on random input (hypothesis): the same frame, dtypes and index included, the
 
 import hmac
 
+import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kindred_map import ingest
+from kindred_map import hours, ingest
+from kindred_map.report import issues_for
+from kindred_map.schema import RECORD_FIELDS
 
 SETTINGS = settings(
     max_examples=300, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow]
@@ -188,3 +191,86 @@ def test_derive_ids_are_the_row_by_row_hmacs(rows, secret):
     pd.testing.assert_series_equal(
         ingest.derive_ids(records, secret), reference_derive_ids(records, secret)
     )
+
+
+def reference_given(records):
+    """`ingest.normalise`'s ``_given`` as it was: one pass per field (main 32e2602)."""
+    given = pd.Series("", index=records.index)
+    for name in RECORD_FIELDS:
+        given += np.where(records[name].ne(""), f"{name},", "")
+    return given
+
+
+@SETTINGS
+@given(
+    rows=st.lists(st.lists(st.booleans(), min_size=len(RECORD_FIELDS), max_size=19), max_size=30)
+)
+def test_given_fields_names_each_rows_fields(rows):
+    records = pd.DataFrame(
+        [["x" if filled else "" for filled in row] for row in rows],
+        columns=list(RECORD_FIELDS),
+        index=range(len(rows))[::-1],
+        dtype="str",
+    )
+    pd.testing.assert_series_equal(
+        ingest.given_fields(records), reference_given(records), check_exact=True
+    )
+
+
+def reference_fill_schedules(records):
+    """`hours.fill_schedules` as it was: a pass per row (main 32e2602)."""
+    records = records.copy()
+    given = records["schedules"].fillna("").astype(str)
+    text = records["opening_hours"].fillna("")
+    filled, faults, parsed = [], {}, {}
+    for index, stored, listed in zip(records.index, given, text.astype(str), strict=True):
+        try:
+            found = hours.loads(stored)
+        except (ValueError, TypeError) as error:
+            faults[index] = f"schedules not readable ({error}): hours read from opening_hours"
+            found = []
+        if not found and listed not in parsed:
+            parsed[listed] = hours.dumps(hours.parse(listed))
+        filled.append(hours.dumps(found) if found else parsed[listed])
+    records["schedules"] = filled
+    bad = records.loc[list(faults)]
+    return records, issues_for(bad, "schedules", "warning", pd.Series(faults, dtype="str"))
+
+
+SCHEDULES = st.one_of(
+    st.none(),
+    st.sampled_from(
+        [
+            "",
+            " ",
+            "[]",
+            "{",
+            "[1]",
+            '[{"byday": "XX"}]',
+            '[{"byday": "MO,TU", "opens_at": "10:00", "closes_at": "12:00"}]',
+            '[{"byday": "SA", "opens_at": "9:00", "closes_at": "8:00"}]',
+        ]
+    ),
+    st.text(max_size=6),
+)
+HOURS = st.one_of(
+    st.none(),
+    st.sampled_from(["", "Tue 10:00-12:00", "Mon-Fri 9am-5pm", "whenever", "Sat 10-2"]),
+    st.text(max_size=6),
+)
+
+
+@SETTINGS
+@given(rows=st.lists(st.tuples(SCHEDULES, HOURS), max_size=25))
+def test_fill_schedules_reads_each_pair_as_each_row_did(rows):
+    records = pd.DataFrame(
+        {
+            "row": range(2, len(rows) + 2),
+            "name": "Hub",
+            "schedules": pd.Series([s for s, _ in rows], dtype="str"),
+            "opening_hours": pd.Series([h for _, h in rows], dtype="str"),
+        }
+    ).set_axis(range(len(rows))[::-1])
+    got, expected = hours.fill_schedules(records), reference_fill_schedules(records)
+    pd.testing.assert_frame_equal(got[0], expected[0], check_exact=True)
+    pd.testing.assert_frame_equal(got[1], expected[1], check_exact=True)
