@@ -23,6 +23,7 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime
 
+import numpy as np
 import pandas as pd
 
 from kindred_map.report import issues_for
@@ -351,19 +352,29 @@ def fill_schedules(records: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     records = records.copy()
     given = records.get("schedules", pd.Series("", index=records.index)).fillna("").astype(str)
     text = records.get("opening_hours", pd.Series("", index=records.index)).fillna("")
-    filled, faults, parsed = [], {}, {}
-    for index, stored, listed in zip(records.index, given, text.astype(str), strict=True):
+    # Each distinct (schedules, opening_hours) pair is read once: a file repeats a few.
+    given_codes, given_values = pd.factorize(given)
+    text_codes, text_values = pd.factorize(text.astype(str))
+    pairs, which = np.unique(given_codes * len(text_values) + text_codes, return_inverse=True)
+    filled, faults, parsed = [], [], {}
+    for pair in pairs.tolist():
+        stored, listed = (
+            given_values[pair // len(text_values)],
+            text_values[pair % len(text_values)],
+        )
         try:
             found = loads(stored)
+            faults.append("")
         except (ValueError, TypeError) as error:
-            faults[index] = f"schedules not readable ({error}): hours read from opening_hours"
+            faults.append(f"schedules not readable ({error}): hours read from opening_hours")
             found = []
         if not found and listed not in parsed:
             parsed[listed] = dumps(parse(listed))
         filled.append(dumps(found) if found else parsed[listed])
-    records["schedules"] = filled
-    bad = records.loc[list(faults)]
-    return records, issues_for(bad, "schedules", "warning", pd.Series(faults, dtype="str"))
+    records["schedules"] = np.asarray(filled, dtype=object)[which].tolist()
+    reasons = pd.Series(np.asarray(faults, dtype=object)[which], index=records.index, dtype="str")
+    bad = reasons.ne("").to_numpy()
+    return records, issues_for(records[bad], "schedules", "warning", reasons[bad])
 
 
 def count_note(records: pd.DataFrame) -> str:
