@@ -291,6 +291,12 @@ def _cell_issues(rows, fields, reasons) -> pd.DataFrame:
     ).astype({"row": "int64"})
 
 
+def _together(*issues: pd.DataFrame) -> pd.DataFrame:
+    """Reading issues of several kinds as one table (empty ones left out)."""
+    filled = [frame for frame in issues if len(frame)]
+    return pd.concat(filled, ignore_index=True) if filled else empty_issues()
+
+
 def _read_csv(path: Path, headers=()) -> Table:
     text, encoding, bad_lines = _decode(path.read_bytes())
     sample = text[:8192]
@@ -325,7 +331,7 @@ def _read_csv(path: Path, headers=()) -> Table:
     if bad_lines:
         rows = np.searchsorted(np.asarray(last_lines), bad_lines) + 1
         data_rows = set(table.frame["row"])
-        table.issues = _cell_issues(
+        encoding_issues = _cell_issues(
             [int(r) for r in rows if r in data_rows],
             "encoding",
             [
@@ -335,6 +341,7 @@ def _read_csv(path: Path, headers=()) -> Table:
                 if r in data_rows
             ],
         )
+        table.issues = _together(table.issues, encoding_issues)
         other = [line for line, r in zip(bad_lines, rows, strict=True) if r not in data_rows]
         if other:
             table.notes.append(f"lines {other} (not project rows) read as Windows-1252")
@@ -437,7 +444,7 @@ def _read_xlsx(path: Path, sheet: str | None, headers=()) -> Table:
     table = _from_rows(numbered, "xlsx", path.name, headers)
     if len(book.sheetnames) > 1:
         table.notes.append(f"read sheet {title!r} of {book.sheetnames}")
-    table.issues = _cell_issues(
+    formula_issues = _cell_issues(
         [row for row, _ in unvalued],
         [f"cell {cell}" for _, cell in unvalued],
         [
@@ -446,6 +453,7 @@ def _read_xlsx(path: Path, sheet: str | None, headers=()) -> Table:
             for _, cell in unvalued
         ],
     )
+    table.issues = _together(table.issues, formula_issues)
     return table
 
 
@@ -501,7 +509,37 @@ def _from_rows(numbered: list[tuple[int, list[str]]], kind: str, label: str, hea
     # Trailing blank rows at the end of a sheet are formatting, not data.
     last = int(frame["row"].max()) if len(frame) else header_row
     blank_rows = [n for n in blank_rows if n < last]
-    return Table(frame=frame, kind=kind, header_row=header_row, blank_rows=blank_rows)
+    table = Table(frame=frame, kind=kind, header_row=header_row, blank_rows=blank_rows)
+    if OVERFLOW not in names:
+        table.issues = _overflow_issues(
+            [numbered[position] for position in data], len(names), label
+        )
+    return table
+
+
+def _overflow_issues(rows: list[tuple[int, list[str]]], width: int, label: str) -> pd.DataFrame:
+    """A warning for each row with filled cells right of the header's last column: they have
+    no column to go to and are not imported, so the report must say so (never dropped
+    silently). A header cell named OVERFLOW keeps them instead."""
+    found = [
+        (number, [cell.strip() for cell in row[width:] if cell.strip()])
+        for number, row in rows
+        if len(row) > width
+    ]
+    found = [(number, cells) for number, cells in found if cells]
+    return _cell_issues(
+        [number for number, _ in found],
+        "(cells beyond the header)",
+        [
+            f"{len(cells):,} cell(s) right of the last header column not imported "
+            f"({_shorten(' | '.join(cells))}); give them a header in {label} and import again"
+            for _, cells in found
+        ],
+    )
+
+
+def _shorten(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 OVERFLOW = "(cells beyond the header)"
@@ -510,9 +548,10 @@ OVERFLOW = "(cells beyond the header)"
 def _cells_frame(names: list[str], rows: list[list[str]], numbers: np.ndarray) -> pd.DataFrame:
     """Data rows as text columns named by the header and ``row`` (the row numbers), built
     column by column. Short rows are padded with blanks; cells beyond the header are not
-    kept (unless the header has a column named OVERFLOW: it then holds them, joined with
-    " | ", in the rows that have any). As a record per row keyed by ``names`` would give: a
-    repeated name holds the cells of its last column, a column named "row" the row number."""
+    kept here (``_overflow_issues`` reports them) unless the header has a column named
+    OVERFLOW: it then holds them, joined with " | ", in the rows that have any.
+    As a record per row keyed by ``names`` would give: a repeated name holds the cells of
+    its last column, a column named "row" the row number."""
     width = len(names)
     columns = list(itertools.zip_longest(*rows, fillvalue=""))[:width]
     columns += [("",) * len(rows)] * (width - len(columns))

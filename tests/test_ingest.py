@@ -388,3 +388,35 @@ def test_the_cli_sets_a_constant_for_every_row(tmp_path, capsys):
     assert cli.main(["join", str(path), "--out", str(out), "--set", "type=pantry"]) == 0
     assert "type 'pantry' for every row" in capsys.readouterr().out
     assert set(pd.read_csv(out)["type"]) == {"pantry"}
+
+
+def test_cells_right_of_the_header_are_reported_never_dropped_silently(tmp_path):
+    """A CSV row with more cells than the header has nowhere to put them: the read warns with
+    the row, what was left out and how to keep it. (A sheet's rows all have the sheet's width:
+    an unheaded column there is read as "column N" and reported as not imported.)"""
+    csv_path = _write(tmp_path / "wide.csv", "Name,Postcode\nHub,L1 8JQ,Tue 10-2,\nCafe,L1 8JQ\n")
+    issues = ingest.read_table(csv_path).issues
+    assert issues[["row", "field", "level"]].values.tolist() == [
+        [2, "(cells beyond the header)", "warning"]
+    ]
+    assert "Tue 10-2" in issues["reason"].iloc[0]
+    assert "wide.csv" in issues["reason"].iloc[0]
+    book = openpyxl.Workbook()
+    for row in (["Name", "Postcode"], ["Hub", "L1 8JQ", "Tue 10-2"], ["Cafe", "L1 8JQ"]):
+        book.active.append(row)
+    book.save(tmp_path / "wide.xlsx")
+    sheet = ingest.read_table(tmp_path / "wide.xlsx")
+    assert sheet.frame["column 3"].tolist() == ["Tue 10-2", ""]
+    kept = ingest.read_table(
+        _write(tmp_path / "kept.csv", f"Name,{ingest.OVERFLOW}\nHub,,Tue 10-2\n")
+    )
+    assert kept.frame[ingest.OVERFLOW].tolist() == ["Tue 10-2"]
+    assert kept.issues.empty
+
+
+def test_an_import_report_carries_the_cells_right_of_the_header(tmp_path, capsys):
+    path = _write(tmp_path / "wide.csv", "Name,Postcode\nHub,L1 8JQ,EXTRA\n")
+    assert cli.main(["join", str(path), "-o", str(tmp_path / "out.geojson")]) == 0
+    assert re.search(
+        r"^2\s+warning\s+\(cells beyond the header\).*EXTRA", capsys.readouterr().out, re.M
+    )
