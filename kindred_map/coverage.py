@@ -28,7 +28,7 @@ headline also says how many residents would be within reach if they were all ope
 
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
@@ -336,6 +336,24 @@ class CoverageResult:
     closed: int = 0
     outside: int = 0
     include_outside: bool = True
+    areas: dict = field(default_factory=dict, repr=False)
+    """Per level, the postcodes' area numbers (`_area_groups`) and, for wards, their boroughs:
+    they depend on the population table only, so results over the same one share them."""
+
+    def areas_of(self, level: str) -> tuple[np.ndarray, pd.DataFrame, np.ndarray | None]:
+        """The postcodes' area numbers of ``level`` (-1: none), the areas' codes and names in
+        that order, and for wards the borough each is mostly in (`_area_groups`)."""
+        if level not in self.areas:
+            code, name = LEVELS[level]
+            group, keys = _area_groups(self.points, code, name)
+            borough = None
+            if level == "ward" and "LAD25NM" in self.points.columns:
+                inside = group >= 0
+                names = self.points["LAD25NM"].to_numpy(dtype=object)[inside]
+                borough = _commonest(group[inside], len(keys), names).astype(str)
+            group.flags.writeable = False  # shared between results
+            self.areas[level] = (group, keys, borough)
+        return self.areas[level]
 
     def _reached(self, public: bool = False) -> np.ndarray:
         column = "nearest_public_m" if public else "nearest_m"
@@ -363,7 +381,7 @@ class CoverageResult:
         residents = self.points["residents"].to_numpy()
         reached = self._reached(public)
         deprived = self.points["imd_decile"].isin(DEPRIVED_DECILES).fillna(False).to_numpy()
-        group, keys = _area_groups(self.points, code, name)
+        group, keys, borough = self.areas_of(level)
         outside = group < 0
         inside = ~outside
         count, at = len(keys), group[inside]
@@ -371,29 +389,31 @@ class CoverageResult:
         def total(values) -> np.ndarray:
             return np.bincount(at, weights=np.asarray(values)[inside], minlength=count)
 
-        table = keys.copy()
-        table["population"] = total(residents).astype("int64")
-        table["reached"] = total(np.where(reached, residents, 0)).astype("int64")
-        table["beyond_reach"] = table["population"] - table["reached"]
-        table["residents_deciles_1_2"] = total(np.where(deprived, residents, 0)).astype("int64")
-        beyond_deprived = np.where(deprived & ~reached, residents, 0)
-        table["beyond_reach_deciles_1_2"] = total(beyond_deprived).astype("int64")
+        people = total(residents).astype("int64")
+        within = total(np.where(reached, residents, 0)).astype("int64")
+        in_deciles = total(np.where(deprived, residents, 0)).astype("int64")
         weights = deprivation_weight(self.points["imd_decile"])
-        gap = total(np.where(reached, 0.0, residents * weights))
+        gap = np.round(total(np.where(reached, 0.0, residents * weights)), 1)
         median = _group_median(at, count, distance[inside], residents[inside])
-        table["median_distance_m"] = np.where(np.isfinite(median), median, np.nan).round(0)
-        population = table["population"].where(table["population"] > 0)
-        table["pct_covered"] = (100 * table["reached"] / population).round(2)
-        table["pct_deciles_1_2"] = (100 * table["residents_deciles_1_2"] / population).round(2)
-        table["gap_score"] = np.round(gap, 1)
-        table["gap_per_1000"] = (1000 * table["gap_score"] / population).round(1)
-        columns = [code, name, "population", "reached", "beyond_reach", "pct_covered"]
-        columns += ["residents_deciles_1_2", "beyond_reach_deciles_1_2", "pct_deciles_1_2"]
-        columns += ["median_distance_m", "gap_score", "gap_per_1000"]
-        table = table[columns]
-        if level == "ward" and "LAD25NM" in self.points.columns:
-            borough = _commonest(at, count, self.points["LAD25NM"].to_numpy(dtype=object)[inside])
-            table.insert(2, "LAD25NM", borough.astype(str))
+        per = np.where(people > 0, people, np.nan)
+        columns = {code: keys[code].array, name: keys[name].array}
+        if borough is not None:
+            columns["LAD25NM"] = borough
+        columns |= {
+            "population": people,
+            "reached": within,
+            "beyond_reach": people - within,
+            "pct_covered": np.round(100 * within / per, 2),
+            "residents_deciles_1_2": in_deciles,
+            "beyond_reach_deciles_1_2": total(np.where(deprived & ~reached, residents, 0)).astype(
+                "int64"
+            ),
+            "pct_deciles_1_2": np.round(100 * in_deciles / per, 2),
+            "median_distance_m": np.where(np.isfinite(median), median, np.nan).round(0),
+            "gap_score": gap,
+            "gap_per_1000": np.round(1000 * gap / per, 1),
+        }
+        table = pd.DataFrame(columns)
         if level == "deanery":
             left_out = int(residents[outside].sum())
             table.attrs["note"] = (
@@ -559,11 +579,12 @@ class CoverageResult:
         return "\n".join(lines)
 
 
-def _shipped_surface() -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
-    """The shipped population surface `_compact`, its grid and lon/lat coordinates."""
+def _shipped_surface() -> tuple[pd.DataFrame, np.ndarray, np.ndarray, dict]:
+    """The shipped population surface `_compact`, its grid and lon/lat coordinates, and the
+    area numbers its results share (`CoverageResult.areas`)."""
     directory = Path(BOUNDARIES_DIR)
-    table, xy, lonlat = _surface_cached(directory, _stamp(directory))
-    return table.copy(), xy, lonlat
+    table, xy, lonlat, areas = _surface_cached(directory, _stamp(directory))
+    return table.copy(), xy, lonlat, areas
 
 
 @cache
@@ -572,7 +593,7 @@ def _surface_cached(directory: Path, stamp: tuple):
     xy = table[["easting", "northing"]].to_numpy(float)
     lonlat = table[["lon", "lat"]].to_numpy(float)
     xy.flags.writeable = lonlat.flags.writeable = False
-    return _compact(table), xy, lonlat
+    return _compact(table), xy, lonlat, {}
 
 
 def _compact(table: pd.DataFrame) -> pd.DataFrame:
@@ -626,12 +647,12 @@ def assess(
     window = hours.window(open_at) if isinstance(open_at, str) else open_at
     status = open_status(chosen, window)
     if population is None:
-        table, query_xy, query_lonlat = _shipped_surface()
+        table, query_xy, query_lonlat, areas = _shipped_surface()
     else:
         table = _checked_population(population)
         query_xy = table[["easting", "northing"]].to_numpy(float)
         query_lonlat = table[["lon", "lat"]].to_numpy(float)
-        table = _compact(table)
+        table, areas = _compact(table), {}
     if window is not None:
         maybe = chosen[status.ne(False).fillna(True).to_numpy(dtype=bool)]
         table["nearest_unknown_m"] = _nearest(*_positions(maybe), query_xy, query_lonlat)
@@ -656,6 +677,7 @@ def assess(
         closed=int(status.eq(False).sum()) if window is not None else 0,
         outside=int(outside_mask(chosen).sum()),
         include_outside=bool(include_outside),
+        areas=areas,
     )
 
 
