@@ -242,6 +242,13 @@ LAYERS = {
     },
 }
 
+LAYER_LABELS = {
+    "deanery": "Deaneries (approximate)",
+    "ward": "Wards (May 2024)",
+    "borough": "Boroughs",
+}
+"""How maps and figures name the area layers (the map's layer chooser, the area levels)."""
+
 REFERENCE_TABLES = ("imd_change", "population")
 """Tables without geometry built beside the layers (`kindred_map.need`, `population_table`);
 ATTRIBUTION.md lists them too."""

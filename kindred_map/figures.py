@@ -8,13 +8,13 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from kindred_map import boundaries, coverage, filters, maps
+from kindred_map import boundaries, coverage, filters
 from kindred_map.schema import project_types
 
 LEVELS = {
-    "ward": {"label": maps.BOUNDARY_LAYERS["ward"]["label"], "noun": "Ward"},
-    "deanery": {"label": maps.BOUNDARY_LAYERS["deanery"]["label"], "noun": "Deanery"},
-    "borough": {"label": maps.BOUNDARY_LAYERS["borough"]["label"], "noun": "Borough"},
+    "ward": {"label": boundaries.LAYER_LABELS["ward"], "noun": "Ward"},
+    "deanery": {"label": boundaries.LAYER_LABELS["deanery"], "noun": "Deanery"},
+    "borough": {"label": boundaries.LAYER_LABELS["borough"], "noun": "Borough"},
     "lsoa": {"label": "LSOAs (2021)", "noun": "LSOA"},
 }
 """Area levels the map can shade, with the label shown in the layer chooser."""
