@@ -223,13 +223,32 @@ def chosen_projects(projects: gpd.GeoDataFrame, types) -> tuple[gpd.GeoDataFrame
     return chosen, int((~located).sum())
 
 
+KD_TREE_FROM = 2_000
+"""Projects from which the nearest one to each postcode is found with SciPy's KD-tree (4x
+faster per search than shapely's STRtree at 10,000 projects); below it with the STRtree, as
+importing scipy.spatial costs a fresh process (a CLI command) ~0.3 s of CPU, more than the
+STRtree's whole search of a few hundred projects. Both find the exact nearest point in
+EPSG:27700, so the figures are the same either way."""
+
+
+def _nearest_index(tree_xy: np.ndarray, query_xy: np.ndarray) -> np.ndarray:
+    """Row of ``tree_xy`` nearest each row of ``query_xy`` (grid metres, EPSG:27700)."""
+    if len(tree_xy) >= KD_TREE_FROM:
+        from scipy.spatial import cKDTree  # here: see KD_TREE_FROM
+
+        return cKDTree(tree_xy).query(query_xy, k=1)[1]
+    tree = shapely.STRtree(shapely.points(tree_xy))
+    query, found = tree.query_nearest(shapely.points(query_xy), all_matches=False)
+    index = np.empty(len(query_xy), dtype=np.int64)
+    index[query] = found
+    return index
+
+
 def _nearest(tree_xy, tree_lonlat, query_xy, query_lonlat) -> np.ndarray:
     """Geodesic metres from each query point to its nearest tree point (inf if none)."""
     if len(tree_xy) == 0:
         return np.full(len(query_xy), np.inf)
-    from scipy.spatial import cKDTree  # here: importing SciPy costs CLI commands that skip it
-
-    _, index = cKDTree(tree_xy).query(query_xy, k=1)
+    index = _nearest_index(tree_xy, query_xy)
     _, _, metres = _GEOD.inv(
         query_lonlat[:, 0], query_lonlat[:, 1], tree_lonlat[index, 0], tree_lonlat[index, 1]
     )
