@@ -345,7 +345,8 @@ def _newly(results: list, level: str) -> pd.DataFrame:
     deprived = now.points["imd_decile"].isin(coverage.DEPRIVED_DECILES).fillna(False).to_numpy()
     gained = reached_now & ~reached_then
     lost = reached_then & ~reached_now
-    group, keys, _ = now.areas_of(level)
+    areas = now.areas_of(level)
+    group, keys = areas.group, areas.keys
     inside = group >= 0
 
     def total(mask: np.ndarray) -> np.ndarray:

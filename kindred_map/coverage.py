@@ -31,6 +31,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
+from typing import NamedTuple
 
 import geopandas as gpd
 import numpy as np
@@ -264,9 +265,24 @@ def weighted_median(frame: pd.DataFrame, key: str, value: str, weight: str) -> p
     return at_half.groupby(key, sort=False, observed=True)[value].first()
 
 
-def _area_groups(points: pd.DataFrame, code: str, name: str) -> tuple[np.ndarray, pd.DataFrame]:
-    """Each row's area number (-1 when it has no area) and the areas' codes and names, one row
-    per (code, name) in sorted order, as a groupby on both columns would give them."""
+class _Areas(NamedTuple):
+    """The postcodes' areas of one level (`_area_groups`)."""
+
+    group: np.ndarray
+    """Each row's area: a number into ``keys`` (-1 when it has no area code)."""
+    keys: pd.DataFrame
+    """The areas' codes and names, one row per (code, name) in sorted order, as a groupby on
+    both columns gives them."""
+    code: np.ndarray
+    """Each row's area code as a number (-1 when none): medians and boroughs are per code."""
+    key_code: np.ndarray
+    """The code number of each row of ``keys``."""
+    borough: np.ndarray | None = None
+    """For wards: the borough name most of each code's postcodes have (ties: first in order)."""
+
+
+def _area_groups(points: pd.DataFrame, code: str, name: str) -> _Areas:
+    """Number the postcodes' areas of a level (code and name columns): see `_Areas`."""
     columns = []
     for column in (code, name):
         values = points[column]
@@ -289,7 +305,9 @@ def _area_groups(points: pd.DataFrame, code: str, name: str) -> tuple[np.ndarray
     keys = pd.DataFrame(
         {code: _as_plain(code_values, found // size), name: _as_plain(name_values, found % size)}
     )
-    return numbers, keys
+    for array in (numbers, codes):
+        array.flags.writeable = False  # shared between results
+    return _Areas(numbers, keys, codes, found // size)
 
 
 def _as_plain(uniques, positions: np.ndarray):
@@ -359,19 +377,17 @@ class CoverageResult:
     """Per level, the postcodes' area numbers (`_area_groups`) and, for wards, their boroughs:
     they depend on the population table only, so results over the same one share them."""
 
-    def areas_of(self, level: str) -> tuple[np.ndarray, pd.DataFrame, np.ndarray | None]:
-        """The postcodes' area numbers of ``level`` (-1: none), the areas' codes and names in
-        that order, and for wards the borough each is mostly in (`_area_groups`)."""
+    def areas_of(self, level: str) -> "_Areas":
+        """The postcodes' areas of ``level``, numbered (`_Areas`)."""
         if level not in self.areas:
-            code, name = LEVELS[level]
-            group, keys = _area_groups(self.points, code, name)
-            borough = None
+            areas = _area_groups(self.points, *LEVELS[level])
             if level == "ward" and "LAD25NM" in self.points.columns:
-                inside = group >= 0
+                inside = areas.code >= 0
                 names = self.points["LAD25NM"].to_numpy(dtype=object)[inside]
-                borough = _commonest(group[inside], len(keys), names).astype(str)
-            group.flags.writeable = False  # shared between results
-            self.areas[level] = (group, keys, borough)
+                count = int(areas.key_code.max()) + 1 if len(areas.key_code) else 0
+                borough = _commonest(areas.code[inside], count, names)[areas.key_code]
+                areas = areas._replace(borough=borough.astype(str))
+            self.areas[level] = areas
         return self.areas[level]
 
     def _reached(self, public: bool = False) -> np.ndarray:
@@ -400,7 +416,8 @@ class CoverageResult:
         residents = self.points["residents"].to_numpy()
         reached = self._reached(public)
         deprived = self.points["imd_decile"].isin(DEPRIVED_DECILES).fillna(False).to_numpy()
-        group, keys, borough = self.areas_of(level)
+        areas = self.areas_of(level)
+        group, keys, borough = areas.group, areas.keys, areas.borough
         outside = group < 0
         inside = ~outside
         count, at = len(keys), group[inside]
@@ -413,7 +430,10 @@ class CoverageResult:
         in_deciles = total(np.where(deprived, residents, 0)).astype("int64")
         weights = deprivation_weight(self.points["imd_decile"])
         gap = np.round(total(np.where(reached, 0.0, residents * weights)), 1)
-        median = _group_median(at, count, distance[inside], residents[inside])
+        codes = areas.code[inside]  # the median is per code, whatever names a code has
+        count_codes = int(areas.key_code.max()) + 1 if count else 0
+        median = _group_median(codes, count_codes, distance[inside], residents[inside])
+        median = median[areas.key_code]
         per = np.where(people > 0, people, np.nan)
         columns = {code: keys[code].array, name: keys[name].array}
         if borough is not None:
