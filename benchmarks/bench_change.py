@@ -11,13 +11,20 @@ table) at ward, deanery and borough level. Wall time, median of 5 runs after one
 population surface is cached by then, as in the CLI after its first call). Writes
 benchmarks/results/change.md.
 
-Run: PYTHONPATH=. python benchmarks/bench_change.py
+Also the issue 26 row: the ward change on the large store against the plain way
+(`bench_history.plain_change`: SQL + pandas replay + buffer/union/sjoin) in 5 interleaved
+pairs. ``--json`` prints only that row's figures as JSON, so that another tree's Python (e.g.
+main's venv) can run this file and its figures sit beside this tree's in one session.
+
+Run: PYTHONPATH=. python benchmarks/bench_change.py [--json]
 """
 
 import json
+import os
 import platform
 import sqlite3
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -26,8 +33,12 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from kindred_map import change, coverage, store
-from kindred_map.paths import DEFAULT_STORE
+sys.path.insert(0, str(Path(__file__).parent))  # bench_history and pairs, run as a script
+
+from pairs import interleaved  # noqa: E402
+
+from kindred_map import change, coverage, store  # noqa: E402
+from kindred_map.paths import DEFAULT_STORE  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results" / "change.md"
 SEED = 20260101
@@ -119,6 +130,22 @@ def big_store(folder: Path) -> Path:
     return path
 
 
+def against_plain(path: Path, pairs: int = 5) -> dict:
+    """The ward change between 2024-06-30 and 2025-06-30 against the plain way, interleaved."""
+    from bench_history import BNG, plain_change  # here: bench_history imports this file
+
+    dates = ("2024-06-30", "2025-06-30")
+    points = coverage.population_points()
+    population = gpd.GeoDataFrame(
+        points, geometry=gpd.points_from_xy(points["easting"], points["northing"]), crs=BNG
+    )
+    return interleaved(
+        lambda: change.change_between(path, *dates, "ward", None, 800),
+        lambda: plain_change(path, dates, population),
+        pairs,
+    )
+
+
 def main() -> None:
     lines = [
         "# Change computation",
@@ -157,9 +184,26 @@ def main() -> None:
                 f"| {PROJECTS:,} projects, {EVENTS:,} events | change | {level} | "
                 f"{types or 'all'} | {seconds:.2f} |"
             )
+        plain = against_plain(path)
+    lines += [
+        "",
+        "Ward change on the large store against the plain way (SQL + pandas replay + "
+        f"buffer/union/sjoin), 5 interleaved pairs: product {plain['product']:.2f} s, plain "
+        f"{plain['plain']:.2f} s, wall ratio {plain['ratio']:.2f}x, CPU ratio "
+        f"{plain['cpu_ratio']:.2f}x (CPU {plain['cpu_product']:.2f} / {plain['cpu_plain']:.2f} "
+        f"s); load {plain['load'][0]:.1f} / {plain['load'][1]:.1f}.",
+    ]
     RESULTS.write_text("\n".join(lines) + "\n", encoding="utf-8")
     print("\n".join(lines))
 
 
+def main_json() -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        result = against_plain(big_store(Path(folder)))
+    result["code"] = str(Path(change.__file__).parent)
+    result["load_now"] = os.getloadavg()
+    print(json.dumps(result))
+
+
 if __name__ == "__main__":
-    main()
+    main_json() if "--json" in sys.argv else main()

@@ -7,16 +7,22 @@ geopandas"``, the library every data command needs, for the data commands, and a
 Also the CPU seconds (user + system) of each command's process, steadier than wall time on a
 shared machine. Writes benchmarks/results/cli.md.
 
-Run: PYTHONPATH=. python benchmarks/bench_cli.py
+With ``--before PATH`` (another tree's ``kindred-map``, e.g. main's), each round also runs
+that one, so the before and after figures come from the same interleaved run.
+
+Run: PYTHONPATH=. python benchmarks/bench_cli.py [--before /work/main/.venv/bin/kindred-map]
 """
 
+import argparse
+import os
 import resource
 import statistics
 import subprocess
 import sys
+import time
 from pathlib import Path
 
-from benchmarks.pairs import interleaved, machine_line, markdown_table
+from benchmarks.pairs import machine_line, markdown_table
 
 RESULTS = Path(__file__).parent / "results" / "cli.md"
 ENTRY = Path(sys.executable).parent / "kindred-map"
@@ -28,61 +34,91 @@ COMMANDS = {
 }
 
 
+ENV = {name: value for name, value in os.environ.items() if name != "PYTHONPATH"}
+"""Commands run without this run's PYTHONPATH: with it, another tree's kindred-map (--before)
+would import this tree's package."""
+
+
 def run(command: list[str], cpu: list[float] | None = None) -> None:
     """Run ``command``; append its CPU seconds (user + system) to ``cpu`` when given."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, env=ENV)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if cpu is not None:
         cpu.append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
 
 
-def main() -> None:
+def timed_run(command: list[str], wall: list[float], cpu: list[float]) -> None:
+    """Run ``command``; append its wall and CPU seconds."""
+    started = time.perf_counter()
+    run(command, cpu)
+    wall.append(time.perf_counter() - started)
+
+
+def main(before: str | None = None, pairs: int = 5) -> None:
     rows = []
     for label, (arguments, baseline, goal) in COMMANDS.items():
-        cpu = {"product": [], "plain": []}
-        result = interleaved(
-            lambda a=arguments, c=cpu: run([str(ENTRY), *a], c["product"]),
-            lambda b=baseline, c=cpu: run([sys.executable, "-c", b], c["plain"]),
-        )
-        # the first run of each is the warm-up
+        commands = {
+            "product": [str(ENTRY), *arguments],
+            "plain": [sys.executable, "-c", baseline],
+        }
+        if before:  # another tree's command in the same rounds
+            commands["before"] = [before, *arguments]
+        wall = {name: [] for name in commands}
+        cpu = {name: [] for name in commands}
+        load = os.getloadavg()[0]
+        for _ in range(pairs + 1):  # the first round is the warm-up
+            for name, command in commands.items():
+                timed_run(command, wall[name], cpu[name])
+        result = {name: statistics.median(values[1:]) for name, values in wall.items()}
         result |= {f"process_{k}": statistics.median(v[1:]) for k, v in cpu.items()}
+        result["ratio"] = result["product"] / result["plain"]
+        result["load"] = (load, os.getloadavg()[0])
         rows.append((label, baseline, goal, result))
         print(label, result)
+    header = [
+        "Command",
+        "Wall",
+        "Goal",
+        "Baseline",
+        "Baseline wall",
+        "Ratio to baseline",
+        "Process CPU (command / baseline)",
+    ]
+    if before:
+        header += ["Before: CPU (wall)"]
+    table = []
+    for label, baseline, goal, result in rows:
+        row = [
+            f"`kindred-map {label}`",
+            f"{result['product']:.2f} s",
+            f"<= {goal} s",
+            f'`python -c "{baseline}"`',
+            f"{result['plain']:.2f} s",
+            f"{result['ratio']:.2f}x",
+            f"{result['process_product']:.2f} / {result['process_plain']:.2f} s",
+        ]
+        if before:
+            row.append(f"{result['process_before']:.2f} s ({result['before']:.2f} s)")
+        table.append(row)
     lines = [
         "# CLI start-up: each command in a fresh process",
         "",
         machine_line("PYTHONPATH=. python benchmarks/bench_cli.py", rows[0][3]),
-        "Median of 5 interleaved pairs after a warm-up, wall time of the whole process; the "
-        "processes' CPU seconds (user + system) beside it.",
+        f"Median of {pairs} interleaved pairs after a warm-up, wall time of the whole process; "
+        "the processes' CPU seconds (user + system) beside it."
+        + (f" Before: `{before}`, run in the same rounds." if before else ""),
+        f"Load average at the end: {os.getloadavg()}.",
         "",
-        *markdown_table(
-            [
-                "Command",
-                "Wall",
-                "Goal",
-                "Baseline",
-                "Baseline wall",
-                "Ratio to baseline",
-                "Process CPU (command / baseline)",
-            ],
-            [
-                [
-                    f"`kindred-map {label}`",
-                    f"{result['product']:.2f} s",
-                    f"<= {goal} s",
-                    f'`python -c "{baseline}"`',
-                    f"{result['plain']:.2f} s",
-                    f"{result['ratio']:.2f}x",
-                    f"{result['process_product']:.2f} / {result['process_plain']:.2f} s",
-                ]
-                for label, baseline, goal, result in rows
-            ],
-        ),
+        *markdown_table(header, table),
     ]
     RESULTS.write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
 
 if __name__ == "__main__":
-    main()
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--before", help="another tree's kindred-map, run in the same rounds")
+    parser.add_argument("--pairs", type=int, default=5)
+    options = parser.parse_args()
+    main(options.before, options.pairs)

@@ -1,5 +1,6 @@
 """The region's boundary and reference layers: load them, read their metadata, replace them."""
 
+import hashlib
 import json
 import os
 import tempfile
@@ -241,9 +242,19 @@ LAYERS = {
     },
 }
 
-REFERENCE_TABLES = ("imd_change",)
-"""Tables without geometry built beside the layers (`kindred_map.need`); ATTRIBUTION.md lists
-them too."""
+LAYER_LABELS = {
+    "deanery": "Deaneries (approximate)",
+    "ward": "Wards (May 2024)",
+    "borough": "Boroughs",
+}
+"""How maps and figures name the area layers (the map's layer chooser, the area levels)."""
+
+REFERENCE_TABLES = ("imd_change", "population")
+"""Tables without geometry built beside the layers (`kindred_map.need`, `population_table`);
+ATTRIBUTION.md lists them too."""
+
+POPULATION_INPUTS = ("postcode", "lsoa", "ward", "borough", "deanery")
+"""The layers the population table is derived from."""
 
 REQUIRED_FIELDS = {
     "borough": ["LAD25CD", "LAD25NM"],
@@ -496,8 +507,10 @@ def replace_layer(
     if isinstance(info["attribution"], str):
         info["attribution"] = [info["attribution"]]
     write_layer(name, new, directory, info=info)
-    write_attribution(directory)
     clear_cache()
+    if name in POPULATION_INPUTS:
+        write_population(population_table(directory), directory)
+    write_attribution(directory)
     return metadata(name, directory)
 
 
@@ -558,3 +571,117 @@ def postcode_points(table: pd.DataFrame) -> gpd.GeoDataFrame:
 def _population_of(frame: gpd.GeoDataFrame, key: str, directory: Path) -> pd.Series:
     """Census 2021 residents per feature of a replacement layer."""
     return residents_by_area(frame, key, load("postcode", directory))
+
+
+# --- the population table: derived from the layers at build time ------------------------------
+
+POPULATION_META = {
+    "title": "Population surface: Census 2021 residents per live region postcode",
+    "source": "Derived from this folder's postcode, LSOA, ward, borough and deanery layers "
+    "(kindred_map.boundaries.population_table)",
+    "vintage": "As the layers it is derived from (Code-Point Open 2025, Census 2021, IMD 2025, "
+    "wards May 2024, boroughs 2025, derived deaneries)",
+    "licence": OGL + " (postcode positions: OS OpenData; deaneries: see the deanery layer)",
+    "attribution": [
+        OS.format(year=2025),
+        ROYAL_MAIL.format(year=2025),
+        NATSTATS.format(year=2025),
+        ONS,
+        MHCLG,
+        COFE,
+    ],
+    "method": "One row per live postcode of the 9 boroughs: its Code-Point position (lon, lat "
+    "in WGS84; easting, northing in EPSG:27700), its Census 2021 residents (the postcode "
+    "layer's residents: each LSOA's population spread over its residential postcodes in whole "
+    "people), its LSOA, ward and borough (ONS assignments, names from the layers), its LSOA's "
+    "IMD 2025 decile and the (approximate) deanery polygon it lies in (none outside the "
+    "diocese). Precomputed so that coverage figures need no point-in-polygon at run time; "
+    "rebuilt by build-boundaries and replace-layer, and ignored (recomputed) when the "
+    "sha256 of an input layer differs from the one recorded here.",
+}
+"""Metadata of the population table (its ``.meta.json`` adds counts and the inputs' sha256)."""
+
+
+def population_table(directory: Path = BOUNDARIES_DIR) -> pd.DataFrame:
+    """The population surface computed from the layers in ``directory`` (see POPULATION_META):
+    postcode, lon, lat, easting, northing, residents, the LSOA, ward, borough and deanery codes
+    and names, and imd_decile."""
+    directory = Path(directory)
+    live = region_postcodes(_postcode_table(directory))
+    live = live[live["status"] == "live"].reset_index(drop=True)
+    live = postcode_points(live)
+    lsoas = load("lsoa", directory)
+    wards = load("ward", directory)
+    borough = load("borough", directory)
+    deaneries = load("deanery", directory)
+    deanery_of = area_of_points(live, deaneries, "deanery_id")
+    table = pd.DataFrame(
+        {
+            "postcode": live["postcode"].astype(str),
+            "lon": live["lon"].astype(float),
+            "lat": live["lat"].astype(float),
+            "easting": live["easting"].astype(float),
+            "northing": live["northing"].astype(float),
+            "residents": live["residents"].astype("int64"),
+            "LSOA21CD": live["LSOA21CD"].astype(str),
+            "WD24CD": live["WD24CD"].astype(str),
+            "LAD25CD": live["LAD25CD"].astype(str),
+            "deanery_id": deanery_of.astype("Int64"),
+        }
+    )
+    lsoa = lsoas.set_index("LSOA21CD")
+    table["LSOA21NM"] = table["LSOA21CD"].map(lsoa["LSOA21NM"])
+    table["imd_decile"] = table["LSOA21CD"].map(lsoa["imd_decile"]).astype("Int64")
+    table["WD24NM"] = table["WD24CD"].map(wards.set_index("WD24CD")["WD24NM"])
+    table["LAD25NM"] = table["LAD25CD"].map(borough.set_index("LAD25CD")["LAD25NM"])
+    names = deaneries.set_index("deanery_id")["deanery_name"]
+    table["deanery_name"] = table["deanery_id"].map(names)
+    return table
+
+
+def _population_path(directory: Path) -> Path:
+    return Path(directory) / "population.parquet"
+
+
+def _input_digests(directory: Path) -> dict[str, str]:
+    """sha256 of each input layer's file (the population table records them)."""
+    return {
+        name: hashlib.sha256(layer_path(name, directory).read_bytes()).hexdigest()
+        for name in POPULATION_INPUTS
+    }
+
+
+def write_population(table: pd.DataFrame, directory: Path) -> None:
+    """Write the population table as Parquet with its ``.meta.json`` (POPULATION_META, row
+    and resident counts, the input layers' sha256)."""
+    directory = Path(directory)
+    _atomic_write(
+        _population_path(directory),
+        lambda p: table.to_parquet(p, index=False, compression="zstd"),
+    )
+    meta = POPULATION_META | {
+        "name": "population",
+        "rows": int(len(table)),
+        "residents": int(table["residents"].sum()),
+        "crs": f"lon/lat {WGS84}; easting/northing {BNG}",
+        "inputs_sha256": _input_digests(directory),
+    }
+    text = json.dumps(meta, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    _atomic_write(_meta_path("population", directory), lambda p: p.write_text(text, "utf-8"))
+
+
+def _population_read(directory: Path) -> pd.DataFrame | None:
+    path, meta = _population_path(directory), _meta_path("population", directory)
+    if not path.exists() or not meta.exists():
+        return None
+    recorded = json.loads(meta.read_text(encoding="utf-8")).get("inputs_sha256")
+    if recorded != _input_digests(directory):
+        return None
+    return pd.read_parquet(path)
+
+
+def population(directory: Path = BOUNDARIES_DIR) -> pd.DataFrame:
+    """The population table (`population_table`): the shipped file when it was built from
+    the layers now in ``directory`` (their sha256 match), else computed from them."""
+    shipped = _population_read(Path(directory))
+    return population_table(directory) if shipped is None else shipped

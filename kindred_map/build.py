@@ -552,9 +552,12 @@ def build_all(raw: Path = DEFAULT_RAW_DIR, out_dir: Path = BOUNDARIES_DIR) -> di
     boundaries.write_postcodes(postcodes, out_dir, extra["postcode"])
     imd_change = need.build_imd_change(raw, lsoas, _postcode_lsoa11(raw, live))
     need.write_imd_change(imd_change, out_dir)
+    boundaries.clear_cache()  # the population table reads the layers just written
+    population = boundaries.population_table(out_dir)
+    boundaries.write_population(population, out_dir)
     boundaries.write_attribution(out_dir)
     counts = {name: len(frame) for name, frame in built.items()} | {"postcode": len(postcodes)}
-    return counts | {need.TABLE_NAME: len(imd_change)}
+    return counts | {need.TABLE_NAME: len(imd_change), "population": len(population)}
 
 
 def _postcode_lsoa11(raw: Path, live: pd.DataFrame) -> pd.DataFrame:

@@ -53,17 +53,16 @@ def parse_date(text: "str | dt.date | None", today: dt.date | None = None) -> dt
         raise ValueError(f"not a date: {text!r} (give YYYY-MM-DD or 'today')") from error
 
 
-def _counts(projects: gpd.GeoDataFrame, code: str) -> pd.DataFrame:
+def _counts(projects: gpd.GeoDataFrame, code: str) -> dict[str, np.ndarray]:
     """Per project: id, type and the area code the record names (text)."""
-    return pd.DataFrame(
-        {
-            "id": projects["id"].astype(str).to_numpy(),
-            "type": projects["type"].astype(str).to_numpy(),
-            "area": projects[code].map(boundaries.code_text).to_numpy()
-            if code in projects.columns
-            else "",
-        }
-    )
+    area = boundaries.code_texts(projects[code]) if code in projects.columns else None
+    return {
+        "id": projects["id"].astype(str).to_numpy(dtype=object),
+        "type": projects["type"].astype(str).to_numpy(dtype=object),
+        "area": np.full(len(projects), "", dtype=object)
+        if area is None
+        else area.to_numpy(dtype=object),
+    }
 
 
 def _project_changes(
@@ -71,24 +70,31 @@ def _project_changes(
 ) -> pd.DataFrame:
     """Per area code: projects at each date, opened/closed by type, moved in and out."""
     then, now = _counts(before, code), _counts(after, code)
-    both = then.merge(now, on="id", how="inner", suffixes=("_then", "_now"))
-    moved = both[both["area_then"] != both["area_now"]]
-    opened = now[~now["id"].isin(then["id"])]
-    closed = then[~then["id"].isin(now["id"])]
+    areas, where = np.unique(np.concatenate([then["area"], now["area"]]), return_inverse=True)
+    at_then, at_now = where[: len(then["id"])], where[len(then["id"]) :]
+    match = pd.Index(then["id"], dtype=object).get_indexer(now["id"])  # -1: not open then
+    found = match >= 0
+    moved = np.zeros(len(match), dtype=bool)
+    moved[found] = at_then[match[found]] != at_now[found]
+    closed = np.ones(len(at_then), dtype=bool)
+    closed[match[found]] = False
+    opened = ~found
+
+    def count(area: np.ndarray) -> np.ndarray:
+        return np.bincount(area, minlength=len(areas))
+
     parts = {
-        "projects_from": then.groupby("area").size(),
-        "projects_to": now.groupby("area").size(),
-        "moved_in": moved.groupby("area_now").size(),
-        "moved_out": moved.groupby("area_then").size(),
+        "projects_from": count(at_then),
+        "projects_to": count(at_now),
+        "moved_in": count(at_now[moved]),
+        "moved_out": count(at_then[match[moved]]),
     }
     for kind in types:
-        parts[f"opened_{kind}"] = opened[opened["type"] == kind].groupby("area").size()
-        parts[f"closed_{kind}"] = closed[closed["type"] == kind].groupby("area").size()
-    parts["opened"] = opened.groupby("area").size()
-    parts["closed"] = closed.groupby("area").size()
-    table = pd.DataFrame(parts).fillna(0).astype("int64")
-    table.index.name = "_code"
-    return table
+        parts[f"opened_{kind}"] = count(at_now[opened & (now["type"] == kind)])
+        parts[f"closed_{kind}"] = count(at_then[closed & (then["type"] == kind)])
+    parts["opened"] = count(at_now[opened])
+    parts["closed"] = count(at_then[closed])
+    return pd.DataFrame(parts, index=pd.Index(areas, name="_code")).astype("int64")
 
 
 def change_by_area(
@@ -126,7 +132,7 @@ def change_by_area(
     table["pct_covered_change"] = (table["pct_covered_to"] - table["pct_covered_from"]).round(1)
     table["gap_score_change"] = table["gap_score_to"] - table["gap_score_from"]
     table["gap_rank_change"] = table["gap_rank_from"] - table["gap_rank_to"]
-    newly = _newly(results, code)
+    newly = _newly(results, level)
     table = table.join(newly, how="left")
     flows = newly.columns
     table[flows] = table[flows].fillna(0).astype("int64")
@@ -329,8 +335,9 @@ def summary_text(table: pd.DataFrame, level: str, top: int = 10) -> str:
     return "\n".join(lines)
 
 
-def _newly(results: list, code: str) -> pd.DataFrame:
-    """Residents of postcodes newly within reach and newly beyond it, all and in deciles 1-2."""
+def _newly(results: list, level: str) -> pd.DataFrame:
+    """Residents of postcodes newly within reach and newly beyond it, all and in deciles 1-2,
+    per area of ``level`` (indexed by its code)."""
     then, now = results
     residents = now.points["residents"].to_numpy()
     reached_then = then.points["nearest_m"].to_numpy() <= then.distance_m
@@ -338,17 +345,21 @@ def _newly(results: list, code: str) -> pd.DataFrame:
     deprived = now.points["imd_decile"].isin(coverage.DEPRIVED_DECILES).fillna(False).to_numpy()
     gained = reached_now & ~reached_then
     lost = reached_then & ~reached_now
-    frame = pd.DataFrame(
+    areas = now.areas_of(level)
+    group, keys = areas.group, areas.keys
+    inside = group >= 0
+
+    def total(mask: np.ndarray) -> np.ndarray:
+        people = np.where(mask, residents, 0)[inside]
+        return np.bincount(group[inside], weights=people, minlength=len(keys)).astype("int64")
+
+    code = coverage.LEVELS[level][0]
+    return pd.DataFrame(
         {
-            code: now.points[code].to_numpy(),
-            "newly_reached": np.where(gained, residents, 0),
-            "newly_beyond_reach": np.where(lost, residents, 0),
-            "newly_reached_deciles_1_2": np.where(gained & deprived, residents, 0),
-            "newly_beyond_reach_deciles_1_2": np.where(lost & deprived, residents, 0),
-        }
+            "newly_reached": total(gained),
+            "newly_beyond_reach": total(lost),
+            "newly_reached_deciles_1_2": total(gained & deprived),
+            "newly_beyond_reach_deciles_1_2": total(lost & deprived),
+        },
+        index=pd.Index(keys[code].array, name=code),
     )
-    frame = frame[pd.notna(frame[code])]
-    sums = frame.groupby(code, observed=True).sum()
-    if isinstance(sums.index.dtype, pd.CategoricalDtype):
-        sums.index = sums.index.astype(str)
-    return sums

@@ -12,6 +12,8 @@ import pandas as pd
 from kindred_map.figures import GAP_MEASURES, MEASURES
 from kindred_map.schema import project_types
 
+AREA_OPACITY = 0.55
+"""Fill opacity of the shaded areas (every map); the legend's swatches use the same."""
 SEQUENTIAL_COLOURS = ("#ffffcc", "#c7e9b4", "#7fcdbb", "#41b6c4", "#2c7fb8", "#253494")
 """ColorBrewer YlGnBu, for measures where more is better (projects, per 10,000): sequential,
 safe for the common colour-vision deficiencies."""

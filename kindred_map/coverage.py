@@ -28,9 +28,10 @@ headline also says how many residents would be within reach if they were all ope
 
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
+from typing import NamedTuple
 
 import geopandas as gpd
 import numpy as np
@@ -63,9 +64,16 @@ _GEOD = Geod(ellps="WGS84")
 _WARD_ONLY = "ward_only"
 
 
+@cache
+def _transformer(source: str, target: str) -> Transformer:
+    """One Transformer per pair of CRSs: pyproj (>= 3.1) makes a Transformer safe to share
+    between threads (each thread gets its own PROJ object), and making one costs ~30 ms."""
+    return Transformer.from_crs(source, target, always_xy=True)
+
+
 def _transform(source: str, target: str, x, y) -> tuple[np.ndarray, np.ndarray]:
-    """Reproject coordinate arrays (a fresh Transformer: safe in Streamlit's threads)."""
-    transformer = Transformer.from_crs(source, target, always_xy=True)
+    """Reproject coordinate arrays."""
+    transformer = _transformer(source, target)
     return transformer.transform(np.asarray(x, dtype=float), np.asarray(y, dtype=float))
 
 
@@ -108,37 +116,7 @@ def grid_scale(easting, northing) -> np.ndarray:
 
 @cache
 def _population_cached(directory: Path, _stamp: tuple) -> pd.DataFrame:
-    # points for the live region postcodes only: making all 112,000 is most of the layer's cost
-    postcodes = boundaries.region_postcodes(boundaries.postcode_table(directory))
-    live = postcodes[postcodes["status"] == "live"].reset_index(drop=True)
-    live = boundaries.postcode_points(live)
-    lsoas = boundaries.load("lsoa", directory)
-    wards = boundaries.load("ward", directory)
-    borough = boundaries.load("borough", directory)
-    deaneries = boundaries.load("deanery", directory)
-    deanery_of = boundaries.area_of_points(live, deaneries, "deanery_id")
-    table = pd.DataFrame(
-        {
-            "postcode": live["postcode"].astype(str),
-            "lon": live["lon"].astype(float),
-            "lat": live["lat"].astype(float),
-            "easting": live["easting"].astype(float),
-            "northing": live["northing"].astype(float),
-            "residents": live["residents"].astype("int64"),
-            "LSOA21CD": live["LSOA21CD"].astype(str),
-            "WD24CD": live["WD24CD"].astype(str),
-            "LAD25CD": live["LAD25CD"].astype(str),
-            "deanery_id": deanery_of.astype("Int64"),
-        }
-    )
-    lsoa = lsoas.set_index("LSOA21CD")
-    table["LSOA21NM"] = table["LSOA21CD"].map(lsoa["LSOA21NM"])
-    table["imd_decile"] = table["LSOA21CD"].map(lsoa["imd_decile"]).astype("Int64")
-    table["WD24NM"] = table["WD24CD"].map(wards.set_index("WD24CD")["WD24NM"])
-    table["LAD25NM"] = table["LAD25CD"].map(borough.set_index("LAD25CD")["LAD25NM"])
-    names = deaneries.set_index("deanery_id")["deanery_name"]
-    table["deanery_name"] = table["deanery_id"].map(names)
-    return table
+    return boundaries.population(directory)
 
 
 def population_points(directory: Path = BOUNDARIES_DIR) -> pd.DataFrame:
@@ -147,13 +125,18 @@ def population_points(directory: Path = BOUNDARIES_DIR) -> pd.DataFrame:
     Columns: postcode, lon, lat, easting, northing, residents, imd_decile (of its LSOA) and the
     code and name of its LSOA, ward (ONS assignment), borough and deanery. The deanery is the
     approximate deanery polygon the postcode lies in; postcodes outside the diocese have none.
-    Rebuilt when a layer file changes (e.g. after ``kindred-map replace-layer``).
+    Read from the table `kindred-map build-boundaries` writes beside the layers
+    (`boundaries.population`; computed from the layers when it was built from others), and
+    read again when a layer file changes (e.g. after ``kindred-map replace-layer``).
     """
     directory = Path(directory)
-    layers = ("postcode", "lsoa", "ward", "borough", "deanery")
-    paths = [boundaries.layer_path(name, directory) for name in layers]
-    stamp = tuple(path.stat().st_mtime_ns if path.exists() else None for path in paths)
-    return _population_cached(directory, stamp).copy()
+    return _population_cached(directory, _stamp(directory)).copy()
+
+
+def _stamp(directory: Path) -> tuple:
+    """When each layer the population surface comes from last changed."""
+    paths = [boundaries.layer_path(name, directory) for name in boundaries.POPULATION_INPUTS]
+    return tuple(path.stat().st_mtime_ns if path.exists() else None for path in paths)
 
 
 def _checked_population(population: pd.DataFrame) -> pd.DataFrame:
@@ -241,13 +224,32 @@ def chosen_projects(projects: gpd.GeoDataFrame, types) -> tuple[gpd.GeoDataFrame
     return chosen, int((~located).sum())
 
 
+KD_TREE_FROM = 2_000
+"""Projects from which the nearest one to each postcode is found with SciPy's KD-tree (4x
+faster per search than shapely's STRtree at 10,000 projects); below it with the STRtree, as
+importing scipy.spatial costs a fresh process (a CLI command) ~0.3 s of CPU, more than the
+STRtree's whole search of a few hundred projects. Both find the exact nearest point in
+EPSG:27700, so the figures are the same either way."""
+
+
+def _nearest_index(tree_xy: np.ndarray, query_xy: np.ndarray) -> np.ndarray:
+    """Row of ``tree_xy`` nearest each row of ``query_xy`` (grid metres, EPSG:27700)."""
+    if len(tree_xy) >= KD_TREE_FROM:
+        from scipy.spatial import cKDTree  # here: see KD_TREE_FROM
+
+        return cKDTree(tree_xy).query(query_xy, k=1)[1]
+    tree = shapely.STRtree(shapely.points(tree_xy))
+    query, found = tree.query_nearest(shapely.points(query_xy), all_matches=False)
+    index = np.empty(len(query_xy), dtype=np.int64)
+    index[query] = found
+    return index
+
+
 def _nearest(tree_xy, tree_lonlat, query_xy, query_lonlat) -> np.ndarray:
     """Geodesic metres from each query point to its nearest tree point (inf if none)."""
     if len(tree_xy) == 0:
         return np.full(len(query_xy), np.inf)
-    from scipy.spatial import cKDTree  # here: importing SciPy costs CLI commands that skip it
-
-    _, index = cKDTree(tree_xy).query(query_xy, k=1)
+    index = _nearest_index(tree_xy, query_xy)
     _, _, metres = _GEOD.inv(
         query_lonlat[:, 0], query_lonlat[:, 1], tree_lonlat[index, 0], tree_lonlat[index, 1]
     )
@@ -261,6 +263,92 @@ def weighted_median(frame: pd.DataFrame, key: str, value: str, weight: str) -> p
     total, running = groups.transform("sum"), groups.cumsum()
     at_half = ordered[(running * 2 >= total) & (total > 0)]
     return at_half.groupby(key, sort=False, observed=True)[value].first()
+
+
+class _Areas(NamedTuple):
+    """The postcodes' areas of one level (`_area_groups`)."""
+
+    group: np.ndarray
+    """Each row's area: a number into ``keys`` (-1 when it has no area code)."""
+    keys: pd.DataFrame
+    """The areas' codes and names, one row per (code, name) in sorted order, as a groupby on
+    both columns gives them."""
+    code: np.ndarray
+    """Each row's area code as a number (-1 when none): medians and boroughs are per code."""
+    key_code: np.ndarray
+    """The code number of each row of ``keys``."""
+    borough: np.ndarray | None = None
+    """For wards: the borough name most of each code's postcodes have (ties: first in order)."""
+
+
+def _area_groups(points: pd.DataFrame, code: str, name: str) -> _Areas:
+    """Number the postcodes' areas of a level (code and name columns): see `_Areas`."""
+    columns = []
+    for column in (code, name):
+        values = points[column]
+        if (
+            isinstance(values.dtype, pd.CategoricalDtype)
+            and values.cat.categories.is_monotonic_increasing
+        ):
+            columns.append((values.cat.codes.to_numpy(np.int64), values.cat.categories))
+        else:
+            numbers, uniques = pd.factorize(values, sort=True)
+            columns.append((numbers.astype(np.int64), uniques))
+    (codes, code_values), (names, name_values) = columns
+    missing = codes < 0  # a row without a name is kept, under a missing name, as groupby does
+    size = len(name_values) + 1
+    pair = codes * size + np.where(names < 0, len(name_values), names)
+    found, group = np.unique(pair[~missing], return_inverse=True)
+    numbers = np.full(len(pair), -1, dtype=np.int64)
+    numbers[~missing] = group
+    name_values = pd.Index(name_values).append(pd.Index([None], dtype=object))
+    keys = pd.DataFrame(
+        {code: _as_plain(code_values, found // size), name: _as_plain(name_values, found % size)}
+    )
+    for array in (numbers, codes):
+        array.flags.writeable = False  # shared between results
+    return _Areas(numbers, keys, codes, found // size)
+
+
+def _as_plain(uniques, positions: np.ndarray):
+    """Values of a factorised column at ``positions``: text for text and categories (as a
+    groupby then ``astype(str)`` gave them), the column's own type otherwise."""
+    values = pd.Index(uniques).take(positions)
+    if values.dtype == object or isinstance(values.dtype, pd.StringDtype):
+        return values.astype(str).to_numpy()
+    return values.array
+
+
+def _group_median(group: np.ndarray, count: int, value: np.ndarray, weight: np.ndarray):
+    """`weighted_median` over area numbers 0..count-1 (NaN where an area has no weight)."""
+    order = np.lexsort((value, group))
+    group, value, weight = group[order], value[order], weight[order].astype(float)
+    running = np.cumsum(weight)
+    starts = np.searchsorted(group, np.arange(count))
+    before = np.concatenate([[0.0], running])[starts]
+    running -= np.repeat(before, np.diff(np.append(starts, len(group))))
+    total = np.bincount(group, weights=weight, minlength=count)
+    at_half = np.flatnonzero((running * 2 >= total[group]) & (total[group] > 0))
+    first, where = np.unique(group[at_half], return_index=True)
+    median = np.full(count, np.nan)
+    median[first] = value[at_half[where]]
+    return median
+
+
+def _commonest(group: np.ndarray, count: int, values: np.ndarray) -> np.ndarray:
+    """Per area number: its commonest value (ties: the first in sorted order), as
+    ``Series.mode().iloc[0]`` gives it."""
+    numbers, uniques = pd.factorize(values, sort=True)
+    known = numbers >= 0  # mode() leaves missing values out
+    group, numbers = group[known], numbers[known]
+    pairs, counts = np.unique(group * (len(uniques) + 1) + numbers, return_counts=True)
+    area, value = pairs // (len(uniques) + 1), pairs % (len(uniques) + 1)
+    order = np.lexsort((value, -counts, area))
+    area, value = area[order], value[order]
+    first = np.unique(area, return_index=True)[1]
+    chosen = np.full(count, len(uniques))
+    chosen[area[first]] = value[first]
+    return np.append(np.asarray(uniques, dtype=object), None)[chosen]
 
 
 @dataclass(frozen=True, eq=False)
@@ -285,6 +373,22 @@ class CoverageResult:
     closed: int = 0
     outside: int = 0
     include_outside: bool = True
+    areas: dict = field(default_factory=dict, repr=False)
+    """Per level, the postcodes' area numbers (`_area_groups`) and, for wards, their boroughs:
+    they depend on the population table only, so results over the same one share them."""
+
+    def areas_of(self, level: str) -> "_Areas":
+        """The postcodes' areas of ``level``, numbered (`_Areas`)."""
+        if level not in self.areas:
+            areas = _area_groups(self.points, *LEVELS[level])
+            if level == "ward" and "LAD25NM" in self.points.columns:
+                inside = areas.code >= 0
+                names = self.points["LAD25NM"].to_numpy(dtype=object)[inside]
+                count = int(areas.key_code.max()) + 1 if len(areas.key_code) else 0
+                borough = _commonest(areas.code[inside], count, names)[areas.key_code]
+                areas = areas._replace(borough=borough.astype(str))
+            self.areas[level] = areas
+        return self.areas[level]
 
     def _reached(self, public: bool = False) -> np.ndarray:
         column = "nearest_public_m" if public else "nearest_m"
@@ -308,54 +412,47 @@ class CoverageResult:
         if code not in self.points.columns:
             raise ValueError(f"the population table has no {code} column for level {level!r}")
         public = level == "lsoa"
-        distance = self.points["nearest_public_m" if public else "nearest_m"]
+        distance = self.points["nearest_public_m" if public else "nearest_m"].to_numpy(float)
         residents = self.points["residents"].to_numpy()
         reached = self._reached(public)
         deprived = self.points["imd_decile"].isin(DEPRIVED_DECILES).fillna(False).to_numpy()
-        frame = pd.DataFrame(
-            {
-                code: self.points[code],
-                name: self.points[name],
-                "population": residents,
-                "reached": np.where(reached, residents, 0),
-                "beyond_reach": np.where(reached, 0, residents),
-                "residents_deciles_1_2": np.where(deprived, residents, 0),
-                "beyond_reach_deciles_1_2": np.where(deprived & ~reached, residents, 0),
-                "gap_score": np.where(
-                    reached, 0.0, residents * deprivation_weight(self.points["imd_decile"])
-                ),
-                "distance": distance.to_numpy(),
-            }
-        )
-        outside = frame[code].isna().to_numpy()
-        frame = frame[~outside]
-        sums = ["population", "reached", "beyond_reach", "residents_deciles_1_2"]
-        sums += ["beyond_reach_deciles_1_2", "gap_score"]
-        table = (
-            frame.groupby([code, name], sort=True, dropna=False, observed=True)[sums]
-            .sum()
-            .reset_index()
-        )
-        for column in (code, name):
-            if isinstance(table[column].dtype, pd.CategoricalDtype):
-                table[column] = table[column].astype(str)
-        median = weighted_median(frame, code, "distance", "population")
-        median = table[code].map(median).astype(float)
-        table["median_distance_m"] = median.where(np.isfinite(median)).round(0)
-        population = table["population"].where(table["population"] > 0)
-        table["pct_covered"] = (100 * table["reached"] / population).round(2)
-        table["pct_deciles_1_2"] = (100 * table["residents_deciles_1_2"] / population).round(2)
-        table["gap_score"] = table["gap_score"].round(1)
-        table["gap_per_1000"] = (1000 * table["gap_score"] / population).round(1)
-        columns = [code, name, "population", "reached", "beyond_reach", "pct_covered"]
-        columns += ["residents_deciles_1_2", "beyond_reach_deciles_1_2", "pct_deciles_1_2"]
-        columns += ["median_distance_m", "gap_score", "gap_per_1000"]
-        table = table[columns]
-        if level == "ward" and "LAD25NM" in self.points.columns:
-            borough = self.points.groupby(code, observed=True)["LAD25NM"].agg(
-                lambda names: names.mode().iloc[0]
-            )
-            table.insert(2, "LAD25NM", table[code].map(borough).astype(str))
+        areas = self.areas_of(level)
+        group, keys, borough = areas.group, areas.keys, areas.borough
+        outside = group < 0
+        inside = ~outside
+        count, at = len(keys), group[inside]
+
+        def total(values) -> np.ndarray:
+            return np.bincount(at, weights=np.asarray(values)[inside], minlength=count)
+
+        people = total(residents).astype("int64")
+        within = total(np.where(reached, residents, 0)).astype("int64")
+        in_deciles = total(np.where(deprived, residents, 0)).astype("int64")
+        weights = deprivation_weight(self.points["imd_decile"])
+        gap = np.round(total(np.where(reached, 0.0, residents * weights)), 1)
+        codes = areas.code[inside]  # the median is per code, whatever names a code has
+        count_codes = int(areas.key_code.max()) + 1 if count else 0
+        median = _group_median(codes, count_codes, distance[inside], residents[inside])
+        median = median[areas.key_code]
+        per = np.where(people > 0, people, np.nan)
+        columns = {code: keys[code].array, name: keys[name].array}
+        if borough is not None:
+            columns["LAD25NM"] = borough
+        columns |= {
+            "population": people,
+            "reached": within,
+            "beyond_reach": people - within,
+            "pct_covered": np.round(100 * within / per, 2),
+            "residents_deciles_1_2": in_deciles,
+            "beyond_reach_deciles_1_2": total(np.where(deprived & ~reached, residents, 0)).astype(
+                "int64"
+            ),
+            "pct_deciles_1_2": np.round(100 * in_deciles / per, 2),
+            "median_distance_m": np.where(np.isfinite(median), median, np.nan).round(0),
+            "gap_score": gap,
+            "gap_per_1000": np.round(1000 * gap / per, 1),
+        }
+        table = pd.DataFrame(columns)
         if level == "deanery":
             left_out = int(residents[outside].sum())
             table.attrs["note"] = (
@@ -521,6 +618,23 @@ class CoverageResult:
         return "\n".join(lines)
 
 
+def _shipped_surface() -> tuple[pd.DataFrame, np.ndarray, np.ndarray, dict]:
+    """The shipped population surface `_compact`, its grid and lon/lat coordinates, and the
+    area numbers its results share (`CoverageResult.areas`)."""
+    directory = Path(BOUNDARIES_DIR)
+    table, xy, lonlat, areas = _surface_cached(directory, _stamp(directory))
+    return table.copy(), xy, lonlat, areas
+
+
+@cache
+def _surface_cached(directory: Path, stamp: tuple):
+    table = _population_cached(directory, stamp)
+    xy = table[["easting", "northing"]].to_numpy(float)
+    lonlat = table[["lon", "lat"]].to_numpy(float)
+    xy.flags.writeable = lonlat.flags.writeable = False
+    return _compact(table), xy, lonlat, {}
+
+
 def _compact(table: pd.DataFrame) -> pd.DataFrame:
     """Per-postcode results without positions, area codes and names as categories (small to
     cache and to pickle)."""
@@ -571,9 +685,13 @@ def assess(
     chosen, unlocated = chosen_projects(projects, types)
     window = hours.window(open_at) if isinstance(open_at, str) else open_at
     status = open_status(chosen, window)
-    table = population_points() if population is None else _checked_population(population)
-    query_xy = table[["easting", "northing"]].to_numpy(float)
-    query_lonlat = table[["lon", "lat"]].to_numpy(float)
+    if population is None:
+        table, query_xy, query_lonlat, areas = _shipped_surface()
+    else:
+        table = _checked_population(population)
+        query_xy = table[["easting", "northing"]].to_numpy(float)
+        query_lonlat = table[["lon", "lat"]].to_numpy(float)
+        table, areas = _compact(table), {}
     if window is not None:
         maybe = chosen[status.ne(False).fillna(True).to_numpy(dtype=bool)]
         table["nearest_unknown_m"] = _nearest(*_positions(maybe), query_xy, query_lonlat)
@@ -592,12 +710,13 @@ def assess(
         ward_only=int(hidden.sum()),
         unlocated=unlocated,
         synthetic=int(synthetic_mask(chosen).sum()),
-        points=_compact(table),
+        points=table,
         open_at=None if window is None else window.label,
         hours_unknown=int(status.isna().sum()) if window is not None else 0,
         closed=int(status.eq(False).sum()) if window is not None else 0,
         outside=int(outside_mask(chosen).sum()),
         include_outside=bool(include_outside),
+        areas=areas,
     )
 
 

@@ -8,13 +8,13 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from kindred_map import boundaries, coverage, filters, maps
+from kindred_map import boundaries, coverage, filters
 from kindred_map.schema import project_types
 
 LEVELS = {
-    "ward": {"label": maps.BOUNDARY_LAYERS["ward"]["label"], "noun": "Ward"},
-    "deanery": {"label": maps.BOUNDARY_LAYERS["deanery"]["label"], "noun": "Deanery"},
-    "borough": {"label": maps.BOUNDARY_LAYERS["borough"]["label"], "noun": "Borough"},
+    "ward": {"label": boundaries.LAYER_LABELS["ward"], "noun": "Ward"},
+    "deanery": {"label": boundaries.LAYER_LABELS["deanery"], "noun": "Deanery"},
+    "borough": {"label": boundaries.LAYER_LABELS["borough"], "noun": "Borough"},
     "lsoa": {"label": "LSOAs (2021)", "noun": "LSOA"},
 }
 """Area levels the map can shade, with the label shown in the layer chooser."""
@@ -208,14 +208,9 @@ def area_deprivation(level: str) -> pd.DataFrame:
         )
         return table
     key = boundaries.LAYERS[level]["key"]
-    if level == "deanery":  # postcodes placed in the derived deanery polygons
-        people = coverage.population_points()[[key, "residents", "imd_decile"]].copy()
-    else:  # ONS assigns each postcode its ward and borough
-        people = boundaries.region_postcodes(boundaries.postcode_table())  # no points needed
-        people = people[people["status"] == "live"]
-        deciles = boundaries.load("lsoa").set_index("LSOA21CD")["imd_decile"]
-        people = people.assign(imd_decile=people["LSOA21CD"].map(deciles))
-        people = people[[key, "residents", "imd_decile"]]
+    # the live region postcodes: ONS assigns each its ward and borough; its deanery is the
+    # derived deanery polygon it lies in (precomputed in the population table)
+    people = coverage.population_points()[[key, "residents", "imd_decile"]].copy()
     people[key] = boundaries.code_texts(people[key])
     people = people[(people[key] != "") & people["imd_decile"].notna()]
     people["imd_decile"] = people["imd_decile"].astype("int64")

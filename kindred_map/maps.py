@@ -14,6 +14,8 @@ from folium.elements import JSCSSMixin
 from jinja2 import Template
 
 from kindred_map import assets, boundaries
+from kindred_map.classing import AREA_OPACITY
+from kindred_map.view import ZOOM_SNAP
 
 LOGGER = logging.getLogger(__name__)
 
@@ -38,7 +40,7 @@ COORDINATE_DECIMALS = 5
 
 BOUNDARY_LAYERS = {
     "deanery": {
-        "label": "Deaneries (approximate)",
+        "label": boundaries.LAYER_LABELS["deanery"],
         "show": False,
         "fields": {
             "deanery_name": "Deanery",
@@ -50,7 +52,7 @@ BOUNDARY_LAYERS = {
         "style": {"color": "#6a3d9a", "weight": 2, "dashArray": "6 4", "fillOpacity": 0.06},
     },
     "ward": {
-        "label": "Wards (May 2024)",
+        "label": boundaries.LAYER_LABELS["ward"],
         "show": True,
         "fields": {
             "WD24NM": "Ward",
@@ -62,7 +64,7 @@ BOUNDARY_LAYERS = {
         "style": {"color": "#4a6076", "weight": 1, "fillColor": "#9fb3c8", "fillOpacity": 0.12},
     },
     "borough": {
-        "label": "Boroughs",
+        "label": boundaries.LAYER_LABELS["borough"],
         "show": True,
         "fields": {
             "LAD25NM": "Borough",
@@ -213,8 +215,6 @@ def boundary_geojson(name: str) -> dict:
 
 # --- the dashboard map: static layers fetched once, one small JSON payload per view ----------
 
-AREA_OPACITY = 0.55
-"""Fill opacity of the shaded areas; the legend's swatches use the same."""
 AREA_STYLE = {"color": "#3d4f61", "weight": 0.8, "fillOpacity": AREA_OPACITY}
 AREA_HOVER = {"weight": 3, "color": "#111111"}
 AREA_SELECTED = {"weight": 4, "color": "#d6006f"}
@@ -231,9 +231,6 @@ PLACE_ZOOMS = {"town": 8, "suburb": 11.5}
 MAP_HEIGHT_MARGIN = 320
 """The map is the browser window's height less where it starts on the page (at most this, px),
 so that the title and counts stay in view above it."""
-ZOOM_SNAP = 0.25
-"""Quarter zoom steps: fitting the region or an area clear of the controls wastes at most
-16% of the room (half steps wasted up to 29%: issue 23)."""
 MAP_CSS = (
     "<style>"
     ".km-cluster { background: rgba(31,45,61,0.82); color: #fff; border: 2px solid #fff;"

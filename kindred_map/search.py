@@ -17,6 +17,8 @@ NEAREST_LIMIT = 10
 NAME_LIMIT = 20
 """Most projects a name search lists (the first, best matches)."""
 NAME_QUERY_MAX_CHARS = 100
+RECORD_COLUMNS = ("type", "WD24NM", "LAD25NM", "location_precision", "synthetic", "id")
+"""The fields a nearest-projects row shows (only these are turned into Python values)."""
 
 
 def find_postcode(text: str) -> dict:
@@ -93,7 +95,8 @@ def nearest_projects(
     ).sort_values(["metres", "name"], kind="stable")
     if limit is not None:
         order = order.head(limit)
-    records = shown[located].iloc[order.index].to_dict("records")
+    listed = shown[located].iloc[order.index]
+    records = listed[[c for c in RECORD_COLUMNS if c in listed.columns]].to_dict("records")
     table = pd.DataFrame(
         {
             "Name": order["name"].to_numpy(dtype=object),

@@ -1,6 +1,7 @@
 """The shipped boundary layers: counts, validity, nesting, population and the deanery derivation."""
 
 import hashlib
+import json
 import os
 import shutil
 
@@ -231,6 +232,27 @@ def test_build_is_reproducible_and_matches_the_shipped_files(tmp_path):
     assert _digests(first) == _digests(BOUNDARIES_DIR)
 
 
+def test_shipped_population_table_equals_a_fresh_computation_from_the_shipped_layers():
+    shipped = pd.read_parquet(BOUNDARIES_DIR / "population.parquet")
+    pd.testing.assert_frame_equal(shipped, boundaries.population_table(BOUNDARIES_DIR))
+    meta = json.loads((BOUNDARIES_DIR / "population.meta.json").read_text(encoding="utf-8"))
+    assert meta["rows"] == len(shipped) and meta["residents"] == REGION_POPULATION
+    assert meta["inputs_sha256"] == {
+        name: hashlib.sha256(boundaries.layer_path(name).read_bytes()).hexdigest()
+        for name in boundaries.POPULATION_INPUTS
+    }
+    assert "## population:" in (BOUNDARIES_DIR / "ATTRIBUTION.md").read_text(encoding="utf-8")
+
+
+def test_population_table_built_from_other_layers_is_not_used(layer_dir):
+    wards = boundaries.load("ward", layer_dir)
+    wards.loc[wards["WD24CD"] == "E05015279", "WD24NM"] = "Anfield (renamed)"
+    boundaries.write_layer("ward", wards, layer_dir)  # the table is now stale
+    boundaries.clear_cache()
+    table = boundaries.population(layer_dir)
+    assert (table.loc[table["WD24CD"] == "E05015279", "WD24NM"] == "Anfield (renamed)").all()
+
+
 def test_build_rejects_missing_raw_folder(tmp_path):
     with pytest.raises(ValueError, match="raw data folder not found"):
         build.build_all(tmp_path / "nowhere", tmp_path / "out")
@@ -266,6 +288,10 @@ def test_replace_layer_installs_a_reprojected_renamed_geopackage(layer_dir, tmp_
     assert len(installed) == 221
     assert installed["population"].sum() == REGION_POPULATION
     assert "LAD24NM" in installed.columns  # kept from the current layer by key
+    rebuilt = boundaries._population_read(layer_dir)  # the population table follows the layer
+    assert rebuilt is not None
+    pd.testing.assert_frame_equal(rebuilt, boundaries.population_table(layer_dir))
+    assert set(rebuilt["WD24NM"]) == set(installed["WD24NM"])
 
 
 def test_replace_layer_reads_a_zipped_shapefile(layer_dir, tmp_path):

@@ -1,5 +1,8 @@
 """The command line as a whole: help on every command, bad arguments, the dashboard launcher."""
 
+import subprocess
+import sys
+
 import pytest
 
 from kindred_map import cli, figures, mapview
@@ -74,3 +77,20 @@ def test_warm_up_fills_the_caches_the_first_page_reads():
     assert figures.area_choices.cache_info().currsize == len(figures.LEVELS)
     assert figures.area_deprivation.cache_info().currsize == len(figures.LEVELS)
     assert geocode._postcode_index.cache_info().currsize >= 1
+
+
+def test_nearest_area_and_gaps_load_neither_folium_nor_scipy():
+    """Start-up (issue 26): the three commands import only what they need. Folium (maps) costs
+    ~0.2 s of CPU to import and scipy.spatial ~0.3 s; neither is needed to answer them."""
+    script = (
+        "import contextlib, io, sys\n"
+        "from kindred_map.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    for argv in (['nearest', 'L1 8JQ'], ['area', 'ward', 'Anfield'], ['gaps']):\n"
+        "        assert main(argv) == 0\n"
+        "print(sorted(name for name in ('folium', 'scipy') if name in sys.modules))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=300
+    )
+    assert done.stdout.strip() == "[]", done.stderr

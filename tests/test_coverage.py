@@ -520,3 +520,53 @@ def test_the_pack_method_says_who_the_outside_projects_bring_within_reach(tmp_pa
     assert f"(by borough: Halton {newly:,})" in readmes[0]
     assert "Only projects inside the region count for reach" in readmes[1]
     assert "Counting them moves" not in readmes[1]
+
+
+def test_the_strtree_and_the_kd_tree_find_the_same_nearest_project(shipped_projects, monkeypatch):
+    """Below KD_TREE_FROM projects shapely's STRtree searches, from it SciPy's KD-tree: both
+    give every postcode the same nearest project, so the figures do not depend on the count."""
+    assert len(shipped_projects) < coverage.KD_TREE_FROM <= 10_000
+    by_strtree = coverage.assess(shipped_projects, None, 800)
+    monkeypatch.setattr(coverage, "KD_TREE_FROM", 1)
+    by_kd_tree = coverage.assess(shipped_projects, None, 800)
+    pd.testing.assert_frame_equal(by_strtree.points, by_kd_tree.points)
+
+
+def _reference_by_area(points: pd.DataFrame, level: str, distance_m: float) -> pd.DataFrame:
+    """by_area's sums, medians and ward boroughs the plain pandas way (groupby, mode)."""
+    code, name = coverage.LEVELS[level]
+    frame = points[points[code].notna()].assign(
+        reached=lambda t: np.where(t["nearest_m"] <= distance_m, t["residents"], 0)
+    )
+    groups = frame.groupby([code, name], sort=True, observed=True)
+    table = groups[["residents", "reached"]].sum().reset_index()
+    median = coverage.weighted_median(frame, code, "nearest_m", "residents")
+    table["median"] = table[code].map(median).astype(float).round(0)
+    if level == "ward":
+        mode = frame.groupby(code, observed=True)["LAD25NM"].agg(lambda n: n.mode().iloc[0])
+        table["LAD25NM"] = table[code].map(mode).astype(str)
+    return table
+
+
+@pytest.mark.parametrize("level", ["ward", "deanery", "borough", "lsoa"])
+def test_per_area_figures_equal_a_plain_groupby(level):
+    """The numpy sums, weighted medians and boroughs of by_area equal pandas' groupby and mode,
+    on a population with a ward split between two boroughs (a tie, and a majority)."""
+    population = coverage.population_points().sample(3000, random_state=21).reset_index(drop=True)
+    ward = population["WD24CD"].iloc[0]
+    rows = population.index[population["WD24CD"] == ward]
+    population.loc[rows[: len(rows) // 2], "LAD25NM"] = "Aardvark Borough"  # a tie or majority
+    sites = coverage.population_points().sample(40, random_state=22)
+    projects = _projects(list(zip(sites["lon"], sites["lat"], strict=True)))
+    found = coverage.assess(projects, "food_bank", 1200, population=population)
+    table = found.by_area(level)
+    expected = _reference_by_area(found.points, level, 1200)
+    code = coverage.LEVELS[level][0]
+    assert table[code].astype(str).tolist() == expected[code].astype(str).tolist()
+    assert table["population"].tolist() == expected["residents"].tolist()
+    assert table["reached"].tolist() == expected["reached"].tolist()
+    pd.testing.assert_series_equal(
+        table["median_distance_m"], expected["median"], check_names=False
+    )
+    if level == "ward":
+        assert table["LAD25NM"].tolist() == expected["LAD25NM"].tolist()

@@ -15,7 +15,13 @@ from kindred_map import (
     boundaries,
     privacy,
 )
-from kindred_map.classing import DIRECTIONS, colour_classes, number_text, type_legend
+from kindred_map.classing import (
+    AREA_OPACITY,
+    DIRECTIONS,
+    colour_classes,
+    number_text,
+    type_legend,
+)
 from kindred_map.export.tables import (
     LEVEL_COLUMNS,
     LEVELS,
@@ -27,7 +33,6 @@ from kindred_map.export.tables import (
 from kindred_map.export.words import LEAFLET_CREDIT, about
 from kindred_map.export.writers import _json_value, rfc7946_geometries
 from kindred_map.figures import DEANERY_NOTE, GAP_MEASURES, MEASURES
-from kindred_map.maps import AREA_OPACITY
 from kindred_map.schema import project_types
 
 MAP_DECIMALS = 5

@@ -127,7 +127,9 @@ def real_projects(projects: gpd.GeoDataFrame, include_synthetic: bool = False):
     _check_projects(projects)
     if include_synthetic:
         return projects
-    return projects[~projects["synthetic"].map(_flag).fillna(False).astype(bool).to_numpy()]
+    flags = projects["synthetic"]
+    distinct = {value: _flag(value) for value in flags.dropna().unique()}  # each value once
+    return projects[~flags.map(distinct).fillna(False).astype(bool).to_numpy()]
 
 
 def synthetic_notice(projects: pd.DataFrame) -> str | None:
