@@ -7,7 +7,13 @@ its plain way in interleaved pairs (issue 26's import, store-size and change row
   history), each against the plain way: `geopandas.read_file` of the CSV, points made, and
   `to_file` to a new GeoPackage.
 - The store's size after that import (history, projects and indexes by SQLite's dbstat)
-  against the plain GeoPackage.
+  against the plain GeoPackage, and against a plain GeoPackage of the same 37 stored fields
+  (`to_file` of the prepared, conformed rows: what the store holds besides its history).
+- Import of the same 100,000 rows into a new PostGIS store (the whole `import_file`, and
+  `store_prepared` alone), each into its own new database whose schema `store init` made
+  before the clock starts (boundary tables loaded), against the plain way: `read_file` +
+  points + `GeoDataFrame.to_postgis` (geoalchemy2, the `bench` extra) into a new table. The
+  server: KINDRED_MAP_BENCH_PG, else a throwaway cluster (`.ci/pg_cluster`, fsync on).
 - `change.change_between` on `bench_change.big_store` (13,000 projects, 50,000 events) at ward
   level against the plain way: the history read by SQL, replayed with pandas (last event per
   project at each date, its JSON parsed), and per date the points buffered by 800 m in
@@ -26,13 +32,17 @@ import sys
 import tempfile
 from pathlib import Path
 
+import bench_backends
 import bench_change
 import bench_import
 import geopandas as gpd
 import pandas as pd
+import psycopg
+import sqlalchemy
 from pairs import interleaved, machine_line, markdown_table
 
 from kindred_map import change, coverage, importing, store
+from kindred_map.paths import PROJECT_ROOT
 
 RESULTS = Path(__file__).parent / "results" / "history.md"
 ROWS = 100_000
@@ -46,6 +56,52 @@ def plain_import(path: Path, target: Path) -> None:
     lat = pd.to_numeric(table["Latitude"], errors="coerce")
     points = gpd.GeoDataFrame(table, geometry=gpd.points_from_xy(lon, lat), crs=4326)
     points.to_file(target, layer="projects", driver="GPKG")
+
+
+def plain_postgis(path: Path, engine, table: str) -> None:
+    """read_file + points + to_postgis: the plain geopandas way of storing a file in PostGIS."""
+    table_frame = gpd.read_file(path)
+    lon = pd.to_numeric(table_frame["Longitude"], errors="coerce")
+    lat = pd.to_numeric(table_frame["Latitude"], errors="coerce")
+    points = gpd.GeoDataFrame(table_frame, geometry=gpd.points_from_xy(lon, lat), crs=4326)
+    points.to_postgis(table, engine)
+
+
+def postgis_rows(path: Path, folder: Path, pairs: int) -> tuple[dict, dict]:
+    """The PostGIS import (whole, and the store write alone) against `plain_postgis`, each
+    product run into a new database made ready (`store.init`) before the clock starts."""
+    server, started = bench_backends._server(folder)
+    made = [bench_backends._database(server) for _ in range(2 * pairs + 2)]
+    for _, dsn in made:
+        store.init(dsn)
+    ready = iter(dsn for _, dsn in made)
+    plain_db, plain_dsn = bench_backends._database(server)
+    with psycopg.connect(plain_dsn, autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION postgis")
+    engine = sqlalchemy.create_engine(plain_dsn.replace("postgresql://", "postgresql+psycopg://"))
+    runs = iter(range(10**6))
+    try:
+        whole = interleaved(
+            lambda: importing.import_file(path, next(ready)),
+            lambda: plain_postgis(path, engine, f"plain_{next(runs)}"),
+            pairs,
+        )
+        prepared = importing.prepare(path, store.import_secret(made[0][1]))
+        write = interleaved(
+            lambda: importing.store_prepared(prepared, next(ready)),
+            lambda: plain_postgis(path, engine, f"plain_{next(runs)}"),
+            pairs,
+        )
+    finally:
+        engine.dispose()
+        with psycopg.connect(server, autocommit=True) as conn:
+            for name in [plain_db, *(name for name, _ in made)]:
+                conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        if started:
+            subprocess.run(
+                [str(PROJECT_ROOT / ".ci" / "pg_cluster"), "stop", str(folder / "pg")], check=False
+            )
+    return whole, write
 
 
 def sizes(path: Path) -> dict[str, float]:
@@ -116,6 +172,11 @@ def main(pairs_100k: int = 3) -> None:
     write = interleaved(product_store, plain, pairs_100k)
     product_size = sizes(max(folder.glob("store_*.gpkg"), key=os.path.getmtime))
     plain_size = sizes(max(folder.glob("plain_*.gpkg"), key=os.path.getmtime))
+    fields = store.conform(prepared.projects)
+    fields.to_file(folder / "fields.gpkg", layer="projects", driver="GPKG")
+    fields_size = sizes(folder / "fields.gpkg")
+    os.chmod(folder, 0o755)  # a throwaway cluster's owner must reach its folder
+    pg_whole, pg_write = postgis_rows(path, folder, pairs_100k)
 
     big = bench_change.big_store(folder)
     dates = ("2024-06-30", "2025-06-30")
@@ -159,6 +220,8 @@ def main(pairs_100k: int = 3) -> None:
                     pairs_100k,
                 ),
                 row("the store write alone (`store_prepared`)", write, pairs_100k),
+                row(f"import {ROWS:,} rows into a new PostGIS store", pg_whole, pairs_100k),
+                row("the PostGIS store write alone (`store_prepared`)", pg_write, pairs_100k),
                 row("change between two dates, 13,000 projects, 50,000 events", changed, 5),
                 row("replay to a date (`read_projects(as_of=)`)", replay, 5),
             ],
@@ -166,9 +229,13 @@ def main(pairs_100k: int = 3) -> None:
         "",
         f"Store after the {ROWS:,}-row import: {product_size['file']:.1f} MB, of which history "
         f"{product_size['history']:.1f} MB; the plain GeoPackage: {plain_size['file']:.1f} MB "
-        f"({product_size['file'] / plain_size['file']:.1f}x).",
+        f"({product_size['file'] / plain_size['file']:.1f}x); a plain GeoPackage of the same "
+        f"{len(store.STORE_FIELDS)} fields: {fields_size['file']:.1f} MB "
+        f"({product_size['file'] / fields_size['file']:.1f}x; without the history "
+        f"{(product_size['file'] - product_size['history']) / fields_size['file']:.1f}x).",
         "",
-        "Plain ways: `read_file` + points + `to_file` (import, store write); SQL + pandas replay "
+        "Plain ways: `read_file` + points + `to_file` (import, store write into a GeoPackage); "
+        "`read_file` + points + `to_postgis` (PostGIS); SQL + pandas replay "
         "+ buffer/union/sjoin (change); SQL + pandas replay (replay).",
     ]
     RESULTS.write_text("\n".join(lines) + "\n", encoding="utf-8")

@@ -291,10 +291,12 @@ def _write(
 ):
     """Write conformed records, removals, a log entry and events in `editing`'s transaction;
     the batch's ``import_id`` (None when not logged). ``payloads``: the records behind the
-    events' texts, which a GeoPackage keeps compactly (`kindred_map.storage.history.insert`);
-    PostGIS keeps the texts."""
+    events' texts, which both backends keep compactly for a big batch
+    (`kindred_map.storage.history.event_rows`)."""
     if isinstance(target, postgis.Transaction):
-        return postgis.write_batch(target.conn, projects, log_entry, events, list(deletes))
+        return postgis.write_batch(
+            target.conn, projects, log_entry, events, list(deletes), payloads
+        )
     deletes = list(deletes)
     return gpkg.write(target, projects, log_entry, timestamp, secret, events, deletes, payloads)
 

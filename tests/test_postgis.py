@@ -536,4 +536,4 @@ def test_store_migrate_moves_homes_out_of_an_older_postgis_store(tmp_path, pg_st
     assert store.same_projects(store.read_projects(pg_store, include_retired=True), before)
     with psycopg.connect(pg_store) as conn:
         version = conn.execute("SELECT value FROM kindred_meta WHERE key = 'schema_version'")
-        assert version.fetchone()[0] == str(postgis.SCHEMA_VERSION) == "3"
+        assert version.fetchone()[0] == str(postgis.SCHEMA_VERSION) == "4"

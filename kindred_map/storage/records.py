@@ -65,6 +65,8 @@ def conform(projects: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
             out[name] = column.fillna(False).astype(bool)
         elif name in INT_FIELDS:
             out[name] = pd.to_numeric(column, errors="coerce").round().astype("Int64")
+        elif column.dtype == "str" and not column.isna().any():
+            out[name] = column  # already stored text (a conformed frame): no conversion
         else:
             out[name] = column.astype("object").where(column.notna(), "").astype("str")
     return gpd.GeoDataFrame(out, geometry=frame.geometry.values, crs=WGS84, index=frame.index)
@@ -95,8 +97,8 @@ def typed(name: str, value):
     return "" if value is None else str(value)
 
 
-def plain_values(projects: gpd.GeoDataFrame, columns: list[str]) -> list[list]:
-    """Rows of Python values SQLite stores: NaN/NA as NULL, booleans as 0/1."""
+def plain_columns(projects: gpd.GeoDataFrame, columns: list[str]) -> list[list]:
+    """Each column as the Python values SQLite stores: NaN/NA as NULL, booleans as 0/1."""
     out = []
     for name in columns:
         column = projects[name]
@@ -106,11 +108,18 @@ def plain_values(projects: gpd.GeoDataFrame, columns: list[str]) -> list[list]:
         elif name in BOOL_FIELDS:
             values = column.to_numpy(bool).astype(int).tolist()
         elif name in INT_FIELDS:
-            values = [None if pd.isna(v) else int(v) for v in column.astype(object)]
+            missing = column.isna().to_numpy()
+            numbers = column.fillna(0).astype("int64").to_numpy()
+            values = np.where(missing, None, numbers.astype(object)).tolist()
         else:
             values = column.to_numpy(dtype=object).tolist()
         out.append(values)
-    return [list(row) for row in zip(*out, strict=True)]
+    return out
+
+
+def plain_values(projects: gpd.GeoDataFrame, columns: list[str]) -> list[tuple]:
+    """Rows of Python values SQLite stores (`plain_columns`, row by row)."""
+    return list(zip(*plain_columns(projects, columns), strict=True))
 
 
 def record_json(record: dict) -> str:
