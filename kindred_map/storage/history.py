@@ -38,18 +38,21 @@ Contract (issues 12, 13 and 15 build on it; both store backends keep the same ta
   `postgis.migrate` under its schema lock, run by ``store migrate`` or the next write or
   history read.
 - ``store copy`` copies the table as it is (event ids, times, JSON text) between backends.
-- Compact format (issue 26; GeoPackage only): an import of COMPACT_FROM events or more keeps
+- Compact format (issue 26; both backends): a batch of COMPACT_FROM events or more keeps
   its records once, not as one JSON text per event: each side (``before`` of its updated
-  projects, ``after`` of every event) is one row of the private table PAYLOADS (not in
-  ``gpkg_contents``, like ``history``), its records as a zstd Parquet table of the store's
-  typed fields, and the events' ``before``/``after`` hold ``=P:R`` (row R of payload P).
-  Readers (`stored_events`, `import_events`, so `read_history`, undo, as-of, the Change page
+  projects, ``after`` of every event) is one row of the private table PAYLOADS (on a
+  GeoPackage not in ``gpkg_contents``, like ``history``; on PostGIS ``payload_id bigserial``,
+  ``records bytea``, schema 4, not granted to ``kindred_reader``), its records as a zstd
+  Parquet table of the store's typed fields, and the events' ``before``/``after`` hold
+  ``=P:R`` (row R of payload P). Readers (`stored_events`, `import_events`,
+  `kindred_map.storage.postgis.read_history`, so `read_history`, undo, as-of, the Change page
   and copies) give back the very JSON text the old format holds (`records.typed_texts` made
-  it from the same typed columns; tested against the old format on the same events). Old
-  events stay as they are: a store holds both kinds and reads both; nothing is migrated.
-  Decision: a payload per import rather than per event because 100,000 similar records
-  compress ~20x together and ~2.5x alone; PostGIS keeps the texts (its ``history`` is text,
-  TOAST-compressed over 2 kB) so its schema does not change.
+  it from the same typed columns; tested against the old format on the same events, on both
+  backends). Old events stay as they are: a store holds both kinds and reads both; nothing
+  is migrated. A copy (`store copy`) writes every event with its JSON text (the destination
+  gets the texts, not the payloads). Decision: a payload per import rather than per event
+  because 100,000 similar records compress ~20x together and ~2.5x alone; the JSON texts of
+  a big batch are never made at all when it is written (`PENDING`).
 """
 
 import io
@@ -203,7 +206,7 @@ def _packed(frame: pd.DataFrame) -> bytes:
         preserve_index=False,
     )
     sink = io.BytesIO()
-    pq.write_table(table, sink, compression="zstd")
+    pq.write_table(table, sink, compression="zstd", compression_level=9)  # 10% smaller than 1
     return sink.getvalue()
 
 
