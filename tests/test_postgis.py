@@ -71,7 +71,7 @@ def test_a_failed_import_leaves_the_database_as_it_was(tmp_path, pg_store, monke
     importing.import_file(FIXTURES / "projects_utf8_bom.csv", pg_store)
     before, log = store.read_projects(pg_store), store.read_imports(pg_store)
 
-    def fail_midway(conn, projects):
+    def fail_midway(conn, projects, *_):
         assert conn.execute("SELECT count(*) FROM projects").fetchone()[0] > len(before)
         raise OSError("disk full")
 
