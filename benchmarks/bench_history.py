@@ -20,8 +20,9 @@ its plain way in interleaved pairs (issue 26's import, store-size and change row
   EPSG:27700, unioned, and the population points joined to the union (residents within
   reach per ward).
 
-Run: PYTHONPATH=. python benchmarks/bench_history.py [PAIRS_100K] (default 3 pairs at 100,000
-rows; 5 pairs for the change). Writes benchmarks/results/history.md.
+Run: PYTHONPATH=. python benchmarks/bench_history.py [PAIRS_100K] [--store-only] (default 3
+pairs at 100,000 rows; 5 pairs for the change and the replay, left out with --store-only).
+Each row is printed when done. Writes benchmarks/results/history.md.
 """
 
 import json
@@ -152,11 +153,30 @@ def version() -> str:
     ).stdout.strip()
 
 
-def main(pairs_100k: int = 3) -> None:
+def row(name: str, result: dict, pairs: int) -> list[str]:
+    """One table row of an `interleaved` result (printed at once: a long run shows its way)."""
+    cells = [
+        name,
+        str(pairs),
+        f"{result['product']:.2f}",
+        f"{result['plain']:.2f}",
+        f"{result['ratio']:.2f}x",
+        f"{result['cpu_ratio']:.2f}x",
+        f"{result['load'][0]:.1f} / {result['load'][1]:.1f}",
+    ]
+    print(" | ".join(cells), flush=True)
+    return cells
+
+
+def main(pairs_100k: int = 3, store_only: bool = False) -> None:
+    """The store rows first (write, size, PostGIS, whole import), then change and replay
+    unless ``store_only``."""
+    started_load = os.getloadavg()
     folder = Path(tempfile.mkdtemp(prefix="bench_history_"))
     live = bench_import.live_postcodes()
     path, _ = bench_import.make_file(live, ROWS, folder)
     runs = iter(range(10**6))
+    prepared = importing.prepare(path, store.import_secret(folder / "secret.gpkg"))
 
     def product_import():
         importing.import_file(path, folder / f"product_{next(runs)}.gpkg")
@@ -167,72 +187,63 @@ def main(pairs_100k: int = 3) -> None:
     def plain():
         plain_import(path, folder / f"plain_{next(runs)}.gpkg")
 
-    whole = interleaved(product_import, plain, pairs_100k)
-    prepared = importing.prepare(path, store.import_secret(folder / "secret.gpkg"))
-    write = interleaved(product_store, plain, pairs_100k)
+    rows = []
+    last = interleaved(product_store, plain, pairs_100k)
+    rows.append(row("the store write alone (`store_prepared`)", last, pairs_100k))
     product_size = sizes(max(folder.glob("store_*.gpkg"), key=os.path.getmtime))
     plain_size = sizes(max(folder.glob("plain_*.gpkg"), key=os.path.getmtime))
     fields = store.conform(prepared.projects)
     fields.to_file(folder / "fields.gpkg", layer="projects", driver="GPKG")
     fields_size = sizes(folder / "fields.gpkg")
-    os.chmod(folder, 0o755)  # a throwaway cluster's owner must reach its folder
-    pg_whole, pg_write = postgis_rows(path, folder, pairs_100k)
-
-    big = bench_change.big_store(folder)
-    dates = ("2024-06-30", "2025-06-30")
-    points = coverage.population_points()
-    population = gpd.GeoDataFrame(
-        points, geometry=gpd.points_from_xy(points["easting"], points["northing"]), crs=BNG
-    )
-    changed = interleaved(
-        lambda: change.change_between(big, *dates, "ward", None, 800),
-        lambda: plain_change(big, dates, population),
-        5,
-    )
-    replay = interleaved(
-        lambda: store.read_projects(big, as_of=dates[1]), lambda: plain_replay(big, dates[1]), 5
-    )
-
-    def row(name, result, pairs):
-        return [
-            name,
-            str(pairs),
-            f"{result['product']:.2f}",
-            f"{result['plain']:.2f}",
-            f"{result['ratio']:.2f}x",
-            f"{result['cpu_ratio']:.2f}x",
-            f"{result['load'][0]:.1f} / {result['load'][1]:.1f}",
-        ]
-
-    lines = [
-        "# Store write, history size and change between dates (issue 26)",
-        "",
-        machine_line("PYTHONPATH=. python benchmarks/bench_history.py", changed),
-        f"Code at {version()}. Interleaved pairs after one warm-up of each; medians.",
-        f"`uptime` before: {os.getloadavg()}.",
-        "",
-        *markdown_table(
-            ["work", "pairs", "product s", "plain s", "wall ratio", "CPU ratio", "load"],
-            [
-                row(
-                    f"import {ROWS:,} rows into a new GeoPackage (whole pipeline)",
-                    whole,
-                    pairs_100k,
-                ),
-                row("the store write alone (`store_prepared`)", write, pairs_100k),
-                row(f"import {ROWS:,} rows into a new PostGIS store", pg_whole, pairs_100k),
-                row("the PostGIS store write alone (`store_prepared`)", pg_write, pairs_100k),
-                row("change between two dates, 13,000 projects, 50,000 events", changed, 5),
-                row("replay to a date (`read_projects(as_of=)`)", replay, 5),
-            ],
-        ),
-        "",
+    size_line = (
         f"Store after the {ROWS:,}-row import: {product_size['file']:.1f} MB, of which history "
         f"{product_size['history']:.1f} MB; the plain GeoPackage: {plain_size['file']:.1f} MB "
         f"({product_size['file'] / plain_size['file']:.1f}x); a plain GeoPackage of the same "
         f"{len(store.STORE_FIELDS)} fields: {fields_size['file']:.1f} MB "
         f"({product_size['file'] / fields_size['file']:.1f}x; without the history "
-        f"{(product_size['file'] - product_size['history']) / fields_size['file']:.1f}x).",
+        f"{(product_size['file'] - product_size['history']) / fields_size['file']:.1f}x)."
+    )
+    print(size_line, flush=True)
+    os.chmod(folder, 0o755)  # a throwaway cluster's owner must reach its folder
+    pg_whole, pg_write = postgis_rows(path, folder, pairs_100k)
+    rows.append(row("the PostGIS store write alone (`store_prepared`)", pg_write, pairs_100k))
+    rows.append(row(f"import {ROWS:,} rows into a new PostGIS store", pg_whole, pairs_100k))
+    last = interleaved(product_import, plain, pairs_100k)
+    whole = f"import {ROWS:,} rows into a new GeoPackage (whole pipeline)"
+    rows.append(row(whole, last, pairs_100k))
+
+    if not store_only:
+        big = bench_change.big_store(folder)
+        dates = ("2024-06-30", "2025-06-30")
+        points = coverage.population_points()
+        population = gpd.GeoDataFrame(
+            points, geometry=gpd.points_from_xy(points["easting"], points["northing"]), crs=BNG
+        )
+        changed = interleaved(
+            lambda: change.change_between(big, *dates, "ward", None, 800),
+            lambda: plain_change(big, dates, population),
+            5,
+        )
+        rows.append(row("change between two dates, 13,000 projects, 50,000 events", changed, 5))
+        last = interleaved(
+            lambda: store.read_projects(big, as_of=dates[1]),
+            lambda: plain_replay(big, dates[1]),
+            5,
+        )
+        rows.append(row("replay to a date (`read_projects(as_of=)`)", last, 5))
+
+    lines = [
+        "# Store write, history size and change between dates (issue 26)",
+        "",
+        machine_line("PYTHONPATH=. python benchmarks/bench_history.py", last),
+        f"Code at {version()}. Interleaved pairs after one warm-up of each; medians.",
+        f"`uptime` at the start: {started_load}.",
+        "",
+        *markdown_table(
+            ["work", "pairs", "product s", "plain s", "wall ratio", "CPU ratio", "load"], rows
+        ),
+        "",
+        size_line,
         "",
         "Plain ways: `read_file` + points + `to_file` (import, store write into a GeoPackage); "
         "`read_file` + points + `to_postgis` (PostGIS); SQL + pandas replay "
@@ -243,4 +254,5 @@ def main(pairs_100k: int = 3) -> None:
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 3)
+    arguments = [a for a in sys.argv[1:] if not a.startswith("--")]
+    main(int(arguments[0]) if arguments else 3, "--store-only" in sys.argv)
