@@ -7,15 +7,22 @@ its plain way in interleaved pairs (issue 26's import, store-size and change row
   history), each against the plain way: `geopandas.read_file` of the CSV, points made, and
   `to_file` to a new GeoPackage.
 - The store's size after that import (history, projects and indexes by SQLite's dbstat)
-  against the plain GeoPackage.
+  against the plain GeoPackage, and against a plain GeoPackage of the same 37 stored fields
+  (`to_file` of the prepared, conformed rows: what the store holds besides its history).
+- Import of the same 100,000 rows into a new PostGIS store (the whole `import_file`, and
+  `store_prepared` alone), each into its own new database whose schema `store init` made
+  before the clock starts (boundary tables loaded), against the plain way: `read_file` +
+  points + `GeoDataFrame.to_postgis` (geoalchemy2, the `bench` extra) into a new table. The
+  server: KINDRED_MAP_BENCH_PG, else a throwaway cluster (`.ci/pg_cluster`, fsync on).
 - `change.change_between` on `bench_change.big_store` (13,000 projects, 50,000 events) at ward
   level against the plain way: the history read by SQL, replayed with pandas (last event per
   project at each date, its JSON parsed), and per date the points buffered by 800 m in
   EPSG:27700, unioned, and the population points joined to the union (residents within
   reach per ward).
 
-Run: PYTHONPATH=. python benchmarks/bench_history.py [PAIRS_100K] (default 3 pairs at 100,000
-rows; 5 pairs for the change). Writes benchmarks/results/history.md.
+Run: PYTHONPATH=. python benchmarks/bench_history.py [PAIRS_100K] [--store-only] (default 3
+pairs at 100,000 rows; 5 pairs for the change and the replay, left out with --store-only).
+Each row is printed when done. Writes benchmarks/results/history.md.
 """
 
 import json
@@ -26,13 +33,17 @@ import sys
 import tempfile
 from pathlib import Path
 
+import bench_backends
 import bench_change
 import bench_import
 import geopandas as gpd
 import pandas as pd
+import psycopg
+import sqlalchemy
 from pairs import interleaved, machine_line, markdown_table
 
 from kindred_map import change, coverage, importing, store
+from kindred_map.paths import PROJECT_ROOT
 
 RESULTS = Path(__file__).parent / "results" / "history.md"
 ROWS = 100_000
@@ -46,6 +57,52 @@ def plain_import(path: Path, target: Path) -> None:
     lat = pd.to_numeric(table["Latitude"], errors="coerce")
     points = gpd.GeoDataFrame(table, geometry=gpd.points_from_xy(lon, lat), crs=4326)
     points.to_file(target, layer="projects", driver="GPKG")
+
+
+def plain_postgis(path: Path, engine, table: str) -> None:
+    """read_file + points + to_postgis: the plain geopandas way of storing a file in PostGIS."""
+    table_frame = gpd.read_file(path)
+    lon = pd.to_numeric(table_frame["Longitude"], errors="coerce")
+    lat = pd.to_numeric(table_frame["Latitude"], errors="coerce")
+    points = gpd.GeoDataFrame(table_frame, geometry=gpd.points_from_xy(lon, lat), crs=4326)
+    points.to_postgis(table, engine)
+
+
+def postgis_rows(path: Path, folder: Path, pairs: int) -> tuple[dict, dict]:
+    """The PostGIS import (whole, and the store write alone) against `plain_postgis`, each
+    product run into a new database made ready (`store.init`) before the clock starts."""
+    server, started = bench_backends._server(folder)
+    made = [bench_backends._database(server) for _ in range(2 * pairs + 2)]
+    for _, dsn in made:
+        store.init(dsn)
+    ready = iter(dsn for _, dsn in made)
+    plain_db, plain_dsn = bench_backends._database(server)
+    with psycopg.connect(plain_dsn, autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION postgis")
+    engine = sqlalchemy.create_engine(plain_dsn.replace("postgresql://", "postgresql+psycopg://"))
+    runs = iter(range(10**6))
+    try:
+        whole = interleaved(
+            lambda: importing.import_file(path, next(ready)),
+            lambda: plain_postgis(path, engine, f"plain_{next(runs)}"),
+            pairs,
+        )
+        prepared = importing.prepare(path, store.import_secret(made[0][1]))
+        write = interleaved(
+            lambda: importing.store_prepared(prepared, next(ready)),
+            lambda: plain_postgis(path, engine, f"plain_{next(runs)}"),
+            pairs,
+        )
+    finally:
+        engine.dispose()
+        with psycopg.connect(server, autocommit=True) as conn:
+            for name in [plain_db, *(name for name, _ in made)]:
+                conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        if started:
+            subprocess.run(
+                [str(PROJECT_ROOT / ".ci" / "pg_cluster"), "stop", str(folder / "pg")], check=False
+            )
+    return whole, write
 
 
 def sizes(path: Path) -> dict[str, float]:
@@ -96,11 +153,30 @@ def version() -> str:
     ).stdout.strip()
 
 
-def main(pairs_100k: int = 3) -> None:
+def row(name: str, result: dict, pairs: int) -> list[str]:
+    """One table row of an `interleaved` result (printed at once: a long run shows its way)."""
+    cells = [
+        name,
+        str(pairs),
+        f"{result['product']:.2f}",
+        f"{result['plain']:.2f}",
+        f"{result['ratio']:.2f}x",
+        f"{result['cpu_ratio']:.2f}x",
+        f"{result['load'][0]:.1f} / {result['load'][1]:.1f}",
+    ]
+    print(" | ".join(cells), flush=True)
+    return cells
+
+
+def main(pairs_100k: int = 3, store_only: bool = False) -> None:
+    """The store rows first (write, size, PostGIS, whole import), then change and replay
+    unless ``store_only``."""
+    started_load = os.getloadavg()
     folder = Path(tempfile.mkdtemp(prefix="bench_history_"))
     live = bench_import.live_postcodes()
     path, _ = bench_import.make_file(live, ROWS, folder)
     runs = iter(range(10**6))
+    prepared = importing.prepare(path, store.import_secret(folder / "secret.gpkg"))
 
     def product_import():
         importing.import_file(path, folder / f"product_{next(runs)}.gpkg")
@@ -111,64 +187,66 @@ def main(pairs_100k: int = 3) -> None:
     def plain():
         plain_import(path, folder / f"plain_{next(runs)}.gpkg")
 
-    whole = interleaved(product_import, plain, pairs_100k)
-    prepared = importing.prepare(path, store.import_secret(folder / "secret.gpkg"))
-    write = interleaved(product_store, plain, pairs_100k)
+    rows = []
+    last = interleaved(product_store, plain, pairs_100k)
+    rows.append(row("the store write alone (`store_prepared`)", last, pairs_100k))
     product_size = sizes(max(folder.glob("store_*.gpkg"), key=os.path.getmtime))
     plain_size = sizes(max(folder.glob("plain_*.gpkg"), key=os.path.getmtime))
+    fields = store.conform(prepared.projects)
+    fields.to_file(folder / "fields.gpkg", layer="projects", driver="GPKG")
+    fields_size = sizes(folder / "fields.gpkg")
+    size_line = (
+        f"Store after the {ROWS:,}-row import: {product_size['file']:.1f} MB, of which history "
+        f"{product_size['history']:.1f} MB; the plain GeoPackage: {plain_size['file']:.1f} MB "
+        f"({product_size['file'] / plain_size['file']:.1f}x); a plain GeoPackage of the same "
+        f"{len(store.STORE_FIELDS)} fields: {fields_size['file']:.1f} MB "
+        f"({product_size['file'] / fields_size['file']:.1f}x; without the history "
+        f"{(product_size['file'] - product_size['history']) / fields_size['file']:.1f}x)."
+    )
+    print(size_line, flush=True)
+    os.chmod(folder, 0o755)  # a throwaway cluster's owner must reach its folder
+    pg_whole, pg_write = postgis_rows(path, folder, pairs_100k)
+    rows.append(row("the PostGIS store write alone (`store_prepared`)", pg_write, pairs_100k))
+    rows.append(row(f"import {ROWS:,} rows into a new PostGIS store", pg_whole, pairs_100k))
+    last = interleaved(product_import, plain, pairs_100k)
+    whole = f"import {ROWS:,} rows into a new GeoPackage (whole pipeline)"
+    rows.append(row(whole, last, pairs_100k))
 
-    big = bench_change.big_store(folder)
-    dates = ("2024-06-30", "2025-06-30")
-    points = coverage.population_points()
-    population = gpd.GeoDataFrame(
-        points, geometry=gpd.points_from_xy(points["easting"], points["northing"]), crs=BNG
-    )
-    changed = interleaved(
-        lambda: change.change_between(big, *dates, "ward", None, 800),
-        lambda: plain_change(big, dates, population),
-        5,
-    )
-    replay = interleaved(
-        lambda: store.read_projects(big, as_of=dates[1]), lambda: plain_replay(big, dates[1]), 5
-    )
-
-    def row(name, result, pairs):
-        return [
-            name,
-            str(pairs),
-            f"{result['product']:.2f}",
-            f"{result['plain']:.2f}",
-            f"{result['ratio']:.2f}x",
-            f"{result['cpu_ratio']:.2f}x",
-            f"{result['load'][0]:.1f} / {result['load'][1]:.1f}",
-        ]
+    if not store_only:
+        big = bench_change.big_store(folder)
+        dates = ("2024-06-30", "2025-06-30")
+        points = coverage.population_points()
+        population = gpd.GeoDataFrame(
+            points, geometry=gpd.points_from_xy(points["easting"], points["northing"]), crs=BNG
+        )
+        changed = interleaved(
+            lambda: change.change_between(big, *dates, "ward", None, 800),
+            lambda: plain_change(big, dates, population),
+            5,
+        )
+        rows.append(row("change between two dates, 13,000 projects, 50,000 events", changed, 5))
+        last = interleaved(
+            lambda: store.read_projects(big, as_of=dates[1]),
+            lambda: plain_replay(big, dates[1]),
+            5,
+        )
+        rows.append(row("replay to a date (`read_projects(as_of=)`)", last, 5))
 
     lines = [
         "# Store write, history size and change between dates (issue 26)",
         "",
-        machine_line("PYTHONPATH=. python benchmarks/bench_history.py", changed),
+        machine_line("PYTHONPATH=. python benchmarks/bench_history.py", last),
         f"Code at {version()}. Interleaved pairs after one warm-up of each; medians.",
-        f"`uptime` before: {os.getloadavg()}.",
+        f"`uptime` at the start: {started_load}.",
         "",
         *markdown_table(
-            ["work", "pairs", "product s", "plain s", "wall ratio", "CPU ratio", "load"],
-            [
-                row(
-                    f"import {ROWS:,} rows into a new GeoPackage (whole pipeline)",
-                    whole,
-                    pairs_100k,
-                ),
-                row("the store write alone (`store_prepared`)", write, pairs_100k),
-                row("change between two dates, 13,000 projects, 50,000 events", changed, 5),
-                row("replay to a date (`read_projects(as_of=)`)", replay, 5),
-            ],
+            ["work", "pairs", "product s", "plain s", "wall ratio", "CPU ratio", "load"], rows
         ),
         "",
-        f"Store after the {ROWS:,}-row import: {product_size['file']:.1f} MB, of which history "
-        f"{product_size['history']:.1f} MB; the plain GeoPackage: {plain_size['file']:.1f} MB "
-        f"({product_size['file'] / plain_size['file']:.1f}x).",
+        size_line,
         "",
-        "Plain ways: `read_file` + points + `to_file` (import, store write); SQL + pandas replay "
+        "Plain ways: `read_file` + points + `to_file` (import, store write into a GeoPackage); "
+        "`read_file` + points + `to_postgis` (PostGIS); SQL + pandas replay "
         "+ buffer/union/sjoin (change); SQL + pandas replay (replay).",
     ]
     RESULTS.write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -176,4 +254,5 @@ def main(pairs_100k: int = 3) -> None:
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 3)
+    arguments = [a for a in sys.argv[1:] if not a.startswith("--")]
+    main(int(arguments[0]) if arguments else 3, "--store-only" in sys.argv)

@@ -287,14 +287,25 @@ def _stored_homes(target) -> pd.DataFrame:
 
 
 def _write(
-    target, projects, log_entry, timestamp, secret=None, events=(), deletes=(), payloads=None
+    target,
+    projects,
+    log_entry,
+    timestamp,
+    secret=None,
+    events=(),
+    deletes=(),
+    payloads=None,
+    fresh=False,
 ):
     """Write conformed records, removals, a log entry and events in `editing`'s transaction;
     the batch's ``import_id`` (None when not logged). ``payloads``: the records behind the
-    events' texts, which a GeoPackage keeps compactly (`kindred_map.storage.history.insert`);
-    PostGIS keeps the texts."""
+    events' texts, which both backends keep compactly for a big batch
+    (`kindred_map.storage.history.event_rows`). ``fresh``: none of the records is stored
+    (read in this transaction), which PostGIS writes without upserting."""
     if isinstance(target, postgis.Transaction):
-        return postgis.write_batch(target.conn, projects, log_entry, events, list(deletes))
+        return postgis.write_batch(
+            target.conn, projects, log_entry, events, list(deletes), payloads, fresh
+        )
     deletes = list(deletes)
     return gpkg.write(target, projects, log_entry, timestamp, secret, events, deletes, payloads)
 
@@ -317,7 +328,8 @@ def _write_batch(target, projects, stored, log_entry, timestamp, who, secret=Non
     projects, events, payloads, counts, log_entry = reconcile.batch(
         projects, stored, log_entry, timestamp, who
     )
-    import_id = _write(target, projects, log_entry, timestamp, secret, events, (), payloads)
+    fresh = not projects["id"].isin(stored["id"]).any()
+    import_id = _write(target, projects, log_entry, timestamp, secret, events, (), payloads, fresh)
     return counts | {"import_id": import_id}
 
 

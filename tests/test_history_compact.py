@@ -9,6 +9,7 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import psycopg
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as hs
@@ -40,14 +41,15 @@ SECOND = (
 )
 
 
-def _history_of(tmp_path: Path, name: str, compact_from: int, monkeypatch) -> Path:
-    """A store given two imports, an edit and an undo at fixed times, its events written in
-    the compact format from ``compact_from`` events on."""
+def _history_of(tmp_path: Path, name: str, compact_from: int, monkeypatch, target=None):
+    """A store (``target``: a PostGIS DSN, else a new GeoPackage) given two imports, an edit
+    and an undo at fixed times, its events written in the compact format from
+    ``compact_from`` events on."""
     monkeypatch.setattr(history, "COMPACT_FROM", compact_from)
     times = iter(f"2026-0{month}-15T10:00:00+00:00" for month in range(1, 10))
     monkeypatch.setattr(store, "now", lambda: next(times))
     monkeypatch.setattr(st, "_now", lambda: next(times))
-    target = tmp_path / name / "store.gpkg"
+    target = target or tmp_path / name / "store.gpkg"
     for number, text in enumerate((FIRST, SECOND)):
         path = _csv(tmp_path / name / f"{number}" / "partner.csv", text)
         importing.store_prepared(importing.prepare(path, SECRET), target, who="ann")
@@ -122,6 +124,29 @@ def test_copy_of_a_compact_store_keeps_every_text(tmp_path, monkeypatch):
     copied.parent.mkdir()
     store.copy(compact, copied)
     assert store.read_history(copied).equals(store.read_history(compact))
+
+
+def test_postgis_keeps_the_compact_history_and_gives_the_same_texts(
+    tmp_path, monkeypatch, pg_store
+):
+    compact = _history_of(tmp_path, "pg", 1, monkeypatch, pg_store)
+    old = _history_of(tmp_path, "old", 10**9, monkeypatch)
+    with psycopg.connect(pg_store) as conn:
+        afters = [row[0] for row in conn.execute("SELECT after FROM history")]
+        payloads = conn.execute(f"SELECT count(*) FROM {history.PAYLOADS}").fetchone()[0]
+    assert sum(bool(history.MARK.fullmatch(a)) for a in afters) == 8  # as on a GeoPackage
+    assert payloads == 3  # first import: after; second: before and after
+    events = store.read_history(compact)
+    assert events.equals(store.read_history(old))
+    assert store.read_history(compact, "partner:p0").equals(store.read_history(old, "partner:p0"))
+    assert store.import_log(compact)["undone"].equals(store.import_log(old)["undone"])
+    for day in ("2026-01-15", "2026-02-15", "today"):
+        then = store.read_projects(compact, as_of=day, include_retired=True)
+        assert store.same_projects(then, store.read_projects(old, as_of=day, include_retired=True))
+    copied = tmp_path / "copy" / "store.gpkg"
+    copied.parent.mkdir()
+    store.copy(compact, copied)
+    assert store.read_history(copied).equals(events)
 
 
 texts = hs.text(alphabet=hs.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=8)

@@ -71,7 +71,7 @@ def test_a_failed_import_leaves_the_database_as_it_was(tmp_path, pg_store, monke
     importing.import_file(FIXTURES / "projects_utf8_bom.csv", pg_store)
     before, log = store.read_projects(pg_store), store.read_imports(pg_store)
 
-    def fail_midway(conn, projects):
+    def fail_midway(conn, projects, *_):
         assert conn.execute("SELECT count(*) FROM projects").fetchone()[0] > len(before)
         raise OSError("disk full")
 
@@ -536,4 +536,4 @@ def test_store_migrate_moves_homes_out_of_an_older_postgis_store(tmp_path, pg_st
     assert store.same_projects(store.read_projects(pg_store, include_retired=True), before)
     with psycopg.connect(pg_store) as conn:
         version = conn.execute("SELECT value FROM kindred_meta WHERE key = 'schema_version'")
-        assert version.fetchone()[0] == str(postgis.SCHEMA_VERSION) == "3"
+        assert version.fetchone()[0] == str(postgis.SCHEMA_VERSION) == "4"

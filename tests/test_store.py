@@ -521,3 +521,20 @@ def test_public_ids_stay_unique_in_the_order_of_the_original_ids():
     many = pd.Series([f"home-L34 {n % 10}AA" for n in range(2_000)])
     assert privacy.public_ids(many).is_unique
     assert not privacy.public_ids(many).str.contains(r"L34 \dAA").any()
+
+
+def test_the_spatial_index_holds_each_rows_own_point_after_imports_in_place(tmp_path):
+    target = tmp_path / "projects.gpkg"
+    first = importing.import_file(FIXTURES / "projects_utf8_bom.csv", target)
+    second = importing.import_file(FIXTURES / "dashboard_projects.csv", target)
+    assert first.new > 0 and second.new > 0
+    with sqlite3.connect(target) as conn:
+        rows = conn.execute(
+            "SELECT p.lon, p.lat, r.minx, r.maxx, r.miny, r.maxy FROM projects p "
+            "JOIN rtree_projects_geom r ON r.id = p.fid"
+        ).fetchall()
+        placed = conn.execute("SELECT count(*) FROM projects WHERE geom IS NOT NULL").fetchone()[0]
+    assert len(rows) == placed == len(store.read_projects(target).dropna(subset=["lon"]))
+    # Each entry bounds its own row's point (R-tree bounds are float32, rounded outward).
+    assert all(x0 <= x <= x1 and y0 <= y <= y1 for x, y, x0, x1, y0, y1 in rows)
+    assert len({(x0, y0) for _, _, x0, _, y0, _ in rows}) > 1

@@ -230,7 +230,7 @@ def _write_layers(
         if events is not None:
             conn.execute("BEGIN")
             history.create(conn)
-            history.insert(conn, events.astype(object).to_dict("records"))
+            history.insert(conn, events.astype(object))
             conn.execute("COMMIT")
 
 
@@ -470,10 +470,10 @@ def _write_batch(
             _migrate(conn, path)
             geometry = _geometry_column(conn)
             columns = list(records.STORE_FIELDS)
-            values = records.plain_values(projects, columns)
+            values = records.plain_columns(projects, columns)
             blobs = gpkg_geometries(projects.geometry.array)
             stored = []
-            ids = projects["id"].tolist()
+            ids = values[0]
             for start in range(0, len(ids), SQL_CHUNK):
                 chunk = ids[start : start + SQL_CHUNK]
                 marks = ", ".join("?" * len(chunk))
@@ -482,25 +482,23 @@ def _write_batch(
                     chunk,
                 ).fetchall()
             stored = pd.DataFrame(stored, columns=["id", "location_precision"])
-            known = set(stored["id"])
+            known = projects["id"].isin(stored["id"]).to_numpy()
             turned_private = bool((stored["id"].isin(homes) & ~privacy.is_ward_only(stored)).any())
             names = [geometry, *columns]
-            updates = [
-                [blob, *row, row[0]]
-                for blob, row in zip(blobs, values, strict=True)
-                if row[0] in known
-            ]
-            inserts = [
-                [blob, *row] for blob, row in zip(blobs, values, strict=True) if row[0] not in known
-            ]
+            rows = zip(blobs, *values, strict=True)
+            if known.any():
+                rows = list(rows)
+                updates = [(*rows[i], rows[i][1]) for i in np.flatnonzero(known)]
+                rows = [rows[i] for i in np.flatnonzero(~known)]
+                assignments = ", ".join(f"{_quote(n)} = ?" for n in names)
+                conn.executemany(f"UPDATE {PROJECTS_LAYER} SET {assignments} WHERE id = ?", updates)
             counters = _drop_feature_counters(conn)
-            assignments = ", ".join(f"{_quote(n)} = ?" for n in names)
-            conn.executemany(f"UPDATE {PROJECTS_LAYER} SET {assignments} WHERE id = ?", updates)
-            with _bulk_spatial_index(conn, geometry):
+            added = projects.geometry.array[~known]
+            with _bulk_spatial_index(conn, geometry, added):
                 conn.executemany(
                     f"INSERT INTO {PROJECTS_LAYER} ({', '.join(map(_quote, names))}) "
                     f"VALUES ({', '.join('?' * len(names))})",
-                    inserts,
+                    rows,
                 )
             for start in range(0, len(deletes), SQL_CHUNK):
                 chunk = list(deletes[start : start + SQL_CHUNK])
@@ -525,8 +523,7 @@ def _write_batch(
                     f"INSERT OR IGNORE INTO {PRIVATE_TABLE} (key, value) VALUES ('id_secret', ?)",
                     (secret,),
                 )
-            events = [e | {"import_id": e["import_id"] or import_id} for e in events]
-            history.insert(conn, events, payloads)
+            history.insert(conn, events, payloads, import_id)
             for sql in counters:
                 conn.execute(sql)
             _update_contents(conn, timestamp)
@@ -540,12 +537,13 @@ def _write_batch(
 
 
 @contextmanager
-def _bulk_spatial_index(conn: sqlite3.Connection, geometry: str):
+def _bulk_spatial_index(conn: sqlite3.Connection, geometry: str, added):
     """Insert rows with GDAL's R-tree insert trigger set aside, then index them in one go.
 
     The trigger calls five Python functions per row (most of an import's write time); here
-    the new rows' bounds are read from their blobs once and the trigger is put back, inside
-    the same transaction. A layer without a spatial index is left without one."""
+    the bounds of the ``added`` geometries (in the order their rows are inserted) are taken
+    in one call, matched to the new rows' fids, and the trigger is put back, inside the same
+    transaction. A layer without a spatial index is left without one."""
     rtree = f"rtree_{PROJECTS_LAYER}_{geometry}"
     trigger = conn.execute(
         "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND name = ?",
@@ -557,14 +555,21 @@ def _bulk_spatial_index(conn: sqlite3.Connection, geometry: str):
     last = conn.execute(f"SELECT coalesce(max(fid), 0) FROM {PROJECTS_LAYER}").fetchone()[0]
     conn.execute(f"DROP TRIGGER {_quote(trigger[0])}")
     yield
-    added = conn.execute(
-        f"SELECT fid, {_quote(geometry)} FROM {PROJECTS_LAYER} WHERE fid > ?", (last,)
-    ).fetchall()
-    entries = []
-    for fid, blob in added:
-        bounds = _bounds(None if blob is None else bytes(blob))
-        if bounds is not None and not math.isnan(bounds[0]):
-            entries.append((fid, bounds[0], bounds[2], bounds[1], bounds[3]))
+    fids = [
+        row[0]
+        for row in conn.execute(
+            f"SELECT fid FROM {PROJECTS_LAYER} WHERE fid > ? ORDER BY fid", (last,)
+        )
+    ]
+    if len(fids) != len(added):
+        raise ValueError(f"{len(fids)} rows inserted for {len(added)} records: nothing written")
+    bounds = shapely.bounds(np.asarray(added, dtype=object))
+    placed = ~np.isnan(bounds[:, 0])
+    entries = zip(
+        np.asarray(fids)[placed].tolist(),
+        *(bounds[placed, i].tolist() for i in (0, 2, 1, 3)),
+        strict=True,
+    )
     conn.executemany(f"INSERT OR REPLACE INTO {_quote(rtree)} VALUES (?, ?, ?, ?, ?)", entries)
     conn.execute(trigger[1])
 

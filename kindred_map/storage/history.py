@@ -38,18 +38,21 @@ Contract (issues 12, 13 and 15 build on it; both store backends keep the same ta
   `postgis.migrate` under its schema lock, run by ``store migrate`` or the next write or
   history read.
 - ``store copy`` copies the table as it is (event ids, times, JSON text) between backends.
-- Compact format (issue 26; GeoPackage only): an import of COMPACT_FROM events or more keeps
+- Compact format (issue 26; both backends): a batch of COMPACT_FROM events or more keeps
   its records once, not as one JSON text per event: each side (``before`` of its updated
-  projects, ``after`` of every event) is one row of the private table PAYLOADS (not in
-  ``gpkg_contents``, like ``history``), its records as a zstd Parquet table of the store's
-  typed fields, and the events' ``before``/``after`` hold ``=P:R`` (row R of payload P).
-  Readers (`stored_events`, `import_events`, so `read_history`, undo, as-of, the Change page
+  projects, ``after`` of every event) is one row of the private table PAYLOADS (on a
+  GeoPackage not in ``gpkg_contents``, like ``history``; on PostGIS ``payload_id bigserial``,
+  ``records bytea``, schema 4, not granted to ``kindred_reader``), its records as a zstd
+  Parquet table of the store's typed fields, and the events' ``before``/``after`` hold
+  ``=P:R`` (row R of payload P). Readers (`stored_events`, `import_events`,
+  `kindred_map.storage.postgis.read_history`, so `read_history`, undo, as-of, the Change page
   and copies) give back the very JSON text the old format holds (`records.typed_texts` made
-  it from the same typed columns; tested against the old format on the same events). Old
-  events stay as they are: a store holds both kinds and reads both; nothing is migrated.
-  Decision: a payload per import rather than per event because 100,000 similar records
-  compress ~20x together and ~2.5x alone; PostGIS keeps the texts (its ``history`` is text,
-  TOAST-compressed over 2 kB) so its schema does not change.
+  it from the same typed columns; tested against the old format on the same events, on both
+  backends). Old events stay as they are: a store holds both kinds and reads both; nothing
+  is migrated. A copy (`store copy`) writes every event with its JSON text (the destination
+  gets the texts, not the payloads). Decision: a payload per import rather than per event
+  because 100,000 similar records compress ~20x together and ~2.5x alone; the JSON texts of
+  a big batch are never made at all when it is written (`PENDING`).
 """
 
 import io
@@ -72,6 +75,9 @@ records as a zstd Parquet table (`insert`); events name their row (`MARK`)."""
 MARK = re.compile(r"=(\d+):(\d+)")
 """``before``/``after`` text naming row R of payload P: ``=P:R`` (a record's JSON starts with
 ``{``, so the two never meet)."""
+PENDING = "=?"
+"""An event's ``before``/``after`` standing for its row of the batch's payload on that side
+(`event_rows`): its JSON text is made only when the batch keeps texts."""
 COMPACT_FROM = 20
 """Batches of fewer events keep their JSON text in the events (a payload costs ~4 KB)."""
 ACTIONS = ("import", "add", "edit", "verify", "retire", "restore", "undo", "baseline")
@@ -88,6 +94,8 @@ COLUMNS = (
     "version",
 )
 EVENT_FIELDS = COLUMNS[1:]
+SIDES = (COLUMNS.index("before"), COLUMNS.index("after"))
+"""Where ``before`` and ``after`` sit in a row of COLUMNS (what `resolve` fills in)."""
 """What a caller gives for each event (``event_id`` is assigned by SQLite, in order)."""
 
 
@@ -115,39 +123,71 @@ def check_actions(events: list[dict]) -> None:
         raise ValueError(f"unknown history action(s) {sorted(unknown)}; valid: {ACTIONS}")
 
 
-def insert(conn: sqlite3.Connection, events: list[dict], payloads: dict | None = None) -> None:
-    """Append events (dicts with EVENT_FIELDS, and ``event_id`` when each has one: a copied
-    store keeps its numbers) inside the caller's transaction.
+def insert(
+    conn: sqlite3.Connection, events, payloads: dict | None = None, import_id: int | None = None
+) -> None:
+    """Append events (`event_rows`: dicts or a frame with EVENT_FIELDS, and ``event_id`` when
+    each has one: a copied store keeps its numbers) inside the caller's transaction, their
+    records kept compactly when ``payloads`` give them; ``import_id`` is set on events that
+    name none."""
 
-    ``payloads`` (``{"before": frame, "after": frame}``, from
-    `kindred_map.storage.reconcile.batch`): conformed records, one row per event whose text on
-    that side is not None, in event order, each row the record that text is. A batch of
-    COMPACT_FROM events or more then stores each side's records once, as one compressed
-    table in PAYLOADS, and its events name their row (``=P:R``) instead of holding the JSON:
-    an import of 100,000 new projects keeps ~5 MB of history, not ~100 MB. Readers give the
-    same text back (`resolve`)."""
-    check_actions(events)
-    names = COLUMNS if events and "event_id" in events[0] else EVENT_FIELDS
-    rows = [[_sqlite_value(event[name]) for name in names] for event in events]
-    if payloads and len(events) >= COMPACT_FROM:
-        for side, frame in payloads.items():
-            column = names.index(side)
-            given = [row for row in rows if row[column] is not None]
-            if len(given) != len(frame):
-                raise ValueError(f"{len(frame)} {side} records for {len(given)} events")
-            if not len(frame):
-                continue
-            payload = (
-                _create_payloads(conn)
-                .execute(f"INSERT INTO {PAYLOADS} (records) VALUES (?)", (_packed(frame),))
-                .lastrowid
-            )
-            for number, row in enumerate(given):
-                row[column] = f"={payload}:{number}"
+    def keep(blob: bytes) -> int:
+        return (
+            _create_payloads(conn)
+            .execute(f"INSERT INTO {PAYLOADS} (records) VALUES (?)", (blob,))
+            .lastrowid
+        )
+
+    names, rows = event_rows(events, payloads, keep, import_id)
     conn.executemany(
         f"INSERT INTO {TABLE} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})",
         rows,
     )
+
+
+def event_rows(
+    events, payloads: dict | None, keep, import_id: int | None = None
+) -> tuple[tuple, list[list]]:
+    """The columns and rows both backends append for these events (a list of dicts, or a
+    frame of their columns: an import's), checked, made a column at a time; ``import_id`` set
+    on the events that name none.
+
+    ``payloads`` (``{"before": frame, "after": frame}``, from
+    `kindred_map.storage.reconcile.batch`): conformed records, one row per event whose text on
+    that side is not None, in event order, each row the record that text is (or PENDING:
+    its text is made here only if needed). A batch of COMPACT_FROM events or more then stores
+    each side's records once, as one compressed table (``keep(bytes) -> payload id``), and
+    its events name their row (``=P:R``) instead of holding the JSON: an import of 100,000
+    new projects keeps ~5 MB of history, not ~100 MB. Readers give the same text back
+    (`resolve`)."""
+    if isinstance(events, pd.DataFrame):
+        names = COLUMNS if "event_id" in events else EVENT_FIELDS
+        columns = {name: events[name].tolist() for name in names}
+    else:
+        names = COLUMNS if events and "event_id" in events[0] else EVENT_FIELDS
+        columns = {name: [event[name] for event in events] for name in names}
+    check_actions([{"action": action} for action in set(columns["action"])])
+    if import_id is not None:
+        columns["import_id"] = [number or import_id for number in columns["import_id"]]
+    rows = [list(row) for row in zip(*map(_sqlite_column, columns.values()), strict=True)]
+    compact = len(events) >= COMPACT_FROM
+    for side, frame in (payloads or {}).items():
+        column = names.index(side)
+        given = [row for row in rows if row[column] is not None]
+        if len(given) != len(frame):
+            raise ValueError(f"{len(frame)} {side} records for {len(given)} events")
+        if not len(frame):
+            continue
+        if compact:
+            payload = keep(_packed(frame))
+            for number, row in enumerate(given):
+                row[column] = f"={payload}:{number}"
+        elif any(row[column] == PENDING for row in given):
+            for row, text in zip(given, records.typed_texts(frame), strict=True):
+                row[column] = text
+    if any(PENDING in (row[-3], row[-2]) for row in rows):
+        raise ValueError("an event's record was not given: nothing written")
+    return names, rows
 
 
 def _create_payloads(conn: sqlite3.Connection) -> sqlite3.Connection:
@@ -166,7 +206,7 @@ def _packed(frame: pd.DataFrame) -> bytes:
         preserve_index=False,
     )
     sink = io.BytesIO()
-    pq.write_table(table, sink, compression="zstd")
+    pq.write_table(table, sink, compression="zstd", compression_level=9)  # 10% smaller than 1
     return sink.getvalue()
 
 
@@ -179,7 +219,7 @@ def _unpacked(blob: bytes, rows: list[int]) -> list[str]:
 
 def resolve(run, rows: list, columns: tuple[int, ...]) -> list:
     """Rows with every ``=P:R`` in these columns replaced by the JSON text it names, each
-    payload read once (``run``: `_query`'s); rows in the old format pass as they are."""
+    payload read once (``run``: `query`'s); rows in the old format pass as they are."""
     wanted: dict[int, set[int]] = {}
     for row in rows:
         for column in columns:
@@ -204,6 +244,16 @@ def resolve(run, rows: list, columns: tuple[int, ...]) -> list:
                 row[column] = texts[row[column]]
         out.append(row)
     return out
+
+
+PLAIN_TYPES = {str, int, type(None)}
+
+
+def _sqlite_column(values: list) -> list:
+    """A column of event values as SQLite binds them (`_sqlite_value`), untouched when plain."""
+    if set(map(type, values)) <= PLAIN_TYPES:
+        return values
+    return [_sqlite_value(value) for value in values]
 
 
 def _sqlite_value(value):
@@ -240,7 +290,7 @@ def frame(rows: list, project_id: str | None = None) -> pd.DataFrame:
 
 
 @contextmanager
-def _query(target):
+def query(target):
     """``run(sql, params) -> rows`` on a GeoPackage file (read-only) or inside an open PostGIS
     transaction (`kindred_map.postgis.Transaction`): the one place history reads dispatch.
     SQL is written with ``?`` marks, as ``%s`` for PostgreSQL. A GeoPackage without the
@@ -272,15 +322,15 @@ def stored_events(path: Path, project_id: str | None = None) -> list | None:
     if not exists(path):
         return None
     where, params = ("WHERE project_id = ?", (project_id,)) if project_id else ("", ())
-    with _query(path) as run:
+    with query(path) as run:
         rows = run(f"SELECT {', '.join(COLUMNS)} FROM {TABLE} {where} ORDER BY event_id", params)
-        return resolve(run, rows, (COLUMNS.index("before"), COLUMNS.index("after")))
+        return resolve(run, rows, SIDES)
 
 
 def import_events(target, import_id: int) -> list:
     """(event_id, project_id, action, before, after, who, at) of one import's events (a store's
     file, or a PostGIS transaction)."""
-    with _query(target) as run:
+    with query(target) as run:
         rows = run(
             f"SELECT event_id, project_id, action, before, after, who, at FROM {TABLE} "
             "WHERE import_id = ? ORDER BY event_id",
@@ -292,7 +342,7 @@ def import_events(target, import_id: int) -> list:
 def undone_imports(target) -> list:
     """(import_id, who, at) of each undone import, from its ``undo`` events (a store's file, or
     a PostGIS transaction)."""
-    with _query(target) as run:
+    with query(target) as run:
         return run(
             f"SELECT import_id, min(who), min(at) FROM {TABLE} "
             "WHERE action = 'undo' AND import_id IS NOT NULL GROUP BY import_id ORDER BY import_id"
@@ -304,7 +354,7 @@ def latest_events(target, ids) -> dict[str, tuple]:
     file, or a PostGIS transaction)."""
     ids = sorted(set(ids))
     latest = {}
-    with _query(target) as run:
+    with query(target) as run:
         for start in range(0, len(ids), 500):
             chunk = ids[start : start + 500]
             marks = ", ".join("?" * len(chunk))

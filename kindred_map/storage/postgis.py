@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import shapely
 
@@ -18,9 +19,10 @@ from kindred_map.paths import BOUNDARIES_DIR
 from kindred_map.storage import history, records
 from kindred_map.storage.published import forget_published_positions
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """Bumped when `migrate` has something new to add; stored in ``kindred_meta``. 2: history;
-3: homes' points moved to HOME_POINTS, no spatial index on projects."""
+3: homes' points moved to HOME_POINTS, no spatial index on projects; 4: the compact history's
+payloads (`kindred_map.storage.history.PAYLOADS`)."""
 BNG = 27700
 SUMMARY_LAYERS = {
     "ward": ("ward_summary", "WD24CD", ("WD24CD", "WD24NM", "LAD24CD", "LAD24NM")),
@@ -140,6 +142,9 @@ def _schema_statements() -> list[str]:
         f"CREATE INDEX IF NOT EXISTS {history.TABLE}_project_index "
         f"ON {history.TABLE} (project_id, event_id)",
         f"CREATE INDEX IF NOT EXISTS {history.TABLE}_import_index ON {history.TABLE} (import_id)",
+        f"""CREATE TABLE IF NOT EXISTS {history.PAYLOADS} (
+            payload_id bigserial PRIMARY KEY, records bytea NOT NULL
+        )""",
         f"""CREATE TABLE IF NOT EXISTS projects_public_rows (
             store_id text PRIMARY KEY REFERENCES projects (id) ON DELETE CASCADE,
             public_id text NOT NULL, postcode_district text, synthetic boolean NOT NULL,
@@ -357,6 +362,7 @@ def ensure(dsn: StoreLocation | str) -> None:
                 set(records.STORE_FIELDS) - _columns(conn, "projects")
                 or set(records.IMPORT_LOG_FIELDS) - _columns(conn, "imports")
                 or not _has_table(conn, HOME_POINTS)
+                or not _has_table(conn, history.PAYLOADS)
             )
         )
     if not current:
@@ -423,12 +429,13 @@ def read_history(dsn: StoreLocation | str, project_id: str | None = None) -> lis
     """The history table's rows (`kindred_map.storage.history.COLUMNS`), of one project or all, in
     event order. A store from before history is migrated first (its baseline events)."""
     ensure(dsn)
-    where, params = ("WHERE project_id = %s", (project_id,)) if project_id else ("", ())
-    with connect(dsn) as conn:
-        return conn.execute(
+    where, params = ("WHERE project_id = ?", (project_id,)) if project_id else ("", ())
+    with connect(dsn) as conn, history.query(Transaction(conn, resolve(dsn))) as run:
+        rows = run(
             f"SELECT {', '.join(history.COLUMNS)} FROM {history.TABLE} {where} ORDER BY event_id",
             params,
-        ).fetchall()
+        )
+        return history.resolve(run, rows, history.SIDES)
 
 
 def read_secret(dsn: StoreLocation | str) -> bytes | None:
@@ -509,9 +516,15 @@ def write_batch(
     log_entry: dict | None,
     events: list[dict] = (),
     deletes=(),
+    payloads: dict | None = None,
+    fresh: bool = False,
 ) -> int | None:
     """Insert or replace these projects (by id), remove ``deletes``, refresh the public rows,
-    log the import and append its history ``events``, inside the caller's transaction.
+    log the import and append its history ``events`` (their records kept compactly when
+    ``payloads`` give them: `kindred_map.storage.history.event_rows`), inside the caller's
+    transaction. ``fresh``: the caller read, under the ids' locks (`lock_ids`), that none of
+    these ids is stored, so the rows are copied straight into their tables (no staging, no
+    upsert, no stale home points to remove: a 100,000-row import's slowest statements).
 
     Homes' exact points go to HOME_POINTS, never to a geometry column. When a stored record
     becomes a home, the geometry statistics are made again in the transaction and the map's
@@ -520,52 +533,63 @@ def write_batch(
     none, and returned."""
     if len(projects):
         homes = privacy.is_ward_only(projects).to_numpy()
-        turned = conn.execute(
-            f"SELECT count(*) FROM projects WHERE id = ANY(%s) AND NOT {IS_HOME}",
-            (projects["id"][homes].astype(str).tolist(),),
-        ).fetchone()[0]
+        turned = (
+            not fresh
+            and conn.execute(
+                f"SELECT count(*) FROM projects WHERE id = ANY(%s) AND NOT {IS_HOME}",
+                (projects["id"][homes].astype(str).tolist(),),
+            ).fetchone()[0]
+        )
         columns = {name: projects[name] for name in records.STORE_FIELDS}
         points = pd.Series(_ewkb(projects.geometry, 4326), index=projects.index)
         columns["wgs84"] = points.where(~homes, None)
-        _copy_upsert(conn, "projects", "id", columns)
-        _write_home_points(conn, projects, homes)
-        _write_public(conn, projects)
+        _copy_upsert(conn, "projects", "id", columns, fresh)
+        _write_home_points(conn, projects, homes, fresh)
+        _write_public(conn, projects, fresh)
         if turned:
             _forget_statistics(conn)
             forget_published_positions()
     if len(deletes):
         conn.execute("DELETE FROM projects WHERE id = ANY(%s)", (list(deletes),))
     import_id = None if log_entry is None else write_log(conn, log_entry)
-    insert_history(conn, [e | {"import_id": e["import_id"] or import_id} for e in events])
+    insert_history(conn, events, payloads, import_id)
     return import_id
 
 
-def _write_home_points(conn, projects: gpd.GeoDataFrame, homes) -> None:
-    """Homes' exact points as WKB in HOME_POINTS; the batch's other records hold none there."""
-    conn.execute(
-        f"DELETE FROM {HOME_POINTS} WHERE id = ANY(%s)",
-        (projects["id"][~homes].astype(str).tolist(),),
-    )
+def _write_home_points(conn, projects: gpd.GeoDataFrame, homes, fresh: bool = False) -> None:
+    """Homes' exact points as WKB in HOME_POINTS; the batch's other records hold none there
+    (``fresh``: none of them is stored, so none has a point there to remove)."""
+    if not fresh:
+        conn.execute(
+            f"DELETE FROM {HOME_POINTS} WHERE id = ANY(%s)",
+            (projects["id"][~homes].astype(str).tolist(),),
+        )
     placed = projects[homes & ~(projects.geometry.isna() | projects.geometry.is_empty).to_numpy()]
     if len(placed):
         wkb = pd.Series(list(shapely.to_wkb(placed.geometry.to_numpy())), index=placed.index)
-        _copy_upsert(conn, HOME_POINTS, "id", {"id": placed["id"], "wkb": wkb})
+        _copy_upsert(conn, HOME_POINTS, "id", {"id": placed["id"], "wkb": wkb}, fresh)
 
 
-def insert_history(conn, events: list[dict]) -> None:
-    """Append history events (`kindred_map.storage.history.EVENT_FIELDS`, and ``event_id`` when each
-    event has one: a copied store keeps its numbers) with one COPY, inside the caller's
-    transaction."""
-    if not events:
+def insert_history(conn, events, payloads: dict | None = None, import_id=None) -> None:
+    """Append history events (`kindred_map.storage.history.EVENT_FIELDS`, and ``event_id`` when
+    each event has one: a copied store keeps its numbers) with one COPY, inside the caller's
+    transaction; a big batch's records kept once in PAYLOADS, as on a GeoPackage, and
+    ``import_id`` set on events that name none (`kindred_map.storage.history.event_rows`)."""
+    if not len(events):
         return
-    history.check_actions(events)
-    names = history.COLUMNS if "event_id" in events[0] else history.EVENT_FIELDS
+
+    def keep(blob: bytes) -> int:
+        return conn.execute(
+            f"INSERT INTO {history.PAYLOADS} (records) VALUES (%s) RETURNING payload_id", (blob,)
+        ).fetchone()[0]
+
+    names, rows = history.event_rows(events, payloads, keep, import_id)
     with conn.cursor().copy(f"COPY {history.TABLE} ({', '.join(names)}) FROM STDIN") as copy:
-        for event in events:
-            copy.write_row([_plain(event[name]) for name in names])
+        for row in rows:
+            copy.write_row(row)
 
 
-def _write_public(conn, projects: gpd.GeoDataFrame) -> None:
+def _write_public(conn, projects: gpd.GeoDataFrame, fresh: bool = False) -> None:
     """The public rows of these projects: `kindred_map.privacy.public_records` applied, as in
     every export, so ward_only projects sit at their ward's centre with no address or postcode,
     their text scrubbed and their ids public."""
@@ -573,12 +597,18 @@ def _write_public(conn, projects: gpd.GeoDataFrame) -> None:
     columns = {
         "store_id": projects["id"],
         "public_id": masked["id"],
-        "postcode_district": masked["postcode"].map(privacy.outward_code),
+        "postcode_district": _each_distinct(masked["postcode"], privacy.outward_code),
         "synthetic": masked["synthetic"].astype(bool),
         **{name: masked[name] for name in PUBLIC_FIELDS},
         "geom": pd.Series(_ewkb(masked.geometry, BNG), index=masked.index),
     }
-    _copy_upsert(conn, "projects_public_rows", "store_id", columns)
+    _copy_upsert(conn, "projects_public_rows", "store_id", columns, fresh)
+
+
+def _each_distinct(values: pd.Series, function) -> pd.Series:
+    """``function`` of each value, called once per distinct value (postcodes repeat)."""
+    distinct = pd.unique(values.to_numpy(dtype=object))
+    return values.map(dict(zip(distinct, map(function, distinct), strict=True)))
 
 
 def _ewkb(geometries: gpd.GeoSeries, srid: int) -> list:
@@ -590,18 +620,31 @@ def _ewkb(geometries: gpd.GeoSeries, srid: int) -> list:
 
 
 def _python_values(column: pd.Series) -> list:
-    """A column as plain Python values (None for any missing value), for COPY."""
+    """A column as plain Python values (None for any missing value), for COPY: made a column
+    at a time (a value at a time took most of a 100,000-row write's Python time)."""
+    missing = column.isna().to_numpy()
     values = column.astype(object).tolist()
-    return [None if v is None or (not isinstance(v, str) and pd.isna(v)) else v for v in values]
+    for position in np.flatnonzero(missing).tolist():
+        values[position] = None
+    return values
 
 
-def _copy_upsert(conn, table: str, key: str, columns: dict[str, pd.Series]) -> None:
+def _copy_upsert(
+    conn, table: str, key: str, columns: dict[str, pd.Series], fresh: bool = False
+) -> None:
     """Insert or replace rows (by ``key``) of ``table``: COPY into a temporary table, then one
-    ``INSERT ... ON CONFLICT DO UPDATE`` (much faster than a statement per row)."""
+    ``INSERT ... ON CONFLICT DO UPDATE`` (much faster than a statement per row); ``fresh``
+    (no key stored: `write_batch`) COPY straight into the table (a stored key would fail the
+    whole transaction, never be overwritten silently)."""
     names = list(columns)
     quoted = ", ".join(_quote(n) for n in names)
-    conn.execute(f"CREATE TEMP TABLE staged ON COMMIT DROP AS SELECT {quoted} FROM {table} LIMIT 0")
     rows = zip(*(_python_values(column) for column in columns.values()), strict=True)
+    if fresh:
+        with conn.cursor().copy(f"COPY {table} ({quoted}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        return
+    conn.execute(f"CREATE TEMP TABLE staged ON COMMIT DROP AS SELECT {quoted} FROM {table} LIMIT 0")
     with conn.cursor().copy(f"COPY staged ({quoted}) FROM STDIN") as copy:
         for row in rows:
             copy.write_row(row)
@@ -638,7 +681,7 @@ def write_store(
     projects = records.conform(projects)
     with connect(dsn) as conn, conn.transaction():
         conn.execute(f"LOCK TABLE projects, imports, {history.TABLE} IN EXCLUSIVE MODE")
-        for table in ("projects", "imports", history.TABLE):
+        for table in ("projects", "imports", history.TABLE, history.PAYLOADS):
             conn.execute(f"DELETE FROM {table}")
         write_batch(conn, projects, None)
         _forget_statistics(conn)  # the replaced rows' points may have become homes' now
@@ -647,7 +690,7 @@ def write_store(
         if events is None:  # as a GeoPackage written whole gets them on its next write
             _add_baseline(conn)
         else:
-            insert_history(conn, events.astype(object).to_dict("records"))
+            insert_history(conn, events.astype(object))
         for table, key in (("imports", "import_id"), (history.TABLE, "event_id")):
             conn.execute(
                 f"SELECT setval(pg_get_serial_sequence('{table}', '{key}'), "

@@ -11,9 +11,9 @@ import numpy as np
 import pandas as pd
 
 from kindred_map import ingest, privacy
-from kindred_map.report import ImportReport, build_report, issues_for
+from kindred_map.report import ImportReport, build_report, empty_issues, issues_for
 from kindred_map.schema import JOINED_FIELDS, RECORD_FIELDS
-from kindred_map.storage import records
+from kindred_map.storage import history, records
 
 CHOICES = ("merge", "keep both", "skip")
 """merge: the row updates the stored project (takes its id); keep both: stored as a new
@@ -77,7 +77,10 @@ def apply_choices(
     leaves the row out, reported as rejected; ``keep both`` (or no choice) changes nothing.
 
     ``projects`` carry the file's ``_row``; returns the projects and the report lines."""
-    choices = {int(row): tuple(choice) for row, choice in (choices or {}).items()}
+    if not choices:  # nothing chosen: every row kept as it is
+        _check_merges(projects)
+        return projects, empty_issues()
+    choices = {int(row): tuple(choice) for row, choice in choices.items()}
     unknown = {choice[0] for choice in choices.values()} - set(CHOICES)
     if unknown:
         raise ValueError(f"unknown duplicate choice(s) {sorted(unknown)}; choose from {CHOICES}")
@@ -94,10 +97,16 @@ def apply_choices(
         "skipped by the editor: a likely duplicate of " + target[skipped],
     )
     kept = projects[~skipped]
-    if kept["id"].duplicated().any():
-        twice = sorted(set(kept.loc[kept["id"].duplicated(), "id"]))
-        raise ValueError(f"two rows would be merged into the same project {twice}: skip one")
+    _check_merges(kept)
     return kept, issues
+
+
+def _check_merges(kept: pd.DataFrame) -> None:
+    """Refuse two kept rows with one id (two merged into the same stored project)."""
+    twice = kept["id"].duplicated()
+    if twice.any():
+        twice = sorted(set(kept.loc[twice, "id"]))
+        raise ValueError(f"two rows would be merged into the same project {twice}: skip one")
 
 
 DIFFERENT_PLACE_M = 1_000
@@ -111,9 +120,10 @@ def _compared(projects: gpd.GeoDataFrame, stored: gpd.GeoDataFrame):
         count = len(projects)
         return pd.Series(dtype=object), np.zeros(count, bool), np.ones(count, bool)
     old = records.record_texts(stored)
-    new = records.record_texts(projects)
-    known = new.index.isin(old.index)
-    changed = ~known | (new.to_numpy() != old.reindex(new.index).to_numpy())
+    known = projects["id"].isin(old.index).to_numpy()
+    new = records.record_texts(projects[known])  # only stored ones can be unchanged
+    changed = ~known
+    changed[known] = new.to_numpy() != old.reindex(new.index).to_numpy()
     return old, known, changed
 
 
@@ -161,8 +171,9 @@ def carry_upkeep(projects: gpd.GeoDataFrame, stored: gpd.GeoDataFrame, who: str)
 
 def _import_events(
     projects: gpd.GeoDataFrame, stored: gpd.GeoDataFrame, timestamp: str, who: str, sources
-) -> tuple[gpd.GeoDataFrame, list[dict], dict, dict[str, int]]:
-    """Versions and created_at of new and changed rows, one ``import`` event for each, the
+) -> tuple[gpd.GeoDataFrame, pd.DataFrame, dict, dict[str, int]]:
+    """Versions and created_at of new and changed rows, one ``import`` event for each (a frame
+    of `kindred_map.storage.history.EVENT_FIELDS`), the
     records behind the events' texts (`kindred_map.storage.history.insert`'s ``payloads``)
     and the counts. Made a column at a time: record texts are compared, not per-row dicts."""
     projects = projects.copy()
@@ -171,34 +182,27 @@ def _import_events(
     projects.loc[~known, "created_at"] = timestamp
     projects.loc[known & changed, "version"] = projects.loc[known & changed, "version"] + 1
     written = records.conform(projects[changed])
-    afters = records.typed_texts(written)
     befores = old.reindex(written["id"].to_numpy()).to_numpy()
     updated = written["id"][known[changed]].to_numpy()
     payloads = {
         "before": records.conform(stored).set_index("id", drop=False).loc[updated],
         "after": written,
     }
-    events = [
+    events = pd.DataFrame(
         {
-            "project_id": project_id,
+            "project_id": written["id"].tolist(),
             "at": timestamp,
             "who": who,
             "action": "import",
-            "source": source,
+            "source": [s for s, change in zip(sources, changed, strict=True) if change],
             "import_id": None,
-            "before": before if isinstance(before, str) else None,
-            "after": after,
-            "version": version,
-        }
-        for project_id, source, before, after, version in zip(
-            written["id"].tolist(),
-            [s for s, change in zip(sources, changed, strict=True) if change],
-            befores,
-            afters,
-            written["version"].astype("int64").tolist(),
-            strict=True,
-        )
-    ]
+            "before": [b if isinstance(b, str) else None for b in befores],
+            "after": history.PENDING,
+            "version": written["version"].astype("int64").tolist(),
+        },
+        columns=list(history.EVENT_FIELDS),
+        dtype=object,
+    )
     return projects, events, payloads, _counts(known, changed)
 
 
@@ -208,7 +212,7 @@ def batch(
     log_entry: dict | None,
     timestamp: str,
     who: str,
-) -> tuple[gpd.GeoDataFrame, list[dict], dict, dict[str, int], dict | None]:
+) -> tuple[gpd.GeoDataFrame, pd.DataFrame, dict, dict[str, int], dict | None]:
     """What one batch writes on either backend, given the stored records it names: the records
     (upkeep carried, versions counted), one ``import`` event per new or changed row naming its
     file row (the private ``_row`` column) when known, the counts of new, updated and
@@ -219,7 +223,10 @@ def batch(
     named = projects["source"].astype(str)
     if log_entry is not None and log_entry.get("file"):
         named = pd.Series(f"file {log_entry['file']}", index=projects.index)
-    sources = [f"{s} row {r}" if r else s for s, r in zip(named, rows.astype(str), strict=True)]
+    sources = [
+        f"{s} row {r}" if r else s
+        for s, r in zip(named.tolist(), rows.astype(str).tolist(), strict=True)
+    ]
     projects = carry_upkeep(records.conform(projects), stored, who)
     projects, events, payloads, counts = _import_events(projects, stored, timestamp, who, sources)
     return projects, events, payloads, counts, _full_log_entry(log_entry, counts, timestamp, who)
@@ -357,7 +364,7 @@ def _like_a_stored_home(projects: pd.DataFrame, homes: pd.DataFrame) -> np.ndarr
 def named_ids(projects: pd.DataFrame) -> set[str]:
     """The stored ids an import of these rows (choices applied) may touch: their ids and the
     bare file ids an older store may keep (`reconcile`)."""
-    return {*projects["id"], *projects["_file_id"]}
+    return {*projects["id"].tolist(), *projects["_file_id"].tolist()}
 
 
 def decide(
@@ -378,7 +385,8 @@ def decide(
     the preview counts what the import then does."""
     projects = fill_merged(projects, stored, choices)
     projects, issues = reconcile(projects, stored, homes)
-    issues = [chosen, issues, privacy.address_issues(projects.rename(columns={"_row": "row"}))]
+    homes = projects[privacy.is_ward_only(projects).to_numpy()]  # only theirs are checked
+    issues = [chosen, issues, privacy.address_issues(homes.rename(columns={"_row": "row"}))]
     merged = merged_rows(choices, projects["_row"])
     typed = report.issues["row"].isin(merged) & report.issues["reason"].eq(ingest.NO_TYPE)
     report = replace(
