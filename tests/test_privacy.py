@@ -560,11 +560,13 @@ def test_a_position_made_private_is_no_longer_served(target, tmp_path):
     importing.import_file(source, target)
     store.forget_published_positions()
     files = mapview.project_files(store.read_projects(target))
-    urls = [files["projects"], *files["popups"]]
+    script = mapview.map_script("ward", files)  # the map's code with the markers inside
+    urls = [files["projects"], *files["popups"], script]
     published = {
         url: (assets.STATIC_DIR / url.removeprefix(f"{assets.STATIC_URL}/")) for url in urls
     }
     markers = published[files["projects"]].read_text(encoding="utf-8")
+    assert markers in published[script].read_text(encoding="utf-8")
     popups = " ".join(published[url].read_text(encoding="utf-8") for url in files["popups"])
     assert _near_home(_points(markers)).any() and STREET in popups, "public until re-marked"
     with _static_server() as status:
