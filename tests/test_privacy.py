@@ -473,6 +473,7 @@ def _all_text(app) -> str:
 
 
 def test_the_dashboard_page_shows_nothing_of_the_home(home_store, home, tmp_path, monkeypatch):
+    from app_runs import first_page
     from streamlit.testing.v1 import AppTest
 
     from kindred_map import location
@@ -484,7 +485,7 @@ def test_the_dashboard_page_shows_nothing_of_the_home(home_store, home, tmp_path
     app.query_params.update(
         {"postcode": NEIGHBOUR, "area": home["WD24CD"], "project": "homes:HOME-[withheld] L13"}
     )
-    app.run()
+    first_page(app)
     assert not app.exception, [e.message for e in app.exception]
     text = _all_text(app)
     assert "[withheld]" in text, "the home is on the page, as it may be shown"

@@ -7,7 +7,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
 import pytest
-from streamlit_waits import wait_idle, wait_until_still
+from streamlit_waits import wait_idle, wait_page_complete, wait_until_still
 
 from kindred_map import abouttext, boundaries, figures, importing, maps, search, store, tables
 from kindred_map import view as views
@@ -84,7 +84,9 @@ def _wait_for_count(page, text: str) -> None:
 
 def _open(page, url: str, located: int) -> dict:
     page.goto(url)
-    return _wait_for_markers(page, located)
+    state = _wait_for_markers(page, located)
+    wait_page_complete(page, LOAD_TIMEOUT_MS)
+    return state
 
 
 @pytest.fixture(scope="module")
