@@ -457,7 +457,8 @@ def write_results(results: list[dict], target: Path = RESULTS) -> None:
         "new browser context (empty HTTP cache) per page load. Pages opened in turn "
         "(interleaved): floor (a title only), bare st_folium (the same wards and clustered "
         "markers, plain folium `MarkerCluster`), FastMarkerCluster (the same through folium's "
-        "`FastMarkerCluster`), product (app.py). Figures are min / median / max in seconds "
+        "`FastMarkerCluster`), product before (with `--before`: app.py of another checkout), "
+        "product (app.py). Figures are min / median / max in seconds "
         "unless said.",
         "",
     ]
@@ -500,7 +501,7 @@ def write_results(results: list[dict], target: Path = RESULTS) -> None:
                 f"| postcode search to the answer drawn, timed in the page ({len(POSTCODES)} "
                 f"postcodes of six boroughs) |{blank}{spread(result['searches'])} |",
             ]
-        lines += ["", f"Warm page, {_ratios(warm, 'product', 'fast')}"]
+        lines += ["", f"Warm page, product / FastMarkerCluster: {_ratios(warm, 'product', 'fast')}"]
         if "before" in warm:
             lines[-1] += (
                 f"; product before / FastMarkerCluster: {_ratios(warm, 'before', 'fast')}; "
