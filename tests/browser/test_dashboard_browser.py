@@ -121,8 +121,10 @@ def test_page_loads_offline_with_markers_matching_the_data(
     legend = frame.locator(".km-legend").inner_text()
     assert "Ward: Projects" in legend and "Projects" in legend
     assert frame.locator("img.leaflet-tile").count() == 0
-    # Leaflet, markercluster and the map's code come in one local file (`assets.combined_js`)
-    assert any(re.search(r"/app/static/data/map-\w+\.js$", url) for url in network.requests)
+    # Leaflet, markercluster, the map's code and its data come in one local file
+    # (`mapview.map_script`), and the map asks for no other data file
+    data = [url for url in network.requests if "/app/static/data/" in url]
+    assert len(data) == 1 and re.search(r"/data/projectmap-\w+\.js$", data[0]), data
     assert page.locator('[data-testid="stException"]').count() == 0
     network.assert_stayed_local()
 

@@ -155,7 +155,7 @@ def test_a_new_visitor_gets_the_map_first_then_the_whole_page_by_itself(
     wait_page_complete(page, LOAD_TIMEOUT_MS)
     path = screenshot(page, f"map_first_complete_{size['width']}")
     assert page.evaluate(SAME_MAP_JS, MAP_FRAME), path
-    assert page.get_by_label("Borough", exact=True).count() == 1, path
+    assert page.get_by_label("Find projects near a postcode").count() == 1, path
     data = [url for url in network.requests if "/static/data/" in url]
     assert len(data) == 1 and "/projectmap-" in data[0], data  # the map's one file
     layers = page.evaluate(
