@@ -153,6 +153,7 @@ def test_borough_filter_changes_the_count_and_the_markers(
     path = screenshot(page, "dashboard_borough_filter")
 
     assert state["areas"] >= len(figures.areas_in_view("ward", view)), path
+    wait_idle(page, STEP_TIMEOUT_MS)  # the link is written at the end of the run, after the map
     assert parse_qs(urlsplit(page.url).query)["boroughs"] == [LIVERPOOL]
     network.assert_stayed_local()
 
