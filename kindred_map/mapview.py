@@ -297,7 +297,7 @@ def map_script(level: str, files: Mapping) -> str:
     """URL of the map's one script file for areas of ``level`` and this store (`project_files`):
     the map's code with its layers and marker files inside (`assets.combined_js` data), so
     that a new visitor's map needs no request after its code. A file per level and store
-    (the code repeated in each: 0.2 MB, fetched once per level a visitor shows); it carries
+    (the code repeated in each: about 0.25 MB, fetched once per level a visitor shows); it carries
     marker positions, so it is one of `kindred_map.paths.PUBLISHED_PROJECT_FILES`
     ("projectmap"), removed when a save makes a position private."""
     data = {layers_file(level): layers_json(level), files["projects"]: files["projects_json"]}
