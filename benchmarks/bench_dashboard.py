@@ -8,7 +8,9 @@ aborted), opened in turn (interleaved) by headless Debian Chromium:
 - FastMarkerCluster: the same wards and markers through folium's `FastMarkerCluster`, the
   markers made in the browser from one data array (benchmarks/pages/fast_cluster.py; issue 26:
   the product's first map within 5% of it);
-- product: app.py.
+- product: app.py;
+- with ``--before DIR``: the product as it was, app.py of another checkout (say
+  `git archive main`), served from there: a change's before and after in one run.
 On three stores: the shipped one (copied), and 10,000 and 50,000 synthetic benchmark projects
 at real live postcodes of the region (generated here in a temporary folder, never in data/).
 
@@ -83,6 +85,21 @@ BARE_DRAWN_JS = """([selector, count]) => {
     return Boolean(group && group.getLayers().length === count
         && win.document.querySelector('.marker-cluster, path.leaflet-interactive'));
 }"""
+KINDS = {
+    "floor": "floor",
+    "bare": "bare",
+    "fast": "fast",
+    "before": "product",
+    "product": "product",
+}
+"""Each page's "drawn" test (`wait_drawn`): the product's before and after alike."""
+LABELS = {
+    "floor": "floor",
+    "bare": "bare st_folium",
+    "fast": "FastMarkerCluster",
+    "before": "product before",
+    "product": "product",
+}
 NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
@@ -98,20 +115,23 @@ def staged(script: Path, folder: Path) -> Path:
     return target
 
 
-def start_server(script: Path, store_path: Path, log: Path) -> tuple[str, subprocess.Popen]:
-    """`streamlit run script` on a free port with this store and no tiles; URL once healthy."""
+def start_server(
+    script: Path, store_path: Path, log: Path, root: Path = PROJECT_ROOT
+) -> tuple[str, subprocess.Popen]:
+    """`streamlit run script` on a free port with this store and no tiles, importing the
+    project's code from ``root``; URL once healthy."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     env = os.environ | {"KINDRED_MAP_BASEMAP": "none", "KINDRED_MAP_STORE": str(store_path)}
-    env["PYTHONPATH"] = str(PROJECT_ROOT)
+    env["PYTHONPATH"] = str(root)
     command = [sys.executable, "-m", "streamlit", "run", str(script)]
     command += ["--server.headless=true", "--server.address=127.0.0.1", f"--server.port={port}"]
     command += ["--server.fileWatcherType=none", "--browser.gatherUsageStats=false"]
     command += ["--server.enableStaticServing=true"]
     with log.open("w") as output:
         server = subprocess.Popen(
-            command, cwd=PROJECT_ROOT, env=env, stdout=output, stderr=subprocess.STDOUT
+            command, cwd=root, env=env, stdout=output, stderr=subprocess.STDOUT
         )
     url = f"http://127.0.0.1:{port}"
     started = time.perf_counter()
@@ -293,27 +313,34 @@ def measure(
     floor_url: str,
     loads: int,
     first_map_only: bool = False,
+    before: Path | None = None,
+    bare: bool = True,
 ) -> dict:
-    """Every figure for one store, the four pages interleaved."""
+    """Every figure for one store, the pages interleaved (``before``: also the product of
+    that checkout; ``bare``: with the bare st_folium page)."""
     count = located(store_path, views.View())
     servers = {}
     try:
         scripts = {
-            "bare": staged(PAGES / "bare_folium.py", folder),
-            "fast": staged(PAGES / "fast_cluster.py", folder),
-            "product": PROJECT_ROOT / "app.py",
+            "bare": (staged(PAGES / "bare_folium.py", folder), PROJECT_ROOT),
+            "fast": (staged(PAGES / "fast_cluster.py", folder), PROJECT_ROOT),
+            "before": (before / "app.py", before) if before else None,
+            "product": (PROJECT_ROOT / "app.py", PROJECT_ROOT),
         }
-        for kind, script in scripts.items():
-            servers[kind] = start_server(script, store_path, folder / f"{label}-{kind}.log")
+        if not bare:
+            del scripts["bare"]
+        for kind, (script, root) in ((k, v) for k, v in scripts.items() if v):
+            log = folder / f"{label}-{kind}.log"
+            servers[kind] = start_server(script, store_path, log, root)
         urls = {"floor": floor_url} | {kind: url for kind, (url, _) in servers.items()}
         result = {"label": label, "projects": count}
-        for kind in ("bare", "fast", "product"):
+        for kind in servers:
             print(f"{label}: cold {kind}", flush=True)
-            result[f"{kind} cold"] = load(browser, urls[kind], kind, count)
+            result[f"{kind} cold"] = load(browser, urls[kind], KINDS[kind], count)
         warm = {kind: [] for kind in urls}
         for _ in range(loads):
             for kind, url in urls.items():
-                warm[kind].append(load(browser, url, kind, count))
+                warm[kind].append(load(browser, url, KINDS[kind], count))
         result["warm"] = warm
         if first_map_only:
             result["changes"], result["searches"] = ([], []), []
@@ -339,6 +366,17 @@ def main() -> None:
         metavar="DSN",
         help="also measure the shipped store copied into this empty PostGIS database "
         "(`kindred-map store copy`), against the same baselines",
+    )
+    parser.add_argument(
+        "--before",
+        type=Path,
+        metavar="DIR",
+        help="also measure app.py of this checkout (the product before a change), interleaved",
+    )
+    parser.add_argument(
+        "--without-bare",
+        action="store_true",
+        help="leave out the bare st_folium page (35 s a load at 10,000 projects)",
     )
     parser.add_argument(
         "--first-map-only",
@@ -372,7 +410,15 @@ def main() -> None:
                 for label, path in stores:
                     results.append(
                         measure(
-                            browser, folder, label, path, floor_url, loads, arguments.first_map_only
+                            browser,
+                            folder,
+                            label,
+                            path,
+                            floor_url,
+                            loads,
+                            arguments.first_map_only,
+                            arguments.before,
+                            not arguments.without_bare,
                         )
                     )
                     print(f"measured {label}", flush=True)
@@ -389,6 +435,16 @@ def _column(runs: list[tuple], at: int, form: str = "{:,.0f}") -> str:
     return form.format(statistics.median(run[at] for run in runs))
 
 
+def _ratios(warm: dict, top: str, bottom: str) -> str:
+    """Median ``top`` over median ``bottom`` and the ratio of each interleaved round."""
+    over = statistics.median(r[0] for r in warm[top]) / statistics.median(
+        r[0] for r in warm[bottom]
+    )
+    rounds = [a / b for (a, *_), (b, *_) in zip(warm[top], warm[bottom], strict=True)]
+    per_round = ", ".join(f"{ratio:.2f}" for ratio in rounds)
+    return f"{over:.2f} (per round: {per_round}; median of rounds {statistics.median(rounds):.2f})"
+
+
 def write_results(results: list[dict], target: Path = RESULTS) -> None:
     load_average = " / ".join(f"{value:.1f}" for value in os.getloadavg())
     lines = [
@@ -401,62 +457,63 @@ def write_results(results: list[dict], target: Path = RESULTS) -> None:
         "new browser context (empty HTTP cache) per page load. Pages opened in turn "
         "(interleaved): floor (a title only), bare st_folium (the same wards and clustered "
         "markers, plain folium `MarkerCluster`), FastMarkerCluster (the same through folium's "
-        "`FastMarkerCluster`), product (app.py). Figures are min / median / max in seconds "
+        "`FastMarkerCluster`), product before (with `--before`: app.py of another checkout), "
+        "product (app.py). Figures are min / median / max in seconds "
         "unless said.",
         "",
     ]
     first = None
     for result in results:
         warm = result["warm"]
-        floor, bare, fast, product = (
-            statistics.median(run[0] for run in warm[kind])
-            for kind in ("floor", "bare", "fast", "product")
-        )
+        kinds = [kind for kind in LABELS if kind in warm]
+        median = {kind: statistics.median(run[0] for run in warm[kind]) for kind in kinds}
+        product, fast = median["product"], median["fast"]
         times, sizes = result["changes"]
         first = first or product
+        blank = " | " * (len(kinds) - 1)
         lines += [
             f"## {result['label']} store ({result['projects']:,} located projects)",
             "",
-            "| measure | floor | bare st_folium | FastMarkerCluster | product |",
-            "|---|---|---|---|---|",
-            f"| cold: first page of a fresh server, to drawn | | "
-            f"{result['bare cold'][0]:.2f} | {result['fast cold'][0]:.2f} | "
-            f"{result['product cold'][0]:.2f} |",
+            "| measure | " + " | ".join(LABELS[kind] for kind in kinds) + " |",
+            "|---|" + "---|" * len(kinds),
+            "| cold: first page of a fresh server, to drawn | | "
+            + " | ".join(f"{result[f'{kind} cold'][0]:.2f}" for kind in kinds[1:])
+            + " |",
             f"| warm: a new visitor, to drawn ({len(warm['product'])} loads) | "
-            + " | ".join(
-                spread(run[0] for run in warm[kind])
-                for kind in ("floor", "bare", "fast", "product")
-            )
+            + " | ".join(spread(run[0] for run in warm[kind]) for kind in kinds)
             + " |",
             "| WebSocket bytes of a warm page (median) | "
-            + " | ".join(_column(warm[kind], 1) for kind in ("floor", "bare", "fast", "product"))
+            + " | ".join(_column(warm[kind], 1) for kind in kinds)
             + " |",
             "| HTTP requests of a warm page, all frames (median) | "
-            + " | ".join(_column(warm[kind], 2) for kind in ("floor", "bare", "fast", "product"))
+            + " | ".join(_column(warm[kind], 2) for kind in kinds)
             + " |",
             "| HTTP response body bytes of a warm page (median) | "
-            + " | ".join(_column(warm[kind], 3) for kind in ("floor", "bare", "fast", "product"))
+            + " | ".join(_column(warm[kind], 3) for kind in kinds)
             + " |",
         ]
         if times:
             lines += [
                 f"| filter change to the map redrawn ({len(times)}: {', '.join(BOROUGHS)} on "
-                f"and off) | | | | {spread(times)} |",
-                f"| WebSocket bytes per filter change | | | | "
+                f"and off) |{blank}{spread(times)} |",
+                f"| WebSocket bytes per filter change |{blank}"
                 f"{min(sizes):,} / {statistics.median(sizes):,.0f} / {max(sizes):,} |",
                 f"| postcode search to the answer drawn, timed in the page ({len(POSTCODES)} "
-                "postcodes of six boroughs) | | | | "
-                f"{spread(result['searches'])} |",
+                f"postcodes of six boroughs) |{blank}{spread(result['searches'])} |",
             ]
-        pairs = [p / f for (p, *_), (f, *_) in zip(warm["product"], warm["fast"], strict=True)]
-        lines += [
-            "",
-            f"Warm page, product / FastMarkerCluster: {product / fast:.2f} (per interleaved "
-            f"round: {', '.join(f'{ratio:.2f}' for ratio in pairs)}); product / bare "
-            f"st_folium: {product / bare:.2f}; product / floor: {product / floor:.2f}; product / "
-            f"shipped-store product: {product / first:.2f}.",
-            "",
-        ]
+        lines += ["", f"Warm page, product / FastMarkerCluster: {_ratios(warm, 'product', 'fast')}"]
+        if "before" in warm:
+            lines[-1] += (
+                f"; product before / FastMarkerCluster: {_ratios(warm, 'before', 'fast')}; "
+                f"product / product before: {_ratios(warm, 'product', 'before')}"
+            )
+        if "bare" in warm:
+            lines[-1] += f"; product / bare st_folium: {product / median['bare']:.2f}"
+        lines[-1] += (
+            f"; product / floor: {product / median['floor']:.2f}; product / shipped-store "
+            f"product: {product / first:.2f}; FastMarkerCluster: {fast:.2f} s."
+        )
+        lines.append("")
     lines += [
         "Targets (issue 10): shipped store: filter change <= 0.30 s median, postcode search <= "
         "0.30 s, <= 50 KB per filter change, warm page <= 1.1x the bare st_folium page; 10,000 "

@@ -9,6 +9,7 @@ import re
 import shutil
 import tempfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 import xstatic.pkg.leaflet as xstatic_leaflet
@@ -172,13 +173,19 @@ def combined_js(
     names: tuple[str, ...] = ("leaflet", "markercluster"),
     css_names: tuple[str, ...] = ("leaflet", "markercluster"),
     static_dir: Path = STATIC_DIR,
+    data: Mapping[str, bytes] | None = None,
+    prefix: str = "map",
 ) -> str:
     """The bundles' JavaScript, then `DASHBOARD_JS`, and the CSS of ``css_names`` (images
     inlined) put into the page by the same file: one served file named by its content; its URL.
 
     streamlit-folium loads a map's scripts one after another, and every request of a new
     visitor's page waits its turn on the server and for one of the browser's few connections:
-    one file for the map's code and style costs one request instead of six."""
+    one file for the map's code and style costs one request instead of six. ``data``: JSON
+    files' content by URL (`json.dumps` output: ASCII, a JavaScript expression), handed to
+    dashboard.js in the same file (``KM.seed``), so that the map asks for none of them after
+    its code (a second round trip, behind the page's other requests on a new visitor's
+    page); written under ``prefix``."""
     script = inline_js(names) + "\n;\n" + DASHBOARD_JS.read_text(encoding="utf-8")
     if css_names:
         style = json.dumps(inline_css(css_names))  # a JavaScript string: the CSS as data
@@ -186,7 +193,10 @@ def combined_js(
             "(function () { var style = document.createElement('style');"
             f" style.textContent = {style}; document.head.appendChild(style); }})();\n;\n" + script
         )
-    return publish("map", script.encode("utf-8"), static_dir, suffix=".js")
+    parts = [script.encode("utf-8")]
+    for url, content in (data or {}).items():
+        parts.append(f"\n;\nKM.seed({json.dumps(url)}, ".encode() + content + b");")
+    return publish(prefix, b"".join(parts), static_dir, suffix=".js")
 
 
 def inline_css(names: tuple[str, ...] = ("leaflet", "markercluster")) -> str:

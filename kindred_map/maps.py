@@ -367,12 +367,13 @@ class ViewData(MacroElement):
         self.payload_json = payload_json
 
 
-def dashboard_base(options: dict, tiles: str | None = None) -> folium.Map:
-    """The dashboard's map without a view: what stays while filters change."""
+def dashboard_base(options: dict, script: str, tiles: str | None = None) -> folium.Map:
+    """The dashboard's map without a view: what stays while filters change. ``script``: the
+    URL of the map's one script file (`kindred_map.mapview.map_script`)."""
     fmap = base_map(tiles=tiles)
     # Leaflet, markercluster, dashboard.js and their CSS in one file: st_folium loads scripts
     # one after another, and each request takes one of few connections.
-    fmap.default_js = [("leaflet", assets.combined_js())]
+    fmap.default_js = [("leaflet", script)]
     fmap.default_css = []
     fmap.options["maxZoom"] = MAX_ZOOM
     fmap.options["zoomSnap"] = ZOOM_SNAP

@@ -243,17 +243,23 @@ def place_records() -> list[dict]:
 
 
 @cache
-def layers_file(level: str) -> str:
-    """URL of the map's fixed layers for areas of ``level``, served once and kept by the
-    browser: the areas, the outlines drawn over them (`outline_names` order) and the place
-    labels. One file, because every request of a new visitor's page waits its turn on the
-    server and for one of the browser's few connections."""
+def layers_json(level: str) -> bytes:
+    """The map's fixed layers for areas of ``level`` as JSON: the areas, the outlines drawn
+    over them (`outline_names` order) and the place labels."""
     layers = {
         "areas": _area_geojson(level),
         "outlines": [_outline_geojson(name) for name in outline_names(level)],
         "places": place_records(),
     }
-    return assets.publish(f"layers-{level}", json.dumps(layers, separators=(",", ":")).encode())
+    return json.dumps(layers, separators=(",", ":")).encode()
+
+
+@cache
+def layers_file(level: str) -> str:
+    """URL of `layers_json`, served once and kept by the browser. One file, because every
+    request of a new visitor's page waits its turn on the server and for one of the browser's
+    few connections."""
+    return assets.publish(f"layers-{level}", layers_json(level))
 
 
 POPUP_CHUNK = 500
@@ -273,7 +279,7 @@ def project_files(projects: gpd.GeoDataFrame, today: date | None = None) -> dict
         ["type", "LAD25CD", "WD24CD", "id"], kind="stable", key=lambda s: s.astype(str)
     )
     markers, popup_texts = popups.marker_data(located, today)
-    marker_file, popup_file = PUBLISHED_PROJECT_FILES
+    marker_file, popup_file, _ = PUBLISHED_PROJECT_FILES
     popup_urls = [
         assets.publish(popup_file, json.dumps(popup_texts[i : i + POPUP_CHUNK]).encode())
         for i in range(0, len(popup_texts), POPUP_CHUNK)
@@ -281,9 +287,21 @@ def project_files(projects: gpd.GeoDataFrame, today: date | None = None) -> dict
     markers_json = json.dumps(markers, separators=(",", ":")).encode()
     return {
         "projects": assets.publish(marker_file, markers_json),
+        "projects_json": markers_json,
         "popups": popup_urls,
         "order": pd.Index(located["id"].astype(str)),
     }
+
+
+def map_script(level: str, files: Mapping) -> str:
+    """URL of the map's one script file for areas of ``level`` and this store (`project_files`):
+    the map's code with its layers and marker files inside (`assets.combined_js` data), so
+    that a new visitor's map needs no request after its code. A file per level and store
+    (the code repeated in each: about 0.25 MB, fetched once per level a visitor shows); it carries
+    marker positions, so it is one of `kindred_map.paths.PUBLISHED_PROJECT_FILES`
+    ("projectmap"), removed when a save makes a position private."""
+    data = {layers_file(level): layers_json(level), files["projects"]: files["projects_json"]}
+    return assets.combined_js(data=data, prefix=PUBLISHED_PROJECT_FILES[-1])
 
 
 # --- the map: fixed layers, then one payload per view ---------------------------------------
@@ -421,7 +439,8 @@ def with_search(payload: dict, view: View) -> dict:
 
 def base_map(level: str, files: Mapping, tiles: str | None = None, cluster_markers: bool = True):
     """The folium map that stays while filters change: tiles and the fixed layers."""
-    return maps.dashboard_base(map_options(level, files, cluster_markers), tiles=tiles)
+    options = map_options(level, files, cluster_markers)
+    return maps.dashboard_base(options, map_script(level, files), tiles=tiles)
 
 
 def build_map(

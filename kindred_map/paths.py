@@ -15,7 +15,8 @@ store is configured."""
 STATIC_DIR = PROJECT_ROOT / "static"
 """Streamlit serves `static/` beside app.py (server.enableStaticServing)."""
 PUBLISHED_DATA_DIR = STATIC_DIR / "data"
-PUBLISHED_PROJECT_FILES = ("projects", "popups")
+PUBLISHED_PROJECT_FILES = ("projects", "popups", "projectmap")
 """Prefixes of the files in PUBLISHED_DATA_DIR built from the store's projects (marker
-positions and popups, `kindred_map.mapview.project_files`): a save that makes a position
-private removes them (`kindred_map.store.forget_published_positions`)."""
+positions and popups, `kindred_map.mapview.project_files`; the map's script carrying the
+marker positions, `kindred_map.mapview.map_script`): a save that makes a position private
+removes them (`kindred_map.store.forget_published_positions`)."""

@@ -44,7 +44,14 @@ class Visitor:
 
     def run(self, query: str = "", values: dict[str, object] | None = None) -> "Visitor":
         """One rerun with the link's ``query`` and ``values`` by widget label (a string for a
-        text input, True to press a button); returns when the script has finished."""
+        text input, True to press a button); returns when the script has finished. A new
+        session's first run is followed by the one a browser's map starts when drawn (the
+        first run sends the header and the map only: `kindred_map.pages.map.map_page`)."""
+        first = not self.session_id
+        self._run(query, values)
+        return self._run(query) if first else self
+
+    def _run(self, query: str, values: dict[str, object] | None = None) -> "Visitor":
         message = BackMsg()
         message.rerun_script.query_string = query
         for label, value in (values or {}).items():

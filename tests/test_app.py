@@ -5,6 +5,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from app_runs import first_page
 from streamlit.testing.v1 import AppTest
 
 from kindred_map import abouttext, auth, importing, location, search, store, tables
@@ -46,7 +47,7 @@ def _app(query: dict | None = None, user: auth.User | None = None) -> AppTest:
     app.query_params.update(query or {})
     if user is not None:
         app.session_state["signed_in_user"] = user
-    return app.run()
+    return first_page(app)
 
 
 def _no_exception(app: AppTest) -> None:
@@ -79,6 +80,43 @@ def test_page_shows_every_project_by_default(store_file):
     assert _count_text(app) == _expected_count(store_file, views.View())
     assert "Showing 11 of 12 projects" in _count_text(app), "the illustrative one is hidden"
     assert app.query_params == {}
+
+
+def _map_args(app: AppTest) -> tuple[str, str]:
+    """The st_folium element's id and arguments (the same on two runs: the map stays)."""
+    (element,) = app.get("component_instance")
+    return element.proto.id, element.proto.json_args
+
+
+def test_a_new_session_gets_the_map_first_and_the_rest_on_the_next_run(store_file):
+    """The first run: the link's view in the header and the map, no other widget (their code
+    would queue before the map's); the next run (a browser's map starts it when drawn) adds
+    the rest, and the map's element is the same one (it is not drawn again)."""
+    query = {"boroughs": LIVERPOOL, "layer": "borough", "imd": "11"}  # 11: not a decile
+    app = AppTest.from_file(str(APP), default_timeout=TIMEOUT_S)
+    app.query_params.update(query)
+    app.run()
+    _no_exception(app)
+    view = views.view_from_query(query)[0]
+    assert _count_text(app) == _expected_count(store_file, view)
+    assert not app.multiselect and not app.selectbox and not app.text_input and not app.toggle
+    assert "Loading the searches, filters and table..." in [c.value for c in app.caption]
+    notices = [w.value for w in app.warning]
+    assert notices and "11" in notices[0]
+    first_map = _map_args(app)
+    assert "layers-borough-" in first_map[1], "the link's level from the first run"
+    app.run()
+    _no_exception(app)
+    assert app.multiselect(key="boroughs").value == [LIVERPOOL]
+    assert app.selectbox(key="layer").value == "borough"
+    assert app.text_input(key="postcode") is not None
+    assert "Loading the searches, filters and table..." not in [c.value for c in app.caption]
+    assert [w.value for w in app.warning] == notices, "shown until the page is complete"
+    assert _map_args(app) == first_map
+    assert app.query_params == {"boroughs": LIVERPOOL, "layer": "borough"}
+    app.run()
+    assert not app.warning, "then gone, as on any later run"
+    assert _map_args(app) == first_map
 
 
 def test_missing_store_shows_an_empty_map(store_file, tmp_path, monkeypatch):

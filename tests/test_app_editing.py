@@ -5,6 +5,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from app_runs import first_page
 from streamlit.testing.v1 import AppTest
 
 from kindred_map import auth, importing, location, store
@@ -69,7 +70,7 @@ def _run(user: auth.User | None = None) -> AppTest:
     app = AppTest.from_file(str(APP), default_timeout=TIMEOUT_S)
     if user is not None:
         app.session_state["signed_in_user"] = user
-    return app.run()
+    return first_page(app)
 
 
 def test_without_users_the_page_is_read_only_and_says_how_to_enable_editing(store_file):

@@ -7,6 +7,7 @@ value, which hides the fault. `Browser` below sends what the browser sends: the 
 last given (by the editor's pick, or by the server setting the value)."""
 
 import pytest
+from app_runs import first_page
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from streamlit.testing.v1 import AppTest
@@ -28,7 +29,7 @@ class Browser:
     def __init__(self, user: auth.User):
         self.app = AppTest.from_file(str(APP), default_timeout=120)
         self.app.session_state["signed_in_user"] = user
-        self.app.run()
+        first_page(self.app)
         self.held = None
         self._learn()
 

@@ -4,6 +4,7 @@ provider would leave it): roles from the roles file, a private map, admins manag
 import shutil
 
 import pytest
+from app_runs import first_page
 from streamlit.testing.v1 import AppTest
 
 from kindred_map import auth, location, people, roles
@@ -45,7 +46,7 @@ def _as(email: str | None) -> AppTest:
     """The page as the provider's sign-in leaves ``st.user`` for ``email`` (None: nobody)."""
     app = AppTest.from_file(str(APP), default_timeout=TIMEOUT_S)
     app.user = {"is_logged_in": True, "email": email, "name": "Someone"} if email else {}
-    return app.run()
+    return first_page(app)
 
 
 def _fine(app: AppTest) -> None:
@@ -143,7 +144,7 @@ def test_an_admin_changes_and_removes_password_accounts_in_the_page(store_file, 
     auth.add_user("bob", "a long password", name="Bob")
     bob = AppTest.from_file(str(APP), default_timeout=TIMEOUT_S)
     bob.session_state["signed_in_user"] = auth.sign_in("bob", "a long password")
-    bob.run()
+    first_page(bob)
     assert set(EDITOR_KEYS) <= _keys(bob)
     admin = _as(ANN)
     admin.selectbox(key="account_pick").set_value("bob")
@@ -163,7 +164,7 @@ def test_the_sign_in_buttons_follow_the_auth_secrets(store_file):
         "cookie_secret": "x" * 32,
         "microsoft": {"client_id": "a", "client_secret": "b", "server_metadata_url": "c"},
     }
-    app.run()
+    first_page(app)
     _fine(app)
     assert "Sign in with Microsoft" in [b.label for b in app.button]
     assert "sign_in_user" not in _keys(app)  # no password accounts: no password form

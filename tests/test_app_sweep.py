@@ -6,6 +6,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from app_runs import first_page
 from streamlit.testing.v1 import AppTest
 
 from kindred_map import figures, hours, importing, location
@@ -95,7 +96,7 @@ def test_every_view_renders_without_an_error(case, sweep_store, tmp_path, monkey
     monkeypatch.setenv("KINDRED_MAP_BASEMAP", "none")
     app = AppTest.from_file(str(APP), default_timeout=TIMEOUT_S)
     app.query_params.update(_query(case))
-    app.run()
+    first_page(app)
     if not case["grouped"]:
         app.checkbox(key="grouped").set_value(False).run()
     if case["gaps"]:

@@ -101,6 +101,20 @@ def test_the_dashboard_map_loads_one_file_for_its_code_and_style(tmp_path):
         assets.publish("map", b"x", tmp_path, suffix=".html")
 
 
+def test_the_map_script_can_carry_its_data_files(tmp_path):
+    """The map's data files inside its script (``KM.seed``, after dashboard.js defines it):
+    the map then asks for no file after its code. Another content, another file name."""
+    data = {"/app/static/data/layers-ward-1.json": b'{"areas":{"name":"</script>&"}}'}
+    url = assets.combined_js(static_dir=tmp_path, data=data, prefix="projectmap")
+    assert "/data/projectmap-" in url
+    script = (tmp_path / "data" / url.rsplit("/", 1)[1]).read_text(encoding="utf-8")
+    seed = 'KM.seed("/app/static/data/layers-ward-1.json", {"areas":{"name":"</script>&"}});'
+    assert script.endswith(seed)
+    assert script.find("KM.seed = function") < script.find(seed)
+    other = {"/app/static/data/layers-ward-1.json": b'{"areas":{}}'}
+    assert assets.combined_js(static_dir=tmp_path, data=other, prefix="projectmap") != url
+
+
 def test_inline_assets_can_be_limited_to_leaflet():
     assert "markerClusterGroup" not in assets.inline_js(("leaflet",))
     assert ".marker-cluster" not in assets.inline_css(("leaflet",))

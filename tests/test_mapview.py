@@ -61,14 +61,18 @@ def test_map_uses_local_assets_only_and_hides_home_run_positions(projects, by_na
     view = views.View(postcode="L1 8JQ", clusters=True, gaps=True, layer="lsoa", examples=True)
     page = _render(mapview.build_map(projects, view, today=TODAY, tiles="none"))
     sources = re.findall(r'(?:src|href)="([^"]+)"', page)
-    local = ("/app/static/vendor/", "/app/static/data/map-")  # the map's one .js and .css
+    local = ("/app/static/vendor/", "/app/static/data/projectmap-")  # the map's one file
     assert sources and all(s.startswith(local) for s in sources), sources
+    (script,) = [source for source in sources if source.startswith(local[1])]
+    code = (assets.STATIC_DIR / script.removeprefix(assets.STATIC_URL + "/")).read_text()
     for host in ("cdn", "unpkg", "d3js", "googleapis", "bootstrap", "jquery"):
         assert host not in page.lower().replace("bootstrap-", "")
     options = _options(page)
     files = [options["projectsUrl"], *options["popupUrls"], options["layersUrl"]]
     assert all(url.startswith("/app/static/data/") for url in files)
-    served = page + "".join(json.dumps(_static(url)) for url in files)
+    served = page + code + "".join(json.dumps(_static(url)) for url in files)
+    for url in (options["projectsUrl"], options["layersUrl"]):  # inside the map's file
+        assert f"KM.seed({json.dumps(url)}, " in code
     home = by_name(projects, "Home Welcome")
     lat, lon = round(home["lat"], 5), round(home["lon"], 5)
     markers = _static(options["projectsUrl"])

@@ -382,6 +382,7 @@ def test_ogrinfo_as_the_reader_lists_the_summary_layers_with_geometry(pg_store):
 
 
 def test_the_dashboard_runs_on_a_postgis_store(pg_store, monkeypatch):
+    from app_runs import first_page
     from streamlit.testing.v1 import AppTest
 
     from kindred_map.paths import PROJECT_ROOT
@@ -389,7 +390,7 @@ def test_the_dashboard_runs_on_a_postgis_store(pg_store, monkeypatch):
     importing.import_file(FIXTURES / "dashboard_projects.csv", pg_store)
     monkeypatch.setenv(location.STORE_ENV, pg_store)
     monkeypatch.setenv("KINDRED_MAP_BASEMAP", "none")
-    app = AppTest.from_file(str(PROJECT_ROOT / "app.py"), default_timeout=120).run()
+    app = first_page(AppTest.from_file(str(PROJECT_ROOT / "app.py"), default_timeout=120))
     assert not app.exception, [e.message for e in app.exception]
     projects = store.read_projects(pg_store)
     shown = views.shown_projects(projects, views.View())

@@ -473,6 +473,7 @@ def _all_text(app) -> str:
 
 
 def test_the_dashboard_page_shows_nothing_of_the_home(home_store, home, tmp_path, monkeypatch):
+    from app_runs import first_page
     from streamlit.testing.v1 import AppTest
 
     from kindred_map import location
@@ -484,7 +485,7 @@ def test_the_dashboard_page_shows_nothing_of_the_home(home_store, home, tmp_path
     app.query_params.update(
         {"postcode": NEIGHBOUR, "area": home["WD24CD"], "project": "homes:HOME-[withheld] L13"}
     )
-    app.run()
+    first_page(app)
     assert not app.exception, [e.message for e in app.exception]
     text = _all_text(app)
     assert "[withheld]" in text, "the home is on the page, as it may be shown"
@@ -560,11 +561,13 @@ def test_a_position_made_private_is_no_longer_served(target, tmp_path):
     importing.import_file(source, target)
     store.forget_published_positions()
     files = mapview.project_files(store.read_projects(target))
-    urls = [files["projects"], *files["popups"]]
+    script = mapview.map_script("ward", files)  # the map's code with the markers inside
+    urls = [files["projects"], *files["popups"], script]
     published = {
         url: (assets.STATIC_DIR / url.removeprefix(f"{assets.STATIC_URL}/")) for url in urls
     }
     markers = published[files["projects"]].read_text(encoding="utf-8")
+    assert markers in published[script].read_text(encoding="utf-8")
     popups = " ".join(published[url].read_text(encoding="utf-8") for url in files["popups"])
     assert _near_home(_points(markers)).any() and STREET in popups, "public until re-marked"
     with _static_server() as status:

@@ -19,6 +19,12 @@
     return fetches[url];
   }
 
+  KM.seed = function (url, data) {
+    /* A data file's content carried by the map's own script file (`assets.combined_js`): the
+       map needs no request after its code for the files seeded here. */
+    fetches[url] = Promise.resolve(data);
+  };
+
   function narrow() {
     /* A small map (a phone's): the legend and the layer list start folded. The map's frame
        is the window here, so this is the map's own width. */
@@ -179,7 +185,7 @@
     map.fitBounds(bounds, { padding: [margin, margin], maxZoom: top, animate: false });
   }
 
-  /* --- reports to the page: none until someone moves or clicks the map --- */
+  /* --- reports to the page: "drawn" once, then none until someone moves or clicks the map --- */
   function quietUntilTouched(map) {
     /* streamlit-folium reports the map's place (its center and zoom, kept in the link) after
        every move, the first placement included. That first one is a fit the view already
@@ -190,6 +196,7 @@
     if (api && api.setComponentValue && !api.kmQuiet) {
       var send = api.setComponentValue.bind(api);
       api.setComponentValue = function (value) { if (state.touched) { send(value); } };
+      api.kmSend = send;
       api.kmQuiet = true;
     }
     ["pointerdown", "wheel", "keydown", "touchstart"].forEach(function (name) {
@@ -624,5 +631,23 @@
     });
     var projects = fetchJson(opts.projectsUrl).then(function (data) { state.projects = data; });
     state.ready = Promise.all([layers, projects]);
+    reportDrawn();
   };
+
+  function reportDrawn() {
+    /* Once per frame, when the first view is drawn (or its data failed): {drawn: true}, with
+       no place in it. A new session's first run sends the map alone and this report brings
+       the rest of the page (the map page's `show_map`), so that the widgets' code, fetched
+       as they arrive, does not queue before the map's. Later it reruns only the map's
+       fragment, which finds nothing to do. */
+    var api = window.Streamlit;
+    if (!api || !api.kmSend || api.kmDrawn) { return; }
+    api.kmDrawn = true;
+    var report = function () {
+      window.setTimeout(function () { api.kmSend({ drawn: true }); }, 0);
+    };
+    state.ready.then(function () { return new Promise(function (done) {
+      window.requestAnimationFrame(function () { done(); });
+    }); }).then(report, report);
+  }
 })();

@@ -35,6 +35,15 @@ MAP_KEY = "dashboard_map"
 TABLE_ANCHOR = "projects-table"
 SEARCH_ANCHOR = "find"
 SAVED_VIEW = "saved_view"
+LINK_NOTICES = "link_notices"
+"""Session state: what the link or the background setting got wrong, shown above the map on a
+session's first run and on the run that completes its page (then the map stays put)."""
+MAP_FIRST = "map_first"
+"""Session state, set from a session's first run (the header and the map only) to the run that
+completes the page: the map's first report (dashboard.js: drawn), or `rest_of_page_soon`."""
+REST_OF_PAGE_AFTER_S = 8
+"""The rest of a new session's page comes this long after its first run if the map has not
+reported by then (its script failed to load, say): a page is never left with the map alone."""
 BASEMAP_LABELS = {"osm": "OpenStreetMap (needs internet)", "none": "Plain background (offline)"}
 
 
@@ -117,19 +126,21 @@ def map_payload(signature: tuple, view: views.View, today: date) -> dict:
 
 
 def restore_view() -> None:
-    """Widget values from the link on a session's first run, else from the last saved view."""
+    """Widget values from the link on a session's first run, else from the last saved view;
+    what the link got wrong into `LINK_NOTICES` (the link's text shown as typed, never as
+    Markdown)."""
     if SAVED_VIEW not in st.session_state:
         view, problems = views.view_from_query(st.query_params.to_dict())
         st.session_state[SAVED_VIEW] = view
-        for problem in problems:
-            st.warning(md_escape(problem))  # the link's text is shown as typed, never as Markdown
+        st.session_state[LINK_NOTICES] = [md_escape(problem) for problem in problems]
     for key, value in views.widget_values(st.session_state[SAVED_VIEW]).items():
         st.session_state.setdefault(key, value)
     if "basemap" not in st.session_state:
         try:
             st.session_state["basemap"] = maps.basemap_choice()
         except ValueError as error:
-            st.warning(f"{md_escape(error)}: using the plain background")
+            notice = f"{md_escape(error)}: using the plain background"
+            st.session_state.setdefault(LINK_NOTICES, []).append(notice)
             st.session_state["basemap"] = "none"
     st.session_state.setdefault("grouped", True)
 
@@ -467,6 +478,8 @@ def show_map(view: views.View, signature: tuple, today: date) -> None:
         zoom=view.zoom if placed else None,
         returned_objects=["last_active_drawing", "last_object_clicked", "center", "zoom"],
     )
+    if st.session_state.get(MAP_FIRST):  # the map's first report: the rest of the page now
+        st.rerun(scope="app")
     result = result or {}
     keep_map_position(result)
     clicked = mapview.area_from_click(result.get("last_active_drawing"), view.layer)
@@ -605,8 +618,28 @@ def page_header(shown, total: int, view: views.View, counts: dict[str, int]) -> 
         st.caption(freshness.currency_text(counts) + hidden, width="content")
 
 
+@st.fragment(run_every=REST_OF_PAGE_AFTER_S)
+def rest_of_page_soon() -> None:
+    """Below the map on a session's first run: says the rest is coming, and brings it if the
+    map has not reported within `REST_OF_PAGE_AFTER_S` (its first tick)."""
+    if st.session_state.get(MAP_FIRST) == "waiting":
+        st.rerun(scope="app")
+    st.session_state[MAP_FIRST] = "waiting"
+    st.caption("Loading the searches, filters and table...")
+
+
 def map_page() -> None:
+    """The page. A session's first run sends the header and the map only: the widgets' code,
+    which the browser fetches as they arrive (about 45 files), would otherwise queue before the
+    map's own. The map's first report (drawn) reruns the page whole; the map stays as it is
+    (the same element, key and arguments), and the link's view applies from the first run."""
+    first_run = SAVED_VIEW not in st.session_state
+    completing = bool(st.session_state.pop(MAP_FIRST, None))
+    if not first_run and not completing:
+        st.session_state[LINK_NOTICES] = []  # shown until the page is complete
     restore_view()
+    for notice in st.session_state.get(LINK_NOTICES, []):
+        st.warning(notice)
     today = date.today()
     view = views.view_from_state(st.session_state)
     try:
@@ -626,6 +659,9 @@ def map_page() -> None:
     # frame starts before the browser loads their code. The view was read from the session
     # (`restore_view`) before any widget is drawn, so the order changes no value.
     show_map(view, signature, today)
+    if first_run:
+        rest_of_page_soon()
+        return
     st.header("Find projects and areas", anchor=SEARCH_ANCHOR)
     postcode_column, name_column, area_column = st.columns(3, gap="medium")
     with postcode_column:

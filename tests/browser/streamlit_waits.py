@@ -27,6 +27,15 @@ IDLE_JS = """() => {
 """True when Streamlit is connected and not running the script."""
 
 
+def wait_page_complete(page, timeout_ms: int = STEP_TIMEOUT_MS) -> None:
+    """Until the map page is whole (its searches' heading, ``#find``, is there: a new session's
+    first run sends the header and the map only, the rest comes on the run the map starts
+    when drawn) and the run that brought it has ended."""
+    page.wait_for_function(
+        f"() => !!document.getElementById('find') && ({IDLE_JS})()", timeout=timeout_ms
+    )
+
+
 def runs(page) -> int:
     """How many script runs the page has seen start (COUNT_RUNS)."""
     return page.evaluate("() => window.__kmRuns")

@@ -60,8 +60,8 @@ def test_boundaries_map_draws_region_offline(app_url, page, network, map_frame, 
         assert line in attribution
     for spec in maps.BOUNDARY_LAYERS.values():
         assert map_frame.get_by_text(spec["label"], exact=True).count() == 1
-    # Leaflet (with markercluster and the map's code) comes in one local file
-    assert any(re.search(r"/app/static/data/map-\w+\.js$", url) for url in network.requests)
+    # Leaflet (with markercluster, the map's code and its data) comes in one local file
+    assert any(re.search(r"/app/static/data/projectmap-\w+\.js$", u) for u in network.requests)
     assert map_frame.locator("img.leaflet-tile").count() == 0, "basemap 'none' drew tiles"
     network.assert_stayed_local()
 

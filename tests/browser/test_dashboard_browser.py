@@ -7,7 +7,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
 import pytest
-from streamlit_waits import wait_idle, wait_until_still
+from streamlit_waits import wait_idle, wait_page_complete, wait_until_still
 
 from kindred_map import abouttext, boundaries, figures, importing, maps, search, store, tables
 from kindred_map import view as views
@@ -84,7 +84,9 @@ def _wait_for_count(page, text: str) -> None:
 
 def _open(page, url: str, located: int) -> dict:
     page.goto(url)
-    return _wait_for_markers(page, located)
+    state = _wait_for_markers(page, located)
+    wait_page_complete(page, LOAD_TIMEOUT_MS)
+    return state
 
 
 @pytest.fixture(scope="module")
@@ -119,8 +121,10 @@ def test_page_loads_offline_with_markers_matching_the_data(
     legend = frame.locator(".km-legend").inner_text()
     assert "Ward: Projects" in legend and "Projects" in legend
     assert frame.locator("img.leaflet-tile").count() == 0
-    # Leaflet, markercluster and the map's code come in one local file (`assets.combined_js`)
-    assert any(re.search(r"/app/static/data/map-\w+\.js$", url) for url in network.requests)
+    # Leaflet, markercluster, the map's code and its data come in one local file
+    # (`mapview.map_script`), and the map asks for no other data file
+    data = [url for url in network.requests if "/app/static/data/" in url]
+    assert len(data) == 1 and re.search(r"/data/projectmap-\w+\.js$", data[0]), data
     assert page.locator('[data-testid="stException"]').count() == 0
     network.assert_stayed_local()
 
@@ -149,6 +153,7 @@ def test_borough_filter_changes_the_count_and_the_markers(
     path = screenshot(page, "dashboard_borough_filter")
 
     assert state["areas"] >= len(figures.areas_in_view("ward", view)), path
+    wait_idle(page, STEP_TIMEOUT_MS)  # the link is written at the end of the run, after the map
     assert parse_qs(urlsplit(page.url).query)["boroughs"] == [LIVERPOOL]
     network.assert_stayed_local()
 

@@ -8,6 +8,7 @@ import re
 from urllib.parse import urlencode
 
 import pytest
+from streamlit_waits import wait_page_complete
 
 from kindred_map import figures
 from kindred_map import view as views
@@ -116,11 +117,64 @@ def _settle(page, zoom: float | None = None) -> None:
 def _open_map(page, url: str) -> None:
     page.goto(url)
     page.wait_for_function(APPLIED_JS, arg=MAP_FRAME, timeout=LOAD_TIMEOUT_MS)
+    wait_page_complete(page, LOAD_TIMEOUT_MS)
     _settle(page)
 
 
 def _geometry(page) -> dict:
     return page.evaluate(GEOMETRY_JS, MAP_FRAME)
+
+
+FIRST_DRAWN_JS = """(s) => {
+    // At the first poll that finds the map drawn: the page's widgets then, and a mark on the
+    // map's frame and its state (a frame made again, or a map set up again, loses it).
+    const f = document.querySelector(s); const km = f && f.contentWindow.KM;
+    if (!km || !km.current || !km.current.applied) return null;
+    km.current.firstMark = true; window.__kmFrame = f;
+    return {widgets: document.querySelectorAll(
+        '[data-testid="stMultiSelect"], [data-testid="stTextInput"], [data-testid="stSelectbox"]'
+    ).length};
+}"""
+
+SAME_MAP_JS = """(s) => { const f = document.querySelector(s);
+    return f === window.__kmFrame && f.contentWindow.KM.current.firstMark === true; }"""
+
+
+@SIZES
+def test_a_new_visitor_gets_the_map_first_then_the_whole_page_by_itself(
+    map_url, sized, network, screenshot, size
+):
+    """The map is drawn before any widget arrives (their code would queue before the map's),
+    from one script file (its layers and markers inside: no data request from the frame); then
+    the rest of the page comes with no action, and the map is the same map (not drawn again)."""
+    page = sized(size)
+    page.goto(map_url + "?" + urlencode({"layer": "borough"}))
+    drawn = page.wait_for_function(FIRST_DRAWN_JS, arg=MAP_FRAME, timeout=LOAD_TIMEOUT_MS)
+    first = screenshot(page, f"map_first_alone_{size['width']}")
+    assert drawn.json_value() == {"widgets": 0}, first
+    wait_page_complete(page, LOAD_TIMEOUT_MS)
+    page.get_by_label("Find projects near a postcode", exact=True).wait_for(timeout=STEP_TIMEOUT_MS)
+    path = screenshot(page, f"map_first_complete_{size['width']}")
+    assert page.evaluate(SAME_MAP_JS, MAP_FRAME), path
+    data = [url for url in network.requests if "/static/data/" in url]
+    assert len(data) == 1 and "/projectmap-" in data[0], data  # the map's one file
+    layers = page.evaluate(
+        "(s) => document.querySelector(s).contentWindow.KM.current.opts.layersUrl", MAP_FRAME
+    )
+    assert "/layers-borough-" in layers, "the link's level on the first run"
+
+
+def test_the_page_completes_when_the_map_cannot_load(map_url, sized, network, screenshot):
+    """A map whose script never arrives leaves no page with nothing but a blank map: the
+    rest comes within `REST_OF_PAGE_AFTER_S`."""
+    page = sized(DESKTOP)
+    refused = []
+    page.route("**/projectmap-*.js", lambda route: (refused.append(route), route.abort()))
+    page.goto(map_url)
+    wait_page_complete(page, LOAD_TIMEOUT_MS)
+    page.get_by_label("Find projects near a postcode", exact=True).wait_for(timeout=STEP_TIMEOUT_MS)
+    screenshot(page, "map_first_without_map_script")
+    assert refused, "the map's file was asked for (and refused)"
 
 
 def test_desktop_map_is_most_of_the_page_and_the_region_fills_it(map_url, sized, screenshot):

@@ -6,7 +6,7 @@ import re
 from urllib.parse import quote, urlsplit
 
 import pytest
-from streamlit_waits import wait_idle
+from streamlit_waits import wait_idle, wait_page_complete
 
 from kindred_map.text import WORD_JOINER
 
@@ -42,7 +42,7 @@ def _loaded(page, url: str) -> None:
     drawn = page.frame_locator(MAP_FRAME).first.locator(".leaflet-control-zoom-in")
     drawn.wait_for(timeout=LOAD_TIMEOUT_MS)  # Leaflet (and its CSS) in place
     page.wait_for_function(APPLIED_JS, arg=MAP_FRAME, timeout=LOAD_TIMEOUT_MS)
-    wait_idle(page, LOAD_TIMEOUT_MS)
+    wait_page_complete(page, LOAD_TIMEOUT_MS)
 
 
 def _focused(page) -> dict:

@@ -8,6 +8,7 @@ import subprocess
 from urllib.parse import urlencode
 
 import pytest
+from streamlit_waits import wait_page_complete
 
 pytestmark = pytest.mark.browser
 
@@ -27,7 +28,7 @@ def _loaded(page, url: str) -> None:
     page.get_by_text(re.compile(r"^Showing \d")).wait_for(timeout=LOAD_TIMEOUT_MS)
     drawn = page.frame_locator(MAP_FRAME).first.locator(".leaflet-control-zoom-in")
     drawn.wait_for(timeout=LOAD_TIMEOUT_MS)
-    page.wait_for_timeout(1000)
+    wait_page_complete(page, LOAD_TIMEOUT_MS)
 
 
 def _pdf_text(path) -> str:
