@@ -23,9 +23,11 @@ BROWSER_DIR = "tests/browser/"
 
 class FilesWithOneBrowserLane(LoadFileScheduling):
     """xdist's loadfile, except that the files under tests/browser/ form one unit: one worker
-    runs them one after another while the other workers take the remaining files. Two of them
-    at once (a Streamlit server and a Chromium each, on this 2-core machine) starved each other:
-    maps not drawn in 90 s (benchmarks/results/suite.md). (xdist's own `--dist loadgroup` cannot
+    runs them one after another while the other workers take the remaining files. With two of
+    them at once (a Streamlit server and a Chromium each, on this 2-core machine) dashboard maps
+    were not drawn in 90 s in both earlier 2-worker runs (benchmarks/results/suite.md); in the
+    lane that file passed, though other browser waits still ran out under a load of 10-29.
+    (xdist's own `--dist loadgroup` cannot
     do this with pytest 9.2: it renames node ids through an attribute pytest no longer reads.)"""
 
     def _split_scope(self, nodeid: str) -> str:
