@@ -22,13 +22,20 @@ run: $(STAMP)
 	$(BIN)/python -c "from kindred_map import assets; assets.install_static()"
 	$(BIN)/kindred-map dashboard --server.port $(PORT)
 
-# The tests run in TEST_WORKERS processes (pytest-xdist; TEST_WORKERS=0 runs them in one, serially),
-# each file whole in one worker (--dist loadfile), so that a module's servers, stores and databases
-# are built once. make test TEST_WORKERS=2 uses this machine's 2 cores. Default 0 (serial) until
-# tests/browser/test_dashboard_browser.py passes in parallel: it failed in both 2-worker runs
-# (a map that never drew, a link never updated) and passes alone (benchmarks/results/suite.md).
-# Files go out in collection order (--no-loadscope-reorder; xdist's default sends files with the
-# most tests first), so the few-test but slow browser files (tests/browser/) start first.
+# Bytecode is written (and reused) during the tests even where the environment sets
+# PYTHONDONTWRITEBYTECODE (this machine does): else every Python process of the run, each xdist
+# worker, Streamlit server and CLI subprocess, compiles the package and pytest rewrites every test
+# module again (4 s of CPU per pytest process, more per server; __pycache__/ is gitignored).
+unexport PYTHONDONTWRITEBYTECODE
+
+# The tests run in TEST_WORKERS processes (pytest-xdist; TEST_WORKERS=0 runs them in one,
+# serially), each file whole in one worker (--dist loadfile), so that a module's servers, stores
+# and databases are built once; the files under tests/browser/ (a Streamlit server and Chromium
+# each) all go to ONE worker, one after another, while the other takes the remaining files
+# (tests/conftest.py: two at once starved each other, maps not drawn in 90 s). Default 0
+# (serial): the one 2-worker run with that lane, at a load average of 10-29, failed 9 browser
+# tests (7 in test_map_first, waits of 120 s; benchmarks/results/suite.md). Files go out in
+# collection order (--no-loadscope-reorder), so the long browser lane starts first.
 TEST_WORKERS ?= 0
 # pytest exit code 5 means "no tests collected": a failure, never a pass.
 # The PostGIS store tests need a server: with none given (KINDRED_MAP_TEST_PG) and PostgreSQL

@@ -9,12 +9,37 @@ from urllib.parse import urlsplit
 
 import pytest
 from pg_admin import admin, database
+from xdist.scheduler import LoadFileScheduling
 
 from kindred_map import importing
 from kindred_map.paths import PROJECT_ROOT
 
 ARTIFACTS_DIR = PROJECT_ROOT / "test-artifacts"
 """Screenshots and logs from test runs (gitignored): look at them after a run."""
+
+
+BROWSER_DIR = "tests/browser/"
+
+
+class FilesWithOneBrowserLane(LoadFileScheduling):
+    """xdist's loadfile, except that the files under tests/browser/ form one unit: one worker
+    runs them one after another while the other workers take the remaining files. With two of
+    them at once (a Streamlit server and a Chromium each, on this 2-core machine) dashboard maps
+    were not drawn in 90 s in both earlier 2-worker runs (benchmarks/results/suite.md); in the
+    lane that file passed, though other browser waits still ran out under a load of 10-29.
+    (xdist's own `--dist loadgroup` cannot
+    do this with pytest 9.2: it renames node ids through an attribute pytest no longer reads.)"""
+
+    def _split_scope(self, nodeid: str) -> str:
+        if nodeid.startswith(BROWSER_DIR):
+            return BROWSER_DIR
+        return super()._split_scope(nodeid)
+
+
+def pytest_xdist_make_scheduler(config, log):
+    if config.getvalue("dist") == "loadfile":
+        return FilesWithOneBrowserLane(config, log)
+    return None
 
 
 @pytest.fixture(scope="session")

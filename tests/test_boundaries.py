@@ -225,11 +225,14 @@ def _digests(directory):
 
 @needs_raw
 def test_build_is_reproducible_and_matches_the_shipped_files(tmp_path):
-    first, second = tmp_path / "a", tmp_path / "b"
-    build.build_all(DEFAULT_RAW_DIR, first)
-    build.build_all(DEFAULT_RAW_DIR, second)
-    assert _digests(first) == _digests(second)
-    assert _digests(first) == _digests(BOUNDARIES_DIR)
+    """One build, byte for byte the shipped files: those came from an earlier, separate
+    build (`make boundaries`: another process, another hash seed, another day), so equal bytes
+    show the build reproducible across runs. (A second build in this same process, 35 s of
+    CPU, was dropped: any build that differs from another differs from the shipped files, and
+    this comparison fails on it.)"""
+    built = tmp_path / "built"
+    build.build_all(DEFAULT_RAW_DIR, built)
+    assert _digests(built) == _digests(BOUNDARIES_DIR)
 
 
 def test_shipped_population_table_equals_a_fresh_computation_from_the_shipped_layers():
