@@ -72,6 +72,10 @@ DOT_PX = 4.0
 """A project's dot radius in the locator map (CSS pixels)."""
 LABEL_PX = 8.0
 """Neighbour names' font size in the locator map (CSS pixels)."""
+LABEL_BASELINE_EM = 0.5 + (1901 - 483) / 2048 / 2
+"""Where DejaVu Sans in a line one em high has its baseline, from the line's top (em): half
+the (negative) leading plus the ascent, from the font's ascent and descent (1901 and 483 of
+2048 units), as Pango and browsers place it."""
 SCALE_BOX = (24.0, 30.0)
 """Room a scale bar needs beyond its bar: width (margins) and height (bar, words, margins)."""
 FORMATS = ("pdf", "html")
@@ -210,6 +214,7 @@ def figures(level: str, name_or_code: str, ctx: Context) -> dict:
     labels = {key: spec["label"] for key, spec in project_types().items()}
     by_type = inside["type"].map(lambda t: labels.get(t, t)).value_counts()
     population = int(area["population"])
+    locator, locator_width = locator_map(level, code, ctx)
     return {
         "level": level,
         "code": code,
@@ -227,7 +232,8 @@ def figures(level: str, name_or_code: str, ctx: Context) -> dict:
         "types": ctx.types,
         "distance_m": ctx.distance_m,
         "synthetic": int(inside["synthetic"].fillna(False).astype(bool).sum()),
-        "map": locator_svg(level, code, ctx),
+        "map": locator,
+        "map_width": locator_width,
         "attribution": export.attribution(inside),
     }
 
@@ -304,11 +310,14 @@ def _path(geometry, to_px) -> str:
     return " ".join(parts)
 
 
-def locator_svg(level: str, code: str, ctx: Context) -> str:
-    """An inline SVG locator map in British National Grid: the area shaded, its neighbours
-    outlined and named, ``ctx``'s projects as dots coloured by type (home-run ones dashed at
-    their ward's centre), a scale bar. Drawn from the boundary layers alone: no tiles, no
-    network."""
+def locator_map(level: str, code: str, ctx: Context) -> tuple[str, float]:
+    """A locator map in British National Grid and its width (CSS pixels): an inline SVG of the
+    area shaded, its neighbours outlined, ``ctx``'s projects as dots coloured by type (home-run
+    ones dashed at their ward's centre) and a scale bar, with the neighbours' names and the
+    scale in HTML over it. Drawn from the boundary layers alone: no tiles, no network.
+
+    The names are HTML text placed on the SVG's pixels rather than SVG text: WeasyPrint lays
+    out SVG text a letter at a time, which cost a sixth of a profile's printing time."""
     layer = boundaries.LAYERS[level]
     areas = layer_bng(level)
     codes = areas["_code"].to_numpy()
@@ -338,7 +347,7 @@ def locator_svg(level: str, code: str, ctx: Context) -> str:
         shapes.append(_path(clipped, to_px))
         spot = to_px(np.asarray(clipped.representative_point().coords))[0]
         candidates.append((clipped.area, name, spot))
-    scale_bar, bar_box = _scale_bar(shape, east - west, scale, width, height, to_px)
+    scale_bar, scale_words, bar_box = _scale_bar(shape, east - west, scale, width, height, to_px)
     labels = _labels(candidates, width, bar_box)
     own = f'<path d="{_path(shape.simplify(tolerance), to_px)}" class="own"/>'
     dots: dict[tuple[str, str, str], list[str]] = {}
@@ -356,19 +365,17 @@ def locator_svg(level: str, code: str, ctx: Context) -> str:
             f"M{x - DOT_PX:.1f},{y:.1f}a{DOT_PX:g},{DOT_PX:g} 0 1,0 {2 * DOT_PX:g},0"
             f"a{DOT_PX:g},{DOT_PX:g} 0 1,0 {-2 * DOT_PX:g},0Z"
         )
-    return (
+    svg = (
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0f}" height="{height:.0f}" '
         f'viewBox="0 0 {width:.1f} {height:.1f}" role="img" '
         f'aria-label="Locator map of the {html.escape(level)}">'
         "<style>.nb{fill:#f4f4f1;stroke:#8a8f96;stroke-width:.8;fill-rule:evenodd}"
         ".own{fill:#fde9b8;stroke:#1f2d3d;stroke-width:2;fill-rule:evenodd}"
-        ".nbl{font:8px sans-serif;fill:#5c6670;text-anchor:middle}"
-        ".pr{stroke:#222;stroke-width:.8}.sb rect{fill:#1f2d3d}.sb text{font:8px sans-serif}"
+        ".pr{stroke:#222;stroke-width:.8}.sb{fill:#1f2d3d}"
         "</style>"
         f'<rect width="{width:.1f}" height="{height:.1f}" fill="#e8eef3"/>'
         + (f'<path d="{" ".join(shapes)}" class="nb"/>' if shapes else "")
         + own
-        + "".join(labels)
         + "".join(
             f'<path d="{"".join(circles)}" fill="{html.escape(colour)}"{faded}{dashed} class="pr"/>'
             for (colour, faded, dashed), circles in dots.items()
@@ -376,6 +383,7 @@ def locator_svg(level: str, code: str, ctx: Context) -> str:
         + scale_bar
         + "</svg>"
     )
+    return f'<div class="map">{svg}{"".join(labels)}{scale_words}</div>', round(width)
 
 
 def label_box(x: float, y: float, text: str) -> tuple[float, float, float, float]:
@@ -383,6 +391,20 @@ def label_box(x: float, y: float, text: str) -> tuple[float, float, float, float
     ascent 0.76 em, descent 0.24 em)."""
     half = cartography.text_width(text, LABEL_PX) / 2
     return x - half, y - 0.76 * LABEL_PX, x + half, y + 0.24 * LABEL_PX
+
+
+def map_text(text: str, x: float, baseline: float, cls: str, centred: bool = False) -> str:
+    """HTML text for the locator map: ``text`` in DejaVu Sans at LABEL_PX with its baseline at
+    ``baseline`` and starting (or, ``centred``, centred) at ``x``, in the map's pixels. Its box
+    is as wide as the text (plus a pixel each side, for the centring to absorb), so WeasyPrint
+    never measures it."""
+    wide = cartography.print_width(text, LABEL_PX) + 2
+    left = x - wide / 2 if centred else x - 1
+    top = baseline - LABEL_BASELINE_EM * LABEL_PX
+    return (
+        f'<span class="{cls}" style="left:{left:.2f}px;top:{top:.2f}px;width:{wide:.2f}px">'
+        f"{html.escape(text)}</span>"
+    )
 
 
 def _labels(candidates: list, width: float, bar_box) -> list[str]:
@@ -397,16 +419,12 @@ def _labels(candidates: list, width: float, bar_box) -> list[str]:
         x = min(max(x, half + 3), width - half - 3)  # the whole name on the map
         placed.append((name, x, y, label_box(x, y, name)))
     kept = cartography.place_labels([box for *_, box in placed], [bar_box], pad=1.5)
-    return [
-        f'<text x="{placed[i][1]:.1f}" y="{placed[i][2]:.1f}" class="nbl">'
-        f"{html.escape(placed[i][0])}</text>"
-        for i in kept
-    ]
+    return [map_text(placed[i][0], placed[i][1], placed[i][2], "nbl", centred=True) for i in kept]
 
 
 def _scale_bar(shape, span_m: float, scale: float, width: float, height: float, to_px):
-    """The scale bar (SVG) in the corner of the map that hides least of the area itself, and
-    its box (bar, words and a margin)."""
+    """The scale bar (SVG) in the corner of the map that hides least of the area itself, its
+    words (HTML, `map_text`) and its box (bar, words and a margin)."""
     length = cartography.nice_length(span_m)
     bar = length * scale
     box_w, box_h = bar + SCALE_BOX[0], SCALE_BOX[1]
@@ -420,11 +438,10 @@ def _scale_bar(shape, span_m: float, scale: float, width: float, height: float, 
     boxes = [(x, y, x + box_w, y + box_h) for x, y in corners]
     x, y = corners[cartography.quietest_corner(boxes, own.buffer(0))]
     svg = (
-        f'<g class="sb"><rect x="{x + 10:.1f}" y="{y + box_h - 12:.1f}" width="{bar:.1f}" '
-        f'height="4"/><text x="{x + 10:.1f}" y="{y + box_h - 16:.1f}">'
-        f"{cartography.scale_words(length)}</text></g>"
+        f'<rect x="{x + 10:.1f}" y="{y + box_h - 12:.1f}" width="{bar:.1f}" height="4" class="sb"/>'
     )
-    return svg, boxes[corners.index((x, y))]
+    words = map_text(cartography.scale_words(length), x + 10, y + box_h - 16, "sbw")
+    return svg, words, boxes[corners.index((x, y))]
 
 
 # --- the page -----------------------------------------------------------------------------
@@ -455,12 +472,11 @@ h2 { break-after: avoid; }
 .key span { display: inline-block; width: 7pt; height: 7pt; border-radius: 50%;
   border: 0.6pt solid #222; margin: 0 1.5mm 0 3mm; vertical-align: -1pt; }
 svg { display: block; }
+.map { position: relative; }
+.nbl, .sbw { position: absolute; font-size: 8px; line-height: 8px; white-space: nowrap; }
+.nbl { color: #5c6670; text-align: center; }
+.sbw { color: #000; }
 """
-
-
-def _svg_width(svg: str) -> float:
-    """The width (CSS pixels) an SVG made by `locator_svg` says it has."""
-    return float(svg.split(' width="', 1)[1].split('"', 1)[0])
 
 
 def _e(value) -> str:
@@ -622,7 +638,7 @@ def render(data: dict, generated: datetime | None = None) -> str:
     what = coverage.type_phrase(data["types"])
     labels = [spec["label"] for key, spec in project_types().items() if key in data["types"]]
     type_words = "all types" if len(labels) == len(project_types()) else ", ".join(labels)
-    map_width = max(MAP_COLUMN * CONTENT_PX, float(_svg_width(data["map"])))
+    map_width = max(MAP_COLUMN * CONTENT_PX, data["map_width"])
     half = HALF_COLUMN * CONTENT_PX - GUTTER_PX  # the left column of the lower rows
     facts = _facts(_fact_rows(data), CONTENT_PX - map_width - GUTTER_PX)
     types = project_types()
@@ -743,14 +759,26 @@ def _weasyprint():
 
 
 _PRINTER = threading.local()
+UNUSED_UA_RULES = (
+    "::marker",
+    "::footnote-call",
+    "::footnote-marker",
+    "::note-call",
+    "::note-marker",
+    "::note-callback",
+)
+"""WeasyPrint's user-agent rules for pseudo-elements of every element that a profile never
+has (it has no list item, footnote or note). Each made WeasyPrint compute six more styles for
+every element of the page: a fifth of a profile's time."""
 
 
 def _printer():
     """What every page this thread prints shares, made on its first page: the font
     configuration (Pango's font map, so fonts are loaded and measured once, not per page: 10%
-    of a profile's time), the profile stylesheet parsed once, and the offline URL fetcher.
-    Per thread, as Pango's font map is not shared across threads (the dashboard prints in its
-    session's thread), and remade in a forked worker rather than inherited from its parent."""
+    of a profile's time), the profile stylesheet parsed once, the user-agent stylesheet without
+    UNUSED_UA_RULES, and the offline URL fetcher. Per thread, as Pango's font map is not shared
+    across threads (the dashboard prints in its session's thread), and remade in a forked
+    worker rather than inherited from its parent."""
     if getattr(_PRINTER, "pid", None) != os.getpid():
         weasyprint = _weasyprint()
         from weasyprint.text.fonts import FontConfiguration
@@ -759,9 +787,27 @@ def _printer():
         fonts = FontConfiguration()
         _PRINTER.fonts = fonts
         _PRINTER.style = weasyprint.CSS(string=STYLE, font_config=fonts)
+        _PRINTER.user_agent = _lean_user_agent(weasyprint)
         _PRINTER.offline = URLFetcher(allowed_protocols=(), fail_on_errors=True)
         _PRINTER.pid = os.getpid()
     return _PRINTER
+
+
+def _lean_user_agent(weasyprint):
+    """WeasyPrint's HTML user-agent stylesheet less its one-line UNUSED_UA_RULES, or None (use
+    WeasyPrint's own) when the file is not where WeasyPrint 62-70 keeps it or has none of them."""
+    from importlib.resources import files
+
+    try:
+        rules = (files("weasyprint.css") / "html5_ua.css").read_text("utf-8").splitlines()
+    except OSError:
+        return None
+    kept = [
+        rule
+        for rule in rules
+        if not (rule.startswith(UNUSED_UA_RULES) and rule.rstrip().endswith("}"))
+    ]
+    return weasyprint.CSS(string="\n".join(kept)) if len(kept) < len(rules) else None
 
 
 def pdf_bytes(page: str) -> bytes:
@@ -769,7 +815,8 @@ def pdf_bytes(page: str) -> bytes:
     asks for one (a profile never does) fails with a ValueError instead of reaching out.
 
     A profile page's own stylesheet is given to WeasyPrint already parsed (the same rules,
-    applied the same way: no other sheet is in the page)."""
+    applied the same way: no other sheet is in the page). The output is the same as
+    WeasyPrint's with its defaults (tested pixel for pixel)."""
     weasyprint = _weasyprint()
     from weasyprint.urls import FatalURLFetchingError
 
@@ -777,6 +824,9 @@ def pdf_bytes(page: str) -> bytes:
     inline = f"<style>{STYLE}</style>"
     sheets = [shared.style] if inline in page else []
     document = weasyprint.HTML(string=page.replace(inline, "", 1), url_fetcher=shared.offline)
+    if shared.user_agent is not None:
+        # WeasyPrint asks the document for its user-agent sheets; this one's are the lean ones.
+        document._ua_stylesheets = lambda forms=False: [shared.user_agent]
     try:
         return document.write_pdf(font_config=shared.fonts, stylesheets=sheets)
     except FatalURLFetchingError as error:
