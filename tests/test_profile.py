@@ -208,6 +208,27 @@ def test_profile_leaves_synthetic_records_out_unless_asked_for(shipped):
     assert name in included and "ILLUSTRATIVE (synthetic)" in included
 
 
+def _png(path: Path) -> bytes:
+    prefix = path.with_suffix("")
+    subprocess.run([_poppler("pdftoppm"), "-r", "60", "-png", str(path), str(prefix)], check=True)
+    return b"".join(png.read_bytes() for png in sorted(path.parent.glob(f"{prefix.name}-*.png")))
+
+
+def test_shared_printer_prints_what_weasyprint_prints_alone(every_type, tmp_path):
+    """pdf_bytes keeps fonts and parsed stylesheets across pages and leaves out WeasyPrint's
+    user-agent rules that a profile never uses: its pages are WeasyPrint's own, pixel for pixel,
+    for a one-page and a two-page profile."""
+    weasyprint = pytest.importorskip("weasyprint")
+    counts = every_type.projects["WD24CD"].value_counts().drop("", errors="ignore")
+    for code in (WARDS[0][1], counts.idxmax()):
+        page = profile.profile_html("ward", code, ctx=every_type)
+        ours, plain = tmp_path / f"ours_{code}.pdf", tmp_path / f"plain_{code}.pdf"
+        profile.pdf_bytes(page)  # the shared state in use, as in a batch
+        ours.write_bytes(profile.pdf_bytes(page))
+        plain.write_bytes(weasyprint.HTML(string=page).write_pdf())
+        assert _pages(ours) == _pages(plain) and _png(ours) == _png(plain), code
+
+
 def test_profile_fetches_nothing():
     with pytest.raises(ValueError, match="fetch nothing"):
         profile.pdf_bytes('<img src="http://example.org/x.png">')
