@@ -53,13 +53,13 @@ def place_labels(
 
 
 @cache
-def _font(size: float):
-    """DejaVu Sans (the font WeasyPrint and matplotlib draw with here) at ``size`` pixels, or
-    None when Pillow cannot find it."""
+def _font(size: float, bold: bool = False):
+    """DejaVu Sans (the font WeasyPrint and matplotlib draw with here), or its bold, at ``size``
+    pixels, or None when Pillow cannot find it."""
     try:
         from PIL import ImageFont
 
-        return ImageFont.truetype("DejaVuSans.ttf", size)
+        return ImageFont.truetype("DejaVuSans-Bold.ttf" if bold else "DejaVuSans.ttf", size)
     except (ImportError, OSError):
         return None
 
@@ -70,6 +70,20 @@ def text_width(text: str, size: float) -> float:
     if font is None:
         return len(text) * AVERAGE_CHAR_EM * size
     return float(font.getlength(text))
+
+
+PRINT_EM = 2048
+"""DejaVu's units per em: advances measured at this size are the font's own, unrounded."""
+
+
+def print_width(text: str, size: float, bold: bool = False) -> float:
+    """The width of ``text`` in DejaVu Sans (Bold) at ``size`` as Pango sets it in a PDF: the
+    unhinted advances with kerning (within 0.05 px of WeasyPrint's at 8-9 pt, where
+    `text_width`'s hinted ones are up to 0.3% short). Without the font file, an over-estimate."""
+    font = _font(PRINT_EM, bold)
+    if font is None:
+        return len(text) * AVERAGE_CHAR_EM * size * (1.1 if bold else 1.0)
+    return float(font.getlength(text)) * size / PRINT_EM
 
 
 def quietest_corner(corners: Sequence[Sequence[float]], busy) -> int:

@@ -21,6 +21,8 @@ import html
 import math
 import multiprocessing
 import os
+import re
+import threading
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -66,8 +68,14 @@ NEAREST_BEYOND = 5
 MAP_WIDTH, MAP_HEIGHT = 440.0, 232.0
 """Locator map size in CSS pixels (it prints at most about 116 x 61 mm): short enough that a
 ward's profile listing up to 8 projects fits one page (README, "Area profiles")."""
+DOT_PX = 4.0
+"""A project's dot radius in the locator map (CSS pixels)."""
 LABEL_PX = 8.0
 """Neighbour names' font size in the locator map (CSS pixels)."""
+LABEL_BASELINE_EM = 0.5 + (1901 - 483) / 2048 / 2
+"""Where DejaVu Sans in a line one em high has its baseline, from the line's top (em): half
+the (negative) leading plus the ascent, from the font's ascent and descent (1901 and 483 of
+2048 units), as Pango and browsers place it."""
 SCALE_BOX = (24.0, 30.0)
 """Room a scale bar needs beyond its bar: width (margins) and height (bar, words, margins)."""
 FORMATS = ("pdf", "html")
@@ -206,6 +214,7 @@ def figures(level: str, name_or_code: str, ctx: Context) -> dict:
     labels = {key: spec["label"] for key, spec in project_types().items()}
     by_type = inside["type"].map(lambda t: labels.get(t, t)).value_counts()
     population = int(area["population"])
+    locator, locator_width = locator_map(level, code, ctx)
     return {
         "level": level,
         "code": code,
@@ -223,7 +232,8 @@ def figures(level: str, name_or_code: str, ctx: Context) -> dict:
         "types": ctx.types,
         "distance_m": ctx.distance_m,
         "synthetic": int(inside["synthetic"].fillna(False).astype(bool).sum()),
-        "map": locator_svg(level, code, ctx),
+        "map": locator,
+        "map_width": locator_width,
         "attribution": export.attribution(inside),
     }
 
@@ -300,11 +310,14 @@ def _path(geometry, to_px) -> str:
     return " ".join(parts)
 
 
-def locator_svg(level: str, code: str, ctx: Context) -> str:
-    """An inline SVG locator map in British National Grid: the area shaded, its neighbours
-    outlined and named, ``ctx``'s projects as dots coloured by type (home-run ones dashed at
-    their ward's centre), a scale bar. Drawn from the boundary layers alone: no tiles, no
-    network."""
+def locator_map(level: str, code: str, ctx: Context) -> tuple[str, float]:
+    """A locator map in British National Grid and its width (CSS pixels): an inline SVG of the
+    area shaded, its neighbours outlined, ``ctx``'s projects as dots coloured by type (home-run
+    ones dashed at their ward's centre) and a scale bar, with the neighbours' names and the
+    scale in HTML over it. Drawn from the boundary layers alone: no tiles, no network.
+
+    The names are HTML text placed on the SVG's pixels rather than SVG text: WeasyPrint lays
+    out SVG text a letter at a time, which cost a sixth of a profile's printing time."""
     layer = boundaries.LAYERS[level]
     areas = layer_bng(level)
     codes = areas["_code"].to_numpy()
@@ -331,13 +344,13 @@ def locator_svg(level: str, code: str, ctx: Context) -> str:
         clipped = geometry.intersection(frame).simplify(tolerance)
         if clipped.is_empty or clipped.area <= 0:
             continue
-        shapes.append(f'<path d="{_path(clipped, to_px)}" class="nb"/>')
+        shapes.append(_path(clipped, to_px))
         spot = to_px(np.asarray(clipped.representative_point().coords))[0]
         candidates.append((clipped.area, name, spot))
-    scale_bar, bar_box = _scale_bar(shape, east - west, scale, width, height, to_px)
+    scale_bar, scale_words, bar_box = _scale_bar(shape, east - west, scale, width, height, to_px)
     labels = _labels(candidates, width, bar_box)
     own = f'<path d="{_path(shape.simplify(tolerance), to_px)}" class="own"/>'
-    dots = []
+    dots: dict[tuple[str, str, str], list[str]] = {}
     inside = shapely.contains(frame, np.asarray(ctx.grid.to_numpy(), dtype=object))
     located = pd.DataFrame(ctx.projects[["type", "location_precision", "synthetic"]])[inside]
     located = located.to_dict("records")
@@ -348,27 +361,29 @@ def locator_svg(level: str, code: str, ctx: Context) -> str:
         colour = types.get(record["type"], types["other"])["colour"]
         dashed = ' stroke-dasharray="2 1.5"' if record["location_precision"] == "ward_only" else ""
         faded = ' fill-opacity="0.35"' if bool(record["synthetic"]) else ""
-        dots.append(
-            f'<circle cx="{x:.1f}" cy="{y:.1f}" r="4" fill="{html.escape(colour)}"'
-            f'{faded}{dashed} class="pr"/>'
+        dots.setdefault((colour, faded, dashed), []).append(
+            f"M{x - DOT_PX:.1f},{y:.1f}a{DOT_PX:g},{DOT_PX:g} 0 1,0 {2 * DOT_PX:g},0"
+            f"a{DOT_PX:g},{DOT_PX:g} 0 1,0 {-2 * DOT_PX:g},0Z"
         )
-    return (
+    svg = (
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0f}" height="{height:.0f}" '
         f'viewBox="0 0 {width:.1f} {height:.1f}" role="img" '
         f'aria-label="Locator map of the {html.escape(level)}">'
-        "<style>.nb{fill:#f4f4f1;stroke:#8a8f96;stroke-width:.8}"
+        "<style>.nb{fill:#f4f4f1;stroke:#8a8f96;stroke-width:.8;fill-rule:evenodd}"
         ".own{fill:#fde9b8;stroke:#1f2d3d;stroke-width:2;fill-rule:evenodd}"
-        ".nbl{font:8px sans-serif;fill:#5c6670;text-anchor:middle}"
-        ".pr{stroke:#222;stroke-width:.8}.sb rect{fill:#1f2d3d}.sb text{font:8px sans-serif}"
+        ".pr{stroke:#222;stroke-width:.8}.sb{fill:#1f2d3d}"
         "</style>"
         f'<rect width="{width:.1f}" height="{height:.1f}" fill="#e8eef3"/>'
-        + "".join(shapes)
+        + (f'<path d="{" ".join(shapes)}" class="nb"/>' if shapes else "")
         + own
-        + "".join(labels)
-        + "".join(dots)
+        + "".join(
+            f'<path d="{"".join(circles)}" fill="{html.escape(colour)}"{faded}{dashed} class="pr"/>'
+            for (colour, faded, dashed), circles in dots.items()
+        )
         + scale_bar
         + "</svg>"
     )
+    return f'<div class="map">{svg}{"".join(labels)}{scale_words}</div>', round(width)
 
 
 def label_box(x: float, y: float, text: str) -> tuple[float, float, float, float]:
@@ -376,6 +391,20 @@ def label_box(x: float, y: float, text: str) -> tuple[float, float, float, float
     ascent 0.76 em, descent 0.24 em)."""
     half = cartography.text_width(text, LABEL_PX) / 2
     return x - half, y - 0.76 * LABEL_PX, x + half, y + 0.24 * LABEL_PX
+
+
+def map_text(text: str, x: float, baseline: float, cls: str, centred: bool = False) -> str:
+    """HTML text for the locator map: ``text`` in DejaVu Sans at LABEL_PX with its baseline at
+    ``baseline`` and starting (or, ``centred``, centred) at ``x``, in the map's pixels. Its box
+    is as wide as the text (plus a pixel each side, for the centring to absorb), so WeasyPrint
+    never measures it."""
+    wide = cartography.print_width(text, LABEL_PX) + 2
+    left = x - wide / 2 if centred else x - 1
+    top = baseline - LABEL_BASELINE_EM * LABEL_PX
+    return (
+        f'<span class="{cls}" style="left:{left:.2f}px;top:{top:.2f}px;width:{wide:.2f}px">'
+        f"{html.escape(text)}</span>"
+    )
 
 
 def _labels(candidates: list, width: float, bar_box) -> list[str]:
@@ -390,16 +419,12 @@ def _labels(candidates: list, width: float, bar_box) -> list[str]:
         x = min(max(x, half + 3), width - half - 3)  # the whole name on the map
         placed.append((name, x, y, label_box(x, y, name)))
     kept = cartography.place_labels([box for *_, box in placed], [bar_box], pad=1.5)
-    return [
-        f'<text x="{placed[i][1]:.1f}" y="{placed[i][2]:.1f}" class="nbl">'
-        f"{html.escape(placed[i][0])}</text>"
-        for i in kept
-    ]
+    return [map_text(placed[i][0], placed[i][1], placed[i][2], "nbl", centred=True) for i in kept]
 
 
 def _scale_bar(shape, span_m: float, scale: float, width: float, height: float, to_px):
-    """The scale bar (SVG) in the corner of the map that hides least of the area itself, and
-    its box (bar, words and a margin)."""
+    """The scale bar (SVG) in the corner of the map that hides least of the area itself, its
+    words (HTML, `map_text`) and its box (bar, words and a margin)."""
     length = cartography.nice_length(span_m)
     bar = length * scale
     box_w, box_h = bar + SCALE_BOX[0], SCALE_BOX[1]
@@ -413,11 +438,10 @@ def _scale_bar(shape, span_m: float, scale: float, width: float, height: float, 
     boxes = [(x, y, x + box_w, y + box_h) for x, y in corners]
     x, y = corners[cartography.quietest_corner(boxes, own.buffer(0))]
     svg = (
-        f'<g class="sb"><rect x="{x + 10:.1f}" y="{y + box_h - 12:.1f}" width="{bar:.1f}" '
-        f'height="4"/><text x="{x + 10:.1f}" y="{y + box_h - 16:.1f}">'
-        f"{cartography.scale_words(length)}</text></g>"
+        f'<rect x="{x + 10:.1f}" y="{y + box_h - 12:.1f}" width="{bar:.1f}" height="4" class="sb"/>'
     )
-    return svg, boxes[corners.index((x, y))]
+    words = map_text(cartography.scale_words(length), x + 10, y + box_h - 16, "sbw")
+    return svg, words, boxes[corners.index((x, y))]
 
 
 # --- the page -----------------------------------------------------------------------------
@@ -432,12 +456,13 @@ h2 { font-size: 10.5pt; margin: 2.2mm 0 0.8mm; border-bottom: 0.6pt solid #c5ccd
 p { margin: 0 0 1.5mm; }
 .sub { color: #5c6670; margin-bottom: 2mm; }
 .warn { border: 1pt solid #b00020; color: #b00020; padding: 2mm; font-weight: bold; }
-table { border-collapse: collapse; width: 100%; }
+table { border-collapse: collapse; width: 100%; table-layout: fixed; }
 td, th { text-align: left; vertical-align: top; padding: 0.3mm 1.5mm 0.3mm 0; }
 th { font-weight: bold; }
 .num { text-align: right; white-space: nowrap; }
 .nw { white-space: nowrap; }
 .layout td { padding: 0; }
+.layout td.right { padding-left: 4mm; }
 .facts td { border-bottom: 0.4pt solid #e1e5e9; }
 .list td, .list th { border-bottom: 0.4pt solid #e1e5e9; font-size: 8pt; }
 .small { font-size: 6.8pt; line-height: 1.25; color: #39434d; margin-bottom: 0.6mm; }
@@ -447,6 +472,10 @@ h2 { break-after: avoid; }
 .key span { display: inline-block; width: 7pt; height: 7pt; border-radius: 50%;
   border: 0.6pt solid #222; margin: 0 1.5mm 0 3mm; vertical-align: -1pt; }
 svg { display: block; }
+.map { position: relative; }
+.nbl, .sbw { position: absolute; font-size: 8px; line-height: 8px; white-space: nowrap; }
+.nbl { color: #5c6670; text-align: center; }
+.sbw { color: #000; }
 """
 
 
@@ -503,15 +532,74 @@ def _fact_rows(data: dict) -> list[tuple[str, str]]:
     return [(FACT_LABELS[key], value) for key, value in values.items()]
 
 
+PX_PER_MM = 96 / 25.4
+CONTENT_PX = (210 - 2 * 13) * PX_PER_MM
+"""The printed width in CSS pixels: A4 less the side margins of STYLE's @page rule."""
+MAP_COLUMN, HALF_COLUMN, GUTTER_PX = 0.62, 0.48, 4 * PX_PER_MM
+"""The two-column rows' left column (share of the width) and the gap after it."""
+CELL_PAD_PX = 1.5 * PX_PER_MM
+"""A list cell's right padding (STYLE: ``td, th``); the left one is 0."""
+LIST_PX, BODY_PX = 8 * 4 / 3, 9 * 4 / 3
+"""Font sizes of list tables and of the body (and the facts), in CSS pixels."""
+
+
+def column_widths(mins: list[float], maxs: list[float], width: float) -> list[float]:
+    """Column widths (each with its padding) of a ``width`` wide table whose columns need at
+    least ``mins`` (the longest word) and at most ``maxs`` (the whole text on one line): the
+    CSS automatic table layout (css-tables-3 width distribution, as WeasyPrint and browsers
+    do it), computed here once so that every table prints with ``table-layout: fixed``,
+    whose layout never measures the cells' text (a third of WeasyPrint's time before)."""
+    if sum(maxs) <= width:  # room for all: the spare width in proportion to each one's text
+        total = sum(maxs)
+        return [w * width / total if total else width / len(maxs) for w in maxs]
+    spare, stretch = width - sum(mins), sum(b - a for a, b in zip(mins, maxs, strict=True))
+    if spare <= 0 or not stretch:
+        return list(mins)
+    return [a + (b - a) * spare / stretch for a, b in zip(mins, maxs, strict=True)]
+
+
+BREAK_AFTER = re.compile(r"(?<=[-/])(?=[^\W\d])|\s+")
+"""Where a line may break (Unicode line breaking as Pango applies it, in part): at spaces and
+after a hyphen or slash followed by a letter ("Co-|operative"). An unlisted break only makes a
+column wider than needed, never too narrow."""
+
+
+def _text_extent(text: str, size: float, bold: bool, wraps: bool) -> tuple[float, float]:
+    """(min, max) content widths of a cell's text: its longest unbreakable piece, its whole."""
+    whole = cartography.print_width(text, size, bold)
+    if not wraps:
+        return whole, whole
+    pieces = [piece for piece in BREAK_AFTER.split(text) if piece]
+    return max((cartography.print_width(p, size, bold) for p in pieces), default=0.0), whole
+
+
+def _widths(cells: list[list[tuple[str, bool]]], width: float, size: float, nowrap) -> list:
+    """Content widths (without padding) of the columns of a table of rows of (text, bold)."""
+    mins, maxs = [0.0] * len(cells[0]), [0.0] * len(cells[0])
+    for row in cells:
+        for i, (text, bold) in enumerate(row):
+            low, high = _text_extent(str(text), size, bold, i not in nowrap)
+            mins[i], maxs[i] = max(mins[i], low + CELL_PAD_PX), max(maxs[i], high + CELL_PAD_PX)
+    return [w - CELL_PAD_PX for w in column_widths(mins, maxs, width)]
+
+
 def _table(
     headers: list[str],
     rows: list[list[str]],
+    width: float,
     numeric: Iterable[int] = (),
     nowrap: Iterable[int] = (),
 ) -> str:
-    """A list table; ``numeric`` columns align right, they and ``nowrap`` ones never wrap."""
+    """A list table ``width`` CSS pixels wide; ``numeric`` columns align right, they and
+    ``nowrap`` ones never wrap. Its columns are as wide as the automatic table layout would
+    make them, given to the fixed layout on the header's cells."""
     classes = {i: ' class="num"' for i in numeric} | {i: ' class="nw"' for i in nowrap}
-    head = "".join(f"<th{classes.get(i, '')}>{_e(h)}</th>" for i, h in enumerate(headers))
+    cells = [[(h, True) for h in headers]] + [[(v, False) for v in row] for row in rows]
+    widths = _widths(cells, width, LIST_PX, set(classes))
+    head = "".join(
+        f'<th{classes.get(i, "")} style="width:{w:.2f}px">{_e(h)}</th>'
+        for i, (h, w) in enumerate(zip(headers, widths, strict=True))
+    )
     body = "".join(
         "<tr>"
         + "".join(f"<td{classes.get(i, '')}>{_e(v)}</td>" for i, v in enumerate(row))
@@ -522,6 +610,26 @@ def _table(
     return f'<table class="list"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
 
+def _facts(rows: list[tuple[str, str]], width: float) -> str:
+    """The facts beside the map: label and figure, the figures right-aligned."""
+    label_w, value_w = _widths([[(a, False), (b, False)] for a, b in rows], width, BODY_PX, {1})
+    first, *rest = rows
+    return (
+        f'<table class="facts"><tr><td style="width:{label_w:.2f}px">{_e(first[0])}</td>'
+        f'<td class="num" style="width:{value_w:.2f}px">{_e(first[1])}</td></tr>'
+        + "".join(f'<tr><td>{_e(a)}</td><td class="num">{_e(b)}</td></tr>' for a, b in rest)
+        + "</table>"
+    )
+
+
+def _columns(left: str, right: str, left_width: float, cls: str = "layout") -> str:
+    """Two columns side by side: ``left`` ``left_width`` CSS pixels wide, then the gutter."""
+    return (
+        f'<table class="{cls}"><tr><td style="width:{left_width:.2f}px">{left}</td>'
+        f'<td class="right">{right}</td></tr></table>'
+    )
+
+
 def render(data: dict, generated: datetime | None = None) -> str:
     """The profile page (a complete HTML document; every text escaped)."""
     moment = (generated or datetime.now(UTC)).astimezone(UTC)
@@ -530,10 +638,9 @@ def render(data: dict, generated: datetime | None = None) -> str:
     what = coverage.type_phrase(data["types"])
     labels = [spec["label"] for key, spec in project_types().items() if key in data["types"]]
     type_words = "all types" if len(labels) == len(project_types()) else ", ".join(labels)
-    facts = "".join(
-        f'<tr><td>{_e(label)}</td><td class="num">{_e(value)}</td></tr>'
-        for label, value in _fact_rows(data)
-    )
+    map_width = max(MAP_COLUMN * CONTENT_PX, data["map_width"])
+    half = HALF_COLUMN * CONTENT_PX - GUTTER_PX  # the left column of the lower rows
+    facts = _facts(_fact_rows(data), CONTENT_PX - map_width - GUTTER_PX)
     types = project_types()
     present = {row["type"] for row in data["listed"]} | {row["type"] for row in data["nearest"]}
     key = "".join(
@@ -549,10 +656,14 @@ def render(data: dict, generated: datetime | None = None) -> str:
         ]
         if data["imd"]
         else [],
+        half,
         numeric=[1],
     )
     by_type = _table(
-        ["Type", "Projects"], [[label, str(n)] for label, n in data["by_type"].items()], [1]
+        ["Type", "Projects"],
+        [[label, str(n)] for label, n in data["by_type"].items()],
+        CONTENT_PX - half - GUTTER_PX,
+        numeric=[1],
     )
     nothing = (
         "No project is recorded here."
@@ -568,7 +679,9 @@ def render(data: dict, generated: datetime | None = None) -> str:
     if any(r["note"] for r in listed):  # an empty column would take width from the names
         columns, fields = [*columns, "Note"], [*fields, "note"]
     # Type and postcode on one line each: a project takes one row unless its names are long.
-    project_list = _table(columns, [[r[f] for f in fields] for r in listed], nowrap=[1, 3])
+    project_list = _table(
+        columns, [[r[f] for f in fields] for r in listed], CONTENT_PX, nowrap=[1, 3]
+    )
     if more:
         project_list += (
             f"<p class='small'>... and {more} more: the council pack lists them all.</p>"
@@ -578,6 +691,7 @@ def render(data: dict, generated: datetime | None = None) -> str:
     nearest = _table(
         ["Project", "Type", "Ward", "Metres from edge"],
         [[r["name"], r["type"], r["where"], _number(r["metres"])] for r in data["nearest"]],
+        CONTENT_PX,
         numeric=[3],
         nowrap=[1, 2],
     )
@@ -615,7 +729,11 @@ def render(data: dict, generated: datetime | None = None) -> str:
             "not official Church of England boundaries."
         )
     # One paragraph, each exact line ended by " | ": short lines share a printed line.
-    attribution = f"<p class='small'>{' | '.join(_e(line) for line in data['attribution'])}</p>"
+    attribution = (
+        "<h2>Sources and attribution</h2>"
+        f"<p class='small'>{' | '.join(_e(line) for line in data['attribution'])}</p>"
+    )
+    method = "<h2>Method</h2>" + "".join(f"<p class='small'>{_e(n)}</p>" for n in notes)
     stamp = moment.strftime("%d %B %Y")
     reach = f"{data['distance_m']:g}"
     return f"""<!DOCTYPE html>
@@ -624,16 +742,11 @@ def render(data: dict, generated: datetime | None = None) -> str:
 {warning}<h1>{_e(title)}</h1>
 <p class="sub">Kindred Map area profile &middot; {_e(noun)} code {_e(data["code"])} &middot;
 Project types: {_e(type_words)} &middot; Reach {_e(reach)} m &middot; {_e(stamp)}</p>
-<table class="layout"><tr><td style="width:62%">{data["map"]}
-<p class="small key">{key}</p></td>
-<td style="padding-left:4mm"><table class="facts">{facts}</table></td></tr></table>
-<table class="layout"><tr><td style="width:48%;padding-right:4mm"><h2>Deprivation (IMD 2025)</h2>
-{domains}</td><td><h2>Projects by type</h2>{by_type}</td></tr></table>
+{_columns(f'{data["map"]}<p class="small key">{key}</p>', facts, map_width)}
+{_columns(f"<h2>Deprivation (IMD 2025)</h2>{domains}", f"<h2>Projects by type</h2>{by_type}", half)}
 <h2>Projects in this {_e(level)}</h2>{project_list}
 <h2>Nearest projects beyond the boundary</h2>{nearest}
-<table class="layout notes"><tr><td style="width:48%;padding-right:4mm"><h2>Method</h2>
-{"".join(f"<p class='small'>{_e(n)}</p>" for n in notes)}</td>
-<td><h2>Sources and attribution</h2>{attribution}</td></tr></table>
+{_columns(method, attribution, half, "layout notes")}
 </body></html>
 """
 
@@ -645,15 +758,77 @@ def _weasyprint():
     return weasyprint
 
 
+_PRINTER = threading.local()
+UNUSED_UA_RULES = (
+    "::marker",
+    "::footnote-call",
+    "::footnote-marker",
+    "::note-call",
+    "::note-marker",
+    "::note-callback",
+)
+"""WeasyPrint's user-agent rules for pseudo-elements of every element that a profile never
+has (it has no list item, footnote or note). Each made WeasyPrint compute six more styles for
+every element of the page: a fifth of a profile's time."""
+
+
+def _printer():
+    """What every page this thread prints shares, made on its first page: the font
+    configuration (Pango's font map, so fonts are loaded and measured once, not per page: 10%
+    of a profile's time), the profile stylesheet parsed once, the user-agent stylesheet without
+    UNUSED_UA_RULES, and the offline URL fetcher. Per thread, as Pango's font map is not shared
+    across threads (the dashboard prints in its session's thread), and remade in a forked
+    worker rather than inherited from its parent."""
+    if getattr(_PRINTER, "pid", None) != os.getpid():
+        weasyprint = _weasyprint()
+        from weasyprint.text.fonts import FontConfiguration
+        from weasyprint.urls import URLFetcher
+
+        fonts = FontConfiguration()
+        _PRINTER.fonts = fonts
+        _PRINTER.style = weasyprint.CSS(string=STYLE, font_config=fonts)
+        _PRINTER.user_agent = _lean_user_agent(weasyprint)
+        _PRINTER.offline = URLFetcher(allowed_protocols=(), fail_on_errors=True)
+        _PRINTER.pid = os.getpid()
+    return _PRINTER
+
+
+def _lean_user_agent(weasyprint):
+    """WeasyPrint's HTML user-agent stylesheet less its one-line UNUSED_UA_RULES, or None (use
+    WeasyPrint's own) when the file is not where WeasyPrint 62-70 keeps it or has none of them."""
+    from importlib.resources import files
+
+    try:
+        rules = (files("weasyprint.css") / "html5_ua.css").read_text("utf-8").splitlines()
+    except OSError:
+        return None
+    kept = [
+        rule
+        for rule in rules
+        if not (rule.startswith(UNUSED_UA_RULES) and rule.rstrip().endswith("}"))
+    ]
+    return weasyprint.CSS(string="\n".join(kept)) if len(kept) < len(rules) else None
+
+
 def pdf_bytes(page: str) -> bytes:
     """The page printed to PDF by WeasyPrint, offline: every URL is refused, and a page that
-    asks for one (a profile never does) fails with a ValueError instead of reaching out."""
-    weasyprint = _weasyprint()
-    from weasyprint.urls import FatalURLFetchingError, URLFetcher
+    asks for one (a profile never does) fails with a ValueError instead of reaching out.
 
-    offline = URLFetcher(allowed_protocols=(), fail_on_errors=True)
+    A profile page's own stylesheet is given to WeasyPrint already parsed (the same rules,
+    applied the same way: no other sheet is in the page). The output is the same as
+    WeasyPrint's with its defaults (tested pixel for pixel)."""
+    weasyprint = _weasyprint()
+    from weasyprint.urls import FatalURLFetchingError
+
+    shared = _printer()
+    inline = f"<style>{STYLE}</style>"
+    sheets = [shared.style] if inline in page else []
+    document = weasyprint.HTML(string=page.replace(inline, "", 1), url_fetcher=shared.offline)
+    if shared.user_agent is not None:
+        # WeasyPrint asks the document for its user-agent sheets; this one's are the lean ones.
+        document._ua_stylesheets = lambda forms=False: [shared.user_agent]
     try:
-        return weasyprint.HTML(string=page, url_fetcher=offline).write_pdf()
+        return document.write_pdf(font_config=shared.fonts, stylesheets=sheets)
     except FatalURLFetchingError as error:
         raise ValueError(f"profiles fetch nothing: {error}") from None
 

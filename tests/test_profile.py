@@ -208,6 +208,27 @@ def test_profile_leaves_synthetic_records_out_unless_asked_for(shipped):
     assert name in included and "ILLUSTRATIVE (synthetic)" in included
 
 
+def _png(path: Path) -> bytes:
+    prefix = path.with_suffix("")
+    subprocess.run([_poppler("pdftoppm"), "-r", "60", "-png", str(path), str(prefix)], check=True)
+    return b"".join(png.read_bytes() for png in sorted(path.parent.glob(f"{prefix.name}-*.png")))
+
+
+def test_shared_printer_prints_what_weasyprint_prints_alone(every_type, tmp_path):
+    """pdf_bytes keeps fonts and parsed stylesheets across pages and leaves out WeasyPrint's
+    user-agent rules that a profile never uses: its pages are WeasyPrint's own, pixel for pixel,
+    for a one-page and a two-page profile."""
+    weasyprint = pytest.importorskip("weasyprint")
+    counts = every_type.projects["WD24CD"].value_counts().drop("", errors="ignore")
+    for code in (WARDS[0][1], counts.idxmax()):
+        page = profile.profile_html("ward", code, ctx=every_type)
+        ours, plain = tmp_path / f"ours_{code}.pdf", tmp_path / f"plain_{code}.pdf"
+        profile.pdf_bytes(page)  # the shared state in use, as in a batch
+        ours.write_bytes(profile.pdf_bytes(page))
+        plain.write_bytes(weasyprint.HTML(string=page).write_pdf())
+        assert _pages(ours) == _pages(plain) and _png(ours) == _png(plain), code
+
+
 def test_profile_fetches_nothing():
     with pytest.raises(ValueError, match="fetch nothing"):
         profile.pdf_bytes('<img src="http://example.org/x.png">')
@@ -289,13 +310,17 @@ def test_pages_across_real_wards_by_number_of_projects(every_type, tmp_path):
         _check_pages(path, listed, f"{code} ({number} projects)")
 
 
-def _text_box(element, size: float) -> tuple[float, float, float, float]:
-    """An SVG text's box measured with the real font (Pillow, DejaVu Sans), from its anchor."""
+def _text_box(span, size: float) -> tuple[float, float, float, float]:
+    """A map text's box measured with the real font (Pillow, DejaVu Sans), from where its HTML
+    box puts it: names centred in their box, the scale's words from its left plus a pixel; the
+    baseline LABEL_BASELINE_EM below the box's top."""
     font = ImageFont.truetype("DejaVuSans.ttf", size)
-    width = font.getlength(element.text or "")
-    x, y = float(element.get("x")), float(element.get("y"))
-    left = x - width / 2 if element.get("class") == "nbl" else x  # names are centred
-    return left, y - DEJAVU_ASCENT * size, left + width, y + DEJAVU_DESCENT * size
+    width = font.getlength(span.text or "")
+    place = dict(part.split(":") for part in span.get("style").split(";"))
+    left, top, wide = (float(place[key].removesuffix("px")) for key in ("left", "top", "width"))
+    x = left + (wide - width) / 2 if span.get("class") == "nbl" else left + 1
+    y = top + profile.LABEL_BASELINE_EM * size
+    return x, y - DEJAVU_ASCENT * size, x + width, y + DEJAVU_DESCENT * size
 
 
 def _overlap(a, b) -> bool:
@@ -304,15 +329,14 @@ def _overlap(a, b) -> bool:
 
 @pytest.mark.parametrize(("borough", "code"), WARDS)
 def test_locator_names_never_touch_the_scale_bar_or_leave_the_map(borough, code, every_type):
-    svg = ET.fromstring(profile.figures("ward", code, every_type)["map"])
-    ns = {"s": "http://www.w3.org/2000/svg"}
+    locator = ET.fromstring(profile.figures("ward", code, every_type)["map"])
+    svg = locator.find("{http://www.w3.org/2000/svg}svg")
     width = float(svg.get("width"))
-    bar = svg.find(".//s:g[@class='sb']", ns)
-    rect = bar.find("s:rect", ns)
+    rect = svg.find(".//{http://www.w3.org/2000/svg}rect[@class='sb']")
     x, y = float(rect.get("x")), float(rect.get("y"))
     bar_box = (x, y, x + float(rect.get("width")), y + float(rect.get("height")))
-    words_box = _text_box(bar.find("s:text", ns), 8.0)
-    names = [_text_box(t, profile.LABEL_PX) for t in svg.findall(".//s:text[@class='nbl']", ns)]
+    words_box = _text_box(locator.find("span[@class='sbw']"), profile.LABEL_PX)
+    names = [_text_box(span, profile.LABEL_PX) for span in locator.findall("span[@class='nbl']")]
     assert names, f"{borough}: the locator names some neighbours"
     for name in names:
         assert not _overlap(name, bar_box) and not _overlap(name, words_box), borough
