@@ -36,6 +36,21 @@ from kindred_map.storage import asof
 
 LEVELS = coverage.AREA_LEVELS
 PLURALS = {"ward": "wards", "deanery": "deaneries", "borough": "boroughs"}
+FIELDS = (
+    "id",
+    "type",
+    "lon",
+    "lat",
+    "location_precision",
+    "synthetic",
+    "in_region",
+    *(coverage.LEVELS[level][0] for level in LEVELS),
+)
+"""The store fields the change reads of each project (the replay types only these,
+`asof.projects_at_dates`): id and type; the point; what `coverage.assess` and its public
+projection (`kindred_map.privacy.public_records`: a home-run project at its ward's centre)
+read: precision, synthetic, in_region and the ward code; the area codes projects are counted
+in. Opening hours are not among them: the change does not ask what is open when."""
 
 
 def parse_date(text: "str | dt.date | None", today: dt.date | None = None) -> dt.date:
@@ -112,7 +127,7 @@ def change_by_area(
     if level not in LEVELS:
         raise ValueError(f"unknown level {level!r}; choose one of {', '.join(LEVELS)}")
     types = resolve_types(types)
-    kept = [export.real_projects(p, include_synthetic) for p in (before, after)]
+    kept = [export.real_projects(p, include_synthetic, FIELDS) for p in (before, after)]
     kept = [p[p["type"].astype(str).isin(types).to_numpy()] for p in kept]
     results = [
         coverage.assess(p, types, distance_m, population, include_synthetic=include_synthetic)
@@ -197,7 +212,7 @@ def change_between(
     events = store.read_history(path)
     begins = asof.history_start(events, include_synthetic)
     start, end, note = known_dates(begins, start, end)
-    before, after = asof.projects_at_dates(events, [start, end])
+    before, after = asof.projects_at_dates(events, [start, end], fields=FIELDS)
     table = change_by_area(before, after, level, types, distance_m, None, include_synthetic)
     table.insert(2, "date_from", start.isoformat())
     table.insert(3, "date_to", end.isoformat())
@@ -238,8 +253,9 @@ def timeline(
     days = sorted({start + dt.timedelta(days=round(span * i / (steps - 1))) for i in range(steps)})
     types = resolve_types(types)
     rows = []
-    for day, then in zip(days, asof.projects_at_dates(events, days), strict=True):
-        projects = export.real_projects(then, include_synthetic)
+    replayed = asof.projects_at_dates(events, days, fields=FIELDS)
+    for day, then in zip(days, replayed, strict=True):
+        projects = export.real_projects(then, include_synthetic, FIELDS)
         chosen = projects[projects["type"].astype(str).isin(types).to_numpy()]
         result = coverage.assess(chosen, types, distance_m, include_synthetic=include_synthetic)
         table = result.by_area(level)

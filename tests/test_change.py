@@ -12,7 +12,17 @@ from history_fixture import dated_copy, write_history
 from pyproj import Geod
 from streamlit.testing.v1 import AppTest
 
-from kindred_map import change, changecharts, cli, columns, coverage, location, store
+from kindred_map import (
+    boundaries,
+    change,
+    changecharts,
+    cli,
+    columns,
+    coverage,
+    location,
+    privacy,
+    store,
+)
 from kindred_map.paths import DEFAULT_STORE
 from kindred_map.storage import asof
 from kindred_map.text import md_escape
@@ -310,6 +320,82 @@ def test_change_between_store_dates_nets_to_the_person(tmp_path):
     ).all()
     with pytest.raises(ValueError, match="after"):
         change.change_between(path, "2025-04-01", "2025-01-01", "ward")
+
+
+NARROW_EVENTS = pd.concat(
+    [
+        EVENTS,
+        pd.DataFrame(
+            [
+                _event(
+                    7,
+                    "h1",
+                    "2025-02-10T09:00:00+00:00",
+                    "add",
+                    _record("h1", -2.95, 53.41, "W2", location_precision="ward_only"),
+                ),
+                _event(8, "f1", "2025-03-01T09:00:00+00:00", "add", _record("f1", 1, 2, "W1"))
+                | {"after": json.dumps({"id": "f1", "synthetic": True, "deanery_id": "7"})},
+                _event(9, "p1", "2025-06-01T09:00:00+00:00", "edit", _record("p1", None, 53.4, ""))
+                | {"after": json.dumps(_record("p1", None, 53.4, "") | {"in_region": False})},
+            ]
+        ),
+    ],
+    ignore_index=True,
+)
+
+
+@pytest.mark.parametrize("source", ["events", "shipped"])
+def test_the_narrow_replay_equals_the_full_replays_columns_at_every_date(source):
+    """The change's replay (`change.FIELDS` only) is the full replay's same columns, typed the
+    same, at each date: made-up events (a home-run, a synthetic record holding three fields,
+    a position lost) and the shipped store's history."""
+    if source == "events":
+        events = NARROW_EVENTS
+        dates = ["2025-01-09", "2025-02-01", "2025-02-28", "2025-03-31", "2025-05-02", "today"]
+    else:
+        events = store.read_history(DEFAULT_STORE)
+        dates = [asof.history_start(events).on, "today"]
+    full = asof.projects_at_dates(events, dates, include_retired=True)
+    narrow = asof.projects_at_dates(events, dates, include_retired=True, fields=change.FIELDS)
+    assert sum(map(len, full)) > 0
+    for whole, part in zip(full, narrow, strict=True):
+        assert set(part.columns) == {*change.FIELDS, "geometry"}
+        kept = [name for name in whole.columns if name in part.columns]
+        assert list(part.columns) == kept
+        pd.testing.assert_frame_equal(part, whole[kept], check_exact=True)
+        assert store.same_projects(part, whole[kept])
+    with pytest.raises(ValueError, match="unknown store field"):
+        asof.projects_at_dates(events, dates, fields=["id", "wardcode"])
+
+
+def test_change_of_a_home_run_project_counts_it_at_its_ward_centre_only(tmp_path):
+    """The change reads a few fields of each record, and a home-run (ward_only) project still
+    counts at its ward's centre (`privacy.public_records`), never at its stored position: the
+    change equals the change of the full replay, and differs from the true position's."""
+    wards = boundaries.load("ward")
+    ward = wards[wards["LAD24CD"] == LIVERPOOL].iloc[0]
+    centre = privacy.ward_centres().loc[ward["WD24CD"]]
+    home = _record("h1", centre.x + 0.06, centre.y, ward["WD24CD"], LAD25CD=LIVERPOOL)
+    home |= {"type": "food_bank", "location_precision": "ward_only"}
+    first = _record("s0", -2.6310, 53.5450, "", LAD25CD=WIGAN)  # the history starts with it
+    path = tmp_path / "store.gpkg"
+    projects = _frame([first, home])
+    store.write_store(projects, store.read_imports(path), path, "2025-05-01T00:00:00Z")
+    rows = [("s0", "2024-12-02T09:00:00+00:00", "add", first)]
+    write_history(path, [*rows, ("h1", "2025-02-01T09:00:00+00:00", "add", home)])
+    table = change.change_between(path, "2025-01-15", "2025-03-01", "ward", "food_bank")
+    before, after = asof.projects_at_dates(store.read_history(path), ["2025-01-15", "2025-03-01"])
+    expected = change.change_by_area(before, after, "ward", "food_bank")
+    shown = pd.DataFrame(table).set_index("WD24CD").sort_index()[expected.columns[1:]]
+    wanted = expected.set_index("WD24CD").sort_index()
+    pd.testing.assert_frame_equal(
+        shown, wanted, check_exact=True, check_dtype=False, check_index_type=False
+    )
+    exact = after.assign(location_precision="exact")
+    revealed = change.change_by_area(before, exact, "ward", "food_bank")
+    assert table["newly_reached"].sum() > 0
+    assert not revealed["newly_reached"].equals(expected["newly_reached"])
 
 
 def test_cli_change_writes_a_described_geopackage(tmp_path, capsys):

@@ -31,10 +31,11 @@ LEVEL_COLUMNS = {
 """Boundary-layer columns kept in each area summary (the layer key first)."""
 
 
-def _check_projects(projects: gpd.GeoDataFrame) -> None:
+def _check_projects(projects: gpd.GeoDataFrame, fields=None) -> None:
     if not isinstance(projects, gpd.GeoDataFrame) or projects.crs is None:
         raise ValueError("projects must be a GeoDataFrame with a CRS (read them from the store)")
-    missing = [c for c in (*RECORD_FIELDS, *JOINED_FIELDS) if c not in projects.columns]
+    fields = (*RECORD_FIELDS, *JOINED_FIELDS) if fields is None else fields
+    missing = [c for c in fields if c not in projects.columns]
     if missing:
         raise ValueError(
             f"projects lack store columns {missing}; read them with store.read_projects"
@@ -121,10 +122,12 @@ def _vintage_text(names) -> str:
     return "; ".join(f"{name}: {boundaries.metadata(name)['vintage']}" for name in names)
 
 
-def real_projects(projects: gpd.GeoDataFrame, include_synthetic: bool = False):
+def real_projects(projects: gpd.GeoDataFrame, include_synthetic: bool = False, fields=None):
     """The projects an export may count: illustrative (synthetic) records only when asked for
-    by name (``include_synthetic=True``), so no made-up project reaches a council's figures."""
-    _check_projects(projects)
+    by name (``include_synthetic=True``), so no made-up project reaches a council's figures.
+    ``fields``: the store columns the caller reads, which must be there (default: every
+    record and joined field; the change analysis reads a few, `kindred_map.change.FIELDS`)."""
+    _check_projects(projects, fields)
     if include_synthetic:
         return projects
     flags = projects["synthetic"]

@@ -101,20 +101,27 @@ def _open_at(events: pd.DataFrame, whens, include_retired: bool):
     return parsed, chosen
 
 
-def projects_at(events: pd.DataFrame, when, include_retired: bool = False) -> gpd.GeoDataFrame:
+def projects_at(
+    events: pd.DataFrame, when, include_retired: bool = False, fields=None
+) -> gpd.GeoDataFrame:
     """The projects open at ``when`` from history events (`records_as_of`), as
-    `store.read_projects` gives them: store columns, points in EPSG:4326, sorted by id."""
-    return projects_at_dates(events, [when], include_retired)[0]
+    `store.read_projects` gives them: store columns (only ``fields``, see
+    `projects_at_dates`), points in EPSG:4326, sorted by id."""
+    return projects_at_dates(events, [when], include_retired, fields)[0]
 
 
 def projects_at_dates(
-    events: pd.DataFrame, whens, include_retired: bool = False
+    events: pd.DataFrame, whens, include_retired: bool = False, fields=None
 ) -> list[gpd.GeoDataFrame]:
     """`projects_at` each of ``whens`` from one reading of the history: every record open at
-    any of the dates typed once (`_open_at`), each date's projects taken from them."""
+    any of the dates typed once (`_open_at`), each date's projects taken from them.
+
+    ``fields``: only these store columns (with id, lon and lat, `records.checked_fields`),
+    each typed exactly as in the full replay: for a reader that uses a few of them (the change
+    analysis types ~11 of the 37 fields of ~11,000 records at 13,000 projects). None: all."""
     parsed, chosen = _open_at(events, whens, include_retired)
     numbers = sorted({number for some in chosen for number in some})
-    typed = records.from_records([parsed[number] for number in numbers])
+    typed = records.from_records([parsed[number] for number in numbers], fields)
     typed.index = pd.Index(numbers, dtype="int64")
     return [
         typed.loc[pd.Index(some, dtype="int64")]

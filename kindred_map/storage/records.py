@@ -52,25 +52,41 @@ def field_kind(name: str) -> str:
     return "text"
 
 
-def conform(projects: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    """Projects with exactly the store's columns, in order, with the store's types, in WGS84."""
+def conform(projects: gpd.GeoDataFrame, fields=None) -> gpd.GeoDataFrame:
+    """Projects with exactly the store's columns (``fields`` of them, `checked_fields`), in
+    order, with the store's types, in WGS84."""
     frame = projects.to_crs(WGS84) if projects.crs is not None else projects.set_crs(WGS84)
+    names = STORE_FIELDS if fields is None else checked_fields(fields)
     out = {}
-    for name in STORE_FIELDS:
+    for name in names:
         column = frame[name] if name in frame else pd.Series(pd.NA, index=frame.index)
-        if name in FLOAT_FIELDS:
-            out[name] = (
-                pd.to_numeric(column, errors="coerce").astype("float64").round(FLOAT_FIELDS[name])
-            )
-        elif name in BOOL_FIELDS:
-            out[name] = column.fillna(False).astype(bool)
-        elif name in INT_FIELDS:
-            out[name] = pd.to_numeric(column, errors="coerce").round().astype("Int64")
-        elif column.dtype == "str" and not column.isna().any():
-            out[name] = column  # already stored text (a conformed frame): no conversion
-        else:
-            out[name] = column.astype("object").where(column.notna(), "").astype("str")
+        out[name] = typed_column(name, column)
     return gpd.GeoDataFrame(out, geometry=frame.geometry.values, crs=WGS84, index=frame.index)
+
+
+def typed_column(name: str, column: pd.Series) -> pd.Series:
+    """One column with the store's type for field ``name`` (what `conform` makes of it)."""
+    if name in FLOAT_FIELDS:
+        return pd.to_numeric(column, errors="coerce").astype("float64").round(FLOAT_FIELDS[name])
+    if name in BOOL_FIELDS:
+        return column.fillna(False).astype(bool)
+    if name in INT_FIELDS:
+        return pd.to_numeric(column, errors="coerce").round().astype("Int64")
+    if column.dtype == "str" and not column.isna().any():
+        return column  # already stored text (a conformed frame): no conversion
+    return column.astype("object").where(column.notna(), "").astype("str")
+
+
+def checked_fields(fields) -> tuple[str, ...]:
+    """Store fields a reader asks for, in STORE_FIELDS order, always with ``id`` (what projects
+    are ordered and matched by) and ``lon``/``lat`` (the point): a ValueError names an unknown
+    one."""
+    asked = set(fields)
+    unknown = sorted(asked - set(STORE_FIELDS))
+    if unknown:
+        raise ValueError(f"unknown store field(s) {unknown}; valid: {', '.join(STORE_FIELDS)}")
+    asked |= {"id", "lon", "lat"}
+    return tuple(name for name in STORE_FIELDS if name in asked)
 
 
 def empty_projects() -> gpd.GeoDataFrame:
@@ -176,14 +192,17 @@ def records(projects: gpd.GeoDataFrame) -> list[dict]:
     ]
 
 
-def from_records(rows: list[dict]) -> gpd.GeoDataFrame:
-    """Record dicts (from the history) as store projects; the point is (lon, lat)."""
-    frame = pd.DataFrame(list(rows), columns=list(STORE_FIELDS), dtype=object)
+def from_records(rows: list[dict], fields=None) -> gpd.GeoDataFrame:
+    """Record dicts (from the history) as store projects; the point is (lon, lat). ``fields``
+    (`checked_fields`): only those columns are taken and typed, each as `conform` types it,
+    so a reader that needs a few of the 37 (the change analysis) does not pay for the rest."""
+    names = STORE_FIELDS if fields is None else checked_fields(fields)
+    frame = pd.DataFrame(list(rows), columns=list(names), dtype=object)
     lon = pd.to_numeric(frame["lon"], errors="coerce").to_numpy(float)
     lat = pd.to_numeric(frame["lat"], errors="coerce").to_numpy(float)
     points = shapely.points(lon, lat)
     points[np.isnan(lon) | np.isnan(lat)] = None
-    return conform(gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(points, crs=WGS84)))
+    return conform(gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(points, crs=WGS84)), names)
 
 
 def baseline_event(record: dict, at: str) -> dict:
