@@ -27,13 +27,18 @@ IDLE_JS = """() => {
 """True when Streamlit is connected and not running the script."""
 
 
+PAGE_WIDGETS_JS = """() => !!document.getElementById('find')
+    && document.querySelectorAll('[data-testid="stTextInput"] input').length >= 2
+    && !!document.querySelector('[data-testid="stSidebar"] [data-testid="stMultiSelect"]')"""
+
+
 def wait_page_complete(page, timeout_ms: int = STEP_TIMEOUT_MS) -> None:
-    """Until the map page is whole (its searches' heading, ``#find``, is there: a new session's
+    """Until the map page is whole and the run that brought it has ended. A new session's
     first run sends the header and the map only, the rest comes on the run the map starts
-    when drawn) and the run that brought it has ended."""
-    page.wait_for_function(
-        f"() => !!document.getElementById('find') && ({IDLE_JS})()", timeout=timeout_ms
-    )
+    when drawn; the searches' heading (``#find``) comes before the searches' own inputs and
+    the sidebar's filters, whose code the browser fetches as they arrive (a keyboard walk
+    that starts at the heading alone passes a page without them)."""
+    page.wait_for_function(f"() => ({PAGE_WIDGETS_JS})() && ({IDLE_JS})()", timeout=timeout_ms)
 
 
 def runs(page) -> int:

@@ -376,12 +376,13 @@ def test_keyboard_reaches_the_map_controls_and_the_table(map_url, sized):
         )
         if seen[-1].startswith("Show the table"):
             break
+    walk = " > ".join(item.replace("\n", " ") for item in seen)  # whole in a failure message
     in_map = [item for item in seen if item.startswith("map:")]
-    assert any("Zoom in" in item for item in in_map), seen
-    assert any("Layers" in item or "layers" in item for item in in_map), seen
-    assert any("summary" in item.lower() or "SUMMARY" in item for item in in_map), seen
-    assert "Find projects near a postcode" in seen, seen
-    assert seen[-1].startswith("Show the table"), seen
+    assert any("Zoom in" in item for item in in_map), walk
+    assert any("Layers" in item or "layers" in item for item in in_map), walk
+    assert any("summary" in item.lower() or "SUMMARY" in item for item in in_map), walk
+    assert "Find projects near a postcode" in seen, walk
+    assert seen[-1].startswith("Show the table"), walk
 
 
 # --- every option of the map view draws without an error ---------------------------------
