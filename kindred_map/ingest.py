@@ -478,6 +478,10 @@ def _sheet_rows(label: str, worksheet, written) -> tuple[list, list[tuple[int, s
     return numbered, unvalued
 
 
+OVERFLOW = "(cells beyond the header)"
+"""A header cell of this name keeps the cells right of the header's last column."""
+
+
 def _from_rows(numbered: list[tuple[int, list[str]]], kind: str, label: str, headers=()) -> Table:
     """Find the header row (it may sit under a title), then keep the non-blank rows below it."""
     # A row is blank when all its cells are: when their joined text is blank.
@@ -521,12 +525,8 @@ def _overflow_issues(rows: list[tuple[int, list[str]]], width: int, label: str) 
     """A warning for each row with filled cells right of the header's last column: they have
     no column to go to and are not imported, so the report must say so (never dropped
     silently). A header cell named OVERFLOW keeps them instead."""
-    found = [
-        (number, [cell.strip() for cell in row[width:] if cell.strip()])
-        for number, row in rows
-        if len(row) > width
-    ]
-    found = [(number, cells) for number, cells in found if cells]
+    found = [(number, _beyond_header(row, width)) for number, row in rows if len(row) > width]
+    found = [(number, [cell.strip() for cell in cells]) for number, cells in found if cells]
     return _cell_issues(
         [number for number, _ in found],
         "(cells beyond the header)",
@@ -538,11 +538,13 @@ def _overflow_issues(rows: list[tuple[int, list[str]]], width: int, label: str) 
     )
 
 
+def _beyond_header(row: list[str], width: int) -> list[str]:
+    """The filled cells of ``row`` right of a header ``width`` cells wide."""
+    return [cell for cell in row[width:] if cell.strip()]
+
+
 def _shorten(text: str, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-OVERFLOW = "(cells beyond the header)"
 
 
 def _cells_frame(names: list[str], rows: list[list[str]], numbers: np.ndarray) -> pd.DataFrame:
@@ -564,7 +566,7 @@ def _cells_frame(names: list[str], rows: list[list[str]], numbers: np.ndarray) -
         values = list(columns[last[name]])
         if name == OVERFLOW:
             for position, row in enumerate(rows):
-                beyond = " | ".join(cell for cell in row[width:] if cell.strip())
+                beyond = " | ".join(_beyond_header(row, width))
                 values[position] = beyond or values[position]
         built.append(pd.array(values, dtype="str"))
     built.append(pd.array(numbers, dtype="int64"))
