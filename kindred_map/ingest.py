@@ -27,6 +27,7 @@ import shapely
 from kindred_map.postcodes import pcd_key
 from kindred_map.report import empty_issues, issues_for
 from kindred_map.schema import LOCATION_PRECISIONS, RECORD_FIELDS, project_types
+from kindred_map.text import map_distinct
 
 CSV_SUFFIXES = {".csv", ".tsv", ".txt"}
 XLSX_SUFFIXES = {".xlsx", ".xlsm"}
@@ -810,14 +811,8 @@ def clean_text(values: pd.Series) -> pd.Series:
     text = values.fillna("").astype("str")
     untidy = ~pc.match_substring_regex(pa.array(text), TIDY).to_numpy(zero_copy_only=False)
     if untidy.any():
-        text[untidy] = _map_unique(text[untidy], _clean_one).to_numpy()
+        text[untidy] = map_distinct(text[untidy], _clean_one).to_numpy()
     return text
-
-
-def _map_unique(values: pd.Series, function) -> pd.Series:
-    """``values.map(function)``, calling it once per distinct value."""
-    distinct = values.drop_duplicates()
-    return values.map(dict(zip(distinct, map(function, distinct), strict=True)))
 
 
 @cache
@@ -864,7 +859,7 @@ def normalise(records: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     issues.append(issues_for(records[no_name], "name", "rejected", "no project name"))
     issues.extend(_lost_characters(records[~no_name]))
 
-    keys = _map_unique(records["type"], _value_key)
+    keys = map_distinct(records["type"], _value_key)
     types = keys.map(_type_lookup())
     blank_type = records["type"].eq("")
     guessed = keys[types.isna() & ~blank_type].map(_type_within)
@@ -971,7 +966,7 @@ def _precision_lookup() -> dict[str, str]:
 def _precisions(records: pd.DataFrame) -> tuple[pd.Series, pd.DataFrame]:
     """Known location precisions; blank stays blank (geocode fills it); unknown values warn."""
     given = records["location_precision"]
-    mapped = _map_unique(given, _value_key).map(_precision_lookup())
+    mapped = map_distinct(given, _value_key).map(_precision_lookup())
     unknown = mapped.isna() & given.ne("")
     issues = issues_for(
         records[unknown],

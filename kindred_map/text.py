@@ -65,3 +65,10 @@ def cell_text(value) -> str:
     if value is None or (pd.api.types.is_scalar(value) and pd.isna(value)):
         return ""
     return str(value).strip()
+
+
+def map_distinct(values: pd.Series, function) -> pd.Series:
+    """``values.map(function)``, calling it once per distinct value: text columns of a file
+    or a store repeat a few values (types, postcodes) over many rows."""
+    distinct = values.drop_duplicates()
+    return values.map(dict(zip(distinct, map(function, distinct), strict=True)))
