@@ -554,16 +554,13 @@ def _cells_frame(names: list[str], rows: list[list[str]], numbers: np.ndarray) -
     kept here (``_overflow_issues`` reports them) unless the header has a column named
     OVERFLOW: it then holds them, joined with " | ", in the rows that have any.
     As a record per row keyed by ``names`` would give: a repeated name holds the cells of
-    its last column, a column named "row" the row number."""
+    its last column."""
     width = len(names)
     columns = list(itertools.zip_longest(*rows, fillvalue=""))[:width]
     columns += [("",) * len(rows)] * (width - len(columns))
     last = {name: position for position, name in enumerate(names)}
     built = []
     for name in names:
-        if name == "row":
-            built.append(pd.array(numbers, dtype="int64"))
-            continue
         values = list(columns[last[name]])
         if name == OVERFLOW:
             for position, row in enumerate(rows):
@@ -576,13 +573,37 @@ def _cells_frame(names: list[str], rows: list[list[str]], numbers: np.ndarray) -
     return frame
 
 
+READER_COLUMNS = ("row", "geometry lon", "geometry lat")
+"""Columns the readers add to every table: the row number and a shape's point. A file's own
+column of one of these names is kept under `file_column_name` (it was a crash or, for a
+GeoPackage's "row", silently overwritten)."""
+
+
+def file_column_name(name: str) -> str:
+    """``name``, or "<name> (file column)" when a reader's own column has that name."""
+    return f"{name} (file column)" if name in READER_COLUMNS else name
+
+
 def _unique_headers(header: list[str]) -> list[str]:
-    names, seen = [], {}
-    for position, cell in enumerate(header, start=1):
-        name = cell.strip() or f"column {position}"
-        seen[name] = seen.get(name, 0) + 1
-        names.append(name if seen[name] == 1 else f"{name} ({seen[name]})")
-    return names
+    """Column names for a header's cells: a blank cell is "column N", a reader's own column
+    name is `file_column_name`, and a repeated name "name (2)", "name (3)" ..., skipping
+    names the header already has, so that every name is unique."""
+    names = [
+        file_column_name(str(cell).strip() or f"column {position}")
+        for position, cell in enumerate(header, start=1)
+    ]
+    taken, first_seen, unique = set(names), set(), []
+    for name in names:
+        if name not in first_seen:
+            first_seen.add(name)
+            unique.append(name)
+            continue
+        count = 2
+        while f"{name} ({count})" in taken:
+            count += 1
+        unique.append(f"{name} ({count})")
+        taken.add(unique[-1])
+    return unique
 
 
 def _read_geo(path: Path, layer: str | None) -> Table:
@@ -603,6 +624,7 @@ def _read_geo(path: Path, layer: str | None) -> Table:
     if len(layers) > 1:
         notes.append(f"read layer {layer or layers[0]!r} of {layers}")
     table = pd.DataFrame(frame.drop(columns="geometry"))
+    table.columns = _unique_headers(list(table.columns))
     table = table.astype(object).where(table.notna(), "").map(_cell_text)
     table["row"] = range(1, len(table) + 1)
     if has_geometry(frame.geometry).any():

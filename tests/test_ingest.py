@@ -420,3 +420,45 @@ def test_an_import_report_carries_the_cells_right_of_the_header(tmp_path, capsys
     assert re.search(
         r"^2\s+warning\s+\(cells beyond the header\).*EXTRA", capsys.readouterr().out, re.M
     )
+
+
+def test_a_file_column_named_like_a_readers_own_column_is_kept_under_its_own_name(tmp_path):
+    """ "row" (the row number) and "geometry lon"/"geometry lat" (a shape's point) are columns
+    every reader adds; a file's own column of that name was a crash (CSV, sheet) or silently
+    overwritten (GeoPackage). It is kept as "<name> (file column)" and reported as not
+    imported, and the row numbers stay the file's."""
+    csv_path = _write(
+        tmp_path / "rows.csv", "Name,Postcode,row\nHub,L1 8JQ,seven\n\nCafe,L1 8JQ,\n"
+    )
+    table = ingest.read_table(csv_path)
+    assert table.frame["row"].tolist() == [2, 4]
+    assert table.frame["row (file column)"].tolist() == ["seven", ""]
+    records, info = ingest.to_records(table)
+    assert records["row"].tolist() == [2, 4]
+    assert info["ignored_columns"] == ["row (file column)"]
+    frame = gpd.GeoDataFrame(
+        {"name": ["Hub", "Cafe"], "row": [70, 80], "geometry lon": ["a", "b"]},
+        geometry=gpd.points_from_xy([336684.0, 336700.0], [390042.0, 390100.0]),
+        crs="EPSG:27700",
+    )
+    frame.to_file(tmp_path / "rows.gpkg", driver="GPKG")
+    geo = ingest.read_table(tmp_path / "rows.gpkg").frame
+    assert geo["row"].tolist() == [1, 2]
+    assert geo["row (file column)"].tolist() == ["70", "80"]
+    assert geo["geometry lon (file column)"].tolist() == ["a", "b"]
+    assert float(geo["geometry lon"].iloc[0]) == pytest.approx(-2.9538, abs=1e-3)
+
+
+def test_repeated_header_names_get_numbers_no_other_column_has(tmp_path):
+    path = _write(tmp_path / "dup.csv", "Name,Postcode,Name,Name (2),,\nHub,L1 8JQ,B,C,D,E\n")
+    frame = ingest.read_table(path).frame
+    assert list(frame.columns) == [
+        "Name",
+        "Postcode",
+        "Name (3)",
+        "Name (2)",
+        "column 5",
+        "column 6",
+        "row",
+    ]
+    assert frame.iloc[0, :6].tolist() == ["Hub", "L1 8JQ", "B", "C", "D", "E"]

@@ -113,7 +113,9 @@ def product_from_rows(numbered, kind, label, headers):
 
 def test_from_rows_keeps_the_records_view_of_odd_headers():
     """Repeated header names and a header named like the overflow column (the cases where a
-    record per row and a column per name part ways) come out as the records gave them."""
+    record per row and a column per name once parted ways) come out as the records give them:
+    every column keeps its own cells ("Name (2)" is the file's own, so the repeated "Name" is
+    "Name (3)"), and the overflow column holds the cells right of the header."""
     numbered = list(
         enumerate(
             [
@@ -127,7 +129,8 @@ def test_from_rows_keeps_the_records_view_of_odd_headers():
     frame, _, _ = reference_from_rows(numbered, "csv", "f.csv")
     got = ingest._from_rows(numbered, "csv", "f.csv").frame
     pd.testing.assert_frame_equal(got, frame, check_exact=True)
-    assert got.iloc[0].tolist() == ["a", "c", "c", "e", 2]
+    assert list(got.columns) == ["Name", "Name (2)", "Name (3)", ingest.OVERFLOW, "row"]
+    assert got.iloc[0].tolist() == ["a", "b", "c", "e", 2]
 
 
 def reference_check(label, rows):
