@@ -537,4 +537,41 @@ def test_store_migrate_moves_homes_out_of_an_older_postgis_store(tmp_path, pg_st
     assert store.same_projects(store.read_projects(pg_store, include_retired=True), before)
     with psycopg.connect(pg_store) as conn:
         version = conn.execute("SELECT value FROM kindred_meta WHERE key = 'schema_version'")
-        assert version.fetchone()[0] == str(postgis.SCHEMA_VERSION) == "4"
+        assert version.fetchone()[0] == str(postgis.SCHEMA_VERSION) == "5"
+
+
+def test_projects_public_names_the_nearest_borough_and_migrate_fills_it_in(tmp_path, pg_store):
+    """A project outside the region shows the region borough nearest it in the partners'
+    view, as every output shows it (`privacy.public_records`); a store from before schema 5
+    (no such column) gets it from `store migrate`, with the view's grants kept."""
+    beyond = (
+        "id,name,type,address,postcode,location_precision\n"
+        "far,Chorley Pantry,pantry,1 Market Street,PR7 1DA,street\n"
+        "home,Leyland Larder,pantry,1 Town Road,PR25 1AA,ward_only\n"
+        "centre,Church Hall Cafe,place_of_welcome,1 Hall Road,L1 8JQ,street\n"
+    )
+    importing.import_file(_csv(tmp_path / "beyond.csv", beyond), pg_store)
+    postgis.grant_reader(pg_store, "council_gis", "partner pass")
+    reader = _reader_dsn(pg_store, "council_gis", "partner pass")
+    public = privacy.public_records(store.read_projects(pg_store)).set_index("name")
+    expected = public["nearest_borough"].to_dict()
+    assert expected["Chorley Pantry"] == "Wigan" and expected["Church Hall Cafe"] == ""
+
+    def shown():
+        with psycopg.connect(reader) as conn:
+            rows = conn.execute("SELECT name, nearest_borough FROM projects_public").fetchall()
+        return {name: borough or "" for name, borough in rows}
+
+    assert shown() == expected
+    with psycopg.connect(pg_store, autocommit=True) as conn:  # as schema 4 left it
+        conn.execute("DROP VIEW projects_public")
+        conn.execute("ALTER TABLE projects_public_rows DROP COLUMN nearest_borough")
+        view = postgis._view_statements()[-1].replace(', r."nearest_borough"', "")
+        assert "nearest_borough" not in view
+        conn.execute(view)
+        conn.execute(f"GRANT SELECT ON projects_public TO {postgis.READER_ROLE}")
+        conn.execute("UPDATE kindred_meta SET value = '4' WHERE key = 'schema_version'")
+    with pytest.raises(psycopg.errors.UndefinedColumn):
+        shown()
+    assert cli.main(["store", "migrate", "--store", pg_store]) == 0
+    assert shown() == expected

@@ -20,10 +20,11 @@ from kindred_map.storage import history, records
 from kindred_map.storage.published import forget_published_positions
 from kindred_map.text import map_distinct
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 """Bumped when `migrate` has something new to add; stored in ``kindred_meta``. 2: history;
 3: homes' points moved to HOME_POINTS, no spatial index on projects; 4: the compact history's
-payloads (`kindred_map.storage.history.PAYLOADS`)."""
+payloads (`kindred_map.storage.history.PAYLOADS`); 5: ``projects_public`` shows
+``nearest_borough`` (a field PUBLIC_FIELDS gains is filled in by `migrate`)."""
 BNG = 27700
 SUMMARY_LAYERS = {
     "ward": ("ward_summary", "WD24CD", ("WD24CD", "WD24NM", "LAD24CD", "LAD24NM")),
@@ -49,6 +50,7 @@ PUBLIC_FIELDS = (
     "deanery_id",
     "deanery_name",
     "in_region",
+    "nearest_borough",
 )
 """What ``projects_public`` shows besides its public id, postcode district and point: no
 address, full postcode, coordinates, LSOA or notes, and only real (not synthetic) projects."""
@@ -115,9 +117,7 @@ def _schema_statements() -> list[str]:
     log_columns = ", ".join(
         f"{_quote(n)} {_sql_type(n)}" for n in records.IMPORT_LOG_FIELDS if n != "import_id"
     )
-    public = ", ".join(
-        f"{_quote(n)} {'text' if n == 'location_note' else _sql_type(n)}" for n in PUBLIC_FIELDS
-    )
+    public = ", ".join(f"{_quote(n)} {_public_type(n)}" for n in PUBLIC_FIELDS)
     statements = [
         "CREATE EXTENSION IF NOT EXISTS postgis",
         "CREATE TABLE IF NOT EXISTS kindred_meta (key text PRIMARY KEY, value text NOT NULL)",
@@ -152,13 +152,13 @@ def _schema_statements() -> list[str]:
             {public}, geom geometry(Point, {BNG})
         )""",
     ]
-    for name, wanted in (
-        ("projects", records.STORE_FIELDS),
-        ("imports", records.IMPORT_LOG_FIELDS),
+    for name, wanted, sql_type in (
+        ("projects", records.STORE_FIELDS, _sql_type),
+        ("imports", records.IMPORT_LOG_FIELDS, _sql_type),
+        ("projects_public_rows", PUBLIC_FIELDS, _public_type),
     ):
         statements += [
-            f"ALTER TABLE {name} ADD COLUMN IF NOT EXISTS {_quote(n)} {_sql_type(n)}"
-            for n in wanted
+            f"ALTER TABLE {name} ADD COLUMN IF NOT EXISTS {_quote(n)} {sql_type(n)}" for n in wanted
         ]
     for layer, (_, key, shown) in SUMMARY_LAYERS.items():
         fields = ", ".join(f"{_quote(n)} {_boundary_type(n)}" for n in shown)
@@ -168,6 +168,11 @@ def _schema_statements() -> list[str]:
             f"PRIMARY KEY ({_quote(key)}))"
         )
     return statements
+
+
+def _public_type(name: str) -> str:
+    """A public row's column type: a store field's, but text for the public location note."""
+    return "text" if name == "location_note" else _sql_type(name)
 
 
 def _boundary_type(name: str) -> str:
@@ -236,12 +241,19 @@ def migrate(dsn: StoreLocation | str, directory=BOUNDARIES_DIR) -> int:
     with connect(dsn) as conn, conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
         had_history = _has_history(conn)
+        public_before = _columns(conn, "projects_public_rows")
+        new_public = bool(public_before) and set(PUBLIC_FIELDS) - public_before
         for statement in _schema_statements():
             conn.execute(statement)
         if not had_history:
             _add_baseline(conn)
         _move_home_points(conn)
         _load_boundaries(conn, directory)
+        if new_public:
+            # The public rows are made again through the one masking path, and the view,
+            # whose columns change, is made anew (its grants by _reader_statements).
+            _write_public(conn, _select(conn))
+            conn.execute("DROP VIEW IF EXISTS projects_public")
         for statement in [*_view_statements(), *_reader_statements()]:
             conn.execute(statement)
         conn.execute(
