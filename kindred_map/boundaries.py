@@ -9,6 +9,7 @@ from pathlib import Path
 
 import geopandas as gpd
 import pandas as pd
+import pyarrow.parquet as pq
 import pyogrio
 from shapely import make_valid
 
@@ -312,12 +313,20 @@ def _load_cached(name: str, directory: Path) -> gpd.GeoDataFrame:
     return gpd.read_file(path, engine="pyogrio")
 
 
+def read_parquet(path: Path, columns=None) -> pd.DataFrame:
+    """A Parquet file (or only ``columns``) as the frame ``pd.read_parquet`` gives, read with
+    `pyarrow.parquet.ParquetFile`: ``pd.read_parquet`` goes through pyarrow's dataset layer,
+    whose import (its file systems, S3, GCS...) costs a command line ~0.01 s of CPU."""
+    table = pq.ParquetFile(path).read(columns=columns, use_pandas_metadata=True)
+    return table.to_pandas()
+
+
 @cache
 def _postcode_table(directory: Path) -> pd.DataFrame:
     path = layer_path("postcode", directory)
     if not path.exists():
         raise ValueError(f"layer file missing: {path}; run `kindred-map build-boundaries`")
-    return pd.read_parquet(path)
+    return read_parquet(path)
 
 
 def postcode_table(directory: Path = BOUNDARIES_DIR) -> pd.DataFrame:
@@ -670,18 +679,25 @@ def write_population(table: pd.DataFrame, directory: Path) -> None:
     _atomic_write(_meta_path("population", directory), lambda p: p.write_text(text, "utf-8"))
 
 
-def _population_read(directory: Path) -> pd.DataFrame | None:
+def _population_read(directory: Path, columns: list[str] | None = None) -> pd.DataFrame | None:
     path, meta = _population_path(directory), _meta_path("population", directory)
     if not path.exists() or not meta.exists():
         return None
     recorded = json.loads(meta.read_text(encoding="utf-8")).get("inputs_sha256")
     if recorded != _input_digests(directory):
         return None
-    return pd.read_parquet(path)
+    return read_parquet(path, columns)
 
 
-def population(directory: Path = BOUNDARIES_DIR) -> pd.DataFrame:
+def population(directory: Path = BOUNDARIES_DIR, columns=None) -> pd.DataFrame:
     """The population table (`population_table`): the shipped file when it was built from
-    the layers now in ``directory`` (their sha256 match), else computed from them."""
-    shipped = _population_read(Path(directory))
-    return population_table(directory) if shipped is None else shipped
+    the layers now in ``directory`` (their sha256 match), else computed from them.
+
+    ``columns``: only these, in this order (reading 3 of its 15 columns takes a tenth of the
+    time: its text columns are most of the cost)."""
+    columns = None if columns is None else list(columns)
+    shipped = _population_read(Path(directory), columns)
+    if shipped is not None:
+        return shipped
+    table = population_table(directory)
+    return table if columns is None else table[columns]

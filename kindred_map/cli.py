@@ -65,10 +65,12 @@ def _stored(args: argparse.Namespace):
 
 
 def _read_projects(args: argparse.Namespace):
-    """The store's projects; illustrative (synthetic) ones only with --include-synthetic."""
-    from kindred_map import export
+    """The store's projects; illustrative (synthetic) ones only with --include-synthetic.
+    (`filters`, not the `export` package with every writer: a command that writes no file
+    imports none of them.)"""
+    from kindred_map import filters
 
-    return export.real_projects(_stored(args), args.include_synthetic)
+    return filters.real_projects(_stored(args), args.include_synthetic)
 
 
 def _synthetic_words(args: argparse.Namespace) -> dict[str, str]:
@@ -77,7 +79,7 @@ def _synthetic_words(args: argparse.Namespace) -> dict[str, str]:
 
 
 def cmd_gaps(args: argparse.Namespace) -> int:
-    from kindred_map import coverage, export
+    from kindred_map import coverage
 
     projects = _read_projects(args)
     result = coverage.assess(
@@ -98,6 +100,8 @@ def cmd_gaps(args: argparse.Namespace) -> int:
     if args.out:
         out = Path(args.out)
         table = ranked if out.suffix.lower() == ".csv" else coverage.area_layer(ranked, args.by)
+        from kindred_map import export  # only when a file is written
+
         export.write_table(table, out, f"gaps_{args.by}", projects, parameters)
         print(f"wrote {len(ranked)} {args.by} rows to {out}")
     return 0
@@ -362,13 +366,13 @@ def cmd_imports(args: argparse.Namespace) -> int:
 
 
 def cmd_freshness(args: argparse.Namespace) -> int:
-    from kindred_map import freshness, store
+    from kindred_map import downloads, freshness, store
 
     projects = store.read_projects(args.store)
     for name, count in freshness.counts(projects).items():
         print(f"{count:>6}  {freshness.FRESHNESS[name]}")
     if args.call_sheet:
-        Path(args.call_sheet).write_bytes(freshness.call_sheet_csv(projects))
+        Path(args.call_sheet).write_bytes(downloads.call_sheet_csv(projects))
         print(
             f"call sheet ({len(freshness.needs_checking(projects))} to check) "
             f"written to {args.call_sheet}"

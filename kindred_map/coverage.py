@@ -115,11 +115,11 @@ def grid_scale(easting, northing) -> np.ndarray:
 
 
 @cache
-def _population_cached(directory: Path, _stamp: tuple) -> pd.DataFrame:
-    return boundaries.population(directory)
+def _population_cached(directory: Path, _stamp: tuple, columns: tuple | None = None):
+    return boundaries.population(directory, columns)
 
 
-def population_points(directory: Path = BOUNDARIES_DIR) -> pd.DataFrame:
+def population_points(directory: Path = BOUNDARIES_DIR, columns=None) -> pd.DataFrame:
     """The population surface: one row per live region postcode (read once, then cached).
 
     Columns: postcode, lon, lat, easting, northing, residents, imd_decile (of its LSOA) and the
@@ -128,9 +128,11 @@ def population_points(directory: Path = BOUNDARIES_DIR) -> pd.DataFrame:
     Read from the table `kindred-map build-boundaries` writes beside the layers
     (`boundaries.population`; computed from the layers when it was built from others), and
     read again when a layer file changes (e.g. after ``kindred-map replace-layer``).
+    ``columns``: only these (read and cached apart from the whole table).
     """
     directory = Path(directory)
-    return _population_cached(directory, _stamp(directory)).copy()
+    columns = None if columns is None else tuple(columns)
+    return _population_cached(directory, _stamp(directory), columns).copy()
 
 
 def _stamp(directory: Path) -> tuple:

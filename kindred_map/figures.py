@@ -210,7 +210,7 @@ def area_deprivation(level: str) -> pd.DataFrame:
     key = boundaries.LAYERS[level]["key"]
     # the live region postcodes: ONS assigns each its ward and borough; its deanery is the
     # derived deanery polygon it lies in (precomputed in the population table)
-    people = coverage.population_points()[[key, "residents", "imd_decile"]].copy()
+    people = coverage.population_points(columns=(key, "residents", "imd_decile"))
     people[key] = boundaries.code_texts(people[key])
     people = people[(people[key] != "") & people["imd_decile"].notna()]
     people["imd_decile"] = people["imd_decile"].astype("int64")

@@ -7,7 +7,7 @@ import pandas as pd
 
 from kindred_map import boundaries
 from kindred_map.boundaries import code_text
-from kindred_map.schema import resolve_types
+from kindred_map.schema import JOINED_FIELDS, RECORD_FIELDS, resolve_types
 
 AREA_FILTERS = {
     "boroughs": ("borough", "LAD25CD", "LAD25NM"),
@@ -34,6 +34,9 @@ def area_codes(argument: str, values: Iterable | str | None) -> tuple[list[str],
     A ward name shared by wards in different boroughs selects all of them."""
     if argument not in AREA_FILTERS:
         raise ValueError(f"unknown area filter {argument!r}; expected one of {list(AREA_FILTERS)}")
+    wanted = _values(values)
+    if not wanted:  # no filter: the layer is not read (a command line run pays for each read)
+        return [], []
     layer, code_column, name_column = AREA_FILTERS[argument]
     areas = boundaries.load(layer)
     codes = areas[code_column].map(code_text)
@@ -43,7 +46,7 @@ def area_codes(argument: str, values: Iterable | str | None) -> tuple[list[str],
             lookup.setdefault(key, []).append(code)
     selected: list[str] = []
     unknown: list[str] = []
-    for value in _values(values):
+    for value in wanted:
         matches = lookup.get(value.casefold())
         if matches is None:
             unknown.append(value)
@@ -109,6 +112,47 @@ def filter_projects(
     if not include_synthetic:
         keep &= ~projects["synthetic"].fillna(False).astype(bool).to_numpy()
     return projects[keep.to_numpy()].copy()
+
+
+def check_projects(projects: gpd.GeoDataFrame, fields=None) -> None:
+    """A ValueError unless ``projects`` are store records: a GeoDataFrame with a CRS, the
+    given store ``fields`` (default: every record and joined field) and point geometries."""
+    if not isinstance(projects, gpd.GeoDataFrame) or projects.crs is None:
+        raise ValueError("projects must be a GeoDataFrame with a CRS (read them from the store)")
+    fields = (*RECORD_FIELDS, *JOINED_FIELDS) if fields is None else fields
+    missing = [c for c in fields if c not in projects.columns]
+    if missing:
+        raise ValueError(
+            f"projects lack store columns {missing}; read them with store.read_projects"
+        )
+    located = projects.geometry.dropna()
+    located = located[~located.is_empty]
+    if not (located.geom_type == "Point").all():
+        raise ValueError(
+            f"project geometries must be points, found {sorted(set(located.geom_type))}"
+        )
+
+
+def synthetic_flag(value) -> bool | None:
+    """A stored true/false cell as a bool (text "true", "1", "yes", "y"), None when empty."""
+    if value is None or (pd.api.types.is_scalar(value) and pd.isna(value)):
+        return None
+    if isinstance(value, str):
+        return value.strip().lower() in ("true", "1", "yes", "y")
+    return bool(value)
+
+
+def real_projects(projects: gpd.GeoDataFrame, include_synthetic: bool = False, fields=None):
+    """The projects an export may count: illustrative (synthetic) records only when asked for
+    by name (``include_synthetic=True``), so no made-up project reaches a council's figures.
+    ``fields``: the store columns the caller reads, which must be there (default: every
+    record and joined field; the change analysis reads a few, `kindred_map.change.FIELDS`)."""
+    check_projects(projects, fields)
+    if include_synthetic:
+        return projects
+    flags = projects["synthetic"]
+    distinct = {value: synthetic_flag(value) for value in flags.dropna().unique()}  # once each
+    return projects[~flags.map(distinct).fillna(False).astype(bool).to_numpy()]
 
 
 AREA_OVERLAP = 0.5

@@ -4,7 +4,7 @@ from datetime import date
 
 import pandas as pd
 
-from kindred_map import export, privacy
+from kindred_map import privacy
 
 FRESHNESS = {
     "checked": "checked in the last 12 months",
@@ -103,8 +103,3 @@ def call_sheet(projects: pd.DataFrame, today: date | None = None) -> pd.DataFram
     sheet = pd.DataFrame({name: due[name] for name in CALL_SHEET_COLUMNS if name in due})
     sheet = sheet.assign(ward=due["WD24NM"])[list(CALL_SHEET_COLUMNS)].astype("object")
     return sheet.where(sheet.notna(), "").reset_index(drop=True)
-
-
-def call_sheet_csv(projects: pd.DataFrame, today: date | None = None) -> bytes:
-    """The call sheet as CSV bytes (UTF-8 with BOM, for Excel)."""
-    return export.csv_bytes(call_sheet(projects, today))

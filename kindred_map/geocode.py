@@ -76,8 +76,9 @@ def _postcode_columns(directory: Path, _mtimes: tuple):
     path = boundaries.layer_path("postcode", directory)
     if not path.exists():
         raise ValueError(f"layer file missing: {path}; run `kindred-map build-boundaries`")
-    names = pq.read_schema(path).names
-    return pq.read_table(path, columns=[name for name in POSTCODE_ROW_COLUMNS if name in names])
+    layer = pq.ParquetFile(path)  # not pq.read_table: see `boundaries.read_parquet`
+    names = layer.schema_arrow.names
+    return layer.read(columns=[name for name in POSTCODE_ROW_COLUMNS if name in names])
 
 
 def postcode_row(key: str, directory: Path = BOUNDARIES_DIR) -> dict | None:

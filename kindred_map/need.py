@@ -215,7 +215,7 @@ def load_imd_change(directory: Path = BOUNDARIES_DIR) -> pd.DataFrame:
     path = Path(directory) / f"{TABLE_NAME}.parquet"
     if not path.exists():
         raise ValueError(f"{path} missing; run `kindred-map build-boundaries`")
-    return pd.read_parquet(path)
+    return boundaries.read_parquet(path)
 
 
 def imd_change_metadata(directory: Path = BOUNDARIES_DIR) -> dict:

@@ -1,4 +1,4 @@
-"""The projects as tables and text: counts, the project table, its download, gaps, one project."""
+"""The projects as tables and text: counts, the project table, gaps, one project."""
 
 from collections.abc import Mapping
 from datetime import date
@@ -6,7 +6,7 @@ from datetime import date
 import geopandas as gpd
 import pandas as pd
 
-from kindred_map import coverage, export, hours, privacy
+from kindred_map import coverage, hours, privacy
 from kindred_map.figures import (
     GAP_SCORE_HELP,
     LEVELS,
@@ -16,7 +16,6 @@ from kindred_map.figures import (
 from kindred_map.freshness import STALE_MONTHS, check_status
 from kindred_map.schema import type_label
 from kindred_map.text import cell_text, md_escape
-from kindred_map.view import View, filter_words
 
 
 def location_note(record: Mapping) -> str:
@@ -101,14 +100,6 @@ def table_summary(table: pd.DataFrame) -> str:
         f"{len(table):,} projects: {stale:,} last checked over {STALE_MONTHS} months ago "
         f"(stale), {undated:,} with no check date recorded."
     )
-
-
-def download_bytes(shown: gpd.GeoDataFrame, fmt: str, view: View) -> bytes:
-    """The shown projects as a CSV or GeoJSON file (via `kindred_map.export`: home-run ones at
-    their ward's centre, the filters written into the GeoJSON's metadata)."""
-    if fmt not in ("csv", "geojson"):
-        raise ValueError(f"downloads are csv or geojson, not {fmt!r}")
-    return export.export_bytes(shown, fmt, parameters=filter_words(view))
 
 
 GAP_COLUMNS = {

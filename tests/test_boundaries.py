@@ -7,6 +7,7 @@ import shutil
 
 import geopandas as gpd
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 
 from kindred_map import boundaries, build
@@ -391,3 +392,15 @@ def test_code_texts_of_a_text_column_match_code_text_of_each_value():
     assert texts.tolist() == [boundaries.code_text(value) for value in codes]
     assert texts.tolist() == ["E05015279", "", "E05015279", "22104", ""]
     assert texts.index.tolist() == [9, 3, 5, 1, 0] and str(texts.dtype) == "str"
+
+
+@pytest.mark.parametrize("name", ["postcode.parquet", "population.parquet", "imd_change.parquet"])
+@pytest.mark.parametrize("columns", [None, "some"])
+def test_read_parquet_gives_the_frame_pandas_gives(name, columns):
+    """`read_parquet` skips pandas' reader for start-up time; the frame must not change."""
+    path = BOUNDARIES_DIR / name
+    if columns == "some":
+        columns = list(reversed(pq.ParquetFile(path).schema_arrow.names))[:3]
+    expected = pd.read_parquet(path, columns=columns)
+    read = boundaries.read_parquet(path, columns)
+    pd.testing.assert_frame_equal(read, expected, check_exact=True)

@@ -4,7 +4,7 @@ from datetime import date
 
 import pandas as pd
 
-from kindred_map import freshness
+from kindred_map import downloads, freshness
 
 TODAY = date(2026, 11, 30)
 
@@ -56,7 +56,7 @@ def test_the_call_sheet_never_carries_a_home_address():
     home = sheet.set_index("id").loc["c"]
     assert (home["address"], home["postcode"], home["ward"]) == ("", "L8", "Canning")
     assert sheet.set_index("id").loc["b", "website"] == "https://able.example"
-    text = freshness.call_sheet_csv(_projects(), TODAY).decode("utf-8-sig")
+    text = downloads.call_sheet_csv(_projects(), TODAY).decode("utf-8-sig")
     assert "3 Home Rd" not in text and "L8 7SQ" not in text and "2 Low St" in text
 
 

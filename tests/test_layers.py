@@ -56,6 +56,7 @@ LAYERS = (
             "coverage",
             "clusters",
             "filters",
+            "downloads",
             "figures",
             "classing",
             "view",

@@ -35,6 +35,7 @@ from kindred_map import (
     boundaries,
     cli,
     columns,
+    downloads,
     export,
     figures,
     freshness,
@@ -332,7 +333,7 @@ def test_no_export_format_holds_the_home(stored, tmp_path):
         oruk.services(export.project_table(stored)), ensure_ascii=False
     )
     outputs["sources"] = repr(export.project_sources(stored))
-    outputs["call sheet"] = freshness.call_sheet_csv(stored, date(2026, 11, 30))
+    outputs["call sheet"] = downloads.call_sheet_csv(stored, date(2026, 11, 30))
     _assert_private(outputs, tmp_path)
 
 
@@ -421,8 +422,8 @@ def test_no_dashboard_output_holds_the_home(stored, home, tmp_path):
         fmap = mapview.build_map(stored, view, coverage_areas=summary)
         outputs[f"map {number}"] = fmap.get_root().render()
         outputs[f"table {number}"] = tables.project_table(shown).to_csv()
-        outputs[f"csv download {number}"] = tables.download_bytes(shown, "csv", view)
-        outputs[f"geojson download {number}"] = tables.download_bytes(shown, "geojson", view)
+        outputs[f"csv download {number}"] = downloads.download_bytes(shown, "csv", view)
+        outputs[f"geojson download {number}"] = downloads.download_bytes(shown, "geojson", view)
     shown = views.shown_projects(stored, views.View())
     card = tables.project_card(shown, public_id)
     outputs["card"] = card["title"] + card["facts"].to_csv()
@@ -511,7 +512,7 @@ def test_the_call_sheet_prints_a_homes_public_id_and_scrubbed_name():
             "location_precision": ["ward_only", "street"],
         }
     )
-    text = freshness.call_sheet_csv(projects).decode("utf-8-sig")
+    text = downloads.call_sheet_csv(projects).decode("utf-8-sig")
     assert "L34 2AA" not in text and "Acacia" not in text and "HOME-L34 2AA" not in text
     sheet = freshness.call_sheet(projects).set_index("id")
     assert sheet.loc["priva:HOME-L34", ["name", "postcode"]].tolist() == ["[withheld]", "L34"]

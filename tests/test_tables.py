@@ -8,6 +8,7 @@ import pytest
 from kindred_map import (
     abouttext,
     areapanel,
+    downloads,
     figures,
     privacy,
     tables,
@@ -65,18 +66,18 @@ def test_about_lists_every_layer_with_licence_and_vintage():
 def test_downloads_hold_the_shown_projects_with_home_run_masked(projects, by_name):
     view = views.View(boroughs=("E08000014",))  # Sefton, home of the home-run project
     shown = views.shown_projects(projects, view)
-    geojson = json.loads(tables.download_bytes(shown, "geojson", view))
+    geojson = json.loads(downloads.download_bytes(shown, "geojson", view))
     assert sorted(f["id"] for f in geojson["features"]) == sorted(shown["id"])
     home = next(f for f in geojson["features"] if f["properties"]["name"] == "Home Welcome")
     true = by_name(projects, "Home Welcome")
     centre = privacy.ward_centres()[true["WD24CD"]]
     assert home["geometry"]["coordinates"] == pytest.approx([centre.x, centre.y], abs=1e-6)
     assert not home["properties"]["address"] and home["properties"]["postcode"] == "L20"
-    table = tables.download_bytes(shown, "csv", view).decode("utf-8-sig")
+    table = downloads.download_bytes(shown, "csv", view).decode("utf-8-sig")
     assert "Private Road" not in table and "L20 0AD" not in table
     assert len(table.strip().splitlines()) == len(shown) + 1
     with pytest.raises(ValueError, match="csv or geojson"):
-        tables.download_bytes(shown, "pdf", view)
+        downloads.download_bytes(shown, "pdf", view)
 
 
 def test_table_summary_counts_stale_and_undated(shown):

@@ -15,7 +15,8 @@ from kindred_map import (
     privacy,
 )
 from kindred_map.coverage import DEFAULT_DISTANCE_M, assess, boundary_effect
-from kindred_map.schema import JOINED_FIELDS, RECORD_FIELDS, project_types
+from kindred_map.filters import real_projects, synthetic_flag
+from kindred_map.schema import project_types
 
 LEVELS = ("ward", "deanery", "borough")
 GEOJSON_DECIMALS = 6
@@ -29,23 +30,6 @@ LEVEL_COLUMNS = {
     "borough": ("LAD25CD", "LAD25NM", "in_lcr_ca", "population"),
 }
 """Boundary-layer columns kept in each area summary (the layer key first)."""
-
-
-def _check_projects(projects: gpd.GeoDataFrame, fields=None) -> None:
-    if not isinstance(projects, gpd.GeoDataFrame) or projects.crs is None:
-        raise ValueError("projects must be a GeoDataFrame with a CRS (read them from the store)")
-    fields = (*RECORD_FIELDS, *JOINED_FIELDS) if fields is None else fields
-    missing = [c for c in fields if c not in projects.columns]
-    if missing:
-        raise ValueError(
-            f"projects lack store columns {missing}; read them with store.read_projects"
-        )
-    located = projects.geometry.dropna()
-    located = located[~located.is_empty]
-    if not (located.geom_type == "Point").all():
-        raise ValueError(
-            f"project geometries must be points, found {sorted(set(located.geom_type))}"
-        )
 
 
 def _code_or_none(value) -> str | None:
@@ -84,7 +68,7 @@ def _typed(frame: pd.DataFrame, kinds: Mapping[str, str]) -> pd.DataFrame:
         elif kind == "float":
             frame[column] = pd.to_numeric(values, errors="coerce").astype("float64")
         elif kind == "bool":
-            frame[column] = values.map(_flag).astype("boolean")
+            frame[column] = values.map(synthetic_flag).astype("boolean")
         elif kind == "date":
             dates = values.map(_date_value).astype("object")
             frame[column] = pd.array(dates, dtype=pd.ArrowDtype(pa.date32()))
@@ -110,34 +94,13 @@ def _text(value) -> str | None:
     return str(value)
 
 
-def _flag(value) -> bool | None:
-    if value is None or (pd.api.types.is_scalar(value) and pd.isna(value)):
-        return None
-    if isinstance(value, str):
-        return value.strip().lower() in ("true", "1", "yes", "y")
-    return bool(value)
-
-
 def _vintage_text(names) -> str:
     return "; ".join(f"{name}: {boundaries.metadata(name)['vintage']}" for name in names)
 
 
-def real_projects(projects: gpd.GeoDataFrame, include_synthetic: bool = False, fields=None):
-    """The projects an export may count: illustrative (synthetic) records only when asked for
-    by name (``include_synthetic=True``), so no made-up project reaches a council's figures.
-    ``fields``: the store columns the caller reads, which must be there (default: every
-    record and joined field; the change analysis reads a few, `kindred_map.change.FIELDS`)."""
-    _check_projects(projects, fields)
-    if include_synthetic:
-        return projects
-    flags = projects["synthetic"]
-    distinct = {value: _flag(value) for value in flags.dropna().unique()}  # each value once
-    return projects[~flags.map(distinct).fillna(False).astype(bool).to_numpy()]
-
-
 def synthetic_notice(projects: pd.DataFrame) -> str | None:
     """The warning every file carries in its first lines when it holds illustrative records."""
-    made_up = int(projects["synthetic"].map(_flag).fillna(False).astype(bool).sum())
+    made_up = int(projects["synthetic"].map(synthetic_flag).fillna(False).astype(bool).sum())
     if not made_up:
         return None
     return (
@@ -282,7 +245,7 @@ def area_summary(
         column = f"projects_{type_key}"
         summary[column] = count(projects["type"].astype("string") == type_key)
         summary[f"{column}_per_10k"] = per_10k(summary[column])
-    summary["synthetic_projects"] = count(projects["synthetic"].map(_flag).fillna(False))
+    summary["synthetic_projects"] = count(projects["synthetic"].map(synthetic_flag).fillna(False))
     summary["home_run_projects"] = count(privacy.is_ward_only(projects))
     summary["boundary_vintage"] = _vintage_text([level])
     if coverage is not None:

@@ -9,7 +9,7 @@ from datetime import date
 import pandas as pd
 import streamlit as st
 
-from kindred_map import auth, freshness, roles, stewardship, store
+from kindred_map import auth, downloads, freshness, roles, stewardship, store
 from kindred_map.pages.common import LOG
 from kindred_map.schema import LOCATION_PRECISIONS, project_types
 from kindred_map.text import md_escape
@@ -397,7 +397,7 @@ def needs_checking_section(projects: pd.DataFrame) -> None:
     st.dataframe(sheet, hide_index=True, key="needs_checking")
     st.download_button(
         "Download the call sheet (CSV)",
-        data=freshness.call_sheet_csv(projects),
+        data=downloads.call_sheet_csv(projects),
         file_name=f"call-sheet-{date.today().isoformat()}.csv",
         mime="text/csv",
         key="call_sheet",

@@ -10,6 +10,7 @@ from streamlit_folium import st_folium
 
 from kindred_map import (
     areapanel,
+    downloads,
     figures,
     freshness,
     hours,
@@ -544,14 +545,14 @@ def projects_table(view: views.View, signature: tuple, shown, today: date) -> No
     left, right = st.columns(2)
     left.download_button(
         "Download CSV",
-        data=lambda: tables.download_bytes(shown, "csv", view),
+        data=lambda: downloads.download_bytes(shown, "csv", view),
         file_name="kindred-map-projects.csv",
         mime="text/csv",
         on_click="ignore",
     )
     right.download_button(
         "Download GeoJSON",
-        data=lambda: tables.download_bytes(shown, "geojson", view),
+        data=lambda: downloads.download_bytes(shown, "geojson", view),
         file_name="kindred-map-projects.geojson",
         mime="application/geo+json",
         on_click="ignore",
