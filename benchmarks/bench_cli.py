@@ -10,6 +10,9 @@ shared machine. Writes benchmarks/results/cli.md.
 With ``--before PATH`` (another tree's ``kindred-map``, e.g. main's), each round also runs
 that one, so the before and after figures come from the same interleaved run.
 
+Every process runs with a bytecode cache, as an installed command does (`main`);
+``--compile-each-run`` measures without one and writes results/cli_compiling.md.
+
 Run: PYTHONPATH=. python benchmarks/bench_cli.py [--before /work/main/.venv/bin/kindred-map]
 """
 
@@ -19,6 +22,7 @@ import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -55,7 +59,23 @@ def timed_run(command: list[str], wall: list[float], cpu: list[float]) -> None:
     wall.append(time.perf_counter() - started)
 
 
-def main(before: str | None = None, pairs: int = 5) -> None:
+def main(before: str | None = None, pairs: int = 5, bytecode: bool = True) -> None:
+    """Run the rounds and write the table. ``bytecode``: every process uses a bytecode cache in
+    a temporary folder (PYTHONPYCACHEPREFIX; the warm-up round fills it, and no tree's own
+    folders are written), as a user's installed command does; else (this machine sets
+    PYTHONDONTWRITEBYTECODE=1) each run compiles the project's modules again (~0.05 s of CPU)."""
+    with tempfile.TemporaryDirectory() as cache:
+        if bytecode:
+            ENV.pop("PYTHONDONTWRITEBYTECODE", None)
+            ENV["PYTHONPYCACHEPREFIX"] = cache
+        else:
+            ENV["PYTHONDONTWRITEBYTECODE"] = "1"
+            ENV.pop("PYTHONPYCACHEPREFIX", None)
+        rows = _rounds(before, pairs)
+    _write(rows, before, pairs, bytecode)
+
+
+def _rounds(before: str | None, pairs: int) -> list:
     rows = []
     for label, (arguments, baseline, goal) in COMMANDS.items():
         commands = {
@@ -76,6 +96,10 @@ def main(before: str | None = None, pairs: int = 5) -> None:
         result["load"] = (load, os.getloadavg()[0])
         rows.append((label, baseline, goal, result))
         print(label, result)
+    return rows
+
+
+def _write(rows: list, before: str | None, pairs: int, bytecode: bool) -> None:
     header = [
         "Command",
         "Wall",
@@ -107,12 +131,20 @@ def main(before: str | None = None, pairs: int = 5) -> None:
         machine_line("PYTHONPATH=. python benchmarks/bench_cli.py", rows[0][3]),
         f"Median of {pairs} interleaved pairs after a warm-up, wall time of the whole process; "
         "the processes' CPU seconds (user + system) beside it."
-        + (f" Before: `{before}`, run in the same rounds." if before else ""),
+        + (f" Before: `{before}`, run in the same rounds." if before else "")
+        + (
+            " Bytecode cached (as an installed command runs; PYTHONPYCACHEPREFIX in a temporary "
+            "folder, filled by the warm-up round)."
+            if bytecode
+            else " Bytecode not cached (PYTHONDONTWRITEBYTECODE=1: each run compiles the "
+            "project's modules)."
+        ),
         f"Load average at the end: {os.getloadavg()}.",
         "",
         *markdown_table(header, table),
     ]
-    RESULTS.write_text("\n".join(lines) + "\n")
+    results = RESULTS if bytecode else RESULTS.with_name("cli_compiling.md")
+    results.write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
 
@@ -120,5 +152,10 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--before", help="another tree's kindred-map, run in the same rounds")
     parser.add_argument("--pairs", type=int, default=5)
+    parser.add_argument(
+        "--compile-each-run",
+        action="store_true",
+        help="no bytecode cache (writes results/cli_compiling.md)",
+    )
     options = parser.parse_args()
-    main(options.before, options.pairs)
+    main(options.before, options.pairs, not options.compile_each_run)
