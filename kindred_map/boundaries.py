@@ -693,8 +693,8 @@ def population(directory: Path = BOUNDARIES_DIR, columns=None) -> pd.DataFrame:
     """The population table (`population_table`): the shipped file when it was built from
     the layers now in ``directory`` (their sha256 match), else computed from them.
 
-    ``columns``: only these, in this order (reading 3 of its 15 columns takes a tenth of the
-    time: its text columns are most of the cost)."""
+    ``columns``: only these, in this order (3 of its 15 columns read in 0.008 s of CPU, the
+    whole table in 0.021 s: its text columns are most of the cost)."""
     columns = None if columns is None else list(columns)
     shipped = _population_read(Path(directory), columns)
     if shipped is not None:

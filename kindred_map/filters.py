@@ -114,7 +114,7 @@ def filter_projects(
     return projects[keep.to_numpy()].copy()
 
 
-def check_projects(projects: gpd.GeoDataFrame, fields=None) -> None:
+def _check_projects(projects: gpd.GeoDataFrame, fields=None) -> None:
     """A ValueError unless ``projects`` are store records: a GeoDataFrame with a CRS, the
     given store ``fields`` (default: every record and joined field) and point geometries."""
     if not isinstance(projects, gpd.GeoDataFrame) or projects.crs is None:
@@ -133,7 +133,7 @@ def check_projects(projects: gpd.GeoDataFrame, fields=None) -> None:
         )
 
 
-def synthetic_flag(value) -> bool | None:
+def stored_flag(value) -> bool | None:
     """A stored true/false cell as a bool (text "true", "1", "yes", "y"), None when empty."""
     if value is None or (pd.api.types.is_scalar(value) and pd.isna(value)):
         return None
@@ -147,11 +147,11 @@ def real_projects(projects: gpd.GeoDataFrame, include_synthetic: bool = False, f
     by name (``include_synthetic=True``), so no made-up project reaches a council's figures.
     ``fields``: the store columns the caller reads, which must be there (default: every
     record and joined field; the change analysis reads a few, `kindred_map.change.FIELDS`)."""
-    check_projects(projects, fields)
+    _check_projects(projects, fields)
     if include_synthetic:
         return projects
     flags = projects["synthetic"]
-    distinct = {value: synthetic_flag(value) for value in flags.dropna().unique()}  # once each
+    distinct = {value: stored_flag(value) for value in flags.dropna().unique()}  # once each
     return projects[~flags.map(distinct).fillna(False).astype(bool).to_numpy()]
 
 

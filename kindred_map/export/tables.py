@@ -15,7 +15,7 @@ from kindred_map import (
     privacy,
 )
 from kindred_map.coverage import DEFAULT_DISTANCE_M, assess, boundary_effect
-from kindred_map.filters import real_projects, synthetic_flag
+from kindred_map.filters import real_projects, stored_flag
 from kindred_map.schema import project_types
 
 LEVELS = ("ward", "deanery", "borough")
@@ -68,7 +68,7 @@ def _typed(frame: pd.DataFrame, kinds: Mapping[str, str]) -> pd.DataFrame:
         elif kind == "float":
             frame[column] = pd.to_numeric(values, errors="coerce").astype("float64")
         elif kind == "bool":
-            frame[column] = values.map(synthetic_flag).astype("boolean")
+            frame[column] = values.map(stored_flag).astype("boolean")
         elif kind == "date":
             dates = values.map(_date_value).astype("object")
             frame[column] = pd.array(dates, dtype=pd.ArrowDtype(pa.date32()))
@@ -100,7 +100,7 @@ def _vintage_text(names) -> str:
 
 def synthetic_notice(projects: pd.DataFrame) -> str | None:
     """The warning every file carries in its first lines when it holds illustrative records."""
-    made_up = int(projects["synthetic"].map(synthetic_flag).fillna(False).astype(bool).sum())
+    made_up = int(projects["synthetic"].map(stored_flag).fillna(False).astype(bool).sum())
     if not made_up:
         return None
     return (
@@ -245,7 +245,7 @@ def area_summary(
         column = f"projects_{type_key}"
         summary[column] = count(projects["type"].astype("string") == type_key)
         summary[f"{column}_per_10k"] = per_10k(summary[column])
-    summary["synthetic_projects"] = count(projects["synthetic"].map(synthetic_flag).fillna(False))
+    summary["synthetic_projects"] = count(projects["synthetic"].map(stored_flag).fillna(False))
     summary["home_run_projects"] = count(privacy.is_ward_only(projects))
     summary["boundary_vintage"] = _vintage_text([level])
     if coverage is not None:

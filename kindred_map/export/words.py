@@ -22,7 +22,7 @@ from kindred_map.export.tables import (
     _unplaced,
     synthetic_notice,
 )
-from kindred_map.filters import synthetic_flag
+from kindred_map.filters import stored_flag
 from kindred_map.paths import REFERENCE_DIR
 
 PROJECT_SOURCES = (
@@ -330,7 +330,7 @@ def readme_text(
     what the projects outside the region changed."""
     facts = about(projects, "council pack", parameters, generated, settings)
     hidden = int(privacy.is_ward_only(projects).sum())
-    synthetic = int(projects["synthetic"].map(synthetic_flag).fillna(False).astype(bool).sum())
+    synthetic = int(projects["synthetic"].map(stored_flag).fillna(False).astype(bool).sum())
     lines = [facts["notice"], ""] if "notice" in facts else []
     lines += [
         "Kindred Map export",
