@@ -137,17 +137,21 @@ def read_secret(path: Setting = None) -> bytes | None:
     return gpkg.read_secret(store_target(location))
 
 
-def read_history(location: Setting = None, project_id: str | None = None) -> pd.DataFrame:
-    """History events (`kindred_map.storage.history.COLUMNS`), oldest first; of one project if
-    given.
+def read_history(
+    location: Setting = None, project_id: str | None = None, columns=history.COLUMNS
+) -> pd.DataFrame:
+    """History events (`kindred_map.storage.history.COLUMNS`, or only ``columns`` of them:
+    `kindred_map.storage.asof.COLUMNS` for a replay to a date), oldest first; of one project
+    if given.
 
     A GeoPackage not written since history existed gives the baseline events its next write
     will store (nothing is written); a PostGIS store from before history is migrated. A
     missing store has no history."""
     location = resolve(location)
     if location.is_postgis:
-        return history.frame(postgis.read_history(location, project_id))
-    return gpkg.read_history(store_target(location), project_id)
+        names = history.checked_columns(columns)
+        return history.frame(postgis.read_history(location, project_id, names), columns=names)
+    return gpkg.read_history(store_target(location), project_id, columns)
 
 
 def signature(location: Setting = None) -> tuple[StoreLocation, int, int]:
