@@ -97,7 +97,8 @@ def read_projects(
     """
     location = resolve(path)
     if as_of is not None:
-        return asof.projects_at(read_history(location), as_of, include_retired)
+        events = read_history(location, columns=asof.COLUMNS)
+        return asof.projects_at(events, as_of, include_retired)
     if location.is_postgis:
         return postgis.read_projects(location, include_retired)
     return gpkg.read_projects(store_target(location), include_retired)
