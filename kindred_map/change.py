@@ -134,7 +134,7 @@ def change_by_area(
         for p in kept
     ]
     code, name = coverage.LEVELS[level]
-    gaps = [result.gaps(level).set_index(code) for result in results]
+    gaps = [result.gaps(level, median=False).set_index(code) for result in results]
     then, now = gaps
     table = now[[name, "population"]].copy()
     for label, frame in (("from", then), ("to", now)):
@@ -273,7 +273,7 @@ def timeline(
         projects = export.real_projects(then, include_synthetic, FIELDS)
         chosen = projects[projects["type"].astype(str).isin(types).to_numpy()]
         result = coverage.assess(chosen, types, distance_m, include_synthetic=include_synthetic)
-        table = result.by_area(level)
+        table = result.by_area(level, median=False)
         row = table[table[code].map(boundaries.code_text) == wanted]
         if row.empty:
             raise ValueError(f"no {level} with code {area!r}")
