@@ -168,11 +168,9 @@ def row(name: str, result: dict, pairs: int) -> list[str]:
     return cells
 
 
-def main(pairs_100k: int = 3, store_only: bool = False) -> None:
-    """The store rows first (write, size, PostGIS, whole import), then change and replay
-    unless ``store_only``."""
-    started_load = os.getloadavg()
-    folder = Path(tempfile.mkdtemp(prefix="bench_history_"))
+def store_rows(folder: Path, pairs_100k: int) -> tuple[list, str, dict]:
+    """The store rows (write, size, PostGIS, whole import), the size line and the last
+    timing."""
     live = bench_import.live_postcodes()
     path, _ = bench_import.make_file(live, ROWS, folder)
     runs = iter(range(10**6))
@@ -211,6 +209,16 @@ def main(pairs_100k: int = 3, store_only: bool = False) -> None:
     last = interleaved(product_import, plain, pairs_100k)
     whole = f"import {ROWS:,} rows into a new GeoPackage (whole pipeline)"
     rows.append(row(whole, last, pairs_100k))
+    return rows, size_line, last
+
+
+def main(pairs_100k: int = 3, store_only: bool = False, change_only: bool = False) -> None:
+    """The store rows first (write, size, PostGIS, whole import), then change and replay
+    unless ``store_only``. ``change_only``: the change and replay rows alone, printed and not
+    written (the results file keeps the last whole run; they are added to it by hand)."""
+    started_load = os.getloadavg()
+    folder = Path(tempfile.mkdtemp(prefix="bench_history_"))
+    rows, size_line, last = ([], "", None) if change_only else store_rows(folder, pairs_100k)
 
     if not store_only:
         big = bench_change.big_store(folder)
@@ -231,6 +239,8 @@ def main(pairs_100k: int = 3, store_only: bool = False) -> None:
             5,
         )
         rows.append(row("replay to a date (`read_projects(as_of=)`)", last, 5))
+    if change_only:
+        return
 
     lines = [
         "# Store write, history size and change between dates (issue 26)",
@@ -255,4 +265,8 @@ def main(pairs_100k: int = 3, store_only: bool = False) -> None:
 
 if __name__ == "__main__":
     arguments = [a for a in sys.argv[1:] if not a.startswith("--")]
-    main(int(arguments[0]) if arguments else 3, "--store-only" in sys.argv)
+    main(
+        int(arguments[0]) if arguments else 3,
+        "--store-only" in sys.argv,
+        "--change-only" in sys.argv,
+    )

@@ -134,7 +134,7 @@ def change_by_area(
         for p in kept
     ]
     code, name = coverage.LEVELS[level]
-    gaps = [result.gaps(level).set_index(code) for result in results]
+    gaps = [result.gaps(level, median=False).set_index(code) for result in results]
     then, now = gaps
     table = now[[name, "population"]].copy()
     for label, frame in (("from", then), ("to", now)):
@@ -170,7 +170,7 @@ def change_by_area(
 
 def history_start(path, include_synthetic: bool = False) -> "asof.HistoryStart | None":
     """When the history of the store at ``path`` starts (`kindred_map.storage.asof`)."""
-    return asof.history_start(store.read_history(path), include_synthetic)
+    return asof.history_start(store.read_history(path, columns=asof.COLUMNS), include_synthetic)
 
 
 def known_dates(
@@ -191,6 +191,21 @@ def known_dates(
     return begins.on, max(end, begins.on), note
 
 
+def projects_then(
+    path, when, include_synthetic: bool = False, today: dt.date | None = None
+) -> tuple[gpd.GeoDataFrame, dt.date, str]:
+    """The projects open at the end of ``when`` (moved to the history's first day when before
+    it, as `change_between` does), with the fields a coverage of them reads (FIELDS), real ones
+    only unless ``include_synthetic``; the date used and the note of the move ("" when none).
+    One reading of the history (`kindred-map need --reach-from`: coverage on that date)."""
+    day = parse_date(when, today)
+    events = store.read_history(path, columns=asof.COLUMNS)
+    begins = asof.history_start(events, include_synthetic)
+    day, _, note = known_dates(begins, day, max(day, today or dt.date.today()))
+    projects = asof.projects_at(events, day, fields=FIELDS)
+    return export.real_projects(projects, include_synthetic, FIELDS), day, note
+
+
 def change_between(
     path,
     date_from,
@@ -209,7 +224,7 @@ def change_between(
     start, end = parse_date(date_from, today), parse_date(date_to, today)
     if start > end:
         raise ValueError(f"--from {start} is after --to {end}")
-    events = store.read_history(path)
+    events = store.read_history(path, columns=asof.COLUMNS)
     begins = asof.history_start(events, include_synthetic)
     start, end, note = known_dates(begins, start, end)
     before, after = asof.projects_at_dates(events, [start, end], fields=FIELDS)
@@ -245,7 +260,7 @@ def timeline(
     start, end = parse_date(date_from, today), parse_date(date_to, today)
     if start > end:
         raise ValueError(f"--from {start} is after --to {end}")
-    events = store.read_history(path)
+    events = store.read_history(path, columns=asof.COLUMNS)
     start, end, _ = known_dates(asof.history_start(events, include_synthetic), start, end)
     code = coverage.LEVELS[level][0]
     wanted = boundaries.code_text(area)
@@ -258,7 +273,7 @@ def timeline(
         projects = export.real_projects(then, include_synthetic, FIELDS)
         chosen = projects[projects["type"].astype(str).isin(types).to_numpy()]
         result = coverage.assess(chosen, types, distance_m, include_synthetic=include_synthetic)
-        table = result.by_area(level)
+        table = result.by_area(level, median=False)
         row = table[table[code].map(boundaries.code_text) == wanted]
         if row.empty:
             raise ValueError(f"no {level} with code {area!r}")

@@ -118,22 +118,18 @@ def cmd_gaps(args: argparse.Namespace) -> int:
 
 
 def cmd_need(args: argparse.Namespace) -> int:
-    from datetime import date
-
-    from kindred_map import change, coverage, export, need, store
+    from kindred_map import change, coverage, export, need
 
     projects = _read_projects(args)
     options = {"include_synthetic": args.include_synthetic, "include_outside": not args.inside_only}
     now = coverage.assess(projects, args.types, args.distance, **options).by_area(args.by)
     before, reach = None, "coverage now below the region's (no earlier date given)"
     if args.reach_from:
-        since = change.parse_date(args.reach_from)
-        begins = change.history_start(args.store, args.include_synthetic)
-        since, _, note = change.known_dates(begins, since, max(since, date.today()))
+        then, since, note = change.projects_then(
+            args.store, args.reach_from, args.include_synthetic
+        )
         if note:
             print(f"note: {note}", file=sys.stderr)
-        then = store.read_projects(args.store, as_of=since)
-        then = export.real_projects(then, args.include_synthetic)
         before = coverage.assess(then, args.types, args.distance, **options).by_area(args.by)
         reach = f"coverage now not above coverage on {since} (from the history)"
     table = need.need_and_reach(need.need_by_area(args.by), now, before)

@@ -97,7 +97,8 @@ def read_projects(
     """
     location = resolve(path)
     if as_of is not None:
-        return asof.projects_at(read_history(location), as_of, include_retired)
+        events = read_history(location, columns=asof.COLUMNS)
+        return asof.projects_at(events, as_of, include_retired)
     if location.is_postgis:
         return postgis.read_projects(location, include_retired)
     return gpkg.read_projects(store_target(location), include_retired)
@@ -137,17 +138,21 @@ def read_secret(path: Setting = None) -> bytes | None:
     return gpkg.read_secret(store_target(location))
 
 
-def read_history(location: Setting = None, project_id: str | None = None) -> pd.DataFrame:
-    """History events (`kindred_map.storage.history.COLUMNS`), oldest first; of one project if
-    given.
+def read_history(
+    location: Setting = None, project_id: str | None = None, columns=history.COLUMNS
+) -> pd.DataFrame:
+    """History events (`kindred_map.storage.history.COLUMNS`, or only ``columns`` of them:
+    `kindred_map.storage.asof.COLUMNS` for a replay to a date), oldest first; of one project
+    if given.
 
     A GeoPackage not written since history existed gives the baseline events its next write
     will store (nothing is written); a PostGIS store from before history is migrated. A
     missing store has no history."""
     location = resolve(location)
     if location.is_postgis:
-        return history.frame(postgis.read_history(location, project_id))
-    return gpkg.read_history(store_target(location), project_id)
+        names = history.checked_columns(columns)
+        return history.frame(postgis.read_history(location, project_id, names), columns=names)
+    return gpkg.read_history(store_target(location), project_id, columns)
 
 
 def signature(location: Setting = None) -> tuple[StoreLocation, int, int]:

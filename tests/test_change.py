@@ -680,3 +680,18 @@ def test_need_reach_from_before_the_history_is_judged_from_its_start(tmp_path, c
     # "opened" since), so reach improved nowhere.
     assert (table["pct_covered_before"] > 0).all()
     assert table["reach_not_improved"].all()
+
+
+@pytest.mark.parametrize("level", [*change.LEVELS, "lsoa"])
+def test_coverage_tables_without_the_median_are_the_other_columns_of_the_whole(level):
+    """The change leaves out the median distance (`by_area(median=False)`): every other column
+    and the ranking are those of the whole table."""
+    result = coverage.assess(store.read_projects(), "food_bank,pantry", 800)
+    for whole, part in (
+        (result.by_area(level), result.by_area(level, median=False)),
+        (result.gaps(level), result.gaps(level, median=False)),
+    ):
+        assert "median_distance_m" in whole.columns and "median_distance_m" not in part
+        kept = whole.drop(columns="median_distance_m")
+        pd.testing.assert_frame_equal(part, kept, check_exact=True)
+        assert part.attrs == whole.attrs

@@ -666,16 +666,21 @@ def stored_homes(path: Path) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=columns).fillna("").astype("str")
 
 
-def read_history(target: Path, project_id: str | None = None) -> pd.DataFrame:
-    """History events, as `kindred_map.store.read_history` gives them: a store not written
-    since history existed gives the baseline events its next write will store."""
+def read_history(
+    target: Path, project_id: str | None = None, columns=history.COLUMNS
+) -> pd.DataFrame:
+    """History events (``columns``), as `kindred_map.store.read_history` gives them: a store
+    not written since history existed gives the baseline events its next write will store."""
+    names = history.checked_columns(columns)
     if not target.exists():
-        return history.frame([])
-    rows = history.stored_events(target, project_id)
+        return history.frame([], columns=names)
+    rows = history.stored_events(target, project_id, names)
     if rows is None:
         events = baseline_history(target)
-        return history.frame(events.to_numpy().tolist(), project_id)
-    return history.frame(rows)
+        if project_id is not None:
+            events = events[events["project_id"] == project_id]
+        return history.frame(events[list(names)].to_numpy().tolist(), columns=names)
+    return history.frame(rows, columns=names)
 
 
 def baseline_history(path: Path) -> pd.DataFrame:

@@ -94,9 +94,9 @@ COLUMNS = (
     "version",
 )
 EVENT_FIELDS = COLUMNS[1:]
+"""What a caller gives for each event (``event_id`` is assigned by SQLite, in order)."""
 SIDES = (COLUMNS.index("before"), COLUMNS.index("after"))
 """Where ``before`` and ``after`` sit in a row of COLUMNS (what `resolve` fills in)."""
-"""What a caller gives for each event (``event_id`` is assigned by SQLite, in order)."""
 
 
 def create(conn: sqlite3.Connection) -> bool:
@@ -220,6 +220,12 @@ def _unpacked(blob: bytes, rows: list[int]) -> list[str]:
 def resolve(run, rows: list, columns: tuple[int, ...]) -> list:
     """Rows with every ``=P:R`` in these columns replaced by the JSON text it names, each
     payload read once (``run``: `query`'s); rows in the old format pass as they are."""
+    if not any(
+        type(row[column]) is str and row[column].startswith("=")  # JSON starts with "{"
+        for column in columns
+        for row in rows
+    ):
+        return rows  # the old format only: no regular expression per row
     wanted: dict[int, set[int]] = {}
     for row in rows:
         for column in columns:
@@ -276,17 +282,37 @@ def baseline_time(conn: sqlite3.Connection, path: Path, imports_table: str) -> s
     return mtime.isoformat(timespec="seconds")
 
 
-def frame(rows: list, project_id: str | None = None) -> pd.DataFrame:
-    """Events as a DataFrame with COLUMNS (``import_id`` nullable), oldest first."""
-    events = pd.DataFrame(rows, columns=list(COLUMNS), dtype=object)
+def checked_columns(columns) -> tuple[str, ...]:
+    """History columns a reader asks for, in COLUMNS order, always with ``event_id`` (the
+    order of events): a ValueError names an unknown one."""
+    unknown = sorted(set(columns) - set(COLUMNS))
+    if unknown:
+        raise ValueError(f"unknown history column(s) {unknown}; valid: {', '.join(COLUMNS)}")
+    return tuple(name for name in COLUMNS if name in columns or name == "event_id")
+
+
+def sides(columns: tuple[str, ...]) -> tuple[int, ...]:
+    """Where ``before`` and ``after`` sit in a row of these columns (what `resolve` fills)."""
+    return tuple(columns.index(name) for name in ("before", "after") if name in columns)
+
+
+def frame(rows: list, project_id: str | None = None, columns=COLUMNS) -> pd.DataFrame:
+    """Events as a DataFrame with ``columns`` (`checked_columns`; ``import_id`` nullable),
+    oldest first."""
+    names = checked_columns(columns)
+    events = pd.DataFrame(rows, columns=list(names), dtype=object)
     if project_id is not None:
         events = events[events["project_id"] == project_id]
-    events["event_id"] = events["event_id"].astype("int64")
-    events["version"] = events["version"].astype("int64")
-    events["import_id"] = events["import_id"].astype("Int64")
-    for name in ("project_id", "at", "who", "action", "source", "before", "after"):
-        events[name] = events[name].astype(object).where(events[name].notna(), None)
-    return events.sort_values("event_id", kind="stable").reset_index(drop=True)
+    for name in names:
+        if name in ("event_id", "version"):
+            events[name] = events[name].astype("int64")
+        elif name == "import_id":
+            events[name] = events[name].astype("Int64")
+        else:
+            events[name] = events[name].astype(object).where(events[name].notna(), None)
+    if not events["event_id"].is_monotonic_increasing:  # readers give event order already
+        events = events.sort_values("event_id", kind="stable")
+    return events.reset_index(drop=True)
 
 
 @contextmanager
@@ -317,14 +343,22 @@ def exists(path: Path) -> bool:
         return _present(conn)
 
 
-def stored_events(path: Path, project_id: str | None = None) -> list | None:
-    """The history table's rows (of one project, or all), or None when the store has none."""
+def stored_events(path: Path, project_id: str | None = None, columns=COLUMNS) -> list | None:
+    """The history table's rows (of one project, or all; ``columns`` of them,
+    `checked_columns`), or None when the store has none."""
     if not exists(path):
         return None
-    where, params = ("WHERE project_id = ?", (project_id,)) if project_id else ("", ())
     with query(path) as run:
-        rows = run(f"SELECT {', '.join(COLUMNS)} FROM {TABLE} {where} ORDER BY event_id", params)
-        return resolve(run, rows, SIDES)
+        return read_rows(run, project_id, columns)
+
+
+def read_rows(run, project_id: str | None = None, columns=COLUMNS) -> list:
+    """Rows of the history table (``columns``, `checked_columns`), of one project or all, in
+    event order, their records' texts resolved (``run``: `query`'s; both backends)."""
+    names = checked_columns(columns)
+    where, params = ("WHERE project_id = ?", (project_id,)) if project_id else ("", ())
+    rows = run(f"SELECT {', '.join(names)} FROM {TABLE} {where} ORDER BY event_id", params)
+    return resolve(run, rows, sides(names))
 
 
 def import_events(target, import_id: int) -> list:

@@ -438,17 +438,15 @@ def _imports(conn) -> pd.DataFrame:
     return log
 
 
-def read_history(dsn: StoreLocation | str, project_id: str | None = None) -> list:
-    """The history table's rows (`kindred_map.storage.history.COLUMNS`), of one project or all, in
-    event order. A store from before history is migrated first (its baseline events)."""
+def read_history(
+    dsn: StoreLocation | str, project_id: str | None = None, columns=history.COLUMNS
+) -> list:
+    """The history table's rows (``columns`` of `kindred_map.storage.history.COLUMNS`), of one
+    project or all, in event order. A store from before history is migrated first (its
+    baseline events)."""
     ensure(dsn)
-    where, params = ("WHERE project_id = ?", (project_id,)) if project_id else ("", ())
     with connect(dsn) as conn, history.query(Transaction(conn, resolve(dsn))) as run:
-        rows = run(
-            f"SELECT {', '.join(history.COLUMNS)} FROM {history.TABLE} {where} ORDER BY event_id",
-            params,
-        )
-        return history.resolve(run, rows, history.SIDES)
+        return history.read_rows(run, project_id, columns)
 
 
 def read_secret(dsn: StoreLocation | str) -> bytes | None:

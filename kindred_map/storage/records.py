@@ -1,6 +1,7 @@
 """A stored record: its fields and their types, as both engines and the history keep them."""
 
 import datetime as dt
+import io
 import json
 import math
 from functools import lru_cache
@@ -9,6 +10,9 @@ from json.encoder import encode_basestring
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.json as pa_json
 import shapely
 
 from kindred_map.schema import JOINED_FIELDS, RECORD_FIELDS, STEWARD_FIELDS
@@ -197,7 +201,59 @@ def from_records(rows: list[dict], fields=None) -> gpd.GeoDataFrame:
     (`checked_fields`): only those columns are taken and typed, each as `conform` types it,
     so a reader that needs a few of the 37 (the change analysis) does not pay for the rest."""
     names = STORE_FIELDS if fields is None else checked_fields(fields)
-    frame = pd.DataFrame(list(rows), columns=list(names), dtype=object)
+    return _projects(pd.DataFrame(list(rows), columns=list(names), dtype=object), names)
+
+
+ARROW_KINDS = {"float": pa.float64(), "bool": pa.bool_(), "int": pa.int64(), "text": pa.string()}
+"""The Arrow type a record's field of each kind (`field_kind`) is parsed as (`json_table`)."""
+EXACT_INT = 2**53
+"""Integers up to this size are the same as floats: pandas types an integer column with gaps
+through float64, so `json_table` leaves bigger ones to `json.loads`."""
+
+
+def json_table(texts: list[str], kinds: dict[str, str]) -> pa.Table | None:
+    """Record JSON texts (the history's) parsed in one pass by Arrow (about 3x faster than
+    ``json.loads`` of each, and the columns come typed): a column per name of ``kinds`` (name
+    -> `field_kind`), null where a text lacks it; other keys are skipped.
+
+    None when Arrow's answer could differ from ``json.loads``'s (the caller then uses that):
+    a text that is not one line, a value not of its field's JSON kind (a number in a text
+    field, ``3.0`` or ``true`` in an integer one), a key given twice, a number out of range,
+    an integer beyond EXACT_INT, text that is not valid UTF-8 (a lone surrogate). Arrow
+    rejects all of these rather than convert them."""
+    joined = "\n".join(texts)
+    if not texts or "\r" in joined or joined.count("\n") != len(texts) - 1:
+        return None
+    schema = pa.schema([(name, ARROW_KINDS[kind]) for name, kind in kinds.items()])
+    options = pa_json.ParseOptions(
+        explicit_schema=schema, unexpected_field_behavior="ignore", newlines_in_values=False
+    )
+    try:
+        table = pa_json.read_json(io.BytesIO(joined.encode()), parse_options=options)
+    except (UnicodeEncodeError, pa.ArrowInvalid):
+        return None
+    if table.num_rows != len(texts):  # a blank text: Arrow skips it, json.loads refuses it
+        return None
+    for name, kind in kinds.items():
+        biggest = pc.max(pc.abs(table[name])).as_py() if kind == "int" else None
+        if biggest is not None and biggest > EXACT_INT:
+            return None
+    return table
+
+
+def from_table(table: pa.Table, fields=None) -> gpd.GeoDataFrame:
+    """Records parsed by `json_table` as store projects: the same frame `from_records` makes
+    of the same records parsed by ``json.loads`` (each column handed to `conform` as the same
+    values: text and flags as Python objects, numbers as floats with NaN for null)."""
+    names = STORE_FIELDS if fields is None else checked_fields(fields)
+    frame = pd.DataFrame(
+        {name: table[name].to_numpy(zero_copy_only=False) for name in names}, columns=list(names)
+    )
+    return _projects(frame, names)
+
+
+def _projects(frame: pd.DataFrame, names: tuple[str, ...]) -> gpd.GeoDataFrame:
+    """Untyped record columns as conformed projects, the point from (lon, lat)."""
     lon = pd.to_numeric(frame["lon"], errors="coerce").to_numpy(float)
     lat = pd.to_numeric(frame["lat"], errors="coerce").to_numpy(float)
     points = shapely.points(lon, lat)
