@@ -624,6 +624,9 @@ COPY_ESCAPES = (
 )
 """Characters COPY's text format escapes (backslash first), as psycopg's ``write_row`` does."""
 
+ESCAPED = "[" + "".join(character for character, _ in COPY_ESCAPES).replace("\\", "\\\\") + "]"
+"""A column with none of these is written as it is (most are: numbers, codes, geometry)."""
+
 
 def _psycopg_text(value) -> str | None:
     """One value as psycopg's ``write_row`` writes it (None for any missing value)."""
@@ -650,8 +653,9 @@ def _copy_field(values) -> pa.Array:
             [None if v is None else "\\x" + v.hex() for v in array.to_pylist()], pa.large_string()
         )
     array = pc.cast(array, pa.large_string())
-    for old, new in COPY_ESCAPES:
-        array = pc.replace_substring(array, old, new)
+    if pc.any(pc.match_substring_regex(array, ESCAPED)).as_py():
+        for old, new in COPY_ESCAPES:
+            array = pc.replace_substring(array, old, new)
     return pc.fill_null(array, "\\N")
 
 
