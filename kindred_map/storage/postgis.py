@@ -19,7 +19,6 @@ from kindred_map.location import StoreLocation, resolve
 from kindred_map.paths import BOUNDARIES_DIR
 from kindred_map.storage import history, records
 from kindred_map.storage.published import forget_published_positions
-from kindred_map.text import map_distinct
 
 SCHEMA_VERSION = 4
 """Bumped when `migrate` has something new to add; stored in ``kindred_meta``. 2: history;
@@ -597,7 +596,7 @@ def _write_public(conn, projects: gpd.GeoDataFrame, fresh: bool = False) -> None
     columns = {
         "store_id": projects["id"],
         "public_id": masked["id"],
-        "postcode_district": map_distinct(masked["postcode"], privacy.outward_code),
+        "postcode_district": privacy.outward_codes(masked["postcode"]),
         "synthetic": masked["synthetic"].astype(bool),
         **{name: masked[name] for name in PUBLIC_FIELDS},
         "geom": pd.Series(_ewkb(masked.geometry, BNG), index=masked.index),
