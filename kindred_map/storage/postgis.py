@@ -585,8 +585,8 @@ def insert_history(conn, events, payloads: dict | None = None, import_id=None) -
             f"INSERT INTO {history.PAYLOADS} (records) VALUES (%s) RETURNING payload_id", (blob,)
         ).fetchone()[0]
 
-    names, rows = history.event_rows(events, payloads, keep, import_id)
-    _copy(conn, history.TABLE, names, [list(column) for column in zip(*rows, strict=True)])
+    names, columns = history.event_columns(events, payloads, keep, import_id)
+    _copy(conn, history.TABLE, names, columns)
 
 
 def _write_public(conn, projects: gpd.GeoDataFrame, fresh: bool = False) -> None:
