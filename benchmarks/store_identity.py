@@ -104,6 +104,7 @@ def main(other: Path, postgis: str | None) -> None:
         for x in ("this", "other")
     ]
     failures += [f"GeoPackage {name}" for name in compare(*dumps)]
+    print("GeoPackage compared:", {name: len(part) for name, part in dumps[0].items()})
     if postgis:
         base = postgis.rsplit("/", 1)[0]
         names = [f"km_identity_{uuid.uuid4().hex[:8]}" for _ in range(2)]
@@ -118,6 +119,7 @@ def main(other: Path, postgis: str | None) -> None:
                 run(checkout, RUN, dsn, str(big), str(small))
             dumps = [json.loads(run(Path.cwd(), DUMP, dsn, json.dumps(TIMES))) for dsn in dsns]
             failures += [f"PostGIS {name}" for name in compare(*dumps)]
+            print("PostGIS compared:", {name: len(part) for name, part in dumps[0].items()})
         finally:
             with psycopg.connect(postgis, autocommit=True) as conn:
                 for name in names:
