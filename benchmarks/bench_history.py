@@ -161,6 +161,8 @@ def row(name: str, result: dict, pairs: int) -> list[str]:
         f"{result['product']:.2f}",
         f"{result['plain']:.2f}",
         f"{result['ratio']:.2f}x",
+        f"{result['cpu_product']:.2f}",
+        f"{result['cpu_plain']:.2f}",
         f"{result['cpu_ratio']:.2f}x",
         f"{result['load'][0]:.1f} / {result['load'][1]:.1f}",
     ]
@@ -250,7 +252,18 @@ def main(pairs_100k: int = 3, store_only: bool = False, change_only: bool = Fals
         f"`uptime` at the start: {started_load}.",
         "",
         *markdown_table(
-            ["work", "pairs", "product s", "plain s", "wall ratio", "CPU ratio", "load"], rows
+            [
+                "work",
+                "pairs",
+                "product s",
+                "plain s",
+                "wall ratio",
+                "product CPU s",
+                "plain CPU s",
+                "CPU ratio",
+                "load",
+            ],
+            rows,
         ),
         "",
         size_line,

@@ -6,9 +6,12 @@ import unicodedata
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from kindred_map import boundaries, columns, hours
 from kindred_map.report import empty_issues, issues_for
+from kindred_map.text import map_distinct
 
 WARD_ONLY = "ward_only"
 SHOWN_AT_WARD_CENTRE = "Shown at the centre of its ward: home-run project, exact location withheld"
@@ -146,6 +149,24 @@ def outward_code(postcode) -> str | None:
     if full:
         return full.group(1)
     return text if DISTRICT.fullmatch(text) else None
+
+
+def outward_codes(postcodes: pd.Series) -> pd.Series:
+    """`outward_code` of each value (object Series, None for none): ASCII text a column at a
+    time by pyarrow's RE2 with the same patterns (for ASCII, ``[\\W_]`` is ``[^A-Za-z0-9]``),
+    any other value by `outward_code` itself, once per distinct value."""
+    if not isinstance(postcodes.dtype, pd.StringDtype):
+        return pd.Series(map_distinct(postcodes, outward_code), dtype=object)
+    given = pa.array(postcodes, from_pandas=True)
+    text = pc.utf8_upper(pc.replace_substring_regex(given, "[^A-Za-z0-9]+", ""))
+    full = pc.extract_regex(text, f"^(?P<district>{DISTRICT.pattern})[0-9][A-Z]{{2}}$")
+    district = pc.if_else(pc.match_substring_regex(text, f"^{DISTRICT.pattern}$"), text, None)
+    codes = pc.coalesce(pc.struct_field(full, "district"), district).to_pylist()
+    out = pd.Series(codes, index=postcodes.index, dtype=object)
+    other = ~pc.fill_null(pc.string_is_ascii(given), True).to_numpy(zero_copy_only=False)
+    if other.any():
+        out[other] = map_distinct(postcodes[other], outward_code).astype(object)
+    return out
 
 
 def public_id(value) -> str:

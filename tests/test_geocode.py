@@ -1,10 +1,14 @@
 """Placing rows offline: postcodes (live, terminated, unknown) and every kind of coordinate slip."""
 
+import re
+import sys
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from kindred_map import boundaries, geocode
+from kindred_map.postcodes import WHITESPACE, pcd_key
 from kindred_map.schema import RECORD_FIELDS
 
 
@@ -145,3 +149,19 @@ def test_postcode_row_is_the_postcode_index_row_without_building_the_index():
         for field in ("postcode", "status", "easting", "northing", "lat", "lon", "in_region"):
             assert row[field] == expected[field], (key, field)
     assert geocode.postcode_row("ZZ11ZZ") is None
+
+
+def test_postcode_keys_drop_exactly_what_pythons_white_space_class_matches():
+    """`postcodes.WHITESPACE` (run by pyarrow) is Python's ``\\s``: every code point it
+    matches and no other, so keys are what ``str.replace(r"\\s+", "")`` gave."""
+    every = [chr(point) for point in range(sys.maxunicode + 1)]
+    python = {c for c in every if re.match(r"\s", c)}
+    assert {c for c in every if re.fullmatch(WHITESPACE, c)} == python
+    values = pd.Series([f"l8{c}1th{c}{c}" for c in sorted(python)] + ["ß l1", None, "L1\u200b8JQ"])
+    expected = (
+        values.astype("string")
+        .str.upper()
+        .map(lambda text: text if text is pd.NA else re.sub(r"\s+", "", text))
+    )
+    pd.testing.assert_series_equal(pcd_key(values), expected.astype("string"))
+    assert pcd_key(values).iloc[0] == "L81TH"

@@ -747,3 +747,28 @@ def test_the_scrubber_removes_any_written_address_and_its_postcode(case):
     left = [s for s in secrets if s.lower() in scrubbed.lower()]
     assert not left, (text, scrubbed, left)
     assert privacy.scrub_text(scrubbed) == scrubbed, "scrubbing twice changes nothing"
+
+
+POSTCODE_PARTS = "LlMm0123456789 -_.,/\tABXYZabc\u00a0\u200b\uff11\u0131\u00df\u2168é"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(st.none(), st.text(POSTCODE_PARTS, max_size=9)), max_size=40))
+def test_outward_codes_of_a_column_are_each_values_outward_code(values):
+    """`privacy.outward_codes` (pyarrow on ASCII text, `outward_code` on the rest) gives what
+    `outward_code` gives each value: the district a PostGIS store's public rows keep."""
+    for dtype in ("str", object):
+        column = pd.Series(values, dtype=dtype)
+        expected = [privacy.outward_code(value) for value in column]
+        codes = privacy.outward_codes(column)
+        assert [None if pd.isna(code) else code for code in codes] == expected
+
+
+def test_outward_codes_of_real_postcodes_written_every_way():
+    keys = boundaries.load("postcode")["postcode"].sample(2_000, random_state=3)
+    forms = pd.concat(
+        [keys, keys.str.lower(), keys.str.replace(" ", ""), " " + keys + "-", keys.str[:-1]]
+    )
+    column = pd.concat([forms, keys.str[:-3].str.strip(), pd.Series(["", "L8 7XY 1", None])])
+    column = column.astype("str").reset_index(drop=True)
+    assert privacy.outward_codes(column).tolist() == [privacy.outward_code(v) for v in column]

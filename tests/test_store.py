@@ -429,6 +429,42 @@ def test_a_geopackage_with_other_layers_keeps_them(tmp_path):
         store.write_store(store.read_projects(council), store.read_imports(council), council, "x")
 
 
+def _points_file(path: Path, count: int, seed: int, start: int = 0) -> Path:
+    rng = np.random.default_rng(seed)
+    lines = ["id,name,lat,lon"] + [
+        f"p{i},Project {i},{rng.uniform(53.3, 53.6):.6f},{rng.uniform(-3.1, -2.6):.6f}"
+        for i in range(start, start + count)
+    ]
+    return _csv(path, "\n".join(lines) + "\n")
+
+
+def test_the_spatial_index_built_whole_or_by_inserts_holds_every_stored_point(tmp_path):
+    """A batch at least as big as the index rebuilds it packed (`storage.rtree`), a smaller
+    one inserts into it: either way it holds each stored point as SQLite's own R-tree
+    triggers would put it there, passes ``rtreecheck``, and GDAL reads the layer by it."""
+    target = tmp_path / "projects.gpkg"
+    steps = [
+        ("first", 3_000, 0, 3_000),  # a new store: packed
+        ("first", 400, 2_900, 3_300),  # 300 new, 100 moved: inserted
+        ("second", 4_000, 10_000, 7_300),  # more than is stored: packed again
+    ]
+    for seed, (name, count, start, stored) in enumerate(steps):
+        importing.import_file(_points_file(tmp_path / f"{name}.csv", count, seed, start), target)
+        with gpkg.connection(target) as conn:
+            assert conn.execute("SELECT rtreecheck('rtree_projects_geom')").fetchone() == ("ok",)
+            index = conn.execute("SELECT * FROM rtree_projects_geom ORDER BY id").fetchall()
+            conn.execute("CREATE VIRTUAL TABLE temp.expected USING rtree(id, a, b, c, d)")
+            conn.execute(
+                "INSERT INTO temp.expected SELECT fid, ST_MinX(geom), ST_MaxX(geom), "
+                "ST_MinY(geom), ST_MaxY(geom) FROM projects"
+            )
+            assert index == conn.execute("SELECT * FROM temp.expected ORDER BY id").fetchall()
+        assert len(index) == stored
+        inside = store.read_projects(target).cx[-3.0:-2.9, 53.35:53.45]
+        assert 0 < len(inside) < stored
+        assert _ogrinfo_count(target, "projects", -3.0, 53.35, -2.9, 53.45) in (None, len(inside))
+
+
 def test_a_symlinked_store_is_written_through_and_modes_are_kept(tmp_path):
     real = tmp_path / "real" / "projects.gpkg"
     real.parent.mkdir()

@@ -160,6 +160,14 @@ def event_rows(
     its events name their row (``=P:R``) instead of holding the JSON: an import of 100,000
     new projects keeps ~5 MB of history, not ~100 MB. Readers give the same text back
     (`resolve`)."""
+    names, columns = event_columns(events, payloads, keep, import_id)
+    return names, list(zip(*columns, strict=True))
+
+
+def event_columns(
+    events, payloads: dict | None, keep, import_id: int | None = None
+) -> tuple[tuple, list[list]]:
+    """`event_rows` as columns (what both backends' bulk writes take), each made whole."""
     if isinstance(events, pd.DataFrame):
         names = COLUMNS if "event_id" in events else EVENT_FIELDS
         columns = {name: events[name].tolist() for name in names}
@@ -169,25 +177,32 @@ def event_rows(
     check_actions([{"action": action} for action in set(columns["action"])])
     if import_id is not None:
         columns["import_id"] = [number or import_id for number in columns["import_id"]]
-    rows = [list(row) for row in zip(*map(_sqlite_column, columns.values()), strict=True)]
+    columns = {name: _sqlite_column(values) for name, values in columns.items()}
     compact = len(events) >= COMPACT_FROM
     for side, frame in (payloads or {}).items():
-        column = names.index(side)
-        given = [row for row in rows if row[column] is not None]
+        values = columns[side]
+        given = [at for at, value in enumerate(values) if value is not None]
         if len(given) != len(frame):
             raise ValueError(f"{len(frame)} {side} records for {len(given)} events")
         if not len(frame):
             continue
         if compact:
             payload = keep(_packed(frame))
-            for number, row in enumerate(given):
-                row[column] = f"={payload}:{number}"
-        elif any(row[column] == PENDING for row in given):
-            for row, text in zip(given, records.typed_texts(frame), strict=True):
-                row[column] = text
-    if any(PENDING in (row[-3], row[-2]) for row in rows):
+            marks = [f"={payload}:{number}" for number in range(len(given))]
+        elif PENDING in (values[at] for at in given):
+            marks = records.typed_texts(frame)
+        else:
+            continue
+        values = list(values)
+        if len(given) == len(values):
+            values = list(marks)
+        else:
+            for at, mark in zip(given, marks, strict=True):
+                values[at] = mark
+        columns[side] = values
+    if PENDING in columns["before"] or PENDING in columns["after"]:
         raise ValueError("an event's record was not given: nothing written")
-    return names, rows
+    return names, list(columns.values())
 
 
 def _create_payloads(conn: sqlite3.Connection) -> sqlite3.Connection:

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import shapely
 
 from kindred_map import boundaries, privacy, schema
@@ -18,7 +20,6 @@ from kindred_map.location import StoreLocation, resolve
 from kindred_map.paths import BOUNDARIES_DIR
 from kindred_map.storage import history, records
 from kindred_map.storage.published import forget_published_positions
-from kindred_map.text import map_distinct
 
 SCHEMA_VERSION = 5
 """Bumped when `migrate` has something new to add; stored in ``kindred_meta``. 2: history;
@@ -594,10 +595,8 @@ def insert_history(conn, events, payloads: dict | None = None, import_id=None) -
             f"INSERT INTO {history.PAYLOADS} (records) VALUES (%s) RETURNING payload_id", (blob,)
         ).fetchone()[0]
 
-    names, rows = history.event_rows(events, payloads, keep, import_id)
-    with conn.cursor().copy(f"COPY {history.TABLE} ({', '.join(names)}) FROM STDIN") as copy:
-        for row in rows:
-            copy.write_row(row)
+    names, columns = history.event_columns(events, payloads, keep, import_id)
+    _copy(conn, history.TABLE, names, columns)
 
 
 def _write_public(conn, projects: gpd.GeoDataFrame, fresh: bool = False) -> None:
@@ -608,7 +607,7 @@ def _write_public(conn, projects: gpd.GeoDataFrame, fresh: bool = False) -> None
     columns = {
         "store_id": projects["id"],
         "public_id": masked["id"],
-        "postcode_district": map_distinct(masked["postcode"], privacy.outward_code),
+        "postcode_district": privacy.outward_codes(masked["postcode"]),
         "synthetic": masked["synthetic"].astype(bool),
         **{name: masked[name] for name in PUBLIC_FIELDS},
         "geom": pd.Series(_ewkb(masked.geometry, BNG), index=masked.index),
@@ -624,14 +623,68 @@ def _ewkb(geometries: gpd.GeoSeries, srid: int) -> list:
     return [None if gone else text for gone, text in zip(missing, hex_ewkb, strict=True)]
 
 
-def _python_values(column: pd.Series) -> list:
-    """A column as plain Python values (None for any missing value), for COPY: made a column
-    at a time (a value at a time took most of a 100,000-row write's Python time)."""
-    missing = column.isna().to_numpy()
-    values = column.astype(object).tolist()
-    for position in np.flatnonzero(missing).tolist():
-        values[position] = None
-    return values
+COPY_ESCAPES = (
+    ("\\", "\\\\"),
+    ("\t", "\\t"),
+    ("\n", "\\n"),
+    ("\r", "\\r"),
+    ("\b", "\\b"),
+    ("\f", "\\f"),
+    ("\v", "\\v"),
+)
+"""Characters COPY's text format escapes (backslash first), as psycopg's ``write_row`` does."""
+
+ESCAPED = "[" + "".join(character for character, _ in COPY_ESCAPES).replace("\\", "\\\\") + "]"
+"""A column with none of these is written as it is (most are: numbers, codes, geometry)."""
+
+
+def _psycopg_text(value) -> str | None:
+    """One value as psycopg's ``write_row`` writes it (None for any missing value)."""
+    if value is None or value is pd.NA or value != value:
+        return None
+    if isinstance(value, bool):
+        return "t" if value else "f"
+    return str(value)
+
+
+def _copy_field(values) -> pa.Array:
+    """A column (a Series or a list) as the text of COPY's text format, a column at a time:
+    missing values as ``\\N``; text escaped; numbers as their shortest round-trip text (the same
+    double or integer is stored as from Python's ``str``); booleans ``true``/``false``; bytes
+    as escaped hex (``bytea``); a column of mixed Python values a value at a time
+    (`_psycopg_text`)."""
+    try:
+        array = pa.array(values, from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        plain = values.tolist() if isinstance(values, pd.Series) else values
+        array = pa.array([_psycopg_text(v) for v in plain], pa.large_string())
+    if pa.types.is_binary(array.type) or pa.types.is_large_binary(array.type):
+        array = pa.array(
+            [None if v is None else "\\x" + v.hex() for v in array.to_pylist()], pa.large_string()
+        )
+    array = pc.cast(array, pa.large_string())
+    if pc.any(pc.match_substring_regex(array, ESCAPED)).as_py():
+        for old, new in COPY_ESCAPES:
+            array = pc.replace_substring(array, old, new)
+    return pc.fill_null(array, "\\N")
+
+
+def _copy(conn, table: str, names: list[str], columns: list) -> None:
+    """COPY rows given as columns into ``table`` as one text buffer (`_copy_field`; lines
+    joined by pyarrow and handed over as they lie in its buffer): psycopg's ``write_row``, a
+    row at a time, took 0.55 s of CPU for 100,000 projects, this 0.3 s."""
+    if not columns or not len(columns[0]):
+        return
+    fields = [_copy_field(column) for column in columns]
+    text = pa.large_string()
+    fields[-1] = pc.binary_join_element_wise(fields[-1], pa.scalar("\n", text), pa.scalar("", text))
+    lines = pc.binary_join_element_wise(*fields, pa.scalar("\t", text))
+    offsets, data = lines.buffers()[1:]
+    first, last = np.frombuffer(offsets, np.int64)[[lines.offset, lines.offset + len(lines)]]
+    buffer = memoryview(data)[first:last]  # UTF-8: every line, one after another
+    quoted = ", ".join(_quote(n) for n in names)
+    with conn.cursor().copy(f"COPY {table} ({quoted}) FROM STDIN") as copy:
+        copy.write(buffer if conn.info.encoding == "utf-8" else bytes(buffer).decode())
 
 
 def _copy_upsert(
@@ -643,16 +696,11 @@ def _copy_upsert(
     whole transaction, never be overwritten silently)."""
     names = list(columns)
     quoted = ", ".join(_quote(n) for n in names)
-    rows = zip(*(_python_values(column) for column in columns.values()), strict=True)
     if fresh:
-        with conn.cursor().copy(f"COPY {table} ({quoted}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
+        _copy(conn, table, names, list(columns.values()))
         return
     conn.execute(f"CREATE TEMP TABLE staged ON COMMIT DROP AS SELECT {quoted} FROM {table} LIMIT 0")
-    with conn.cursor().copy(f"COPY staged ({quoted}) FROM STDIN") as copy:
-        for row in rows:
-            copy.write_row(row)
+    _copy(conn, "staged", names, list(columns.values()))
     updates = ", ".join(f"{_quote(n)} = excluded.{_quote(n)}" for n in names if n != key)
     conn.execute(
         f"INSERT INTO {table} ({quoted}) SELECT {quoted} FROM staged "
