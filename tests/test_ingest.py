@@ -1,5 +1,6 @@
 """Reading project files as they come: encodings, headers, column names, mappings, types, ids."""
 
+import hmac
 import io
 import re
 import time
@@ -195,6 +196,16 @@ def test_derived_ids_are_stable_and_duplicates_merge_naming_both_rows():
     assert kept["row"].tolist() == [3, 4]
     assert issues["row"].tolist() == [2]
     assert "same project as row 3" in issues["reason"].iloc[0]
+
+
+@pytest.mark.parametrize("size", [0, 1, 32, 64, 65, 200])
+def test_id_digests_are_hmac_sha256_for_every_key_length(size):
+    # Derived ids are stored: the batch HMAC must give what the standard library's does.
+    key = bytes(i % 256 for i in range(size))
+    texts = ["", "hub|pantry|L18JQ|53.4|-2.9|340000.0|390000.0", "é ü 漢字\n|x", "a" * 300]
+    expected = [hmac.digest(key, text.encode(), "sha256").hex()[:16] for text in texts]
+    assert ingest.hmac_prefixes(key, texts) == expected
+    assert ingest.hmac_prefixes(key, []) == []
 
 
 def test_geojson_and_geopackage_points_give_coordinates(tmp_path):
