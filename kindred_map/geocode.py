@@ -132,7 +132,14 @@ def postcode_keys(postcodes: pd.Series) -> pd.Series:
 
 def parse_number(values: pd.Series) -> pd.Series:
     """Numbers from text: blank or unreadable -> NaN; a decimal comma is accepted ("53,4")."""
-    text = values.fillna("").astype("str").str.strip().str.replace("°", "", regex=False)
+    text = values.fillna("").astype("str").str.strip()
+    filled = text.ne("").to_numpy()
+    if not filled.all():  # only cells with text are read (half a file is often blank)
+        numbers = pd.Series(np.nan, index=values.index, name=values.name)
+        if filled.any():
+            numbers[filled] = parse_number(text[filled]).to_numpy()
+        return numbers
+    text = text.str.replace("°", "", regex=False)
     text = text.where(text.str.contains(".", regex=False), text.str.replace(",", ".", regex=False))
     return pd.to_numeric(text, errors="coerce").astype("float64")
 
@@ -335,18 +342,19 @@ def locate(
     placed = use_postcode | use_xy
 
     terminated = found["status"].eq("terminated").fillna(False)
-    when = found["terminated"].fillna("").astype("str")
+    ended_at = found[terminated]  # the texts are made for these rows only, not all 100,000
+    when = ended_at["terminated"].fillna("").astype("str")
     month = np.where(when.str.len() == 6, when.str[:4] + "-" + when.str[4:], "before May 2022")
-    ended = pd.Series(month, index=records.index)
+    ended = pd.Series(month, index=ended_at.index)
     reason = (
         "postcode "
-        + found["postcode"].fillna("")
+        + ended_at["postcode"].fillna("")
         + " was terminated ("
         + ended
         + "): its position is approximate (centre of its 2011 output area)"
     )
     issues.append(issues_for(records[terminated & use_postcode], "postcode", "warning", reason))
-    reason = "postcode " + found["postcode"].fillna("") + " was terminated (" + ended + ")"
+    reason = "postcode " + ended_at["postcode"].fillna("") + " was terminated (" + ended + ")"
     issues.append(issues_for(records[terminated & use_xy], "postcode", "warning", reason))
 
     disagree = has_postcode & has_xy & use_postcode

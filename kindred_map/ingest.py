@@ -1073,6 +1073,10 @@ def hmac_prefixes(key: bytes, texts: list[str]) -> list[str]:
     return np.frombuffer(b"".join(digests).hex().encode(), dtype="S16").astype(str).tolist()
 
 
+ID_FIELDS = ("name", "type", "postcode", "lat", "lon", "easting", "northing")
+"""The fields `id_texts` reads."""
+
+
 def id_texts(records: pd.DataFrame) -> pd.Series:
     """The text `derive_ids` keys: name (case-folded), type, postcode key, coordinates."""
     return (
@@ -1107,7 +1111,8 @@ def assign_ids(
     row it joins.
     """
     records = records.copy()
-    derived = derive_ids(raw.loc[records.index], secret)
+    blank = records.index[records["id"].eq("").to_numpy()]  # only these are derived
+    derived = derive_ids(raw.loc[blank, list(ID_FIELDS)], secret)
     given = records["id"]
     records["_file_id"] = given
     if namespace:

@@ -39,6 +39,8 @@ def fill_merged(
     another postcode (a partner's postcode-only row does not move a project placed at its
     door to the postcode's centre). The row's values win where it gives them."""
     rows = merged_rows(choices, projects["_row"])
+    if not rows:
+        return projects
     merging = projects["_row"].astype(int).isin(rows) & projects["id"].isin(stored["id"])
     if not merging.any():
         return projects
@@ -66,6 +68,8 @@ def fill_merged(
 def merged_rows(choices: dict | None, rows: pd.Series) -> set[int]:
     """The file rows among ``rows`` the editor's ``choices`` merge into a stored project."""
     merging = {int(row) for row, choice in (choices or {}).items() if tuple(choice)[0] == "merge"}
+    if not merging:  # no merge chosen: the file's rows are not read (100,000 of them: 20 ms)
+        return set()
     return merging & {int(row) for row in rows}
 
 
