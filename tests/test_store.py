@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pyogrio
 import pytest
+import shapely
 
 from kindred_map import boundaries, cli, importing, join, privacy, report, store
 from kindred_map.storage import geopackage as gpkg
@@ -574,3 +575,22 @@ def test_the_spatial_index_holds_each_rows_own_point_after_imports_in_place(tmp_
     # Each entry bounds its own row's point (R-tree bounds are float32, rounded outward).
     assert all(x0 <= x <= x1 and y0 <= y <= y1 for x, y, x0, x1, y0, y1 in rows)
     assert len({(x0, y0) for _, _, x0, _, y0, _ in rows}) > 1
+
+
+@pytest.mark.parametrize("extra", [None, "empty", "line", "3d"])
+def test_geometry_blobs_are_the_geopackage_header_and_wkb(extra):
+    # Points are packed in one array; anything else goes through shapely's WKB: both must
+    # give the GeoPackage blob GDAL reads (header, srs id, little-endian WKB).
+    geometries = [shapely.Point(-2.983, 53.4), shapely.Point(-0.0, 0.0), shapely.Point(1e300, -3)]
+    geometries += {
+        None: [],
+        "empty": [shapely.Point(), None],
+        "line": [shapely.LineString([(0, 0), (1, 1)])],
+        "3d": [shapely.Point(1, 2, 3)],
+    }[extra]
+    header = b"GP\x00\x01" + (27700).to_bytes(4, "little")
+    expected = [
+        None if g is None or g.is_empty else header + shapely.to_wkb(g, byte_order=1)
+        for g in geometries
+    ]
+    assert gpkg.gpkg_geometries(np.array(geometries, dtype=object), 27700) == expected

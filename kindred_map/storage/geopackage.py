@@ -273,10 +273,34 @@ def gpkg_geometries(geometries, srs_id: int = 4326) -> list[bytes | None]:
     None for a missing or empty geometry. The WKB is made in one call (an import of 100,000
     points spent 2.8 s making them one at a time)."""
     values = np.asarray(geometries, dtype=object)
+    header = b"GP\x00\x01" + struct.pack("<i", srs_id)
+    points = _point_blobs(values, header)
+    if points is not None:
+        return points
     blank = shapely.is_missing(values) | shapely.is_empty(values)
     wkb = shapely.to_wkb(np.where(blank, None, values), byte_order=1)
-    header = b"GP\x00\x01" + struct.pack("<i", srs_id)
     return [None if no else header + one for no, one in zip(blank.tolist(), wkb, strict=True)]
+
+
+POINT_ROW = np.dtype([("head", "S13"), ("xy", "<f8", 2)])
+"""A point's blob as `gpkg_geometries` makes it: header, WKB point header, x, y (29 bytes)."""
+
+
+def _point_blobs(values: np.ndarray, header: bytes) -> list[bytes] | None:
+    """The blobs of 2D points with finite coordinates, packed in one array and cut (what
+    shapely's WKB gives, at 40% of its time: the store's projects are such points), or None
+    when any geometry is something else."""
+    if not len(values) or not (shapely.get_type_id(values) == 0).all():
+        return None
+    xy = shapely.get_coordinates(values)
+    if len(xy) != len(values) or shapely.has_z(values).any() or not np.isfinite(xy).all():
+        return None
+    rows = np.empty(len(values), POINT_ROW)
+    rows["head"] = header + b"\x01\x01\x00\x00\x00"  # little-endian WKB, type 1 (point)
+    rows["xy"] = xy
+    packed = rows.tobytes()
+    size = POINT_ROW.itemsize
+    return [packed[at : at + size] for at in range(0, len(packed), size)]
 
 
 POINT_BLOB = struct.Struct("<2sBBi5sdd")
