@@ -112,16 +112,28 @@ def _finite(values) -> np.ndarray:
     return np.where(np.isfinite(values), values, np.nan)
 
 
+def _transform(source: str, target: str, a, b) -> tuple[np.ndarray, np.ndarray]:
+    """Coordinate arrays from ``source`` to ``target``; a pair with no number stays NaN and is
+    not given to PROJ (an import's blank half of its coordinates cost as much as the rest)."""
+    a, b = _finite(a), _finite(b)
+    some = ~(np.isnan(a) & np.isnan(b))
+    if some.all():
+        x, y = _transformer(source, target).transform(a, b)
+        return _finite(x), _finite(y)
+    x, y = np.full(a.shape, np.nan), np.full(b.shape, np.nan)
+    if some.any():
+        x[some], y[some] = _transformer(source, target).transform(a[some], b[some])
+    return _finite(x), _finite(y)
+
+
 def to_bng(lon, lat) -> tuple[np.ndarray, np.ndarray]:
     """WGS84 longitude/latitude arrays to British National Grid easting/northing (NaN stays NaN)."""
-    x, y = _transformer(WGS84, BNG).transform(_finite(lon), _finite(lat))
-    return _finite(x), _finite(y)
+    return _transform(WGS84, BNG, lon, lat)
 
 
 def to_wgs84(easting, northing) -> tuple[np.ndarray, np.ndarray]:
     """British National Grid easting/northing arrays to WGS84 longitude/latitude."""
-    lon, lat = _transformer(BNG, WGS84).transform(_finite(easting), _finite(northing))
-    return _finite(lon), _finite(lat)
+    return _transform(BNG, WGS84, easting, northing)
 
 
 def postcode_keys(postcodes: pd.Series) -> pd.Series:

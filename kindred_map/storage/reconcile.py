@@ -157,6 +157,9 @@ def carry_upkeep(projects: gpd.GeoDataFrame, stored: gpd.GeoDataFrame, who: str)
     (an import never reopens a retired project: `restore` does), and a check date the file does
     not give. A file giving a new ``last_checked`` is credited to the importer (``checked_by``)."""
     projects = projects.copy()
+    if not len(stored):  # nothing stored to carry: only the check dates are credited
+        projects["checked_by"] = np.where(projects["last_checked"].eq(""), "", who)
+        return projects
     before = stored.set_index("id").reindex(projects["id"])
     known = projects["id"].isin(stored["id"]).to_numpy()
     for name in ("version", "created_at", "retired_at", "retired_reason"):
@@ -185,7 +188,7 @@ def _import_events(
     projects.loc[~known, "version"] = 1
     projects.loc[~known, "created_at"] = timestamp
     projects.loc[known & changed, "version"] = projects.loc[known & changed, "version"] + 1
-    written = records.conform(projects[changed])
+    written = records.conform(projects if changed.all() else projects[changed])
     befores = old.reindex(written["id"].to_numpy()).to_numpy()
     updated = written["id"][known[changed]].to_numpy()
     payloads = {
