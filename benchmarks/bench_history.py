@@ -40,7 +40,7 @@ import geopandas as gpd
 import pandas as pd
 import psycopg
 import sqlalchemy
-from pairs import interleaved, machine_line, markdown_table
+from pairs import interleaved, machine_line, markdown_table, result_cells
 
 from kindred_map import change, coverage, importing, store
 from kindred_map.paths import PROJECT_ROOT
@@ -155,17 +155,7 @@ def version() -> str:
 
 def row(name: str, result: dict, pairs: int) -> list[str]:
     """One table row of an `interleaved` result (printed at once: a long run shows its way)."""
-    cells = [
-        name,
-        str(pairs),
-        f"{result['product']:.2f}",
-        f"{result['plain']:.2f}",
-        f"{result['ratio']:.2f}x",
-        f"{result['cpu_product']:.2f}",
-        f"{result['cpu_plain']:.2f}",
-        f"{result['cpu_ratio']:.2f}x",
-        f"{result['load'][0]:.1f} / {result['load'][1]:.1f}",
-    ]
+    cells = result_cells(name, result, pairs)
     print(" | ".join(cells), flush=True)
     return cells
 

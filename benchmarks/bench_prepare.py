@@ -21,7 +21,7 @@ from pathlib import Path
 
 import bench_import
 from bench_history import plain_import
-from pairs import interleaved, machine_line, markdown_table
+from pairs import interleaved, machine_line, markdown_table, result_cells
 
 from kindred_map import geocode, hours, importing, ingest, join
 from kindred_map.paths import BOUNDARIES_DIR
@@ -70,19 +70,7 @@ def main(label: str, pairs_100k: int, pairs_10k: int) -> None:
 
         result = interleaved(product, plain, pairs)
         results.append(result)
-        rows_out.append(
-            [
-                f"{rows:,}",
-                str(pairs),
-                f"{result['product']:.2f}",
-                f"{result['plain']:.2f}",
-                f"{result['ratio']:.2f}x",
-                f"{result['cpu_product']:.2f}",
-                f"{result['cpu_plain']:.2f}",
-                f"{result['cpu_ratio']:.2f}x",
-                f"{result['load'][0]:.1f} / {result['load'][1]:.1f}",
-            ]
-        )
+        rows_out.append(result_cells(f"{rows:,}", result, pairs))
         stage_rows[rows] = stages(path)
     names = list(stage_rows[100_000])
     lines = [

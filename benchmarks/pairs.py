@@ -35,6 +35,22 @@ def interleaved(product, plain, pairs: int = 5) -> dict:
     }
 
 
+def result_cells(label: str, result: dict, pairs: int) -> list[str]:
+    """An `interleaved` result as table cells: label, pairs, product and plain seconds, wall
+    ratio, product and plain CPU seconds, CPU ratio, load before / after."""
+    return [
+        label,
+        str(pairs),
+        f"{result['product']:.2f}",
+        f"{result['plain']:.2f}",
+        f"{result['ratio']:.2f}x",
+        f"{result['cpu_product']:.2f}",
+        f"{result['cpu_plain']:.2f}",
+        f"{result['cpu_ratio']:.2f}x",
+        f"{result['load'][0]:.1f} / {result['load'][1]:.1f}",
+    ]
+
+
 def machine_line(command: str, result: dict | None = None) -> str:
     """The machine, Python, the load average seen and how to run the benchmark."""
     load = f"; 1-minute load average {result['load'][0]:.1f} before, {result['load'][1]:.1f} after"
