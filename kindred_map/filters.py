@@ -8,6 +8,7 @@ import pandas as pd
 from kindred_map import boundaries
 from kindred_map.boundaries import code_text
 from kindred_map.schema import JOINED_FIELDS, RECORD_FIELDS, resolve_types
+from kindred_map.text import map_distinct
 
 AREA_FILTERS = {
     "boroughs": ("borough", "LAD25CD", "LAD25NM"),
@@ -150,9 +151,8 @@ def real_projects(projects: gpd.GeoDataFrame, include_synthetic: bool = False, f
     _check_projects(projects, fields)
     if include_synthetic:
         return projects
-    flags = projects["synthetic"]
-    distinct = {value: stored_flag(value) for value in flags.dropna().unique()}  # once each
-    return projects[~flags.map(distinct).fillna(False).astype(bool).to_numpy()]
+    synthetic = map_distinct(projects["synthetic"], stored_flag).fillna(False).astype(bool)
+    return projects[~synthetic.to_numpy()]
 
 
 AREA_OVERLAP = 0.5
