@@ -553,8 +553,10 @@ def write_batch(
     makes the next table's rows (`_copying`)."""
     import_id = None if log_entry is None else write_log(conn, log_entry)
     event_names, event_columns = _history_columns(conn, events, payloads, import_id)
+    wards = _wards(conn) if len(projects) else None
     after = fresh and len(projects) >= CHECKED_AFTER_FROM and _empty_and_held(conn)
-    with _checked_after(conn, after), _copying(conn, behind=fresh) as copy:
+    with _checked_after(conn, after) as indexes, _copying(conn, behind=fresh) as copy:
+        copy(history.TABLE, event_names, event_columns, then=indexes)
         if len(projects):
             homes = privacy.is_ward_only(projects).to_numpy()
             turned = (
@@ -564,7 +566,6 @@ def write_batch(
                     (projects["id"][homes].astype(str).tolist(),),
                 ).fetchone()[0]
             )
-            wards = _wards(conn)
             fresh_copy = copy if fresh else None
             columns = {name: projects[name] for name in records.STORE_FIELDS}
             points = pd.Series(_ewkb(projects.geometry, 4326), index=projects.index)
@@ -575,7 +576,6 @@ def write_batch(
             if turned:
                 _forget_statistics(conn)
                 forget_published_positions()
-        copy(history.TABLE, event_names, event_columns)
     if len(deletes):
         conn.execute("DELETE FROM projects WHERE id = ANY(%s)", (list(deletes),))
     return import_id
@@ -610,14 +610,16 @@ def _empty_and_held(conn) -> bool:
 def _checked_after(conn, after: bool):
     """``after`` (`_empty_and_held`): the public rows' foreign keys and the history's indexes
     other than its key are dropped for the block and made again, from their catalog
-    definitions, when it ends, in the same transaction (DDL is transactional: a failure
-    rolls all of it back). Adding a foreign key checks every row in one join, where a COPY
-    checks (and locks) each referenced project row by row: on a 100,000-row import 0.78 ->
-    0.42 s of server CPU for the public rows, and building the two history indexes once
-    0.48 -> 0.38 s (`benchmarks/results/backends.md`). A public row naming no project is
-    still refused: the constraint's check fails and the whole import is rolled back."""
+    definitions, in the same transaction (DDL is transactional: a failure rolls all of it
+    back): the keys when the block ends, the indexes by the statements yielded, which the
+    block runs once the history is filled (none without ``after``). Adding a foreign key
+    checks every row in one join, where a COPY checks (and locks) each referenced project
+    row by row: on a 100,000-row import 0.78 -> 0.42 s of server CPU for the public rows,
+    and building the two history indexes once 0.48 -> 0.38 s (`benchmarks/results/
+    history.md`). A public row naming no project is still refused: the constraint's check
+    fails and the whole import is rolled back."""
     if not after:
-        yield
+        yield []
         return
     keys = conn.execute(
         "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
@@ -632,44 +634,51 @@ def _checked_after(conn, after: bool):
         conn.execute(f"ALTER TABLE projects_public_rows DROP CONSTRAINT {_quote(name)}")
     for name, _ in indexes:
         conn.execute(f"DROP INDEX {_quote(name)}")
-    yield
-    for _, definition in indexes:
-        conn.execute(definition)
+    yield [definition for _, definition in indexes]
     for name, definition in keys:
         conn.execute(f"ALTER TABLE projects_public_rows ADD CONSTRAINT {_quote(name)} {definition}")
 
 
 @contextmanager
 def _copying(conn, behind: bool):
-    """A function ``copy(table, names, columns)`` that COPYs rows given as columns (`_copy`),
-    inside the caller's transaction. ``behind``: the COPY text is made in this thread and
-    sent, in order, by a worker thread while this thread goes on making the next table's
-    text; leaving the block waits for every COPY and raises the first that failed (the
-    transaction is then rolled back: nothing written). A 100,000-row import's server time
-    (its three COPYs, about 2 s) thus overlaps the client's making of the public rows and
-    the history (about 1 s of CPU): `benchmarks/results/backends.md`. Statements this
-    thread runs meanwhile wait for the connection's lock (psycopg holds it through a COPY)
-    and must not read what a queued COPY writes (the log entry, the history payload and the
-    wards' centres do not)."""
+    """A function ``copy(table, names, columns, then=())`` that COPYs rows given as columns
+    (`_copy`), then runs the statements ``then``, inside the caller's transaction.
+    ``behind``: the COPY text is made in this thread and sent, in order, by a worker thread
+    while this thread goes on making the next table's text; leaving the block waits for
+    every COPY and raises the first that failed (the transaction is then rolled back:
+    nothing written). A 100,000-row import's server time (its three COPYs, about 2 s) thus
+    overlaps the client's making of the projects' and public rows' text (about 1 s of CPU):
+    `benchmarks/results/history.md`. Statements this thread runs meanwhile wait for the
+    connection's lock (psycopg holds it through a COPY) and must not read what a queued COPY
+    writes (`write_batch` reads and writes everything else first)."""
     if not behind:
-        yield lambda table, names, columns: _copy(conn, table, names, columns)
+
+        def copy_now(table: str, names: list[str], columns: list, then=()) -> None:
+            _copy(conn, table, names, columns)
+            for statement in then:
+                conn.execute(statement)
+
+        yield copy_now
         return
     jobs = queue.Queue()
     failed = []
 
     def send() -> None:
-        for table, names, text in iter(jobs.get, None):
+        for table, names, text, then in iter(jobs.get, None):
             if not failed:
                 try:
-                    _send(conn, table, names, text)
+                    if text is not None:
+                        _send(conn, table, names, text)
+                    for statement in then:
+                        conn.execute(statement)
                 except BaseException as error:  # raised again in the caller's thread
                     failed.append(error)
 
-    def copy(table: str, names: list[str], columns: list) -> None:
+    def copy(table: str, names: list[str], columns: list, then=()) -> None:
         if failed:
             raise failed[0]
-        if columns and len(columns[0]):
-            jobs.put((table, names, _copy_text(columns)))
+        text = _copy_text(columns) if columns and len(columns[0]) else None
+        jobs.put((table, names, text, then))
 
     worker = threading.Thread(target=send, name="kindred-map-copy", daemon=True)
     worker.start()
