@@ -22,7 +22,9 @@ its plain way in interleaved pairs (issue 26's import, store-size and change row
 
 Run: PYTHONPATH=. python benchmarks/bench_history.py [PAIRS_100K] [--store-only] (default 3
 pairs at 100,000 rows; 5 pairs for the change and the replay, left out with --store-only).
-Each row is printed when done. Writes benchmarks/results/history.md.
+Each row is printed when done. Writes benchmarks/results/history.md. ``--postgis-only``: the
+whole PostGIS import row alone, printed, nothing written (run it with
+``PYTHONPATH=<checkout>:benchmarks`` to time another checkout with this script).
 """
 
 import json
@@ -68,11 +70,14 @@ def plain_postgis(path: Path, engine, table: str) -> None:
     points.to_postgis(table, engine)
 
 
-def postgis_rows(path: Path, folder: Path, pairs: int) -> tuple[dict, dict]:
-    """The PostGIS import (whole, and the store write alone) against `plain_postgis`, each
-    product run into a new database made ready (`store.init`) before the clock starts."""
+def postgis_rows(
+    path: Path, folder: Path, pairs: int, whole_only: bool = False
+) -> tuple[dict, dict | None]:
+    """The PostGIS import (whole, and unless ``whole_only`` the store write alone) against
+    `plain_postgis`, each product run into a new database made ready (`store.init`) before the
+    clock starts."""
     server, started = bench_backends._server(folder)
-    made = [bench_backends._database(server) for _ in range(2 * pairs + 2)]
+    made = [bench_backends._database(server) for _ in range((1 if whole_only else 2) * pairs + 2)]
     for _, dsn in made:
         store.init(dsn)
     ready = iter(dsn for _, dsn in made)
@@ -87,6 +92,8 @@ def postgis_rows(path: Path, folder: Path, pairs: int) -> tuple[dict, dict]:
             lambda: plain_postgis(path, engine, f"plain_{next(runs)}"),
             pairs,
         )
+        if whole_only:
+            return whole, None
         prepared = importing.prepare(path, store.import_secret(made[0][1]))
         write = interleaved(
             lambda: importing.store_prepared(prepared, next(ready)),
@@ -204,6 +211,33 @@ def store_rows(folder: Path, pairs_100k: int) -> tuple[list, str, dict]:
     return rows, size_line, last
 
 
+def postgis_only(pairs: int) -> None:
+    """The whole PostGIS import row alone, printed and not written (the results file keeps
+    the last whole run and its hand-written sections; the row is added to it by hand)."""
+    folder = Path(tempfile.mkdtemp(prefix="bench_history_"))
+    os.chmod(folder, 0o755)  # a throwaway cluster's owner must reach its folder
+    path, _ = bench_import.make_file(bench_import.live_postcodes(), ROWS, folder)
+    whole, _ = postgis_rows(path, folder, pairs, whole_only=True)
+    print(f"code: {store.__file__}; {version()}")
+    print(
+        *markdown_table(
+            [
+                "work",
+                "pairs",
+                "product s",
+                "plain s",
+                "wall ratio",
+                "product CPU s",
+                "plain CPU s",
+                "CPU ratio",
+                "load",
+            ],
+            [row(f"import {ROWS:,} rows into a new PostGIS store", whole, pairs)],
+        ),
+        sep="\n",
+    )
+
+
 def main(pairs_100k: int = 3, store_only: bool = False, change_only: bool = False) -> None:
     """The store rows first (write, size, PostGIS, whole import), then change and replay
     unless ``store_only``. ``change_only``: the change and replay rows alone, printed and not
@@ -268,6 +302,9 @@ def main(pairs_100k: int = 3, store_only: bool = False, change_only: bool = Fals
 
 if __name__ == "__main__":
     arguments = [a for a in sys.argv[1:] if not a.startswith("--")]
+    if "--postgis-only" in sys.argv:
+        postgis_only(int(arguments[0]) if arguments else 3)
+        sys.exit()
     main(
         int(arguments[0]) if arguments else 3,
         "--store-only" in sys.argv,

@@ -6,6 +6,7 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
 import uuid
 from pathlib import Path
 from urllib.parse import quote, urlsplit
@@ -692,3 +693,104 @@ def test_a_copy_buffer_stores_every_value_exactly(pg_store):
     assert got["mixed"] == ["1", "x\ty", "t", None, "2.5", "f"] * (count // 6) + [None] * (
         count % 6
     )
+
+
+KEYS_AND_INDEXES = (
+    "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid IN "
+    "('projects_public_rows'::regclass, 'history'::regclass) UNION ALL "
+    "SELECT c.relname, pg_get_indexdef(i.indexrelid) FROM pg_index i JOIN pg_class c "
+    "ON c.oid = i.indexrelid WHERE i.indrelid IN "
+    "('projects_public_rows'::regclass, 'history'::regclass) ORDER BY 1"
+)
+
+
+def _keys_and_indexes(dsn: str) -> list:
+    with psycopg.connect(dsn) as conn:
+        return conn.execute(KEYS_AND_INDEXES).fetchall()
+
+
+def _checked_after(monkeypatch) -> list[bool]:
+    """Every batch counts as big (`postgis.CHECKED_AFTER_FROM`); what `_empty_and_held` said."""
+    monkeypatch.setattr(postgis, "CHECKED_AFTER_FROM", 1)
+    said, real = [], postgis._empty_and_held
+    monkeypatch.setattr(
+        postgis, "_empty_and_held", lambda conn: said.append(real(conn)) or said[-1]
+    )
+    return said
+
+
+def test_a_big_import_into_an_empty_store_checks_its_key_after_and_keeps_it(pg_store, monkeypatch):
+    """The public rows' foreign key and the history's indexes, made after the COPYs of a big
+    first import, are the store's own again (same definitions), and the key still holds."""
+    before = _keys_and_indexes(pg_store)
+    said = _checked_after(monkeypatch)
+    importing.import_file(FIXTURES / "projects_utf8_bom.csv", pg_store)
+    assert said == [True]
+    assert _keys_and_indexes(pg_store) == before
+    stored = store.read_projects(pg_store)
+    with psycopg.connect(pg_store) as conn:
+        public = conn.execute("SELECT count(*) FROM projects_public_rows").fetchone()[0]
+        assert public == len(stored) > 0
+        conn.execute("DELETE FROM projects WHERE id = %s", (stored["id"].iloc[0],))
+        assert conn.execute("SELECT count(*) FROM projects_public_rows").fetchone()[0] == public - 1
+        with pytest.raises(psycopg.errors.ForeignKeyViolation):
+            conn.execute(
+                "INSERT INTO projects_public_rows (store_id, public_id, synthetic) "
+                "VALUES ('no-such-project', 'x', false)"
+            )
+    assert len(st.read_history(pg_store)) == len(stored)
+
+
+def test_a_public_row_naming_no_project_is_refused_when_the_key_is_checked_after(
+    pg_store, monkeypatch
+):
+    """A big first import whose public rows (made wrongly here) name a project that is not
+    stored fails when the key is added back: nothing is written, the key and indexes stay."""
+    before = _keys_and_indexes(pg_store)
+    said = _checked_after(monkeypatch)
+    real = postgis._copy_upsert
+
+    def stray(conn, table, key, columns, copy=None):
+        if table == "projects_public_rows":
+            ids = columns["store_id"]
+            columns = {**columns, "store_id": ids.where(ids.index != ids.index[0], "no-such-id")}
+        real(conn, table, key, columns, copy)
+
+    monkeypatch.setattr(postgis, "_copy_upsert", stray)
+    with pytest.raises(psycopg.errors.ForeignKeyViolation):
+        importing.import_file(FIXTURES / "projects_utf8_bom.csv", pg_store)
+    assert said == [True]
+    assert store.read_projects(pg_store).empty and store.read_imports(pg_store).empty
+    assert _keys_and_indexes(pg_store) == before
+
+
+def test_a_big_import_never_waits_for_a_reader_of_an_empty_store(pg_store, monkeypatch):
+    """A reader's open transaction holds a lock on the projects until the import has ended:
+    the import does not wait for it (a wait would never end) and checks each public row as
+    it goes."""
+    said = _checked_after(monkeypatch)
+    done = []
+    with psycopg.connect(pg_store) as reader:
+        assert reader.execute("SELECT count(*) FROM projects_public").fetchone()[0] == 0
+        writer = threading.Thread(
+            target=lambda: done.append(
+                importing.import_file(FIXTURES / "projects_utf8_bom.csv", pg_store)
+            )
+        )
+        writer.start()
+        writer.join(120)  # a deadlock guard, not a speed limit
+        waited = writer.is_alive()
+    writer.join()
+    assert not waited and said == [False]
+    assert len(store.read_projects(pg_store)) == done[0].new > 0
+
+
+def test_a_copy_that_fails_behind_the_writer_rolls_back_the_whole_write(pg_store):
+    """A fresh batch's COPYs run in a worker thread (`postgis._copying`): one that fails
+    (ids said to be new but stored) raises in the writer and nothing of the batch stays."""
+    importing.import_file(FIXTURES / "projects_utf8_bom.csv", pg_store)
+    stored, log = store.read_projects(pg_store), store.read_imports(pg_store)
+    with pytest.raises(psycopg.errors.UniqueViolation), postgis.transaction(pg_store) as conn:
+        postgis.write_batch(conn, stored, dict(log.iloc[-1]) | {"import_id": 0}, fresh=True)
+    assert store.same_projects(store.read_projects(pg_store), stored)
+    pd.testing.assert_frame_equal(store.read_imports(pg_store), log)
