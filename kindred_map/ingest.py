@@ -355,7 +355,8 @@ def paused_cycle_collection():
 
     Reading 100,000 rows makes a million strings and lists; each collection then walks every
     object the process holds, which was half the time of reading a CSV. Cells and rows hold
-    no cycles, so nothing is left uncollected. Resumed after, unless it was paused already."""
+    no cycles, so nothing is left uncollected. Resumed after, unless it was paused already.
+    An import pauses it while it prepares and stores its rows (`kindred_map.importing`)."""
     was_enabled = gc.isenabled()
     gc.disable()
     try:

@@ -9,6 +9,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import shapely
+from pyproj import Transformer
 from scipy.spatial import cKDTree
 
 from kindred_map import boundaries, geocode, hours, ingest, oruk, privacy
@@ -257,11 +258,37 @@ def _area_grid(kind: dict, frame: dict) -> np.ndarray:
     return cells
 
 
-def _area_codes(kind: dict, grid: dict | None, geometries, x, y) -> np.ndarray:
-    """The code of the ``kind`` area of each point (NONE: none within EDGE_TOLERANCE_M), from
-    the area grid where one is given and its cell answers, else by testing the point."""
+@cache
+def _to_bng(crs) -> Transformer:
+    return Transformer.from_crs(crs, BNG, always_xy=True)
+
+
+def _bng_xy(geometry: gpd.GeoSeries) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Which rows have a point, and the points' EPSG:27700 x and y (NaN where none): the
+    coordinates ``geometry.to_crs(BNG)`` gives (the same PROJ transformation), without making
+    the projected points: the few rows a polygon test or a nearest search needs make theirs
+    (`_area_codes`, `_nearest_of_borough`, `_nearest_borough`; 0.08 s of 0.13 s at 100,000)."""
+    if geometry.crs is None:
+        raise ValueError("the projects' points have no CRS: cannot join them to areas")
+    values = np.asarray(geometry.values)
+    has_point = ~(shapely.is_missing(values) | shapely.is_empty(values))
+    x, y = np.full(len(values), np.nan), np.full(len(values), np.nan)
+    if has_point.any():
+        transformer = _to_bng(geometry.crs)
+        placed = values[has_point]
+        x[has_point], y[has_point] = transformer.transform(
+            shapely.get_x(placed), shapely.get_y(placed)
+        )
+    return has_point, x, y
+
+
+def _area_codes(kind: dict, grid: dict | None, x, y) -> np.ndarray:
+    """The code of the ``kind`` area of each point (EPSG:27700 ``x``, ``y``; NONE: none within
+    EDGE_TOLERANCE_M), from the area grid where one is given and its cell answers, else by
+    testing the point (made here, for those rows only)."""
     if grid is None:
-        return _exact_codes(geometries, kind["shapes"], kind["codes"], EDGE_TOLERANCE_M)
+        points = shapely.points(x, y)
+        return _exact_codes(points, kind["shapes"], kind["codes"], EDGE_TOLERANCE_M)
     col = np.floor((x - grid["x0"]) / GRID_CELL_M)
     row = np.floor((y - grid["y0"]) / GRID_CELL_M)
     inside = (col >= 0) & (col < grid["nx"]) & (row >= 0) & (row < grid["ny"])
@@ -270,7 +297,7 @@ def _area_codes(kind: dict, grid: dict | None, geometries, x, y) -> np.ndarray:
     test = np.flatnonzero(found == OPEN)
     if len(test):
         found[test] = _exact_codes(
-            geometries[test], kind["shapes"], kind["codes"], EDGE_TOLERANCE_M
+            shapely.points(x[test], y[test]), kind["shapes"], kind["codes"], EDGE_TOLERANCE_M
         )
     return found
 
@@ -300,12 +327,8 @@ def join_projects(projects: gpd.GeoDataFrame, directory: Path = BOUNDARIES_DIR) 
     ref = reference(directory)
     out = projects.copy()
     index = out.index
-    points = out.geometry.to_crs(BNG)
-    has_point = ingest.has_geometry(points)
-    x = np.where(has_point, points.x.fillna(np.nan), np.nan) if len(out) else np.array([])
-    y = np.where(has_point, points.y.fillna(np.nan), np.nan) if len(out) else np.array([])
+    has_point, x, y = _bng_xy(out.geometry)
     located = np.flatnonzero(has_point)
-    geometries = np.asarray(points.values)[located]
     grids = area_grids(directory) if len(located) >= GRID_MIN_POINTS else {}
 
     def on_points(kind: str, rows: np.ndarray) -> np.ndarray:
@@ -313,7 +336,7 @@ def join_projects(projects: gpd.GeoDataFrame, directory: Path = BOUNDARIES_DIR) 
         for every other row."""
         codes = np.full(len(out), NONE)
         at = located[rows]
-        codes[at] = _area_codes(ref[kind], grids.get(kind), geometries[rows], x[at], y[at])
+        codes[at] = _area_codes(ref[kind], grids.get(kind), x[at], y[at])
         return codes
 
     given = out["postcode"] if "postcode" in out else pd.Series("", index=index)
@@ -339,7 +362,7 @@ def join_projects(projects: gpd.GeoDataFrame, directory: Path = BOUNDARIES_DIR) 
     use_polygon = ~authority & in_region & ~near_found
     gap = use_polygon & (ward_polygon < 0)
     gap_ward, gap_metres = _nearest_of_borough(
-        points, gap, borough_polygon, ref["ward"], ref["ward"]["borough"]
+        x, y, gap, borough_polygon, ref["ward"], ref["ward"]["borough"]
     )
     ward = np.select(
         [authority, use_near, use_polygon],
@@ -354,7 +377,7 @@ def join_projects(projects: gpd.GeoDataFrame, directory: Path = BOUNDARIES_DIR) 
     out["WD24NM"] = _text(ref["ward"]["name"], ward, index)
     source = np.select([authority, use_near, use_polygon], [1, 2, 3], 0)
     out["ward_source"] = _text(pa.array(SOURCES, LARGE), source, index)
-    nearby, away = _nearest_borough(points, has_point & ~in_region, ref)
+    nearby, away = _nearest_borough(x, y, has_point & ~in_region, ref)
     out["nearest_borough"] = _text(ref["borough"]["name"], nearby, index)
     out["ward_note"] = _ward_notes(
         ref,
@@ -382,9 +405,7 @@ def join_projects(projects: gpd.GeoDataFrame, directory: Path = BOUNDARIES_DIR) 
         NONE,
     )
     lsoa_gap = in_region & (lsoa < 0)
-    lsoa_fill, _ = _nearest_of_borough(
-        points, lsoa_gap, borough, ref["lsoa"], ref["lsoa"]["borough"]
-    )
+    lsoa_fill, _ = _nearest_of_borough(x, y, lsoa_gap, borough, ref["lsoa"], ref["lsoa"]["borough"])
     lsoa = np.where(lsoa_gap, lsoa_fill, lsoa)
     out["LSOA21CD"] = _text(ref["lsoa"]["text"], lsoa, index)
     imd = ref["lsoa"]["imd_decile"].to_numpy(dtype="float")
@@ -424,14 +445,14 @@ def _text(table: pa.Array, codes: np.ndarray, index: pd.Index) -> pd.Series:
     return pd.Series(table.take(pa.array(codes)), index=index, dtype="str")
 
 
-def _nearest_borough(points, mask, ref) -> tuple[np.ndarray, np.ndarray]:
+def _nearest_borough(x, y, mask, ref) -> tuple[np.ndarray, np.ndarray]:
     """Code of the region borough nearest each masked point, and its distance in metres
     (EPSG:27700, to the borough polygon; ties to the lowest code); NONE and NaN elsewhere."""
-    codes = np.full(len(points), NONE)
-    metres = np.full(len(points), np.nan)
+    codes = np.full(len(x), NONE)
+    metres = np.full(len(x), np.nan)
     mask = np.asarray(mask, bool)
     if mask.any():
-        frame = gpd.GeoDataFrame(geometry=points[mask].reset_index(drop=True))
+        frame = gpd.GeoDataFrame(geometry=gpd.GeoSeries(shapely.points(x[mask], y[mask]), crs=BNG))
         near = gpd.sjoin_nearest(frame, ref["boroughs"], how="left", distance_col="metres")
         near = near.reset_index().sort_values(["index", "LAD25CD"]).drop_duplicates("index")
         codes[mask] = _codes(ref["borough"], near["LAD25CD"])
@@ -439,13 +460,13 @@ def _nearest_borough(points, mask, ref) -> tuple[np.ndarray, np.ndarray]:
     return codes, metres
 
 
-def _nearest_of_borough(points, mask, borough, kind, borough_of) -> tuple:
+def _nearest_of_borough(x, y, mask, borough, kind, borough_of) -> tuple:
     """For each masked point, the code of the nearest of ``kind``'s polygons in the point's
     ``borough`` (a code; ``borough_of`` gives each area's; ties to the lowest key) and its
     distance in metres; NONE and NaN elsewhere. Keeping to the borough keeps areas nested in
     it."""
-    found = np.full(len(points), NONE)
-    metres = np.full(len(points), np.nan)
+    found = np.full(len(x), NONE)
+    metres = np.full(len(x), np.nan)
     masked = np.flatnonzero(np.asarray(mask, bool))
     of_rows = borough[masked]
     polygon_borough = _take(borough_of, kind["codes"])
@@ -455,7 +476,7 @@ def _nearest_of_borough(points, mask, borough, kind, borough_of) -> tuple:
         codes = kind["codes"][own]
         tree = shapely.STRtree(kind["shapes"][own])
         (point_i, shape_i), distance = tree.query_nearest(
-            np.asarray(points.values)[rows], return_distance=True, all_matches=True
+            shapely.points(x[rows], y[rows]), return_distance=True, all_matches=True
         )
         first = _first_per_point(point_i, distance, codes[shape_i])
         found[rows[point_i[first]]] = codes[shape_i[first]]

@@ -350,7 +350,7 @@ def test_area_grids_answer_as_the_polygon_test_does(name):
     x, y = _stress_points(kind, grid, np.random.default_rng(11))
     points = shapely.points(x, y)
     exact = join._exact_codes(points, kind["shapes"], kind["codes"], join.EDGE_TOLERANCE_M)
-    assert (join._area_codes(kind, grid, points, x, y) == exact).all()
+    assert (join._area_codes(kind, grid, x, y) == exact).all()
     assert {join.NONE, join.OPEN} < set(np.unique(grid["cells"]))
     region = _random_region_points(5_000, seed=5)
     col = ((region.geometry.x - grid["x0"]) // join.GRID_CELL_M).astype(int)

@@ -436,16 +436,23 @@ def read_secret(path: Path) -> bytes | None:
     return bytes(row[0]) if row else None
 
 
+def _has_projects(conn: sqlite3.Connection) -> bool:
+    """Whether the projects table holds any row (one index step, not a count)."""
+    return conn.execute(f"SELECT 1 FROM {PROJECTS_LAYER} LIMIT 1").fetchone() is not None
+
+
 def stored_projects(path: Path, ids) -> gpd.GeoDataFrame:
     """The stored projects with these ids (conformed), read by the id index, not the whole file."""
-    ids = set(map(str, ids))  # one str() an id: an import names 200,000 (ids, file ids)
-    ids.discard("")
-    ids = sorted(ids)
-    if not path.exists() or not ids:
+    if not path.exists():
         return records.empty_projects()
     with connection(path) as conn:
         present = _table_columns(conn, PROJECTS_LAYER)
-        if not present:
+        if not present or not _has_projects(conn):  # a new store: 200,000 ids not sorted
+            return records.empty_projects()
+        ids = set(map(str, ids))  # one str() an id: an import names 200,000 (ids, file ids)
+        ids.discard("")
+        ids = sorted(ids)
+        if not ids:
             return records.empty_projects()
         geometry = _geometry_column(conn)
         columns = [name for name in records.STORE_FIELDS if name in present]
@@ -499,7 +506,7 @@ def _write_batch(
             values = records.plain_columns(projects, columns)
             blobs = gpkg_geometries(projects.geometry.array)
             stored = []
-            ids = values[0]
+            ids = values[0] if _has_projects(conn) else []  # a new store: nothing to look up
             for start in range(0, len(ids), SQL_CHUNK):
                 chunk = ids[start : start + SQL_CHUNK]
                 marks = ", ".join("?" * len(chunk))
@@ -584,17 +591,19 @@ def _bulk_spatial_index(conn: sqlite3.Connection, geometry: str, added):
     last = conn.execute(f"SELECT coalesce(max(fid), 0) FROM {PROJECTS_LAYER}").fetchone()[0]
     conn.execute(f"DROP TRIGGER {_quote(trigger[0])}")
     yield
-    fids = [
-        row[0]
-        for row in conn.execute(
-            f"SELECT fid FROM {PROJECTS_LAYER} WHERE fid > ? ORDER BY fid", (last,)
-        )
-    ]
-    if len(fids) != len(added):
-        raise ValueError(f"{len(fids)} rows inserted for {len(added)} records: nothing written")
+    count, first, final = conn.execute(
+        f"SELECT count(*), min(fid), max(fid) FROM {PROJECTS_LAYER} WHERE fid > ?", (last,)
+    ).fetchone()
+    if count != len(added):
+        raise ValueError(f"{count} rows inserted for {len(added)} records: nothing written")
+    if count and final - first + 1 == count:  # distinct fids: consecutive, not read one by one
+        fids = np.arange(first, final + 1, dtype=np.int64)
+    else:
+        select = f"SELECT fid FROM {PROJECTS_LAYER} WHERE fid > ? ORDER BY fid"
+        fids = np.array([row[0] for row in conn.execute(select, (last,))], dtype=np.int64)
     bounds = shapely.bounds(np.asarray(added, dtype=object))
     placed = ~np.isnan(bounds[:, 0])
-    fids, bounds = np.asarray(fids, dtype=np.int64)[placed], bounds[placed]
+    fids, bounds = fids[placed], bounds[placed]
     indexed = conn.execute(f"SELECT count(*) FROM {_quote(name + '_rowid')}").fetchone()[0]
     if len(fids) and len(fids) >= indexed:
         rtree.rebuild(conn, name, rtree.cells(fids, *(bounds[:, i] for i in (0, 2, 1, 3))))
