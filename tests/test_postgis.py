@@ -72,11 +72,17 @@ def test_a_failed_import_leaves_the_database_as_it_was(tmp_path, pg_store, monke
     importing.import_file(FIXTURES / "projects_utf8_bom.csv", pg_store)
     before, log = store.read_projects(pg_store), store.read_imports(pg_store)
 
-    def fail_midway(conn, projects, *_):
-        assert conn.execute("SELECT count(*) FROM projects").fetchone()[0] > len(before)
-        raise OSError("disk full")
+    send = postgis._send
 
-    monkeypatch.setattr(postgis, "_write_public", fail_midway)
+    def fail_midway(conn, table, names, text):
+        """The public rows' COPY fails once the projects' COPY is done (COPYs are sent in
+        order, by a worker thread for a fresh batch: `postgis._copying`)."""
+        if "public_id" in names:
+            assert conn.execute("SELECT count(*) FROM projects").fetchone()[0] > len(before)
+            raise OSError("disk full")
+        send(conn, table, names, text)
+
+    monkeypatch.setattr(postgis, "_send", fail_midway)
     with pytest.raises(OSError, match="disk full"):
         importing.import_file(FIXTURES / "messy_projects_cp1252.csv", pg_store)
     assert store.same_projects(store.read_projects(pg_store), before)
