@@ -51,9 +51,7 @@ def sample_store(request, tmp_path):
     database it was copied into (`store.copy`: its baseline events come along)."""
     if request.param == "gpkg":
         return request.getfixturevalue("sample")
-    dsn = request.getfixturevalue("pg_store")
-    store.copy(DEFAULT_STORE, dsn)
-    return dsn
+    return request.getfixturevalue("pg_sample")
 
 
 def _snapshot(location):
