@@ -44,7 +44,7 @@ test: $(STAMP)
 	@status=0; pg_dir=""; \
 	if [ -z "$$KINDRED_MAP_TEST_PG" ] && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
 		pg_dir=$$(mktemp -d /tmp/kindred-map-pg.XXXXXX); \
-		KINDRED_MAP_TEST_PG=$$(.ci/pg_cluster start "$$pg_dir") && export KINDRED_MAP_TEST_PG; \
+		KINDRED_MAP_TEST_PG=$$(.ci/pg_cluster start "$$pg_dir" no-fsync) && export KINDRED_MAP_TEST_PG; \
 	fi; \
 	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS) || status=$$?; \
 	if [ -n "$$pg_dir" ]; then .ci/pg_cluster stop "$$pg_dir"; fi; \

@@ -47,9 +47,7 @@ def any_store(request, tmp_path, monkeypatch):
     """The same on each backend (PostGIS: the sample copied in with `store.copy`)."""
     if request.param == "gpkg":
         return request.getfixturevalue("store_file")
-    dsn = request.getfixturevalue("pg_store")
-    store.copy(DEFAULT_STORE, dsn)
-    return _served(dsn, tmp_path, monkeypatch)
+    return _served(request.getfixturevalue("pg_sample"), tmp_path, monkeypatch)
 
 
 def _keys(app: AppTest) -> set[str]:

@@ -128,43 +128,73 @@ read before its imports: each save is one version, every other attempt a Version
 
 
 WRITER = """
-import json, sys
+import json, os, sys
 from pathlib import Path
-from kindred_map import importing, stewardship, store
-dsn, writer, count, *files = sys.argv[1:]
-who = f"writer {writer}"
-edited = [f"edit:e{i}" for i in range(int(count))]
-read = store.read_projects(dsn).set_index("id").loc[edited, "version"].astype(int).to_dict()
+from kindred_map import geocode, importing, join, stewardship, store
+join.reference(); geocode.postcode_index()  # loaded once, before the writers are forked
+
+def write(dsn, writer, edited, files, out, ready, go):
+    who = f"writer {writer}"
+    read = store.read_projects(dsn).set_index("id").loc[edited, "version"].astype(int).to_dict()
+    os.write(ready, b"r")
+    os.read(go, 1)  # every writer starts writing at once
+    reports = [
+        importing.import_file(Path(path), dsn, source=source, who=who)
+        for path, source in zip(files, (None, "shared", "claims"))
+    ]
+    edits = []
+    for pid in edited:
+        change = {"website": f"https://writer{writer}.example/{pid[5:]}"}
+        try:
+            saved = stewardship.edit_project(dsn, pid, change, read[pid], who)
+            edits.append((pid, "saved", saved["version"]))
+        except stewardship.VersionConflict as conflict:
+            edits.append((pid, "conflict", str(conflict)))
+    counts = [(r.new, r.updated, r.unchanged, r.rejected) for r in reports]
+    Path(out).write_text(json.dumps({"imports": counts, "edits": edits}))
+
+dsn, count, jobs = sys.argv[1], int(sys.argv[2]), json.loads(sys.argv[3])
+edited = [f"edit:e{i}" for i in range(count)]
+ready, go = os.pipe(), os.pipe()
+children = []
+for writer, (files, out) in enumerate(jobs):
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            write(dsn, writer, edited, files, out, ready[1], go[0])
+            code = 0
+        finally:
+            os.write(ready[1], b"r")  # never leave the others waiting (a second byte is unread)
+            os._exit(code)
+    children.append(pid)
+said = b""
+while len(said) < len(jobs):
+    said += os.read(ready[0], len(jobs) - len(said))
 print("ready", flush=True)
-sys.stdin.readline()  # every writer starts writing at once
-reports = [
-    importing.import_file(Path(path), dsn, source=source, who=who)
-    for path, source in zip(files, (None, "shared", "claims"))
-]
-edits = []
-for pid in edited:
-    change = {"website": f"https://writer{writer}.example/{pid[5:]}"}
-    try:
-        saved = stewardship.edit_project(dsn, pid, change, read[pid], who)
-        edits.append((pid, "saved", saved["version"]))
-    except stewardship.VersionConflict as conflict:
-        edits.append((pid, "conflict", str(conflict)))
-counts = [(r.new, r.updated, r.unchanged, r.rejected) for r in reports]
-print(json.dumps({"imports": counts, "edits": edits}))
+sys.stdin.readline()
+os.write(go[1], b"g" * len(jobs))
+print(json.dumps([os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) for pid in children]))
 """
-"""One writer process: reads the edited records' versions, waits for the word to go (so that
-all write at once, not one after another as they finish loading), imports its own file, the
-shared edits and its claims, then edits each shared record; (new, updated, unchanged, rejected) of
-each import and each edit's outcome as JSON. A fresh interpreter each (not multiprocessing:
-the app tests leave a __main__ that spawned workers would try to run)."""
+"""The writers: one interpreter loads the layers, then forks one process per writer. Each reads
+the edited records' versions, says it is ready; on the word to go (all at once, not one after
+another) it imports its own file, the shared edits and its claims, then edits each shared
+record, and writes (new, updated, unchanged, rejected) of each import and each edit's outcome
+as JSON to its own file. The parent says the writers' exit codes. A fresh interpreter, forked
+only after the layers are loaded (not multiprocessing from the test process: the app tests
+leave a __main__ that spawned workers would try to run)."""
 
 
 def test_concurrent_writer_processes_lose_nothing_and_report_every_clash(tmp_path, pg_store):
     """WRITERS processes import, update, claim and edit the same records at once. The trade: 4
     writers of 500 rows each, not 8 of 1,000 (41 s serially before, most of it 8 interpreters
     loading the layers on 2 cores). Still twice as many writers as cores, and since every
-    writer now waits for the others to load before writing, they all write at the same time,
-    which 8 writers that started writing as each finished loading did not ensure."""
+    writer now waits for the others to be ready before writing, they all write at the same
+    time, which 8 writers that started writing as each finished loading did not ensure. The
+    writers are forked from one interpreter that loaded the layers (WRITER), not started as
+    four: the same four processes with their own connections write at once, without three of
+    the four layer loads (about 1.7 CPU s each), and now none loads layers after the word to
+    go, so their writes overlap more than before."""
     live = boundaries.load("postcode").query("status == 'live'")["postcode"].to_numpy()
     rng = np.random.default_rng(15)
     seed = pd.DataFrame(
@@ -201,22 +231,21 @@ def test_concurrent_writer_processes_lose_nothing_and_report_every_clash(tmp_pat
             paths.append(str(_csv(path, frame.to_csv(index=False))))
         jobs.append(paths)
     environment = {**os.environ, "PYTHONPATH": str(Path(store.__file__).parents[1])}
-    writers = [
-        subprocess.Popen(
-            [sys.executable, "-c", WRITER, pg_store, str(number), str(EDITED), *paths],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            env=environment,
-            text=True,
-        )
-        for number, paths in enumerate(jobs)
-    ]
-    assert [writer.stdout.readline().strip() for writer in writers] == ["ready"] * WRITERS
-    for writer in writers:
-        writer.stdin.write("go\n")
-        writer.stdin.close()
-    outputs = [writer.stdout.read() for writer in writers]
-    assert [writer.wait(timeout=600) for writer in writers] == [0] * WRITERS
+    outs = [tmp_path / f"writer_{number}.json" for number in range(WRITERS)]
+    given = json.dumps([[paths, str(out)] for paths, out in zip(jobs, outs, strict=True)])
+    writers = subprocess.Popen(
+        [sys.executable, "-c", WRITER, pg_store, str(EDITED), given],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        env=environment,
+        text=True,
+    )
+    assert writers.stdout.readline().strip() == "ready"
+    writers.stdin.write("go\n")
+    writers.stdin.close()
+    assert json.loads(writers.stdout.read()) == [0] * WRITERS
+    assert writers.wait(timeout=600) == 0
+    outputs = [out.read_text() for out in outs]
     results = [json.loads(output) for output in outputs]
     own, edits, claims = (np.array([r["imports"][k] for r in results]) for k in range(3))
     assert (own[:, 0] == OWN_ROWS).all() and (own[:, 1:] == 0).all()
