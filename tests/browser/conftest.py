@@ -1,5 +1,6 @@
 """Browser harness: the dashboard served on a free port, driven by Chromium kept on this machine."""
 
+import hashlib
 import os
 import re
 import shutil
@@ -136,20 +137,29 @@ def _stop(*servers: subprocess.Popen) -> None:
 
 
 @pytest.fixture(scope="session")
-def serve_app(browser_tools, artifacts_dir):
+def started_servers():
+    """Every dashboard server of the session, stopped together at its end: stopping one takes
+    0.5-7 s, and the three fixtures below once stopped theirs one fixture after another."""
+    servers: list[subprocess.Popen] = []
+    yield servers
+    _stop(*servers)
+
+
+@pytest.fixture(scope="session")
+def serve_app(browser_tools, artifacts_dir, started_servers):
     """serve_app(basemap) -> URL of `streamlit run app.py` headless on a free local port.
 
     One server per basemap for the whole session, stopped at its end."""
-    servers: dict[str, tuple[str, subprocess.Popen]] = {}
+    servers: dict[str, str] = {}
 
     def serve(basemap: str) -> str:
         if basemap not in servers:
             log = artifacts_dir / per_worker(f"streamlit-server-{basemap}.log")
-            servers[basemap] = _start_app(basemap, log)
-        return servers[basemap][0]
+            servers[basemap], server = _start_app(basemap, log)
+            started_servers.append(server)
+        return servers[basemap]
 
-    yield serve
-    _stop(*(server for _url, server in servers.values()))
+    return serve
 
 
 SHIPPED_STORE = PROJECT_ROOT / "data" / "projects.gpkg"
@@ -210,36 +220,49 @@ def sign_in():
 
 
 @pytest.fixture(scope="session")
-def serve_dashboard(browser_tools, artifacts_dir, users_file):
+def serve_dashboard(browser_tools, artifacts_dir, users_file, started_servers):
     """serve_dashboard(store_path) -> URL of the app reading (and writing) that project store,
     with no basemap tiles and the EDITOR able to sign in; one server per store."""
-    servers: dict[Path, tuple[str, subprocess.Popen]] = {}
+    servers: dict[Path, str] = {}
 
     def serve(store_path: Path) -> str:
         if store_path not in servers:
             log = artifacts_dir / per_worker(f"streamlit-server-{store_path.stem}.log")
             env = {"KINDRED_MAP_STORE": str(store_path), "KINDRED_MAP_USERS": str(users_file)}
-            servers[store_path] = _start_app("none", log, env)
-        return servers[store_path][0]
+            servers[store_path], server = _start_app("none", log, env)
+            started_servers.append(server)
+        return servers[store_path]
 
-    yield serve
-    _stop(*(server for _url, server in servers.values()))
+    return serve
 
 
 @pytest.fixture(scope="session")
-def launcher_url(browser_tools, artifacts_dir):
+def viewer_store(store_copy) -> Path:
+    """One copy of the shipped store for every test that only reads it, through one server
+    (`viewer_url`): a server's first visit costs 6-10 s of its start-up and cold caches, paid
+    once instead of once per file. Fails at the session's end if any test wrote to it."""
+    path = store_copy("read-only")
+    before = hashlib.sha256(path.read_bytes()).hexdigest()
+    yield path
+    after = hashlib.sha256(path.read_bytes()).hexdigest()
+    assert after == before, f"a test wrote to the shared read-only store {path}"
+
+
+@pytest.fixture(scope="session")
+def viewer_url(serve_dashboard, viewer_store) -> str:
+    """The dashboard reading `viewer_store` (no basemap tiles, the EDITOR able to sign in) for
+    the tests that change no stored project; a test that writes has a store of its own."""
+    return serve_dashboard(viewer_store)
+
+
+@pytest.fixture(scope="session")
+def launcher_url(browser_tools, artifacts_dir, started_servers):
     """The dashboard as `make run` starts it (`kindred-map dashboard`), with no basemap tiles."""
     url, server = _start_app(
         "none", artifacts_dir / per_worker("kindred-map-dashboard.log"), launcher=True
     )
-    yield url
-    _stop(server)
-
-
-@pytest.fixture(scope="session")
-def app_url(serve_app) -> str:
-    """The dashboard with no basemap tiles: every request should stay on this machine."""
-    return serve_app("none")
+    started_servers.append(server)
+    return url
 
 
 @pytest.fixture(scope="session")

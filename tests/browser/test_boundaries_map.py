@@ -46,9 +46,9 @@ def _css_rgb(hex_colour: str) -> str:
     return f"rgb({red}, {green}, {blue})"
 
 
-def test_boundaries_map_draws_region_offline(app_url, page, network, map_frame, screenshot):
+def test_boundaries_map_draws_region_offline(viewer_url, page, network, map_frame, screenshot):
     expected = _visible_feature_count()
-    _open_map(page, app_url, expected)
+    _open_map(page, viewer_url, expected)
     path = screenshot(page, "boundaries_map")
 
     assert map_frame.locator(".leaflet-overlay-pane path").count() >= expected, path
@@ -66,8 +66,8 @@ def test_boundaries_map_draws_region_offline(app_url, page, network, map_frame, 
     network.assert_stayed_local()
 
 
-def test_ward_tooltip_shows_name_and_population(app_url, page, network, map_frame):
-    _open_map(page, app_url, _visible_feature_count())
+def test_ward_tooltip_shows_name_and_population(viewer_url, page, network, map_frame):
+    _open_map(page, viewer_url, _visible_feature_count())
     # A ward's centre that shows the ward itself (not a marker or a control) on screen.
     point = map_frame.locator("body").evaluate(
         """() => {

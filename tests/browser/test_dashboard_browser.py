@@ -90,23 +90,35 @@ def _open(page, url: str, located: int) -> dict:
 
 
 @pytest.fixture(scope="module")
-def shipped_store(store_copy):
-    return store_copy("dashboard-browser")
+def shipped_store(viewer_store):
+    return viewer_store
 
 
 @pytest.fixture(scope="module")
-def dashboard_url(serve_dashboard, shipped_store) -> str:
-    return serve_dashboard(shipped_store)
+def dashboard_url(viewer_url) -> str:
+    return viewer_url
 
 
 def test_page_loads_offline_with_markers_matching_the_data(
-    dashboard_url, shipped_store, page, network, screenshot
+    dashboard_url, shipped_store, page, network, screenshot, subtests
 ):
+    """The first page, opened once for three checks that only read it (each a subtest, named
+    in a failure): markers and counts match the data, offline; town labels on the plain
+    background; the map's shapes out of the tab order."""
     projects, shown, located = _expected(shipped_store, views.View())
     state = _open(page, dashboard_url, located)
     page.wait_for_load_state("networkidle")
     path = screenshot(page, "dashboard_initial")
+    with subtests.test("markers, counts and the map's one file match the data, offline"):
+        _check_first_page(page, network, state, path, projects, shown, located)
+    with subtests.test("place labels show on the plain background"):
+        _check_place_labels(page, screenshot)
+    with subtests.test("the map's shapes are out of the tab order"):
+        _check_tab_order(page)
+    network.assert_stayed_local()
 
+
+def _check_first_page(page, network, state, path, projects, shown, located) -> None:
     assert state["drawn"] == state["layers"] == located, path
     assert state["areas"] >= len(figures.area_choices("ward")), path
     assert _count_text(page) == tables.counts_text(shown, len(projects))
@@ -126,7 +138,31 @@ def test_page_loads_offline_with_markers_matching_the_data(
     data = [url for url in network.requests if "/app/static/data/" in url]
     assert len(data) == 1 and re.search(r"/data/projectmap-\w+\.js$", data[0]), data
     assert page.locator('[data-testid="stException"]').count() == 0
-    network.assert_stayed_local()
+
+
+def _check_place_labels(page, screenshot) -> None:
+    frame = page.frame_locator(MAP_FRAME).first
+    towns = frame.locator(".km-place-town:visible")  # dashboard.js hides those that collide
+    towns.first.wait_for(timeout=LOAD_TIMEOUT_MS)
+    names = set(towns.all_inner_texts())
+    path = screenshot(page.locator(MAP_FRAME), "dashboard_place_labels")
+    places = boundaries.load("place")
+    assert len(names) >= 5, (path, sorted(names))
+    assert names <= set(places.loc[places["kind"] == "town", "name"]), (path, sorted(names))
+    assert frame.locator("img.leaflet-tile").count() == 0
+
+
+def _check_tab_order(page) -> None:
+    focusable = page.evaluate(
+        """(s) => Array.from(document.querySelector(s).contentWindow.document.querySelectorAll(
+            'path, .km-cluster, .leaflet-marker-icon')).filter((n) => n.tabIndex >= 0).length""",
+        MAP_FRAME,
+    )
+    assert focusable == 0
+    skip = page.get_by_role("link", name=re.compile("Skip the map"))
+    assert skip.get_attribute("href") == "#find"  # the searches, then the table
+    assert page.locator("#find").count() == 1
+    assert page.locator("#projects-table").count() == 1
 
 
 def _choose(page, label: str, option: str) -> None:
@@ -179,10 +215,23 @@ def _wait_for_search_map(page) -> None:
 
 
 def test_postcode_search_lists_the_nearest_projects(
-    dashboard_url, shipped_store, page, network, screenshot
+    dashboard_url, shipped_store, page, network, screenshot, subtests
 ):
+    """An unknown postcode first, then a known one, in one page (each a named subtest)."""
     projects, shown, located = _expected(shipped_store, views.View())
     _open(page, dashboard_url, located)
+    with subtests.test("an unknown postcode gets a clear message"):
+        search_box = page.get_by_label("Find projects near a postcode", exact=True)
+        search_box.fill("ZZ1 1ZZ")
+        search_box.press("Enter")
+        message = "Postcode ZZ1 1ZZ is not a live or terminated postcode in the region"
+        page.get_by_text(message).wait_for(timeout=STEP_TIMEOUT_MS)
+    with subtests.test("a postcode lists the nearest projects"):
+        _check_nearest(page, shown, screenshot)
+    network.assert_stayed_local()
+
+
+def _check_nearest(page, shown, screenshot) -> None:
     box = page.get_by_label("Find projects near a postcode", exact=True)
     box.fill("l1 8jq")
     box.press("Enter")
@@ -210,18 +259,6 @@ def test_postcode_search_lists_the_nearest_projects(
         (state["centre"]["lat"] - point["lat"]) * 111_000,
     )
     assert metres < 500, state
-    network.assert_stayed_local()
-
-
-def test_unknown_postcode_gets_a_clear_message(dashboard_url, shipped_store, page, network):
-    _, _, located = _expected(shipped_store, views.View())
-    _open(page, dashboard_url, located)
-    search = page.get_by_label("Find projects near a postcode", exact=True)
-    search.fill("ZZ1 1ZZ")
-    search.press("Enter")
-    message = "Postcode ZZ1 1ZZ is not a live or terminated postcode in the region"
-    page.get_by_text(message).wait_for(timeout=STEP_TIMEOUT_MS)
-    network.assert_stayed_local()
 
 
 CLEAR_POINT_JS = """([selector, candidates]) => {
@@ -521,36 +558,6 @@ def test_a_chosen_area_is_highlighted_and_in_view(dashboard_url, page, network, 
     assert result["stroke"] == maps.AREA_SELECTED["color"], path
     assert float(result["width"]) == maps.AREA_SELECTED["weight"], path
     assert result["inside"], path
-    network.assert_stayed_local()
-
-
-def test_place_labels_show_on_the_plain_background(dashboard_url, page, network, screenshot):
-    page.goto(dashboard_url)
-    frame = page.frame_locator(MAP_FRAME).first
-    towns = frame.locator(".km-place-town:visible")  # dashboard.js hides those that collide
-    towns.first.wait_for(timeout=LOAD_TIMEOUT_MS)
-    names = set(towns.all_inner_texts())
-    path = screenshot(page.locator(MAP_FRAME), "dashboard_place_labels")
-    places = boundaries.load("place")
-    assert len(names) >= 5, (path, sorted(names))
-    assert names <= set(places.loc[places["kind"] == "town", "name"]), (path, sorted(names))
-    assert frame.locator("img.leaflet-tile").count() == 0
-    network.assert_stayed_local()
-
-
-def test_map_shapes_are_out_of_the_tab_order(dashboard_url, shipped_store, page, network):
-    _, _, located = _expected(shipped_store, views.View())
-    _open(page, dashboard_url, located)
-    focusable = page.evaluate(
-        """(s) => Array.from(document.querySelector(s).contentWindow.document.querySelectorAll(
-            'path, .km-cluster, .leaflet-marker-icon')).filter((n) => n.tabIndex >= 0).length""",
-        MAP_FRAME,
-    )
-    assert focusable == 0
-    skip = page.get_by_role("link", name=re.compile("Skip the map"))
-    assert skip.get_attribute("href") == "#find"  # the searches, then the table
-    assert page.locator("#find").count() == 1
-    assert page.locator("#projects-table").count() == 1
     network.assert_stayed_local()
 
 

@@ -30,21 +30,18 @@ MARKER_JS = """([selector, name]) => {
 
 
 @pytest.fixture(scope="module")
-def ring_store(store_copy):
-    path = store_copy("edges-browser")
-    projects = store.read_projects(path)
-    outside = projects.set_index("name").loc[OUTSIDE_NAME]
-    assert not outside["in_region"] and outside["nearest_borough"] == "Wigan"
-    return path, outside
+def outside(viewer_store):
+    """The ring file's project, as the shared read-only store holds it."""
+    found = store.read_projects(viewer_store).set_index("name").loc[OUTSIDE_NAME]
+    assert not found["in_region"] and found["nearest_borough"] == "Wigan"
+    return found
 
 
 def test_an_outside_project_is_a_hollow_ring_with_its_reason(
-    serve_dashboard, ring_store, page, network, screenshot
+    viewer_url, outside, page, network, screenshot
 ):
-    path, outside = ring_store
-    url = serve_dashboard(path)
     page.set_viewport_size({"width": 1440, "height": 1000})
-    page.goto(f"{url}/?zoom=14&lat={outside.geometry.y:.5f}&lon={outside.geometry.x:.5f}")
+    page.goto(f"{viewer_url}/?zoom=14&lat={outside.geometry.y:.5f}&lon={outside.geometry.x:.5f}")
     page.wait_for_function(
         "([js, s, n]) => eval(js)([s, n]) !== null",
         arg=[MARKER_JS, MAP_FRAME, OUTSIDE_NAME],

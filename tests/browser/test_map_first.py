@@ -86,8 +86,8 @@ def _overlap(a, b) -> bool:
 
 
 @pytest.fixture(scope="module")
-def map_url(serve_dashboard, store_copy) -> str:
-    return serve_dashboard(store_copy("map-first"))
+def map_url(viewer_url) -> str:
+    return viewer_url
 
 
 @pytest.fixture
@@ -177,9 +177,19 @@ def test_the_page_completes_when_the_map_cannot_load(map_url, sized, network, sc
     assert refused, "the map's file was asked for (and refused)"
 
 
-def test_desktop_map_is_most_of_the_page_and_the_region_fills_it(map_url, sized, screenshot):
+def test_desktop_map_is_most_of_the_page_and_the_region_fills_it(
+    map_url, sized, screenshot, subtests
+):
+    """The geometry, then axe-core on the same page (it only reads it): one page load."""
     page = sized(DESKTOP)
     _open_map(page, map_url)
+    with subtests.test("the map is most of the page and the region fills it"):
+        _check_desktop_geometry(page, screenshot)
+    with subtests.test("no serious accessibility violation on the map page [desktop]"):
+        _check_map_axe(page, screenshot, DESKTOP)
+
+
+def _check_desktop_geometry(page, screenshot) -> None:
     frame = page.locator(MAP_FRAME).bounding_box()
     shape = _geometry(page)
     path = screenshot(page, "map_first_1440x1000")
@@ -196,9 +206,22 @@ def test_desktop_map_is_most_of_the_page_and_the_region_fills_it(map_url, sized,
     assert page.get_by_text("Never checked").count() == 0
 
 
-def test_phone_map_starts_in_the_first_screen_and_the_controls_follow(map_url, sized, screenshot):
+def test_phone_map_starts_in_the_first_screen_and_the_controls_follow(
+    map_url, sized, screenshot, subtests
+):
+    """The layout, axe-core, then an area's tooltip near the map's edge, on one page (the
+    first two only read it; the pointer moves last)."""
     page = sized(PHONE)
     _open_map(page, map_url)
+    with subtests.test("the map starts in the first screen and the controls follow"):
+        _check_phone_layout(page, screenshot)
+    with subtests.test("no serious accessibility violation on the map page [phone]"):
+        _check_map_axe(page, screenshot, PHONE)
+    with subtests.test("an area tooltip near the edge stays inside the phone map"):
+        _check_edge_tooltip(page, screenshot)
+
+
+def _check_phone_layout(page, screenshot) -> None:
     frame = page.locator(MAP_FRAME).bounding_box()
     shape = _geometry(page)
     path = screenshot(page, "map_first_390x844")
@@ -272,9 +295,7 @@ TOOLTIP_JS = """(s) => {
 }"""
 
 
-def test_an_area_tooltip_near_the_edge_stays_inside_the_phone_map(map_url, sized, screenshot):
-    page = sized(PHONE)
-    _open_map(page, map_url)
+def _check_edge_tooltip(page, screenshot) -> None:
     page.locator(MAP_FRAME).scroll_into_view_if_needed()
     point = page.evaluate(TOOLTIP_JS, MAP_FRAME)
     assert point, "no shaded area near the map's left edge"
@@ -315,22 +336,29 @@ def _axe_problems(page) -> list[str]:
     return found
 
 
-@SIZES
-@pytest.mark.parametrize("where", ["", "change", "about"], ids=["map", "change", "about"])
-def test_no_serious_accessibility_violation(map_url, sized, screenshot, size, where):
-    page = sized(size)
-    if where:
-        page.goto(f"{map_url}/{where}")
-        page.locator("h1").first.wait_for(timeout=LOAD_TIMEOUT_MS)
-    else:
-        _open_map(page, map_url)
+def _check_map_axe(page, screenshot, size: dict) -> None:
+    """No serious or critical axe-core violation on the map page or inside the map's frame
+    (run by the desktop and phone layout tests on the page they opened)."""
     page.wait_for_load_state("networkidle")
     page.wait_for_function(IDLE_JS, timeout=STEP_TIMEOUT_MS)
-    path = screenshot(page, f"axe_{where or 'map'}_{size['width']}x{size['height']}")
+    path = screenshot(page, f"axe_map_{size['width']}x{size['height']}")
     problems = _axe_problems(page)
     assert not problems, (path, problems)
-    if not where:
-        assert any("st_folium" in frame.url for frame in page.frames)  # the map was checked
+    assert any("st_folium" in frame.url for frame in page.frames)  # the map was checked
+
+
+@SIZES
+@pytest.mark.parametrize("where", ["change", "about"])
+def test_no_serious_accessibility_violation(map_url, sized, screenshot, size, where):
+    """The other pages (the map page's check is in the layout tests, on their page)."""
+    page = sized(size)
+    page.goto(f"{map_url}/{where}")
+    page.locator("h1").first.wait_for(timeout=LOAD_TIMEOUT_MS)
+    page.wait_for_load_state("networkidle")
+    page.wait_for_function(IDLE_JS, timeout=STEP_TIMEOUT_MS)
+    path = screenshot(page, f"axe_{where}_{size['width']}x{size['height']}")
+    problems = _axe_problems(page)
+    assert not problems, (path, problems)
 
 
 def test_no_serious_accessibility_violation_for_a_signed_in_editor(

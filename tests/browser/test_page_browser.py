@@ -32,8 +32,8 @@ SEARCH_IN_VIEW_JS = """() => { const e = document.getElementById("find");
 
 
 @pytest.fixture(scope="module")
-def page_url(serve_dashboard, store_copy) -> str:
-    return serve_dashboard(store_copy("page-browser"))
+def page_url(viewer_url) -> str:
+    return viewer_url
 
 
 def _loaded(page, url: str) -> None:
@@ -154,19 +154,5 @@ def test_name_search_chooses_a_project_and_the_table_loads_when_asked(
     wait_idle(page, STEP_TIMEOUT_MS)
     screenshot(page, "page_desktop_name_search")
     page.screenshot(path=str(artifacts_dir / "page_desktop_full.png"), full_page=True)
-    assert page.locator('[data-testid="stException"]').count() == 0
-    network.assert_stayed_local()
-
-
-def test_the_area_chooser_is_the_keyboard_route_to_an_area(page_url, page, network, screenshot):
-    page.set_viewport_size(DESKTOP)
-    _loaded(page, page_url)
-    chooser = page.get_by_label(re.compile(r"^Ward details"))
-    chooser.focus()
-    page.keyboard.type("Anfield")
-    page.keyboard.press("Enter")
-    page.get_by_text("Ward: Anfield (Liverpool)", exact=True).wait_for(timeout=STEP_TIMEOUT_MS)
-    page.wait_for_function("() => location.search.includes('area=')", timeout=STEP_TIMEOUT_MS)
-    screenshot(page, "page_keyboard_area")
     assert page.locator('[data-testid="stException"]').count() == 0
     network.assert_stayed_local()

@@ -1,6 +1,6 @@
 """The page's downloads in Chromium: "Download this map" gives a one-page PDF of the view the
-page shows (its link's shading), and the area panel's "Download profile (PDF)" the area's
-profile."""
+page shows (its link's shading), and the area panel, reached by keyboard through the area
+chooser, its "Download profile (PDF)" the area's profile."""
 
 import re
 import shutil
@@ -19,8 +19,8 @@ DESKTOP = {"width": 1440, "height": 1000}
 
 
 @pytest.fixture(scope="module")
-def page_url(serve_dashboard, store_copy) -> str:
-    return serve_dashboard(store_copy("print-browser"))
+def page_url(viewer_url) -> str:
+    return viewer_url
 
 
 def _loaded(page, url: str) -> None:
@@ -60,14 +60,20 @@ def test_download_this_map_gives_a_pdf_of_the_view(page_url, page, network, scre
     network.assert_stayed_local()
 
 
-def test_area_panel_downloads_the_profile(page_url, page, network, screenshot):
+def test_area_panel_downloads_the_profile(page_url, page, network, screenshot, subtests):
+    """The area chooser is the keyboard route to an area (its panel, the link), and the
+    panel's "Download profile (PDF)" gives the area's profile: one page for both."""
     page.set_viewport_size(DESKTOP)
     _loaded(page, page_url)
-    chooser = page.get_by_label(re.compile(r"^Ward details"))
-    chooser.focus()
-    page.keyboard.type("Anfield")
-    page.keyboard.press("Enter")
-    page.get_by_text("Ward: Anfield (Liverpool)", exact=True).wait_for(timeout=STEP_TIMEOUT_MS)
+    with subtests.test("the area chooser is the keyboard route to an area"):
+        chooser = page.get_by_label(re.compile(r"^Ward details"))
+        chooser.focus()
+        page.keyboard.type("Anfield")
+        page.keyboard.press("Enter")
+        page.get_by_text("Ward: Anfield (Liverpool)", exact=True).wait_for(timeout=STEP_TIMEOUT_MS)
+        page.wait_for_function("() => location.search.includes('area=')", timeout=STEP_TIMEOUT_MS)
+        screenshot(page, "page_keyboard_area")
+        assert page.locator('[data-testid="stException"]').count() == 0
     button = page.get_by_role("button", name="Download profile (PDF)")
     screenshot(page, "print_profile_button")
     with page.expect_download(timeout=STEP_TIMEOUT_MS) as download:

@@ -12,8 +12,8 @@ pytestmark = pytest.mark.browser
 
 
 @pytest.fixture
-def url(serve_dashboard, store_copy) -> str:
-    return serve_dashboard(store_copy("visitor-limits"))
+def url(viewer_url) -> str:
+    return viewer_url
 
 
 def _sign_in(visitor: Visitor, name: str, password: str) -> Visitor:
