@@ -50,6 +50,18 @@ from kindred_map.paths import PROJECT_ROOT
 RESULTS = Path(__file__).parent / "results" / "history.md"
 ROWS = 100_000
 BNG = "EPSG:27700"
+HEADER = [
+    "work",
+    "pairs",
+    "product s",
+    "plain s",
+    "wall ratio",
+    "product CPU s",
+    "plain CPU s",
+    "CPU ratio",
+    "load",
+]
+"""The results table's columns (`pairs.result_cells` gives a row's cells)."""
 
 
 def plain_import(path: Path, target: Path) -> None:
@@ -221,17 +233,7 @@ def postgis_only(pairs: int) -> None:
     print(f"code: {store.__file__}; {version()}")
     print(
         *markdown_table(
-            [
-                "work",
-                "pairs",
-                "product s",
-                "plain s",
-                "wall ratio",
-                "product CPU s",
-                "plain CPU s",
-                "CPU ratio",
-                "load",
-            ],
+            HEADER,
             [row(f"import {ROWS:,} rows into a new PostGIS store", whole, pairs)],
         ),
         sep="\n",
@@ -276,17 +278,7 @@ def main(pairs_100k: int = 3, store_only: bool = False, change_only: bool = Fals
         f"`uptime` at the start: {started_load}.",
         "",
         *markdown_table(
-            [
-                "work",
-                "pairs",
-                "product s",
-                "plain s",
-                "wall ratio",
-                "product CPU s",
-                "plain CPU s",
-                "CPU ratio",
-                "load",
-            ],
+            HEADER,
             rows,
         ),
         "",
