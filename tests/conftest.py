@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from pg_admin import admin, database
+from workers import WORKER
 from xdist.scheduler import LoadFileScheduling
 
 from kindred_map import importing, store
@@ -40,6 +41,24 @@ def pytest_xdist_make_scheduler(config, log):
     if config.getvalue("dist") == "loadfile":
         return FilesWithOneBrowserLane(config, log)
     return None
+
+
+NON_BROWSER_NICENESS = 10
+"""How much lower the CPU priority of an xdist worker running the files outside tests/browser/:
+the browser lane's Streamlit servers and Chromium keep the machine's full priority (Linux gives
+a niceness-10 process about a tenth of a contended core's share), so its waits on drawn maps
+hold under load while the other workers take every cycle the lane leaves idle. Serial runs
+(no xdist) keep their priority."""
+
+
+def pytest_runtest_setup(item):
+    """Lower this worker's priority to NON_BROWSER_NICENESS at its first test outside
+    tests/browser/. The browser unit is the first in collection order, so the worker that takes
+    it runs it before any other file, its servers and Chromium started at full priority."""
+    if WORKER and not item.nodeid.startswith(BROWSER_DIR):
+        current = os.nice(0)
+        if current < NON_BROWSER_NICENESS:
+            os.nice(NON_BROWSER_NICENESS - current)
 
 
 @pytest.fixture(scope="session")
