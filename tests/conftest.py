@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from pg_admin import admin, database
+from streamlit.components.v2 import manifest_scanner
 from xdist.scheduler import LoadFileScheduling
 
 from kindred_map import importing, store
@@ -40,6 +41,18 @@ def pytest_xdist_make_scheduler(config, log):
     if config.getvalue("dist") == "loadfile":
         return FilesWithOneBrowserLane(config, log)
     return None
+
+
+@pytest.fixture(scope="session", autouse=True)
+def components_scanned_once():
+    """Streamlit's scan of every installed distribution for v2 components, done once for the
+    session: AppTest repeats it for each new AppTest (0.16 CPU s each, ~5 s in test_app.py
+    alone), where a dashboard server does it once at start. Each AppTest still builds its own
+    component registry, from the same list of installed components a server would find."""
+    found = manifest_scanner.scan_component_manifests()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(manifest_scanner, "scan_component_manifests", lambda **_: list(found))
+        yield
 
 
 @pytest.fixture(scope="session")
