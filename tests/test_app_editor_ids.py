@@ -8,7 +8,7 @@ last given (by the editor's pick, or by the server setting the value)."""
 
 import pytest
 from app_runs import first_page
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from streamlit.testing.v1 import AppTest
 
@@ -85,8 +85,23 @@ def _new_events(path, after: int):
     return events[events["event_id"] > after]
 
 
+COVERING_STEPS = [
+    ("verify", 0),
+    ("save", 1),
+    ("retire or restore", 2),
+    ("retire or restore", 3),
+    ("save", 4),
+    ("pick", 5),
+    ("save", 6),
+]
+"""One sequence in which Checked today, Retire, a pick and another Save each follow a Save that
+changed the picked project's label (issue 20's fault), a Restore follows a Retire and a Save a
+Restore: cases that five random sequences (a Browser each) covered only by chance. It runs
+with one random sequence besides: 12.4-16.2 -> 6.3 CPU s in the serial suite."""
+
+
 @settings(
-    max_examples=5,
+    max_examples=1,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
@@ -96,6 +111,7 @@ def _new_events(path, after: int):
         st.tuples(st.sampled_from(ACTIONS), st.integers(0, 10_000)), min_size=2, max_size=4
     ),
 )
+@example(first=3, steps=COVERING_STEPS)
 def test_each_editor_action_lands_on_the_picked_project(
     served, monkeypatch, sign_in_as, first, steps
 ):
