@@ -28,12 +28,18 @@ TICK = os.sysconf("SC_CLK_TCK")
 APPLIED_JS = """() => { const f = document.querySelector(
     'iframe[title="streamlit_folium.st_folium"]'); const km = f && f.contentWindow.KM;
     return Boolean(km && km.current && km.current.applied); }"""
-EXTRA_FLAGS = [
-    "--disable-renderer-backgrounding",
-    "--disable-software-rasterizer",
-    "--blink-settings=imagesEnabled=true",
-    "--force-device-scale-factor=1",
-]
+FLAG_SETS = {
+    "flags: renderer not backgrounded, no software rasterizer, scale 1": [
+        "--disable-renderer-backgrounding",
+        "--disable-software-rasterizer",
+        "--force-device-scale-factor=1",
+    ],
+    "flags: one process per site": ["--process-per-site"],
+    "flags: one renderer, no site isolation": [
+        "--renderer-process-limit=1",
+        "--disable-site-isolation-trials",
+    ],
+}
 
 
 def _tree_cpu(pid: int) -> float:
@@ -135,10 +141,11 @@ def main(rounds: int) -> None:
             "fresh context, not routed": Fresh(playwright, driver, routed=False),
             "one context, page per load": Shared(playwright, driver, persistent=False),
             "persistent profile, page per load": Shared(playwright, driver, persistent=True),
-            "persistent profile + flags": Shared(
-                playwright, driver, persistent=True, args=CHROMIUM_ARGS + EXTRA_FLAGS
-            ),
         }
+        for name, flags in FLAG_SETS.items():
+            setups[f"persistent profile, {name}"] = Shared(
+                playwright, driver, persistent=True, args=CHROMIUM_ARGS + flags
+            )
         for round_ in range(rounds + 1):  # round 0 warms every set-up and the server
             for name, setup in setups.items():
                 browser_before, server_before = _tree_cpu(setup.pid), _tree_cpu(server.pid)

@@ -27,6 +27,11 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
     "--disable-quic",
+    # One renderer process for every page: a new page then reuses its warm V8 and Blink
+    # caches; a dashboard load costs Chromium 2.6 CPU s, not 3.2 s, with the profile below
+    # (benchmarks/results/browser_loads.md). The pages are all this machine's own.
+    "--renderer-process-limit=1",
+    "--disable-site-isolation-trials",
 ]
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
 PAGE_SIZE = {"width": 1400, "height": 1300}
@@ -299,7 +304,7 @@ def dead_end_port():
 def profile(playwright_driver, tmp_path_factory, dead_end_port):
     """One Chromium profile for the session's ordinary pages, kept on disk: its HTTP cache and
     V8 code cache hold Streamlit's JavaScript between page loads. A load then costs Chromium
-    2.6 CPU s, not 4.3 s in a fresh context with every request routed (Playwright turns the
+    3.2 CPU s, not 4.7 s in a fresh context with every request routed (Playwright turns the
     cache off while it routes; benchmarks/results/browser_loads.md). Requests are recorded
     from its events, not routed; one to another machine goes to a proxy that refuses it
     (Chromium never proxies loopback addresses). Each test gets a new page with the cookies
