@@ -502,34 +502,29 @@ BOXES_JS = """(selector) => {
 
 @pytest.mark.parametrize("size", [(1440, 1000), (390, 844)], ids=["desktop", "phone"])
 def test_no_control_covers_a_marker_cluster(
-    dashboard_url, shipped_store, browser, network, screenshot, size
+    dashboard_url, shipped_store, profile_pages, network, screenshot, size
 ):
-    context = browser.new_context(viewport={"width": size[0], "height": size[1]})
-    context.route("**/*", network.route)
-    page = context.new_page()
-    try:
-        _, _, located = _expected(shipped_store, views.View())
-        _open(page, dashboard_url, located)
-        wait_until_still(page, BOXES_JS, MAP_FRAME)  # clusters placed, the map at rest
-        boxes = page.evaluate(BOXES_JS, MAP_FRAME)
-        path = screenshot(page.locator(MAP_FRAME), f"dashboard_controls_{size[0]}x{size[1]}")
-        assert boxes["clusters"], path
-        overlaps = [
-            (control, item)
-            for control in boxes["controls"]
-            for item in boxes["clusters"] + boxes["markers"]
-            if control[0] < item[2]
-            and item[0] < control[2]
-            and control[1] < item[3]
-            and item[1] < control[3]
-        ]
-        assert not overlaps, (path, overlaps)
-        frame = page.frame_locator(MAP_FRAME).first
-        folded = frame.locator(".km-legend details").get_attribute("open") is None
-        assert folded == (size[0] < 800), path  # the legend folds on a phone's small map
-        assert frame.locator(".leaflet-control-layers-expanded").count() == 0, path  # a button
-    finally:
-        context.close()
+    page = profile_pages({"width": size[0], "height": size[1]})
+    _, _, located = _expected(shipped_store, views.View())
+    _open(page, dashboard_url, located)
+    wait_until_still(page, BOXES_JS, MAP_FRAME)  # clusters placed, the map at rest
+    boxes = page.evaluate(BOXES_JS, MAP_FRAME)
+    path = screenshot(page.locator(MAP_FRAME), f"dashboard_controls_{size[0]}x{size[1]}")
+    assert boxes["clusters"], path
+    overlaps = [
+        (control, item)
+        for control in boxes["controls"]
+        for item in boxes["clusters"] + boxes["markers"]
+        if control[0] < item[2]
+        and item[0] < control[2]
+        and control[1] < item[3]
+        and item[1] < control[3]
+    ]
+    assert not overlaps, (path, overlaps)
+    frame = page.frame_locator(MAP_FRAME).first
+    folded = frame.locator(".km-legend details").get_attribute("open") is None
+    assert folded == (size[0] < 800), path  # the legend folds on a phone's small map
+    assert frame.locator(".leaflet-control-layers-expanded").count() == 0, path  # a button
     network.assert_stayed_local()
 
 

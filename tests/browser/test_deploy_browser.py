@@ -251,10 +251,11 @@ def figures(artifacts_dir):
 
 
 @pytest.fixture(scope="module")
-def chromium(deploy_tools, deployment, playwright_driver):
+def chromium(deploy_tools, deployment, playwright_driver, dead_end_port):
     """Chromium trusting Caddy's local certificate authority: the public key of the CA's
     intermediate (which signs the site's certificate) is the only one whose errors are
-    ignored, so a certificate Caddy did not issue still fails."""
+    ignored, so a certificate Caddy did not issue still fails. A request to another machine
+    goes to a proxy that refuses it (conftest's `profile` explains)."""
     import base64
     import hashlib
 
@@ -279,6 +280,7 @@ def chromium(deploy_tools, deployment, playwright_driver):
             "--disable-component-update",
             "--no-first-run",
             f"--ignore-certificate-errors-spki-list={','.join(pins)}",
+            f"--proxy-server=http://127.0.0.1:{dead_end_port}",
         ],
     )
     yield browser
@@ -288,8 +290,10 @@ def chromium(deploy_tools, deployment, playwright_driver):
 @pytest.fixture
 def new_page(chromium, deployment):
     """new_page() -> a page in a fresh browser context (its own cookies: one person); every
-    request to another machine is aborted and listed in ``page.external`` (but those of the
-    mock provider's own sign-in page, which asks a CDN for its stylesheet: not ours)."""
+    request to another machine is refused (`chromium`'s proxy) and listed in ``page.external``
+    (but those of the mock provider's own sign-in page, which asks a CDN for its stylesheet:
+    not ours). Recorded from events, not routed: routing turns Chromium's HTTP cache off, and
+    the tabs of one context then each fetch and compile Streamlit's JavaScript anew."""
     contexts = []
 
     def make():
@@ -299,15 +303,13 @@ def new_page(chromium, deployment):
         page = context.new_page()
         page.external = []
 
-        def route(route):
-            if urlsplit(route.request.url).hostname in LOCAL_HOSTS:
-                route.continue_()
+        def record(request):
+            if urlsplit(request.url).hostname in LOCAL_HOSTS:
                 return
-            if not route.request.frame.url.startswith(deployment.provider):
-                page.external.append(route.request.url)
-            route.abort()
+            if not request.frame.url.startswith(deployment.provider):
+                page.external.append(request.url)
 
-        context.route("**/*", route)
+        context.on("request", record)
         return page
 
     yield make

@@ -91,8 +91,9 @@ def map_url(viewer_url) -> str:
 
 
 @pytest.fixture
-def sized(browser, network):
-    """sized(viewport) -> a fresh page of that size (requests recorded in `network`)."""
+def new_visitor(browser, network):
+    """new_visitor(viewport) -> a page in a fresh context: no cache, as a first visit has (every
+    request routed, so recorded in `network` and any to another host aborted)."""
     contexts = []
 
     def make(size: dict):
@@ -142,12 +143,12 @@ SAME_MAP_JS = """(s) => { const f = document.querySelector(s);
 
 @SIZES
 def test_a_new_visitor_gets_the_map_first_then_the_whole_page_by_itself(
-    map_url, sized, network, screenshot, size
+    map_url, new_visitor, network, screenshot, size
 ):
     """The map is drawn before any widget arrives (their code would queue before the map's),
     from one script file (its layers and markers inside: no data request from the frame); then
     the rest of the page comes with no action, and the map is the same map (not drawn again)."""
-    page = sized(size)
+    page = new_visitor(size)
     page.goto(map_url + "?" + urlencode({"layer": "borough"}))
     drawn = page.wait_for_function(FIRST_DRAWN_JS, arg=MAP_FRAME, timeout=LOAD_TIMEOUT_MS)
     first = screenshot(page, f"map_first_alone_{size['width']}")
@@ -164,10 +165,10 @@ def test_a_new_visitor_gets_the_map_first_then_the_whole_page_by_itself(
     assert "/layers-borough-" in layers, "the link's level on the first run"
 
 
-def test_the_page_completes_when_the_map_cannot_load(map_url, sized, network, screenshot):
+def test_the_page_completes_when_the_map_cannot_load(map_url, new_visitor, network, screenshot):
     """A map whose script never arrives leaves no page with nothing but a blank map: the
     rest comes within `REST_OF_PAGE_AFTER_S`."""
-    page = sized(DESKTOP)
+    page = new_visitor(DESKTOP)
     refused = []
     page.route("**/projectmap-*.js", lambda route: (refused.append(route), route.abort()))
     page.goto(map_url)
@@ -178,10 +179,10 @@ def test_the_page_completes_when_the_map_cannot_load(map_url, sized, network, sc
 
 
 def test_desktop_map_is_most_of_the_page_and_the_region_fills_it(
-    map_url, sized, screenshot, subtests
+    map_url, profile_pages, screenshot, subtests
 ):
     """The geometry, then axe-core on the same page (it only reads it): one page load."""
-    page = sized(DESKTOP)
+    page = profile_pages(DESKTOP)
     _open_map(page, map_url)
     with subtests.test("the map is most of the page and the region fills it"):
         _check_desktop_geometry(page, screenshot)
@@ -207,11 +208,11 @@ def _check_desktop_geometry(page, screenshot) -> None:
 
 
 def test_phone_map_starts_in_the_first_screen_and_the_controls_follow(
-    map_url, sized, screenshot, subtests
+    map_url, profile_pages, screenshot, subtests
 ):
     """The layout, axe-core, then an area's tooltip near the map's edge, on one page (the
     first two only read it; the pointer moves last)."""
-    page = sized(PHONE)
+    page = profile_pages(PHONE)
     _open_map(page, map_url)
     with subtests.test("the map starts in the first screen and the controls follow"):
         _check_phone_layout(page, screenshot)
@@ -251,9 +252,9 @@ def _assert_labels_clear(shape: dict, path) -> None:
 
 @SIZES
 def test_place_labels_never_overlap_at_the_first_view_and_a_zoom_in_and_out(
-    map_url, sized, screenshot, size
+    map_url, profile_pages, screenshot, size
 ):
-    page = sized(size)
+    page = profile_pages(size)
     _open_map(page, map_url)
     frame = page.frame_locator(MAP_FRAME).first
     first = _geometry(page)
@@ -349,9 +350,9 @@ def _check_map_axe(page, screenshot, size: dict) -> None:
 
 @SIZES
 @pytest.mark.parametrize("where", ["change", "about"])
-def test_no_serious_accessibility_violation(map_url, sized, screenshot, size, where):
+def test_no_serious_accessibility_violation(map_url, profile_pages, screenshot, size, where):
     """The other pages (the map page's check is in the layout tests, on their page)."""
-    page = sized(size)
+    page = profile_pages(size)
     page.goto(f"{map_url}/{where}")
     page.locator("h1").first.wait_for(timeout=LOAD_TIMEOUT_MS)
     page.wait_for_load_state("networkidle")
@@ -362,9 +363,9 @@ def test_no_serious_accessibility_violation(map_url, sized, screenshot, size, wh
 
 
 def test_no_serious_accessibility_violation_for_a_signed_in_editor(
-    map_url, sized, sign_in, screenshot
+    map_url, profile_pages, sign_in, screenshot
 ):
-    page = sized(DESKTOP)
+    page = profile_pages(DESKTOP)
     _open_map(page, map_url)
     sign_in(page)
     page.get_by_text(re.compile(r"^Of the [\d,]+ projects shown")).wait_for(  # theirs only
@@ -382,10 +383,10 @@ def test_no_serious_accessibility_violation_for_a_signed_in_editor(
         assert not problems, (path, problems)
 
 
-def test_keyboard_reaches_the_map_controls_and_the_table(map_url, sized):
+def test_keyboard_reaches_the_map_controls_and_the_table(map_url, profile_pages):
     """Tab from the top reaches the map's zoom, layer list and legend, then the searches and
     the table's switch: the map's shapes never take focus (the area chooser is their route)."""
-    page = sized(DESKTOP)
+    page = profile_pages(DESKTOP)
     _open_map(page, map_url)
     seen = []
     for _ in range(60):
@@ -433,8 +434,8 @@ def _sweep_links() -> list[dict]:
     return links
 
 
-def test_every_view_option_draws_without_an_error(map_url, sized, screenshot):
-    page = sized(DESKTOP)
+def test_every_view_option_draws_without_an_error(map_url, profile_pages, screenshot):
+    page = profile_pages(DESKTOP)
     errors = []
     page.on("pageerror", lambda error: errors.append(str(error)))
     page.on(
