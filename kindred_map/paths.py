@@ -12,8 +12,13 @@ REFERENCE_DIR = Path(__file__).resolve().parent / "reference"
 DEFAULT_STORE = DATA_DIR / "projects.gpkg"
 """The shipped sample store (a GeoPackage): what `kindred_map.location.resolve` gives when no
 store is configured."""
-STATIC_DIR = PROJECT_ROOT / "static"
-"""Streamlit serves `static/` beside app.py (server.enableStaticServing)."""
+STATIC_DIR = Path(os.environ.get("KINDRED_MAP_STATIC", PROJECT_ROOT / "static"))
+"""Where the map's files are written: Streamlit serves `static/` beside app.py
+(server.enableStaticServing), so a dashboard must keep the default. KINDRED_MAP_STATIC gives a
+process that serves no dashboard a folder of its own: the tests' processes write theirs there,
+so that a store write in one test (which removes the published project files,
+`kindred_map.store.forget_published_positions`) cannot remove the files a dashboard under
+test is serving meanwhile."""
 PUBLISHED_DATA_DIR = STATIC_DIR / "data"
 PUBLISHED_PROJECT_FILES = ("projects", "popups", "projectmap")
 """Prefixes of the files in PUBLISHED_DATA_DIR built from the store's projects (marker

@@ -3,7 +3,15 @@ empty stores of each backend (GeoPackage, PostGIS)."""
 
 import gc
 import os
+import tempfile
+
+# Before kindred_map is imported: this process's map files go to a folder of its own, not the
+# static/ the dashboards under test serve (a store write removes published project files, and
+# in a parallel run another worker's dashboard serves them; kindred_map.paths.STATIC_DIR).
+# tests/browser/conftest.py starts its dashboards without it.
+os.environ["KINDRED_MAP_STATIC"] = tempfile.mkdtemp(prefix="kindred-map-static-")
 import re
+import shutil
 import uuid
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -52,6 +60,10 @@ def pytest_collection_finish(session):
     gc.collect()
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLDS)
+
+
+def pytest_unconfigure(config):
+    shutil.rmtree(os.environ["KINDRED_MAP_STATIC"], ignore_errors=True)
 
 
 def pytest_xdist_make_scheduler(config, log):

@@ -116,7 +116,10 @@ def _start_app(
         "--server.fileWatcherType=none",
         "--browser.gatherUsageStats=false",
     ]
-    env = os.environ | {"KINDRED_MAP_BASEMAP": basemap} | (extra_env or {})
+    # A dashboard writes its map files where Streamlit serves them (the tests' own folder,
+    # KINDRED_MAP_STATIC, is for processes that serve none).
+    env = {k: v for k, v in os.environ.items() if k != "KINDRED_MAP_STATIC"}
+    env |= {"KINDRED_MAP_BASEMAP": basemap} | (extra_env or {})
     with log.open("w") as output:
         server = subprocess.Popen(
             command, cwd=PROJECT_ROOT, env=env, stdout=output, stderr=subprocess.STDOUT
