@@ -30,13 +30,16 @@ unexport PYTHONDONTWRITEBYTECODE
 
 # The tests run in TEST_WORKERS processes (pytest-xdist; TEST_WORKERS=0 runs them in one,
 # serially), each file whole in one worker (--dist loadfile), so that a module's servers, stores
-# and databases are built once; the files under tests/browser/ (a Streamlit server and Chromium
-# each) all go to ONE worker, one after another, while the other takes the remaining files
-# (tests/conftest.py: two at once starved each other, maps not drawn in 90 s). Default 0
-# (serial): the one 2-worker run with that lane, at a load average of 10-29, failed 9 browser
-# tests (7 in test_map_first, waits of 120 s; benchmarks/results/suite.md). Files go out in
-# collection order (--no-loadscope-reorder), so the long browser lane starts first.
-TEST_WORKERS ?= 0
+# and databases are built once. The files under tests/browser/ (a Streamlit server and Chromium
+# each) all go to ONE worker, one after another, first (collection order, --no-loadscope-reorder);
+# the workers running the other files lower their priority (nice 10), so the browser lane's
+# servers and Chromium keep the machine's (tests/conftest.py). Each test process writes its map
+# files to a folder of its own (KINDRED_MAP_STATIC): a store write in one worker used to remove
+# the published files another worker's dashboard was serving, which is what failed the browser
+# waits of every earlier parallel run. Default 3 (the browser lane and two others): 9 min 31 s
+# against 14 min 27 s serially, the same 746-750 CPU s, on this 2-core machine
+# (benchmarks/results/suite.md).
+TEST_WORKERS ?= 3
 # pytest exit code 5 means "no tests collected": a failure, never a pass.
 # The PostGIS store tests need a server: with none given (KINDRED_MAP_TEST_PG) and PostgreSQL
 # installed, a throwaway cluster is started for the run and removed after it (.ci/pg_cluster).
