@@ -3,18 +3,18 @@ empty stores of each backend (GeoPackage, PostGIS)."""
 
 import gc
 import os
+import re
+import shutil
 import tempfile
+import uuid
+from pathlib import Path
+from urllib.parse import urlsplit
 
 # Before kindred_map is imported: this process's map files go to a folder of its own, not the
 # static/ the dashboards under test serve (a store write removes published project files, and
 # in a parallel run another worker's dashboard serves them; kindred_map.paths.STATIC_DIR).
 # tests/browser/conftest.py starts its dashboards without it.
 os.environ["KINDRED_MAP_STATIC"] = tempfile.mkdtemp(prefix="kindred-map-static-")
-import re
-import shutil
-import uuid
-from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
 from pg_admin import admin, database
@@ -63,6 +63,7 @@ def pytest_collection_finish(session):
 
 
 def pytest_unconfigure(config):
+    """Remove this process's map-file folder (KINDRED_MAP_STATIC, set above)."""
     shutil.rmtree(os.environ["KINDRED_MAP_STATIC"], ignore_errors=True)
 
 
