@@ -135,6 +135,16 @@ def publish(prefix: str, data: bytes, static_dir: Path = STATIC_DIR, suffix: str
     return f"{STATIC_URL}/{DATA}/{target.name}"
 
 
+def is_published(url: str, static_dir: Path = STATIC_DIR) -> bool:
+    """Whether the file behind a URL `publish` gave is still there: a store write on this
+    install removes the published project files (`kindred_map.store.forget_published_positions`),
+    whichever store they were built from."""
+    prefix = f"{STATIC_URL}/{DATA}/"
+    if not url.startswith(prefix):
+        raise ValueError(f"{url!r} is not a URL publish gives (they start {prefix!r})")
+    return (Path(static_dir) / DATA / url.removeprefix(prefix)).is_file()
+
+
 def static_url(name: str, relative: str) -> str:
     """URL under which Streamlit serves one file of a bundle."""
     return f"{STATIC_URL}/{VENDOR}/{_bundle(name)['folder']}/{relative}"

@@ -293,6 +293,12 @@ def project_files(projects: gpd.GeoDataFrame, today: date | None = None) -> dict
     }
 
 
+def project_files_served(files: Mapping) -> bool:
+    """Whether every file `project_files` wrote is still there to be served (a store write
+    removes them, even another store's on the same install)."""
+    return all(assets.is_published(url) for url in [files["projects"], *files["popups"]])
+
+
 def map_script(level: str, files: Mapping) -> str:
     """URL of the map's one script file for areas of ``level`` and this store (`project_files`):
     the map's code with its layers and marker files inside (`assets.combined_js` data), so

@@ -256,3 +256,21 @@ def test_place_labels_come_towns_first_then_by_the_residents_nearest_them():
     is_town = (places["kind"] == "town").to_numpy()
     assert residents[is_town].sum() == region
     assert records[0]["name"] == "Liverpool"
+
+
+def test_the_page_writes_its_map_files_again_after_another_store_write_removed_them(
+    projects, monkeypatch
+):
+    from kindred_map.pages import map as map_page
+
+    monkeypatch.setattr(map_page, "load_projects", lambda signature: projects)
+    signature = ("test-map-files-removed", len(projects))
+    files = map_page.map_files(signature, TODAY)
+    assert mapview.project_files_served(files)
+    assert store.forget_published_positions()  # another store's import on this install
+    assert not mapview.project_files_served(files)
+    again = map_page.map_files(signature, TODAY)
+    assert mapview.project_files_served(again)
+    assert again["projects"] == files["projects"] and again["popups"] == files["popups"]
+    with pytest.raises(ValueError, match="not a URL publish gives"):
+        assets.is_published(assets.static_url("leaflet", "leaflet.js"))

@@ -102,9 +102,20 @@ def project_table(signature: tuple, filters: views.View, today: date):
 
 
 @st.cache_resource(max_entries=4, show_spinner="Preparing the map...")
-def map_files(signature: tuple, today: date) -> dict:
+def published_map_files(signature: tuple, today: date) -> dict:
     """The map's static files for this store and day (marker arrays, popups), written once."""
     return mapview.project_files(load_projects(signature), today)
+
+
+def map_files(signature: tuple, today: date) -> dict:
+    """`published_map_files`, written again if a store write removed them meanwhile: a write to
+    another store on this install removes them too, and this store's unchanged signature would
+    otherwise keep their dead URLs (popups answering 404) until the day changes."""
+    files = published_map_files(signature, today)
+    if not mapview.project_files_served(files):
+        published_map_files.clear()
+        files = published_map_files(signature, today)
+    return files
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
