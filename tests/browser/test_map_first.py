@@ -5,10 +5,11 @@ map's frame, and every option of the map view drawn without an error."""
 
 import itertools
 import re
+from dataclasses import replace
 from urllib.parse import urlencode
 
 import pytest
-from streamlit_waits import wait_page_complete
+from streamlit_waits import rerun_by, wait_page_complete
 
 from kindred_map import figures
 from kindred_map import view as views
@@ -417,21 +418,84 @@ def test_keyboard_reaches_the_map_controls_and_the_table(map_url, profile_pages)
 # --- every option of the map view draws without an error ---------------------------------
 
 
-def _sweep_links() -> list[dict]:
-    """Every area level with every measure (20 views), the project types one at a time and
-    the toggles (gaps, clusters, examples, inside only, an opening time) spread over them."""
+SWEEP_LOADS_PER_LEVEL = 2
+"""Links opened per area level; the level's other measures are chosen in the page (a rerun,
+about 0.9 s, where a load costs about 2 s)."""
+
+
+def _sweep_links() -> list[tuple[dict, list[str]]]:
+    """Every area level with every measure (20 views) from 8 links and 12 changes of the "by"
+    chooser on their pages: (link, measures chosen after it). Each measure opens from a link
+    at some level; the project types one at a time (7 links) and all of them (1); the toggles
+    (gaps, clusters, examples, inside only, an opening time) spread over the links, each then
+    drawn with two or three measures."""
     types = list(project_types())
     toggles = [{"gaps": "1"}, {"clusters": "1"}, {"examples": "1"}, {"inside_only": "1"}]
     toggles.append({"open": "saturday"})
+    measures = list(figures.MEASURES)
     links = []
-    pairs = itertools.product(figures.LEVELS, figures.MEASURES)
-    for index, (level, measure) in enumerate(pairs):
-        query = {"layer": level, "measure": measure, "types": types[index % len(types)]}
+    for index in range(len(figures.LEVELS) * SWEEP_LOADS_PER_LEVEL):
+        level_index, half = index % len(figures.LEVELS), index // len(figures.LEVELS)
+        # The level's five measures, starting at its own index: 3 after the first link, 2 after
+        # the second.
+        order = [measures[(level_index + step) % len(measures)] for step in range(len(measures))]
+        mine = order[:3] if half == 0 else order[3:]
+        query = {"layer": list(figures.LEVELS)[level_index], "measure": mine[0]}
+        if index < len(types):
+            query["types"] = types[index]
         query |= toggles[index % len(toggles)]
-        if index % 3 == 0:
-            query.pop("types")  # all types too
-        links.append(query)
+        links.append((query, mine[1:]))
     return links
+
+
+def test_the_sweep_covers_every_view_option():
+    """The links and changes below draw every level x measure, every type alone and all
+    together, and every toggle; each measure is also opened from a link."""
+    links = _sweep_links()
+    drawn = {(query["layer"], m) for query, more in links for m in [query["measure"], *more]}
+    assert drawn == set(itertools.product(figures.LEVELS, figures.MEASURES))
+    assert sum(1 + len(more) for _, more in links) == len(drawn)  # none drawn twice
+    assert {query["measure"] for query, _ in links} == set(figures.MEASURES)
+    assert {query.get("types") for query, _ in links} == {None, *project_types()}
+    toggles = {"gaps", "clusters", "examples", "inside_only", "open"}
+    assert toggles <= {name for query, _ in links for name in query}
+
+
+def _check_drawn(page, view, errors, screenshot, what) -> None:
+    """The map's legend names ``view``'s level and measure; no error on the page or in the
+    browser's console."""
+    legend = page.frame_locator(MAP_FRAME).first.locator(".km-legend summary").inner_text()
+    assert legend.strip() == _legend_title(view.layer, view.measure), (what, legend)
+    failed = page.locator('[data-testid="stException"], [data-testid="stAlertContentError"]')
+    assert failed.count() == 0, (what, screenshot(page, "sweep_failed"))
+    assert not errors, (what, errors)
+
+
+def _legend_title(level: str, measure: str) -> str:
+    """The legend's title for ``level`` shaded by ``measure`` (mapview's)."""
+    return f"{figures.LEVELS[level]['noun']}: {figures.MEASURES[measure]['label']}"
+
+
+MEASURE_SHOWN_JS = """([s, title]) => {
+    // The map applied with the legend titled ``title``.
+    const f = document.querySelector(s); const km = f && f.contentWindow.KM;
+    if (!km || !km.current || !km.current.applied) return false;
+    const summary = f.contentWindow.document.querySelector('.km-legend summary');
+    return !!summary && summary.innerText.trim() === title;
+}"""
+
+
+def _choose_measure(page, level: str, measure: str) -> None:
+    """Choose ``measure`` in the sidebar's "by" chooser (typed, as a keyboard user would);
+    until its run has ended and the map shows it."""
+    label = figures.MEASURES[measure]["label"]
+    page.wait_for_function(IDLE_JS, timeout=STEP_TIMEOUT_MS)
+    page.get_by_role("combobox", name="by", exact=True).click()
+    page.keyboard.type(label)
+    rerun_by(page, lambda: page.keyboard.press("Enter"), STEP_TIMEOUT_MS)
+    title = _legend_title(level, measure)
+    page.wait_for_function(MEASURE_SHOWN_JS, arg=[MAP_FRAME, title], timeout=STEP_TIMEOUT_MS)
+    _settle(page)
 
 
 def test_every_view_option_draws_without_an_error(map_url, profile_pages, screenshot):
@@ -442,17 +506,16 @@ def test_every_view_option_draws_without_an_error(map_url, profile_pages, screen
         "console",
         lambda message: errors.append(message.text) if message.type == "error" else None,
     )
-    for query in _sweep_links():
+    for query, measures in _sweep_links():
         view, problems = views.view_from_query(query)
         assert not problems, (query, problems)
         _open_map(page, f"{map_url}/?{urlencode(query)}")
         page.wait_for_function(IDLE_JS, timeout=STEP_TIMEOUT_MS)
-        legend = page.frame_locator(MAP_FRAME).first.locator(".km-legend summary").inner_text()
-        noun = figures.LEVELS[view.layer]["noun"]
-        assert legend.startswith(f"{noun}: {figures.MEASURES[view.measure]['label']}"), query
-        failed = page.locator('[data-testid="stException"], [data-testid="stAlertContentError"]')
-        assert failed.count() == 0, (query, screenshot(page, "sweep_failed"))
-        assert not errors, (query, errors)
+        _check_drawn(page, view, errors, screenshot, query)
+        for measure in measures:
+            _choose_measure(page, view.layer, measure)
+            view = replace(view, measure=measure)
+            _check_drawn(page, view, errors, screenshot, (query, measure))
     page.get_by_text("Group nearby markers", exact=True).click()  # the session-only toggle
     page.wait_for_function(
         "(s) => { const km = document.querySelector(s).contentWindow.KM;"
