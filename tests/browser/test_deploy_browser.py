@@ -85,7 +85,7 @@ def _wait(check, process: subprocess.Popen, log: Path, what: str) -> None:
                 return
         except OSError:
             pass
-        time.sleep(0.3)
+        time.sleep(0.1)
     raise RuntimeError(f"{what} not ready after {START_TIMEOUT_S} s:\n{log.read_text()}")
 
 
@@ -107,6 +107,7 @@ class Deployment:
         self.folder = folder
         self.store = store_dsn
         self.processes: dict[str, subprocess.Popen] = {}
+        self.checks: dict[str, object] = {}
         self.ports = {
             name: _free_port() for name in ("provider", "dashboard", "api", "https", "http")
         }
@@ -146,6 +147,7 @@ class Deployment:
         return env | ours | caddy
 
     def start(self, name: str, command: list[str], check, env: dict | None = None) -> None:
+        """Start ``name``; `wait` for it later (the services start side by side)."""
         log = self.folder / f"{name}.log"
         with log.open("w") as output:
             process = subprocess.Popen(
@@ -156,7 +158,12 @@ class Deployment:
                 stderr=subprocess.STDOUT,
             )
         self.processes[name] = process
-        _wait(check, process, log, name)
+        self.checks[name] = check
+
+    def wait(self, *names: str) -> None:
+        """Until each of ``names`` answers its check (or fail with its log)."""
+        for name in names:
+            _wait(self.checks[name], self.processes[name], self.folder / f"{name}.log", name)
 
     def cli(self, *arguments: str) -> str:
         """`kindred-map ARGUMENTS` with the deployment's settings, as the README runs it."""
@@ -195,10 +202,18 @@ def deployment(deploy_tools, pg_template, tmp_path_factory, artifacts_dir):
     store.copy(DEFAULT_STORE, pg_template)
     site = Deployment(folder, pg_template)
     try:
+        # The services start side by side, each once what it needs is in place: the provider
+        # and Caddy at once, the dashboard and the API after the users and the store's
+        # migration (the README's order); then each is waited for.
         site.start(
             "provider",
             [sys.executable, "-m", "oidc_provider_mock", "--port", str(site.ports["provider"])],
             lambda: _get(f"{site.provider}/.well-known/openid-configuration").status == 200,
+        )
+        site.start(
+            "caddy",
+            ["caddy", "run", "--config", str(DEPLOY / "Caddyfile"), "--adapter", "caddyfile"],
+            lambda: _get(f"{site.public}/_stcore/health", site.tls).status == 200,
         )
         (folder / "secrets.toml").write_text(
             "[auth]\n"
@@ -228,11 +243,7 @@ def deployment(deploy_tools, pg_template, tmp_path_factory, artifacts_dir):
             _unit_command("kindred-map-api.service", "ExecStart", site.env),
             lambda: _get(f"http://127.0.0.1:{site.ports['api']}/healthz").status == 200,
         )
-        site.start(
-            "caddy",
-            ["caddy", "run", "--config", str(DEPLOY / "Caddyfile"), "--adapter", "caddyfile"],
-            lambda: _get(f"{site.public}/_stcore/health", site.tls).status == 200,
-        )
+        site.wait("provider", "dashboard", "api", "caddy")
         yield site
     finally:
         site.stop()
@@ -503,8 +514,12 @@ def test_figures_first_map_through_the_proxy_and_direct_and_memory_of_10_session
     _sign_in(page, deployment, MO)
     rss_before = _rss_mb(deployment.processes["dashboard"])
     tabs = [new_tab(page) for _ in range(10)]
+    for tab in tabs:  # opened together, as ten people might, then each waited for
+        tab.goto(deployment.public, wait_until="commit")
     for tab in tabs:
-        _map_seconds(tab, deployment.public)
+        tab.frame_locator(MAP_FRAME).first.locator(".leaflet-container").wait_for(
+            timeout=STEP_TIMEOUT_MS
+        )
         tab.get_by_text(_shown(f"Signed in as {MO}")).wait_for(timeout=STEP_TIMEOUT_MS)
     figures["dashboard_rss_mb"] = {
         "before_10_sessions": round(rss_before, 1),
