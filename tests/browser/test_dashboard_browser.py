@@ -302,8 +302,12 @@ def test_clicking_a_ward_opens_its_panel(dashboard_url, shipped_store, page, net
     page.get_by_text(population, exact=True).wait_for(timeout=STEP_TIMEOUT_MS)
     screenshot(page, "dashboard_ward_panel")
     # The link follows the panel (a second message of the same run): waited for, not read once.
-    page.wait_for_url(
-        lambda url: parse_qs(urlsplit(url).query).get("area") == [target["code"]],
+    # Polled from the address bar (location.search): Playwright's wait_for_url, which waits on
+    # navigation events, timed out at 60 s once with the panel shown (2026-12-05, on main).
+    page.wait_for_function(
+        "(code) => { const areas = new URLSearchParams(location.search).getAll('area');"
+        " return areas.length === 1 && areas[0] === code; }",
+        arg=target["code"],
         timeout=STEP_TIMEOUT_MS,
     )
     kept = page.evaluate("(s) => document.querySelector(s).contentWindow.kindredProbe", MAP_FRAME)
