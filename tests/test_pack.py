@@ -106,10 +106,9 @@ def _outputs(projects, tmp_path: Path, name: str, profiled, **options) -> dict[s
         archive.extractall(folder / "pack")
         for member in archive.namelist():
             outputs[f"pack/{member}"] = _content(folder / "pack" / member)
+    assessed = coverage.assess(projects, TYPES, DISTANCE, **options)
     for level in coverage.AREA_LEVELS:
-        outputs[f"coverage {level}"] = coverage.assess(projects, TYPES, DISTANCE, **options).gaps(
-            level
-        )
+        outputs[f"coverage {level}"] = assessed.gaps(level)
     for level, code in profiled.items():
         outputs[f"profile {level}"] = profile.profile_html(
             level, code, DISTANCE, TYPES, projects, generated=GENERATED, **options
