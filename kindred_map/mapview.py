@@ -104,12 +104,13 @@ def _rounded_geojson(frame: gpd.GeoDataFrame, properties: pd.DataFrame) -> dict:
     return {"type": "FeatureCollection", "features": features}
 
 
-def gap_overlay(projects: gpd.GeoDataFrame, view: View) -> dict:
+def gap_overlay(projects: gpd.GeoDataFrame, view: View, shown=None) -> dict:
     """The part of the region beyond reach of the chosen types (not clickable: areas below are).
 
     With ``view.open_at`` only projects open then draw a circle: unknown hours count as not
-    open here, as in `coverage.assess` (the headline gives the unknown-hours count)."""
-    shown = shown_projects(projects, view)
+    open here, as in `coverage.assess` (the headline gives the unknown-hours count).
+    ``shown``: `shown_projects` of ``projects`` and ``view``, when the caller has it already."""
+    shown = shown_projects(projects, view) if shown is None else shown
     chosen = projects[projects["id"].isin(shown["id"])]
     when = ""
     if view.open_at:
@@ -129,10 +130,12 @@ def gap_overlay(projects: gpd.GeoDataFrame, view: View) -> dict:
     }
 
 
-def cluster_overlay(projects: gpd.GeoDataFrame, view: View) -> dict:
+def cluster_overlay(projects: gpd.GeoDataFrame, view: View, shown=None) -> dict:
     """DBSCAN clusters of the shown projects' true positions (home-run projects left out);
-    illustrative records counted apart ("n illustrative"), when the view shows them."""
-    chosen = projects[projects["id"].isin(shown_projects(projects, view)["id"])]
+    illustrative records counted apart ("n illustrative"), when the view shows them.
+    ``shown``: `shown_projects` of ``projects`` and ``view``, when the caller has it already."""
+    shown = shown_projects(projects, view) if shown is None else shown
+    chosen = projects[projects["id"].isin(shown["id"])]
     hulls = clusters.point_clusters(chosen, list(view.types) or None, view.eps, view.min_samples)
     labels = {f"n_{kind}": spec["label"].lower() for kind, spec in project_types().items()}
     labels["n_synthetic"] = "illustrative, not real"
@@ -266,14 +269,17 @@ POPUP_CHUNK = 500
 """Popups are fetched in files of this many projects, only when one of them is opened."""
 
 
-def project_files(projects: gpd.GeoDataFrame, today: date | None = None) -> dict:
+def project_files(
+    projects: gpd.GeoDataFrame, today: date | None = None, masked: gpd.GeoDataFrame | None = None
+) -> dict:
     """The store's projects as they may leave the tool (`privacy.public_records`), as static
     files: marker arrays (positions, types, names) and popups in chunks. Returns their URLs and
     the project ids in marker order (sorted by type, borough and ward, so that a filter's
     projects form few runs). Built once per store and day: a filter change sends only runs of
     indices. A save that makes a position private removes these files at once
-    (`kindred_map.store.forget_published_positions`)."""
-    masked = privacy.public_records(projects)
+    (`kindred_map.store.forget_published_positions`). ``masked``: the projects as
+    `privacy.public_records` gives them, when the caller keeps that already."""
+    masked = privacy.public_records(projects) if masked is None else masked
     located = masked[masked.geometry.notna() & ~masked.geometry.is_empty]
     located = located.sort_values(
         ["type", "LAD25CD", "WD24CD", "id"], kind="stable", key=lambda s: s.astype(str)
@@ -417,9 +423,9 @@ def view_payload(
     if view.area in order:
         payload["fit"] = {"key": f"area:{level}:{view.area}", "bounds": None, "maxZoom": 15}
     if view.gaps:
-        payload["overlays"].append(gap_overlay(projects, view))
+        payload["overlays"].append(gap_overlay(projects, view, shown))
     if view.clusters:
-        payload["overlays"].append(cluster_overlay(projects, view))
+        payload["overlays"].append(cluster_overlay(projects, view, shown))
     return with_search(payload, view)
 
 

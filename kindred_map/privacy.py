@@ -264,9 +264,9 @@ def _public_column(values: pd.Series, hidden: np.ndarray, name: str) -> pd.Serie
         return _shown_as(values, home, name)
     if not hidden.any() or {home, other} <= as_stored:
         return _shown_as(values, other, name)
-    public = _shown_as(values, other, name).astype("object").copy()
+    public = _shown_as(values, other, name).astype("object").to_numpy(copy=True)
     public[hidden] = _shown_as(values[hidden], home, name).to_numpy(dtype=object)
-    return public
+    return pd.Series(public, index=values.index, name=values.name, dtype="object")
 
 
 def public_values(projects: pd.DataFrame, name: str) -> pd.Series | None:

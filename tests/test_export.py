@@ -251,16 +251,36 @@ FAR_DEGREES = 0.01
 north-south) is another place: its coordinates are not the home's, whatever their digits."""
 
 
-def _tokens(value: float, decimals: int) -> re.Pattern:
+def _tokens(value: float, decimals: int) -> str:
     text = f"{Decimal(str(value)).quantize(Decimal(1).scaleb(-decimals))}"
     if decimals:
         text = text.rstrip("0").rstrip(".")
-    return re.compile(rf"(?<![\d.]){re.escape(text)}(?!\d)")
+    return text
 
 
-def _near_each_other(text: str, first: re.Pattern, second: re.Pattern) -> bool:
-    starts = [m.start() for m in first.finditer(text)]
-    others = [m.start() for m in second.finditer(text)]
+def _whole(character: str) -> bool:
+    """Whether a character next to a number found in a text makes it part of a longer one."""
+    return character.isdecimal() or character == "."
+
+
+def _places(text: str, number: str) -> list[int]:
+    """Where ``number`` stands whole in ``text`` (no digit or point just before it, no digit
+    just after), as the regular expression (?<![\\d.])number(?!\\d) finds it; by str.find,
+    20 times faster on a map page (0.5 ms, not 9.5, for 580,000 characters)."""
+    found, start = [], text.find(number)
+    while start != -1:
+        end = start + len(number)
+        before = text[start - 1] if start else ""
+        after = text[end] if end < len(text) else ""
+        if not _whole(before) and not after.isdecimal():
+            found.append(start)
+        start = text.find(number, start + 1)
+    return found
+
+
+def _near_each_other(text: str, first: str, second: str) -> bool:
+    starts = _places(text, first)
+    others = _places(text, second) if starts else []
     return any(abs(a - b) <= PAIR_WINDOW for a in starts for b in others)
 
 
@@ -280,7 +300,7 @@ def leaks(text: str, secret: pd.Series) -> list[str]:
     )
     for decimals in (6, 5):
         for value in (lon, lat):
-            if _tokens(value, decimals).search(text):
+            if _places(text, _tokens(value, decimals)):
                 found.append(f"{value} at {decimals} decimals")
     for decimals in (4, 3):
         if _near_each_other(text, _tokens(lon, decimals), _tokens(lat, decimals)):
@@ -332,20 +352,30 @@ def _gpkg_leaks(payload: bytes, secrets: pd.DataFrame, folder: Path) -> list[str
     return found
 
 
-def _file_leaks(name: str, payload: bytes, secrets: pd.DataFrame, folder: Path) -> list[str]:
+def _file_leaks(
+    name: str, payload: bytes, secrets: pd.DataFrame, folder: Path, scanned: dict | None = None
+) -> list[str]:
+    """What of ``secrets`` a file gives away. ``scanned`` (kind of file, bytes) -> leaks found
+    spares scanning the same bytes twice (the packs of every ``what`` hold the same members)."""
+    kind = Path(name).suffix
+    if scanned is not None and (kind, payload) in scanned:
+        return scanned[kind, payload]
     if name.endswith(".gpkg"):
-        return _gpkg_leaks(payload, secrets, folder)
-    if name.endswith(".zip"):
+        found = _gpkg_leaks(payload, secrets, folder)
+    elif name.endswith(".zip"):
         found = []
         with zipfile.ZipFile(io.BytesIO(payload)) as pack:
             for member in pack.namelist():
                 found += [
                     f"{member}: {leak}"
-                    for leak in _file_leaks(member, pack.read(member), secrets, folder)
+                    for leak in _file_leaks(member, pack.read(member), secrets, folder, scanned)
                 ]
-        return found
-    text = payload.decode("utf-8-sig")
-    return [leak for _, secret in secrets.iterrows() for leak in leaks(text, secret)]
+    else:
+        text = payload.decode("utf-8-sig")
+        found = [leak for _, secret in secrets.iterrows() for leak in leaks(text, secret)]
+    if scanned is not None:
+        scanned[kind, payload] = found
+    return found
 
 
 def test_no_home_run_position_in_any_export(projects, secrets, tmp_path):
@@ -362,7 +392,10 @@ def test_no_home_run_position_in_any_export(projects, secrets, tmp_path):
     assert {"projects.geojson", "projects.gpkg", "projects.csv", "projects.html"} <= set(produced)
     assert {"projects.oruk", "projects.oruk-csv.zip"} <= set(produced)
     assert "all.zip" in produced
-    found = {name: _file_leaks(name, data, secrets, tmp_path) for name, data in produced.items()}
+    scanned = {}
+    found = {
+        name: _file_leaks(name, data, secrets, tmp_path, scanned) for name, data in produced.items()
+    }
     assert not any(found.values()), {name: hits for name, hits in found.items() if hits}
     # The positive control: the unmasked store itself is caught by the same scan.
     raw = pd.DataFrame(projects.drop(columns="geometry")).to_csv()

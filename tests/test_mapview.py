@@ -236,6 +236,35 @@ def test_the_dashboards_cached_parts_give_the_same_payload(projects):
     assert searched["search"]["radius_m"] == 800 and searched["fit"]["key"].startswith("search:")
 
 
+def test_the_masked_store_given_once_gives_the_same_files_and_overlays(projects, monkeypatch):
+    """Given the masked store (`privacy.public_records`, as the dashboard keeps it), the map
+    files and a view's payload with its gap and cluster layers are what they are without it,
+    and the store is not masked again for them."""
+    from kindred_map import privacy
+
+    masked = privacy.public_records(projects)
+    view = views.View(gaps=True, clusters=True, eps=5_000)
+    files = mapview.project_files(projects, TODAY)
+    whole = mapview.view_payload(projects, view, files)
+    alone = [mapview.gap_overlay(projects, view), mapview.cluster_overlay(projects, view)]
+    assert whole["overlays"] == alone and all(o["geojson"]["features"] for o in alone)
+    masking = []
+    real = privacy.public_records
+
+    def counted(*args, **kwargs):
+        masking.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(privacy, "public_records", counted)
+    given = mapview.project_files(projects, TODAY, masked)
+    assert given["projects_json"] == files["projects_json"] and given["order"].equals(
+        files["order"]
+    )
+    assert given["popups"] == files["popups"]
+    assert mapview.view_payload(projects, view, given, masked=masked) == whole
+    assert masking == []
+
+
 def test_place_labels_come_towns_first_then_by_the_residents_nearest_them():
     records = mapview.place_records()
     places = boundaries.load("place")

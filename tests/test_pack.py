@@ -30,6 +30,7 @@ from kindred_map import (
     export,
     figures,
     files,
+    privacy,
     profile,
     store,
 )
@@ -105,10 +106,9 @@ def _outputs(projects, tmp_path: Path, name: str, profiled, **options) -> dict[s
         archive.extractall(folder / "pack")
         for member in archive.namelist():
             outputs[f"pack/{member}"] = _content(folder / "pack" / member)
+    assessed = coverage.assess(projects, TYPES, DISTANCE, **options)
     for level in coverage.AREA_LEVELS:
-        outputs[f"coverage {level}"] = coverage.assess(projects, TYPES, DISTANCE, **options).gaps(
-            level
-        )
+        outputs[f"coverage {level}"] = assessed.gaps(level)
     for level, code in profiled.items():
         outputs[f"profile {level}"] = profile.profile_html(
             level, code, DISTANCE, TYPES, projects, generated=GENERATED, **options
@@ -562,3 +562,49 @@ def test_pack_map_carries_hostile_names_as_escaped_data(real_projects, name):
     assert "<script>alert" not in page and "49" not in page.split("<script>", 1)[0]
     popups = [marker["popup"] for marker in _map_data(page)["projects"]]
     assert any(p.startswith(f"<strong>{html.escape(name)}</strong>") for p in popups)
+
+
+def _counted(function, calls: list):
+    """``function``, noting its name in ``calls`` at each call."""
+
+    def counting(*args, **kwargs):
+        calls.append(function.__name__)
+        return function(*args, **kwargs)
+
+    return counting
+
+
+def test_a_pack_makes_each_table_once_and_holds_what_each_export_writes_alone(
+    with_fake, tmp_path, monkeypatch
+):
+    """The pack makes the public view once and its GeoPackage and map of the tables it writes
+    (not each again); what it holds is what the GeoPackage and HTML exports write alone."""
+    fake, _ = with_fake
+    figures = export.coverage_figures(fake, TYPES, DISTANCE)
+    options = {
+        "coverage": figures,
+        "generated": GENERATED,
+        "settings": export.pack_settings(),
+        "include_synthetic": True,
+    }
+    alone = {
+        export.GPKG_NAME: export.export_bytes(fake, "gpkg", "all", **options),
+        "map.html": export.export_bytes(fake, "html", **options),
+    }
+    made = []
+    for module, name in ((privacy, "public_records"), (export.formats, "area_summary")):
+        monkeypatch.setattr(module, name, _counted(getattr(module, name), made))
+    payload = export.export_bytes(fake, "pack", **options)
+    assert sorted(made) == ["area_summary"] * len(export.LEVELS) + ["public_records"]
+    with zipfile.ZipFile(io.BytesIO(payload)) as archive:
+        assert archive.read("map.html") == alone["map.html"]
+        (tmp_path / "pack.gpkg").write_bytes(archive.read(export.GPKG_NAME))
+    (tmp_path / "alone.gpkg").write_bytes(alone[export.GPKG_NAME])
+    layers = pyogrio.list_layers(tmp_path / "alone.gpkg")[:, 0]
+    assert list(pyogrio.list_layers(tmp_path / "pack.gpkg")[:, 0]) == list(layers)
+    for layer in layers:
+        pd.testing.assert_frame_equal(
+            pyogrio.read_dataframe(tmp_path / "pack.gpkg", layer=layer),
+            pyogrio.read_dataframe(tmp_path / "alone.gpkg", layer=layer),
+            check_exact=True,
+        )

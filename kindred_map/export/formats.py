@@ -21,6 +21,7 @@ from kindred_map.export.tables import (
     LEVELS,
     area_summary,
     project_table,
+    public_project_table,
     reach_distance,
     real_projects,
 )
@@ -98,6 +99,11 @@ def geopackage(
         )
     frames |= {f"change_{level}": frame for level, frame in (change or {}).items()}
     facts = about(projects, ", ".join(frames), parameters, generated, settings)
+    return _geopackage_bytes(frames, facts)
+
+
+def _geopackage_bytes(frames: Mapping[str, gpd.GeoDataFrame], facts: Mapping) -> bytes:
+    """The GeoPackage of these layers (name -> table) and ``about`` facts, as bytes."""
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / GPKG_NAME
         write_geopackage(path, frames, facts)
@@ -207,15 +213,21 @@ def council_pack(
     """A .zip for a council partner: projects and ward, deanery and borough summaries as
     GeoJSON and CSV, a GeoPackage of them all, the HTML map and a README (method, layers,
     owner, licences, attribution, data dictionary); with ``change``, the change tables too
-    (``change_<level>.csv`` and layers of the GeoPackage)."""
+    (``change_<level>.csv`` and layers of the GeoPackage).
+
+    Every table is made once, from one public view of the projects (`privacy.public_records`),
+    and the GeoPackage and the map are made of those same tables."""
     projects = real_projects(projects, include_synthetic)
     moment = generated or datetime.now(UTC)
     settings = pack_settings() if settings is None else settings
-    tables = {"coverage": coverage, "area_filters": area_filters}
     words = {"parameters": parameters, "generated": moment, "settings": settings}
-    table = project_table(projects, include_synthetic=True)
+    public = privacy.public_records(projects)
+    table = public_project_table(public)
     summaries = {
-        level: table_for(projects, level, **tables, include_synthetic=True) for level in LEVELS
+        level: area_summary(
+            public, level, (coverage or {}).get(level), area_filters, True, masked=True
+        )
+        for level in LEVELS
     }
     facts = about(projects, "projects", parameters, moment, settings)
     parts = {
@@ -246,22 +258,24 @@ def council_pack(
             f"change between two dates per {name.removeprefix('change_')} "
             f"({frame.attrs.get('dates', 'see Parameters')}), as a spreadsheet",
         )
-    gpkg_layers = ", ".join(["projects", *[f"{level}_summary" for level in LEVELS], *changes])
+    layers = {"projects": table} | {_layer_name(lv): frame for lv, frame in summaries.items()}
+    layers |= changes
+    gpkg_layers = ", ".join(layers)
     parts[GPKG_NAME] = (
-        geopackage(
-            projects,
-            ("projects", *LEVELS),
-            **tables,
-            **words,
-            include_synthetic=True,
-            change=change,
-        ),
+        _geopackage_bytes(layers, about(projects, gpkg_layers, parameters, moment, settings)),
         f"GeoPackage in British National Grid (EPSG:27700): layers {gpkg_layers} "
         "(MultiPolygon), an about table and column definitions (gpkg_data_columns); opens in "
         "QGIS and ArcGIS",
     )
     parts["map.html"] = (
-        html_map(projects, **words, include_synthetic=True, coverage=coverage, summaries=summaries),
+        html_map(
+            projects,
+            **words,
+            include_synthetic=True,
+            coverage=coverage,
+            summaries=summaries,
+            table=table,
+        ),
         "a one-file map: the wards, deaneries and boroughs shaded by the summaries' figures, "
         "with their names, a legend and the projects; open it in any browser, works offline",
     )

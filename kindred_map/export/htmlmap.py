@@ -477,6 +477,7 @@ def html_map(
     coverage: Mapping[str, pd.DataFrame] | None = None,
     area_filters: Mapping[str, object] | None = None,
     summaries: Mapping[str, gpd.GeoDataFrame] | None = None,
+    table: gpd.GeoDataFrame | None = None,
 ) -> bytes:
     """One self-contained HTML file: Leaflet, data and styles inlined, no tiles, no URL fetched.
 
@@ -487,12 +488,14 @@ def html_map(
     would collide) and the sources and licences. ``summaries`` (level -> `area_summary`, as the
     pack has them) are computed from ``coverage`` and ``area_filters`` when not given. Each
     project is a circle marker with an escaped popup, from `project_table` (home-run projects
-    at their ward's centre, drawn dashed). Every text is data: escaped, and put in the page as
+    at their ward's centre, drawn dashed); ``table``, that table as the pack has it, is made
+    from ``projects`` when not given. Every text is data: escaped, and put in the page as
     a JSON value or set as text (never as template source), so a project named ``{{7*7}}``
     shows as typed. Synthetic records only with ``include_synthetic``, and then the page says
     so in its first lines."""
     projects = real_projects(projects, include_synthetic)
-    table = project_table(projects, include_synthetic=True)
+    if table is None:
+        table = project_table(projects, include_synthetic=True)
     facts = about(projects, "projects map", parameters, generated, settings)
     if summaries is None:
         summaries = {

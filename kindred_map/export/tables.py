@@ -114,7 +114,13 @@ def project_table(projects: gpd.GeoDataFrame, include_synthetic: bool = False) -
     """The projects as they may leave the tool: synthetic records dropped (unless
     ``include_synthetic``), ward_only records masked, columns in `columns.PROJECT_COLUMNS`
     order, lon/lat and easting/northing of the position shown, EPSG:4326."""
-    table = privacy.public_records(real_projects(projects, include_synthetic))
+    return public_project_table(privacy.public_records(real_projects(projects, include_synthetic)))
+
+
+def public_project_table(public: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """`project_table` of projects already through `privacy.public_records` (left unchanged):
+    an export of several tables makes the public view once."""
+    table = public.copy()
     shown = table.geometry
     located = (shown.notna() & ~shown.is_empty).to_numpy()
     grid = shown.to_crs(boundaries.BNG)
@@ -207,6 +213,8 @@ def area_summary(
     coverage: pd.DataFrame | None = None,
     area_filters: Mapping[str, object] | None = None,
     include_synthetic: bool = False,
+    *,
+    masked: bool = False,
 ) -> gpd.GeoDataFrame:
     """One row per ward, deanery or borough (EPSG:4326): projects in total and by type, per
     10,000 residents, and the coverage and gap figures when given (keyed by area code).
@@ -215,10 +223,13 @@ def area_summary(
     Projects count in the area their joined code names (the postcode's ward where known), as
     their public view (`privacy.public_records`) gives it: a type only a home gives is scrubbed.
     ``area_filters`` (boroughs, deaneries, wards, as for `filters.filter_projects`; other keys
-    are ignored) keep only the areas inside the filtered region, zero-project areas included."""
+    are ignored) keep only the areas inside the filtered region, zero-project areas included.
+    ``masked``: ``projects`` are that public view already, synthetic records left out unless
+    ``include_synthetic`` (an export of several tables makes the view once)."""
     if level not in LEVELS:
         raise ValueError(f"no summary by {level!r}; choose one of {', '.join(LEVELS)}")
-    projects = privacy.public_records(real_projects(projects, include_synthetic))
+    if not masked:
+        projects = privacy.public_records(real_projects(projects, include_synthetic))
     _check_coverage(coverage, include_synthetic)
     key = boundaries.LAYERS[level]["key"]
     areas = boundaries.load(level)

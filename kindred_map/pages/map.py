@@ -104,7 +104,7 @@ def project_table(signature: tuple, filters: views.View, today: date):
 @st.cache_resource(max_entries=4, show_spinner="Preparing the map...")
 def published_map_files(signature: tuple, today: date) -> dict:
     """The map's static files for this store and day (marker arrays, popups), written once."""
-    return mapview.project_files(load_projects(signature), today)
+    return mapview.project_files(load_projects(signature), today, masked_projects(signature))
 
 
 def map_files(signature: tuple, today: date) -> dict:
