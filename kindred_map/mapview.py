@@ -104,7 +104,9 @@ def _rounded_geojson(frame: gpd.GeoDataFrame, properties: pd.DataFrame) -> dict:
     return {"type": "FeatureCollection", "features": features}
 
 
-def gap_overlay(projects: gpd.GeoDataFrame, view: View, shown=None) -> dict:
+def gap_overlay(
+    projects: gpd.GeoDataFrame, view: View, shown: gpd.GeoDataFrame | None = None
+) -> dict:
     """The part of the region beyond reach of the chosen types (not clickable: areas below are).
 
     With ``view.open_at`` only projects open then draw a circle: unknown hours count as not
@@ -130,7 +132,9 @@ def gap_overlay(projects: gpd.GeoDataFrame, view: View, shown=None) -> dict:
     }
 
 
-def cluster_overlay(projects: gpd.GeoDataFrame, view: View, shown=None) -> dict:
+def cluster_overlay(
+    projects: gpd.GeoDataFrame, view: View, shown: gpd.GeoDataFrame | None = None
+) -> dict:
     """DBSCAN clusters of the shown projects' true positions (home-run projects left out);
     illustrative records counted apart ("n illustrative"), when the view shows them.
     ``shown``: `shown_projects` of ``projects`` and ``view``, when the caller has it already."""

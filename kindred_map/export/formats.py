@@ -225,7 +225,12 @@ def council_pack(
     table = public_project_table(public)
     summaries = {
         level: area_summary(
-            public, level, (coverage or {}).get(level), area_filters, True, masked=True
+            public,
+            level,
+            (coverage or {}).get(level),
+            area_filters,
+            include_synthetic=True,
+            masked=True,
         )
         for level in LEVELS
     }
