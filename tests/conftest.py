@@ -34,12 +34,13 @@ BROWSER_DIR = "tests/browser/"
 
 class FilesWithOneBrowserLane(LoadFileScheduling):
     """xdist's loadfile, except that the files under tests/browser/ form one unit: one worker
-    runs them one after another while the other workers take the remaining files. With two of
-    them at once (a Streamlit server and a Chromium each, on this 2-core machine) dashboard maps
-    were not drawn in 90 s in both earlier 2-worker runs (benchmarks/results/suite.md); in the
-    lane that file passed, though other browser waits still ran out under a load of 10-29.
-    (xdist's own `--dist loadgroup` cannot
-    do this with pytest 9.2: it renames node ids through an attribute pytest no longer reads.)"""
+    runs them one after another while the other workers take the remaining files, so the
+    session's servers (the shared `viewer_url` one above all) and its Chromium start once. The
+    browser waits that once failed in parallel runs failed because another worker's store write
+    removed the map files a dashboard served (fixed by KINDRED_MAP_STATIC above), not for load;
+    two lanes (4 workers) now pass too, in the same 7.5 min, both CPUs 98% busy either way
+    (benchmarks/results/suite.md). (xdist's own `--dist loadgroup` cannot do this with
+    pytest 9.2: it renames node ids through an attribute pytest no longer reads.)"""
 
     def _split_scope(self, nodeid: str) -> str:
         if nodeid.startswith(BROWSER_DIR):
