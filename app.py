@@ -12,6 +12,7 @@ def main() -> None:
     common.page_style()
     common.install_assets()
     common.guard_uploads()
+    common.freeze_startup_heap()
     if not people.gate():  # a private map: nothing but the sign-in page
         return
     pages = [

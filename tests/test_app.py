@@ -1,6 +1,7 @@
 """The Streamlit pages without a browser (streamlit.testing AppTest): the view kept in the URL,
 filters and counts, postcode search, the area panel, the table, uploads, coverage, About."""
 
+import gc
 import shutil
 from pathlib import Path
 
@@ -10,6 +11,7 @@ from streamlit.testing.v1 import AppTest
 
 from kindred_map import abouttext, auth, importing, location, search, store, tables
 from kindred_map import view as views
+from kindred_map.pages import common
 from kindred_map.paths import PROJECT_ROOT
 from kindred_map.text import md_escape
 
@@ -117,6 +119,19 @@ def test_a_new_session_gets_the_map_first_and_the_rest_on_the_next_run(store_fil
     app.run()
     assert not app.warning, "then gone, as on any later run"
     assert _map_args(app) == first_map
+
+
+def test_the_first_run_freezes_the_start_up_heap_once_per_process(store_file):
+    """Streamlit's full collection after each run then skips what start-up loaded
+    (`common.freeze_startup_heap`): the first session's first run freezes it, later runs and
+    sessions do not freeze again."""
+    common.freeze_startup_heap.clear()
+    before = gc.get_freeze_count()
+    _no_exception(_app())
+    frozen = gc.get_freeze_count()
+    assert frozen > before
+    _no_exception(_app({"level": "deanery"}))
+    assert gc.get_freeze_count() == frozen
 
 
 def test_missing_store_shows_an_empty_map(store_file, tmp_path, monkeypatch):
