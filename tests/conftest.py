@@ -19,6 +19,7 @@ os.environ["KINDRED_MAP_STATIC"] = tempfile.mkdtemp(prefix="kindred-map-static-"
 import pytest
 from pg_admin import admin, database
 from streamlit.components.v2 import manifest_scanner
+from streamlit.testing.v1 import local_script_runner
 from workers import WORKER
 from xdist.scheduler import LoadFileScheduling
 
@@ -101,6 +102,31 @@ def components_scanned_once():
     found = manifest_scanner.scan_component_manifests()
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(manifest_scanner, "scan_component_manifests", lambda **_: list(found))
+        yield
+
+
+def _join_the_script_thread(runner, timeout: float = 3) -> None:
+    """AppTest's wait for a run, by joining the script's thread: Streamlit's own
+    (`require_widgets_deltas`) wakes every millisecond to look, taking the interpreter's lock
+    from the run it waits for (test_app*.py: 33.5 -> 30.0 CPU s, benchmarks/results/suite.md).
+    A runner without that thread goes to Streamlit's own wait; so does a run not over by
+    ``timeout``, which then gets one more ``timeout`` and Streamlit's timeout error, naming it."""
+    thread = getattr(runner, "_script_thread", None)
+    if thread is not None:
+        thread.join(timeout)
+        if runner.script_stopped():
+            return
+    STREAMLIT_WAIT(runner, timeout)
+
+
+STREAMLIT_WAIT = local_script_runner.require_widgets_deltas
+
+
+@pytest.fixture(scope="session", autouse=True)
+def apptest_waits_by_join():
+    """Every AppTest run of the session waits by `_join_the_script_thread`."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(local_script_runner, "require_widgets_deltas", _join_the_script_thread)
         yield
 
 
