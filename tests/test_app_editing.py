@@ -133,6 +133,41 @@ def test_an_editor_signs_in_edits_checks_retires_and_undoes(any_store, caplog):
     assert len(writes) == 4 and all(pid in line for line in writes), writes
 
 
+def test_an_editors_page_reads_the_store_and_a_history_once_per_version(
+    store_file, sign_in_as, monkeypatch
+):
+    """A run of an editor's page that changes nothing reads no project and no history again
+    (`common.load_all_projects`, `editor.history_table`); a save changes the store's signature,
+    and the next run reads both and shows the saved value."""
+    reads = {"projects": 0, "history": 0}
+
+    def counted(kind, read):
+        def call(*args, **kwargs):
+            reads[kind] += 1
+            return read(*args, **kwargs)
+
+        return call
+
+    monkeypatch.setattr(store, "read_projects", counted("projects", store.read_projects))
+    monkeypatch.setattr(st, "read_history", counted("history", st.read_history))
+    app = _run(sign_in_as("ann", "Ann Editor"))
+    _no_exception(app)
+    pid = app.selectbox(key="edit_pick").value
+    before = dict(reads)
+    assert before["history"] >= 1
+    app.run()
+    app.run()
+    _no_exception(app)
+    assert reads == before
+    app.text_input(key=f"edit_postcode_{pid}_1").input("L20 4RW")
+    app.button[[b.label for b in app.button].index("Save changes")].click().run()
+    _no_exception(app)
+    assert reads["projects"] > before["projects"] and reads["history"] > before["history"]
+    assert app.text_input(key=f"edit_postcode_{pid}_2").value == "L20 4RW"
+    history = next(f.value for f in app.dataframe if "changes" in f.value.columns)
+    assert history["action"].tolist()[0] == "edit"
+
+
 @pytest.mark.parametrize("change", ["removed", "new password"])
 def test_a_session_writes_nothing_once_its_user_is_removed_or_repassworded(
     store_file, sign_in_as, change, caplog

@@ -104,6 +104,14 @@ def load_projects(signature: tuple):
     return store.read_projects(signature[0])
 
 
+@st.cache_resource(max_entries=4, show_spinner="Loading projects...")
+def load_all_projects(signature: tuple):
+    """`load_projects` with retired projects too (the editor's picker and forms): read once
+    per store version, not on every run of an editor's page; read-only. Saves still check the
+    stored version, and change the signature, so the next run reads the store again."""
+    return store.read_projects(signature[0], include_retired=True)
+
+
 # What a visitor sees of an unexpected error: no traceback, no server path (those go to the log,
 # under the same reference).
 ERROR_MESSAGE = (

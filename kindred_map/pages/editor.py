@@ -10,7 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from kindred_map import auth, downloads, freshness, roles, stewardship, store
-from kindred_map.pages.common import LOG
+from kindred_map.pages.common import LOG, load_all_projects
 from kindred_map.schema import LOCATION_PRECISIONS, project_types
 from kindred_map.text import md_escape
 
@@ -195,16 +195,17 @@ def _saved(message: str) -> None:
     st.rerun()
 
 
-def editor_panel(store_file, user: auth.User) -> None:
-    """Everything an editor can do to the store, in tabs."""
+def editor_panel(signature: tuple, user: auth.User) -> None:
+    """Everything an editor can do to the store (``signature``: `store.signature`), in tabs."""
     st.header("Keep the directory true")
     _announce()
-    projects = store.read_projects(store_file, include_retired=True)
+    store_file = signature[0]
+    projects = load_all_projects(signature)
     edit, add, due, imports = st.tabs(
         ["Edit a project", "Add a project", "Needs checking", "Imports"]
     )
     with edit:
-        edit_section(store_file, user, projects)
+        edit_section(signature, user, projects)
     with add:
         add_section(store_file, user)
     with due:
@@ -250,8 +251,9 @@ def pick_project(projects: pd.DataFrame) -> str:
     return picked
 
 
-def edit_section(store_file, user: auth.User, projects: pd.DataFrame) -> None:
+def edit_section(signature: tuple, user: auth.User, projects: pd.DataFrame) -> None:
     """Pick a project; edit its fields, mark it checked, retire or restore it; its history."""
+    store_file = signature[0]
     if projects.empty:
         st.info("The store holds no projects yet.")
         return
@@ -304,7 +306,7 @@ def edit_section(store_file, user: auth.User, projects: pd.DataFrame) -> None:
                 "Retired",
             )
     st.subheader("History")
-    st.dataframe(history_table(store_file, pid), hide_index=True, key="history_table")
+    st.dataframe(history_table(signature, pid), hide_index=True, key="history_table")
 
 
 def _shown(value) -> str:
@@ -359,9 +361,11 @@ def _apply(change, pid: str, done: str) -> None:
     _saved(f"{done} {saved['name']} ({saved['id']}), now version {saved['version']}.")
 
 
-def history_table(store_file, pid: str) -> pd.DataFrame:
-    """The project's events, newest first, with what each changed."""
-    events = stewardship.read_history(store_file, pid)
+@st.cache_resource(max_entries=32)
+def history_table(signature: tuple, pid: str) -> pd.DataFrame:
+    """The project's events, newest first, with what each changed: read once per store version
+    (``signature``) and project, not on every run of an editor's page; read-only."""
+    events = stewardship.read_history(signature[0], pid)
     changes = [
         "; ".join(stewardship.describe_change(b, a))
         for b, a in zip(events["before"], events["after"], strict=True)
@@ -397,7 +401,7 @@ def needs_checking_section(projects: pd.DataFrame) -> None:
     st.dataframe(sheet, hide_index=True, key="needs_checking")
     st.download_button(
         "Download the call sheet (CSV)",
-        data=downloads.call_sheet_csv(projects),
+        data=lambda: downloads.call_sheet_csv(projects),  # made when clicked, not every run
         file_name=f"call-sheet-{date.today().isoformat()}.csv",
         mime="text/csv",
         key="call_sheet",

@@ -693,6 +693,6 @@ def map_page() -> None:
         st.subheader("Freshness of the projects shown")
         freshness_counts(counts)
         upload_page.upload_section(store_file, user, signature)
-        editor.editor_panel(store_file, user)
+        editor.editor_panel(signature, user)
         if user.can("users"):
             people.people_section(user)

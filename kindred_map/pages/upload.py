@@ -163,7 +163,7 @@ def upload_report(plan, shown_name: str, name: str) -> None:
         st.dataframe(plan.issues, hide_index=True, key="upload_issues")
     st.download_button(
         "Download this report (CSV)",
-        data=reports.to_csv_bytes(plan),
+        data=lambda: reports.to_csv_bytes(plan),  # made when clicked, not every run
         file_name=f"import-report-{name}.csv",
         mime="text/csv",
         on_click="ignore",
