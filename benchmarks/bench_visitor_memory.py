@@ -18,6 +18,7 @@ visit of the same page (same run).
 Run once (2 shared cores, about 2 minutes): PYTHONPATH=. python benchmarks/bench_visitor_memory.py
 """
 
+import argparse
 import os
 import platform
 import shutil
@@ -188,4 +189,9 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    # No options: the parser is there so that --help explains instead of running (and
+    # rewriting results/visitor_memory.md).
+    argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    ).parse_args()
     main()
