@@ -131,8 +131,10 @@ def _store_with_home(location, folder: Path) -> None:
 
 @pytest.fixture(scope="module")
 def pg_database(pg_server):
-    """A PostGIS store of this module's own (not the template the `target` stores clone)."""
-    name = f"km_test_api_{os.getpid()}"
+    """A PostGIS store of this module's own (not the template the `target` stores clone:
+    that one is named km_test_api_PID, `pg_template`, which this name once was too, so the
+    served API held the template open)."""
+    name = f"km_api_served_{os.getpid()}"
     with psycopg.connect(pg_server, autocommit=True) as conn:
         conn.execute(f"DROP DATABASE IF EXISTS {name}")
         conn.execute(f"CREATE DATABASE {name}")
