@@ -829,3 +829,45 @@ def test_a_copy_that_fails_behind_the_writer_rolls_back_the_whole_write(pg_store
         postgis.write_batch(conn, stored, dict(log.iloc[-1]) | {"import_id": 0}, fresh=True)
     assert store.same_projects(store.read_projects(pg_store), stored)
     pd.testing.assert_frame_equal(store.read_imports(pg_store), log)
+
+
+def _backend(dsn: str) -> int:
+    with postgis.connect(dsn) as conn:
+        return conn.execute("SELECT pg_backend_pid()").fetchone()[0]
+
+
+def test_a_connection_is_kept_for_the_next_call_with_nothing_uncommitted(pg_store):
+    """`postgis.connect` keeps its connection for the next call to the same store: the same
+    backend answers, and what a block left uncommitted is gone (rolled back, as closing did)."""
+    with postgis.connect(pg_store) as conn:
+        first = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
+        conn.execute("CREATE TABLE left_uncommitted (n int)")
+    assert _backend(pg_store) == first
+    with postgis.connect(pg_store) as conn:
+        found = conn.execute("SELECT to_regclass('left_uncommitted')").fetchone()[0]
+    assert found is None
+
+
+def test_a_kept_connection_that_died_or_raised_is_replaced(pg_store):
+    """A kept connection whose backend was ended (a restart, a dropped database) is found out
+    and replaced without an error; a block that raised keeps nothing."""
+    first = _backend(pg_store)
+    with psycopg.connect(pg_store, autocommit=True) as other:
+        other.execute("SELECT pg_terminate_backend(%s, 10000)", (first,))  # waits: gone
+    second = _backend(pg_store)
+    assert second != first
+    with pytest.raises(RuntimeError), postgis.connect(pg_store):
+        raise RuntimeError("the caller's own error")
+    assert _backend(pg_store) != second
+
+
+def test_a_fork_closes_the_kept_connections_first(pg_store):
+    """A forked child must never share its parent's connections: they are closed before any
+    fork, so the child's `connect` opens its own, and so does the parent's next one."""
+    first = _backend(pg_store)
+    child = os.fork()
+    if child == 0:
+        os._exit(0 if _backend(pg_store) != first else 1)
+    _, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert _backend(pg_store) != first

@@ -4,6 +4,7 @@ Every function takes the store as a `kindred_map.location.StoreLocation` (or its
 `connect` alone hands the DSN to the driver and names the store, password masked, in errors."""
 
 import hashlib
+import os
 import queue
 import secrets
 import threading
@@ -92,24 +93,93 @@ def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+KEPT_PER_STORE = 4
+"""Connections `connect` keeps open per store (DSN) in a process for the next caller: a new
+one costs the server a backend and PostGIS's load, ~35 ms before the first spatial query,
+against ~0.2 ms to check a kept one (benchmarks/results/suite.md); a dashboard asks for the
+store's signature on every run, the API on every request."""
+_kept: dict[str, list] = {}
+_kept_lock = threading.Lock()
+
+
+def close_kept() -> None:
+    """Close the connections this process keeps (`KEPT_PER_STORE`). Before a fork (a child must
+    never use, nor close, its parent's connections) and wherever an idle one must not hold a
+    database open: one used as a template cannot be copied while anyone is connected to it."""
+    with _kept_lock:
+        idle = [conn for conns in _kept.values() for conn in conns]
+        _kept.clear()
+    for conn in idle:
+        conn.close()
+
+
+os.register_at_fork(before=close_kept)
+
+
+def _reuse(dsn: str):
+    """A kept connection to ``dsn`` that still answers, or None."""
+    import psycopg
+
+    while True:
+        with _kept_lock:
+            conns = _kept.get(dsn)
+            if not conns:
+                return None
+            conn = conns.pop()
+        try:
+            conn.execute("SELECT 1").fetchone()
+            conn.rollback()
+            return conn
+        except psycopg.Error:  # the server restarted, or the database was dropped
+            conn.close()
+
+
+def _keep(dsn: str, conn) -> None:
+    """Keep ``conn`` for the next `connect` to ``dsn`` (at most KEPT_PER_STORE), its
+    transaction rolled back as closing it would have: nothing uncommitted carries over."""
+    import psycopg
+
+    try:
+        if conn.closed or conn.broken:
+            return
+        if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+            conn.rollback()
+    except psycopg.Error:
+        conn.close()
+        return
+    with _kept_lock:
+        conns = _kept.setdefault(dsn, [])
+        if len(conns) < KEPT_PER_STORE:
+            conns.append(conn)
+            return
+    conn.close()
+
+
 @contextmanager
 def connect(dsn: StoreLocation | str):
     """A connection to the store's database (a `StoreLocation` or its DSN); a one-line
-    ValueError naming the store, password masked (not a driver error), when unreachable."""
+    ValueError naming the store, password masked (not a driver error), when unreachable.
+    Kept open for the next call (`KEPT_PER_STORE`) unless the block raised; anything the block
+    left uncommitted is rolled back. Statements are never prepared on the server, so a kept
+    connection sees a schema `migrate` changed like a new one would."""
     import psycopg
 
     where = resolve(dsn)
     if not where.is_postgis:
         raise ValueError(f"{where} is a GeoPackage, not a PostGIS store (postgresql://...)")
-    try:
-        conn = psycopg.connect(where.dsn, connect_timeout=10)
-    except psycopg.Error as error:
-        reason = where.hide(error)
-        raise ValueError(f"cannot connect to the PostGIS store {where}: {reason}") from None
+    conn = _reuse(where.dsn)
+    if conn is None:
+        try:
+            conn = psycopg.connect(where.dsn, connect_timeout=10, prepare_threshold=None)
+        except psycopg.Error as error:
+            reason = where.hide(error)
+            raise ValueError(f"cannot connect to the PostGIS store {where}: {reason}") from None
     try:
         yield conn
-    finally:
+    except BaseException:
         conn.close()
+        raise
+    _keep(where.dsn, conn)
 
 
 # --- schema: created and migrated in place ----------------------------------------------
