@@ -38,8 +38,8 @@ unexport PYTHONDONTWRITEBYTECODE
 # the published files another worker's dashboard was serving, which is what failed the browser
 # waits of every earlier parallel run. Default 3 (the browser lane and two others): 9 min 31 s
 # against 14 min 27 s serially, the same 746-750 CPU s, on a 2-core machine; 7 min 27-36 s on
-# the next one (6 min 43 s after the servers' heap was frozen), both CPUs 98% busy, so more
-# workers or lanes do not help
+# the next one (6 min 16-43 s after this session's servers' heap freeze and kept PostGIS
+# connections), both CPUs 98% busy, so more workers or lanes do not help
 # (benchmarks/results/suite.md).
 TEST_WORKERS ?= 3
 # pytest exit code 5 means "no tests collected": a failure, never a pass.
