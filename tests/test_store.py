@@ -3,6 +3,7 @@
 import hashlib
 import html
 import os
+import re
 import shutil
 import signal
 import sqlite3
@@ -16,8 +17,10 @@ import pandas as pd
 import pyogrio
 import pytest
 import shapely
+from test_export import _ogrinfo
 
 from kindred_map import boundaries, cli, importing, join, privacy, report, store
+from kindred_map.paths import DATA_DIR
 from kindred_map.storage import geopackage as gpkg
 from kindred_map.storage import records
 
@@ -405,6 +408,20 @@ def _ogrinfo_count(path: Path, layer: str, *bbox: float) -> int | None:
         ["ogrinfo", "-so", *spatial, str(path), layer], capture_output=True, text=True, check=True
     ).stdout
     return int(out.split("Feature Count: ")[1].split()[0])
+
+
+def test_new_stores_open_in_older_gdal_without_a_warning(tmp_path):
+    """A store made by `store init`, by a first import and the shipped one are GeoPackage 1.2:
+    Debian 12's ogrinfo (GDAL 3.6) warned on every open of the 1.4 the bundled GDAL makes."""
+    made = {"init": tmp_path / "init.gpkg", "import": tmp_path / "import.gpkg"}
+    store.init(made["init"])
+    importing.import_file(FIXTURES / "projects_utf8_bom.csv", made["import"])
+    made["shipped"] = DATA_DIR / "projects.gpkg"
+    for how, path in made.items():
+        with sqlite3.connect(path) as conn:
+            assert conn.execute("PRAGMA user_version").fetchone()[0] == 10200, how
+        layers = re.findall(r"^Layer name: (\w+)", _ogrinfo(path), re.MULTILINE)  # no warning
+        assert layers == ["projects", "imports"], (how, layers)
 
 
 def test_a_geopackage_with_other_layers_keeps_them(tmp_path):

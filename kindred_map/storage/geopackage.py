@@ -36,6 +36,11 @@ PRIVATE_TABLE = "kindred_private"
 """Key/value table for the store's secret (the HMAC key of derived ids). Not registered in
 ``gpkg_contents``, so GDAL, QGIS and every export ignore it; it never leaves the store."""
 
+GPKG_VERSION = "1.2"
+"""The GeoPackage version a new store is made at: the bundled GDAL's default is 1.4, which
+older GDAL (Debian 12's 3.6, the QGIS built on it) opens with a warning on every read; the
+store uses nothing newer than 1.2. An existing store keeps the version it was made at."""
+
 NEW_STORE_MODE = 0o600
 """A new store is readable by its owner only: it holds the true positions of home-run projects."""
 
@@ -215,7 +220,12 @@ def _write_layers(
     events: pd.DataFrame | None,
 ) -> None:
     pyogrio.write_dataframe(
-        projects, path, layer=PROJECTS_LAYER, driver="GPKG", geometry_type="Point"
+        projects,
+        path,
+        layer=PROJECTS_LAYER,
+        driver="GPKG",
+        geometry_type="Point",
+        dataset_options={"VERSION": GPKG_VERSION},
     )
     pyogrio.write_dataframe(
         imports[list(records.IMPORT_LOG_FIELDS)].reset_index(drop=True),
@@ -237,6 +247,7 @@ def _write_layers(
 def _add_store_layers(path: Path, timestamp: str) -> None:
     """Add empty ``projects`` and ``imports`` layers (made by GDAL) to a new or other GeoPackage."""
     present = set(pyogrio.list_layers(path)[:, 0]) if path.exists() else set()
+    new_file = {} if path.exists() else {"dataset_options": {"VERSION": GPKG_VERSION}}
     pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": timestamp})
     try:
         if PROJECTS_LAYER not in present:
@@ -246,6 +257,7 @@ def _add_store_layers(path: Path, timestamp: str) -> None:
                 layer=PROJECTS_LAYER,
                 driver="GPKG",
                 geometry_type="Point",
+                **new_file,
             )
         if IMPORTS_LAYER not in present:
             pyogrio.write_dataframe(
