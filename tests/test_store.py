@@ -456,11 +456,21 @@ def _points_file(path: Path, count: int, seed: int, start: int = 0) -> Path:
     return _csv(path, "\n".join(lines) + "\n")
 
 
-def test_the_spatial_index_built_whole_or_by_inserts_holds_every_stored_point(tmp_path):
+@pytest.mark.parametrize("made_at", ["1.2", "1.4"])
+def test_the_spatial_index_built_whole_or_by_inserts_holds_every_stored_point(tmp_path, made_at):
     """A batch at least as big as the index rebuilds it packed (`storage.rtree`), a smaller
     one inserts into it: either way it holds each stored point as SQLite's own R-tree
-    triggers would put it there, passes ``rtreecheck``, and GDAL reads the layer by it."""
+    triggers would put it there, passes ``rtreecheck``, and GDAL reads the layer by it. In a
+    new store (GeoPackage 1.2) and in a file GDAL made at 1.4 (a store made before, or a
+    council's GeoPackage), whose R-tree update triggers are others."""
     target = tmp_path / "projects.gpkg"
+    if made_at == "1.4":
+        wards = boundaries.load("ward").head(1)
+        options = {"VERSION": made_at}
+        pyogrio.write_dataframe(wards, target, layer="wards", dataset_options=options)
+    versions = {"1.2": "rtree_projects_geom_update1", "1.4": "rtree_projects_geom_update7"}
+    own_trigger = versions.pop(made_at)
+    (other_trigger,) = versions.values()
     steps = [
         ("first", 3_000, 0, 3_000),  # a new store: packed
         ("first", 400, 2_900, 3_300),  # 300 new, 100 moved: inserted
@@ -477,7 +487,9 @@ def test_the_spatial_index_built_whole_or_by_inserts_holds_every_stored_point(tm
                 "ST_MinY(geom), ST_MaxY(geom) FROM projects"
             )
             assert index == conn.execute("SELECT * FROM temp.expected ORDER BY id").fetchall()
+            names = {entry for (entry,) in conn.execute("SELECT name FROM sqlite_master")}
         assert len(index) == stored
+        assert own_trigger in names and other_trigger not in names  # the file's own kept
         inside = store.read_projects(target).cx[-3.0:-2.9, 53.35:53.45]
         assert 0 < len(inside) < stored
         assert _ogrinfo_count(target, "projects", -3.0, 53.35, -2.9, 53.45) in (None, len(inside))
