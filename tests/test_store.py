@@ -489,7 +489,7 @@ def test_the_spatial_index_built_whole_or_by_inserts_holds_every_stored_point(tm
             assert index == conn.execute("SELECT * FROM temp.expected ORDER BY id").fetchall()
             names = {entry for (entry,) in conn.execute("SELECT name FROM sqlite_master")}
         assert len(index) == stored
-        assert own_trigger in names and other_trigger not in names  # the file's own kept
+        assert own_trigger in names and other_trigger not in names  # its version's own
         inside = store.read_projects(target).cx[-3.0:-2.9, 53.35:53.45]
         assert 0 < len(inside) < stored
         assert _ogrinfo_count(target, "projects", -3.0, 53.35, -2.9, 53.45) in (None, len(inside))
