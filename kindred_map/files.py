@@ -8,6 +8,12 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+GPKG_VERSION = "1.2"
+"""The GeoPackage version of every GeoPackage the project writes (the store, the exports):
+older than the bundled GDAL's default (1.4), which older QGIS, ArcGIS and GDAL (Debian 12's
+3.6) open with a warning on every read; nothing newer than 1.2 is used. A store made before
+keeps the version it was made at."""
+
 
 def umask() -> int:
     """The process umask (read by setting and restoring it: there is no other portable way)."""

@@ -18,10 +18,9 @@ from kindred_map import (
     columns,
 )
 from kindred_map.export.tables import GEOJSON_DECIMALS, LEVELS
+from kindred_map.files import GPKG_VERSION
 from kindred_map.text import spreadsheet_safe
 
-GPKG_VERSION = "1.2"
-"""Older than GDAL's default (1.4), so that older QGIS, ArcGIS and GDAL read it without warning."""
 CSV_ENCODING = "utf-8-sig"
 """UTF-8 with a byte-order mark: Excel then shows names like Café and St Mary’s correctly."""
 

@@ -23,6 +23,7 @@ import pyogrio
 import shapely
 
 from kindred_map import ingest, privacy
+from kindred_map.files import GPKG_VERSION
 from kindred_map.storage import history, records, rtree
 from kindred_map.storage.published import forget_published_positions
 
@@ -35,11 +36,6 @@ STORE_LAYERS = (PROJECTS_LAYER, IMPORTS_LAYER)
 PRIVATE_TABLE = "kindred_private"
 """Key/value table for the store's secret (the HMAC key of derived ids). Not registered in
 ``gpkg_contents``, so GDAL, QGIS and every export ignore it; it never leaves the store."""
-
-GPKG_VERSION = "1.2"
-"""The GeoPackage version a new store is made at: the bundled GDAL's default is 1.4, which
-older GDAL (Debian 12's 3.6, the QGIS built on it) opens with a warning on every read; the
-store uses nothing newer than 1.2. An existing store keeps the version it was made at."""
 
 NEW_STORE_MODE = 0o600
 """A new store is readable by its owner only: it holds the true positions of home-run projects."""
@@ -247,7 +243,7 @@ def _write_layers(
 def _add_store_layers(path: Path, timestamp: str) -> None:
     """Add empty ``projects`` and ``imports`` layers (made by GDAL) to a new or other GeoPackage."""
     present = set(pyogrio.list_layers(path)[:, 0]) if path.exists() else set()
-    new_file = {} if path.exists() else {"dataset_options": {"VERSION": GPKG_VERSION}}
+    new_file_options = None if path.exists() else {"VERSION": GPKG_VERSION}
     pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": timestamp})
     try:
         if PROJECTS_LAYER not in present:
@@ -257,7 +253,7 @@ def _add_store_layers(path: Path, timestamp: str) -> None:
                 layer=PROJECTS_LAYER,
                 driver="GPKG",
                 geometry_type="Point",
-                **new_file,
+                dataset_options=new_file_options,
             )
         if IMPORTS_LAYER not in present:
             pyogrio.write_dataframe(
